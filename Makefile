@@ -1,0 +1,149 @@
+# ferry - build, test, run.
+#
+#   make            release build into build/
+#   make demo       install deps, build, start ferryd + the fib worker
+#   make test       sanitizer build into build/asan/, run every test
+#   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS)
+#   make bench      the bench/ scenarios, rows for docs/benchmarks.md
+#
+# Sources are picked up by folder, so adding a file needs no edit here.
+
+BUILD    ?= build
+SANITIZE ?= 0
+
+CC       ?= cc
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+INC      := -Iinclude -Isrc
+DEPFLAGS := -MMD -MP
+
+ifeq ($(SANITIZE),1)
+OPT      := -O1 -g -fno-omit-frame-pointer \
+            -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+else
+OPT      := -O2 -g -DNDEBUG
+LDSAN    :=
+endif
+
+CFLAGS   += $(CSTD) $(WARN) $(OPT) $(INC) $(DEPFLAGS)
+LDFLAGS  += $(LDSAN)
+
+UV_LIBS      := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+INIH_LIBS    := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+CMOCKA_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# libferry: the codec, the pieces of core it needs, the client and worker.
+LIB_SRC    := $(wildcard src/proto/*.c) src/core/buf.c src/core/addr.c \
+              $(wildcard src/lib/*.c)
+# ferryd: all of core (libuv), the broker, main.
+CORE_SRC   := $(filter-out src/core/buf.c src/core/addr.c, \
+                $(wildcard src/core/*.c))
+BROKER_SRC := $(wildcard src/broker/*.c)
+CLI_SRC    := $(wildcard src/cli/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_OBJ    := $(call obj,$(LIB_SRC))
+CORE_OBJ   := $(call obj,$(CORE_SRC))
+BROKER_OBJ := $(call obj,$(BROKER_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+
+LIBFERRY   := $(BUILD)/libferry.a
+
+BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
+        $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TWORK_SRC  := $(wildcard tests/workers/*.c)
+TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
+
+.PHONY: all deps demo test test-unit test-integration test-fault \
+        test-vectors fuzz bench format lint clean install tests-build
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBFERRY): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/ferryd: $(call obj,src/ferryd.c) $(BROKER_OBJ) $(CORE_OBJ) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) -lm
+
+$(BUILD)/ferry: $(CLI_OBJ) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
+
+$(BUILD)/fib_worker: $(call obj,$(wildcard examples/fib/*.c)) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^ -lgmp $(JANSSON_LIBS)
+
+$(BUILD)/echo_worker: $(call obj,examples/echo/echo_worker.c) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/hello_worker: $(call obj,examples/hello/hello_worker.c) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# Unit tests link the module under test from core/proto/broker objects.
+$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
+                       $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(UV_LIBS) $(INIH_LIBS) \
+	    $(JANSSON_LIBS) -lm
+
+# Test workers (misbehaving on purpose) use libferry only.
+$(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+tests-build: all $(UNIT_BINS) $(TWORK_BINS)
+
+deps:
+	bash scripts/deps.sh
+
+demo: deps
+	$(MAKE) all
+	bash scripts/demo.sh $(BUILD)
+
+# The test build: sanitizers on, its own build folder.
+test: deps
+	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
+	bash tests/run.sh build/asan all
+
+test-unit test-integration test-fault test-vectors: deps
+	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
+	bash tests/run.sh build/asan $(patsubst test-%,%,$@)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: all
+	bash bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/ferryd $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIBFERRY) $(DESTDIR)$(PREFIX)/lib
+	install -m 644 include/ferry.h $(DESTDIR)$(PREFIX)/include
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

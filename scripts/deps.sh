@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferry builds and tests with. Safe to run again:
+# it installs only what is missing. As root it runs apt-get; otherwise it
+# prints the one command to run.
+set -eu
+
+PKGS=(
+    build-essential pkg-config
+    libuv1-dev libinih-dev libgmp-dev libjansson-dev libxxhash-dev
+    libcmocka-dev clang libclang-rt-14-dev
+    python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+        | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ferry: missing packages: ${missing[*]}" >&2
+    echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "ferry: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

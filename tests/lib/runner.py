@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""Runs the unittest files of one test folder and prints a last line
+"RESULT passed=N failed=M" that tests/run.sh adds to its summary."""
+import os
+import sys
+import unittest
+
+def main():
+    folder = sys.argv[1]
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__)))
+    suite = unittest.defaultTestLoader.discover(folder, pattern="test_*.py",
+                                                top_level_dir=folder)
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + \
+        len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"RESULT passed={passed} failed={failed + len(result.skipped)}")
+    return 0 if failed == 0 and not result.skipped else 1
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs ferry's test suites against the binaries in BUILDDIR and ends with
+# one summary line, "N passed, N failed", counting individual test cases.
+#
+#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors]
+set -u
+BUILDDIR=${1:-build/asan}
+SUITE=${2:-all}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export FERRY_BIN="$ROOT/$BUILDDIR"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0
+failed=0
+failures=()
+
+count() { # name rc passed failed
+    passed=$((passed + $3))
+    failed=$((failed + $4))
+    if [ "$2" -ne 0 ] && [ "$4" -eq 0 ]; then
+        # A suite that crashed without reporting counts as one failure.
+        failed=$((failed + 1))
+        failures+=("$1 (exit $2)")
+    elif [ "$4" -ne 0 ]; then
+        failures+=("$1")
+    fi
+}
+
+run_unit() {
+    local t out rc p f
+    for t in "$BUILDDIR"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "== unit $(basename "$t")"
+        out=$(timeout 300 "$t" 2>&1)
+        rc=$?
+        echo "$out"
+        p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+        f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+        count "unit $(basename "$t")" "$rc" "${p:-0}" "${f:-0}"
+    done
+}
+
+run_py() { # suite folder
+    local dir=$1 out rc p f
+    [ -d "$dir" ] || return 0
+    ls "$dir"/test_*.py >/dev/null 2>&1 || return 0
+    echo "== $dir"
+    out=$(timeout 1500 python3 tests/lib/runner.py "$dir" 2>&1)
+    rc=$?
+    echo "$out"
+    p=$(echo "$out" | sed -n 's/^RESULT passed=\([0-9]*\) failed=.*/\1/p' | tail -1)
+    f=$(echo "$out" | sed -n 's/^RESULT passed=[0-9]* failed=\([0-9]*\).*/\1/p' | tail -1)
+    count "$dir" "$rc" "${p:-0}" "${f:-0}"
+}
+
+case "$SUITE" in
+all)
+    run_unit
+    run_py tests/vectors
+    run_py tests/integration
+    run_py tests/fault
+    ;;
+unit) run_unit ;;
+vectors) run_py tests/vectors ;;
+integration) run_py tests/integration ;;
+fault) run_py tests/fault ;;
+*) echo "unknown suite '$SUITE'" >&2; exit 2 ;;
+esac
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed suites: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
