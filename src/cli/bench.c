@@ -1,0 +1,761 @@
+/*
+ * bench.c - the closed-loop load generator behind ferry bench (bench.h).
+ *
+ * One thread, one epoll set, C non-blocking sockets. Each loop turn reads
+ * everything available on every ready socket, decodes every whole frame,
+ * answers each reply with the next request into the connection's output
+ * buffer, and at the end of the turn writes each dirty connection's output
+ * with one send(). Time comes from CLOCK_MONOTONIC, read once per
+ * connection per turn; a request's latency runs from the turn that queued
+ * it to the turn that read its reply.
+ *
+ * Request ids encode their slot: id = gen * depth + slot + 1, so a reply
+ * finds its slot by division and is checked against the id the slot sent.
+ * Phases: handshake (HELLO on every socket), warm-up, measurement window,
+ * then drain (no new requests; wait, bounded, for the ones outstanding).
+ */
+#include "cli/bench.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/hist.h"
+#include "core/buf.h"
+#include "proto/frame.h"
+
+#define BENCH_READ_CHUNK (64 * 1024)
+#define BENCH_HANDSHAKE_MS 5000
+#define BENCH_DRAIN_DEFAULT_MS 5000
+#define BENCH_DRAIN_SLACK_MS 1000
+#define BENCH_MAX_EVENTS 256
+#define BENCH_NAME "ferry-bench"
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+
+enum bench_phase {
+    PHASE_HANDSHAKE, /* HELLO sent, waiting for every HELLO_OK */
+    PHASE_WARMUP,    /* load on, nothing recorded */
+    PHASE_MEASURE,   /* load on, replies recorded */
+    PHASE_DRAIN,     /* no new requests; waiting for the outstanding */
+    PHASE_DONE
+};
+
+enum bench_conn_state {
+    BCONN_HELLO, /* HELLO queued, no HELLO_OK yet */
+    BCONN_READY, /* requests flowing */
+    BCONN_CLOSED /* failed; its outstanding requests are lost */
+};
+
+/* One request window position. */
+struct bench_slot {
+    uint64_t id;      /* id of the request in flight, when busy */
+    uint64_t gen;     /* requests this slot has sent */
+    uint64_t sent_ns; /* when that request was queued */
+    bool busy;        /* a request is in flight */
+};
+
+/* One socket. Owned by struct bench. */
+struct bench_conn {
+    int fd;                   /* the socket, -1 when closed */
+    enum bench_conn_state st; /* see enum */
+    struct buf in;            /* bytes read, not yet decoded */
+    struct buf out;           /* frames queued, not yet written */
+    struct bench_slot *slots; /* owned: depth slots */
+    uint32_t in_flight;       /* busy slots */
+    uint64_t measured;        /* replies inside the measurement window */
+    bool dirty;               /* on the dirty list */
+    bool want_out;            /* EPOLLOUT armed: the socket was full */
+};
+
+/* The whole run. No globals: everything hangs off this. */
+struct bench {
+    const struct bench_config *cfg;        /* borrowed */
+    int ep;                                /* epoll fd */
+    struct bench_conn *conns;              /* owned: cfg->connections */
+    uint32_t *dirty;                       /* owned: indexes of dirty conns */
+    uint32_t n_dirty;                      /* entries in dirty */
+    uint32_t n_ready;                      /* conns past HELLO_OK */
+    enum bench_phase phase;                /* see enum */
+    uint64_t now;                          /* CLOCK_MONOTONIC ns, this turn */
+    uint64_t t_measure;                    /* start of the window */
+    uint64_t t_end;                        /* end of the window */
+    uint64_t t_deadline;                   /* end of handshake or drain */
+    struct slice service;                  /* the service, as bytes */
+    size_t req_size;                       /* encoded size of one request */
+    uint8_t *scratch;                      /* owned: one payload */
+    struct hist hist;                      /* latencies in the window, ns */
+    uint64_t measured;                     /* replies in the window */
+    uint64_t replies;                      /* all good replies */
+    uint64_t sent;                         /* all requests sent */
+    uint64_t errors[FERRY__ERR_COUNT + 1]; /* ERROR frames by code */
+    uint64_t wrong;                        /* replies with wrong id or bytes */
+    uint64_t lost;          /* in flight on a failed connection */
+    uint64_t conn_failures; /* connections that failed */
+    char first_error[FRAME_MAX_ERRMSG + 64]; /* first error, for stderr */
+};
+
+static uint64_t
+bench_clock(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void bench_update_phase(struct bench *b);
+
+static void
+bench_note_error(struct bench *b, const char *fmt, const char *a, const char *c)
+{
+    if (b->first_error[0] == '\0') {
+        snprintf(b->first_error, sizeof(b->first_error), fmt, a, c);
+    }
+}
+
+/*
+ * The payload of request id: the id itself, then words of a sequence
+ * seeded from it, so two requests never carry the same bytes and a reply
+ * meant for another request never passes the check.
+ */
+static uint64_t
+bench_seed(uint64_t id)
+{
+    uint64_t z = id + 0x9e3779b97f4a7c15ull;
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void
+bench_fill(uint8_t *dst, size_t len, uint64_t id)
+{
+    uint64_t w = id, seed = bench_seed(id);
+    size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(dst + i, &w, 8);
+        seed += 0x9e3779b97f4a7c15ull;
+        w = seed;
+    }
+    if (i < len) {
+        memcpy(dst + i, &w, len - i);
+    }
+}
+
+static bool
+bench_check(const uint8_t *p, size_t len, uint64_t id)
+{
+    uint64_t w = id, seed = bench_seed(id);
+    size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        if (memcmp(p + i, &w, 8) != 0) {
+            return false;
+        }
+        seed += 0x9e3779b97f4a7c15ull;
+        w = seed;
+    }
+    return i == len || memcmp(p + i, &w, len - i) == 0;
+}
+
+static void
+bench_mark_dirty(struct bench *b, struct bench_conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        b->dirty[b->n_dirty++] = (uint32_t)(c - b->conns);
+    }
+}
+
+/* Closes a failed connection; its outstanding requests count as lost. */
+static void
+bench_conn_fail(struct bench *b, struct bench_conn *c, const char *why)
+{
+    char idx[32];
+
+    if (c->st == BCONN_CLOSED) {
+        return;
+    }
+    snprintf(idx, sizeof(idx), "%u", (unsigned)(c - b->conns));
+    bench_note_error(b, "connection %s: %s", idx, why);
+    b->conn_failures++;
+    b->lost += c->in_flight;
+    c->in_flight = 0;
+    if (c->st == BCONN_READY) {
+        b->n_ready--;
+    }
+    c->st = BCONN_CLOSED;
+    epoll_ctl(b->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    buf_clear(&c->out);
+}
+
+/* Queues the next request of slot s. */
+static bool
+bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
+{
+    struct bench_slot *slot = &c->slots[s];
+    uint8_t *dst = buf_prepare(&c->out, b->req_size);
+    struct slice payload = {b->scratch, b->cfg->payload};
+    struct slice key = {NULL, 0};
+
+    if (dst == NULL) {
+        bench_conn_fail(b, c, "out of memory");
+        return false;
+    }
+    slot->id = slot->gen * b->cfg->depth + s + 1;
+    slot->gen++;
+    slot->sent_ns = b->now;
+    slot->busy = true;
+    c->in_flight++;
+    bench_fill(b->scratch, b->cfg->payload, slot->id);
+    buf_commit(&c->out,
+               frame_write_request(dst, slot->id, 0, b->cfg->timeout_ms,
+                                   b->service, key, payload));
+    b->sent++;
+    bench_mark_dirty(b, c);
+    return true;
+}
+
+/* Finds the busy slot of a reply's id, or NULL. */
+static struct bench_slot *
+bench_slot_of(struct bench *b, struct bench_conn *c, uint64_t id)
+{
+    struct bench_slot *slot;
+
+    if (id == 0) {
+        return NULL;
+    }
+    slot = &c->slots[(id - 1) % b->cfg->depth];
+    return slot->busy && slot->id == id ? slot : NULL;
+}
+
+/* Ends the request of slot: records it, and sends the next one unless
+ * the load is over. */
+static void
+bench_complete(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
+               bool good)
+{
+    slot->busy = false;
+    c->in_flight--;
+    if (good) {
+        b->replies++;
+        if (b->phase == PHASE_MEASURE) {
+            hist_record(&b->hist, b->now - slot->sent_ns);
+            b->measured++;
+            c->measured++;
+        }
+    }
+    if (b->phase == PHASE_WARMUP || b->phase == PHASE_MEASURE) {
+        bench_send(b, c, (uint32_t)(slot - c->slots));
+    }
+}
+
+static void
+bench_on_error(struct bench *b, struct bench_conn *c, const struct frame *f)
+{
+    struct frame_error e;
+    struct bench_slot *slot;
+    char msg[FRAME_MAX_ERRMSG + 1];
+    unsigned code;
+
+    if (frame_parse_error(f, &e) != FERRY_OK) {
+        bench_conn_fail(b, c, "malformed ERROR frame");
+        return;
+    }
+    code = e.code < FERRY__ERR_COUNT ? e.code : FERRY__ERR_COUNT;
+    memcpy(msg, e.msg.p, e.msg.len);
+    msg[e.msg.len] = '\0';
+    bench_note_error(b, "%s: %s", ferry_errname((ferry_err)e.code), msg);
+    if (f->id == 0) {
+        b->errors[code]++;
+        bench_conn_fail(b, c, "closed by the server with an error");
+        return;
+    }
+    slot = bench_slot_of(b, c, f->id);
+    if (slot == NULL) {
+        b->wrong++;
+        return;
+    }
+    b->errors[code]++;
+    bench_complete(b, c, slot, false);
+}
+
+static void
+bench_on_hello_ok(struct bench *b, struct bench_conn *c, const struct frame *f)
+{
+    struct frame_hello_ok h;
+
+    if (c->st != BCONN_HELLO || frame_parse_hello_ok(f, &h) != FERRY_OK ||
+        h.version != FERRY_PROTOCOL_VERSION) {
+        bench_conn_fail(b, c, "bad HELLO_OK");
+        return;
+    }
+    if (b->req_size - FRAME_HEADER_SIZE > h.max_frame) {
+        bench_conn_fail(b, c, "requests exceed the server's max_frame");
+        return;
+    }
+    c->st = BCONN_READY;
+    b->n_ready++;
+}
+
+/* Handles one frame; false when the connection was closed. */
+static bool
+bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
+{
+    struct bench_slot *slot;
+
+    switch (f->type) {
+    case FRAME_REPLY:
+        slot = bench_slot_of(b, c, f->id);
+        if (slot == NULL) {
+            b->wrong++;
+            break;
+        }
+        if (f->body.len != b->cfg->payload ||
+            !bench_check(f->body.p, f->body.len, f->id)) {
+            b->wrong++;
+            bench_complete(b, c, slot, false);
+            break;
+        }
+        bench_complete(b, c, slot, true);
+        break;
+    case FRAME_ERROR:
+        bench_on_error(b, c, f);
+        break;
+    case FRAME_HELLO_OK:
+        bench_on_hello_ok(b, c, f);
+        break;
+    case FRAME_PING:
+        break;
+    default:
+        bench_conn_fail(b, c, "unexpected frame from the server");
+        break;
+    }
+    return c->st != BCONN_CLOSED;
+}
+
+/* Reads everything available, then handles every whole frame. */
+static void
+bench_on_readable(struct bench *b, struct bench_conn *c)
+{
+    struct frame f;
+    size_t used;
+    ssize_t n;
+    ferry_err err;
+
+    for (;;) {
+        if (buf_reserve(&c->in, BENCH_READ_CHUNK) != FERRY_OK) {
+            bench_conn_fail(b, c, "out of memory");
+            return;
+        }
+        n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        if (n > 0) {
+            buf_commit(&c->in, (size_t)n);
+            if ((size_t)n < BENCH_READ_CHUNK) {
+                break;
+            }
+            continue;
+        }
+        if (n == 0) {
+            bench_conn_fail(b, c, "closed by the server");
+            return;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        bench_conn_fail(b, c, strerror(errno));
+        return;
+    }
+    b->now = bench_clock();
+    bench_update_phase(b);
+    for (;;) {
+        err = frame_decode(buf_head(&c->in), buf_len(&c->in),
+                           FRAME_DEFAULT_MAX_BODY, &f, &used);
+        if (err != FERRY_OK) {
+            bench_conn_fail(b, c, ferry_strerror(err));
+            return;
+        }
+        if (used == 0) {
+            break;
+        }
+        if (!bench_on_frame(b, c, &f)) {
+            return;
+        }
+        buf_consume(&c->in, used);
+    }
+}
+
+/* One send() per dirty connection; arms EPOLLOUT when the socket fills. */
+static void
+bench_flush(struct bench *b)
+{
+    struct epoll_event ev;
+    struct bench_conn *c;
+    uint32_t i;
+    ssize_t n;
+
+    for (i = 0; i < b->n_dirty; i++) {
+        c = &b->conns[b->dirty[i]];
+        c->dirty = false;
+        if (c->st == BCONN_CLOSED || buf_len(&c->out) == 0) {
+            continue;
+        }
+        n = send(c->fd, buf_head(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+            errno != EINTR) {
+            bench_conn_fail(b, c, strerror(errno));
+            continue;
+        }
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+        }
+        if ((buf_len(&c->out) > 0) != c->want_out) {
+            c->want_out = !c->want_out;
+            ev.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0);
+            ev.data.u32 = b->dirty[i];
+            epoll_ctl(b->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        }
+    }
+    b->n_dirty = 0;
+}
+
+/* Opens every socket and queues its HELLO. */
+static int
+bench_connect(struct bench *b)
+{
+    const struct bench_config *cfg = b->cfg;
+    struct slice name = slice_str(BENCH_NAME), token = {NULL, 0};
+    struct epoll_event ev;
+    struct bench_conn *c;
+    const char *why;
+    uint8_t *dst;
+    uint32_t i;
+    int one = 1;
+
+    for (i = 0; i < cfg->connections; i++) {
+        c = &b->conns[i];
+        c->fd = socket(cfg->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0) {
+            fprintf(stderr, "SYS: socket: %s\n", strerror(errno));
+            return CLI_EXIT_FERRY;
+        }
+        if (connect(c->fd, (const struct sockaddr *)&cfg->addr.ss,
+                    cfg->addr.len) != 0) {
+            why = strerror(errno);
+            fprintf(stderr, "CONNECTION: %c%s (%s)\n", tolower(why[0]), why + 1,
+                    cfg->addr.text);
+            close(c->fd);
+            c->fd = -1;
+            return CLI_EXIT_CONN;
+        }
+        if (!addr_is_unix(&cfg->addr)) {
+            setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0) {
+            fprintf(stderr, "SYS: fcntl: %s\n", strerror(errno));
+            return CLI_EXIT_FERRY;
+        }
+        ev.events = EPOLLIN;
+        ev.data.u32 = i;
+        if (epoll_ctl(b->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+            fprintf(stderr, "SYS: epoll_ctl: %s\n", strerror(errno));
+            return CLI_EXIT_FERRY;
+        }
+        dst = buf_prepare(&c->out, frame_hello_size(name.len, 0));
+        if (dst == NULL) {
+            fprintf(stderr, "NOMEM: out of memory\n");
+            return CLI_EXIT_FERRY;
+        }
+        buf_commit(&c->out,
+                   frame_write_hello(dst, FERRY_PROTOCOL_VERSION,
+                                     FRAME_ROLE_CALLER, 0, name, token));
+        c->st = BCONN_HELLO;
+        bench_mark_dirty(b, c);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Moves to the next phase when its time has come. */
+static void
+bench_update_phase(struct bench *b)
+{
+    const struct bench_config *cfg = b->cfg;
+    uint64_t drain_ms;
+
+    if (b->phase == PHASE_WARMUP && b->now >= b->t_measure) {
+        b->phase = PHASE_MEASURE;
+    }
+    if (b->phase == PHASE_MEASURE && b->now >= b->t_end) {
+        drain_ms = cfg->timeout_ms ? cfg->timeout_ms : BENCH_DRAIN_DEFAULT_MS;
+        b->phase = PHASE_DRAIN;
+        b->t_deadline = b->now + (drain_ms + BENCH_DRAIN_SLACK_MS) * NS_PER_MS;
+    }
+}
+
+/* Starts the load once every connection is past HELLO_OK. */
+static void
+bench_start(struct bench *b)
+{
+    const struct bench_config *cfg = b->cfg;
+    uint32_t i, s;
+
+    b->t_measure = b->now + (uint64_t)cfg->warmup_s * NS_PER_S;
+    b->t_end = b->t_measure + (uint64_t)cfg->seconds * NS_PER_S;
+    b->phase = cfg->warmup_s > 0 ? PHASE_WARMUP : PHASE_MEASURE;
+    for (i = 0; i < cfg->connections; i++) {
+        for (s = 0; s < cfg->depth; s++) {
+            if (!bench_send(b, &b->conns[i], s)) {
+                break;
+            }
+        }
+    }
+}
+
+/* Requests in flight on all connections. */
+static uint64_t
+bench_in_flight(const struct bench *b)
+{
+    uint64_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < b->cfg->connections; i++) {
+        n += b->conns[i].in_flight;
+    }
+    return n;
+}
+
+/* Milliseconds epoll may sleep before the next phase change. */
+static int
+bench_wait_ms(const struct bench *b)
+{
+    uint64_t until;
+
+    switch (b->phase) {
+    case PHASE_WARMUP:
+        until = b->t_measure;
+        break;
+    case PHASE_MEASURE:
+        until = b->t_end;
+        break;
+    default:
+        until = b->t_deadline;
+        break;
+    }
+    if (until <= b->now) {
+        return 0;
+    }
+    until = (until - b->now + NS_PER_MS - 1) / NS_PER_MS;
+    return until > 1000 ? 1000 : (int)until;
+}
+
+/*
+ * The event loop, until the drain ends or the handshake fails. Returns
+ * CLI_EXIT_OK when the load ran to its end (errors are counted in b).
+ */
+static int
+bench_loop(struct bench *b)
+{
+    struct epoll_event events[BENCH_MAX_EVENTS];
+    struct bench_conn *c;
+    int i, n;
+
+    b->now = bench_clock();
+    b->t_deadline = b->now + BENCH_HANDSHAKE_MS * NS_PER_MS;
+    while (b->phase != PHASE_DONE) {
+        bench_flush(b);
+        n = epoll_wait(b->ep, events, BENCH_MAX_EVENTS, bench_wait_ms(b));
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "SYS: epoll_wait: %s\n", strerror(errno));
+            return CLI_EXIT_FERRY;
+        }
+        for (i = 0; i < n; i++) {
+            c = &b->conns[events[i].data.u32];
+            if (c->st == BCONN_CLOSED) {
+                continue;
+            }
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                bench_on_readable(b, c);
+            }
+            if (c->st != BCONN_CLOSED && (events[i].events & EPOLLOUT)) {
+                bench_mark_dirty(b, c);
+            }
+        }
+        b->now = bench_clock();
+        if (b->phase == PHASE_HANDSHAKE) {
+            if (b->conn_failures > 0) {
+                fprintf(stderr, "ferry bench: handshake failed: %s\n",
+                        b->first_error);
+                return CLI_EXIT_FERRY;
+            }
+            if (b->n_ready == b->cfg->connections) {
+                bench_start(b);
+            } else if (b->now >= b->t_deadline) {
+                fprintf(stderr, "CONNECTION: no HELLO_OK within %d ms (%s)\n",
+                        BENCH_HANDSHAKE_MS, b->cfg->addr.text);
+                return CLI_EXIT_CONN;
+            }
+            continue;
+        }
+        bench_update_phase(b);
+        if (b->phase == PHASE_DRAIN &&
+            (bench_in_flight(b) == 0 || b->now >= b->t_deadline)) {
+            b->phase = PHASE_DONE;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Prints the result line and the details; returns the exit code. */
+static int
+bench_report(struct bench *b)
+{
+    const struct bench_config *cfg = b->cfg;
+    uint64_t missing = bench_in_flight(b) + b->lost;
+    uint64_t n_errors = 0, min = UINT64_MAX, max = 0, m;
+    double rps = (double)b->measured / (double)cfg->seconds;
+    unsigned i;
+
+    printf("rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", rps,
+           hist_quantile(&b->hist, 0.50) / 1000.0,
+           hist_quantile(&b->hist, 0.99) / 1000.0,
+           hist_quantile(&b->hist, 0.999) / 1000.0);
+    fflush(stdout);
+
+    fprintf(stderr,
+            "ferry bench: %s service=%s connections=%u depth=%u "
+            "payload=%u warmup=%us seconds=%u\n",
+            cfg->addr.text, cfg->service, cfg->connections, cfg->depth,
+            cfg->payload, cfg->warmup_s, cfg->seconds);
+    for (i = 0; i < cfg->connections; i++) {
+        m = b->conns[i].measured;
+        min = m < min ? m : min;
+        max = m > max ? m : max;
+    }
+    fprintf(stderr,
+            "ferry bench: sent=%llu replies=%llu measured=%llu "
+            "per connection min=%llu max=%llu\n",
+            (unsigned long long)b->sent, (unsigned long long)b->replies,
+            (unsigned long long)b->measured, (unsigned long long)min,
+            (unsigned long long)max);
+    fprintf(stderr,
+            "ferry bench: latency us min=%.1f p50=%.1f p90=%.1f p99=%.1f "
+            "p999=%.1f max=%.1f\n",
+            b->hist.count ? (double)b->hist.min / 1000.0 : 0.0,
+            hist_quantile(&b->hist, 0.50) / 1000.0,
+            hist_quantile(&b->hist, 0.90) / 1000.0,
+            hist_quantile(&b->hist, 0.99) / 1000.0,
+            hist_quantile(&b->hist, 0.999) / 1000.0,
+            (double)b->hist.max / 1000.0);
+    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
+        if (b->errors[i] > 0) {
+            fprintf(stderr, "ferry bench: errors %s=%llu\n",
+                    i < FERRY__ERR_COUNT ? ferry_errname((ferry_err)i)
+                                         : "UNKNOWN_CODE",
+                    (unsigned long long)b->errors[i]);
+            n_errors += b->errors[i];
+        }
+    }
+    fprintf(stderr,
+            "ferry bench: wrong=%llu missing=%llu connection_failures=%llu\n",
+            (unsigned long long)b->wrong, (unsigned long long)missing,
+            (unsigned long long)b->conn_failures);
+    if (b->first_error[0] != '\0') {
+        fprintf(stderr, "ferry bench: first error: %s\n", b->first_error);
+    }
+    if (n_errors > 0 || b->wrong > 0 || missing > 0 || b->conn_failures > 0 ||
+        b->measured == 0) {
+        fprintf(stderr, "ferry bench: FAILED\n");
+        return CLI_EXIT_FERRY;
+    }
+    return CLI_EXIT_OK;
+}
+
+int
+bench_run(const struct bench_config *cfg)
+{
+    struct bench *b;
+    uint32_t i;
+    int rc = CLI_EXIT_FERRY;
+
+    signal(SIGPIPE, SIG_IGN);
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        fprintf(stderr, "NOMEM: out of memory\n");
+        return CLI_EXIT_FERRY;
+    }
+    b->cfg = cfg;
+    b->ep = -1;
+    b->service = slice_str(cfg->service);
+    b->req_size = frame_request_size(b->service.len, 0, cfg->payload);
+    hist_init(&b->hist);
+    b->conns = calloc(cfg->connections, sizeof(*b->conns));
+    b->dirty = calloc(cfg->connections, sizeof(*b->dirty));
+    b->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);
+    if (b->conns == NULL || b->dirty == NULL || b->scratch == NULL) {
+        fprintf(stderr, "NOMEM: out of memory\n");
+        goto out_free;
+    }
+    for (i = 0; i < cfg->connections; i++) {
+        b->conns[i].fd = -1;
+        b->conns[i].st = BCONN_CLOSED;
+        buf_init(&b->conns[i].in);
+        buf_init(&b->conns[i].out);
+        b->conns[i].slots = calloc(cfg->depth, sizeof(struct bench_slot));
+        if (b->conns[i].slots == NULL) {
+            fprintf(stderr, "NOMEM: out of memory\n");
+            goto out_free;
+        }
+    }
+    b->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (b->ep < 0) {
+        fprintf(stderr, "SYS: epoll_create1: %s\n", strerror(errno));
+        goto out_free;
+    }
+    rc = bench_connect(b);
+    if (rc == CLI_EXIT_OK) {
+        rc = bench_loop(b);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = bench_report(b);
+    }
+
+out_free:
+    if (b->conns != NULL) {
+        for (i = 0; i < cfg->connections; i++) {
+            if (b->conns[i].fd >= 0) {
+                close(b->conns[i].fd);
+            }
+            buf_release(&b->conns[i].in);
+            buf_release(&b->conns[i].out);
+            free(b->conns[i].slots);
+        }
+    }
+    if (b->ep >= 0) {
+        close(b->ep);
+    }
+    free(b->conns);
+    free(b->dirty);
+    free(b->scratch);
+    free(b);
+    return rc;
+}

@@ -1,0 +1,109 @@
+/*
+ * cli.c - helpers shared by the ferry command's subcommands: option
+ * scanning, number parsing, and the one format of error lines
+ * ("NAME: message") with its exit codes.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+
+    if (strncmp(arg, name, n) != 0) {
+        return 0;
+    }
+    if (value == NULL) {
+        return arg[n] == '\0' ? 1 : 0;
+    }
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0') {
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ferry: option %s needs a value\n", name);
+        return -1;
+    }
+    *i += 1;
+    *value = argv[*i];
+    return 1;
+}
+
+bool
+cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+bool
+cli_parse_u32(const char *cmd, const char *opt, const char *text, uint32_t min,
+              uint32_t max, uint32_t *out)
+{
+    unsigned long long v;
+    char *end;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 ||
+        v < min || v > max) {
+        fprintf(stderr,
+                "ferry %s: %s must be a number from %u to %u, not '%s'\n", cmd,
+                opt, min, max, text);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "ferry %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int
+cli_exit_code(ferry_err err)
+{
+    if (err == FERRY_OK) {
+        return CLI_EXIT_OK;
+    }
+    return err == FERRY_ECONNECTION ? CLI_EXIT_CONN : CLI_EXIT_FERRY;
+}
+
+int
+cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
+                 size_t msg_len)
+{
+    const char *text = msg;
+    int len = (int)(msg_len > 4096 ? 4096 : msg_len);
+
+    if (msg == NULL || msg_len == 0) {
+        text = ferry_strerror(err);
+        len = (int)strlen(text);
+    }
+    if (err == FERRY_ECONNECTION &&
+        memmem(text, (size_t)len, ctx->addr, strlen(ctx->addr)) == NULL) {
+        fprintf(stderr, "%s: %.*s (%s)\n", ferry_errname(err), len, text,
+                ctx->addr);
+    } else {
+        fprintf(stderr, "%s: %.*s\n", ferry_errname(err), len, text);
+    }
+    return cli_exit_code(err);
+}

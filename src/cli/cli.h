@@ -1,0 +1,64 @@
+/*
+ * cli.h - what the subcommands of the ferry command share: exit codes, the
+ * option scanner and small helpers for numbers and error lines.
+ *
+ * main.c picks the subcommand; each cmd_*.c parses its own arguments with
+ * cli_opt() and returns one of the exit codes below.
+ */
+#ifndef FERRY_CLI_CLI_H
+#define FERRY_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry.h"
+
+/* Exit codes, the same for every subcommand (listed in ferry --help). */
+#define CLI_EXIT_OK 0    /* success */
+#define CLI_EXIT_FERRY 1 /* an error from ferryd, a worker, or the bench */
+#define CLI_EXIT_USAGE 2 /* bad arguments */
+#define CLI_EXIT_CONN 3  /* could not connect, or the connection was lost */
+
+/* What main() hands each subcommand. */
+struct cli_ctx {
+    const char *addr; /* borrowed: ferryd's address, never NULL */
+    const char *prog; /* borrowed: "ferry" */
+};
+
+/*
+ * Scans one argument at argv[*i] for the long option name ("--timeout").
+ * Accepts "--name VALUE" and "--name=VALUE" when value is not NULL, and a
+ * bare "--name" when value is NULL (a flag). Returns 1 when it matched
+ * (advancing *i past a separate value), 0 when argv[*i] is another
+ * argument, and -1 when the option lacks its value (message printed).
+ */
+int cli_opt(int argc, char **argv, int *i, const char *name,
+            const char **value);
+
+/* Whether arg asks for help ("--help" or "-h"). */
+bool cli_is_help(const char *arg);
+
+/*
+ * Parses a decimal number in [min, max] into *out. On failure prints
+ * "ferry CMD: OPTION must be ..." and returns false.
+ */
+bool cli_parse_u32(const char *cmd, const char *opt, const char *text,
+                   uint32_t min, uint32_t max, uint32_t *out);
+
+/* Prints "ferry CMD: message" on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Prints a failed call as "NAME: message" on stderr (the message from
+ * ferryd or the worker, else the code's own text; for connection errors
+ * the address is added) and returns the matching exit code.
+ */
+int cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
+                     size_t msg_len);
+
+/* The exit code for an error: CLI_EXIT_CONN or CLI_EXIT_FERRY. */
+int cli_exit_code(ferry_err err);
+
+#endif

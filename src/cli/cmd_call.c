@@ -1,0 +1,209 @@
+/*
+ * cmd_call.c - "ferry call SERVICE [PAYLOAD | -]": one synchronous call
+ * through libferry. The reply goes to stdout as is (plus a newline when it
+ * lacks one); a failure goes to stderr as "NAME: message".
+ */
+#include "cli/cmd_call.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/frame.h"
+
+void
+cmd_call_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferry call SERVICE [PAYLOAD | -] [--timeout MS] "
+            "[--key KEY]\n"
+            "                  [--idempotent] [--addr ADDR]\n\n"
+            "Calls SERVICE with PAYLOAD (- reads all of stdin, none sends "
+            "an empty\n"
+            "payload) and prints the reply on stdout.\n\n"
+            "  --timeout MS    deadline of the call (default: the daemon's)\n"
+            "  --key KEY       routing key\n"
+            "  --idempotent    mark the request safe to run twice\n\n"
+            "Exit status: 0 success, 1 error from ferryd or the worker "
+            "(NAME: message\n"
+            "on stderr), 2 usage error, 3 connection error.\n");
+}
+
+/*
+ * Reads all of stdin into a new buffer (owned by the caller) of at most
+ * max bytes. Returns CLI_EXIT_OK, or prints why and returns an exit code.
+ */
+static int
+call_read_stdin(size_t max, uint8_t **out, size_t *out_len)
+{
+    size_t cap = 65536, len = 0;
+    uint8_t *data = malloc(cap), *p;
+    ssize_t n;
+
+    if (data == NULL) {
+        goto out_nomem;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                free(data);
+                return cli_usage_error(
+                    "call", "payload on stdin is larger than %zu bytes", max);
+            }
+            cap *= 2;
+            p = realloc(data, cap);
+            if (p == NULL) {
+                free(data);
+                goto out_nomem;
+            }
+            data = p;
+        }
+        n = read(STDIN_FILENO, data + len, cap - len);
+        if (n == 0) {
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fprintf(stderr, "ferry call: reading stdin: %s\n", strerror(errno));
+            free(data);
+            return CLI_EXIT_USAGE;
+        }
+        len += (size_t)n;
+    }
+    if (len > max) {
+        free(data);
+        return cli_usage_error(
+            "call", "payload on stdin is larger than %zu bytes", max);
+    }
+    *out = data;
+    *out_len = len;
+    return CLI_EXIT_OK;
+
+out_nomem:
+    fprintf(stderr, "NOMEM: out of memory reading stdin\n");
+    return CLI_EXIT_FERRY;
+}
+
+/* Writes the reply and a final newline when it lacks one. */
+static int
+call_print_reply(const uint8_t *data, size_t len)
+{
+    if (len > 0 && fwrite(data, 1, len, stdout) != len) {
+        goto out_err;
+    }
+    if ((len == 0 || data[len - 1] != '\n') && fputc('\n', stdout) == EOF) {
+        goto out_err;
+    }
+    if (fflush(stdout) != 0) {
+        goto out_err;
+    }
+    return CLI_EXIT_OK;
+
+out_err:
+    fprintf(stderr, "ferry call: writing the reply: %s\n", strerror(errno));
+    return CLI_EXIT_FERRY;
+}
+
+int
+cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct ferry_request req = {0};
+    struct ferry_reply reply = {0};
+    struct ferry_client *client;
+    const char *positional[2] = {NULL, NULL};
+    const char *v, *key = NULL;
+    uint8_t *stdin_data = NULL;
+    size_t n_pos = 0, max_payload;
+    ferry_err err;
+    int i, m, rc;
+    bool options_done = false;
+
+    for (i = 1; i < argc; i++) {
+        if (!options_done && argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (strcmp(argv[i], "--") == 0) {
+                options_done = true;
+                continue;
+            }
+            if (cli_is_help(argv[i])) {
+                cmd_call_usage(stdout);
+                return CLI_EXIT_OK;
+            }
+            if ((m = cli_opt(argc, argv, &i, "--timeout", &v)) != 0) {
+                if (m < 0 || !cli_parse_u32("call", "--timeout", v, 1,
+                                            UINT32_MAX, &req.deadline_ms)) {
+                    return CLI_EXIT_USAGE;
+                }
+            } else if ((m = cli_opt(argc, argv, &i, "--key", &v)) != 0) {
+                if (m < 0) {
+                    return CLI_EXIT_USAGE;
+                }
+                key = v;
+            } else if (cli_opt(argc, argv, &i, "--idempotent", NULL) == 1) {
+                req.flags |= FERRY_IDEMPOTENT;
+            } else {
+                return cli_usage_error("call", "unknown option '%s'", argv[i]);
+            }
+            continue;
+        }
+        if (n_pos == 2) {
+            return cli_usage_error("call", "unexpected argument '%s'", argv[i]);
+        }
+        positional[n_pos++] = argv[i];
+    }
+    if (n_pos == 0) {
+        cmd_call_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    req.service = positional[0];
+    if (strlen(req.service) == 0 || strlen(req.service) > FRAME_MAX_NAME) {
+        return cli_usage_error("call", "SERVICE must be 1 to %d bytes",
+                               FRAME_MAX_NAME);
+    }
+    if (key != NULL) {
+        req.key = key;
+        req.key_len = strlen(key);
+        if (req.key_len > FRAME_MAX_KEY) {
+            return cli_usage_error("call", "--key must be at most %d bytes",
+                                   FRAME_MAX_KEY);
+        }
+    }
+    max_payload = FRAME_DEFAULT_MAX_BODY -
+                  (frame_request_size(strlen(req.service), req.key_len, 0) -
+                   FRAME_HEADER_SIZE);
+    if (positional[1] != NULL && strcmp(positional[1], "-") == 0) {
+        rc = call_read_stdin(max_payload, &stdin_data, &req.payload_len);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+        req.payload = stdin_data;
+    } else if (positional[1] != NULL) {
+        req.payload = positional[1];
+        req.payload_len = strlen(positional[1]);
+        if (req.payload_len > max_payload) {
+            return cli_usage_error("call", "PAYLOAD is larger than %zu bytes",
+                                   max_payload);
+        }
+    }
+
+    err = ferry_client_new(ctx->addr, NULL, &client);
+    if (err != FERRY_OK) {
+        free(stdin_data);
+        if (err == FERRY_EINVALID_ARGUMENT) {
+            return cli_usage_error("call", "bad address '%s'", ctx->addr);
+        }
+        return cli_report_error(ctx, err, NULL, 0);
+    }
+    err = ferry_call(client, &req, &reply);
+    if (err == FERRY_OK) {
+        rc = call_print_reply(reply.data, reply.len);
+    } else {
+        rc = cli_report_error(ctx, err, reply.data, reply.len);
+    }
+    ferry_reply_release(&reply);
+    ferry_client_free(client);
+    free(stdin_data);
+    return rc;
+}

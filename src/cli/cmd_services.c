@@ -1,0 +1,232 @@
+/*
+ * cmd_services.c - "ferry services": calls the built-in service
+ * ferry.services and prints its JSON as a table, one row per service and
+ * an indented row per worker. Every field may be missing: a missing one
+ * prints as "-", so an older or newer daemon still gives a readable table.
+ */
+#include "cli/cmd_services.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define SERVICES_SERVICE "ferry.services"
+
+void
+cmd_services_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ferry services [--json] [--addr ADDR]\n\n"
+            "Lists the services ferryd knows, with their workers, credit, "
+            "requests in\n"
+            "flight, queued requests, counters and latency percentiles.\n\n"
+            "  --json    print the daemon's JSON as is\n\n"
+            "Exit status: 0 success, 1 error from ferryd, 2 usage error, "
+            "3 connection\n"
+            "error.\n");
+}
+
+/* Formats an integer field into buf, or "-" when absent or not a number. */
+static const char *
+services_int(json_t *obj, const char *field, char *buf, size_t size)
+{
+    json_t *v = json_object_get(obj, field);
+
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, size, "%.0f", json_real_value(v));
+    } else {
+        snprintf(buf, size, "-");
+    }
+    return buf;
+}
+
+/* A string field, or "-". */
+static const char *
+services_str(json_t *obj, const char *field)
+{
+    const char *s = json_string_value(json_object_get(obj, field));
+
+    return s != NULL ? s : "-";
+}
+
+/* A latency in microseconds, in a unit that keeps it short. */
+static const char *
+services_latency(json_t *lat, const char *field, char *buf, size_t size)
+{
+    json_t *v = json_object_get(lat, field);
+    double us;
+
+    if (!json_is_number(v)) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    us = json_number_value(v);
+    if (us < 1000.0) {
+        snprintf(buf, size, "%.1fus", us);
+    } else if (us < 1000000.0) {
+        snprintf(buf, size, "%.2fms", us / 1000.0);
+    } else {
+        snprintf(buf, size, "%.2fs", us / 1000000.0);
+    }
+    return buf;
+}
+
+/* The sum of the counts in the errors object, or "-" when absent. */
+static const char *
+services_errors(json_t *svc, char *buf, size_t size)
+{
+    json_t *errors = json_object_get(svc, "errors");
+    const char *name;
+    json_t *v;
+    long long sum = 0;
+
+    if (json_is_integer(errors)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(errors));
+        return buf;
+    }
+    if (!json_is_object(errors)) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    json_object_foreach(errors, name, v)
+    {
+        if (json_is_integer(v)) {
+            sum += json_integer_value(v);
+        }
+    }
+    snprintf(buf, size, "%lld", sum);
+    return buf;
+}
+
+static void
+services_print_worker(json_t *w)
+{
+    char id[32], credit[32], in_flight[32], seen[32];
+    json_t *draining = json_object_get(w, "draining");
+
+    services_int(w, "id", id, sizeof(id));
+    services_int(w, "credit", credit, sizeof(credit));
+    services_int(w, "in_flight", in_flight, sizeof(in_flight));
+    services_int(w, "last_seen_ms", seen, sizeof(seen));
+    printf("  worker %-6s %-16s %-22s credit %-6s in flight %-6s "
+           "last seen %sms ago%s\n",
+           id, services_str(w, "name"), services_str(w, "addr"), credit,
+           in_flight, seen, json_is_true(draining) ? " (draining)" : "");
+}
+
+static void
+services_print(json_t *services)
+{
+    char workers[32], credit[32], in_flight[32], queued[32], requests[32];
+    char errors[32], p50[32], p99[32];
+    int width = (int)strlen("SERVICE");
+    size_t i, j;
+    json_t *svc, *ws, *w, *lat;
+    const char *name;
+
+    json_array_foreach(services, i, svc)
+    {
+        name = services_str(svc, "name");
+        if ((int)strlen(name) > width) {
+            width = (int)strlen(name);
+        }
+    }
+    printf("%-*s %7s %7s %9s %7s %10s %7s %9s %9s\n", width, "SERVICE",
+           "WORKERS", "CREDIT", "IN_FLIGHT", "QUEUED", "REQUESTS", "ERRORS",
+           "P50", "P99");
+    json_array_foreach(services, i, svc)
+    {
+        ws = json_object_get(svc, "workers");
+        lat = json_object_get(svc, "latency_us");
+        if (json_is_array(ws)) {
+            snprintf(workers, sizeof(workers), "%zu", json_array_size(ws));
+        } else {
+            snprintf(workers, sizeof(workers), "-");
+        }
+        if (json_is_true(json_object_get(svc, "builtin")) &&
+            json_array_size(ws) == 0) {
+            snprintf(workers, sizeof(workers), "builtin");
+        }
+        printf("%-*s %7s %7s %9s %7s %10s %7s %9s %9s\n", width,
+               services_str(svc, "name"), workers,
+               services_int(svc, "credit", credit, sizeof(credit)),
+               services_int(svc, "in_flight", in_flight, sizeof(in_flight)),
+               services_int(svc, "queued", queued, sizeof(queued)),
+               services_int(svc, "requests", requests, sizeof(requests)),
+               services_errors(svc, errors, sizeof(errors)),
+               services_latency(lat, "p50", p50, sizeof(p50)),
+               services_latency(lat, "p99", p99, sizeof(p99)));
+        json_array_foreach(ws, j, w)
+        {
+            services_print_worker(w);
+        }
+    }
+}
+
+int
+cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct ferry_request req = {.service = SERVICES_SERVICE};
+    struct ferry_reply reply = {0};
+    struct ferry_client *client;
+    json_error_t jerr;
+    json_t *root, *services;
+    bool raw = false;
+    ferry_err err;
+    int i, rc = CLI_EXIT_OK;
+
+    for (i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            cmd_services_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            raw = true;
+        } else {
+            return cli_usage_error("services", "unexpected argument '%s'",
+                                   argv[i]);
+        }
+    }
+    err = ferry_client_new(ctx->addr, NULL, &client);
+    if (err != FERRY_OK) {
+        if (err == FERRY_EINVALID_ARGUMENT) {
+            return cli_usage_error("services", "bad address '%s'", ctx->addr);
+        }
+        return cli_report_error(ctx, err, NULL, 0);
+    }
+    err = ferry_call(client, &req, &reply);
+    if (err != FERRY_OK) {
+        rc = cli_report_error(ctx, err, reply.data, reply.len);
+        goto out_free;
+    }
+    if (raw) {
+        fwrite(reply.data, 1, reply.len, stdout);
+        if (reply.len == 0 || reply.data[reply.len - 1] != '\n') {
+            fputc('\n', stdout);
+        }
+        goto out_free;
+    }
+    root = json_loadb((const char *)reply.data, reply.len, 0, &jerr);
+    if (root == NULL) {
+        fprintf(stderr, "PROTO: ferry.services sent bad JSON: %s\n", jerr.text);
+        rc = CLI_EXIT_FERRY;
+        goto out_free;
+    }
+    services = json_object_get(root, "services");
+    if (!json_is_array(services)) {
+        fprintf(stderr, "PROTO: ferry.services sent no services list\n");
+        rc = CLI_EXIT_FERRY;
+    } else {
+        services_print(services);
+    }
+    json_decref(root);
+
+out_free:
+    ferry_reply_release(&reply);
+    ferry_client_free(client);
+    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+        rc = CLI_EXIT_FERRY;
+    }
+    return rc;
+}

@@ -1,0 +1,122 @@
+/*
+ * main.c - the ferry command: takes the global options, picks the
+ * subcommand and hands it the rest of the arguments.
+ *
+ *   ferry [--addr ADDR] COMMAND [ARGS...]
+ *
+ * --addr is accepted anywhere before a "--", so "ferry call --addr A echo"
+ * and "ferry --addr A call echo" mean the same.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_bench.h"
+#include "cli/cmd_call.h"
+#include "cli/cmd_services.h"
+#include "core/addr.h"
+
+struct command {
+    const char *name; /* "call" */
+    int (*run)(const struct cli_ctx *ctx, int argc, char **argv);
+    void (*usage)(FILE *out); /* its --help */
+    const char *summary;      /* one line */
+};
+
+static const struct command commands[] = {
+    {"call", cmd_call, cmd_call_usage, "call a service, print its reply"},
+    {"services", cmd_services, cmd_services_usage,
+     "list services, workers and their statistics"},
+    {"bench", cmd_bench, cmd_bench_usage,
+     "load generator: throughput and latency of a service"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+main_usage(FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "usage: ferry [--addr ADDR] COMMAND [ARGS...]\n"
+                 "       ferry COMMAND --help\n\n"
+                 "Talks to ferryd at ADDR (host:port, [v6]:port or "
+                 "unix:/path);\n"
+                 "default: $FERRY_ADDR, else " ADDR_DEFAULT ".\n\n"
+                 "commands:\n");
+    for (i = 0; i < N_COMMANDS; i++) {
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\nexit status:\n"
+                 "  0  success\n"
+                 "  1  error from ferryd or a worker (printed as NAME: "
+                 "message),\n"
+                 "     or a failed benchmark\n"
+                 "  2  usage error\n"
+                 "  3  connection error (refused, lost, timed out)\n");
+}
+
+/*
+ * Removes every "--addr ADDR" / "--addr=ADDR" before a "--" from argv,
+ * keeping the last value in *addr. Returns the new argc, or -1 when
+ * --addr lacks its value.
+ */
+static int
+main_take_addr(int argc, char **argv, const char **addr)
+{
+    int i, n = 0;
+    const char *v;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < argc) {
+                argv[n++] = argv[i++];
+            }
+            break;
+        }
+        switch (cli_opt(argc, argv, &i, "--addr", &v)) {
+        case 1:
+            *addr = v;
+            break;
+        case -1:
+            return -1;
+        default:
+            argv[n++] = argv[i];
+            break;
+        }
+    }
+    return n;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cli_ctx ctx = {addr_default(), "ferry"};
+    size_t i;
+
+    argc = main_take_addr(argc - 1, argv + 1, &ctx.addr);
+    argv++;
+    if (argc < 0) {
+        return CLI_EXIT_USAGE;
+    }
+    if (argc == 0) {
+        main_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_is_help(argv[0]) || strcmp(argv[0], "help") == 0) {
+        main_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (ctx.addr[0] == '\0') {
+        fprintf(stderr, "ferry: --addr must not be empty\n");
+        return CLI_EXIT_USAGE;
+    }
+    for (i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[0], commands[i].name) == 0) {
+            return commands[i].run(&ctx, argc, argv);
+        }
+    }
+    fprintf(stderr, "ferry: unknown command '%s' (see ferry --help)\n",
+            argv[0]);
+    return CLI_EXIT_USAGE;
+}
