@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/hist.h"
+#include "cli/bench_hist.h"
 #include "core/buf.h"
 #include "proto/frame.h"
 
@@ -96,7 +96,7 @@ struct bench {
     struct slice service;                  /* the service, as bytes */
     size_t req_size;                       /* encoded size of one request */
     uint8_t *scratch;                      /* owned: one payload */
-    struct hist hist;                      /* latencies in the window, ns */
+    struct bench_hist hist;                /* latencies in the window, ns */
     uint64_t measured;                     /* replies in the window */
     uint64_t replies;                      /* all good replies */
     uint64_t sent;                         /* all requests sent */
@@ -257,7 +257,7 @@ bench_complete(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
     if (good) {
         b->replies++;
         if (b->phase == PHASE_MEASURE) {
-            hist_record(&b->hist, b->now - slot->sent_ns);
+            bench_hist_record(&b->hist, b->now - slot->sent_ns);
             b->measured++;
             c->measured++;
         }
@@ -636,9 +636,9 @@ bench_report(struct bench *b)
     unsigned i;
 
     printf("rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", rps,
-           hist_quantile(&b->hist, 0.50) / 1000.0,
-           hist_quantile(&b->hist, 0.99) / 1000.0,
-           hist_quantile(&b->hist, 0.999) / 1000.0);
+           bench_hist_quantile(&b->hist, 0.50) / 1000.0,
+           bench_hist_quantile(&b->hist, 0.99) / 1000.0,
+           bench_hist_quantile(&b->hist, 0.999) / 1000.0);
     fflush(stdout);
 
     fprintf(stderr,
@@ -661,10 +661,10 @@ bench_report(struct bench *b)
             "ferry bench: latency us min=%.1f p50=%.1f p90=%.1f p99=%.1f "
             "p999=%.1f max=%.1f\n",
             b->hist.count ? (double)b->hist.min / 1000.0 : 0.0,
-            hist_quantile(&b->hist, 0.50) / 1000.0,
-            hist_quantile(&b->hist, 0.90) / 1000.0,
-            hist_quantile(&b->hist, 0.99) / 1000.0,
-            hist_quantile(&b->hist, 0.999) / 1000.0,
+            bench_hist_quantile(&b->hist, 0.50) / 1000.0,
+            bench_hist_quantile(&b->hist, 0.90) / 1000.0,
+            bench_hist_quantile(&b->hist, 0.99) / 1000.0,
+            bench_hist_quantile(&b->hist, 0.999) / 1000.0,
             (double)b->hist.max / 1000.0);
     for (i = 0; i <= FERRY__ERR_COUNT; i++) {
         if (b->errors[i] > 0) {
@@ -707,7 +707,7 @@ bench_run(const struct bench_config *cfg)
     b->ep = -1;
     b->service = slice_str(cfg->service);
     b->req_size = frame_request_size(b->service.len, 0, cfg->payload);
-    hist_init(&b->hist);
+    bench_hist_init(&b->hist);
     b->conns = calloc(cfg->connections, sizeof(*b->conns));
     b->dirty = calloc(cfg->connections, sizeof(*b->dirty));
     b->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);
