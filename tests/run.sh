@@ -2,7 +2,7 @@
 # Runs ferry's test suites against the binaries in BUILDDIR and ends with
 # one summary line, "N passed, N failed", counting individual test cases.
 #
-#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors]
+#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|fuzz]
 set -u
 BUILDDIR=${1:-build/asan}
 SUITE=${2:-all}
@@ -55,13 +55,27 @@ run_py() { # suite folder
     count "$dir" "$rc" "${p:-0}" "${f:-0}"
 }
 
+run_fuzz() { # seconds per target; the whole run counts as one test
+    local rc
+    echo "== fuzz smoke"
+    timeout 600 bash tests/fuzz/run.sh "$1"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        count "fuzz smoke" 0 1 0
+    else
+        count "fuzz smoke" "$rc" 0 1
+    fi
+}
+
 case "$SUITE" in
 all)
     run_unit
     run_py tests/vectors
     run_py tests/integration
     run_py tests/fault
+    run_fuzz 20
     ;;
+fuzz) run_fuzz "${FUZZ_SECONDS:-20}" ;;
 unit) run_unit ;;
 vectors) run_py tests/vectors ;;
 integration) run_py tests/integration ;;

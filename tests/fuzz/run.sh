@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target tests/fuzz/fuzz_<name>.c into build/fuzz/
+# and runs each for SECONDS on its seed corpus (tests/fuzz/corpus/<name>/),
+# failing on the first crash, sanitizer report or build error.
+#
+#   tests/fuzz/run.sh [SECONDS]
+#
+# New inputs found during the run go to build/fuzz/corpus/<name>/, never
+# into the checked-in seeds. Crash files are written to build/fuzz/.
+set -u
+SECONDS_EACH=${1:-60}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=build/fuzz
+mkdir -p "$OUT"
+
+CLANG=${CLANG:-}
+if [ -z "$CLANG" ]; then
+    for c in clang-14 clang; do
+        if command -v "$c" >/dev/null 2>&1; then CLANG=$c; break; fi
+    done
+fi
+if [ -z "$CLANG" ]; then
+    echo "fuzz: no clang found" >&2
+    exit 1
+fi
+
+# The sources a target may use: the codec and core helpers without libuv.
+LIB_SRC="src/proto/frame.c src/proto/errors.c"
+FLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Iinclude -Isrc
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+
+status=0
+ran=0
+for src in tests/fuzz/fuzz_*.c; do
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .c)
+    corpus_name=${name#fuzz_}
+    bin="$OUT/$name"
+    echo "== fuzz $name (${SECONDS_EACH}s)"
+    # shellcheck disable=SC2086
+    if ! "$CLANG" $FLAGS "$src" $LIB_SRC -o "$bin"; then
+        echo "fuzz: $name does not build" >&2
+        status=1
+        continue
+    fi
+    work="$OUT/corpus/$corpus_name"
+    mkdir -p "$work"
+    seeds="tests/fuzz/corpus/$corpus_name"
+    [ -d "$seeds" ] || seeds=""
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ASAN_OPTIONS=detect_leaks=1 \
+    timeout $((SECONDS_EACH + 120)) "$bin" -max_total_time="$SECONDS_EACH" \
+        -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$OUT/$name-" "$work" $seeds 2>&1 |
+        tail -n 40
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -ne 0 ]; then
+        echo "fuzz: $name FAILED (exit $rc)" >&2
+        status=1
+    else
+        echo "fuzz: $name ok"
+    fi
+    ran=$((ran + 1))
+done
+if [ "$ran" -eq 0 ]; then
+    echo "fuzz: no targets" >&2
+    exit 1
+fi
+exit $status
