@@ -694,6 +694,37 @@ class Conn:
         self.send_request(fid, service, payload, deadline_ms, key, flags)
         return self.wait_for(fid, timeout)
 
+    def collect(self, ids, timeout=10.0):
+        """Waits for one frame for each id in ids; returns {id: (Frame,
+        monotonic time of arrival)}. A second frame for an id, or a frame
+        for an id not asked for, is an error (every request ends with
+        exactly one answer). Raises TimeoutError naming the missing ids."""
+        want = set(ids)
+        got = {}
+        deadline = time.monotonic() + timeout
+        for f in getattr(self, "stray", []):
+            if f.id in want:
+                got[f.id] = (f, time.monotonic())
+        self.stray = [f for f in getattr(self, "stray", [])
+                      if f.id not in want]
+        while len(got) < len(want):
+            left = deadline - time.monotonic()
+            try:
+                f = self.recv_frame(max(0.0, left))
+            except TimeoutError:
+                missing = sorted(want - set(got))
+                raise TimeoutError(
+                    f"{len(missing)} of {len(want)} answers missing after "
+                    f"{timeout} s, e.g. ids {missing[:10]}") from None
+            if f.id not in want:
+                raise ProtocolFailure(f"unexpected frame {describe(f)}")
+            if f.id in got:
+                raise ProtocolFailure(f"second answer for id {f.id}: "
+                                      f"{describe(f)} after "
+                                      f"{describe(got[f.id][0])}")
+            got[f.id] = (f, time.monotonic())
+        return got
+
     def wait_for(self, fid, timeout=10.0):
         if not hasattr(self, "stray"):
             self.stray = []
