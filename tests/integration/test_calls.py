@@ -275,3 +275,43 @@ class TestCalls(FerryTestCase):
         self.assertEqual(f.type, REGISTERED)
         self.assertEqual(f.id, 0xfedcba9876543210)
         self.assertEqual(f.body, b"")
+
+    def test_drain_stops_new_work_but_finishes_held(self):
+        d = self.daemon()
+        a = self.conn(d, role=ROLE_WORKER, name="draining")
+        a.register("drained", credit=4)
+        c = self.conn(d)
+        c.send_request(1, "drained", b"held", deadline_ms=10000)
+        held = a.recv_frame(timeout=5)
+        self.assertEqual(held.type, REQUEST)
+        a.send_drain()
+        time.sleep(0.2)
+        b = self.conn(d, role=ROLE_WORKER, name="fresh")
+        b.register("drained", credit=4)
+        for i in range(2, 6):
+            c.send_request(i, "drained", b"new %d" % i, deadline_ms=10000)
+        for _ in range(4):
+            f = b.recv_frame(timeout=5)
+            self.assertEqual(f.type, REQUEST, describe(f))
+            b.send_reply(f.id, parse_request(f.body)["payload"])
+        with self.assertRaises(TimeoutError):
+            f = a.recv_frame(timeout=0.5)
+            self.fail(f"draining worker got {describe(f)}")
+        a.send_reply(held.id, b"held done")
+        got = c.collect(range(1, 6), timeout=5)
+        self.assertReply(got[1][0], b"held done")
+        for i in range(2, 6):
+            self.assertReply(got[i][0], b"new %d" % i)
+
+    def test_max_frame_flag(self):
+        d = self.daemon("--max-frame", "4096")
+        c = self.conn(d)
+        self.assertEqual(c.hello_ok["max_frame"], 4096)
+        self.assertReply(c.call(1, "echo", b"a" * 4000), b"a" * 4000)
+        from ferrytest import encode_header
+        bad = self.conn(d)
+        bad.send(encode_header(REQUEST, 0, 2, 4097))
+        frames = bad.expect_closed(timeout=5)
+        self.assertTrue(frames and frames[-1].type == ERROR, frames)
+        self.assertEqual(errname(parse_error(frames[-1].body)[0]), "TOO_BIG")
+        self.assertReply(c.call(3, "echo", b"ok"), b"ok")
