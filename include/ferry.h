@@ -16,6 +16,7 @@
 #ifndef FERRY_H
 #define FERRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -228,7 +229,18 @@ ferry_err ferry_worker_poll(struct ferry_worker *w, int timeout_ms);
 /* The socket to watch for readability, or -1 while disconnected. */
 int ferry_worker_fd(const struct ferry_worker *w);
 
-/* Makes ferry_worker_run() return soon; async-signal-safe. */
+/*
+ * Whether the worker is connected and every declared service is registered;
+ * for programs that drive ferry_worker_poll(), which has no ready callback.
+ */
+bool ferry_worker_is_ready(const struct ferry_worker *w);
+
+/*
+ * Makes ferry_worker_run() return soon; async-signal-safe. From then on
+ * ferry_worker_poll() tells ferryd to send no more requests (DRAIN) and
+ * does not reconnect, so a program driving it can answer the jobs it holds
+ * before it stops polling.
+ */
 void ferry_worker_stop(struct ferry_worker *w);
 
 /* The request payload; valid only inside the handler. */
