@@ -1,0 +1,607 @@
+/*
+ * broker.c - routing a caller's request to a service, forwarding it to a
+ * worker, matching the answer back to the caller, and deadlines.
+ *
+ * A request record lives in the table from arrival until its caller has
+ * its one answer; the record then goes back to the pool at once. When a
+ * deadline passes while the request is at a worker, the caller gets
+ * DEADLINE, the worker gets CANCEL, and the worker's credit slot is freed
+ * at once (a late answer is dropped and counted), so a worker that ignores
+ * cancelled work cannot starve its service.
+ */
+#include "broker/broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/builtin.h"
+#include "broker/session.h"
+#include "core/conn.h"
+#include "core/log.h"
+
+static void broker_req_timer_cb(struct timer *t);
+static void broker_grace_cb(struct timer *t);
+
+ferry_err
+broker_init(struct broker *b, struct loop *l)
+{
+    memset(b, 0, sizeof(*b));
+    b->loop = l;
+    b->cfg = l->cfg;
+    smap_init(&b->services);
+    map_init(&b->reqs);
+    pool_init(&b->req_pool, sizeof(struct req), 256);
+    b->next_req_id = 1;
+    b->rng = UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime();
+    if (b->rng == 0) {
+        b->rng = 1;
+    }
+    timer_init(&b->grace, broker_grace_cb);
+    l->broker = b;
+    l->accept_ops = &session_handshake_ops;
+    return builtin_register_all(b);
+}
+
+void
+broker_release(struct broker *b)
+{
+    size_t pos = 0;
+    void *val;
+    uint64_t id;
+
+    while (map_next(&b->reqs, &pos, &id, &val)) {
+        struct req *r = val;
+        if (r->data != r->inline_data) {
+            free(r->data);
+        }
+    }
+    map_release(&b->reqs);
+    pos = 0;
+    while (smap_next(&b->services, &pos, &val)) {
+        service_free(val);
+    }
+    smap_release(&b->services);
+    pool_release(&b->req_pool);
+    loop_timer_stop(b->loop, &b->grace);
+}
+
+struct service *
+broker_service(struct broker *b, struct slice name, bool create,
+               ferry_err *err)
+{
+    struct service *svc = smap_get(&b->services, name.p, name.len);
+
+    if (svc != NULL || !create) {
+        if (svc == NULL) {
+            *err = FERRY_EUNKNOWN_SERVICE;
+        }
+        return svc;
+    }
+    if (b->services.n >= b->cfg->max_services) {
+        *err = FERRY_EUNKNOWN_SERVICE;
+        return NULL;
+    }
+    svc = service_new(name, NULL);
+    if (svc == NULL) {
+        *err = FERRY_ENOMEM;
+        return NULL;
+    }
+    if (smap_put(&b->services, svc->name, svc->name_len, svc) != FERRY_OK) {
+        service_free(svc);
+        *err = FERRY_ENOMEM;
+        return NULL;
+    }
+    return svc;
+}
+
+void
+broker_maybe_free_service(struct broker *b, struct service *svc)
+{
+    if (svc->builtin != NULL || svc->had_workers || svc->n_regs > 0 ||
+        svc->queued > 0) {
+        return;
+    }
+    smap_del(&b->services, svc->name, svc->name_len);
+    service_free(svc);
+}
+
+/* The caller's session while it is open, else NULL. */
+static struct session *
+broker_caller(struct broker *b, uint64_t conn_id)
+{
+    struct conn *c = loop_conn(b->loop, conn_id);
+
+    return c != NULL ? c->data : NULL;
+}
+
+/*
+ * Takes the record out of every structure (table, caller map, queue or
+ * worker list, timer), gives back the worker's credit and the record.
+ */
+static void
+broker_req_free(struct broker *b, struct req *r)
+{
+    struct session *caller = broker_caller(b, r->caller_conn);
+
+    if (caller != NULL) {
+        map_del(&caller->inflight, r->caller_id);
+    }
+    map_del(&b->reqs, r->id);
+    loop_timer_stop(b->loop, &r->tm);
+    list_remove(&r->node);
+    if (r->state == REQ_QUEUED) {
+        r->svc->queued--;
+    } else if (r->reg != NULL) {
+        r->reg->in_flight--;
+        r->reg->worker->held_count--;
+    }
+    if (r->data != NULL && r->data != r->inline_data) {
+        free(r->data);
+    }
+    b->live--;
+    pool_put(&b->req_pool, r);
+    if (b->shutting_down && b->live == 0 && !b->stopped) {
+        /* Finish from the timer phase, outside this call chain. */
+        loop_timer_start(b->loop, &b->grace, loop_now(b->loop));
+    }
+}
+
+/* Ends r with ERROR code to its caller and frees it. */
+static void
+broker_req_fail(struct broker *b, struct req *r, ferry_err code,
+                struct slice msg)
+{
+    struct conn *c = loop_conn(b->loop, r->caller_conn);
+
+    service_count_error(r->svc, code);
+    if (c != NULL) {
+        uint8_t *p = conn_out_prepare(c, frame_error_size(msg.len));
+        if (p != NULL) {
+            conn_out_commit(c, frame_write_error(p, r->caller_id,
+                                                 (uint16_t)code, msg));
+        }
+    }
+    broker_req_free(b, r);
+}
+
+static void
+broker_req_fail_code(struct broker *b, struct req *r, ferry_err code)
+{
+    broker_req_fail(b, r, code, slice_str(ferry_strerror(code)));
+}
+
+/* Sends CANCEL for r to the worker holding it, when it is still there. */
+static void
+broker_cancel_at_worker(struct broker *b, struct req *r)
+{
+    struct conn *w = loop_conn(b->loop, r->worker_conn);
+
+    if (w != NULL) {
+        conn_send_empty(w, FRAME_CANCEL, r->id);
+    }
+}
+
+/* Writes r to the worker of reg. FERRY_ENOMEM when the worker's output
+ * cannot take it. */
+static ferry_err
+broker_forward(struct broker *b, struct req *r, struct wreg *reg,
+               struct slice key, struct slice payload)
+{
+    struct conn *w = reg->worker->conn;
+    struct slice name = {(const uint8_t *)r->svc->name, r->svc->name_len};
+    uint64_t now = loop_now(b->loop);
+    uint64_t left = r->deadline > now ? r->deadline - now : 1;
+    size_t size = frame_request_size(name.len, key.len, payload.len);
+    uint8_t *p = conn_out_prepare(w, size);
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    conn_out_commit(w, frame_write_request(p, r->id, r->flags,
+                                           (uint32_t)left, name, key,
+                                           payload));
+    r->state = REQ_AT_WORKER;
+    r->reg = reg;
+    r->worker_conn = w->id;
+    reg->in_flight++;
+    reg->worker->held_count++;
+    list_push_back(&reg->worker->held, &r->node);
+    return FERRY_OK;
+}
+
+static void
+broker_send_error(struct conn *c, uint64_t id, ferry_err code,
+                  const char *msg)
+{
+    conn_send_error(c, id, code, msg);
+}
+
+void
+broker_request(struct broker *b, struct conn *caller, uint64_t id,
+               uint8_t flags, const struct frame_request *q)
+{
+    struct session *s = caller->data;
+    const struct config *cfg = b->cfg;
+    struct service *svc;
+    struct wreg *reg = NULL;
+    struct req *r;
+    ferry_err err = FERRY_OK;
+    uint64_t now = loop_now(b->loop);
+    uint64_t start_ns = uv_hrtime();
+    uint32_t d;
+
+    if (b->shutting_down) {
+        broker_send_error(caller, id, FERRY_ESHUTTING_DOWN, NULL);
+        return;
+    }
+    if (map_get(&s->inflight, id) != NULL) {
+        broker_send_error(caller, id, FERRY_EDUPLICATE_ID, NULL);
+        return;
+    }
+    svc = broker_service(b, q->service,
+                         !service_name_is_reserved(q->service), &err);
+    if (svc == NULL) {
+        broker_send_error(caller, id, err,
+                          err == FERRY_EUNKNOWN_SERVICE
+                              ? "unknown service"
+                              : NULL);
+        return;
+    }
+    svc->requests++;
+    if (svc->builtin != NULL && svc->n_regs == 0) {
+        err = svc->builtin(b, caller, id, q->payload);
+        if (err == FERRY_OK) {
+            svc->replies++;
+            hist_record(&svc->latency, (uv_hrtime() - start_ns) / 1000);
+        } else {
+            service_count_error(svc, err);
+            broker_send_error(caller, id, err, NULL);
+        }
+        return;
+    }
+    if (svc->queued == 0) {
+        reg = service_pick(svc, &b->rng);
+    }
+    if (reg == NULL && svc->queued >= cfg->queue_limit) {
+        service_count_error(svc, FERRY_EOVERLOADED);
+        broker_send_error(caller, id, FERRY_EOVERLOADED,
+                          "service queue is full");
+        return;
+    }
+    r = pool_get(&b->req_pool);
+    if (r == NULL) {
+        goto out_nomem;
+    }
+    memset(r, 0, offsetof(struct req, inline_data));
+    r->id = b->next_req_id++;
+    r->b = b;
+    r->caller_conn = caller->id;
+    r->caller_id = id;
+    r->svc = svc;
+    r->start_ns = start_ns;
+    r->flags = flags;
+    d = q->deadline_ms != 0 ? q->deadline_ms : cfg->default_deadline_ms;
+    if (d > cfg->max_deadline_ms) {
+        d = cfg->max_deadline_ms;
+    }
+    r->deadline = now + d;
+    timer_init(&r->tm, broker_req_timer_cb);
+    list_init(&r->node);
+    if (map_put(&b->reqs, r->id, r) != FERRY_OK) {
+        goto out_put;
+    }
+    if (map_put(&s->inflight, id, r) != FERRY_OK) {
+        goto out_del;
+    }
+    b->live++;
+    if (reg != NULL) {
+        if (broker_forward(b, r, reg, q->key, q->payload) != FERRY_OK ||
+            loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
+            broker_req_fail_code(b, r, FERRY_ENOMEM);
+        }
+        return;
+    }
+    /* Wait in the queue: keep a copy of what the frame's slices hold. */
+    r->key_len = (uint16_t)q->key.len;
+    r->payload_len = (uint32_t)q->payload.len;
+    if (q->key.len + q->payload.len <= REQ_INLINE) {
+        r->data = r->inline_data;
+    } else {
+        r->data = malloc(q->key.len + q->payload.len);
+        if (r->data == NULL) {
+            r->state = REQ_AT_WORKER; /* not yet on the queue */
+            broker_req_fail_code(b, r, FERRY_ENOMEM);
+            return;
+        }
+    }
+    if (q->key.len > 0) {
+        memcpy(r->data, q->key.p, q->key.len);
+    }
+    if (q->payload.len > 0) {
+        memcpy(r->data + q->key.len, q->payload.p, q->payload.len);
+    }
+    r->state = REQ_QUEUED;
+    list_push_back(&svc->queue, &r->node);
+    svc->queued++;
+    {
+        uint64_t when = r->deadline;
+        if (service_active_workers(svc) == 0 &&
+            now + cfg->worker_wait_ms < when) {
+            when = now + cfg->worker_wait_ms;
+        }
+        if (loop_timer_start(b->loop, &r->tm, when) != FERRY_OK) {
+            broker_req_fail_code(b, r, FERRY_ENOMEM);
+        }
+    }
+    return;
+
+out_del:
+    map_del(&b->reqs, r->id);
+out_put:
+    pool_put(&b->req_pool, r);
+out_nomem:
+    service_count_error(svc, FERRY_ENOMEM);
+    broker_send_error(caller, id, FERRY_ENOMEM, NULL);
+    broker_maybe_free_service(b, svc);
+}
+
+void
+broker_dispatch(struct broker *b, struct service *svc)
+{
+    while (!list_is_empty(&svc->queue)) {
+        struct req *r = container_of(svc->queue.next, struct req, node);
+        struct wreg *reg = service_pick(svc, &b->rng);
+        struct slice key, payload;
+        uint8_t *data;
+
+        if (reg == NULL) {
+            return;
+        }
+        list_remove(&r->node);
+        svc->queued--;
+        data = r->data;
+        key.p = data;
+        key.len = r->key_len;
+        payload.p = data + r->key_len;
+        payload.len = r->payload_len;
+        r->state = REQ_AT_WORKER;
+        r->reg = NULL;
+        if (broker_forward(b, r, reg, key, payload) != FERRY_OK ||
+            loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
+            broker_req_fail_code(b, r, FERRY_ENOMEM);
+            continue;
+        }
+        if (data != r->inline_data) {
+            free(data);
+        }
+        r->data = NULL;
+    }
+}
+
+void
+broker_rearm_queue(struct broker *b, struct service *svc)
+{
+    uint64_t until = loop_now(b->loop) + b->cfg->worker_wait_ms;
+    struct list *n;
+
+    for (n = svc->queue.next; n != &svc->queue; n = n->next) {
+        struct req *r = container_of(n, struct req, node);
+        uint64_t when = r->deadline < until ? r->deadline : until;
+        if (!timer_is_armed(&r->tm) || when < r->tm.when) {
+            loop_timer_start(b->loop, &r->tm, when);
+        }
+    }
+}
+
+/* A request's deadline, or its wait for a worker, has come. */
+static void
+broker_req_timer_cb(struct timer *t)
+{
+    struct req *r = container_of(t, struct req, tm);
+    struct broker *b = r->b;
+    struct service *svc = r->svc;
+    uint64_t now = loop_now(b->loop);
+
+    if (r->state == REQ_AT_WORKER) {
+        broker_cancel_at_worker(b, r);
+        broker_req_fail_code(b, r, FERRY_EDEADLINE);
+        broker_dispatch(b, svc);
+        return;
+    }
+    if (service_active_workers(svc) == 0) {
+        broker_req_fail(b, r,
+                        svc->had_workers ? FERRY_ENO_WORKER
+                                         : FERRY_EUNKNOWN_SERVICE,
+                        slice_str(svc->had_workers
+                                      ? "no worker available for service"
+                                      : "unknown service"));
+        broker_maybe_free_service(b, svc);
+        return;
+    }
+    if (now >= r->deadline) {
+        broker_req_fail_code(b, r, FERRY_EDEADLINE);
+        return;
+    }
+    loop_timer_start(b->loop, &r->tm, r->deadline);
+}
+
+void
+broker_cancel(struct broker *b, struct conn *caller, uint64_t id)
+{
+    struct session *s = caller->data;
+    struct req *r = map_get(&s->inflight, id);
+    struct service *svc;
+
+    if (r == NULL) {
+        /* Already answered: the reply is on its way. */
+        return;
+    }
+    svc = r->svc;
+    if (r->state == REQ_AT_WORKER) {
+        broker_cancel_at_worker(b, r);
+    }
+    broker_req_fail(b, r, FERRY_ECANCELLED, slice_str("request cancelled"));
+    broker_dispatch(b, svc);
+    broker_maybe_free_service(b, svc);
+}
+
+/* The record worker conn w holds under broker id, or NULL (counted). */
+static struct req *
+broker_held(struct broker *b, struct conn *w, uint64_t id)
+{
+    struct req *r = map_get(&b->reqs, id);
+
+    if (r == NULL || r->state != REQ_AT_WORKER || r->worker_conn != w->id) {
+        b->late_replies++;
+        log_debug("worker '%s': answer for unknown request %llu dropped",
+                  w->name, (unsigned long long)id);
+        return NULL;
+    }
+    return r;
+}
+
+void
+broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
+                    struct slice payload)
+{
+    struct req *r = broker_held(b, worker, id);
+    struct service *svc;
+    struct conn *c;
+
+    if (r == NULL) {
+        return;
+    }
+    svc = r->svc;
+    c = loop_conn(b->loop, r->caller_conn);
+    if (c != NULL) {
+        uint8_t *p = conn_out_prepare(c, FRAME_HEADER_SIZE + payload.len);
+        if (p != NULL) {
+            frame_write_reply_header(p, r->caller_id, (uint32_t)payload.len);
+            if (payload.len > 0) {
+                memcpy(p + FRAME_HEADER_SIZE, payload.p, payload.len);
+            }
+            conn_out_commit(c, FRAME_HEADER_SIZE + payload.len);
+        }
+    }
+    svc->replies++;
+    hist_record(&svc->latency, (uv_hrtime() - r->start_ns) / 1000);
+    broker_req_free(b, r);
+    broker_dispatch(b, svc);
+}
+
+void
+broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
+                    const struct frame_error *e)
+{
+    struct req *r = broker_held(b, worker, id);
+    struct service *svc;
+    ferry_err code = (ferry_err)e->code;
+
+    if (r == NULL) {
+        return;
+    }
+    if (e->code == 0 || e->code >= FERRY__ERR_COUNT) {
+        code = FERRY_EWORKER_ERROR;
+    }
+    svc = r->svc;
+    broker_req_fail(b, r, code, e->msg);
+    broker_dispatch(b, svc);
+}
+
+void
+broker_caller_gone(struct broker *b, struct map *inflight)
+{
+    size_t pos = 0;
+    uint64_t id;
+    void *val;
+
+    /* The caller has left the conn map already, so freeing a record
+     * does not touch this map while it is walked. */
+    while (map_next(inflight, &pos, &id, &val)) {
+        struct req *r = val;
+        struct service *svc = r->svc;
+        if (r->state == REQ_AT_WORKER) {
+            broker_cancel_at_worker(b, r);
+        }
+        broker_req_free(b, r);
+        broker_dispatch(b, svc);
+        broker_maybe_free_service(b, svc);
+    }
+}
+
+void
+broker_worker_gone(struct broker *b, struct list *held)
+{
+    while (!list_is_empty(held)) {
+        struct req *r = container_of(held->next, struct req, node);
+        broker_req_fail(b, r, FERRY_EWORKER_LOST,
+                        slice_str("worker lost while holding the request"));
+    }
+}
+
+/* Ends every request still unanswered with SHUTTING_DOWN. */
+static void
+broker_fail_all(struct broker *b)
+{
+    size_t n = b->reqs.n, k = 0, pos = 0;
+    uint64_t id, *ids;
+    void *val;
+
+    if (n == 0) {
+        return;
+    }
+    ids = malloc(n * sizeof(*ids));
+    if (ids == NULL) {
+        while (map_next(&b->reqs, &pos, &id, &val)) {
+            broker_req_fail_code(b, val, FERRY_ESHUTTING_DOWN);
+            pos = 0;
+        }
+        return;
+    }
+    while (map_next(&b->reqs, &pos, &id, &val) && k < n) {
+        ids[k++] = id;
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct req *r = map_get(&b->reqs, ids[i]);
+        if (r != NULL) {
+            if (r->state == REQ_AT_WORKER) {
+                broker_cancel_at_worker(b, r);
+            }
+            broker_req_fail_code(b, r, FERRY_ESHUTTING_DOWN);
+        }
+    }
+    free(ids);
+}
+
+static void
+broker_grace_cb(struct timer *t)
+{
+    struct broker *b = container_of(t, struct broker, grace);
+
+    if (b->stopped) {
+        return;
+    }
+    if (b->live > 0) {
+        log_warn("grace period over, %zu requests get SHUTTING_DOWN",
+                 b->live);
+    }
+    b->stopped = true;
+    broker_fail_all(b);
+    if (b->on_stopped != NULL) {
+        b->on_stopped(b);
+    }
+}
+
+void
+broker_shutdown(struct broker *b)
+{
+    if (b->shutting_down) {
+        return;
+    }
+    b->shutting_down = true;
+    loop_close_listeners(b->loop);
+    log_info("shutting down, %zu requests in flight", b->live);
+    loop_timer_start(b->loop, &b->grace,
+                     loop_now(b->loop) +
+                         (b->live == 0 ? 0 : b->cfg->grace_ms));
+}

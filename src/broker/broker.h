@@ -1,0 +1,115 @@
+/*
+ * broker.h - ferryd's request path: the router from a caller's REQUEST to
+ * a service, the table of requests in flight, deadlines, and shutdown.
+ *
+ * A request that cannot be answered at once gets a record from a pool
+ * (never a malloc per request) under a broker id of its own; the request
+ * table maps that id back to the caller's conn id and request id, so a
+ * reply finds its caller, or finds that it is gone, without any pointer
+ * from one connection to another. Each record carries its deadline timer
+ * in the loop's heap. Every accepted request ends with exactly one REPLY or
+ * ERROR to its caller.
+ */
+#ifndef FERRY_BROKER_BROKER_H
+#define FERRY_BROKER_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/service.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "core/map.h"
+#include "core/pool.h"
+#include "core/timer.h"
+#include "proto/frame.h"
+
+#define REQ_INLINE 200 /* key+payload bytes a queued record holds inline */
+
+enum req_state {
+    REQ_QUEUED = 0,   /* in its service's queue */
+    REQ_AT_WORKER = 1 /* forwarded, waiting for the worker's answer */
+};
+
+/* A request in flight; pooled, owned by the broker's request table. */
+struct req {
+    uint64_t id;             /* broker id, the key in the table */
+    struct broker *b;        /* borrowed: the broker it belongs to */
+    uint64_t caller_conn;    /* conn id of the caller */
+    uint64_t caller_id;      /* the caller's own request id */
+    uint64_t worker_conn;    /* conn id of the worker, 0 while queued */
+    struct service *svc;     /* borrowed: outlives its queued requests */
+    struct wreg *reg;        /* borrowed while at a worker */
+    uint64_t deadline;       /* loop ms after which the caller gets DEADLINE */
+    uint64_t start_ns;       /* uv_hrtime() at arrival, for latency */
+    struct timer tm;         /* deadline or no-worker wait */
+    struct list node;        /* in svc->queue or the worker's held list */
+    enum req_state state;    /* where it is */
+    uint8_t flags;           /* REQUEST flags, passed on */
+    uint16_t key_len;        /* bytes of key in data while queued */
+    uint32_t payload_len;    /* bytes of payload after the key */
+    uint8_t *data;           /* key+payload while queued: inline or owned */
+    uint8_t inline_data[REQ_INLINE]; /* storage for small requests */
+};
+
+/* Owned by main(); reached from the loop as loop->broker. */
+struct broker {
+    struct loop *loop;           /* borrowed */
+    const struct config *cfg;    /* borrowed */
+    struct smap services;        /* name -> struct service, owned */
+    struct map reqs;             /* broker id -> struct req, owned */
+    struct pool req_pool;        /* request records */
+    uint64_t next_req_id;        /* broker ids start at 1 */
+    size_t live;                 /* requests not yet answered */
+    uint64_t rng;                /* xorshift state for two choices */
+    uint64_t late_replies;       /* worker answers for unknown ids */
+    bool shutting_down;          /* SIGTERM seen: refuse new requests */
+    bool stopped;                /* shutdown finished its work */
+    struct timer grace;          /* ends the shutdown grace period */
+    void (*on_stopped)(struct broker *b); /* set by main() */
+};
+
+/* Sets up the broker on l, with the built-in services. */
+ferry_err broker_init(struct broker *b, struct loop *l);
+void broker_release(struct broker *b);
+
+/* Finds or creates a service; NULL with *err set when it cannot. */
+struct service *broker_service(struct broker *b, struct slice name,
+                               bool create, ferry_err *err);
+
+/* A caller's REQUEST, parsed. Answers errors itself. */
+void broker_request(struct broker *b, struct conn *caller, uint64_t id,
+                    uint8_t flags, const struct frame_request *q);
+
+/* A caller's CANCEL for its request id. */
+void broker_cancel(struct broker *b, struct conn *caller, uint64_t id);
+
+/* A worker's REPLY or ERROR for broker id. */
+void broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
+                         struct slice payload);
+void broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
+                         const struct frame_error *e);
+
+/* Sends queued requests of svc to workers with free credit. */
+void broker_dispatch(struct broker *b, struct service *svc);
+
+/* A service lost its last active worker: queued requests wait at most
+ * worker_wait_ms more. */
+void broker_rearm_queue(struct broker *b, struct service *svc);
+
+/* The caller behind a session went away: drop or cancel its requests. */
+void broker_caller_gone(struct broker *b, struct map *inflight);
+
+/* A worker went away: its requests fail with WORKER_LOST. */
+void broker_worker_gone(struct broker *b, struct list *held);
+
+/* Frees svc when it never had a worker and nothing waits in it. */
+void broker_maybe_free_service(struct broker *b, struct service *svc);
+
+/*
+ * Starts the shutdown: no new requests, work in flight gets grace_ms, then
+ * on_stopped is called (once) after every request has its answer.
+ */
+void broker_shutdown(struct broker *b);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * builtin.c - the services ferryd answers itself: echo and ferry.services.
+ *
+ * A built-in handler runs on the request path in place of a worker and
+ * writes its REPLY straight into the caller's output buffer; the router
+ * counts it like any other service.
+ */
+#include "broker/builtin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/session.h"
+#include "core/conn.h"
+#include "core/hist.h"
+
+/* Queues REPLY(id, payload) to the caller. */
+static ferry_err
+builtin_reply(struct conn *caller, uint64_t id, const void *data, size_t len)
+{
+    uint8_t *p = conn_out_prepare(caller, FRAME_HEADER_SIZE + len);
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    frame_write_reply_header(p, id, (uint32_t)len);
+    if (len > 0) {
+        memcpy(p + FRAME_HEADER_SIZE, data, len);
+    }
+    conn_out_commit(caller, FRAME_HEADER_SIZE + len);
+    return FERRY_OK;
+}
+
+static ferry_err
+builtin_echo(struct broker *b, struct conn *caller, uint64_t id,
+             struct slice payload)
+{
+    return builtin_reply(caller, id, payload.p, payload.len);
+}
+
+/* A JSON string of a peer-chosen name: bytes that are not valid UTF-8
+ * are replaced. */
+static json_t *
+builtin_string(const char *s)
+{
+    json_t *j = json_string(s);
+    char *copy;
+
+    if (j != NULL) {
+        return j;
+    }
+    copy = strdup(s);
+    if (copy == NULL) {
+        return NULL;
+    }
+    for (char *p = copy; *p != '\0'; p++) {
+        if ((unsigned char)*p >= 0x80) {
+            *p = '?';
+        }
+    }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static int
+builtin_set(json_t *obj, const char *key, json_t *val)
+{
+    return val == NULL ? -1 : json_object_set_new(obj, key, val);
+}
+
+static json_t *
+builtin_worker_json(struct broker *b, const struct wreg *reg)
+{
+    const struct conn *c = reg->worker->conn;
+    uint64_t now = loop_now(b->loop);
+    json_t *w = json_object();
+    int rc = 0;
+
+    if (w == NULL) {
+        return NULL;
+    }
+    rc |= builtin_set(w, "id", json_integer((json_int_t)c->id));
+    rc |= builtin_set(w, "name", builtin_string(c->name));
+    rc |= builtin_set(w, "addr", builtin_string(c->peer));
+    rc |= builtin_set(w, "credit", json_integer(reg->credit));
+    rc |= builtin_set(w, "in_flight", json_integer(reg->in_flight));
+    rc |= builtin_set(w, "last_seen_ms",
+                      json_integer((json_int_t)(now > c->last_rx
+                                                    ? now - c->last_rx
+                                                    : 0)));
+    rc |= builtin_set(w, "draining", json_boolean(reg->worker->draining));
+    if (rc != 0) {
+        json_decref(w);
+        return NULL;
+    }
+    return w;
+}
+
+static json_t *
+builtin_service_json(struct broker *b, const struct service *svc)
+{
+    json_t *o = json_object(), *workers = json_array();
+    json_t *errors = json_object(), *lat = json_object();
+    uint64_t credit = 0, in_flight = 0;
+    int rc = 0;
+
+    if (o == NULL || workers == NULL || errors == NULL || lat == NULL) {
+        goto out_free;
+    }
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        const struct wreg *reg = svc->regs[i];
+        credit += reg->credit;
+        in_flight += reg->in_flight;
+        if (json_array_append_new(workers, builtin_worker_json(b, reg)) !=
+            0) {
+            goto out_free;
+        }
+    }
+    for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
+        if (svc->errors[code] > 0) {
+            rc |= builtin_set(errors, ferry_errname((ferry_err)code),
+                              json_integer((json_int_t)svc->errors[code]));
+        }
+    }
+    rc |= builtin_set(lat, "p50",
+                      json_real(hist_percentile(&svc->latency, 0.50)));
+    rc |= builtin_set(lat, "p90",
+                      json_real(hist_percentile(&svc->latency, 0.90)));
+    rc |= builtin_set(lat, "p99",
+                      json_real(hist_percentile(&svc->latency, 0.99)));
+    rc |= builtin_set(lat, "p999",
+                      json_real(hist_percentile(&svc->latency, 0.999)));
+    rc |= builtin_set(o, "name", builtin_string(svc->name));
+    rc |= builtin_set(o, "builtin", json_boolean(svc->builtin != NULL));
+    rc |= json_object_set_new(o, "workers", workers);
+    rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
+    rc |= builtin_set(o, "in_flight", json_integer((json_int_t)in_flight));
+    rc |= builtin_set(o, "queued", json_integer(svc->queued));
+    rc |= builtin_set(o, "requests", json_integer((json_int_t)svc->requests));
+    rc |= builtin_set(o, "replies", json_integer((json_int_t)svc->replies));
+    rc |= json_object_set_new(o, "errors", errors);
+    rc |= json_object_set_new(o, "latency_us", lat);
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+
+out_free:
+    json_decref(o);
+    json_decref(workers);
+    json_decref(errors);
+    json_decref(lat);
+    return NULL;
+}
+
+static int
+builtin_cmp_name(const void *a, const void *b)
+{
+    const struct service *x = *(const struct service *const *)a;
+    const struct service *y = *(const struct service *const *)b;
+
+    return strcmp(x->name, y->name);
+}
+
+json_t *
+builtin_services_json(struct broker *b)
+{
+    size_t n = b->services.n, k = 0, pos = 0;
+    struct service **v = malloc((n ? n : 1) * sizeof(*v));
+    json_t *root = json_object(), *arr = json_array();
+    void *val;
+
+    if (v == NULL || root == NULL || arr == NULL) {
+        goto out_free;
+    }
+    while (smap_next(&b->services, &pos, &val) && k < n) {
+        v[k++] = val;
+    }
+    qsort(v, k, sizeof(*v), builtin_cmp_name);
+    for (size_t i = 0; i < k; i++) {
+        if (json_array_append_new(arr, builtin_service_json(b, v[i])) != 0) {
+            goto out_free;
+        }
+    }
+    free(v);
+    if (json_object_set_new(root, "services", arr) != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+
+out_free:
+    free(v);
+    json_decref(arr);
+    json_decref(root);
+    return NULL;
+}
+
+static ferry_err
+builtin_services(struct broker *b, struct conn *caller, uint64_t id,
+                 struct slice payload)
+{
+    json_t *doc = builtin_services_json(b);
+    char *text;
+    ferry_err err;
+
+    if (doc == NULL) {
+        return FERRY_ENOMEM;
+    }
+    text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text == NULL) {
+        return FERRY_ENOMEM;
+    }
+    err = builtin_reply(caller, id, text, strlen(text));
+    free(text);
+    return err;
+}
+
+ferry_err
+builtin_register_all(struct broker *b)
+{
+    static const struct {
+        const char *name;
+        service_builtin_cb cb;
+    } builtins[] = {
+        {"echo", builtin_echo},
+        {"ferry.services", builtin_services},
+    };
+
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        struct slice name = slice_str(builtins[i].name);
+        struct service *svc = service_new(name, builtins[i].cb);
+        if (svc == NULL) {
+            return FERRY_ENOMEM;
+        }
+        if (smap_put(&b->services, svc->name, svc->name_len, svc) !=
+            FERRY_OK) {
+            service_free(svc);
+            return FERRY_ENOMEM;
+        }
+    }
+    return FERRY_OK;
+}

@@ -1,0 +1,24 @@
+/*
+ * builtin.h - services answered by ferryd itself: `echo` (the payload
+ * back) and `ferry.services` (JSON describing every service, for the
+ * `ferry services` command). They go through the same router and counters
+ * as worker-served services; an outside worker that registers `echo` takes
+ * it over while it is registered.
+ */
+#ifndef FERRY_BROKER_BUILTIN_H
+#define FERRY_BROKER_BUILTIN_H
+
+#include <jansson.h>
+
+#include "ferry.h"
+
+struct broker;
+
+/* Creates the built-in services in b. */
+ferry_err builtin_register_all(struct broker *b);
+
+/* The ferry.services document; NULL when out of memory. The caller owns
+ * the result (json_decref). */
+json_t *builtin_services_json(struct broker *b);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * service.h - services, the workers registered for them and their queues.
+ *
+ * A service is created on its first REGISTER or its first request. It holds
+ * the registrations of the workers that serve it (each with its credit),
+ * a bounded FIFO of requests waiting for capacity, and the counters shown
+ * by `ferry services`. Dispatch picks, among registrations with free
+ * credit, the worker with the fewest requests outstanding: a scan for a
+ * handful of workers, power of two random choices beyond that.
+ */
+#ifndef FERRY_BROKER_SERVICE_H
+#define FERRY_BROKER_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/hist.h"
+#include "core/list.h"
+#include "proto/frame.h"
+
+struct broker;
+struct conn;
+struct session;
+struct service;
+
+/* A built-in service: answers payload for caller request id at once. */
+typedef ferry_err (*service_builtin_cb)(struct broker *b, struct conn *caller,
+                                        uint64_t id, struct slice payload);
+
+/* One worker's registration of one service; owned by the worker's
+ * session, listed (borrowed) by the service. */
+struct wreg {
+    struct session *worker; /* borrowed: the registering worker */
+    struct service *svc;    /* borrowed: the service registered */
+    uint32_t credit;        /* requests the worker takes at once */
+    uint32_t in_flight;     /* requests of svc at the worker now */
+    size_t slot;            /* index in svc->regs */
+};
+
+/* Owned by the broker's service map. */
+struct service {
+    char name[FRAME_MAX_NAME + 1];   /* NUL-terminated for logs */
+    size_t name_len;                 /* bytes of name */
+    service_builtin_cb builtin;      /* answered by ferryd, or NULL */
+    bool had_workers;                /* a worker registered it once */
+    struct wreg **regs;              /* owned array of borrowed regs */
+    size_t n_regs;                   /* registrations in regs */
+    size_t cap_regs;                 /* slots in regs */
+    struct list queue;               /* struct req waiting, oldest first */
+    uint32_t queued;                 /* requests in queue */
+    uint64_t requests;               /* requests accepted for it */
+    uint64_t replies;                /* requests answered with REPLY */
+    uint64_t errors[FERRY__ERR_COUNT]; /* requests ended by ERROR, by code */
+    struct hist latency;             /* arrival to reply, microseconds */
+};
+
+/* A service named name (1..255 bytes); NULL when out of memory. */
+struct service *service_new(struct slice name, service_builtin_cb builtin);
+
+/* Frees svc; it must hold no registration and no queued request. */
+void service_free(struct service *svc);
+
+/* Adds reg to svc's workers; FERRY_ENOMEM when it cannot. */
+ferry_err service_add_reg(struct service *svc, struct wreg *reg);
+void service_remove_reg(struct service *svc, struct wreg *reg);
+
+/* Registrations whose worker takes new requests (not draining). */
+size_t service_active_workers(const struct service *svc);
+
+/*
+ * The registration that should take the next request, or NULL when every
+ * worker is busy, draining or not reading. rng is the broker's random
+ * state, used for the two choices.
+ */
+struct wreg *service_pick(struct service *svc, uint64_t *rng);
+
+/* Counts one request ended by ERROR code. */
+void service_count_error(struct service *svc, ferry_err code);
+
+/* Whether the name is reserved for ferryd's own services ("ferry."). */
+bool service_name_is_reserved(struct slice name);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * session.c - the broker's side of a connection: the HELLO handshake and
+ * the frames callers and workers may send afterwards.
+ *
+ * Each role is a struct conn_ops; the handshake swaps the conn's ops for
+ * the caller's or the worker's once HELLO is accepted. Anything a role may
+ * not send, or a body that does not parse, ends the connection with ERROR
+ * PROTO; an invalid but well-formed REGISTER only fails that REGISTER.
+ */
+#include "broker/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "core/config.h"
+#include "core/log.h"
+
+static ferry_err session_hello(struct conn *c, const struct frame *f);
+static ferry_err session_caller_frame(struct conn *c, const struct frame *f);
+static ferry_err session_worker_frame(struct conn *c, const struct frame *f);
+static void session_closing(struct conn *c);
+static void session_hs_closing(struct conn *c);
+
+const struct conn_ops session_handshake_ops = {
+    .role = "client",
+    .pause_on_high = true,
+    .frame = session_hello,
+    .closing = session_hs_closing,
+};
+
+static const struct conn_ops session_caller_ops = {
+    .role = "caller",
+    .pause_on_high = true,
+    .frame = session_caller_frame,
+    .closing = session_closing,
+};
+
+static const struct conn_ops session_worker_ops = {
+    .role = "worker",
+    .pause_on_high = false,
+    .frame = session_worker_frame,
+    .closing = session_closing,
+};
+
+bool
+session_can_take(const struct session *s)
+{
+    return !s->draining && conn_is_writable(s->conn);
+}
+
+/* Copies a peer-chosen name for logs and stats, control bytes masked. */
+static void
+session_copy_name(char *dst, size_t size, struct slice name)
+{
+    size_t n = name.len < size - 1 ? name.len : size - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = name.p[i];
+        dst[i] = (ch < 0x20 || ch == 0x7f || ch == '\'') ? '?' : (char)ch;
+    }
+    dst[n] = '\0';
+}
+
+static void
+session_hs_closing(struct conn *c)
+{
+}
+
+static ferry_err
+session_hello(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+    const struct config *cfg = c->loop->cfg;
+    struct slice daemon = slice_str(FERRYD_NAME);
+    struct frame_hello h;
+    struct session *s;
+    uint8_t *p;
+
+    if (f->type != FRAME_HELLO) {
+        conn_fail(c, FERRY_EPROTO, "expected HELLO first");
+        return FERRY_OK;
+    }
+    if (frame_parse_hello(f, &h) != FERRY_OK) {
+        conn_fail(c, FERRY_EPROTO, "malformed HELLO");
+        return FERRY_OK;
+    }
+    if (h.version < 1) {
+        conn_fail(c, FERRY_EVERSION, "unsupported protocol version 0; "
+                                     "ferryd speaks version 1");
+        return FERRY_OK;
+    }
+    /* Access tokens come with a later issue; the token is ignored. */
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        conn_fail(c, FERRY_ENOMEM, NULL);
+        return FERRY_OK;
+    }
+    s->conn = c;
+    s->b = b;
+    s->role = h.role;
+    map_init(&s->inflight);
+    list_init(&s->held);
+    p = conn_out_prepare(c, frame_hello_ok_size(daemon.len));
+    if (p == NULL) {
+        free(s);
+        return FERRY_OK;
+    }
+    conn_out_commit(c, frame_write_hello_ok(p, FERRY_PROTOCOL_VERSION,
+                                            cfg->heartbeat_ms, cfg->max_frame,
+                                            daemon));
+    session_copy_name(c->name, sizeof(c->name), h.name);
+    c->data = s;
+    conn_set_ops(c, h.role == FRAME_ROLE_WORKER ? &session_worker_ops
+                                                : &session_caller_ops);
+    conn_set_state(c, CONN_READY);
+    conn_start_heartbeat(c, h.heartbeat_ms);
+    log_debug("%s '%s' from '%s': hello, heartbeat %u ms", c->ops->role,
+              c->name, c->peer, h.heartbeat_ms);
+    return FERRY_OK;
+}
+
+static void
+session_closing(struct conn *c)
+{
+    struct session *s = c->data;
+    struct broker *b;
+
+    if (s == NULL) {
+        return;
+    }
+    b = s->b;
+    broker_caller_gone(b, &s->inflight);
+    map_release(&s->inflight);
+    if (s->held_count > 0 || s->n_regs > 0) {
+        log_info("worker '%s' at '%s' gone, %u requests lost", c->name,
+                 c->peer, s->held_count);
+    }
+    broker_worker_gone(b, &s->held);
+    for (size_t i = 0; i < s->n_regs; i++) {
+        struct wreg *reg = s->regs[i];
+        struct service *svc = reg->svc;
+        service_remove_reg(svc, reg);
+        free(reg);
+        if (service_active_workers(svc) == 0) {
+            broker_rearm_queue(b, svc);
+        }
+    }
+    free(s->regs);
+    free(s);
+    c->data = NULL;
+}
+
+/* Frames both roles may send: REQUEST, CANCEL, PING, ERROR with id 0. */
+static ferry_err
+session_common_frame(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+    char msg[64];
+
+    switch (f->type) {
+    case FRAME_REQUEST: {
+        struct frame_request q;
+        if (frame_parse_request(f, &q) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed REQUEST");
+            return FERRY_OK;
+        }
+        broker_request(b, c, f->id, f->flags, &q);
+        return FERRY_OK;
+    }
+    case FRAME_CANCEL:
+        if (frame_check_empty(f) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed CANCEL");
+            return FERRY_OK;
+        }
+        broker_cancel(b, c, f->id);
+        return FERRY_OK;
+    case FRAME_PING:
+        return frame_check_empty(f);
+    case FRAME_ERROR: {
+        struct frame_error e;
+        if (frame_parse_error(f, &e) != FERRY_OK || f->id != 0) {
+            conn_fail(c, FERRY_EPROTO, "unexpected ERROR");
+            return FERRY_OK;
+        }
+        log_info("%s '%s': closing with %s", c->ops->role, c->name,
+                 ferry_errname((ferry_err)e.code));
+        conn_close(c, "peer sent ERROR");
+        return FERRY_OK;
+    }
+    default:
+        snprintf(msg, sizeof(msg), "unexpected %s from a %s",
+                 frame_type_name(f->type), c->ops->role);
+        conn_fail(c, FERRY_EPROTO, msg);
+        return FERRY_OK;
+    }
+}
+
+static ferry_err
+session_caller_frame(struct conn *c, const struct frame *f)
+{
+    if (f->type == FRAME_REGISTER) {
+        conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
+                        "only workers register services");
+        return FERRY_OK;
+    }
+    return session_common_frame(c, f);
+}
+
+/* Whether a REGISTER body has the right shape but refused values. */
+static bool
+session_register_shaped(const struct frame *f)
+{
+    const uint8_t *p = f->body.p;
+    size_t len = f->body.len;
+
+    return len >= 6 && len == 6 + ((size_t)p[4] << 8 | p[5]);
+}
+
+static void
+session_register(struct conn *c, const struct frame *f)
+{
+    struct session *s = c->data;
+    struct broker *b = s->b;
+    struct frame_register g;
+    struct service *svc;
+    struct wreg *reg = NULL;
+    ferry_err err = FERRY_OK;
+
+    if (frame_parse_register(f, &g) != FERRY_OK) {
+        if (session_register_shaped(f)) {
+            conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
+                            "credit must be 1..65535 and the service name "
+                            "1..255 bytes");
+        } else {
+            conn_fail(c, FERRY_EPROTO, "malformed REGISTER");
+        }
+        return;
+    }
+    if (service_name_is_reserved(g.service)) {
+        conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
+                        "service names starting with 'ferry.' are reserved");
+        return;
+    }
+    if (s->draining) {
+        conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
+                        "a draining worker cannot register");
+        return;
+    }
+    svc = broker_service(b, g.service, true, &err);
+    if (svc == NULL) {
+        conn_send_error(c, f->id,
+                        err == FERRY_ENOMEM ? FERRY_ENOMEM
+                                            : FERRY_EOVERLOADED,
+                        err == FERRY_ENOMEM ? NULL : "too many services");
+        return;
+    }
+    for (size_t i = 0; i < s->n_regs; i++) {
+        if (s->regs[i]->svc == svc) {
+            reg = s->regs[i];
+            break;
+        }
+    }
+    if (reg != NULL) {
+        reg->credit = g.credit;
+    } else {
+        if (s->n_regs == s->cap_regs) {
+            size_t cap = s->cap_regs ? s->cap_regs * 2 : 4;
+            struct wreg **v = realloc(s->regs, cap * sizeof(*v));
+            if (v == NULL) {
+                goto out_nomem;
+            }
+            s->regs = v;
+            s->cap_regs = cap;
+        }
+        reg = calloc(1, sizeof(*reg));
+        if (reg == NULL) {
+            goto out_nomem;
+        }
+        reg->worker = s;
+        reg->svc = svc;
+        reg->credit = g.credit;
+        if (service_add_reg(svc, reg) != FERRY_OK) {
+            free(reg);
+            goto out_nomem;
+        }
+        s->regs[s->n_regs++] = reg;
+    }
+    conn_send_empty(c, FRAME_REGISTERED, f->id);
+    log_info("worker '%s' at '%s' serves '%s' with credit %u", c->name,
+             c->peer, svc->name, g.credit);
+    broker_dispatch(b, svc);
+    return;
+
+out_nomem:
+    conn_send_error(c, f->id, FERRY_ENOMEM, NULL);
+    broker_maybe_free_service(b, svc);
+}
+
+static void
+session_drain(struct conn *c)
+{
+    struct session *s = c->data;
+
+    if (s->draining) {
+        return;
+    }
+    s->draining = true;
+    conn_set_state(c, CONN_DRAINING);
+    log_info("worker '%s' at '%s' draining, %u requests held", c->name,
+             c->peer, s->held_count);
+    for (size_t i = 0; i < s->n_regs; i++) {
+        if (service_active_workers(s->regs[i]->svc) == 0) {
+            broker_rearm_queue(s->b, s->regs[i]->svc);
+        }
+    }
+}
+
+static ferry_err
+session_worker_frame(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+
+    switch (f->type) {
+    case FRAME_REGISTER:
+        session_register(c, f);
+        return FERRY_OK;
+    case FRAME_REPLY:
+        broker_worker_reply(b, c, f->id, f->body);
+        return FERRY_OK;
+    case FRAME_ERROR: {
+        struct frame_error e;
+        if (f->id == 0) {
+            return session_common_frame(c, f);
+        }
+        if (frame_parse_error(f, &e) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
+            return FERRY_OK;
+        }
+        broker_worker_error(b, c, f->id, &e);
+        return FERRY_OK;
+    }
+    case FRAME_DRAIN:
+        if (frame_check_empty(f) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed DRAIN");
+            return FERRY_OK;
+        }
+        session_drain(c);
+        return FERRY_OK;
+    default:
+        return session_common_frame(c, f);
+    }
+}

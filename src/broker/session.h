@@ -1,0 +1,43 @@
+/*
+ * session.h - what the broker keeps for each connection past HELLO, and
+ * the struct conn_ops of every role: the handshake, callers and workers.
+ *
+ * The session is the conn's data (owned through conn->data, freed when the
+ * conn closes). As a caller it maps the caller's request ids to the
+ * requests in flight, to catch duplicates and to clean up when the caller
+ * goes; as a worker it holds its registrations and the requests it holds.
+ */
+#ifndef FERRY_BROKER_SESSION_H
+#define FERRY_BROKER_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/conn.h"
+#include "core/list.h"
+#include "core/map.h"
+
+struct broker;
+struct wreg;
+
+/* Owned by its conn (conn->data). */
+struct session {
+    struct conn *conn;    /* borrowed: the connection it belongs to */
+    struct broker *b;     /* borrowed */
+    uint8_t role;         /* enum frame_role from HELLO */
+    struct map inflight;  /* caller's id -> struct req, borrowed */
+    struct wreg **regs;   /* owned array of owned registrations */
+    size_t n_regs;        /* registrations in regs */
+    size_t cap_regs;      /* slots in regs */
+    struct list held;     /* struct req forwarded to this worker */
+    uint32_t held_count;  /* requests in held */
+    bool draining;        /* sent DRAIN: no new requests */
+};
+
+/* The ops of a connection that has not sent HELLO yet. */
+extern const struct conn_ops session_handshake_ops;
+
+/* Whether this worker may take one more request right now. */
+bool session_can_take(const struct session *s);
+
+#endif

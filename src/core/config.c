@@ -1,0 +1,550 @@
+/*
+ * config.c - ferryd's settings from defaults, an INI file and flags.
+ *
+ * One table describes every key: its type, its limits, its default and its
+ * help line, so the file parser, the flag parser, --help and the checks can
+ * never disagree. Errors name the key (and the file and line) and the value
+ * that was refused.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+
+enum config_type {
+    CT_MS,    /* uint32 count of milliseconds */
+    CT_COUNT, /* uint32 count */
+    CT_BYTES, /* size in bytes, k/m/g suffix allowed */
+    CT_STR,   /* string */
+    CT_LISTEN,
+    CT_LEVEL
+};
+
+struct config_key {
+    const char *name;      /* key with underscores */
+    enum config_type type; /* how to parse it */
+    size_t offset;         /* field in struct config */
+    uint64_t min;          /* smallest value allowed */
+    uint64_t max;          /* largest value allowed */
+    const char *dflt;      /* default, for --help */
+    const char *help;      /* one line for --help */
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct config_key config_keys[] = {
+    {"listen", CT_LISTEN, OFF(listen), 0, 0,
+     "127.0.0.1:7700,unix:<data_dir>/ferryd.sock",
+     "address to listen on (repeatable; replaces the defaults)"},
+    {"data_dir", CT_STR, OFF(data_dir), 1, 4000, "/tmp/ferry-<uid>",
+     "folder for the unix socket and state (created 0700)"},
+    {"name", CT_STR, OFF(name), 1, 255, "ferryd", "this daemon's name"},
+    {"log_level", CT_LEVEL, OFF(log_level), 0, 0, "info",
+     "debug, info, warn or error"},
+    {"heartbeat_ms", CT_MS, OFF(heartbeat_ms), 0, 3600000, "2500",
+     "ping an idle client after this long (0 = never)"},
+    {"max_frame", CT_BYTES, OFF(max_frame), 1024, 1073741824, "16777216",
+     "largest frame body accepted, in bytes"},
+    {"default_deadline_ms", CT_MS, OFF(default_deadline_ms), 1, 86400000,
+     "5000", "deadline of a request that gives none"},
+    {"max_deadline_ms", CT_MS, OFF(max_deadline_ms), 1, 86400000, "60000",
+     "longer deadlines are cut to this"},
+    {"queue_limit", CT_COUNT, OFF(queue_limit), 0, 10000000, "1024",
+     "requests waiting per service before OVERLOADED"},
+    {"worker_wait_ms", CT_MS, OFF(worker_wait_ms), 0, 3600000, "2000",
+     "how long a request waits for a service with no worker"},
+    {"high_water", CT_BYTES, OFF(high_water), 4096, UINT64_C(1) << 40,
+     "4194304", "pending output that stops reading a connection"},
+    {"low_water", CT_BYTES, OFF(low_water), 0, UINT64_C(1) << 40, "1048576",
+     "pending output below which reading resumes"},
+    {"grace_ms", CT_MS, OFF(grace_ms), 0, 3600000, "5000",
+     "time given to requests in flight on shutdown"},
+    {"max_connections", CT_COUNT, OFF(max_connections), 1, 1000000, "10000",
+     "connections open at once"},
+    {"handshake_timeout_ms", CT_MS, OFF(handshake_timeout_ms), 1, 3600000,
+     "5000", "time a new connection has to send HELLO"},
+    {"max_services", CT_COUNT, OFF(max_services), 1, 1000000, "4096",
+     "services known at once"},
+};
+
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+ferry_err
+config_init(struct config *cfg)
+{
+    char dir[64];
+
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(dir, sizeof(dir), "/tmp/ferry-%u", (unsigned)getuid());
+    cfg->data_dir = strdup(dir);
+    cfg->name = strdup("ferryd");
+    if (cfg->data_dir == NULL || cfg->name == NULL) {
+        config_release(cfg);
+        return FERRY_ENOMEM;
+    }
+    cfg->listen_src = CONFIG_SRC_DEFAULT;
+    cfg->log_level = LOG_LVL_INFO;
+    cfg->heartbeat_ms = 2500;
+    cfg->max_frame = 16777216;
+    cfg->default_deadline_ms = 5000;
+    cfg->max_deadline_ms = 60000;
+    cfg->queue_limit = 1024;
+    cfg->worker_wait_ms = 2000;
+    cfg->high_water = 4194304;
+    cfg->low_water = 1048576;
+    cfg->grace_ms = 5000;
+    cfg->max_connections = 10000;
+    cfg->handshake_timeout_ms = 5000;
+    cfg->max_services = 4096;
+    return FERRY_OK;
+}
+
+static void
+config_clear_listen(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        free(cfg->listen[i]);
+        cfg->listen[i] = NULL;
+    }
+    cfg->n_listen = 0;
+}
+
+void
+config_release(struct config *cfg)
+{
+    config_clear_listen(cfg);
+    free(cfg->data_dir);
+    free(cfg->name);
+    free(cfg->config_file);
+    cfg->data_dir = NULL;
+    cfg->name = NULL;
+    cfg->config_file = NULL;
+}
+
+static const struct config_key *
+config_find(const char *key)
+{
+    char norm[64];
+    size_t n = strlen(key);
+
+    if (n >= sizeof(norm)) {
+        return NULL;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        norm[i] = key[i] == '-' ? '_' : key[i];
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(config_keys[i].name, norm) == 0) {
+            return &config_keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* Parses a whole unsigned number with an optional size suffix. */
+static bool
+config_parse_number(const char *text, bool sizes, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {
+        {"k", 1024},    {"kib", 1024},    {"kb", 1024},
+        {"m", 1 << 20}, {"mib", 1 << 20}, {"mb", 1 << 20},
+        {"g", 1 << 30}, {"gib", 1 << 30}, {"gb", 1 << 30},
+    };
+    unsigned long long v;
+    uint64_t mult = 1;
+    char *end;
+
+    while (*text == ' ' || *text == '\t') {
+        text++;
+    }
+    if (*text < '0' || *text > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0) {
+        return false;
+    }
+    if (*end != '\0') {
+        bool found = false;
+        if (!sizes) {
+            return false;
+        }
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (strcasecmp(end, units[i].suffix) == 0) {
+                mult = units[i].mult;
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    if (v > UINT64_MAX / mult) {
+        return false;
+    }
+    *out = (uint64_t)v * mult;
+    return true;
+}
+
+static ferry_err
+config_add_listen(struct config *cfg, const char *value, enum config_source src,
+                  char *err, size_t err_size)
+{
+    const char *p = value;
+
+    if (src > cfg->listen_src) {
+        config_clear_listen(cfg);
+        cfg->listen_src = src;
+    }
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        struct addr a;
+        char *item;
+
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+            n--;
+        }
+        item = strndup(p, n);
+        if (item == NULL) {
+            snprintf(err, err_size, "listen: out of memory");
+            return FERRY_ENOMEM;
+        }
+        if (addr_parse(item, &a) != FERRY_OK) {
+            snprintf(err, err_size,
+                     "listen: bad address '%s' (expected host:port, "
+                     "[v6]:port or unix:/path)",
+                     item);
+            free(item);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        if (cfg->n_listen == CONFIG_MAX_LISTEN) {
+            snprintf(err, err_size, "listen: more than %d addresses",
+                     CONFIG_MAX_LISTEN);
+            free(item);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        cfg->listen[cfg->n_listen++] = item;
+        if (comma == NULL) {
+            return FERRY_OK;
+        }
+        p = comma + 1;
+    }
+}
+
+ferry_err
+config_set(struct config *cfg, const char *key, const char *value,
+           enum config_source src, char *err, size_t err_size)
+{
+    const struct config_key *k = config_find(key);
+    char *field;
+    uint64_t v;
+
+    if (k == NULL) {
+        snprintf(err, err_size, "unknown key '%s'", key);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (value == NULL) {
+        snprintf(err, err_size, "%s: missing value", k->name);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    field = (char *)cfg + k->offset;
+    switch (k->type) {
+    case CT_LISTEN:
+        return config_add_listen(cfg, value, src, err, err_size);
+    case CT_LEVEL: {
+        enum log_level level;
+        if (log_level_parse(value, &level) != FERRY_OK) {
+            snprintf(err, err_size,
+                     "%s: bad value '%s' (expected debug, info, warn or "
+                     "error)",
+                     k->name, value);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        *(enum log_level *)(void *)field = level;
+        return FERRY_OK;
+    }
+    case CT_STR: {
+        size_t n = strlen(value);
+        char *copy;
+        if (n < k->min || n > k->max) {
+            snprintf(err, err_size,
+                     "%s: bad value '%s' (expected %llu to %llu characters)",
+                     k->name, value, (unsigned long long)k->min,
+                     (unsigned long long)k->max);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        copy = strdup(value);
+        if (copy == NULL) {
+            snprintf(err, err_size, "%s: out of memory", k->name);
+            return FERRY_ENOMEM;
+        }
+        free(*(char **)(void *)field);
+        *(char **)(void *)field = copy;
+        return FERRY_OK;
+    }
+    case CT_MS:
+    case CT_COUNT:
+    case CT_BYTES:
+        if (!config_parse_number(value, k->type == CT_BYTES, &v) ||
+            v < k->min || v > k->max) {
+            snprintf(err, err_size,
+                     "%s: bad value '%s' (expected %s from %llu to %llu)",
+                     k->name, value,
+                     k->type == CT_MS      ? "milliseconds"
+                     : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
+                                           : "a whole number",
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        if (k->offset == OFF(high_water) || k->offset == OFF(low_water)) {
+            *(uint64_t *)(void *)field = v;
+        } else {
+            *(uint32_t *)(void *)field = (uint32_t)v;
+        }
+        return FERRY_OK;
+    }
+    return FERRY_EINVALID_ARGUMENT;
+}
+
+/* State of one INI file read. */
+struct config_file_ctx {
+    struct config *cfg; /* borrowed */
+    const char *path;   /* borrowed */
+    char *err;          /* borrowed: where the first error goes */
+    size_t err_size;    /* bytes at err */
+    ferry_err result;   /* first error, or FERRY_OK */
+    FILE *f;            /* borrowed: the open file */
+    int line;           /* lines read so far: the current entry's line */
+};
+
+/* Reads one line for inih, counting lines so errors can name theirs. */
+static char *
+config_ini_reader(char *str, int num, void *stream)
+{
+    struct config_file_ctx *ctx = stream;
+    char *r = fgets(str, num, ctx->f);
+
+    if (r != NULL) {
+        ctx->line++;
+    }
+    return r;
+}
+
+static int
+config_ini_handler(void *user, const char *section, const char *name,
+                   const char *value)
+{
+    struct config_file_ctx *ctx = user;
+    char msg[CONFIG_ERR_SIZE];
+    ferry_err e;
+
+    if (ctx->result != FERRY_OK) {
+        return 1;
+    }
+    if (strcmp(section, "ferryd") != 0) {
+        /* Sections of later parts (http, cluster) are theirs to read. */
+        return 1;
+    }
+    e = config_set(ctx->cfg, name, value, CONFIG_SRC_FILE, msg, sizeof(msg));
+    if (e != FERRY_OK) {
+        snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s",
+                 ctx->path, ctx->line, msg);
+        ctx->result = e;
+    }
+    return 1;
+}
+
+ferry_err
+config_load_file(struct config *cfg, const char *path, char *err,
+                 size_t err_size)
+{
+    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, NULL,
+                                  0};
+    int rc;
+
+    ctx.f = fopen(path, "r");
+    if (ctx.f == NULL) {
+        snprintf(err, err_size, "config '%s': %s", path, strerror(errno));
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    rc = ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
+    fclose(ctx.f);
+    if (ctx.result != FERRY_OK) {
+        return ctx.result;
+    }
+    if (rc != 0) {
+        snprintf(err, err_size, "config '%s' line %d: syntax error", path,
+                 rc);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    return FERRY_OK;
+}
+
+ferry_err
+config_check(const struct config *cfg, char *err, size_t err_size)
+{
+    if (cfg->low_water > cfg->high_water) {
+        snprintf(err, err_size,
+                 "low_water: %llu is above high_water (%llu)",
+                 (unsigned long long)cfg->low_water,
+                 (unsigned long long)cfg->high_water);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (cfg->default_deadline_ms > cfg->max_deadline_ms) {
+        snprintf(err, err_size,
+                 "default_deadline_ms: %u is above max_deadline_ms (%u)",
+                 cfg->default_deadline_ms, cfg->max_deadline_ms);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    return FERRY_OK;
+}
+
+/* Splits "--key=value" or "--key value"; returns false when no value. */
+static bool
+config_flag_value(int argc, char **argv, int *i, char *key, size_t key_size,
+                  const char **value)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+
+    if (eq != NULL) {
+        size_t n = (size_t)(eq - arg);
+        if (n >= key_size) {
+            n = key_size - 1;
+        }
+        memcpy(key, arg, n);
+        key[n] = '\0';
+        *value = eq + 1;
+        return true;
+    }
+    snprintf(key, key_size, "%s", arg);
+    if (*i + 1 >= argc) {
+        return false;
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+ferry_err
+config_parse_args(struct config *cfg, int argc, char **argv,
+                  enum config_action *action, char *err, size_t err_size)
+{
+    char key[64];
+    const char *value;
+    ferry_err e;
+
+    *action = CONFIG_RUN;
+    /* First pass: help, version and the file, so flags can override it. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *action = CONFIG_HELP;
+            return FERRY_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0 ||
+            strcmp(argv[i], "-V") == 0) {
+            *action = CONFIG_VERSION;
+            return FERRY_OK;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            continue;
+        }
+        if (!config_flag_value(argc, argv, &i, key, sizeof(key), &value)) {
+            if (strcmp(key, "config") == 0) {
+                snprintf(err, err_size, "--config: missing file name");
+                return FERRY_EINVALID_ARGUMENT;
+            }
+            continue;
+        }
+        if (strcmp(key, "config") == 0) {
+            char *copy = strdup(value);
+            if (copy == NULL) {
+                snprintf(err, err_size, "--config: out of memory");
+                return FERRY_ENOMEM;
+            }
+            free(cfg->config_file);
+            cfg->config_file = copy;
+        }
+    }
+    if (cfg->config_file != NULL) {
+        e = config_load_file(cfg, cfg->config_file, err, err_size);
+        if (e != FERRY_OK) {
+            return e;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        char msg[CONFIG_ERR_SIZE];
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+            snprintf(err, err_size, "unexpected argument '%s'", argv[i]);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        if (!config_flag_value(argc, argv, &i, key, sizeof(key), &value)) {
+            if (config_find(key) == NULL) {
+                snprintf(err, err_size, "unknown flag '--%s'", key);
+            } else {
+                snprintf(err, err_size, "--%s: missing value", key);
+            }
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        if (strcmp(key, "config") == 0) {
+            continue;
+        }
+        if (config_find(key) == NULL) {
+            snprintf(err, err_size, "unknown flag '--%s'", key);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        e = config_set(cfg, key, value, CONFIG_SRC_FLAG, msg, sizeof(msg));
+        if (e != FERRY_OK) {
+            snprintf(err, err_size, "--%s", msg);
+            /* Flags are spelled with dashes; so is their message. */
+            for (char *p = err + 2; *p != '\0' && *p != ':'; p++) {
+                if (*p == '_') {
+                    *p = '-';
+                }
+            }
+            return e;
+        }
+    }
+    return config_check(cfg, err, err_size);
+}
+
+void
+config_print_help(FILE *out)
+{
+    fprintf(out, "usage: ferryd [--config FILE] [--KEY VALUE]...\n\n"
+                 "ferryd, the daemon of the ferry RPC engine.\n\n"
+                 "  --config FILE                read settings from an INI "
+                 "file, section [ferryd]\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char flag[64];
+        size_t n = strlen(config_keys[i].name);
+        for (size_t j = 0; j <= n; j++) {
+            flag[j] = config_keys[i].name[j] == '_' ? '-'
+                                                    : config_keys[i].name[j];
+        }
+        fprintf(out, "  --%-26s %s (default %s)\n", flag,
+                config_keys[i].help, config_keys[i].dflt);
+    }
+    fprintf(out, "  --help                       print this help\n"
+                 "  --version                    print the version\n\n"
+                 "Flags override the file; keys are documented in "
+                 "docs/config.md.\n");
+}

@@ -1,0 +1,93 @@
+/*
+ * config.h - ferryd's settings: defaults, the INI file ([ferryd] section,
+ * read with inih) and command-line flags, in that order of precedence
+ * (flags win). Every key is documented in docs/config.md.
+ *
+ * The parsed struct config is owned by main() and borrowed by the loop and
+ * the broker for the life of the process.
+ */
+#ifndef FERRY_CORE_CONFIG_H
+#define FERRY_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/log.h"
+#include "ferry.h"
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_ERR_SIZE 512
+#define FERRYD_VERSION "0.1"
+#define FERRYD_NAME "ferryd/" FERRYD_VERSION
+
+/* Where a value came from; a later source replaces the listen list. */
+enum config_source {
+    CONFIG_SRC_DEFAULT = 0,
+    CONFIG_SRC_FILE = 1,
+    CONFIG_SRC_FLAG = 2
+};
+
+/* Owned by main(). */
+struct config {
+    char *listen[CONFIG_MAX_LISTEN]; /* owned strings; none = defaults */
+    size_t n_listen;                 /* entries in listen */
+    enum config_source listen_src;   /* who set listen */
+    char *data_dir;                  /* owned; default /tmp/ferry-<uid> */
+    char *name;                      /* owned; this daemon's name */
+    char *config_file;               /* owned; the file read, or NULL */
+    enum log_level log_level;        /* threshold for log lines */
+    uint32_t heartbeat_ms;           /* idle ping interval; 0 = never */
+    uint32_t max_frame;              /* largest body accepted */
+    uint32_t default_deadline_ms;    /* for requests that give 0 */
+    uint32_t max_deadline_ms;        /* longer deadlines are cut to this */
+    uint32_t queue_limit;            /* requests queued per service */
+    uint32_t worker_wait_ms;         /* wait for a first/returning worker */
+    uint64_t high_water;             /* pending output that stops reading */
+    uint64_t low_water;              /* pending output that resumes it */
+    uint32_t grace_ms;               /* time to finish work on shutdown */
+    uint32_t max_connections;        /* open connections at once */
+    uint32_t handshake_timeout_ms;   /* time allowed before HELLO */
+    uint32_t max_services;           /* services known at once */
+};
+
+/* What the command line asked for besides settings. */
+enum config_action {
+    CONFIG_RUN = 0,
+    CONFIG_HELP = 1,
+    CONFIG_VERSION = 2
+};
+
+/* Fills in every default; FERRY_ENOMEM when a default string cannot be
+ * allocated. */
+ferry_err config_init(struct config *cfg);
+void config_release(struct config *cfg);
+
+/*
+ * Sets one key ("heartbeat_ms" or "heartbeat-ms") from text. On
+ * FERRY_EINVALID_ARGUMENT, err holds a message naming the key and value
+ * (without any "file line N" prefix).
+ */
+ferry_err config_set(struct config *cfg, const char *key, const char *value,
+                     enum config_source src, char *err, size_t err_size);
+
+/* Reads an INI file; errors name the file, the line and the key. */
+ferry_err config_load_file(struct config *cfg, const char *path, char *err,
+                           size_t err_size);
+
+/* Checks settings against each other (low_water <= high_water, ...). */
+ferry_err config_check(const struct config *cfg, char *err, size_t err_size);
+
+/*
+ * Applies argv: --config FILE first, then every other flag over it, then
+ * config_check(). *action tells whether to run or print help or version.
+ */
+ferry_err config_parse_args(struct config *cfg, int argc, char **argv,
+                            enum config_action *action, char *err,
+                            size_t err_size);
+
+/* Prints every flag with its default. */
+void config_print_help(FILE *out);
+
+#endif

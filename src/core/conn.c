@@ -1,0 +1,676 @@
+/*
+ * conn.c - reading, decoding, writing and closing ferryd's connections.
+ *
+ * Every byte from a client enters here: the read callback appends to the
+ * input buffer, frame_decode() cuts whole frames out of it and the role's
+ * ops handle them. Output collects in one half of a double buffer and the
+ * loop's prepare hook writes it with one uv_write per turn. Closing is
+ * done in two steps (conn_close, then uv_close from conn_destroy) so that
+ * nothing frees a conn while a callback chain still uses it.
+ */
+#include "core/conn.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static void conn_timer_cb(struct timer *t);
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static const char *const conn_state_names[] = {"handshake", "ready",
+                                               "draining", "closing"};
+
+void
+conn_set_state(struct conn *c, enum conn_state state)
+{
+    static const bool allowed[4][4] = {
+        /* to:      HANDSHAKE READY  DRAINING CLOSING */
+        [CONN_HANDSHAKE] = {false, true, false, true},
+        [CONN_READY] = {false, false, true, true},
+        [CONN_DRAINING] = {false, false, false, true},
+        [CONN_CLOSING] = {false, false, false, false},
+    };
+
+    assert(allowed[c->state][state]);
+    (void)allowed;
+    log_debug("conn %llu '%s': %s -> %s", (unsigned long long)c->id, c->peer,
+              conn_state_names[c->state], conn_state_names[state]);
+    c->state = state;
+}
+
+static void
+conn_mark_dirty(struct conn *c)
+{
+    if (list_is_empty(&c->dirty_node) && !c->destroyed) {
+        list_push_back(&c->loop->dirty, &c->dirty_node);
+    }
+}
+
+static void
+conn_peer_text(struct conn *c, bool is_unix, const char *label)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN];
+
+    if (is_unix) {
+        snprintf(c->peer, sizeof(c->peer), "%s", label);
+        return;
+    }
+    snprintf(c->peer, sizeof(c->peer), "unknown");
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(in, ip, sizeof(ip));
+        snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(in6, ip, sizeof(ip));
+        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip,
+                 ntohs(in6->sin6_port));
+    }
+}
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct loop *l = c->loop;
+
+    buf_release(&c->in);
+    buf_release(&c->out[0]);
+    buf_release(&c->out[1]);
+    free(c);
+    l->n_alive--;
+    if (l->stopping && l->n_alive == 0 && l->on_empty != NULL) {
+        l->on_empty(l);
+    }
+}
+
+void
+conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
+            const char *label)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL) {
+        log_error("listener '%s': out of memory accepting a connection",
+                  label);
+        return;
+    }
+    c->loop = l;
+    c->id = l->next_conn_id++;
+    c->state = CONN_HANDSHAKE;
+    c->ops = l->accept_ops;
+    buf_init(&c->in);
+    buf_init(&c->out[0]);
+    buf_init(&c->out[1]);
+    list_init(&c->dirty_node);
+    list_init(&c->backlog_node);
+    timer_init(&c->tm, conn_timer_cb);
+    c->accepted_at = c->last_rx = c->last_tx = loop_now(l);
+    if (is_unix) {
+        rc = uv_pipe_init(&l->uv, &c->h.pipe, 0);
+    } else {
+        rc = uv_tcp_init(&l->uv, &c->h.tcp);
+    }
+    if (rc != 0) {
+        log_error("listener '%s': %s", label, uv_strerror(rc));
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    l->n_alive++;
+    l->n_conns++;
+    if (map_put(&l->conns, c->id, c) != FERRY_OK) {
+        l->n_conns--;
+        c->state = CONN_CLOSING;
+        rc = uv_accept(server, &c->h.stream);
+        c->destroyed = true;
+        uv_close(&c->h.handle, conn_close_cb);
+        log_error("listener '%s': out of memory accepting a connection",
+                  label);
+        return;
+    }
+    rc = uv_accept(server, &c->h.stream);
+    if (rc != 0) {
+        log_warn("listener '%s': accept: %s", label, uv_strerror(rc));
+        conn_destroy(c);
+        return;
+    }
+    if (!is_unix) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    }
+    conn_peer_text(c, is_unix, label);
+    log_debug("conn %llu '%s': accepted", (unsigned long long)c->id,
+              c->peer);
+    if (l->n_conns > l->cfg->max_connections) {
+        log_warn("conn '%s': refused, %u connections open", c->peer,
+                 l->cfg->max_connections);
+        conn_fail(c, FERRY_EOVERLOADED, "too many connections");
+        return;
+    }
+    if (loop_timer_start(l, &c->tm,
+                         c->accepted_at + l->cfg->handshake_timeout_ms) !=
+        FERRY_OK) {
+        conn_destroy(c);
+        return;
+    }
+    rc = uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb);
+    if (rc != 0) {
+        c->sys_err = rc;
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->reading = true;
+}
+
+bool
+conn_is_writable(const struct conn *c)
+{
+    return c->state != CONN_CLOSING &&
+           conn_out_pending(c) < c->loop->cfg->high_water;
+}
+
+static void
+conn_pause(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+        c->paused = true;
+        log_debug("conn %llu '%s': output above high water, reading paused",
+                  (unsigned long long)c->id, c->peer);
+    }
+    list_remove(&c->backlog_node);
+}
+
+static void
+conn_resume(struct conn *c)
+{
+    int rc;
+
+    c->paused = false;
+    if (c->state == CONN_CLOSING || c->reading) {
+        return;
+    }
+    rc = uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb);
+    if (rc != 0) {
+        c->sys_err = rc;
+        c->failed = true;
+        conn_mark_dirty(c);
+        return;
+    }
+    c->reading = true;
+    log_debug("conn %llu '%s': reading resumed", (unsigned long long)c->id,
+              c->peer);
+    if (buf_len(&c->in) > 0) {
+        list_remove(&c->backlog_node);
+        list_push_back(&c->loop->backlog, &c->backlog_node);
+        loop_wake_backlog(c->loop);
+    }
+}
+
+uint8_t *
+conn_out_prepare(struct conn *c, size_t n)
+{
+    uint8_t *p;
+
+    if (c->state == CONN_CLOSING || c->failed) {
+        return NULL;
+    }
+    p = buf_prepare(&c->out[c->out_cur], n);
+    if (p == NULL) {
+        /* Closing here could re-enter whoever is sending; defer it. */
+        c->sys_err = ENOMEM;
+        c->failed = true;
+        conn_mark_dirty(c);
+    }
+    return p;
+}
+
+void
+conn_out_commit(struct conn *c, size_t n)
+{
+    buf_commit(&c->out[c->out_cur], n);
+    c->last_tx = loop_now(c->loop);
+    conn_mark_dirty(c);
+    if (c->ops->pause_on_high && c->reading &&
+        conn_out_pending(c) > c->loop->cfg->high_water) {
+        conn_pause(c);
+    }
+}
+
+ferry_err
+conn_send_error(struct conn *c, uint64_t id, ferry_err code, const char *msg)
+{
+    struct slice m = slice_str(msg != NULL ? msg : ferry_strerror(code));
+    uint8_t *p = conn_out_prepare(c, frame_error_size(m.len));
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    conn_out_commit(c, frame_write_error(p, id, (uint16_t)code, m));
+    return FERRY_OK;
+}
+
+ferry_err
+conn_send_empty(struct conn *c, uint8_t type, uint64_t id)
+{
+    uint8_t *p = conn_out_prepare(c, FRAME_HEADER_SIZE);
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    conn_out_commit(c, frame_write_empty(p, type, id));
+    return FERRY_OK;
+}
+
+void
+conn_fail(struct conn *c, ferry_err code, const char *msg)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    if (msg == NULL) {
+        msg = ferry_strerror(code);
+    }
+    log_info("%s '%s': %s: %s", c->ops->role, c->peer, ferry_errname(code),
+             msg);
+    conn_send_error(c, 0, code, msg);
+    conn_close(c, msg);
+}
+
+/* First half of closing: out of the map, requests failed, no more input. */
+static void
+conn_begin_close(struct conn *c, const char *reason)
+{
+    struct loop *l = c->loop;
+
+    log_debug("conn %llu '%s': closing: %s", (unsigned long long)c->id,
+              c->peer, reason);
+    conn_set_state(c, CONN_CLOSING);
+    map_del(&l->conns, c->id);
+    l->n_conns--;
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+    c->paused = false;
+    list_remove(&c->backlog_node);
+    buf_clear(&c->in);
+    c->ops->closing(c);
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    conn_begin_close(c, reason);
+    if (conn_out_pending(c) == 0 && !c->writing) {
+        conn_destroy(c);
+        return;
+    }
+    if (loop_timer_start(c->loop, &c->tm,
+                         loop_now(c->loop) + CONN_LINGER_MS) != FERRY_OK) {
+        conn_destroy(c);
+        return;
+    }
+    conn_mark_dirty(c);
+}
+
+void
+conn_destroy(struct conn *c)
+{
+    if (c->destroyed) {
+        return;
+    }
+    if (c->state != CONN_CLOSING) {
+        conn_begin_close(c, "shutting down");
+    }
+    c->destroyed = true;
+    loop_timer_stop(c->loop, &c->tm);
+    list_remove(&c->dirty_node);
+    list_remove(&c->backlog_node);
+    uv_close(&c->h.handle, conn_close_cb);
+}
+
+static void
+conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    int rc;
+
+    if (c->destroyed) {
+        return;
+    }
+    if (status < 0) {
+        conn_destroy(c);
+        return;
+    }
+    /* Read until the peer's EOF so unread input does not turn our last
+     * frames into a reset; the linger timer bounds the wait. */
+    rc = uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb);
+    if (rc != 0) {
+        conn_destroy(c);
+        return;
+    }
+    c->reading = true;
+}
+
+/* A closing conn has written everything: half-close, then wait for EOF. */
+static void
+conn_finish_close(struct conn *c)
+{
+    int rc;
+
+    if (c->shut) {
+        return;
+    }
+    c->shut = true;
+    c->sreq.data = c;
+    rc = uv_shutdown(&c->sreq, &c->h.stream, conn_shutdown_cb);
+    if (rc != 0) {
+        conn_destroy(c);
+    }
+}
+
+static void
+conn_write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    struct buf *done = &c->out[c->out_cur ^ 1];
+
+    c->writing = false;
+    if (c->destroyed) {
+        return;
+    }
+    buf_clear(done);
+    buf_shrink(done, CONN_KEEP_BUF);
+    if (status < 0) {
+        c->sys_err = status;
+        if (c->state == CONN_CLOSING) {
+            conn_destroy(c);
+        } else {
+            conn_close(c, uv_strerror(status));
+        }
+        return;
+    }
+    if (buf_len(&c->out[c->out_cur]) > 0 || c->state == CONN_CLOSING) {
+        conn_mark_dirty(c);
+    }
+    if (c->paused && conn_out_pending(c) <= c->loop->cfg->low_water) {
+        conn_resume(c);
+    }
+}
+
+static void
+conn_flush(struct conn *c)
+{
+    struct buf *b = &c->out[c->out_cur];
+    uv_buf_t ub;
+    int rc;
+
+    if (c->destroyed || c->writing) {
+        return;
+    }
+    if (c->failed && c->state != CONN_CLOSING) {
+        log_warn("%s '%s': out of memory, closing", c->ops->role, c->peer);
+        conn_close(c, "out of memory");
+        return;
+    }
+    if (buf_len(b) == 0) {
+        if (c->state == CONN_CLOSING) {
+            conn_finish_close(c);
+        }
+        return;
+    }
+    ub.base = (char *)buf_head(b);
+    ub.len = buf_len(b);
+    c->out_cur ^= 1;
+    c->writing = true;
+    c->wreq.data = c;
+    rc = uv_write(&c->wreq, &c->h.stream, &ub, 1, conn_write_cb);
+    if (rc != 0) {
+        c->writing = false;
+        buf_clear(b);
+        c->sys_err = rc;
+        if (c->state == CONN_CLOSING) {
+            conn_destroy(c);
+        } else {
+            conn_close(c, uv_strerror(rc));
+        }
+    }
+}
+
+void
+conn_flush_dirty(struct loop *l)
+{
+    while (!list_is_empty(&l->dirty)) {
+        struct list *n = l->dirty.next;
+        list_remove(n);
+        conn_flush(container_of(n, struct conn, dirty_node));
+    }
+}
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    size_t want = CONN_READ_SIZE;
+    size_t have = buf_len(&c->in);
+
+    if (c->state == CONN_CLOSING) {
+        buf_clear(&c->in);
+    } else if (have >= FRAME_HEADER_SIZE) {
+        const uint8_t *p = buf_head(&c->in);
+        uint64_t body = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
+                        (uint64_t)p[2] << 8 | p[3];
+        uint64_t total = FRAME_HEADER_SIZE + body;
+        /* Wait for a whole large frame in one buffer; the size was
+         * checked against max_frame when the header was decoded. */
+        if (body <= c->loop->cfg->max_frame && total > have &&
+            total - have > want) {
+            want = (size_t)(total - have);
+        }
+    }
+    if (buf_reserve(&c->in, want) != FERRY_OK) {
+        b->base = NULL;
+        b->len = 0;
+        return;
+    }
+    b->base = (char *)buf_tail(&c->in);
+    b->len = buf_room(&c->in);
+}
+
+/* Decodes and handles whole frames, up to the budget. */
+static void
+conn_process(struct conn *c)
+{
+    const struct config *cfg = c->loop->cfg;
+    unsigned budget = CONN_FRAME_BUDGET;
+    char msg[128];
+
+    while (c->state != CONN_CLOSING && !c->destroyed) {
+        struct frame f;
+        size_t used = 0;
+        ferry_err err;
+
+        if (c->ops->pause_on_high && conn_out_pending(c) > cfg->high_water) {
+            conn_pause(c);
+            return;
+        }
+        if (budget == 0) {
+            if (list_is_empty(&c->backlog_node)) {
+                list_push_back(&c->loop->backlog, &c->backlog_node);
+            }
+            loop_wake_backlog(c->loop);
+            return;
+        }
+        err = frame_decode(buf_head(&c->in), buf_len(&c->in), cfg->max_frame,
+                           &f, &used);
+        if (err == FERRY_ETOO_BIG) {
+            const uint8_t *p = buf_head(&c->in);
+            snprintf(msg, sizeof(msg),
+                     "frame body of %u bytes is above the limit of %u",
+                     (unsigned)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                                (uint32_t)p[2] << 8 | p[3]),
+                     cfg->max_frame);
+            conn_fail(c, err, msg);
+            return;
+        }
+        if (err != FERRY_OK) {
+            snprintf(msg, sizeof(msg), "unknown frame type %u",
+                     buf_head(&c->in)[4]);
+            conn_fail(c, err, msg);
+            return;
+        }
+        if (used == 0) {
+            break;
+        }
+        budget--;
+        err = c->ops->frame(c, &f);
+        if (c->state != CONN_CLOSING) {
+            buf_consume(&c->in, used);
+        }
+        if (err != FERRY_OK) {
+            conn_fail(c, err, NULL);
+            return;
+        }
+    }
+    if (buf_len(&c->in) == 0) {
+        buf_shrink(&c->in, CONN_KEEP_BUF);
+    }
+}
+
+static void
+conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+
+    if (nread > 0) {
+        if (c->state == CONN_CLOSING) {
+            buf_clear(&c->in);
+            return;
+        }
+        buf_commit(&c->in, (size_t)nread);
+        c->last_rx = loop_now(c->loop);
+        conn_process(c);
+        return;
+    }
+    if (nread == 0) {
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        conn_destroy(c);
+        return;
+    }
+    c->sys_err = (int)nread;
+    if (nread == UV_EOF) {
+        conn_close(c, "closed by peer");
+    } else if (nread == UV_ENOBUFS) {
+        log_warn("%s '%s': out of memory, closing", c->ops->role, c->peer);
+        conn_close(c, "out of memory");
+    } else {
+        conn_close(c, uv_strerror((int)nread));
+    }
+}
+
+void
+conn_run_backlog(struct loop *l)
+{
+    struct list work;
+
+    if (list_is_empty(&l->backlog)) {
+        return;
+    }
+    /* Take this turn's list so conns that re-queue wait for the next. */
+    work.next = l->backlog.next;
+    work.prev = l->backlog.prev;
+    work.next->prev = &work;
+    work.prev->next = &work;
+    list_init(&l->backlog);
+    while (!list_is_empty(&work)) {
+        struct conn *c = container_of(work.next, struct conn, backlog_node);
+        list_remove(&c->backlog_node);
+        if (c->state != CONN_CLOSING && !c->paused) {
+            conn_process(c);
+        }
+    }
+}
+
+static uint64_t
+conn_heartbeat_due(const struct conn *c)
+{
+    uint64_t due = c->last_rx + 3 * (uint64_t)c->peer_hb_ms;
+    uint32_t hb = c->loop->cfg->heartbeat_ms;
+
+    if (hb > 0 && c->last_tx + hb < due) {
+        due = c->last_tx + hb;
+    }
+    return due;
+}
+
+void
+conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms)
+{
+    uint64_t due;
+
+    c->peer_hb_ms = peer_hb_ms;
+    if (peer_hb_ms == 0) {
+        loop_timer_stop(c->loop, &c->tm);
+        return;
+    }
+    due = conn_heartbeat_due(c);
+    if (due <= loop_now(c->loop)) {
+        due = loop_now(c->loop) + 1;
+    }
+    if (loop_timer_start(c->loop, &c->tm, due) != FERRY_OK) {
+        c->failed = true;
+        conn_mark_dirty(c);
+    }
+}
+
+static void
+conn_timer_cb(struct timer *t)
+{
+    struct conn *c = container_of(t, struct conn, tm);
+    uint64_t now = loop_now(c->loop);
+    uint32_t hb = c->loop->cfg->heartbeat_ms;
+
+    if (c->state == CONN_HANDSHAKE) {
+        log_info("client '%s': no HELLO within %u ms, closing", c->peer,
+                 c->loop->cfg->handshake_timeout_ms);
+        conn_close(c, "handshake timed out");
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        conn_destroy(c);
+        return;
+    }
+    if (c->peer_hb_ms == 0) {
+        return;
+    }
+    if (now >= c->last_rx + 3 * (uint64_t)c->peer_hb_ms) {
+        log_warn("%s '%s': silent for %llu ms, taken for dead", c->ops->role,
+                 c->name[0] != '\0' ? c->name : c->peer,
+                 (unsigned long long)(now - c->last_rx));
+        conn_close(c, "heartbeat timed out");
+        return;
+    }
+    if (hb > 0 && now >= c->last_tx + hb) {
+        conn_send_empty(c, FRAME_PING, 0);
+    }
+    conn_start_heartbeat(c, c->peer_hb_ms);
+}

@@ -1,0 +1,172 @@
+/*
+ * conn.h - one client connection of ferryd, whatever its role.
+ *
+ * A conn reads into its input buffer, decodes every whole frame there (up
+ * to a budget per turn) and hands each to its ops; whatever it must send
+ * goes into its output buffer, and the loop's prepare hook writes that with
+ * one uv_write per turn. Output is double-buffered: the buffer being
+ * written is never touched, new frames go to the other. Above the
+ * high-water mark of pending output the conn stops reading until it drains
+ * below the low-water mark, so a peer that does not read cannot make
+ * ferryd's memory grow.
+ *
+ * Roles (a client still in handshake, a caller, a worker) differ only by
+ * their struct conn_ops, supplied by the broker. Other parts refer to a
+ * conn by its id, never by pointer, across loop turns: loop_conn() finds it
+ * while it is open.
+ */
+#ifndef FERRY_CORE_CONN_H
+#define FERRY_CORE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/addr.h"
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "core/timer.h"
+#include "proto/frame.h"
+
+#define CONN_FRAME_BUDGET 256        /* frames decoded per callback */
+#define CONN_READ_SIZE (64 * 1024)   /* room offered to each read */
+#define CONN_LINGER_MS 2000          /* time to flush and see EOF on close */
+#define CONN_KEEP_BUF (1024 * 1024)  /* larger idle buffers are freed */
+
+enum conn_state {
+    CONN_HANDSHAKE = 0, /* accepted; waiting for HELLO */
+    CONN_READY = 1,     /* HELLO done; serving */
+    CONN_DRAINING = 2,  /* a worker that takes no new requests */
+    CONN_CLOSING = 3    /* going away: nothing new is read or sent */
+};
+
+/* Behaviour of one role; static tables owned by the broker. */
+struct conn_ops {
+    const char *role;       /* for logs: "client", "caller", "worker" */
+    bool pause_on_high;     /* stop reading while output is above high water;
+                               false for workers, whose output credit already
+                               bounds and whose replies must keep flowing */
+    /*
+     * Handles one decoded frame, a slice of the input buffer valid only
+     * during the call. Returning an error sends ERROR with id 0 and that
+     * code, then closes the conn; a handler that wants its own message
+     * calls conn_fail() itself and returns FERRY_OK.
+     */
+    ferry_err (*frame)(struct conn *c, const struct frame *f);
+    /*
+     * Called once when the conn starts closing (after it left the id map):
+     * fail or cancel its requests and free c->data.
+     */
+    void (*closing)(struct conn *c);
+};
+
+/* Owned by its loop; freed only from the libuv close callback. */
+struct conn {
+    struct loop *loop;          /* borrowed */
+    uint64_t id;                /* unique within the loop, never reused */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;                        /* the socket */
+    enum conn_state state;      /* changed only by conn_set_state() */
+    const struct conn_ops *ops; /* borrowed: the role's behaviour */
+    void *data;                 /* owned by ops: the role's state */
+    struct buf in;              /* bytes read, not yet decoded */
+    struct buf out[2];          /* double-buffered output */
+    unsigned out_cur;           /* out[] that collects new frames */
+    uv_write_t wreq;            /* the one write in progress */
+    uv_shutdown_t sreq;         /* the shutdown after the last write */
+    bool writing;               /* wreq in progress */
+    bool reading;               /* uv_read_start in effect */
+    bool paused;                /* reading stopped for back-pressure */
+    bool shut;                  /* shutdown requested */
+    bool destroyed;             /* uv_close called */
+    bool failed;                /* out of memory: close at the next flush */
+    struct list dirty_node;     /* on loop->dirty */
+    struct list backlog_node;   /* on loop->backlog */
+    struct timer tm;            /* handshake, heartbeat or linger */
+    uint64_t accepted_at;       /* loop ms at accept */
+    uint64_t last_rx;           /* loop ms of the last bytes read */
+    uint64_t last_tx;           /* loop ms of the last frame queued */
+    uint32_t peer_hb_ms;        /* heartbeat the peer announced */
+    int sys_err;                /* errno-style code of the last failure */
+    char peer[ADDR_MAX_TEXT];   /* peer address, for logs and stats */
+    char name[256];             /* name from HELLO, for logs and stats */
+};
+
+/*
+ * Accepts a pending connection on server and starts reading it with
+ * loop->accept_ops. label is the listener address, used as the peer name
+ * of unix connections. Failures are logged and leave nothing behind.
+ */
+void conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
+                 const char *label);
+
+/* Changes state; asserts the transition is allowed and traces it. */
+void conn_set_state(struct conn *c, enum conn_state state);
+
+static inline void
+conn_set_ops(struct conn *c, const struct conn_ops *ops)
+{
+    c->ops = ops;
+}
+
+/* Bytes queued for writing, both halves. */
+static inline size_t
+conn_out_pending(const struct conn *c)
+{
+    return buf_len(&c->out[0]) + buf_len(&c->out[1]);
+}
+
+static inline bool
+conn_is_open(const struct conn *c)
+{
+    return c->state != CONN_CLOSING;
+}
+
+/* Whether more output may be queued without passing the high-water mark. */
+bool conn_is_writable(const struct conn *c);
+
+/*
+ * Reserves n bytes of output and returns where to write them, or NULL when
+ * the conn is closing or memory ran out (the conn is then closed). Follow
+ * with conn_out_commit().
+ */
+uint8_t *conn_out_prepare(struct conn *c, size_t n);
+void conn_out_commit(struct conn *c, size_t n);
+
+/* Queues ERROR(id, code, msg); a NULL msg sends the code's message. */
+ferry_err conn_send_error(struct conn *c, uint64_t id, ferry_err code,
+                          const char *msg);
+/* Queues a frame with an empty body. */
+ferry_err conn_send_empty(struct conn *c, uint8_t type, uint64_t id);
+
+/*
+ * Sends ERROR(0, code, msg) and closes after it has been written: the
+ * answer to anything that makes the whole connection unusable.
+ */
+void conn_fail(struct conn *c, ferry_err code, const char *msg);
+
+/*
+ * Closes: the conn leaves the id map, its ops fail its requests, pending
+ * output is flushed (for at most CONN_LINGER_MS), then the socket closes.
+ * Harmless on a conn already closing.
+ */
+void conn_close(struct conn *c, const char *reason);
+
+/* Arms the heartbeat checks after HELLO (peer_hb_ms 0: none). */
+void conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms);
+
+/* Writes out[] of every dirty conn; the loop's prepare hook. */
+void conn_flush_dirty(struct loop *l);
+
+/* Decodes more frames of conns left with work; the loop's idle hook. */
+void conn_run_backlog(struct loop *l);
+
+/* Closes the socket at once, whatever is pending (loop shutdown). */
+void conn_destroy(struct conn *c);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * loop.h - one event loop and everything that hangs off it.
+ *
+ * A struct loop owns the libuv loop, the connections (by id), the deadline
+ * heap and its single uv_timer_t, the prepare hook that flushes every dirty
+ * connection once per turn, and the listeners. There are no globals on the
+ * request path: a second loop later is a second struct loop. The broker's
+ * state hangs off it too, as an opaque pointer, because core never includes
+ * broker.
+ */
+#ifndef FERRY_CORE_LOOP_H
+#define FERRY_CORE_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/list.h"
+#include "core/map.h"
+#include "core/timer.h"
+#include "ferry.h"
+
+struct conn;
+struct conn_ops;
+struct listener;
+struct broker;
+
+/* Owned by main(); lives as long as the process runs. */
+struct loop {
+    uv_loop_t uv;                      /* the libuv loop */
+    const struct config *cfg;          /* borrowed */
+    struct map conns;                  /* conn id -> conn, borrowed */
+    uint64_t next_conn_id;             /* ids start at 1 */
+    size_t n_conns;                    /* conns open (not closing) */
+    size_t n_alive;                    /* conns not yet freed */
+    struct list dirty;                 /* conns with output to flush */
+    struct list backlog;               /* conns with frames left to decode */
+    struct timer_heap timers;          /* every deadline of this loop */
+    uv_timer_t timer;                  /* armed for the earliest deadline */
+    uint64_t timer_armed;              /* when timer fires, or UINT64_MAX */
+    uv_prepare_t prepare;              /* flushes dirty conns */
+    uv_idle_t idle;                    /* runs the decode backlog */
+    bool idle_on;                      /* idle handle started */
+    struct listener *listeners;        /* owned list */
+    const struct conn_ops *accept_ops; /* borrowed: ops of new conns */
+    struct broker *broker;             /* borrowed; set by main() */
+    bool stopping;                     /* closing everything */
+    void (*on_empty)(struct loop *l);  /* called when the last conn is freed
+                                          while stopping */
+};
+
+ferry_err loop_init(struct loop *l, const struct config *cfg);
+
+/* Closes the loop's own handles; runs the loop until they are closed. */
+void loop_release(struct loop *l);
+
+/* Milliseconds of the loop clock (cached per turn). */
+static inline uint64_t
+loop_now(const struct loop *l)
+{
+    return uv_now(&l->uv);
+}
+
+/* Makes the idle hook decode the conns left on loop->backlog. */
+void loop_wake_backlog(struct loop *l);
+
+/* Arms a timer on this loop's heap; FERRY_ENOMEM when it cannot. */
+ferry_err loop_timer_start(struct loop *l, struct timer *t, uint64_t when);
+void loop_timer_stop(struct loop *l, struct timer *t);
+
+/* The open connection with this id, or NULL (closed or closing). */
+struct conn *loop_conn(const struct loop *l, uint64_t id);
+
+/*
+ * Starts listening on addr ("host:port" or "unix:/path"), removing a stale
+ * unix socket file first. Logs "listening on" once bound. Returns
+ * FERRY_ESYS (logged) when it cannot bind.
+ */
+ferry_err loop_listen(struct loop *l, const char *addr);
+
+/* Closes every listener and unlinks the unix socket files. */
+void loop_close_listeners(struct loop *l);
+
+/* Closes every connection (after flushing what it has pending). */
+void loop_close_conns(struct loop *l);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * ferryd.c - main() of the ferry daemon: settings, the data folder, the
+ * listeners, signals, and the one event loop that serves everything.
+ *
+ * SIGTERM or SIGINT starts a graceful stop: listeners close, new requests
+ * get SHUTTING_DOWN, requests in flight get grace_ms to finish, then every
+ * connection is flushed and closed and the process exits 0. A second
+ * signal stops at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "broker/broker.h"
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+/* Everything main() owns, so signal callbacks can reach it. */
+struct ferryd {
+    struct config cfg;     /* settings */
+    struct loop loop;      /* the event loop */
+    struct broker broker;  /* the request path */
+    uv_signal_t sigterm;   /* graceful stop */
+    uv_signal_t sigint;    /* graceful stop */
+    int signals;           /* stop signals seen */
+};
+
+/* Creates dir and its missing parents; the last one with mode 0700. */
+static int
+ferryd_mkdirs(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+
+    if (n == 0 || n >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        return -1;
+    }
+    return 0;
+}
+
+static void
+ferryd_on_empty(struct loop *l)
+{
+    struct ferryd *d = container_of(l, struct ferryd, loop);
+
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&l->timer, NULL);
+    uv_close((uv_handle_t *)&l->prepare, NULL);
+    uv_close((uv_handle_t *)&l->idle, NULL);
+}
+
+static void
+ferryd_on_stopped(struct broker *b)
+{
+    struct loop *l = b->loop;
+
+    l->stopping = true;
+    loop_close_conns(l);
+    if (l->n_alive == 0) {
+        ferryd_on_empty(l);
+    }
+}
+
+static void
+ferryd_signal_cb(uv_signal_t *h, int signum)
+{
+    struct ferryd *d = h->data;
+
+    d->signals++;
+    if (d->signals == 1) {
+        log_info("received %s, stopping", signum == SIGTERM ? "SIGTERM"
+                                                            : "SIGINT");
+        broker_shutdown(&d->broker);
+        return;
+    }
+    log_warn("second signal, stopping at once");
+    uv_stop(&d->loop.uv);
+}
+
+static int
+ferryd_listen_all(struct ferryd *d)
+{
+    char sock[4200];
+
+    if (d->cfg.n_listen == 0) {
+        snprintf(sock, sizeof(sock), "unix:%s/ferryd.sock", d->cfg.data_dir);
+        if (loop_listen(&d->loop, ADDR_DEFAULT) != FERRY_OK ||
+            loop_listen(&d->loop, sock) != FERRY_OK) {
+            return -1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < d->cfg.n_listen; i++) {
+        if (loop_listen(&d->loop, d->cfg.listen[i]) != FERRY_OK) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct ferryd d;
+    char err[CONFIG_ERR_SIZE];
+    enum config_action action;
+    int status = 0;
+
+    if (config_init(&d.cfg) != FERRY_OK) {
+        fprintf(stderr, "ferryd: out of memory\n");
+        return 1;
+    }
+    if (config_parse_args(&d.cfg, argc, argv, &action, err, sizeof(err)) !=
+        FERRY_OK) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        config_release(&d.cfg);
+        return 2;
+    }
+    if (action == CONFIG_HELP) {
+        config_print_help(stdout);
+        config_release(&d.cfg);
+        return 0;
+    }
+    if (action == CONFIG_VERSION) {
+        printf("ferryd %s (protocol %d)\n", FERRYD_VERSION,
+               FERRY_PROTOCOL_VERSION);
+        config_release(&d.cfg);
+        return 0;
+    }
+    log_set_level(d.cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (ferryd_mkdirs(d.cfg.data_dir) != 0) {
+        log_error("data dir '%s': %s", d.cfg.data_dir, strerror(errno));
+        config_release(&d.cfg);
+        return 1;
+    }
+    if (loop_init(&d.loop, &d.cfg) != FERRY_OK) {
+        log_error("event loop: cannot start");
+        config_release(&d.cfg);
+        return 1;
+    }
+    d.loop.on_empty = ferryd_on_empty;
+    if (broker_init(&d.broker, &d.loop) != FERRY_OK) {
+        log_error("broker: out of memory");
+        status = 1;
+        goto out_loop;
+    }
+    d.broker.on_stopped = ferryd_on_stopped;
+    uv_signal_init(&d.loop.uv, &d.sigterm);
+    uv_signal_init(&d.loop.uv, &d.sigint);
+    d.sigterm.data = &d;
+    d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, ferryd_signal_cb, SIGTERM);
+    uv_signal_start(&d.sigint, ferryd_signal_cb, SIGINT);
+    if (ferryd_listen_all(&d) != 0) {
+        status = 1;
+        goto out_broker;
+    }
+    log_info("ready");
+    uv_run(&d.loop.uv, UV_RUN_DEFAULT);
+    log_info("stopped");
+
+out_broker:
+    loop_close_listeners(&d.loop);
+    /* Whatever is still open (a second signal) closes now. */
+    d.loop.stopping = false;
+    loop_close_conns(&d.loop);
+    {
+        size_t pos = 0;
+        uint64_t id;
+        void *val;
+        while (map_next(&d.loop.conns, &pos, &id, &val)) {
+            conn_destroy(val);
+            pos = 0;
+        }
+    }
+    broker_release(&d.broker);
+out_loop:
+    loop_release(&d.loop);
+    config_release(&d.cfg);
+    return status;
+}
