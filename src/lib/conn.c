@@ -306,6 +306,10 @@ ferry__conn_next(struct ferry__conn *c, struct frame *f, bool *got)
         return err;
     }
     if (consumed == 0) {
+        if (buf_len(&c->in) == 0) {
+            /* One large frame must not pin a large buffer for good. */
+            buf_shrink(&c->in, CONN_IN_KEEP);
+        }
         return FERRY_OK;
     }
     /* Consuming only moves the read position: the body stays in place

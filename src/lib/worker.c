@@ -603,7 +603,8 @@ worker_turn_timeout(const struct ferry_worker *w, int timeout_ms)
     const struct ferry__conn *c = &w->conn;
 
     t = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
-    if (c->heartbeat_ms > 0) {
+    if (c->heartbeat_ms > 0 && buf_len(&c->out) == 0) {
+        /* With output queued, writability wakes us instead. */
         due = c->last_send_ms + c->heartbeat_ms;
         t = due <= now ? 0 : (due - now < t ? due - now : t);
     }
