@@ -125,6 +125,9 @@ broker_req_free(struct broker *b, struct req *r)
 
     if (caller != NULL) {
         map_del(&caller->inflight, r->caller_id);
+        if (caller->conn->paused) {
+            conn_wake(caller->conn);
+        }
     }
     map_del(&b->reqs, r->id);
     loop_timer_stop(b->loop, &r->tm);

@@ -22,6 +22,7 @@ static ferry_err session_caller_frame(struct conn *c, const struct frame *f);
 static ferry_err session_worker_frame(struct conn *c, const struct frame *f);
 static void session_closing(struct conn *c);
 static void session_hs_closing(struct conn *c);
+static bool session_can_read(const struct conn *c);
 
 const struct conn_ops session_handshake_ops = {
     .role = "client",
@@ -34,6 +35,7 @@ static const struct conn_ops session_caller_ops = {
     .role = "caller",
     .pause_on_high = true,
     .frame = session_caller_frame,
+    .can_read = session_can_read,
     .closing = session_closing,
 };
 
@@ -41,6 +43,7 @@ static const struct conn_ops session_worker_ops = {
     .role = "worker",
     .pause_on_high = false,
     .frame = session_worker_frame,
+    .can_read = session_can_read,
     .closing = session_closing,
 };
 
@@ -48,6 +51,19 @@ bool
 session_can_take(const struct session *s)
 {
     return !s->draining && conn_is_writable(s->conn);
+}
+
+/*
+ * A caller's window: with max_in_flight requests unanswered it is not read
+ * until one ends, so one connection that pipelines faster than workers
+ * answer is slowed down instead of filling the service queue.
+ */
+static bool
+session_can_read(const struct conn *c)
+{
+    const struct session *s = c->data;
+
+    return s == NULL || s->inflight.n < c->loop->cfg->max_in_flight;
 }
 
 /* Copies a peer-chosen name for logs and stats, control bytes masked. */
@@ -200,7 +216,13 @@ session_common_frame(struct conn *c, const struct frame *f)
 static ferry_err
 session_caller_frame(struct conn *c, const struct frame *f)
 {
+    struct frame_register g;
+
     if (f->type == FRAME_REGISTER) {
+        if (frame_parse_register(f, &g) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed REGISTER");
+            return FERRY_OK;
+        }
         conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
                         "only workers register services");
         return FERRY_OK;

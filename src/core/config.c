@@ -72,6 +72,8 @@ static const struct config_key config_keys[] = {
      "5000", "time a new connection has to send HELLO"},
     {"max_services", CT_COUNT, OFF(max_services), 1, 1000000, "4096",
      "services known at once"},
+    {"max_in_flight", CT_COUNT, OFF(max_in_flight), 1, 10000000, "1024",
+     "unanswered requests per connection before ferryd stops reading it"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -103,6 +105,7 @@ config_init(struct config *cfg)
     cfg->max_connections = 10000;
     cfg->handshake_timeout_ms = 5000;
     cfg->max_services = 4096;
+    cfg->max_in_flight = 1024;
     return FERRY_OK;
 }
 

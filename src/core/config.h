@@ -50,6 +50,8 @@ struct config {
     uint32_t max_connections;        /* open connections at once */
     uint32_t handshake_timeout_ms;   /* time allowed before HELLO */
     uint32_t max_services;           /* services known at once */
+    uint32_t max_in_flight;          /* unanswered requests per connection
+                                        before ferryd stops reading it */
 };
 
 /* What the command line asked for besides settings. */

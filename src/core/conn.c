@@ -187,10 +187,10 @@ conn_pause(struct conn *c)
     if (c->reading) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
-        c->paused = true;
-        log_debug("conn %llu '%s': output above high water, reading paused",
+        log_debug("conn %llu '%s': reading paused",
                   (unsigned long long)c->id, c->peer);
     }
+    c->paused = true;
     list_remove(&c->backlog_node);
 }
 
@@ -199,10 +199,14 @@ conn_resume(struct conn *c)
 {
     int rc;
 
-    c->paused = false;
     if (c->state == CONN_CLOSING || c->reading) {
+        c->paused = false;
         return;
     }
+    if (c->ops->can_read != NULL && !c->ops->can_read(c)) {
+        return;
+    }
+    c->paused = false;
     rc = uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb);
     if (rc != 0) {
         c->sys_err = rc;
@@ -507,7 +511,9 @@ conn_process(struct conn *c)
         size_t used = 0;
         ferry_err err;
 
-        if (c->ops->pause_on_high && conn_out_pending(c) > cfg->high_water) {
+        if ((c->ops->pause_on_high &&
+             conn_out_pending(c) > cfg->high_water) ||
+            (c->ops->can_read != NULL && !c->ops->can_read(c))) {
             conn_pause(c);
             return;
         }
@@ -607,6 +613,14 @@ conn_run_backlog(struct loop *l)
         if (c->state != CONN_CLOSING && !c->paused) {
             conn_process(c);
         }
+    }
+}
+
+void
+conn_wake(struct conn *c)
+{
+    if (c->paused && conn_out_pending(c) <= c->loop->cfg->low_water) {
+        conn_resume(c);
     }
 }
 

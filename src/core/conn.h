@@ -55,6 +55,12 @@ struct conn_ops {
      */
     ferry_err (*frame)(struct conn *c, const struct frame *f);
     /*
+     * Optional: false while the role must not take more frames from the
+     * peer (a caller with its window of requests in flight). Reading stops
+     * until the role calls conn_wake().
+     */
+    bool (*can_read)(const struct conn *c);
+    /*
      * Called once when the conn starts closing (after it left the id map):
      * fail or cancel its requests and free c->data.
      */
@@ -156,6 +162,10 @@ void conn_fail(struct conn *c, ferry_err code, const char *msg);
  * Harmless on a conn already closing.
  */
 void conn_close(struct conn *c, const char *reason);
+
+/* Resumes reading a conn paused by flow control, when nothing holds it
+ * back any more (its role's can_read, its output above low water). */
+void conn_wake(struct conn *c);
 
 /* Arms the heartbeat checks after HELLO (peer_hb_ms 0: none). */
 void conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms);
