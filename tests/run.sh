@@ -32,6 +32,8 @@ run_unit() {
     local t out rc p f
     for t in "$BUILDDIR"/tests/test_*; do
         [ -x "$t" ] || continue
+        # Only unit tests: tests/workers/ binaries share the folder.
+        [ -f "tests/unit/$(basename "$t").c" ] || continue
         echo "== unit $(basename "$t")"
         out=$(timeout 300 "$t" 2>&1)
         rc=$?

@@ -60,11 +60,13 @@ class TestLoad(FerryTestCase):
 
     def test_50_callers_4_workers(self):
         d = self.daemon()
-        for _ in range(4):
-            self.worker("echo_worker", "--addr", d.addr, "--service", "conc")
+        for k in range(4):
+            self.worker("tests/test_worker", "--addr", d.addr, "--service",
+                        "conc", "--credit", "8", "--mode", f"tag:w{k}")
         callers, calls = 50, 40
         errors = []
         done = []
+        served = [0] * 4
 
         def caller(k):
             try:
@@ -74,9 +76,12 @@ class TestLoad(FerryTestCase):
                         p = os.urandom(8).hex().encode() + b"-%d-%d" % (k, j)
                         f = c.call(j + 1, "conc", p, deadline_ms=20000,
                                    timeout=30)
-                        if f.type != REPLY or f.body != p:
+                        tag, _, body = f.body.partition(b":")
+                        if f.type != REPLY or body != p or \
+                                tag not in (b"w0", b"w1", b"w2", b"w3"):
                             errors.append((k, j, describe(f)))
                             return
+                        served[int(tag[1:])] += 1
                 done.append(k)
             except Exception as e:
                 errors.append((k, repr(e)))
@@ -89,6 +94,9 @@ class TestLoad(FerryTestCase):
             t.join(70)
         self.assertEqual(errors[:5], [], f"{len(errors)} callers failed")
         self.assertEqual(len(done), callers)
+        self.assertEqual(sum(served), callers * calls)
+        self.assertTrue(all(n > 0 for n in served),
+                        f"a worker got no work: {served}")
 
     def test_worker_joining_under_load_gets_work(self):
         d = self.daemon()
@@ -162,7 +170,7 @@ class TestLoad(FerryTestCase):
         lost = {i: t for i, (f, t) in got.items() if f.type == ERROR and
                 errname(parse_error(f.body)[0]) == "WORKER_LOST"}
         ok = {i for i, (f, _) in got.items()
-              if f.type == REPLY and f.body.startswith(b"k%d" % i)}
+              if f.type == REPLY and f.body == b"k%d" % i}
         other = {i: describe(f) for i, (f, _) in got.items()
                  if i not in lost and i not in ok}
         self.assertEqual(other, {}, "answers neither REPLY nor WORKER_LOST")
