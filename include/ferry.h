@@ -118,7 +118,8 @@ void ferry_reply_release(struct ferry_reply *reply);
 /*
  * Completion of an asynchronous call. data/len is the reply payload when err
  * is FERRY_OK, else the error message. data is borrowed: valid only until
- * the callback returns. The callback may issue new calls.
+ * the callback returns or makes a synchronous call. The callback may issue
+ * new calls.
  */
 typedef void (*ferry_reply_cb)(void *arg, ferry_err err, const void *data,
                                size_t len);
