@@ -105,6 +105,10 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     err = ferry_worker_run(worker, echo_on_ready, NULL);
+    /* A late signal must not stop a freed worker. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     ferry_worker_free(worker);
     if (err != FERRY_OK) {
         fprintf(stderr, "echo_worker: %s: %s\n", ferry_errname(err),

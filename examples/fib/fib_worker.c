@@ -197,8 +197,8 @@ main(int argc, char **argv)
     }
     err = ferry_worker_register(worker, "fib", (uint32_t)credit, fib_on_job,
                                 &fw);
+    memset(&sa, 0, sizeof(sa));
     if (err == FERRY_OK) {
-        memset(&sa, 0, sizeof(sa));
         sa.sa_handler = fib_on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
@@ -210,6 +210,10 @@ main(int argc, char **argv)
                 ferry_strerror(err));
         rc = 1;
     }
+    /* A late signal must not stop a freed worker. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     ferry_worker_free(worker);
     fib_table_release(&fw.table);
     free(fw.reply);

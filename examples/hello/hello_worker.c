@@ -58,6 +58,8 @@ main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     err = ferry_worker_run(worker, on_ready, NULL);
+    signal(SIGINT, SIG_IGN); /* a late signal must not stop a freed worker */
+    signal(SIGTERM, SIG_IGN);
     ferry_worker_free(worker);
     if (err != FERRY_OK) {
         fprintf(stderr, "hello_worker: %s\n", ferry_strerror(err));

@@ -451,8 +451,12 @@ ferry_client_run(struct ferry_client *c, int timeout_ms)
         end = ferry__now_ms() + (uint64_t)timeout_ms;
     }
     if (c->calls.count == 0) {
+        /* Nothing to wait for, but a program watching the socket expects
+         * progress: send what is queued and take in what came (a close). */
         if (ferry__conn_flush(&c->conn) != FERRY_OK) {
-            ferry__conn_close(&c->conn, NULL);
+            client_lose(c);
+        } else if (ferry__conn_is_open(&c->conn)) {
+            client_read(c);
         }
         return FERRY_OK;
     }

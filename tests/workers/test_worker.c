@@ -50,7 +50,7 @@ tw_usage(FILE *out)
             "usage: test_worker --service NAME [--addr ADDR] [--credit N]\n"
             "                   [--mode MODE] [--name NAME]\n"
             "\n"
-            "A worker for tests. MODE is one of:\n"
+            "A worker for tests; --credit defaults to 1. MODE is one of:\n"
             "  echo        reply with the payload (default)\n"
             "  sleep:MS    reply with the payload after MS milliseconds\n"
             "  never       never answer\n"
@@ -304,8 +304,8 @@ main(int argc, char **argv)
     }
     err = ferry_worker_register(worker, service, (uint32_t)credit, tw_on_job,
                                 &st);
+    memset(&sa, 0, sizeof(sa));
     if (err == FERRY_OK) {
-        memset(&sa, 0, sizeof(sa));
         sa.sa_handler = tw_on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
@@ -320,6 +320,10 @@ main(int argc, char **argv)
     for (size_t i = 0; i < st.ndelayed; i++) {
         free(st.delayed[i].payload);
     }
+    /* A late signal must not stop a freed worker. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     ferry_worker_free(worker);
     free(st.delayed);
     free(st.scratch);
