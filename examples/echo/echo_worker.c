@@ -91,8 +91,8 @@ main(int argc, char **argv)
                 addr != NULL ? addr : "(default)", ferry_strerror(err));
         return 2;
     }
-    err = ferry_worker_register(worker, service, (uint32_t)credit,
-                                echo_on_job, NULL);
+    err = ferry_worker_register(worker, service, (uint32_t)credit, echo_on_job,
+                                NULL);
     if (err != FERRY_OK) {
         fprintf(stderr, "echo_worker: service '%s': %s\n", service,
                 ferry_strerror(err));

@@ -125,15 +125,14 @@ size_t
 fib_format_size(size_t n)
 {
     /* F(k) has at most k * log10(phi) + 1 digits; one space after each. */
-    double digits = 0.20898764024997873 * (double)n * (double)n / 2.0 +
-                    2.0 * (double)n;
+    double digits =
+        0.20898764024997873 * (double)n * (double)n / 2.0 + 2.0 * (double)n;
 
     return (size_t)digits + 64;
 }
 
 ferry_err
-fib_format(struct fib_table *t, size_t n, char **buf, size_t *cap,
-           size_t *len)
+fib_format(struct fib_table *t, size_t n, char **buf, size_t *cap, size_t *len)
 {
     static const char tail[] = "\"}";
     const char *text;

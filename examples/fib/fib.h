@@ -46,7 +46,7 @@ size_t fib_format_size(size_t n);
  * (grown as needed; owned by the caller) and its length into *len.
  * Extends the table first. Returns FERRY_ENOMEM.
  */
-ferry_err fib_format(struct fib_table *t, size_t n, char **buf,
-                     size_t *cap, size_t *len);
+ferry_err fib_format(struct fib_table *t, size_t n, char **buf, size_t *cap,
+                     size_t *len);
 
 #endif

@@ -21,7 +21,7 @@
 
 #define FIB_DEFAULT_MAX 10000
 #define FIB_MAX_MAX 1000000
-#define FIB_MAX_PAYLOAD 4096           /* requests are tiny */
+#define FIB_MAX_PAYLOAD 4096             /* requests are tiny */
 #define FIB_MAX_REPLY (16 * 1024 * 1024) /* ferryd's default frame limit */
 
 /* The worker's state, passed to the handler. */
@@ -61,8 +61,7 @@ fib_parse_n(const struct fib_worker *fw, const void *payload, size_t len,
     json_int_t v;
 
     if (len > FIB_MAX_PAYLOAD) {
-        snprintf(why, why_len, "payload larger than %d bytes",
-                 FIB_MAX_PAYLOAD);
+        snprintf(why, why_len, "payload larger than %d bytes", FIB_MAX_PAYLOAD);
         return false;
     }
     root = json_loadb(payload, len, 0, &jerr);
@@ -195,8 +194,8 @@ main(int argc, char **argv)
                 addr != NULL ? addr : "(default)", ferry_strerror(err));
         return 2;
     }
-    err = ferry_worker_register(worker, "fib", (uint32_t)credit, fib_on_job,
-                                &fw);
+    err =
+        ferry_worker_register(worker, "fib", (uint32_t)credit, fib_on_job, &fw);
     memset(&sa, 0, sizeof(sa));
     if (err == FERRY_OK) {
         sa.sa_handler = fib_on_signal;

@@ -20,8 +20,8 @@ on_hello(struct ferry_job *job, void *arg)
     const char *name = ferry_job_payload(job, &len);
     int n = snprintf(reply, sizeof(reply), "hello, %.*s", (int)len, name);
 
-    ferry_job_reply(job, reply, n < (int)sizeof(reply) ? (size_t)n
-                                                        : sizeof(reply) - 1);
+    ferry_job_reply(job, reply,
+                    n < (int)sizeof(reply) ? (size_t)n : sizeof(reply) - 1);
 }
 
 static void

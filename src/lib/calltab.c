@@ -93,8 +93,7 @@ calltab_sift_down(struct ferry__calltab *t, size_t i)
         if (l >= t->count) {
             break;
         }
-        if (r < t->count &&
-            t->heap[r]->deadline_at < t->heap[l]->deadline_at) {
+        if (r < t->count && t->heap[r]->deadline_at < t->heap[l]->deadline_at) {
             m = r;
         }
         if (c->deadline_at <= t->heap[m]->deadline_at) {
@@ -175,8 +174,7 @@ ferry__calltab_find(const struct ferry__calltab *t, uint64_t id)
 void
 ferry__calltab_remove(struct ferry__calltab *t, struct ferry__call *call)
 {
-    struct ferry__call **pp = &t->buckets[(size_t)call->id &
-                                          (t->nbuckets - 1)];
+    struct ferry__call **pp = &t->buckets[(size_t)call->id & (t->nbuckets - 1)];
     size_t i = call->heap_idx;
     struct ferry__call *last;
 

@@ -55,8 +55,7 @@ struct ferry__call *ferry__calltab_find(const struct ferry__calltab *t,
                                         uint64_t id);
 
 /* Takes a call out of the table (the record stays the caller's). */
-void ferry__calltab_remove(struct ferry__calltab *t,
-                           struct ferry__call *call);
+void ferry__calltab_remove(struct ferry__calltab *t, struct ferry__call *call);
 
 /*
  * Empties the table and hands its calls to the caller: returns an owned

@@ -96,8 +96,8 @@ ferry_client_free(struct ferry_client *c)
 /* Runs the call's callback and recycles its record first, so that the
  * callback may issue calls that reuse it. */
 static void
-client_complete(struct ferry_client *c, struct ferry__call *call,
-                ferry_err err, const void *data, size_t len)
+client_complete(struct ferry_client *c, struct ferry__call *call, ferry_err err,
+                const void *data, size_t len)
 {
     ferry_reply_cb cb = call->cb;
     void *arg = call->arg;
@@ -120,11 +120,11 @@ client_on_error(struct ferry_client *c, const struct frame *f)
         return;
     }
     if (f->id == 0) {
-        ferry__conn_close(&c->conn, "ferryd at '%s' closed the connection: "
-                                    "%s: %.*s",
-                          c->conn.addr.text,
-                          ferry_errname((ferry_err)e.code), (int)e.msg.len,
-                          (const char *)e.msg.p);
+        ferry__conn_close(&c->conn,
+                          "ferryd at '%s' closed the connection: "
+                          "%s: %.*s",
+                          c->conn.addr.text, ferry_errname((ferry_err)e.code),
+                          (int)e.msg.len, (const char *)e.msg.p);
         client_lose(c);
         return;
     }
@@ -234,8 +234,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
     first = ferry__calltab_first(&c->calls);
     if (first != NULL) {
         now = ferry__now_ms();
-        uint64_t left = first->deadline_at > now ? first->deadline_at - now
-                                                 : 0;
+        uint64_t left = first->deadline_at > now ? first->deadline_at - now : 0;
         if (t < 0 || (uint64_t)t > left) {
             t = ferry__ms_to_timeout(left);
         }
@@ -244,10 +243,8 @@ client_turn(struct ferry_client *c, int timeout_ms)
         /* Calls live only on an open connection; never leave one behind. */
         client_fail_all(c, FERRY_ECONNECTION, c->conn.errmsg);
     } else {
-        if (ferry__conn_wait(&c->conn, -1, t, &readable, &woken) !=
-            FERRY_OK) {
-            ferry__conn_close(&c->conn, "poll: %s",
-                              strerror(c->conn.sys_err));
+        if (ferry__conn_wait(&c->conn, -1, t, &readable, &woken) != FERRY_OK) {
+            ferry__conn_close(&c->conn, "poll: %s", strerror(c->conn.sys_err));
             client_lose(c);
         }
         if (readable) {
@@ -341,8 +338,7 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
     if (call == NULL) {
         return FERRY_ENOMEM;
     }
-    deadline = req->deadline_ms ? req->deadline_ms
-                                : FERRY__DEFAULT_DEADLINE_MS;
+    deadline = req->deadline_ms ? req->deadline_ms : FERRY__DEFAULT_DEADLINE_MS;
     call->id = c->next_id++;
     call->deadline_at = ferry__now_ms() + deadline + FERRY__CALL_SLACK_MS;
     call->cb = cb;
@@ -363,10 +359,9 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
         ferry__calltab_put(&c->calls, call);
         return FERRY_ENOMEM;
     }
-    buf_commit(&c->conn.out, frame_write_request(p, call->id,
-                                                 (uint8_t)req->flags,
-                                                 req->deadline_ms, service,
-                                                 key, payload));
+    buf_commit(&c->conn.out,
+               frame_write_request(p, call->id, (uint8_t)req->flags,
+                                   req->deadline_ms, service, key, payload));
     if (buf_len(&c->conn.out) >= CLIENT_FLUSH_AT) {
         /* A failed send fails again at the next turn, which then ends the
          * calls in flight: callbacks never run from here. */
@@ -414,8 +409,7 @@ ferry_call(struct ferry_client *c, const struct ferry_request *req,
     out->len = 0;
     err = ferry_call_async(c, req, client_sync_cb, &s);
     if (err != FERRY_OK) {
-        msg = err == FERRY_ECONNECTION ? c->conn.errmsg
-                                       : ferry_strerror(err);
+        msg = err == FERRY_ECONNECTION ? c->conn.errmsg : ferry_strerror(err);
         client_sync_cb(&s, err, msg, strlen(msg));
         if (out->err == FERRY_ENOMEM && err != FERRY_ENOMEM) {
             out->err = err; /* the failure matters more than its message */

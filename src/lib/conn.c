@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #define CONN_READ_CHUNK 65536
-#define CONN_READ_BUDGET 16          /* reads per call at most */
-#define CONN_IN_KEEP (1024 * 1024)   /* input buffer kept once empty */
-#define CONN_OUT_KEEP (1024 * 1024)  /* output buffer kept once empty */
+#define CONN_READ_BUDGET 16         /* reads per call at most */
+#define CONN_IN_KEEP (1024 * 1024)  /* input buffer kept once empty */
+#define CONN_OUT_KEEP (1024 * 1024) /* output buffer kept once empty */
 
 uint64_t
 ferry__now_ms(void)
@@ -104,8 +104,8 @@ ferry__conn_init(struct ferry__conn *c, const char *addr,
     }
     c->max_frame = opts->max_frame ? opts->max_frame : FRAME_DEFAULT_MAX_BODY;
     c->backoff_ms = c->reconnect_min_ms;
-    c->rng = ferry__now_ms() ^ ((uint64_t)getpid() << 32) ^
-             (uint64_t)(uintptr_t)c;
+    c->rng =
+        ferry__now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
     if (c->rng == 0) {
         c->rng = 0x9e3779b97f4a7c15ull;
     }
@@ -174,8 +174,7 @@ conn_vsetmsg(struct ferry__conn *c, const char *fmt, va_list ap)
     vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
 }
 
-static void
-conn_setmsg(struct ferry__conn *c, const char *fmt, ...)
+static void conn_setmsg(struct ferry__conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -286,8 +285,7 @@ ferry__conn_read(struct ferry__conn *c)
             break;
         }
         c->sys_err = errno;
-        conn_setmsg(c, "reading from '%s': %s", c->addr.text,
-                    strerror(errno));
+        conn_setmsg(c, "reading from '%s': %s", c->addr.text, strerror(errno));
         return FERRY_ECONNECTION;
     }
     return FERRY_OK;
@@ -438,8 +436,7 @@ conn_wait_connected(struct ferry__conn *c, int wake_fd, uint64_t end)
     }
     if (soerr != 0) {
         c->sys_err = soerr;
-        conn_setmsg(c, "connecting to '%s': %s", c->addr.text,
-                    strerror(soerr));
+        conn_setmsg(c, "connecting to '%s': %s", c->addr.text, strerror(soerr));
         return FERRY_ECONNECTION;
     }
     return FERRY_OK;
@@ -452,13 +449,12 @@ conn_hello_refused(struct ferry__conn *c, const struct frame *f)
     struct frame_error e;
 
     if (frame_parse_error(f, &e) != FERRY_OK) {
-        conn_setmsg(c, "ferryd at '%s' sent a malformed ERROR",
-                    c->addr.text);
+        conn_setmsg(c, "ferryd at '%s' sent a malformed ERROR", c->addr.text);
         return FERRY_ECONNECTION;
     }
     conn_setmsg(c, "ferryd at '%s' refused the connection: %s: %.*s",
-                c->addr.text, ferry_errname((ferry_err)e.code),
-                (int)e.msg.len, (const char *)e.msg.p);
+                c->addr.text, ferry_errname((ferry_err)e.code), (int)e.msg.len,
+                (const char *)e.msg.p);
     if (e.code == FERRY_EVERSION || e.code == FERRY_EUNAUTHORIZED) {
         return (ferry_err)e.code;
     }
@@ -504,12 +500,11 @@ conn_hello(struct ferry__conn *c, int wake_fd, uint64_t end)
             break;
         }
         if (conn_left(end) == 0) {
-            conn_setmsg(c, "'%s' did not answer HELLO in time",
-                        c->addr.text);
+            conn_setmsg(c, "'%s' did not answer HELLO in time", c->addr.text);
             return FERRY_ECONNECTION;
         }
-        if (ferry__conn_wait(c, wake_fd, conn_left(end), &readable,
-                             &woken) != FERRY_OK) {
+        if (ferry__conn_wait(c, wake_fd, conn_left(end), &readable, &woken) !=
+            FERRY_OK) {
             conn_setmsg(c, "poll: %s", strerror(c->sys_err));
             return FERRY_ECONNECTION;
         }
@@ -530,8 +525,8 @@ conn_hello(struct ferry__conn *c, int wake_fd, uint64_t end)
         return FERRY_ECONNECTION;
     }
     if (ok.version == 0 || ok.version > FERRY_PROTOCOL_VERSION) {
-        conn_setmsg(c, "ferryd at '%s' chose protocol version %u",
-                    c->addr.text, (unsigned)ok.version);
+        conn_setmsg(c, "ferryd at '%s' chose protocol version %u", c->addr.text,
+                    (unsigned)ok.version);
         return FERRY_EVERSION;
     }
     c->peer_heartbeat_ms = ok.heartbeat_ms;
@@ -561,8 +556,7 @@ ferry__conn_open(struct ferry__conn *c, int wake_fd)
     if (family == AF_INET || family == AF_INET6) {
         (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    if (connect(c->fd, (const struct sockaddr *)&c->addr.ss, c->addr.len) <
-        0) {
+    if (connect(c->fd, (const struct sockaddr *)&c->addr.ss, c->addr.len) < 0) {
         if (errno != EINPROGRESS && errno != EINTR) {
             c->sys_err = errno;
             conn_setmsg(c, "connecting to '%s': %s", c->addr.text,

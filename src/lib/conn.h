@@ -28,27 +28,27 @@
 
 /* Owned by the client or worker that embeds it. */
 struct ferry__conn {
-    struct addr addr;             /* where ferryd listens */
-    int fd;                       /* the socket, -1 while disconnected */
-    struct buf in;                /* bytes read and not yet decoded */
-    struct buf out;               /* frames waiting to be written */
-    char *name;                   /* owned: HELLO name, NULL for the pid */
-    char *token;                  /* owned: HELLO token, NULL for none */
-    uint8_t role;                 /* enum frame_role sent in HELLO */
-    uint32_t heartbeat_ms;        /* the interval we announce, 0 = none */
-    uint32_t connect_timeout_ms;  /* connect plus HELLO */
-    uint32_t reconnect_min_ms;    /* first reconnect delay */
-    uint32_t reconnect_max_ms;    /* backoff cap */
-    uint32_t max_frame;           /* largest body we accept */
-    uint32_t peer_heartbeat_ms;   /* ferryd's interval, from HELLO_OK */
-    uint32_t peer_max_frame;      /* largest body ferryd accepts */
-    uint64_t last_send_ms;        /* when bytes last left */
-    uint64_t last_recv_ms;        /* when bytes last arrived */
-    uint32_t backoff_ms;          /* next reconnect delay before jitter */
-    uint64_t retry_at_ms;         /* no connect attempt before this */
-    uint64_t epoch;               /* bumped on every new connection */
-    uint64_t rng;                 /* xorshift state for the jitter */
-    int sys_err;                  /* errno of the last failed call */
+    struct addr addr;               /* where ferryd listens */
+    int fd;                         /* the socket, -1 while disconnected */
+    struct buf in;                  /* bytes read and not yet decoded */
+    struct buf out;                 /* frames waiting to be written */
+    char *name;                     /* owned: HELLO name, NULL for the pid */
+    char *token;                    /* owned: HELLO token, NULL for none */
+    uint8_t role;                   /* enum frame_role sent in HELLO */
+    uint32_t heartbeat_ms;          /* the interval we announce, 0 = none */
+    uint32_t connect_timeout_ms;    /* connect plus HELLO */
+    uint32_t reconnect_min_ms;      /* first reconnect delay */
+    uint32_t reconnect_max_ms;      /* backoff cap */
+    uint32_t max_frame;             /* largest body we accept */
+    uint32_t peer_heartbeat_ms;     /* ferryd's interval, from HELLO_OK */
+    uint32_t peer_max_frame;        /* largest body ferryd accepts */
+    uint64_t last_send_ms;          /* when bytes last left */
+    uint64_t last_recv_ms;          /* when bytes last arrived */
+    uint32_t backoff_ms;            /* next reconnect delay before jitter */
+    uint64_t retry_at_ms;           /* no connect attempt before this */
+    uint64_t epoch;                 /* bumped on every new connection */
+    uint64_t rng;                   /* xorshift state for the jitter */
+    int sys_err;                    /* errno of the last failed call */
     char errmsg[FERRY__ERRMSG_MAX]; /* why the last connect or link failed */
 };
 
@@ -104,8 +104,7 @@ ferry_err ferry__conn_read(struct ferry__conn *c);
  * valid until the next read. Returns FERRY_ETOO_BIG or FERRY_EUNKNOWN_TYPE
  * for a frame that must end the connection.
  */
-ferry_err ferry__conn_next(struct ferry__conn *c, struct frame *f,
-                           bool *got);
+ferry_err ferry__conn_next(struct ferry__conn *c, struct frame *f, bool *got);
 
 /* Writes as much queued output as one send takes. Returns
  * FERRY_ECONNECTION when the socket failed. */
@@ -123,8 +122,7 @@ ferry_err ferry__conn_send_error(struct ferry__conn *c, uint64_t id,
  * Tells ferryd the connection is broken by its fault (ERROR code, id 0),
  * makes a best-effort attempt to send it, and closes.
  */
-void ferry__conn_abort(struct ferry__conn *c, ferry_err code,
-                       const char *why);
+void ferry__conn_abort(struct ferry__conn *c, ferry_err code, const char *why);
 
 /*
  * Waits up to timeout_ms (-1: no limit) for the socket to become readable

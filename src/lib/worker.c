@@ -88,8 +88,8 @@ worker_hash(const struct ferry_worker *w, uint64_t id)
 static ferry_err
 worker_grow_buckets(struct ferry_worker *w)
 {
-    unsigned bits = w->bucket_bits ? w->bucket_bits + 1
-                                   : WORKER_MIN_BUCKET_BITS;
+    unsigned bits =
+        w->bucket_bits ? w->bucket_bits + 1 : WORKER_MIN_BUCKET_BITS;
     size_t n = (size_t)1 << bits;
     struct ferry_job **b = calloc(n, sizeof(*b));
     struct ferry_job **old = w->buckets;
@@ -122,8 +122,7 @@ worker_find_job(const struct ferry_worker *w, uint64_t id)
     if (w->nbuckets == 0) {
         return NULL;
     }
-    for (job = w->buckets[worker_hash(w, id)]; job != NULL;
-         job = job->hnext) {
+    for (job = w->buckets[worker_hash(w, id)]; job != NULL; job = job->hnext) {
         if (job->id == id) {
             return job;
         }
@@ -133,8 +132,7 @@ worker_find_job(const struct ferry_worker *w, uint64_t id)
 
 /* Whether the job came on the connection that is open now. */
 static bool
-worker_job_is_current(const struct ferry_worker *w,
-                      const struct ferry_job *job)
+worker_job_is_current(const struct ferry_worker *w, const struct ferry_job *job)
 {
     return ferry__conn_is_open(&w->conn) && job->epoch == w->conn.epoch;
 }
@@ -267,11 +265,10 @@ ferry_job_reply(struct ferry_job *job, const void *data, size_t len)
     if (worker_job_wanted(w, job)) {
         if (len > w->conn.peer_max_frame) {
             err = FERRY_ETOO_BIG;
-            (void)ferry__conn_send_error(&w->conn, job->id,
-                                         FERRY_EWORKER_ERROR,
+            (void)ferry__conn_send_error(&w->conn, job->id, FERRY_EWORKER_ERROR,
                                          "reply larger than ferryd accepts");
-        } else if ((p = buf_prepare(&w->conn.out,
-                                    FRAME_HEADER_SIZE + len)) == NULL) {
+        } else if ((p = buf_prepare(&w->conn.out, FRAME_HEADER_SIZE + len)) ==
+                   NULL) {
             err = FERRY_ENOMEM;
             (void)ferry__conn_send_error(&w->conn, job->id, FERRY_ENOMEM,
                                          "worker out of memory");
@@ -301,8 +298,8 @@ ferry_job_fail(struct ferry_job *job, ferry_err code, const char *message)
         code = FERRY_EWORKER_ERROR;
     }
     if (worker_job_wanted(w, job)) {
-        err = ferry__conn_send_error(&w->conn, job->id, (uint16_t)code,
-                                     message);
+        err =
+            ferry__conn_send_error(&w->conn, job->id, (uint16_t)code, message);
     }
     worker_job_put(w, job);
     return err;
@@ -468,8 +465,8 @@ worker_on_request(struct ferry_worker *w, const struct frame *f)
     job->svc = s;
     job->payload = q.payload;
     job->key = q.key;
-    job->deadline_at = q.deadline_ms ? ferry__now_ms() + q.deadline_ms
-                                     : UINT64_MAX;
+    job->deadline_at =
+        q.deadline_ms ? ferry__now_ms() + q.deadline_ms : UINT64_MAX;
     s->handler(job, s->arg);
     /* Nothing reuses the job before the handler returns, so held still
      * tells whether it is unanswered. */
@@ -511,11 +508,11 @@ worker_on_error(struct ferry_worker *w, const struct frame *f)
         return;
     }
     if (f->id == 0) {
-        ferry__conn_close(&w->conn, "ferryd at '%s' closed the connection: "
-                                    "%s: %.*s",
-                          w->conn.addr.text,
-                          ferry_errname((ferry_err)e.code), (int)e.msg.len,
-                          (const char *)e.msg.p);
+        ferry__conn_close(&w->conn,
+                          "ferryd at '%s' closed the connection: "
+                          "%s: %.*s",
+                          w->conn.addr.text, ferry_errname((ferry_err)e.code),
+                          (int)e.msg.len, (const char *)e.msg.p);
         worker_lose(w);
         return;
     }
@@ -737,8 +734,7 @@ worker_drain(struct ferry_worker *w)
         if (now >= end) {
             break;
         }
-        if (ferry_worker_poll(w, ferry__ms_to_timeout(end - now)) !=
-            FERRY_OK) {
+        if (ferry_worker_poll(w, ferry__ms_to_timeout(end - now)) != FERRY_OK) {
             break;
         }
     }

@@ -45,25 +45,25 @@ struct ferry_job {
 
 /* Owned by the program that made it with ferry_worker_new(). */
 struct ferry_worker {
-    struct ferry__conn conn;           /* the link to ferryd */
-    struct ferry__service **services;  /* owned: each owned */
-    size_t nservices;                  /* entries in services */
-    size_t nregistered;                /* registered on this connection */
-    bool ready_seen;                   /* ready ran on this connection */
-    bool drain_sent;                   /* DRAIN went on this connection */
+    struct ferry__conn conn;          /* the link to ferryd */
+    struct ferry__service **services; /* owned: each owned */
+    size_t nservices;                 /* entries in services */
+    size_t nregistered;               /* registered on this connection */
+    bool ready_seen;                  /* ready ran on this connection */
+    bool drain_sent;                  /* DRAIN went on this connection */
     void (*ready)(struct ferry_worker *w, void *arg); /* from run, or NULL */
-    void *ready_arg;                   /* borrowed: passed to ready */
-    struct ferry_job **buckets;        /* owned: this connection's jobs */
-    size_t nbuckets;                   /* a power of two, or 0 */
-    unsigned bucket_bits;              /* log2(nbuckets) */
-    size_t nlive;                      /* held, this connection, not
-                                          cancelled */
-    size_t nheld;                      /* held, any connection */
-    struct ferry_job held;             /* list head of held jobs */
-    struct ferry_job *free;            /* owned: pooled jobs */
-    ferry_err fatal;                   /* why serving is impossible */
-    int wake[2];                       /* self-pipe for ferry_worker_stop */
-    volatile sig_atomic_t stop;        /* set by ferry_worker_stop */
+    void *ready_arg;            /* borrowed: passed to ready */
+    struct ferry_job **buckets; /* owned: this connection's jobs */
+    size_t nbuckets;            /* a power of two, or 0 */
+    unsigned bucket_bits;       /* log2(nbuckets) */
+    size_t nlive;               /* held, this connection, not
+                                   cancelled */
+    size_t nheld;               /* held, any connection */
+    struct ferry_job held;      /* list head of held jobs */
+    struct ferry_job *free;     /* owned: pooled jobs */
+    ferry_err fatal;            /* why serving is impossible */
+    int wake[2];                /* self-pipe for ferry_worker_stop */
+    volatile sig_atomic_t stop; /* set by ferry_worker_stop */
 };
 
 #endif

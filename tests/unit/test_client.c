@@ -94,13 +94,13 @@ test_calltab_order_and_lookup(void **state)
 /* ------------------------------------------------------- fake ferryd */
 
 /* In the child a failed check exits non-zero; the parent asserts on it. */
-#define FAKE_CHECK(cond)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "fake ferryd: %s:%d: failed: %s\n", __FILE__,    \
-                    __LINE__, #cond);                                        \
-            _exit(1);                                                        \
-        }                                                                    \
+#define FAKE_CHECK(cond)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "fake ferryd: %s:%d: failed: %s\n", __FILE__,      \
+                    __LINE__, #cond);                                          \
+            _exit(1);                                                          \
+        }                                                                      \
     } while (0)
 
 struct fake {
@@ -245,8 +245,8 @@ fake_send_error(struct fake_conn *c, uint64_t id, ferry_err code,
 {
     uint8_t out[256];
 
-    fake_write(c, out, frame_write_error(out, id, (uint16_t)code,
-                                         slice_str(msg)));
+    fake_write(c, out,
+               frame_write_error(out, id, (uint16_t)code, slice_str(msg)));
 }
 
 static void
@@ -304,9 +304,9 @@ fake_expect_eof(struct fake_conn *c)
 
 /* What a callback saw. */
 struct seen {
-    int calls;          /* times the callback ran */
-    ferry_err err;      /* last code */
-    char data[64];      /* last data, NUL-terminated */
+    int calls;     /* times the callback ran */
+    ferry_err err; /* last code */
+    char data[64]; /* last data, NUL-terminated */
 };
 
 static void
@@ -420,10 +420,9 @@ script_drop_then_serve(int lfd)
 static void
 test_client_connection_loss_and_backoff(void **state)
 {
-    struct ferry_opts opts = {.reconnect_min_ms = 300,
-                              .reconnect_max_ms = 600};
-    struct ferry_request r = {.service = "svc", .payload = "x",
-                              .payload_len = 1};
+    struct ferry_opts opts = {.reconnect_min_ms = 300, .reconnect_max_ms = 600};
+    struct ferry_request r = {
+        .service = "svc", .payload = "x", .payload_len = 1};
     struct ferry_reply rep;
     struct seen s[2] = {{0}};
     struct ferry_client *c;
@@ -481,8 +480,8 @@ script_silent_then_cancel(int lfd)
 static void
 test_client_local_deadline_cancels(void **state)
 {
-    struct ferry_request r = {.service = "svc", .payload = "x",
-                              .payload_len = 1, .deadline_ms = 100};
+    struct ferry_request r = {
+        .service = "svc", .payload = "x", .payload_len = 1, .deadline_ms = 100};
     struct ferry_reply rep;
     struct ferry_client *c;
     struct fake fk;
@@ -574,8 +573,7 @@ test_client_rejects_bad_requests(void **state)
 
     assert_int_equal(ferry_client_new("no-port", NULL, &c),
                      FERRY_EINVALID_ARGUMENT);
-    assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", NULL,
-                                      &c),
+    assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", NULL, &c),
                      FERRY_OK);
     assert_int_equal(ferry_call_async(c, &r, record_cb, &s),
                      FERRY_EINVALID_ARGUMENT);
@@ -590,8 +588,7 @@ test_client_rejects_bad_requests(void **state)
     assert_int_equal(ferry_call_async(c, &r, record_cb, &s),
                      FERRY_EINVALID_ARGUMENT);
     r.key_len = 0;
-    assert_int_equal(ferry_call_async(c, &r, record_cb, &s),
-                     FERRY_ECONNECTION);
+    assert_int_equal(ferry_call_async(c, &r, record_cb, &s), FERRY_ECONNECTION);
     assert_int_equal(s.calls, 0);
     ferry_client_free(c);
 }
@@ -600,11 +597,11 @@ test_client_rejects_bad_requests(void **state)
 
 /* The program side of the worker tests. */
 struct wstate {
-    struct ferry_worker *w;      /* the worker under test */
-    struct ferry_job *held[4];   /* jobs answered later */
-    int nheld;                   /* entries in held */
-    bool stop_seen;              /* the "stop" request came */
-    bool x_seen;                 /* the "x" request came */
+    struct ferry_worker *w;    /* the worker under test */
+    struct ferry_job *held[4]; /* jobs answered later */
+    int nheld;                 /* entries in held */
+    bool stop_seen;            /* the "stop" request came */
+    bool x_seen;               /* the "x" request came */
 };
 
 static void
@@ -632,8 +629,7 @@ worker_handler(struct ferry_job *job, void *arg)
         st->x_seen = true;
         /* A job from the lost connection: answering drops it. */
         while (st->nheld > 0) {
-            assert_int_equal(ferry_job_reply(st->held[--st->nheld], "old",
-                                             3),
+            assert_int_equal(ferry_job_reply(st->held[--st->nheld], "old", 3),
                              FERRY_OK);
         }
     }
@@ -707,11 +703,9 @@ test_worker_replies_now_later_and_drains(void **state)
     fake_start(&fk, script_worker);
     assert_int_equal(ferry_worker_new(fk.addr, &opts, &st.w), FERRY_OK);
     assert_int_equal(ferry_worker_poll(st.w, 0), FERRY_EINVALID_ARGUMENT);
-    assert_int_equal(ferry_worker_register(st.w, "svc", 0, worker_handler,
-                                           &st),
+    assert_int_equal(ferry_worker_register(st.w, "svc", 0, worker_handler, &st),
                      FERRY_EINVALID_ARGUMENT);
-    assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler,
-                                           &st),
+    assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
     while (!st.stop_seen && turns++ < 500) {
         assert_int_equal(ferry_worker_poll(st.w, 10), FERRY_OK);
@@ -722,11 +716,10 @@ test_worker_replies_now_later_and_drains(void **state)
         if (held_at > 0 && turns == held_at + 25) {
             /* After ~250 ms, with pings in between: answer the held jobs,
              * outside any handler. The cancelled one is dropped. */
-            assert_int_equal(ferry_job_reply(st.held[0], "later", 5),
-                             FERRY_OK);
-            assert_int_equal(ferry_job_fail(st.held[1], FERRY_EWORKER_ERROR,
-                                            "too late"),
-                             FERRY_OK);
+            assert_int_equal(ferry_job_reply(st.held[0], "later", 5), FERRY_OK);
+            assert_int_equal(
+                ferry_job_fail(st.held[1], FERRY_EWORKER_ERROR, "too late"),
+                FERRY_OK);
             st.nheld = 0;
         }
     }
@@ -765,8 +758,7 @@ test_worker_registration_refused(void **state)
     st.w = w;
     assert_int_equal(ferry_worker_register(w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
-    assert_int_equal(ferry_worker_run(w, NULL, NULL),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(ferry_worker_run(w, NULL, NULL), FERRY_EINVALID_ARGUMENT);
     ferry_worker_free(w);
     fake_finish(&fk);
 }
@@ -803,8 +795,7 @@ test_worker_reconnects_and_drops_old_jobs(void **state)
 
     fake_start(&fk, script_reconnect);
     assert_int_equal(ferry_worker_new(fk.addr, &opts, &st.w), FERRY_OK);
-    assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler,
-                                           &st),
+    assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
     while (!st.x_seen && turns++ < 500) {
         assert_int_equal(ferry_worker_poll(st.w, 10), FERRY_OK);

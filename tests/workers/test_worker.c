@@ -69,8 +69,8 @@ tw_now_ms(void)
 }
 
 static void
-tw_reply_tagged(struct tw_state *st, struct ferry_job *job,
-                const void *payload, size_t len)
+tw_reply_tagged(struct tw_state *st, struct ferry_job *job, const void *payload,
+                size_t len)
 {
     size_t tlen = strlen(st->tag), need = tlen + 1 + len;
     char *p;
@@ -191,8 +191,7 @@ tw_parse_mode(struct tw_state *st, const char *m)
         st->sleep_ms = v;
     } else if (strncmp(m, "fail:", 5) == 0) {
         v = strtoul(m + 5, &end, 10);
-        if (m[5] < '0' || m[5] > '9' || *end != '\0' || v < 1 ||
-            v > 65535) {
+        if (m[5] < '0' || m[5] > '9' || *end != '\0' || v < 1 || v > 65535) {
             return false;
         }
         st->mode = TW_FAIL;
