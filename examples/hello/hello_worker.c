@@ -15,13 +15,16 @@ static struct ferry_worker *worker;
 static void
 on_hello(struct ferry_job *job, void *arg)
 {
-    char reply[4096];
+    char reply[1024];
     size_t len;
     const char *name = ferry_job_payload(job, &len);
-    int n = snprintf(reply, sizeof(reply), "hello, %.*s", (int)len, name);
 
+    if (len > sizeof(reply) - 8) {
+        ferry_job_fail(job, FERRY_EINVALID_ARGUMENT, "name too long");
+        return;
+    }
     ferry_job_reply(job, reply,
-                    n < (int)sizeof(reply) ? (size_t)n : sizeof(reply) - 1);
+                    (size_t)sprintf(reply, "hello, %.*s", (int)len, name));
 }
 
 static void
@@ -46,8 +49,9 @@ main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--addr") == 0) {
         addr = argv[2];
     } else if (argc != 1) {
-        fprintf(stderr, "usage: hello_worker [--addr ADDR]\n");
-        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+        bool help = strcmp(argv[1], "--help") == 0;
+        fprintf(help ? stdout : stderr, "usage: hello_worker [--addr ADDR]\n");
+        return help ? 0 : 2;
     }
     if (ferry_worker_new(addr, NULL, &worker) != FERRY_OK ||
         ferry_worker_register(worker, "hello", 16, on_hello, NULL) !=
