@@ -230,7 +230,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     struct req *r;
     ferry_err err = FERRY_OK;
     uint64_t now = loop_now(b->loop);
-    uint64_t start_ns = uv_hrtime();
+    uint64_t start_ns = loop_hrtime(b->loop);
     uint32_t d;
 
     if (b->shutting_down) {
@@ -255,7 +255,8 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
         err = svc->builtin(b, caller, id, q->payload);
         if (err == FERRY_OK) {
             svc->replies++;
-            hist_record(&svc->latency, (uv_hrtime() - start_ns) / 1000);
+            hist_record(&svc->latency,
+                        (loop_hrtime(b->loop) - start_ns) / 1000);
         } else {
             service_count_error(svc, err);
             broker_send_error(caller, id, err, NULL);
@@ -487,7 +488,8 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         }
     }
     svc->replies++;
-    hist_record(&svc->latency, (uv_hrtime() - r->start_ns) / 1000);
+    hist_record(&svc->latency,
+                (loop_hrtime(b->loop) - r->start_ns) / 1000);
     broker_req_free(b, r);
     broker_dispatch(b, svc);
 }

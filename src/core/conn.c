@@ -390,6 +390,18 @@ conn_finish_close(struct conn *c)
     }
 }
 
+/* Bookkeeping after output was written: closing, resuming a reader. */
+static void
+conn_after_write(struct conn *c)
+{
+    if (buf_len(&c->out[c->out_cur]) > 0 || c->state == CONN_CLOSING) {
+        conn_mark_dirty(c);
+    }
+    if (c->paused && conn_out_pending(c) <= c->loop->cfg->low_water) {
+        conn_resume(c);
+    }
+}
+
 static void
 conn_write_cb(uv_write_t *req, int status)
 {
@@ -411,14 +423,28 @@ conn_write_cb(uv_write_t *req, int status)
         }
         return;
     }
-    if (buf_len(&c->out[c->out_cur]) > 0 || c->state == CONN_CLOSING) {
-        conn_mark_dirty(c);
-    }
-    if (c->paused && conn_out_pending(c) <= c->loop->cfg->low_water) {
-        conn_resume(c);
+    conn_after_write(c);
+}
+
+/* A write failed: give up on the output and close. */
+static void
+conn_write_failed(struct conn *c, struct buf *b, int rc)
+{
+    buf_clear(b);
+    c->sys_err = rc;
+    if (c->state == CONN_CLOSING) {
+        conn_destroy(c);
+    } else {
+        conn_close(c, uv_strerror(rc));
     }
 }
 
+/*
+ * Writes the collecting buffer: first uv_try_write, which needs no request
+ * and no completion callback (and so no epoll change) when the socket takes
+ * everything, as it usually does; whatever is left goes out with one
+ * uv_write while new frames collect in the other buffer.
+ */
 static void
 conn_flush(struct conn *c)
 {
@@ -442,19 +468,34 @@ conn_flush(struct conn *c)
     }
     ub.base = (char *)buf_head(b);
     ub.len = buf_len(b);
+    rc = uv_try_write(&c->h.stream, &ub, 1);
+    if (rc >= 0 && (size_t)rc == ub.len) {
+        buf_clear(b);
+        buf_shrink(b, CONN_KEEP_BUF);
+        if (c->state == CONN_CLOSING) {
+            conn_finish_close(c);
+        } else if (c->paused &&
+                   conn_out_pending(c) <= c->loop->cfg->low_water) {
+            conn_resume(c);
+        }
+        return;
+    }
+    if (rc < 0 && rc != UV_EAGAIN) {
+        conn_write_failed(c, b, rc);
+        return;
+    }
+    if (rc > 0) {
+        buf_consume(b, (size_t)rc);
+        ub.base = (char *)buf_head(b);
+        ub.len = buf_len(b);
+    }
     c->out_cur ^= 1;
     c->writing = true;
     c->wreq.data = c;
     rc = uv_write(&c->wreq, &c->h.stream, &ub, 1, conn_write_cb);
     if (rc != 0) {
         c->writing = false;
-        buf_clear(b);
-        c->sys_err = rc;
-        if (c->state == CONN_CLOSING) {
-            conn_destroy(c);
-        } else {
-            conn_close(c, uv_strerror(rc));
-        }
+        conn_write_failed(c, b, rc);
     }
 }
 

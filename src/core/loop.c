@@ -40,6 +40,7 @@ loop_timer_cb(uv_timer_t *t)
     struct loop *l = t->data;
 
     l->timer_armed = UINT64_MAX;
+    l->hrtime = 0;
     timer_heap_run(&l->timers, loop_now(l));
 }
 
@@ -50,6 +51,7 @@ loop_prepare_cb(uv_prepare_t *p)
     uint64_t next;
 
     conn_flush_dirty(l);
+    l->hrtime = 0;
     next = timer_heap_next(&l->timers);
     if (next != l->timer_armed) {
         uint64_t now = loop_now(l);
