@@ -1,0 +1,243 @@
+/*
+ * test_config.c - ferryd's settings: defaults, every kind of value, errors
+ * that name the key (and the file and line), the INI file, flags over the
+ * file, and how listen lists replace one another.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static void
+test_defaults(void **state)
+{
+    struct config cfg;
+    char dir[64];
+
+    assert_int_equal(config_init(&cfg), FERRY_OK);
+    snprintf(dir, sizeof(dir), "/tmp/ferry-%u", (unsigned)getuid());
+    assert_string_equal(cfg.data_dir, dir);
+    assert_int_equal(cfg.n_listen, 0);
+    assert_int_equal(cfg.heartbeat_ms, 2500);
+    assert_int_equal(cfg.max_frame, 16777216);
+    assert_int_equal(cfg.default_deadline_ms, 5000);
+    assert_int_equal(cfg.max_deadline_ms, 60000);
+    assert_int_equal(cfg.queue_limit, 1024);
+    assert_int_equal(cfg.worker_wait_ms, 2000);
+    assert_int_equal(cfg.high_water, 4194304);
+    assert_int_equal(cfg.low_water, 1048576);
+    assert_int_equal(cfg.grace_ms, 5000);
+    assert_int_equal(cfg.max_connections, 10000);
+    assert_int_equal(cfg.handshake_timeout_ms, 5000);
+    assert_int_equal(cfg.max_services, 4096);
+    assert_int_equal(cfg.log_level, LOG_LVL_INFO);
+    config_release(&cfg);
+}
+
+static void
+test_set_values(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "heartbeat-ms", "100", CONFIG_SRC_FLAG,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.heartbeat_ms, 100);
+    assert_int_equal(config_set(&cfg, "high_water", "8m", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.high_water, 8 << 20);
+    assert_int_equal(config_set(&cfg, "low_water", "64KiB", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.low_water, 64 << 10);
+    assert_int_equal(config_set(&cfg, "log_level", "debug", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+    assert_int_equal(config_set(&cfg, "name", "node-a", CONFIG_SRC_FILE, err,
+                                sizeof(err)),
+                     FERRY_OK);
+    assert_string_equal(cfg.name, "node-a");
+    config_release(&cfg);
+}
+
+static void
+test_bad_values_name_the_key(void **state)
+{
+    static const char *const bad[][2] = {
+        {"heartbeat_ms", "abc"},   {"heartbeat_ms", "-1"},
+        {"max_frame", "12"},       {"queue_limit", "10k"},
+        {"log_level", "loud"},     {"listen", "nonsense"},
+        {"grace_ms", ""},          {"max_connections", "0"},
+        {"handshake_timeout_ms", "99999999999999999999"},
+    };
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(config_set(&cfg, bad[i][0], bad[i][1],
+                                    CONFIG_SRC_FLAG, err, sizeof(err)),
+                         FERRY_EINVALID_ARGUMENT);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    assert_int_equal(config_set(&cfg, "no_such_key", "1", CONFIG_SRC_FLAG,
+                                err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "no_such_key"));
+    config_release(&cfg);
+}
+
+static char *
+write_file(const char *text)
+{
+    static char path[64];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/tmp/ferry-test-config-%d.ini",
+             (int)getpid());
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void
+test_file_and_line_in_errors(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+    char *path = write_file("; ferryd settings\n"
+                            "[ferryd]\n"
+                            "queue_limit = 10\n"
+                            "\n"
+                            "heartbeat_ms = soon\n");
+
+    config_init(&cfg);
+    assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "line 5"));
+    assert_non_null(strstr(err, "heartbeat_ms"));
+    assert_int_equal(cfg.queue_limit, 10);
+    unlink(path);
+    config_release(&cfg);
+}
+
+static void
+test_flags_override_file(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+    enum config_action action;
+    char *path = write_file("[ferryd]\n"
+                            "listen = 127.0.0.1:1, unix:/tmp/a.sock\n"
+                            "listen = 127.0.0.1:2\n"
+                            "queue_limit = 10\n"
+                            "grace_ms = 100\n"
+                            "[http]\n"
+                            "whatever = 1\n");
+    char *argv[] = {"ferryd",       "--config",   path,
+                    "--grace-ms",   "200",        "--listen=127.0.0.1:3",
+                    "--listen",     "127.0.0.1:4", NULL};
+
+    config_init(&cfg);
+    assert_int_equal(config_parse_args(&cfg, 8, argv, &action, err,
+                                       sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(action, CONFIG_RUN);
+    assert_int_equal(cfg.queue_limit, 10);
+    assert_int_equal(cfg.grace_ms, 200);
+    /* Flags replace the file's list; repeated flags add up. */
+    assert_int_equal(cfg.n_listen, 2);
+    assert_string_equal(cfg.listen[0], "127.0.0.1:3");
+    assert_string_equal(cfg.listen[1], "127.0.0.1:4");
+    config_release(&cfg);
+
+    /* Without flags, the file's repeated and comma-separated keys add up. */
+    {
+        char *argv2[] = {"ferryd", "--config", path, NULL};
+        config_init(&cfg);
+        assert_int_equal(config_parse_args(&cfg, 3, argv2, &action, err,
+                                           sizeof(err)),
+                         FERRY_OK);
+        assert_int_equal(cfg.n_listen, 3);
+        assert_string_equal(cfg.listen[1], "unix:/tmp/a.sock");
+        config_release(&cfg);
+    }
+    unlink(path);
+}
+
+static void
+test_args_errors_and_actions(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+    enum config_action action;
+    char *bad_flag[] = {"ferryd", "--bogus", "1", NULL};
+    char *bad_value[] = {"ferryd", "--queue-limit", "many", NULL};
+    char *missing[] = {"ferryd", "--queue-limit", NULL};
+    char *water[] = {"ferryd", "--low-water", "8m", "--high-water", "4m",
+                     NULL};
+    char *help[] = {"ferryd", "--grace-ms", "x", "--help", NULL};
+    char *version[] = {"ferryd", "--version", NULL};
+    char *no_file[] = {"ferryd", "--config", "/nonexistent/ferryd.ini", NULL};
+
+    config_init(&cfg);
+    assert_int_equal(config_parse_args(&cfg, 3, bad_flag, &action, err,
+                                       sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "--bogus"));
+    assert_int_equal(config_parse_args(&cfg, 3, bad_value, &action, err,
+                                       sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "--queue-limit"));
+    assert_int_equal(config_parse_args(&cfg, 2, missing, &action, err,
+                                       sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(config_parse_args(&cfg, 5, water, &action, err,
+                                       sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "low_water"));
+    assert_int_equal(config_parse_args(&cfg, 3, no_file, &action, err,
+                                       sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "/nonexistent/ferryd.ini"));
+    assert_int_equal(config_parse_args(&cfg, 4, help, &action, err,
+                                       sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(action, CONFIG_HELP);
+    assert_int_equal(config_parse_args(&cfg, 2, version, &action, err,
+                                       sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(action, CONFIG_VERSION);
+    config_release(&cfg);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_set_values),
+        cmocka_unit_test(test_bad_values_name_the_key),
+        cmocka_unit_test(test_file_and_line_in_errors),
+        cmocka_unit_test(test_flags_override_file),
+        cmocka_unit_test(test_args_errors_and_actions),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
