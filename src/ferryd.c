@@ -185,16 +185,7 @@ out_broker:
     loop_close_listeners(&d.loop);
     /* Whatever is still open (a second signal) closes now. */
     d.loop.stopping = false;
-    loop_close_conns(&d.loop);
-    {
-        size_t pos = 0;
-        uint64_t id;
-        void *val;
-        while (map_next(&d.loop.conns, &pos, &id, &val)) {
-            conn_destroy(val);
-            pos = 0;
-        }
-    }
+    loop_destroy_conns(&d.loop);
     broker_release(&d.broker);
 out_loop:
     loop_release(&d.loop);

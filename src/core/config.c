@@ -529,13 +529,35 @@ config_parse_args(struct config *cfg, int argc, char **argv,
     return config_check(cfg, err, err_size);
 }
 
+static const char *
+config_metavar(const struct config_key *k)
+{
+    switch (k->type) {
+    case CT_MS:
+        return "MS";
+    case CT_COUNT:
+        return "N";
+    case CT_BYTES:
+        return "BYTES";
+    case CT_LISTEN:
+        return "ADDR";
+    case CT_LEVEL:
+        return "LEVEL";
+    case CT_STR:
+        break;
+    }
+    return k->offset == OFF(data_dir) ? "DIR" : "TEXT";
+}
+
 void
 config_print_help(FILE *out)
 {
     fprintf(out, "usage: ferryd [--config FILE] [--KEY VALUE]...\n\n"
-                 "ferryd, the daemon of the ferry RPC engine.\n\n"
-                 "  --config FILE                read settings from an INI "
-                 "file, section [ferryd]\n");
+                 "ferryd, the daemon of the ferry RPC engine. Every setting "
+                 "is a key of the\n[ferryd] section of the config file and "
+                 "a flag; flags override the file.\n\n"
+                 "  --config FILE\n"
+                 "        read settings from an INI file\n");
     for (size_t i = 0; i < N_KEYS; i++) {
         char flag[64];
         size_t n = strlen(config_keys[i].name);
@@ -543,11 +565,11 @@ config_print_help(FILE *out)
             flag[j] = config_keys[i].name[j] == '_' ? '-'
                                                     : config_keys[i].name[j];
         }
-        fprintf(out, "  --%-26s %s (default %s)\n", flag,
-                config_keys[i].help, config_keys[i].dflt);
+        fprintf(out, "  --%s %s\n        %s; default %s\n", flag,
+                config_metavar(&config_keys[i]), config_keys[i].help,
+                config_keys[i].dflt);
     }
-    fprintf(out, "  --help                       print this help\n"
-                 "  --version                    print the version\n\n"
-                 "Flags override the file; keys are documented in "
-                 "docs/config.md.\n");
+    fprintf(out, "  --help\n        print this help\n"
+                 "  --version\n        print the version\n\n"
+                 "Every key is documented in docs/config.md.\n");
 }

@@ -85,6 +85,7 @@ conn_close_cb(uv_handle_t *h)
     struct conn *c = h->data;
     struct loop *l = c->loop;
 
+    list_remove(&c->all_node);
     buf_release(&c->in);
     buf_release(&c->out[0]);
     buf_release(&c->out[1]);
@@ -114,6 +115,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     buf_init(&c->in);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
+    list_init(&c->all_node);
     list_init(&c->dirty_node);
     list_init(&c->backlog_node);
     timer_init(&c->tm, conn_timer_cb);
@@ -129,6 +131,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
         return;
     }
     c->h.handle.data = c;
+    list_push_back(&l->all, &c->all_node);
     l->n_alive++;
     l->n_conns++;
     if (map_put(&l->conns, c->id, c) != FERRY_OK) {

@@ -96,6 +96,7 @@ loop_init(struct loop *l, const struct config *cfg)
     l->cfg = cfg;
     map_init(&l->conns);
     l->next_conn_id = 1;
+    list_init(&l->all);
     list_init(&l->dirty);
     list_init(&l->backlog);
     timer_heap_init(&l->timers);
@@ -331,4 +332,14 @@ loop_close_conns(struct loop *l)
         }
     }
     free(ids);
+}
+
+void
+loop_destroy_conns(struct loop *l)
+{
+    struct list *n;
+
+    for (n = l->all.next; n != &l->all; n = n->next) {
+        conn_destroy(container_of(n, struct conn, all_node));
+    }
 }

@@ -34,6 +34,7 @@ struct loop {
     uint64_t next_conn_id;             /* ids start at 1 */
     size_t n_conns;                    /* conns open (not closing) */
     size_t n_alive;                    /* conns not yet freed */
+    struct list all;                   /* every conn not yet freed */
     struct list dirty;                 /* conns with output to flush */
     struct list backlog;               /* conns with frames left to decode */
     struct timer_heap timers;          /* every deadline of this loop */
@@ -100,5 +101,8 @@ void loop_close_listeners(struct loop *l);
 
 /* Closes every connection (after flushing what it has pending). */
 void loop_close_conns(struct loop *l);
+
+/* Closes every connection at once, lingering ones included. */
+void loop_destroy_conns(struct loop *l);
 
 #endif
