@@ -23,12 +23,12 @@
 
 /* Everything main() owns, so signal callbacks can reach it. */
 struct ferryd {
-    struct config cfg;     /* settings */
-    struct loop loop;      /* the event loop */
-    struct broker broker;  /* the request path */
-    uv_signal_t sigterm;   /* graceful stop */
-    uv_signal_t sigint;    /* graceful stop */
-    int signals;           /* stop signals seen */
+    struct config cfg;    /* settings */
+    struct loop loop;     /* the event loop */
+    struct broker broker; /* the request path */
+    uv_signal_t sigterm;  /* graceful stop */
+    uv_signal_t sigint;   /* graceful stop */
+    int signals;          /* stop signals seen */
 };
 
 /* Creates dir and its missing parents; the last one with mode 0700. */
@@ -89,8 +89,8 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
 
     d->signals++;
     if (d->signals == 1) {
-        log_info("received %s, stopping", signum == SIGTERM ? "SIGTERM"
-                                                            : "SIGINT");
+        log_info("received %s, stopping",
+                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
         broker_shutdown(&d->broker);
         return;
     }

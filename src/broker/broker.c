@@ -66,8 +66,7 @@ broker_release(struct broker *b)
 }
 
 struct service *
-broker_service(struct broker *b, struct slice name, bool create,
-               ferry_err *err)
+broker_service(struct broker *b, struct slice name, bool create, ferry_err *err)
 {
     struct service *svc = smap_get(&b->services, name.p, name.len);
 
@@ -160,8 +159,8 @@ broker_req_fail(struct broker *b, struct req *r, ferry_err code,
     if (c != NULL) {
         uint8_t *p = conn_out_prepare(c, frame_error_size(msg.len));
         if (p != NULL) {
-            conn_out_commit(c, frame_write_error(p, r->caller_id,
-                                                 (uint16_t)code, msg));
+            conn_out_commit(
+                c, frame_write_error(p, r->caller_id, (uint16_t)code, msg));
         }
     }
     broker_req_free(b, r);
@@ -200,9 +199,8 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     if (p == NULL) {
         return FERRY_ENOMEM;
     }
-    conn_out_commit(w, frame_write_request(p, r->id, r->flags,
-                                           (uint32_t)left, name, key,
-                                           payload));
+    conn_out_commit(w, frame_write_request(p, r->id, r->flags, (uint32_t)left,
+                                           name, key, payload));
     r->state = REQ_AT_WORKER;
     r->reg = reg;
     r->worker_conn = w->id;
@@ -213,8 +211,7 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
 }
 
 static void
-broker_send_error(struct conn *c, uint64_t id, ferry_err code,
-                  const char *msg)
+broker_send_error(struct conn *c, uint64_t id, ferry_err code, const char *msg)
 {
     conn_send_error(c, id, code, msg);
 }
@@ -241,13 +238,12 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
         broker_send_error(caller, id, FERRY_EDUPLICATE_ID, NULL);
         return;
     }
-    svc = broker_service(b, q->service,
-                         !service_name_is_reserved(q->service), &err);
+    svc = broker_service(b, q->service, !service_name_is_reserved(q->service),
+                         &err);
     if (svc == NULL) {
         broker_send_error(caller, id, err,
-                          err == FERRY_EUNKNOWN_SERVICE
-                              ? "unknown service"
-                              : NULL);
+                          err == FERRY_EUNKNOWN_SERVICE ? "unknown service"
+                                                        : NULL);
         return;
     }
     svc->requests++;
@@ -413,12 +409,10 @@ broker_req_timer_cb(struct timer *t)
         return;
     }
     if (service_active_workers(svc) == 0) {
-        broker_req_fail(b, r,
-                        svc->had_workers ? FERRY_ENO_WORKER
-                                         : FERRY_EUNKNOWN_SERVICE,
-                        slice_str(svc->had_workers
-                                      ? "no worker available for service"
-                                      : "unknown service"));
+        broker_req_fail(
+            b, r, svc->had_workers ? FERRY_ENO_WORKER : FERRY_EUNKNOWN_SERVICE,
+            slice_str(svc->had_workers ? "no worker available for service"
+                                       : "unknown service"));
         broker_maybe_free_service(b, svc);
         return;
     }
@@ -488,8 +482,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         }
     }
     svc->replies++;
-    hist_record(&svc->latency,
-                (loop_hrtime(b->loop) - r->start_ns) / 1000);
+    hist_record(&svc->latency, (loop_hrtime(b->loop) - r->start_ns) / 1000);
     broker_req_free(b, r);
     broker_dispatch(b, svc);
 }
@@ -587,8 +580,7 @@ broker_grace_cb(struct timer *t)
         return;
     }
     if (b->live > 0) {
-        log_warn("grace period over, %zu requests get SHUTTING_DOWN",
-                 b->live);
+        log_warn("grace period over, %zu requests get SHUTTING_DOWN", b->live);
     }
     b->stopped = true;
     broker_fail_all(b);
@@ -607,6 +599,5 @@ broker_shutdown(struct broker *b)
     loop_close_listeners(b->loop);
     log_info("shutting down, %zu requests in flight", b->live);
     loop_timer_start(b->loop, &b->grace,
-                     loop_now(b->loop) +
-                         (b->live == 0 ? 0 : b->cfg->grace_ms));
+                     loop_now(b->loop) + (b->live == 0 ? 0 : b->cfg->grace_ms));
 }

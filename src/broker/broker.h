@@ -33,39 +33,39 @@ enum req_state {
 
 /* A request in flight; pooled, owned by the broker's request table. */
 struct req {
-    uint64_t id;             /* broker id, the key in the table */
-    struct broker *b;        /* borrowed: the broker it belongs to */
-    uint64_t caller_conn;    /* conn id of the caller */
-    uint64_t caller_id;      /* the caller's own request id */
-    uint64_t worker_conn;    /* conn id of the worker, 0 while queued */
-    struct service *svc;     /* borrowed: outlives its queued requests */
-    struct wreg *reg;        /* borrowed while at a worker */
-    uint64_t deadline;       /* loop ms after which the caller gets DEADLINE */
-    uint64_t start_ns;       /* uv_hrtime() at arrival, for latency */
-    struct timer tm;         /* deadline or no-worker wait */
-    struct list node;        /* in svc->queue or the worker's held list */
-    enum req_state state;    /* where it is */
-    uint8_t flags;           /* REQUEST flags, passed on */
-    uint16_t key_len;        /* bytes of key in data while queued */
-    uint32_t payload_len;    /* bytes of payload after the key */
-    uint8_t *data;           /* key+payload while queued: inline or owned */
+    uint64_t id;          /* broker id, the key in the table */
+    struct broker *b;     /* borrowed: the broker it belongs to */
+    uint64_t caller_conn; /* conn id of the caller */
+    uint64_t caller_id;   /* the caller's own request id */
+    uint64_t worker_conn; /* conn id of the worker, 0 while queued */
+    struct service *svc;  /* borrowed: outlives its queued requests */
+    struct wreg *reg;     /* borrowed while at a worker */
+    uint64_t deadline;    /* loop ms after which the caller gets DEADLINE */
+    uint64_t start_ns;    /* uv_hrtime() at arrival, for latency */
+    struct timer tm;      /* deadline or no-worker wait */
+    struct list node;     /* in svc->queue or the worker's held list */
+    enum req_state state; /* where it is */
+    uint8_t flags;        /* REQUEST flags, passed on */
+    uint16_t key_len;     /* bytes of key in data while queued */
+    uint32_t payload_len; /* bytes of payload after the key */
+    uint8_t *data;        /* key+payload while queued: inline or owned */
     uint8_t inline_data[REQ_INLINE]; /* storage for small requests */
 };
 
 /* Owned by main(); reached from the loop as loop->broker. */
 struct broker {
-    struct loop *loop;           /* borrowed */
-    const struct config *cfg;    /* borrowed */
-    struct smap services;        /* name -> struct service, owned */
-    struct map reqs;             /* broker id -> struct req, owned */
-    struct pool req_pool;        /* request records */
-    uint64_t next_req_id;        /* broker ids start at 1 */
-    size_t live;                 /* requests not yet answered */
-    uint64_t rng;                /* xorshift state for two choices */
-    uint64_t late_replies;       /* worker answers for unknown ids */
-    bool shutting_down;          /* SIGTERM seen: refuse new requests */
-    bool stopped;                /* shutdown finished its work */
-    struct timer grace;          /* ends the shutdown grace period */
+    struct loop *loop;        /* borrowed */
+    const struct config *cfg; /* borrowed */
+    struct smap services;     /* name -> struct service, owned */
+    struct map reqs;          /* broker id -> struct req, owned */
+    struct pool req_pool;     /* request records */
+    uint64_t next_req_id;     /* broker ids start at 1 */
+    size_t live;              /* requests not yet answered */
+    uint64_t rng;             /* xorshift state for two choices */
+    uint64_t late_replies;    /* worker answers for unknown ids */
+    bool shutting_down;       /* SIGTERM seen: refuse new requests */
+    bool stopped;             /* shutdown finished its work */
+    struct timer grace;       /* ends the shutdown grace period */
     void (*on_stopped)(struct broker *b); /* set by main() */
 };
 
@@ -74,8 +74,8 @@ ferry_err broker_init(struct broker *b, struct loop *l);
 void broker_release(struct broker *b);
 
 /* Finds or creates a service; NULL with *err set when it cannot. */
-struct service *broker_service(struct broker *b, struct slice name,
-                               bool create, ferry_err *err);
+struct service *broker_service(struct broker *b, struct slice name, bool create,
+                               ferry_err *err);
 
 /* A caller's REQUEST, parsed. Answers errors itself. */
 void broker_request(struct broker *b, struct conn *caller, uint64_t id,

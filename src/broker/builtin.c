@@ -86,10 +86,9 @@ builtin_worker_json(struct broker *b, const struct wreg *reg)
     rc |= builtin_set(w, "addr", builtin_string(c->peer));
     rc |= builtin_set(w, "credit", json_integer(reg->credit));
     rc |= builtin_set(w, "in_flight", json_integer(reg->in_flight));
-    rc |= builtin_set(w, "last_seen_ms",
-                      json_integer((json_int_t)(now > c->last_rx
-                                                    ? now - c->last_rx
-                                                    : 0)));
+    rc |= builtin_set(
+        w, "last_seen_ms",
+        json_integer((json_int_t)(now > c->last_rx ? now - c->last_rx : 0)));
     rc |= builtin_set(w, "draining", json_boolean(reg->worker->draining));
     if (rc != 0) {
         json_decref(w);
@@ -113,8 +112,7 @@ builtin_service_json(struct broker *b, const struct service *svc)
         const struct wreg *reg = svc->regs[i];
         credit += reg->credit;
         in_flight += reg->in_flight;
-        if (json_array_append_new(workers, builtin_worker_json(b, reg)) !=
-            0) {
+        if (json_array_append_new(workers, builtin_worker_json(b, reg)) != 0) {
             goto out_free;
         }
     }
@@ -237,8 +235,7 @@ builtin_register_all(struct broker *b)
         if (svc == NULL) {
             return FERRY_ENOMEM;
         }
-        if (smap_put(&b->services, svc->name, svc->name_len, svc) !=
-            FERRY_OK) {
+        if (smap_put(&b->services, svc->name, svc->name_len, svc) != FERRY_OK) {
             service_free(svc);
             return FERRY_ENOMEM;
         }

@@ -39,19 +39,19 @@ struct wreg {
 
 /* Owned by the broker's service map. */
 struct service {
-    char name[FRAME_MAX_NAME + 1];   /* NUL-terminated for logs */
-    size_t name_len;                 /* bytes of name */
-    service_builtin_cb builtin;      /* answered by ferryd, or NULL */
-    bool had_workers;                /* a worker registered it once */
-    struct wreg **regs;              /* owned array of borrowed regs */
-    size_t n_regs;                   /* registrations in regs */
-    size_t cap_regs;                 /* slots in regs */
-    struct list queue;               /* struct req waiting, oldest first */
-    uint32_t queued;                 /* requests in queue */
-    uint64_t requests;               /* requests accepted for it */
-    uint64_t replies;                /* requests answered with REPLY */
+    char name[FRAME_MAX_NAME + 1];     /* NUL-terminated for logs */
+    size_t name_len;                   /* bytes of name */
+    service_builtin_cb builtin;        /* answered by ferryd, or NULL */
+    bool had_workers;                  /* a worker registered it once */
+    struct wreg **regs;                /* owned array of borrowed regs */
+    size_t n_regs;                     /* registrations in regs */
+    size_t cap_regs;                   /* slots in regs */
+    struct list queue;                 /* struct req waiting, oldest first */
+    uint32_t queued;                   /* requests in queue */
+    uint64_t requests;                 /* requests accepted for it */
+    uint64_t replies;                  /* requests answered with REPLY */
     uint64_t errors[FERRY__ERR_COUNT]; /* requests ended by ERROR, by code */
-    struct hist latency;             /* arrival to reply, microseconds */
+    struct hist latency;               /* arrival to reply, microseconds */
 };
 
 /* A service named name (1..255 bytes); NULL when out of memory. */

@@ -103,8 +103,9 @@ session_hello(struct conn *c, const struct frame *f)
         return FERRY_OK;
     }
     if (h.version < 1) {
-        conn_fail(c, FERRY_EVERSION, "unsupported protocol version 0; "
-                                     "ferryd speaks version 1");
+        conn_fail(c, FERRY_EVERSION,
+                  "unsupported protocol version 0; "
+                  "ferryd speaks version 1");
         return FERRY_OK;
     }
     /* Access tokens come with a later issue; the token is ignored. */
@@ -150,8 +151,8 @@ session_closing(struct conn *c)
     broker_caller_gone(b, &s->inflight);
     map_release(&s->inflight);
     if (s->held_count > 0 || s->n_regs > 0) {
-        log_info("worker '%s' at '%s' gone, %u requests lost", c->name,
-                 c->peer, s->held_count);
+        log_info("worker '%s' at '%s' gone, %u requests lost", c->name, c->peer,
+                 s->held_count);
     }
     broker_worker_gone(b, &s->held);
     for (size_t i = 0; i < s->n_regs; i++) {
@@ -273,8 +274,7 @@ session_register(struct conn *c, const struct frame *f)
     svc = broker_service(b, g.service, true, &err);
     if (svc == NULL) {
         conn_send_error(c, f->id,
-                        err == FERRY_ENOMEM ? FERRY_ENOMEM
-                                            : FERRY_EOVERLOADED,
+                        err == FERRY_ENOMEM ? FERRY_ENOMEM : FERRY_EOVERLOADED,
                         err == FERRY_ENOMEM ? NULL : "too many services");
         return;
     }
@@ -310,8 +310,8 @@ session_register(struct conn *c, const struct frame *f)
         s->regs[s->n_regs++] = reg;
     }
     conn_send_empty(c, FRAME_REGISTERED, f->id);
-    log_info("worker '%s' at '%s' serves '%s' with credit %u", c->name,
-             c->peer, svc->name, g.credit);
+    log_info("worker '%s' at '%s' serves '%s' with credit %u", c->name, c->peer,
+             svc->name, g.credit);
     broker_dispatch(b, svc);
     return;
 
@@ -330,8 +330,8 @@ session_drain(struct conn *c)
     }
     s->draining = true;
     conn_set_state(c, CONN_DRAINING);
-    log_info("worker '%s' at '%s' draining, %u requests held", c->name,
-             c->peer, s->held_count);
+    log_info("worker '%s' at '%s' draining, %u requests held", c->name, c->peer,
+             s->held_count);
     for (size_t i = 0; i < s->n_regs; i++) {
         if (service_active_workers(s->regs[i]->svc) == 0) {
             broker_rearm_queue(s->b, s->regs[i]->svc);

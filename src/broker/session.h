@@ -22,16 +22,16 @@ struct wreg;
 
 /* Owned by its conn (conn->data). */
 struct session {
-    struct conn *conn;    /* borrowed: the connection it belongs to */
-    struct broker *b;     /* borrowed */
-    uint8_t role;         /* enum frame_role from HELLO */
-    struct map inflight;  /* caller's id -> struct req, borrowed */
-    struct wreg **regs;   /* owned array of owned registrations */
-    size_t n_regs;        /* registrations in regs */
-    size_t cap_regs;      /* slots in regs */
-    struct list held;     /* struct req forwarded to this worker */
-    uint32_t held_count;  /* requests in held */
-    bool draining;        /* sent DRAIN: no new requests */
+    struct conn *conn;   /* borrowed: the connection it belongs to */
+    struct broker *b;    /* borrowed */
+    uint8_t role;        /* enum frame_role from HELLO */
+    struct map inflight; /* caller's id -> struct req, borrowed */
+    struct wreg **regs;  /* owned array of owned registrations */
+    size_t n_regs;       /* registrations in regs */
+    size_t cap_regs;     /* slots in regs */
+    struct list held;    /* struct req forwarded to this worker */
+    uint32_t held_count; /* requests in held */
+    bool draining;       /* sent DRAIN: no new requests */
 };
 
 /* The ops of a connection that has not sent HELLO yet. */

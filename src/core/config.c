@@ -367,8 +367,8 @@ config_ini_handler(void *user, const char *section, const char *name,
     }
     e = config_set(ctx->cfg, name, value, CONFIG_SRC_FILE, msg, sizeof(msg));
     if (e != FERRY_OK) {
-        snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s",
-                 ctx->path, ctx->line, msg);
+        snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s", ctx->path,
+                 ctx->line, msg);
         ctx->result = e;
     }
     return 1;
@@ -378,8 +378,7 @@ ferry_err
 config_load_file(struct config *cfg, const char *path, char *err,
                  size_t err_size)
 {
-    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, NULL,
-                                  0};
+    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, NULL, 0};
     int rc;
 
     ctx.f = fopen(path, "r");
@@ -393,8 +392,7 @@ config_load_file(struct config *cfg, const char *path, char *err,
         return ctx.result;
     }
     if (rc != 0) {
-        snprintf(err, err_size, "config '%s' line %d: syntax error", path,
-                 rc);
+        snprintf(err, err_size, "config '%s' line %d: syntax error", path, rc);
         return FERRY_EINVALID_ARGUMENT;
     }
     return FERRY_OK;
@@ -404,8 +402,7 @@ ferry_err
 config_check(const struct config *cfg, char *err, size_t err_size)
 {
     if (cfg->low_water > cfg->high_water) {
-        snprintf(err, err_size,
-                 "low_water: %llu is above high_water (%llu)",
+        snprintf(err, err_size, "low_water: %llu is above high_water (%llu)",
                  (unsigned long long)cfg->low_water,
                  (unsigned long long)cfg->high_water);
         return FERRY_EINVALID_ARGUMENT;
@@ -460,8 +457,7 @@ config_parse_args(struct config *cfg, int argc, char **argv,
             *action = CONFIG_HELP;
             return FERRY_OK;
         }
-        if (strcmp(argv[i], "--version") == 0 ||
-            strcmp(argv[i], "-V") == 0) {
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
             *action = CONFIG_VERSION;
             return FERRY_OK;
         }
@@ -562,8 +558,8 @@ config_print_help(FILE *out)
         char flag[64];
         size_t n = strlen(config_keys[i].name);
         for (size_t j = 0; j <= n; j++) {
-            flag[j] = config_keys[i].name[j] == '_' ? '-'
-                                                    : config_keys[i].name[j];
+            flag[j] =
+                config_keys[i].name[j] == '_' ? '-' : config_keys[i].name[j];
         }
         fprintf(out, "  --%s %s\n        %s; default %s\n", flag,
                 config_metavar(&config_keys[i]), config_keys[i].help,

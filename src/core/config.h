@@ -55,11 +55,7 @@ struct config {
 };
 
 /* What the command line asked for besides settings. */
-enum config_action {
-    CONFIG_RUN = 0,
-    CONFIG_HELP = 1,
-    CONFIG_VERSION = 2
-};
+enum config_action { CONFIG_RUN = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };
 
 /* Fills in every default; FERRY_ENOMEM when a default string cannot be
  * allocated. */

@@ -23,8 +23,8 @@ static void conn_timer_cb(struct timer *t);
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
-static const char *const conn_state_names[] = {"handshake", "ready",
-                                               "draining", "closing"};
+static const char *const conn_state_names[] = {"handshake", "ready", "draining",
+                                               "closing"};
 
 void
 conn_set_state(struct conn *c, enum conn_state state)
@@ -104,8 +104,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     int rc;
 
     if (c == NULL) {
-        log_error("listener '%s': out of memory accepting a connection",
-                  label);
+        log_error("listener '%s': out of memory accepting a connection", label);
         return;
     }
     c->loop = l;
@@ -140,8 +139,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
         rc = uv_accept(server, &c->h.stream);
         c->destroyed = true;
         uv_close(&c->h.handle, conn_close_cb);
-        log_error("listener '%s': out of memory accepting a connection",
-                  label);
+        log_error("listener '%s': out of memory accepting a connection", label);
         return;
     }
     rc = uv_accept(server, &c->h.stream);
@@ -154,8 +152,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
         uv_tcp_nodelay(&c->h.tcp, 1);
     }
     conn_peer_text(c, is_unix, label);
-    log_debug("conn %llu '%s': accepted", (unsigned long long)c->id,
-              c->peer);
+    log_debug("conn %llu '%s': accepted", (unsigned long long)c->id, c->peer);
     if (l->n_conns > l->cfg->max_connections) {
         log_warn("conn '%s': refused, %u connections open", c->peer,
                  l->cfg->max_connections);
@@ -190,8 +187,8 @@ conn_pause(struct conn *c)
     if (c->reading) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
-        log_debug("conn %llu '%s': reading paused",
-                  (unsigned long long)c->id, c->peer);
+        log_debug("conn %llu '%s': reading paused", (unsigned long long)c->id,
+                  c->peer);
     }
     c->paused = true;
     list_remove(&c->backlog_node);
@@ -303,8 +300,8 @@ conn_begin_close(struct conn *c, const char *reason)
 {
     struct loop *l = c->loop;
 
-    log_debug("conn %llu '%s': closing: %s", (unsigned long long)c->id,
-              c->peer, reason);
+    log_debug("conn %llu '%s': closing: %s", (unsigned long long)c->id, c->peer,
+              reason);
     conn_set_state(c, CONN_CLOSING);
     map_del(&l->conns, c->id);
     l->n_conns--;
@@ -329,8 +326,8 @@ conn_close(struct conn *c, const char *reason)
         conn_destroy(c);
         return;
     }
-    if (loop_timer_start(c->loop, &c->tm,
-                         loop_now(c->loop) + CONN_LINGER_MS) != FERRY_OK) {
+    if (loop_timer_start(c->loop, &c->tm, loop_now(c->loop) + CONN_LINGER_MS) !=
+        FERRY_OK) {
         conn_destroy(c);
         return;
     }
@@ -555,8 +552,7 @@ conn_process(struct conn *c)
         size_t used = 0;
         ferry_err err;
 
-        if ((c->ops->pause_on_high &&
-             conn_out_pending(c) > cfg->high_water) ||
+        if ((c->ops->pause_on_high && conn_out_pending(c) > cfg->high_water) ||
             (c->ops->can_read != NULL && !c->ops->can_read(c))) {
             conn_pause(c);
             return;

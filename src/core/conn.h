@@ -29,10 +29,10 @@
 #include "core/timer.h"
 #include "proto/frame.h"
 
-#define CONN_FRAME_BUDGET 256        /* frames decoded per callback */
-#define CONN_READ_SIZE (64 * 1024)   /* room offered to each read */
-#define CONN_LINGER_MS 2000          /* time to flush and see EOF on close */
-#define CONN_KEEP_BUF (1024 * 1024)  /* larger idle buffers are freed */
+#define CONN_FRAME_BUDGET 256       /* frames decoded per callback */
+#define CONN_READ_SIZE (64 * 1024)  /* room offered to each read */
+#define CONN_LINGER_MS 2000         /* time to flush and see EOF on close */
+#define CONN_KEEP_BUF (1024 * 1024) /* larger idle buffers are freed */
 
 enum conn_state {
     CONN_HANDSHAKE = 0, /* accepted; waiting for HELLO */
@@ -43,10 +43,10 @@ enum conn_state {
 
 /* Behaviour of one role; static tables owned by the broker. */
 struct conn_ops {
-    const char *role;       /* for logs: "client", "caller", "worker" */
-    bool pause_on_high;     /* stop reading while output is above high water;
-                               false for workers, whose output credit already
-                               bounds and whose replies must keep flowing */
+    const char *role;   /* for logs: "client", "caller", "worker" */
+    bool pause_on_high; /* stop reading while output is above high water;
+                           false for workers, whose output credit already
+                           bounds and whose replies must keep flowing */
     /*
      * Handles one decoded frame, a slice of the input buffer valid only
      * during the call. Returning an error sends ERROR with id 0 and that
@@ -69,8 +69,8 @@ struct conn_ops {
 
 /* Owned by its loop; freed only from the libuv close callback. */
 struct conn {
-    struct loop *loop;          /* borrowed */
-    uint64_t id;                /* unique within the loop, never reused */
+    struct loop *loop; /* borrowed */
+    uint64_t id;       /* unique within the loop, never reused */
     union {
         uv_handle_t handle;
         uv_stream_t stream;

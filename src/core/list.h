@@ -17,7 +17,7 @@ struct list {
     struct list *next; /* borrowed */
 };
 
-#define container_of(ptr, type, member)                                       \
+#define container_of(ptr, type, member)                                        \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Makes an empty head, or marks a node as on no list. */

@@ -70,8 +70,8 @@ log_write(enum log_level level, const char *fmt, ...)
     k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
     va_end(ap);
     if (k > 0) {
-        n += (size_t)k < sizeof(line) - n - 1 ? (size_t)k
-                                              : sizeof(line) - n - 2;
+        n +=
+            (size_t)k < sizeof(line) - n - 1 ? (size_t)k : sizeof(line) - n - 2;
     }
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, n) < 0) {

@@ -31,11 +31,11 @@ const char *log_level_name(enum log_level level);
 void log_write(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define log_debug(...)                                                        \
-    do {                                                                      \
-        if (log_is_enabled(LOG_LVL_DEBUG)) {                                  \
-            log_write(LOG_LVL_DEBUG, __VA_ARGS__);                            \
-        }                                                                     \
+#define log_debug(...)                                                         \
+    do {                                                                       \
+        if (log_is_enabled(LOG_LVL_DEBUG)) {                                   \
+            log_write(LOG_LVL_DEBUG, __VA_ARGS__);                             \
+        }                                                                      \
     } while (0)
 #define log_info(...) log_write(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_LVL_WARN, __VA_ARGS__)

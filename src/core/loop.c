@@ -27,11 +27,11 @@ struct listener {
         uv_stream_t stream;
         uv_tcp_t tcp;
         uv_pipe_t pipe;
-    } h;                        /* the listening socket */
-    bool is_unix;               /* a unix socket, unlinked on close */
-    char path[ADDR_MAX_TEXT];   /* socket file of a unix listener */
-    char text[ADDR_MAX_TEXT];   /* the address, for logs */
-    struct listener *next;      /* owned: the next listener */
+    } h;                      /* the listening socket */
+    bool is_unix;             /* a unix socket, unlinked on close */
+    char path[ADDR_MAX_TEXT]; /* socket file of a unix listener */
+    char text[ADDR_MAX_TEXT]; /* the address, for logs */
+    struct listener *next;    /* owned: the next listener */
 };
 
 static void
@@ -178,8 +178,7 @@ loop_remove_stale(const char *path)
         return FERRY_OK;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        log_error("listen on 'unix:%s': file exists and is not a socket",
-                  path);
+        log_error("listen on 'unix:%s': file exists and is not a socket", path);
         return FERRY_ESYS;
     }
     memset(&sun, 0, sizeof(sun));
@@ -200,8 +199,8 @@ loop_remove_stale(const char *path)
         return FERRY_ESYS;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
-        log_error("listen on 'unix:%s': cannot remove stale socket: %s",
-                  path, strerror(errno));
+        log_error("listen on 'unix:%s': cannot remove stale socket: %s", path,
+                  strerror(errno));
         return FERRY_ESYS;
     }
     log_debug("removed stale socket 'unix:%s'", path);

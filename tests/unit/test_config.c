@@ -53,9 +53,9 @@ test_set_values(void **state)
                                 err, sizeof(err)),
                      FERRY_OK);
     assert_int_equal(cfg.heartbeat_ms, 100);
-    assert_int_equal(config_set(&cfg, "high_water", "8m", CONFIG_SRC_FILE,
-                                err, sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        config_set(&cfg, "high_water", "8m", CONFIG_SRC_FILE, err, sizeof(err)),
+        FERRY_OK);
     assert_int_equal(cfg.high_water, 8 << 20);
     assert_int_equal(config_set(&cfg, "low_water", "64KiB", CONFIG_SRC_FILE,
                                 err, sizeof(err)),
@@ -65,9 +65,9 @@ test_set_values(void **state)
                                 err, sizeof(err)),
                      FERRY_OK);
     assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
-    assert_int_equal(config_set(&cfg, "name", "node-a", CONFIG_SRC_FILE, err,
-                                sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        config_set(&cfg, "name", "node-a", CONFIG_SRC_FILE, err, sizeof(err)),
+        FERRY_OK);
     assert_string_equal(cfg.name, "node-a");
     config_release(&cfg);
 }
@@ -76,10 +76,14 @@ static void
 test_bad_values_name_the_key(void **state)
 {
     static const char *const bad[][2] = {
-        {"heartbeat_ms", "abc"},   {"heartbeat_ms", "-1"},
-        {"max_frame", "12"},       {"queue_limit", "10k"},
-        {"log_level", "loud"},     {"listen", "nonsense"},
-        {"grace_ms", ""},          {"max_connections", "0"},
+        {"heartbeat_ms", "abc"},
+        {"heartbeat_ms", "-1"},
+        {"max_frame", "12"},
+        {"queue_limit", "10k"},
+        {"log_level", "loud"},
+        {"listen", "nonsense"},
+        {"grace_ms", ""},
+        {"max_connections", "0"},
         {"handshake_timeout_ms", "99999999999999999999"},
     };
     struct config cfg;
@@ -88,14 +92,14 @@ test_bad_values_name_the_key(void **state)
     config_init(&cfg);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        assert_int_equal(config_set(&cfg, bad[i][0], bad[i][1],
-                                    CONFIG_SRC_FLAG, err, sizeof(err)),
+        assert_int_equal(config_set(&cfg, bad[i][0], bad[i][1], CONFIG_SRC_FLAG,
+                                    err, sizeof(err)),
                          FERRY_EINVALID_ARGUMENT);
         assert_non_null(strstr(err, bad[i][0]));
     }
-    assert_int_equal(config_set(&cfg, "no_such_key", "1", CONFIG_SRC_FLAG,
-                                err, sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_set(&cfg, "no_such_key", "1", CONFIG_SRC_FLAG, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_non_null(strstr(err, "no_such_key"));
     config_release(&cfg);
 }
@@ -150,14 +154,13 @@ test_flags_override_file(void **state)
                             "grace_ms = 100\n"
                             "[http]\n"
                             "whatever = 1\n");
-    char *argv[] = {"ferryd",       "--config",   path,
-                    "--grace-ms",   "200",        "--listen=127.0.0.1:3",
-                    "--listen",     "127.0.0.1:4", NULL};
+    char *argv[] = {"ferryd",     "--config",    path,
+                    "--grace-ms", "200",         "--listen=127.0.0.1:3",
+                    "--listen",   "127.0.0.1:4", NULL};
 
     config_init(&cfg);
-    assert_int_equal(config_parse_args(&cfg, 8, argv, &action, err,
-                                       sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        config_parse_args(&cfg, 8, argv, &action, err, sizeof(err)), FERRY_OK);
     assert_int_equal(action, CONFIG_RUN);
     assert_int_equal(cfg.queue_limit, 10);
     assert_int_equal(cfg.grace_ms, 200);
@@ -171,9 +174,9 @@ test_flags_override_file(void **state)
     {
         char *argv2[] = {"ferryd", "--config", path, NULL};
         config_init(&cfg);
-        assert_int_equal(config_parse_args(&cfg, 3, argv2, &action, err,
-                                           sizeof(err)),
-                         FERRY_OK);
+        assert_int_equal(
+            config_parse_args(&cfg, 3, argv2, &action, err, sizeof(err)),
+            FERRY_OK);
         assert_int_equal(cfg.n_listen, 3);
         assert_string_equal(cfg.listen[1], "unix:/tmp/a.sock");
         config_release(&cfg);
@@ -190,39 +193,37 @@ test_args_errors_and_actions(void **state)
     char *bad_flag[] = {"ferryd", "--bogus", "1", NULL};
     char *bad_value[] = {"ferryd", "--queue-limit", "many", NULL};
     char *missing[] = {"ferryd", "--queue-limit", NULL};
-    char *water[] = {"ferryd", "--low-water", "8m", "--high-water", "4m",
-                     NULL};
+    char *water[] = {"ferryd", "--low-water", "8m", "--high-water", "4m", NULL};
     char *help[] = {"ferryd", "--grace-ms", "x", "--help", NULL};
     char *version[] = {"ferryd", "--version", NULL};
     char *no_file[] = {"ferryd", "--config", "/nonexistent/ferryd.ini", NULL};
 
     config_init(&cfg);
-    assert_int_equal(config_parse_args(&cfg, 3, bad_flag, &action, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_parse_args(&cfg, 3, bad_flag, &action, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_non_null(strstr(err, "--bogus"));
-    assert_int_equal(config_parse_args(&cfg, 3, bad_value, &action, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_parse_args(&cfg, 3, bad_value, &action, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_non_null(strstr(err, "--queue-limit"));
-    assert_int_equal(config_parse_args(&cfg, 2, missing, &action, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
-    assert_int_equal(config_parse_args(&cfg, 5, water, &action, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_parse_args(&cfg, 2, missing, &action, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_parse_args(&cfg, 5, water, &action, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_non_null(strstr(err, "low_water"));
-    assert_int_equal(config_parse_args(&cfg, 3, no_file, &action, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        config_parse_args(&cfg, 3, no_file, &action, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_non_null(strstr(err, "/nonexistent/ferryd.ini"));
-    assert_int_equal(config_parse_args(&cfg, 4, help, &action, err,
-                                       sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        config_parse_args(&cfg, 4, help, &action, err, sizeof(err)), FERRY_OK);
     assert_int_equal(action, CONFIG_HELP);
-    assert_int_equal(config_parse_args(&cfg, 2, version, &action, err,
-                                       sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        config_parse_args(&cfg, 2, version, &action, err, sizeof(err)),
+        FERRY_OK);
     assert_int_equal(action, CONFIG_VERSION);
     config_release(&cfg);
 }

@@ -14,10 +14,10 @@
 #include "core/timer.h"
 
 struct item {
-    struct timer t;  /* the timer under test */
-    int id;          /* which item */
-    int *log;        /* borrowed: where fired ids go */
-    size_t *n_log;   /* borrowed: entries in log */
+    struct timer t; /* the timer under test */
+    int id;         /* which item */
+    int *log;       /* borrowed: where fired ids go */
+    size_t *n_log;  /* borrowed: entries in log */
 };
 
 static void
@@ -44,9 +44,9 @@ test_fires_in_order(void **state)
         items[i].log = log;
         items[i].n_log = &n_log;
         timer_init(&items[i].t, item_cb);
-        assert_int_equal(timer_start(&h, &items[i].t,
-                                     (uint64_t)(rand() % 1000) + 1),
-                         FERRY_OK);
+        assert_int_equal(
+            timer_start(&h, &items[i].t, (uint64_t)(rand() % 1000) + 1),
+            FERRY_OK);
     }
     assert_int_equal(timer_heap_run(&h, 0), 0);
     assert_int_equal(timer_heap_run(&h, 1000), 200);
@@ -124,9 +124,9 @@ test_ties_fire_in_arming_order(void **state)
 
 /* A periodic timer: re-arms itself three times from its callback. */
 struct periodic {
-    struct timer t;          /* the timer */
-    struct timer_heap *h;    /* borrowed */
-    int fired;               /* times fired */
+    struct timer t;       /* the timer */
+    struct timer_heap *h; /* borrowed */
+    int fired;            /* times fired */
 };
 
 static void
