@@ -5,7 +5,7 @@ import json
 import time
 
 from ferrytest import (ERROR, REGISTERED, REQUEST, ROLE_WORKER, CANCEL,
-                       Conn, FerryTestCase, ConnClosed, describe, parse_error,
+                       Conn, FerryTestCase, describe, parse_error,
                        parse_request, errname)
 
 

@@ -5,7 +5,7 @@ import random
 import struct
 import time
 
-from ferrytest import (Conn, ERROR, FerryTestCase, REQUEST, HELLO_OK,
+from ferrytest import (ERROR, FerryTestCase, REQUEST, HELLO_OK,
                        WireError, decode_frame, describe, encode_frame,
                        encode_header, encode_hello, encode_request,
                        errname, parse_body, parse_error)

@@ -2,7 +2,7 @@
 import signal
 import time
 
-from ferrytest import FerryTestCase, Conn, ConnClosed, REPLY, describe
+from ferrytest import FerryTestCase, Conn, ConnClosed, REPLY
 
 
 class TestShutdown(FerryTestCase):
