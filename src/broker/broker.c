@@ -133,6 +133,7 @@ broker_req_free(struct broker *b, struct req *r)
     list_remove(&r->node);
     if (r->state == REQ_QUEUED) {
         r->svc->queued--;
+        b->queued_bytes -= (uint64_t)r->key_len + r->payload_len;
     } else if (r->reg != NULL) {
         r->reg->in_flight--;
         r->reg->worker->held_count--;
@@ -268,6 +269,15 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
                           "service queue is full");
         return;
     }
+    /* Queued requests hold copies: bound their bytes, not just their count,
+     * so a stalled service cannot grow memory with large payloads. */
+    if (reg == NULL && q->key.len + q->payload.len > REQ_INLINE &&
+        b->queued_bytes + q->key.len + q->payload.len > cfg->queue_bytes) {
+        service_count_error(svc, FERRY_EOVERLOADED);
+        broker_send_error(caller, id, FERRY_EOVERLOADED,
+                          "queued request bytes limit reached");
+        return;
+    }
     r = pool_get(&b->req_pool);
     if (r == NULL) {
         goto out_nomem;
@@ -321,6 +331,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
         memcpy(r->data + q->key.len, q->payload.p, q->payload.len);
     }
     r->state = REQ_QUEUED;
+    b->queued_bytes += q->key.len + q->payload.len;
     list_push_back(&svc->queue, &r->node);
     svc->queued++;
     {
@@ -359,6 +370,7 @@ broker_dispatch(struct broker *b, struct service *svc)
         }
         list_remove(&r->node);
         svc->queued--;
+        b->queued_bytes -= (uint64_t)r->key_len + r->payload_len;
         data = r->data;
         key.p = data;
         key.len = r->key_len;

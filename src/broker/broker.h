@@ -62,6 +62,7 @@ struct broker {
     uint64_t next_req_id;     /* broker ids start at 1 */
     size_t live;              /* requests not yet answered */
     uint64_t rng;             /* xorshift state for two choices */
+    uint64_t queued_bytes;    /* key+payload bytes held by queued requests */
     uint64_t late_replies;    /* worker answers for unknown ids */
     bool shutting_down;       /* SIGTERM seen: refuse new requests */
     bool stopped;             /* shutdown finished its work */

@@ -58,6 +58,8 @@ static const struct config_key config_keys[] = {
      "longer deadlines are cut to this"},
     {"queue_limit", CT_COUNT, OFF(queue_limit), 0, 10000000, "1024",
      "requests waiting per service before OVERLOADED"},
+    {"queue_bytes", CT_BYTES, OFF(queue_bytes), 0, UINT64_C(1) << 40,
+     "33554432", "request bytes waiting in all queues before OVERLOADED"},
     {"worker_wait_ms", CT_MS, OFF(worker_wait_ms), 0, 3600000, "2000",
      "how long a request waits for a service with no worker"},
     {"high_water", CT_BYTES, OFF(high_water), 4096, UINT64_C(1) << 40,
@@ -98,6 +100,7 @@ config_init(struct config *cfg)
     cfg->default_deadline_ms = 5000;
     cfg->max_deadline_ms = 60000;
     cfg->queue_limit = 1024;
+    cfg->queue_bytes = 33554432;
     cfg->worker_wait_ms = 2000;
     cfg->high_water = 4194304;
     cfg->low_water = 1048576;

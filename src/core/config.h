@@ -43,6 +43,7 @@ struct config {
     uint32_t default_deadline_ms;    /* for requests that give 0 */
     uint32_t max_deadline_ms;        /* longer deadlines are cut to this */
     uint32_t queue_limit;            /* requests queued per service */
+    uint64_t queue_bytes;            /* request bytes queued, all services */
     uint32_t worker_wait_ms;         /* wait for a first/returning worker */
     uint64_t high_water;             /* pending output that stops reading */
     uint64_t low_water;              /* pending output that resumes it */

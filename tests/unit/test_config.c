@@ -31,6 +31,7 @@ test_defaults(void **state)
     assert_int_equal(cfg.default_deadline_ms, 5000);
     assert_int_equal(cfg.max_deadline_ms, 60000);
     assert_int_equal(cfg.queue_limit, 1024);
+    assert_int_equal(cfg.queue_bytes, 33554432);
     assert_int_equal(cfg.worker_wait_ms, 2000);
     assert_int_equal(cfg.high_water, 4194304);
     assert_int_equal(cfg.low_water, 1048576);
