@@ -112,8 +112,13 @@ echo "bench/run.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)
 # ferryd, with two outside echo workers and its built-in echo.
 FERRY_ADDR=127.0.0.1:$(free_port)
 mkdir -p "$TMP/data"
+# HTTP off (never the default 8080) when this ferryd knows --http.
+HTTP_ARGS=()
+if "$BUILDDIR/ferryd" --help 2>&1 | grep -q -- '--http'; then
+    HTTP_ARGS=(--http off)
+fi
 "$BUILDDIR/ferryd" --listen "$FERRY_ADDR" --data-dir "$TMP/data" \
-    >"$TMP/ferryd.log" 2>&1 &
+    "${HTTP_ARGS[@]}" >"$TMP/ferryd.log" 2>&1 &
 PIDS+=($!)
 FERRYD_OK=1
 WORKERS_OK=1

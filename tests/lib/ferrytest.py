@@ -306,6 +306,24 @@ def sanitizer_report(text):
     return None
 
 
+_HTTP_FLAG = {}
+
+
+def ferryd_has_http():
+    """True when $FERRY_BIN/ferryd knows --http (its --help mentions it);
+    checked once per binary and cached."""
+    path = os.path.join(ferry_bin(), "ferryd")
+    if path not in _HTTP_FLAG:
+        try:
+            r = subprocess.run([path, "--help"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            _HTTP_FLAG[path] = b"--http" in r.stdout
+        except (OSError, subprocess.TimeoutExpired):
+            _HTTP_FLAG[path] = False
+    return _HTTP_FLAG[path]
+
+
 def _env(extra=None):
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -345,6 +363,16 @@ class Daemon:
         self.env = env
         self.ready_timeout = ready_timeout
         self.unix = unix
+        # HTTP on a free port of its own, so test daemons never collide
+        # on the default 8080; None when this ferryd has no --http (or
+        # the test passes its own --http).
+        self.http_port = None
+        self.http_addr = None
+        self.http_url = None
+        if "--http" not in self.args and ferryd_has_http():
+            self.http_port = free_port()
+            self.http_addr = f"127.0.0.1:{self.http_port}"
+            self.http_url = f"http://{self.http_addr}"
         self.proc = None
         self.log_path = os.path.join(self.tmp, "ferryd.log")
         self.returncode = None
@@ -369,6 +397,8 @@ class Daemon:
         cmd = [binary("ferryd"), "--listen", self.addr]
         if self.unix:
             cmd += ["--listen", self.unix_addr]
+        if self.http_addr:
+            cmd += ["--http", self.http_addr]
         cmd += ["--data-dir", self.tmp] + self.args
         self.cmd = cmd
         self._logf = open(self.log_path, "wb")
