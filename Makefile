@@ -34,6 +34,7 @@ UV_LIBS      := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 INIH_LIBS    := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CMOCKA_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+H2O_LIBS     := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
 
 # libferry: the codec, the pieces of core it needs, the client and worker.
 LIB_SRC    := $(wildcard src/proto/*.c) src/core/buf.c src/core/addr.c \
@@ -42,6 +43,8 @@ LIB_SRC    := $(wildcard src/proto/*.c) src/core/buf.c src/core/addr.c \
 CORE_SRC   := $(filter-out src/core/buf.c src/core/addr.c, \
                 $(wildcard src/core/*.c))
 BROKER_SRC := $(wildcard src/broker/*.c)
+# The HTTP side of ferryd (h2o): server, gateway, admin, dashboard.
+HTTP_SRC   := $(wildcard src/http/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -49,6 +52,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ    := $(call obj,$(LIB_SRC))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
+HTTP_OBJ   := $(call obj,$(HTTP_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
 LIBFERRY   := $(BUILD)/libferry.a
@@ -74,8 +78,10 @@ $(LIBFERRY): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BUILD)/ferryd: $(call obj,src/ferryd.c) $(BROKER_OBJ) $(CORE_OBJ) $(LIBFERRY)
-	$(CC) $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) -lm
+$(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
+                 $(LIBFERRY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
+	    $(JANSSON_LIBS) -lm
 
 $(BUILD)/ferry: $(CLI_OBJ) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
@@ -94,9 +100,11 @@ $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 
 # Unit tests link the module under test from core/proto/broker objects.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
-                       $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) $(LIBFERRY)
+                       $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
+                       $(HTTP_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(UV_LIBS) $(INIH_LIBS) \
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
+	    $(INIH_LIBS) \
 	    $(JANSSON_LIBS) -lm
 
 # Test workers (misbehaving on purpose) use libferry only.

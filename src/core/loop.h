@@ -25,6 +25,7 @@ struct conn;
 struct conn_ops;
 struct listener;
 struct broker;
+struct http_server;
 
 /* Owned by main(); lives as long as the process runs. */
 struct loop {
@@ -46,6 +47,8 @@ struct loop {
     struct listener *listeners;        /* owned list */
     const struct conn_ops *accept_ops; /* borrowed: ops of new conns */
     struct broker *broker;             /* borrowed; set by main() */
+    struct http_server *http;          /* borrowed; set by main(), NULL
+                                          when HTTP is off */
     uint64_t hrtime;                   /* cached uv_hrtime() of this turn,
                                           0 when not yet read */
     bool stopping;                     /* closing everything */
