@@ -80,7 +80,7 @@ broker_service(struct broker *b, struct slice name, bool create, ferry_err *err)
         *err = FERRY_EUNKNOWN_SERVICE;
         return NULL;
     }
-    svc = service_new(name, NULL);
+    svc = service_new(b->loop, name, NULL);
     if (svc == NULL) {
         *err = FERRY_ENOMEM;
         return NULL;
@@ -247,13 +247,11 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
                                                         : NULL);
         return;
     }
-    svc->requests++;
+    service_count_request(svc);
     if (svc->builtin != NULL && svc->n_regs == 0) {
         err = svc->builtin(b, caller, id, q->payload);
         if (err == FERRY_OK) {
-            svc->replies++;
-            hist_record(&svc->latency,
-                        (loop_hrtime(b->loop) - start_ns) / 1000);
+            service_count_reply(svc, (loop_hrtime(b->loop) - start_ns) / 1000);
         } else {
             service_count_error(svc, err);
             broker_send_error(caller, id, err, NULL);
@@ -493,8 +491,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
             conn_out_commit(c, FRAME_HEADER_SIZE + payload.len);
         }
     }
-    svc->replies++;
-    hist_record(&svc->latency, (loop_hrtime(b->loop) - r->start_ns) / 1000);
+    service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
     broker_req_free(b, r);
     broker_dispatch(b, svc);
 }

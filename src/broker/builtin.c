@@ -231,7 +231,7 @@ builtin_register_all(struct broker *b)
 
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         struct slice name = slice_str(builtins[i].name);
-        struct service *svc = service_new(name, builtins[i].cb);
+        struct service *svc = service_new(b->loop, name, builtins[i].cb);
         if (svc == NULL) {
             return FERRY_ENOMEM;
         }

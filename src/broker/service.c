@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "broker/session.h"
+#include "core/loop.h"
 
 struct service *
-service_new(struct slice name, service_builtin_cb builtin)
+service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
 {
     struct service *svc;
 
@@ -23,9 +24,11 @@ service_new(struct slice name, service_builtin_cb builtin)
     memcpy(svc->name, name.p, name.len);
     svc->name[name.len] = '\0';
     svc->name_len = name.len;
+    svc->loop = l;
     svc->builtin = builtin;
     list_init(&svc->queue);
     hist_init(&svc->latency);
+    stats_init(&svc->stats);
     return svc;
 }
 
@@ -130,11 +133,27 @@ service_pick(struct service *svc, uint64_t *rng)
 }
 
 void
+service_count_request(struct service *svc)
+{
+    svc->requests++;
+    stats_record_request(&svc->stats, loop_now(svc->loop));
+}
+
+void
+service_count_reply(struct service *svc, uint64_t lat_us)
+{
+    svc->replies++;
+    hist_record(&svc->latency, lat_us);
+    stats_record_reply(&svc->stats, loop_now(svc->loop), lat_us);
+}
+
+void
 service_count_error(struct service *svc, ferry_err code)
 {
     if ((unsigned)code < FERRY__ERR_COUNT) {
         svc->errors[code]++;
     }
+    stats_record_error(&svc->stats, loop_now(svc->loop));
 }
 
 bool

@@ -14,12 +14,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/stats.h"
 #include "core/hist.h"
 #include "core/list.h"
 #include "proto/frame.h"
 
 struct broker;
 struct conn;
+struct loop;
 struct session;
 struct service;
 
@@ -39,6 +41,7 @@ struct wreg {
 
 /* Owned by the broker's service map. */
 struct service {
+    struct loop *loop;                 /* borrowed: the clock of stats */
     char name[FRAME_MAX_NAME + 1];     /* NUL-terminated for logs */
     size_t name_len;                   /* bytes of name */
     service_builtin_cb builtin;        /* answered by ferryd, or NULL */
@@ -52,10 +55,13 @@ struct service {
     uint64_t replies;                  /* requests answered with REPLY */
     uint64_t errors[FERRY__ERR_COUNT]; /* requests ended by ERROR, by code */
     struct hist latency;               /* arrival to reply, microseconds */
+    struct stats stats;                /* the last minute, per second */
 };
 
-/* A service named name (1..255 bytes); NULL when out of memory. */
-struct service *service_new(struct slice name, service_builtin_cb builtin);
+/* A service of loop l named name (1..255 bytes); NULL when out of
+ * memory. */
+struct service *service_new(struct loop *l, struct slice name,
+                            service_builtin_cb builtin);
 
 /* Frees svc; it must hold no registration and no queued request. */
 void service_free(struct service *svc);
@@ -73,6 +79,12 @@ size_t service_active_workers(const struct service *svc);
  * state, used for the two choices.
  */
 struct wreg *service_pick(struct service *svc, uint64_t *rng);
+
+/* Counts one request accepted for svc. */
+void service_count_request(struct service *svc);
+
+/* Counts one request answered with REPLY after lat_us microseconds. */
+void service_count_reply(struct service *svc, uint64_t lat_us);
 
 /* Counts one request ended by ERROR code. */
 void service_count_error(struct service *svc, ferry_err code);
