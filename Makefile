@@ -98,6 +98,10 @@ $(BUILD)/hello_worker: $(call obj,examples/hello/hello_worker.c) $(LIBFERRY)
 $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# The bare-h2o baseline of bench/http_run.sh: same h2o, same libuv, no broker.
+$(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
+	$(CC) $(LDFLAGS) -o $@ $^ -lh2o -luv
+
 # Unit tests link the module under test from core/proto/broker objects.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
