@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "broker/builtin.h"
+#include "broker/icall.h"
 #include "broker/session.h"
 #include "core/conn.h"
 #include "core/log.h"
@@ -30,6 +31,8 @@ broker_init(struct broker *b, struct loop *l)
     b->cfg = l->cfg;
     smap_init(&b->services);
     map_init(&b->reqs);
+    map_init(&b->icalls);
+    b->next_icall_id = 1;
     pool_init(&b->req_pool, sizeof(struct req), 256);
     b->next_req_id = 1;
     b->rng = UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime();
@@ -56,6 +59,7 @@ broker_release(struct broker *b)
         }
     }
     map_release(&b->reqs);
+    map_release(&b->icalls);
     pos = 0;
     while (smap_next(&b->services, &pos, &val)) {
         service_free(val);
@@ -157,6 +161,13 @@ broker_req_fail(struct broker *b, struct req *r, ferry_err code,
     struct conn *c = loop_conn(b->loop, r->caller_conn);
 
     service_count_error(r->svc, code);
+    if (r->caller_conn == 0) {
+        /* Free first: the callback may start new calls. */
+        uint64_t ic = r->caller_id;
+        broker_req_free(b, r);
+        icall_complete(b, ic, code, msg.p, msg.len);
+        return;
+    }
     if (c != NULL) {
         uint8_t *p = conn_out_prepare(c, frame_error_size(msg.len));
         if (p != NULL) {
@@ -211,9 +222,19 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     return FERRY_OK;
 }
 
+/* Answers a request that got no record: an error frame to conn c, or the
+ * icall's callback when c is NULL. */
 static void
-broker_send_error(struct conn *c, uint64_t id, ferry_err code, const char *msg)
+broker_send_error(struct broker *b, struct conn *c, uint64_t id,
+                  ferry_err code, const char *msg)
 {
+    if (c == NULL) {
+        if (msg == NULL) {
+            msg = ferry_strerror(code);
+        }
+        icall_complete(b, id, code, msg, strlen(msg));
+        return;
+    }
     conn_send_error(c, id, code, msg);
 }
 
@@ -221,7 +242,14 @@ void
 broker_request(struct broker *b, struct conn *caller, uint64_t id,
                uint8_t flags, const struct frame_request *q)
 {
-    struct session *s = caller->data;
+    broker_submit(b, caller, NULL, id, flags, q);
+}
+
+void
+broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
+              uint64_t id, uint8_t flags, const struct frame_request *q)
+{
+    struct session *s = caller != NULL ? caller->data : NULL;
     const struct config *cfg = b->cfg;
     struct service *svc;
     struct wreg *reg = NULL;
@@ -232,17 +260,17 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     uint32_t d;
 
     if (b->shutting_down) {
-        broker_send_error(caller, id, FERRY_ESHUTTING_DOWN, NULL);
+        broker_send_error(b, caller, id, FERRY_ESHUTTING_DOWN, NULL);
         return;
     }
-    if (map_get(&s->inflight, id) != NULL) {
-        broker_send_error(caller, id, FERRY_EDUPLICATE_ID, NULL);
+    if (s != NULL && map_get(&s->inflight, id) != NULL) {
+        broker_send_error(b, caller, id, FERRY_EDUPLICATE_ID, NULL);
         return;
     }
     svc = broker_service(b, q->service, !service_name_is_reserved(q->service),
                          &err);
     if (svc == NULL) {
-        broker_send_error(caller, id, err,
+        broker_send_error(b, caller, id, err,
                           err == FERRY_EUNKNOWN_SERVICE ? "unknown service"
                                                         : NULL);
         return;
@@ -254,7 +282,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
             service_count_reply(svc, (loop_hrtime(b->loop) - start_ns) / 1000);
         } else {
             service_count_error(svc, err);
-            broker_send_error(caller, id, err, NULL);
+            broker_send_error(b, caller, id, err, NULL);
         }
         return;
     }
@@ -263,7 +291,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
         service_count_error(svc, FERRY_EOVERLOADED);
-        broker_send_error(caller, id, FERRY_EOVERLOADED,
+        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "service queue is full");
         return;
     }
@@ -272,7 +300,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     if (reg == NULL && q->key.len + q->payload.len > REQ_INLINE &&
         b->queued_bytes + q->key.len + q->payload.len > cfg->queue_bytes) {
         service_count_error(svc, FERRY_EOVERLOADED);
-        broker_send_error(caller, id, FERRY_EOVERLOADED,
+        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "queued request bytes limit reached");
         return;
     }
@@ -283,7 +311,7 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     memset(r, 0, offsetof(struct req, inline_data));
     r->id = b->next_req_id++;
     r->b = b;
-    r->caller_conn = caller->id;
+    r->caller_conn = caller != NULL ? caller->id : 0;
     r->caller_id = id;
     r->svc = svc;
     r->start_ns = start_ns;
@@ -298,8 +326,11 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     if (map_put(&b->reqs, r->id, r) != FERRY_OK) {
         goto out_put;
     }
-    if (map_put(&s->inflight, id, r) != FERRY_OK) {
+    if (s != NULL && map_put(&s->inflight, id, r) != FERRY_OK) {
         goto out_del;
+    }
+    if (ic != NULL) {
+        ic->req_id = r->id;
     }
     b->live++;
     if (reg != NULL) {
@@ -350,7 +381,7 @@ out_put:
     pool_put(&b->req_pool, r);
 out_nomem:
     service_count_error(svc, FERRY_ENOMEM);
-    broker_send_error(caller, id, FERRY_ENOMEM, NULL);
+    broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);
     broker_maybe_free_service(b, svc);
 }
 
@@ -480,6 +511,14 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         return;
     }
     svc = r->svc;
+    service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
+    if (r->caller_conn == 0) {
+        uint64_t ic = r->caller_id;
+        broker_req_free(b, r);
+        icall_complete(b, ic, FERRY_OK, payload.p, payload.len);
+        broker_dispatch(b, svc);
+        return;
+    }
     c = loop_conn(b->loop, r->caller_conn);
     if (c != NULL) {
         uint8_t *p = conn_out_prepare(c, FRAME_HEADER_SIZE + payload.len);
@@ -491,7 +530,6 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
             conn_out_commit(c, FRAME_HEADER_SIZE + payload.len);
         }
     }
-    service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
     broker_req_free(b, r);
     broker_dispatch(b, svc);
 }
@@ -513,6 +551,24 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
     svc = r->svc;
     broker_req_fail(b, r, code, e->msg);
     broker_dispatch(b, svc);
+}
+
+void
+broker_drop(struct broker *b, uint64_t req_id, uint64_t icall_id)
+{
+    struct req *r = map_get(&b->reqs, req_id);
+    struct service *svc;
+
+    if (r == NULL || r->caller_conn != 0 || r->caller_id != icall_id) {
+        return;
+    }
+    svc = r->svc;
+    if (r->state == REQ_AT_WORKER) {
+        broker_cancel_at_worker(b, r);
+    }
+    broker_req_free(b, r);
+    broker_dispatch(b, svc);
+    broker_maybe_free_service(b, svc);
 }
 
 void

@@ -35,8 +35,8 @@ enum req_state {
 struct req {
     uint64_t id;          /* broker id, the key in the table */
     struct broker *b;     /* borrowed: the broker it belongs to */
-    uint64_t caller_conn; /* conn id of the caller */
-    uint64_t caller_id;   /* the caller's own request id */
+    uint64_t caller_conn; /* conn id of the caller, 0 for an icall */
+    uint64_t caller_id;   /* the caller's own request id, or icall id */
     uint64_t worker_conn; /* conn id of the worker, 0 while queued */
     struct service *svc;  /* borrowed: outlives its queued requests */
     struct wreg *reg;     /* borrowed while at a worker */
@@ -64,6 +64,8 @@ struct broker {
     uint64_t rng;             /* xorshift state for two choices */
     uint64_t queued_bytes;    /* key+payload bytes held by queued requests */
     uint64_t late_replies;    /* worker answers for unknown ids */
+    struct map icalls;        /* icall id -> struct icall, borrowed */
+    uint64_t next_icall_id;   /* icall ids start at 1 */
     bool shutting_down;       /* SIGTERM seen: refuse new requests */
     bool stopped;             /* shutdown finished its work */
     struct timer grace;       /* ends the shutdown grace period */
@@ -81,6 +83,20 @@ struct service *broker_service(struct broker *b, struct slice name, bool create,
 /* A caller's REQUEST, parsed. Answers errors itself. */
 void broker_request(struct broker *b, struct conn *caller, uint64_t id,
                     uint8_t flags, const struct frame_request *q);
+
+struct icall;
+
+/*
+ * The request path of every caller: a conn (caller, ic NULL, id the
+ * caller's request id) or an in-daemon call (caller NULL, ic, id its icall
+ * id). Answers errors itself.
+ */
+void broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
+                   uint64_t id, uint8_t flags, const struct frame_request *q);
+
+/* An in-daemon caller left: drops record req_id of icall icall_id without
+ * an answer (CANCEL to the worker holding it). */
+void broker_drop(struct broker *b, uint64_t req_id, uint64_t icall_id);
 
 /* A caller's CANCEL for its request id. */
 void broker_cancel(struct broker *b, struct conn *caller, uint64_t id);

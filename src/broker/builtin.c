@@ -11,16 +11,24 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/icall.h"
 #include "broker/session.h"
 #include "core/conn.h"
 #include "core/hist.h"
 
-/* Queues REPLY(id, payload) to the caller. */
+/* Queues REPLY(id, payload) to the caller, or answers icall id when
+ * caller is NULL. */
 static ferry_err
-builtin_reply(struct conn *caller, uint64_t id, const void *data, size_t len)
+builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
+              const void *data, size_t len)
 {
-    uint8_t *p = conn_out_prepare(caller, FRAME_HEADER_SIZE + len);
+    uint8_t *p;
 
+    if (caller == NULL) {
+        icall_complete(b, id, FERRY_OK, data, len);
+        return FERRY_OK;
+    }
+    p = conn_out_prepare(caller, FRAME_HEADER_SIZE + len);
     if (p == NULL) {
         return FERRY_ENOMEM;
     }
@@ -36,7 +44,7 @@ static ferry_err
 builtin_echo(struct broker *b, struct conn *caller, uint64_t id,
              struct slice payload)
 {
-    return builtin_reply(caller, id, payload.p, payload.len);
+    return builtin_reply(b, caller, id, payload.p, payload.len);
 }
 
 /* A JSON string of a peer-chosen name: bytes that are not valid UTF-8
@@ -213,7 +221,7 @@ builtin_services(struct broker *b, struct conn *caller, uint64_t id,
     if (text == NULL) {
         return FERRY_ENOMEM;
     }
-    err = builtin_reply(caller, id, text, strlen(text));
+    err = builtin_reply(b, caller, id, text, strlen(text));
     free(text);
     return err;
 }

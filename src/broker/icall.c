@@ -1,0 +1,63 @@
+/*
+ * icall.c - in-daemon callers of the broker: the icall map and the two
+ * ends of a call, submit and answer. The request path itself is
+ * broker_submit(), shared with binary callers.
+ */
+#include "broker/icall.h"
+
+#include <string.h>
+
+#include "broker/broker.h"
+
+void
+icall_submit(struct broker *b, struct icall *ic, struct slice service,
+             struct slice key, struct slice payload, uint32_t deadline_ms,
+             uint8_t flags, icall_done_cb cb)
+{
+    struct frame_request q = {
+        .deadline_ms = deadline_ms,
+        .service = service,
+        .key = key,
+        .payload = payload,
+    };
+
+    ic->id = b->next_icall_id++;
+    ic->req_id = 0;
+    ic->cb = cb;
+    if (map_put(&b->icalls, ic->id, ic) != FERRY_OK) {
+        ic->id = 0;
+        cb(ic, FERRY_ENOMEM, "out of memory", strlen("out of memory"));
+        return;
+    }
+    broker_submit(b, NULL, ic, ic->id, flags, &q);
+}
+
+void
+icall_cancel(struct broker *b, struct icall *ic)
+{
+    uint64_t id = ic->id;
+
+    if (id == 0) {
+        return;
+    }
+    map_del(&b->icalls, id);
+    ic->id = 0;
+    if (ic->req_id != 0) {
+        broker_drop(b, ic->req_id, id);
+        ic->req_id = 0;
+    }
+}
+
+void
+icall_complete(struct broker *b, uint64_t id, ferry_err err, const void *data,
+               size_t len)
+{
+    struct icall *ic = map_del(&b->icalls, id);
+
+    if (ic == NULL) {
+        return;
+    }
+    ic->id = 0;
+    ic->req_id = 0;
+    ic->cb(ic, err, data, len);
+}
