@@ -1,0 +1,493 @@
+/*
+ * metrics.c - the Prometheus text exposition of ferryd (see metrics.h).
+ *
+ * Rendered on each scrape from the counters the request path keeps
+ * (struct service and its struct stats) and the process figures; nothing
+ * is kept between scrapes. Every family has its HELP and TYPE lines, then
+ * its samples together; label values are valid UTF-8 with \\, \" and \n
+ * escaped, so a strict parser accepts the output whatever the service
+ * names.
+ */
+#include "http/metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/service.h"
+#include "broker/session.h"
+#include "core/conn.h"
+#include "core/loop.h"
+#include "core/procstat.h"
+
+/* The le labels of the duration histogram, in seconds, one per bound of
+ * stats_heat_bounds_us. */
+static const char *const metrics_le[STATS_HEAT_BOUNDS] = {
+    "5e-05", "0.0001", "0.0002", "0.0005", "0.001", "0.002", "0.005",
+    "0.01",  "0.02",   "0.05",   "0.1",    "0.2",   "0.5",   "1",
+};
+
+void
+metrics_count_conns(const struct loop *l, struct metrics_conns *out)
+{
+    size_t pos = 0;
+    uint64_t id;
+    void *val;
+
+    memset(out, 0, sizeof(*out));
+    while (map_next(&l->conns, &pos, &id, &val)) {
+        const struct conn *c = val;
+        if (c->state == CONN_CLOSING || c->ops == NULL) {
+            continue;
+        }
+        if (c->ops == &session_handshake_ops) {
+            out->handshake++;
+        } else if (strcmp(c->ops->role, "worker") == 0) {
+            out->workers++;
+        } else {
+            out->callers++;
+        }
+    }
+}
+
+static int
+metrics_cmp_name(const void *a, const void *b)
+{
+    const struct service *x = *(const struct service *const *)a;
+    const struct service *y = *(const struct service *const *)b;
+
+    return strcmp(x->name, y->name);
+}
+
+ferry_err
+metrics_services(struct broker *b, struct service ***out, size_t *n)
+{
+    size_t cap = b->services.n, k = 0, pos = 0;
+    struct service **v = malloc((cap ? cap : 1) * sizeof(*v));
+    void *val;
+
+    if (v == NULL) {
+        return FERRY_ENOMEM;
+    }
+    while (k < cap && smap_next(&b->services, &pos, &val)) {
+        v[k++] = val;
+    }
+    qsort(v, k, sizeof(*v), metrics_cmp_name);
+    *out = v;
+    *n = k;
+    return FERRY_OK;
+}
+
+void
+metrics_service_load(const struct service *svc, uint64_t *credit,
+                     uint64_t *in_flight)
+{
+    *credit = 0;
+    *in_flight = 0;
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        *credit += svc->regs[i]->credit;
+        *in_flight += svc->regs[i]->in_flight;
+    }
+}
+
+/* Bytes of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
+static size_t
+metrics_utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+
+    if (p[0] < 0x80) {
+        return 1;
+    } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        cp = p[0] & 0x1f;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        cp = p[0] & 0x0f;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+        return 0;
+    }
+    return len;
+}
+
+/* Writes s as a label value: valid UTF-8 (U+FFFD for bad bytes), with
+ * backslash, double quote and line feed escaped. */
+static void
+metrics_label(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        size_t len = metrics_utf8_len(p, n);
+        if (len == 0) {
+            fputs("\xef\xbf\xbd", f);
+            len = 1;
+        } else if (*p == '\\') {
+            fputs("\\\\", f);
+        } else if (*p == '"') {
+            fputs("\\\"", f);
+        } else if (*p == '\n') {
+            fputs("\\n", f);
+        } else {
+            fwrite(p, 1, len, f);
+        }
+        p += len;
+        n -= len;
+    }
+}
+
+static void
+metrics_family(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample name{service="..."} value. */
+static void
+metrics_svc_u64(FILE *f, const char *name, const struct service *svc,
+                uint64_t value)
+{
+    fprintf(f, "%s{service=\"", name);
+    metrics_label(f, svc->name);
+    fprintf(f, "\"} %llu\n", (unsigned long long)value);
+}
+
+static void
+metrics_histogram(FILE *f, const struct service *svc)
+{
+    const struct stats *st = &svc->stats;
+    uint64_t cum = 0;
+
+    for (unsigned i = 0; i < STATS_HEAT_BUCKETS; i++) {
+        cum += st->total_heat[i];
+        fputs("ferry_request_duration_seconds_bucket{service=\"", f);
+        metrics_label(f, svc->name);
+        fprintf(f, "\",le=\"%s\"} %llu\n",
+                i < STATS_HEAT_BOUNDS ? metrics_le[i] : "+Inf",
+                (unsigned long long)cum);
+    }
+    fputs("ferry_request_duration_seconds_sum{service=\"", f);
+    metrics_label(f, svc->name);
+    fprintf(f, "\"} %llu.%06llu\n",
+            (unsigned long long)(st->total_sum_us / 1000000),
+            (unsigned long long)(st->total_sum_us % 1000000));
+    metrics_svc_u64(f, "ferry_request_duration_seconds_count", svc,
+                    st->total_count);
+}
+
+static void
+metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
+{
+    struct metrics_conns mc;
+    struct procstat ps;
+    uint64_t credit, in_flight;
+
+    metrics_family(f, "ferry_requests_total", "counter",
+                   "Requests accepted for a service.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_requests_total", v[i], v[i]->requests);
+    }
+    metrics_family(f, "ferry_replies_total", "counter",
+                   "Requests answered with a reply.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_replies_total", v[i], v[i]->replies);
+    }
+    metrics_family(f, "ferry_errors_total", "counter",
+                   "Requests ended by an error, by error code.");
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
+            if (v[i]->errors[code] == 0) {
+                continue;
+            }
+            fputs("ferry_errors_total{service=\"", f);
+            metrics_label(f, v[i]->name);
+            fprintf(f, "\",code=\"%s\"} %llu\n",
+                    ferry_errname((ferry_err)code),
+                    (unsigned long long)v[i]->errors[code]);
+        }
+    }
+    metrics_family(f, "ferry_in_flight", "gauge",
+                   "Requests of a service at its workers now.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_service_load(v[i], &credit, &in_flight);
+        metrics_svc_u64(f, "ferry_in_flight", v[i], in_flight);
+    }
+    metrics_family(f, "ferry_queued", "gauge",
+                   "Requests waiting in a service's queue.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_queued", v[i], v[i]->queued);
+    }
+    metrics_family(f, "ferry_workers", "gauge",
+                   "Workers registered for a service.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_workers", v[i], v[i]->n_regs);
+    }
+    metrics_family(f, "ferry_request_duration_seconds", "histogram",
+                   "Time from a request's arrival to its reply.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_histogram(f, v[i]);
+    }
+    metrics_count_conns(b->loop, &mc);
+    metrics_family(f, "ferry_connections", "gauge",
+                   "Open binary-protocol connections by role.");
+    fprintf(f, "ferry_connections{role=\"caller\"} %llu\n",
+            (unsigned long long)mc.callers);
+    fprintf(f, "ferry_connections{role=\"worker\"} %llu\n",
+            (unsigned long long)mc.workers);
+    fprintf(f, "ferry_connections{role=\"handshake\"} %llu\n",
+            (unsigned long long)mc.handshake);
+    procstat_read(&ps);
+    metrics_family(f, "ferry_uptime_seconds", "gauge",
+                   "Seconds since ferryd started.");
+    fprintf(f, "ferry_uptime_seconds %.3f\n", ps.uptime_s);
+    metrics_family(f, "process_resident_memory_bytes", "gauge",
+                   "Resident memory size in bytes.");
+    fprintf(f, "process_resident_memory_bytes %llu\n",
+            (unsigned long long)ps.rss_bytes);
+    metrics_family(f, "process_cpu_seconds_total", "counter",
+                   "User and system CPU time spent in seconds.");
+    fprintf(f, "process_cpu_seconds_total %.6f\n",
+            ps.cpu_user_s + ps.cpu_sys_s);
+}
+
+ferry_err
+metrics_render(struct broker *b, char **out, size_t *len)
+{
+    struct service **v;
+    size_t n, size = 0;
+    char *text = NULL;
+    FILE *f;
+
+    if (metrics_services(b, &v, &n) != FERRY_OK) {
+        return FERRY_ENOMEM;
+    }
+    f = open_memstream(&text, &size);
+    if (f == NULL) {
+        free(v);
+        return FERRY_ENOMEM;
+    }
+    metrics_write(f, b, v, n);
+    free(v);
+    if (ferror(f) != 0) {
+        fclose(f);
+        free(text);
+        return FERRY_ENOMEM;
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return FERRY_ENOMEM;
+    }
+    *out = text;
+    *len = size;
+    return FERRY_OK;
+}
+
+/* x rounded to a multiple of unit (0.001 for milliseconds), so the JSON
+ * does not show float noise. */
+static json_t *
+metrics_real(double x, double unit)
+{
+    return json_real(round(x / unit) * unit);
+}
+
+static int
+metrics_set(json_t *obj, const char *key, json_t *val)
+{
+    return val == NULL ? -1 : json_object_set_new(obj, key, val);
+}
+
+static json_t *
+metrics_percentiles(double p50, double p90, double p99, double p999)
+{
+    json_t *o = json_object();
+    int rc = 0;
+
+    if (o == NULL) {
+        return NULL;
+    }
+    rc |= metrics_set(o, "p50", metrics_real(p50, 0.1));
+    rc |= metrics_set(o, "p90", metrics_real(p90, 0.1));
+    rc |= metrics_set(o, "p99", metrics_real(p99, 0.1));
+    rc |= metrics_set(o, "p999", metrics_real(p999, 0.1));
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *
+metrics_heatmap(const struct stats_view *sv)
+{
+    json_t *o = json_object(), *bounds = json_array(), *counts = json_array();
+    int rc = 0;
+
+    if (o == NULL || bounds == NULL || counts == NULL) {
+        goto out_free;
+    }
+    for (unsigned i = 0; i < STATS_HEAT_BOUNDS; i++) {
+        rc |= json_array_append_new(bounds,
+                                    json_integer(stats_heat_bounds_us[i]));
+    }
+    for (unsigned i = 0; i < STATS_HEAT_BUCKETS; i++) {
+        rc |= json_array_append_new(counts,
+                                    json_integer((json_int_t)sv->heat[i]));
+    }
+    if (rc != 0) {
+        goto out_free;
+    }
+    json_object_set_new(o, "bounds_us", bounds);
+    json_object_set_new(o, "counts", counts);
+    return o;
+
+out_free:
+    json_decref(o);
+    json_decref(bounds);
+    json_decref(counts);
+    return NULL;
+}
+
+/* A JSON string of a peer-chosen name: jansson refuses invalid UTF-8, so
+ * such bytes become '?'. */
+static json_t *
+metrics_name(const char *s)
+{
+    json_t *j = json_string(s);
+    char *copy;
+
+    if (j != NULL) {
+        return j;
+    }
+    copy = strdup(s);
+    if (copy == NULL) {
+        return NULL;
+    }
+    for (char *p = copy; *p != '\0'; p++) {
+        if ((unsigned char)*p >= 0x80) {
+            *p = '?';
+        }
+    }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static json_t *
+metrics_service_json(struct broker *b, const struct service *svc)
+{
+    json_t *o = json_object(), *errors = json_object(), *lat = json_object();
+    uint64_t credit, in_flight, errors_total = 0;
+    struct stats_view sv;
+    int rc = 0;
+
+    if (o == NULL || errors == NULL || lat == NULL) {
+        json_decref(o);
+        json_decref(errors);
+        json_decref(lat);
+        return NULL;
+    }
+    for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
+        if (svc->errors[code] > 0) {
+            errors_total += svc->errors[code];
+            rc |= metrics_set(errors, ferry_errname((ferry_err)code),
+                              json_integer((json_int_t)svc->errors[code]));
+        }
+    }
+    metrics_service_load(svc, &credit, &in_flight);
+    stats_read(&svc->stats, loop_now(b->loop), &sv);
+    rc |= json_object_set_new(
+        lat, "window_60s", metrics_percentiles(sv.p50, sv.p90, sv.p99, sv.p999));
+    rc |= metrics_set(lat, "total",
+                      metrics_percentiles(hist_percentile(&svc->latency, 0.50),
+                                          hist_percentile(&svc->latency, 0.90),
+                                          hist_percentile(&svc->latency, 0.99),
+                                          hist_percentile(&svc->latency,
+                                                          0.999)));
+    rc |= metrics_set(o, "name", metrics_name(svc->name));
+    rc |= metrics_set(o, "requests", json_integer((json_int_t)svc->requests));
+    rc |= metrics_set(o, "replies", json_integer((json_int_t)svc->replies));
+    rc |= json_object_set_new(o, "errors", errors);
+    rc |= metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));
+    rc |= metrics_set(o, "in_flight", json_integer((json_int_t)in_flight));
+    rc |= metrics_set(o, "queued", json_integer(svc->queued));
+    rc |= metrics_set(o, "workers", json_integer((json_int_t)svc->n_regs));
+    rc |= metrics_set(o, "rps", metrics_real(sv.rps, 0.001));
+    rc |= metrics_set(o, "rps_60s", metrics_real(sv.rps_60s, 0.001));
+    rc |= metrics_set(o, "errors_per_s", metrics_real(sv.errors_per_s, 0.001));
+    rc |= json_object_set_new(o, "latency_us", lat);
+    rc |= metrics_set(o, "heatmap", metrics_heatmap(&sv));
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+metrics_stats_json(struct broker *b)
+{
+    json_t *root = json_object(), *conns = json_object(), *arr = json_array();
+    struct service **v = NULL;
+    struct metrics_conns mc;
+    struct procstat ps;
+    uint64_t requests = 0;
+    size_t n = 0;
+    int rc = 0;
+
+    if (root == NULL || conns == NULL || arr == NULL ||
+        metrics_services(b, &v, &n) != FERRY_OK) {
+        goto out_free;
+    }
+    for (size_t i = 0; i < n; i++) {
+        requests += v[i]->requests;
+        if (json_array_append_new(arr, metrics_service_json(b, v[i])) != 0) {
+            goto out_free;
+        }
+    }
+    procstat_read(&ps);
+    metrics_count_conns(b->loop, &mc);
+    rc |= metrics_set(conns, "callers", json_integer((json_int_t)mc.callers));
+    rc |= metrics_set(conns, "workers", json_integer((json_int_t)mc.workers));
+    rc |= metrics_set(root, "uptime_s", metrics_real(ps.uptime_s, 0.01));
+    rc |= metrics_set(root, "rss_bytes", json_integer((json_int_t)ps.rss_bytes));
+    rc |= metrics_set(root, "cpu_user_s", metrics_real(ps.cpu_user_s, 0.001));
+    rc |= metrics_set(root, "cpu_sys_s", metrics_real(ps.cpu_sys_s, 0.001));
+    rc |= json_object_set_new(root, "connections", conns);
+    conns = NULL;
+    rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
+    rc |= json_object_set_new(root, "services", arr);
+    arr = NULL;
+    free(v);
+    if (rc != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+
+out_free:
+    free(v);
+    json_decref(root);
+    json_decref(conns);
+    json_decref(arr);
+    return NULL;
+}
