@@ -55,6 +55,16 @@ BROKER_OBJ := $(call obj,$(BROKER_SRC))
 HTTP_OBJ   := $(call obj,$(HTTP_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
+# The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
+# embedded in ferryd as byte arrays by scripts/embed_assets.py.
+WEB_SRC    := web/index.html web/style.css $(wildcard web/src/*.js)
+WEB_DEPS   := web/node_modules/.package-lock.json
+WEB_OUT    := $(BUILD)/web
+WEB_FILES  := $(WEB_OUT)/index.html $(WEB_OUT)/dashboard.js \
+              $(WEB_OUT)/dashboard.css
+DASH_GEN   := $(BUILD)/gen/dashboard_assets.c
+DASH_OBJ   := $(BUILD)/obj/gen/dashboard_assets.o
+
 LIBFERRY   := $(BUILD)/libferry.a
 
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
@@ -115,6 +125,31 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# npm ci only when node_modules is missing or older than the lock; under
+# flock, and checked again inside it, so builds into several BUILD folders
+# at once do not install over each other.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && flock .npm-ci.lock sh -c '[ node_modules/.package-lock.json \
+	    -nt package-lock.json ] && [ node_modules/.package-lock.json \
+	    -nt package.json ] || npm ci --no-audit --no-fund'
+	@touch $@
+
+$(WEB_OUT)/dashboard.js $(WEB_OUT)/dashboard.css &: $(WEB_SRC) $(WEB_DEPS)
+	@mkdir -p $(WEB_OUT)
+	web/node_modules/.bin/esbuild web/src/main.js --bundle --minify \
+	    --target=es2020 --log-level=warning --outfile=$(WEB_OUT)/dashboard.js
+
+$(WEB_OUT)/index.html: web/index.html
+	@mkdir -p $(WEB_OUT)
+	cp $< $@
+
+$(DASH_GEN): $(WEB_FILES) scripts/embed_assets.py
+	python3 scripts/embed_assets.py $@ $(WEB_FILES)
+
+$(DASH_OBJ): $(DASH_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 tests-build: all $(UNIT_BINS) $(TWORK_BINS)
 
