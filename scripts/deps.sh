@@ -11,6 +11,14 @@ PKGS=(
     python3
 )
 
+# The dashboard is bundled with npm at build time and its test drives
+# Debian's chromium. Node.js is often installed some other way (NodeSource,
+# nvm); ask for Debian's only when there is no node or npm at all.
+PKGS+=(chromium)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
