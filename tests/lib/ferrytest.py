@@ -415,6 +415,9 @@ class Daemon:
             try:
                 with Conn(self.addr, timeout=2) as c:
                     c.hello()
+                if self.http_addr:
+                    socket.create_connection(("127.0.0.1", self.http_port),
+                                             timeout=2).close()
                 return self
             except (OSError, ProtocolFailure) as e:
                 last = e
@@ -449,6 +452,14 @@ class Daemon:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
+
+    def http(self, method, path, body=None, headers=None, timeout=10.0):
+        """One HTTP request on a new connection to this daemon's HTTP
+        port; an HttpResponse."""
+        if not self.http_addr:
+            raise AssertionError("this ferryd has no --http")
+        return http_request(self.http_addr, method, path, body, headers,
+                            timeout)
 
     def conn(self, role=ROLE_CALLER, unix=False, **kw):
         """A connected Conn that has done HELLO."""
@@ -769,6 +780,171 @@ class Conn:
             self.stray.append(f)
 
 
+# ------------------------------------------------------------------- http
+
+class HttpResponse:
+    """status, reason, headers (lower-case name -> last value), header_list
+    ([(name, value)] as sent) and body (bytes)."""
+
+    def __init__(self, status, reason, header_list, body):
+        self.status, self.reason, self.body = status, reason, body
+        self.header_list = header_list
+        self.headers = {k.lower(): v for k, v in header_list}
+
+    def json(self):
+        import json
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise AssertionError(f"HTTP {self.status}: body is not JSON "
+                                 f"({e}): {self.body[:300]!r}") from None
+
+    def __repr__(self):
+        b = self.body if len(self.body) <= 200 else self.body[:200] + b"..."
+        return f"<HTTP {self.status} {self.reason} {b!r}>"
+
+
+def http_request(addr, method, path, body=None, headers=None, timeout=10.0):
+    """One request with http.client on a new connection to addr
+    ("host:port"); returns an HttpResponse. Raises OSError / http.client
+    errors as they come (a test that expects a dropped connection catches
+    them)."""
+    import http.client
+    host, port = addr.rsplit(":", 1)
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        c.request(method, path, body=_b(body) if body is not None else None,
+                  headers=dict(headers or {}))
+        r = c.getresponse()
+        data = r.read()
+        return HttpResponse(r.status, r.reason, r.getheaders(), data)
+    finally:
+        c.close()
+
+
+class RawHttp:
+    """An HTTP/1.1 client on a plain socket, for what http.client hides:
+    pipelining, partial requests, requests left hanging, and seeing the
+    server close. read_response() parses one response (Content-Length or
+    chunked body) from the stream."""
+
+    def __init__(self, addr, timeout=10.0):
+        host, port = addr.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)),
+                                             timeout=timeout)
+        self.buf = bytearray()
+        self.eof = False
+
+    def send(self, data):
+        self.sock.sendall(_b(data))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no HTTP response in time")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no HTTP response in time") from None
+        if not chunk:
+            self.eof = True
+            raise ConnClosed("HTTP connection closed by the server")
+        self.buf += chunk
+
+    def _line(self, deadline):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            self._fill(deadline)
+
+    def _take(self, n, deadline):
+        while len(self.buf) < n:
+            self._fill(deadline)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_response(self, timeout=10.0, head=False):
+        """The next response as an HttpResponse; ConnClosed when the server
+        closed first, TimeoutError when none came."""
+        deadline = time.monotonic() + timeout
+        status_line = self._line(deadline).decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise ProtocolFailure(f"bad status line {status_line!r}")
+        headers = []
+        while True:
+            line = self._line(deadline)
+            if not line:
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            headers.append((k.strip(), v.strip()))
+        h = {k.lower(): v for k, v in headers}
+        status = int(parts[1])
+        body = b""
+        if head or status in (204, 304) or 100 <= status < 200:
+            pass
+        elif h.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size = int(self._line(deadline).split(b";")[0], 16)
+                if size == 0:
+                    while self._line(deadline):
+                        pass
+                    break
+                body += self._take(size, deadline)
+                self._take(2, deadline)
+        elif "content-length" in h:
+            body = self._take(int(h["content-length"]), deadline)
+        else:
+            while not self.eof:
+                try:
+                    self._fill(deadline)
+                except ConnClosed:
+                    break
+            body = bytes(self.buf)
+            self.buf.clear()
+        return HttpResponse(status, parts[2] if len(parts) > 2 else "",
+                            headers, body)
+
+    def wait_closed(self, timeout=10.0):
+        """Waits until the server closes; returns the bytes it sent before.
+        Raises TimeoutError when the connection stays open."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._fill(deadline)
+            except (ConnClosed, ConnectionResetError):
+                return bytes(self.buf)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def http_req_bytes(method, path, body=b"", headers=None,
+                   host="127.0.0.1"):
+    """The bytes of one HTTP/1.1 request with Content-Length."""
+    body = _b(body)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def describe(frame):
     """A readable one-line description of a frame, for messages."""
     if frame.type == ERROR:
@@ -839,6 +1015,28 @@ class FerryTestCase(unittest.TestCase):
         c = Conn(addr)
         self._conns.append(c)
         return c
+
+    def rawhttp(self, d, timeout=10.0):
+        """A RawHttp to daemon d's HTTP port, closed after the test."""
+        c = RawHttp(d.http_addr, timeout)
+        self._conns.append(c)
+        return c
+
+    def assertHttpError(self, r, status, name, msg=None):
+        """r is an HttpResponse with this status and a JSON body
+        {"error": name, "code": <name's code>, "message": "<not empty>"};
+        returns the body."""
+        where = f"{r!r}" + (f" ({msg})" if msg else "")
+        self.assertEqual(r.status, status, where)
+        self.assertIn("application/json",
+                      r.headers.get("content-type", ""), where)
+        doc = r.json()
+        self.assertIsInstance(doc, dict, where)
+        self.assertEqual(doc.get("error"), name, where)
+        self.assertEqual(doc.get("code"), ERRORS[name], where)
+        self.assertIsInstance(doc.get("message"), str, where)
+        self.assertTrue(doc["message"], f"empty message: {where}")
+        return doc
 
     def assertReply(self, frame, payload=None, msg=None):
         if frame.type != REPLY:
