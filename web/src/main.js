@@ -56,26 +56,12 @@ function serviceHist(name) {
             p50: pad(),
             p99: pad(),
             p999: pad(),
-            heat: pad(), // per time: counts in each bucket in that second
+            heat: pad(), // per time: replies in each bucket in that second
             bounds: null,
-            prevCounts: null,
         };
         hist.services.set(name, s);
     }
     return s;
-}
-
-// Replies per bucket since the previous snapshot. The snapshot's counts
-// are totals since start, so the difference is the last second; counts
-// that went down (a reset or a windowed histogram) are shown as they are.
-function heatColumn(s, counts) {
-    const prev = s.prevCounts;
-    s.prevCounts = counts.slice();
-    if (!prev || prev.length !== counts.length) {
-        return null;
-    }
-    const diff = counts.map((n, i) => n - prev[i]);
-    return diff.some((d) => d < 0) ? counts.slice() : diff;
 }
 
 function num(v) {
@@ -101,10 +87,11 @@ function addSnapshot(snap) {
         s.p50.push(positive(lat.p50));
         s.p99.push(positive(lat.p99));
         s.p999.push(positive(lat.p999));
+        // The heatmap's counts are the replies of the last whole second.
         const hm = svc.heatmap;
         if (hm && Array.isArray(hm.counts) && Array.isArray(hm.bounds_us)) {
             s.bounds = hm.bounds_us;
-            s.heat.push(heatColumn(s, hm.counts));
+            s.heat.push(hm.counts.slice());
         } else {
             s.heat.push(null);
         }
