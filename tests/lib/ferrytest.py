@@ -371,6 +371,8 @@ class Daemon:
         self.http_url = None
         if "--http" not in self.args and ferryd_has_http():
             self.http_port = free_port()
+            while self.http_port == self.port:
+                self.http_port = free_port()
             self.http_addr = f"127.0.0.1:{self.http_port}"
             self.http_url = f"http://{self.http_addr}"
         self.proc = None
