@@ -2,10 +2,10 @@
  * ferryd.c - main() of the ferry daemon: settings, the data folder, the
  * listeners, signals, and the one event loop that serves everything.
  *
- * SIGTERM or SIGINT starts a graceful stop: listeners close, new requests
- * get SHUTTING_DOWN, requests in flight get grace_ms to finish, then every
- * connection is flushed and closed and the process exits 0. A second
- * signal stops at once.
+ * SIGTERM or SIGINT starts a graceful stop: listeners close (HTTP too),
+ * new requests get SHUTTING_DOWN, requests in flight get grace_ms to
+ * finish, then every connection is flushed and closed and the process
+ * exits 0. A second signal stops at once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/server.h"
 
 /* Everything main() owns, so signal callbacks can reach it. */
 struct ferryd {
@@ -29,6 +30,7 @@ struct ferryd {
     uv_signal_t sigterm;  /* graceful stop */
     uv_signal_t sigint;   /* graceful stop */
     int signals;          /* stop signals seen */
+    bool closed;          /* on_empty closed the handles */
 };
 
 /* Creates dir and its missing parents; the last one with mode 0700. */
@@ -58,11 +60,21 @@ ferryd_mkdirs(const char *dir)
     return 0;
 }
 
+/* Called when the binary side, then again when the HTTP side, has no
+ * connection left; the second time both are empty. */
 static void
 ferryd_on_empty(struct loop *l)
 {
     struct ferryd *d = container_of(l, struct ferryd, loop);
 
+    if (l->n_alive > 0 || d->closed ||
+        (l->http != NULL && http_server_n_conns(l->http) > 0)) {
+        return;
+    }
+    d->closed = true;
+    if (l->http != NULL) {
+        http_server_close(l->http);
+    }
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&l->timer, NULL);
@@ -77,6 +89,9 @@ ferryd_on_stopped(struct broker *b)
 
     l->stopping = true;
     loop_close_conns(l);
+    if (l->http != NULL) {
+        http_server_shutdown(l->http);
+    }
     if (l->n_alive == 0) {
         ferryd_on_empty(l);
     }
@@ -91,6 +106,9 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
     if (d->signals == 1) {
         log_info("received %s, stopping",
                  signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        if (d->loop.http != NULL) {
+            http_server_stop_accepting(d->loop.http);
+        }
         broker_shutdown(&d->broker);
         return;
     }
@@ -177,6 +195,14 @@ main(int argc, char **argv)
         status = 1;
         goto out_broker;
     }
+    if (d.cfg.http != NULL) {
+        struct http_server *http;
+        ferry_err e = http_server_new(&d.loop, &http);
+        if (e != FERRY_OK) {
+            status = 1;
+            goto out_broker;
+        }
+    }
     log_info("ready");
     uv_run(&d.loop.uv, UV_RUN_DEFAULT);
     log_info("stopped");
@@ -189,6 +215,7 @@ out_broker:
     broker_release(&d.broker);
 out_loop:
     loop_release(&d.loop);
+    http_server_free(d.loop.http);
     config_release(&d.cfg);
     return status;
 }

@@ -24,7 +24,9 @@ enum config_type {
     CT_BYTES, /* size in bytes, k/m/g suffix allowed */
     CT_STR,   /* string */
     CT_LISTEN,
-    CT_LEVEL
+    CT_LEVEL,
+    CT_HTTP, /* address or "off" */
+    CT_ROUTE /* repeatable route spec, or "off" */
 };
 
 struct config_key {
@@ -76,6 +78,19 @@ static const struct config_key config_keys[] = {
      "services known at once"},
     {"max_in_flight", CT_COUNT, OFF(max_in_flight), 1, 10000000, "1024",
      "unanswered requests per connection before ferryd stops reading it"},
+    {"http", CT_HTTP, OFF(http), 0, 0, CONFIG_HTTP_DEFAULT,
+     "HTTP address (gateway, admin, dashboard), or off"},
+    {"route", CT_ROUTE, OFF(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
+     "'METHOD /path/{param} service' (repeatable; replaces the defaults; "
+     "off = none)"},
+    {"http_max_body", CT_BYTES, OFF(http_max_body), 0, 1073741824,
+     "0 (= max_frame)", "largest HTTP request body, else 413"},
+    {"http_header_timeout_ms", CT_MS, OFF(http_header_timeout_ms), 1,
+     3600000, "10000", "time a client has to send a whole request head"},
+    {"http_idle_timeout_ms", CT_MS, OFF(http_idle_timeout_ms), 1, 3600000,
+     "30000", "an HTTP connection with no request is closed after this"},
+    {"http_max_connections", CT_COUNT, OFF(http_max_connections), 1, 1000000,
+     "4096", "HTTP connections open at once; more are closed at accept"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -109,6 +124,18 @@ config_init(struct config *cfg)
     cfg->handshake_timeout_ms = 5000;
     cfg->max_services = 4096;
     cfg->max_in_flight = 1024;
+    cfg->http = strdup(CONFIG_HTTP_DEFAULT);
+    cfg->routes[0] = strdup(CONFIG_ROUTE_DEFAULT);
+    if (cfg->http == NULL || cfg->routes[0] == NULL) {
+        config_release(cfg);
+        return FERRY_ENOMEM;
+    }
+    cfg->n_routes = 1;
+    cfg->routes_src = CONFIG_SRC_DEFAULT;
+    cfg->http_max_body = 0;
+    cfg->http_header_timeout_ms = 10000;
+    cfg->http_idle_timeout_ms = 30000;
+    cfg->http_max_connections = 4096;
     return FERRY_OK;
 }
 
@@ -122,10 +149,23 @@ config_clear_listen(struct config *cfg)
     cfg->n_listen = 0;
 }
 
+static void
+config_clear_routes(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        free(cfg->routes[i]);
+        cfg->routes[i] = NULL;
+    }
+    cfg->n_routes = 0;
+}
+
 void
 config_release(struct config *cfg)
 {
     config_clear_listen(cfg);
+    config_clear_routes(cfg);
+    free(cfg->http);
+    cfg->http = NULL;
     free(cfg->data_dir);
     free(cfg->name);
     free(cfg->config_file);
@@ -254,6 +294,61 @@ config_add_listen(struct config *cfg, const char *value, enum config_source src,
     }
 }
 
+/* One route spec; its syntax is checked when the HTTP server parses it. */
+static ferry_err
+config_add_route(struct config *cfg, const char *value, enum config_source src,
+                 char *err, size_t err_size)
+{
+    char *item;
+
+    if (src > cfg->routes_src) {
+        config_clear_routes(cfg);
+        cfg->routes_src = src;
+    }
+    if (strcmp(value, "off") == 0) {
+        config_clear_routes(cfg);
+        return FERRY_OK;
+    }
+    if (cfg->n_routes == CONFIG_MAX_ROUTES) {
+        snprintf(err, err_size, "route: more than %d routes",
+                 CONFIG_MAX_ROUTES);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    item = strdup(value);
+    if (item == NULL) {
+        snprintf(err, err_size, "route: out of memory");
+        return FERRY_ENOMEM;
+    }
+    cfg->routes[cfg->n_routes++] = item;
+    return FERRY_OK;
+}
+
+static ferry_err
+config_set_http(struct config *cfg, const char *value, char *err,
+                size_t err_size)
+{
+    struct addr a;
+    char *copy = NULL;
+
+    if (strcmp(value, "off") != 0) {
+        if (addr_parse(value, &a) != FERRY_OK || addr_is_unix(&a)) {
+            snprintf(err, err_size,
+                     "http: bad address '%s' (expected host:port, "
+                     "[v6]:port or off)",
+                     value);
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        copy = strdup(value);
+        if (copy == NULL) {
+            snprintf(err, err_size, "http: out of memory");
+            return FERRY_ENOMEM;
+        }
+    }
+    free(cfg->http);
+    cfg->http = copy;
+    return FERRY_OK;
+}
+
 ferry_err
 config_set(struct config *cfg, const char *key, const char *value,
            enum config_source src, char *err, size_t err_size)
@@ -274,6 +369,10 @@ config_set(struct config *cfg, const char *key, const char *value,
     switch (k->type) {
     case CT_LISTEN:
         return config_add_listen(cfg, value, src, err, err_size);
+    case CT_ROUTE:
+        return config_add_route(cfg, value, src, err, err_size);
+    case CT_HTTP:
+        return config_set_http(cfg, value, err, err_size);
     case CT_LEVEL: {
         enum log_level level;
         if (log_level_parse(value, &level) != FERRY_OK) {
@@ -542,6 +641,10 @@ config_metavar(const struct config_key *k)
         return "ADDR";
     case CT_LEVEL:
         return "LEVEL";
+    case CT_HTTP:
+        return "ADDR|off";
+    case CT_ROUTE:
+        return "'METHOD /PATH SERVICE'";
     case CT_STR:
         break;
     }

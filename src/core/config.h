@@ -18,6 +18,9 @@
 #include "ferry.h"
 
 #define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_ROUTES 64
+#define CONFIG_HTTP_DEFAULT "127.0.0.1:8080"
+#define CONFIG_ROUTE_DEFAULT "GET /fib/{n} fib"
 #define CONFIG_ERR_SIZE 512
 #define FERRYD_VERSION "0.1"
 #define FERRYD_NAME "ferryd/" FERRYD_VERSION
@@ -53,6 +56,14 @@ struct config {
     uint32_t max_services;           /* services known at once */
     uint32_t max_in_flight;          /* unanswered requests per connection
                                         before ferryd stops reading it */
+    char *http;                      /* owned; HTTP address, NULL = off */
+    char *routes[CONFIG_MAX_ROUTES]; /* owned "METHOD /path service" */
+    size_t n_routes;                 /* entries in routes */
+    enum config_source routes_src;   /* who set routes */
+    uint32_t http_max_body;          /* largest HTTP body; 0 = max_frame */
+    uint32_t http_header_timeout_ms; /* time to send a request head */
+    uint32_t http_idle_timeout_ms;   /* idle HTTP connection closed */
+    uint32_t http_max_connections;   /* HTTP connections open at once */
 };
 
 /* What the command line asked for besides settings. */

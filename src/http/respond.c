@@ -80,7 +80,10 @@ http_respond(h2o_req_t *req, int status, const char *content_type,
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
                        NULL, content_type, strlen(content_type));
     }
-    h2o_start_response(req, &generator);
+    /* A deferred answer may have started already (HTTP/2 gateway). */
+    if (req->_generator == NULL) {
+        h2o_start_response(req, &generator);
+    }
     if (h2o_memis(req->input.method.base, req->input.method.len,
                   H2O_STRLIT("HEAD"))) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);

@@ -14,8 +14,8 @@
 
 /*
  * Sends a final response: copies body into req->pool, sets Content-Type
- * (when content_type is not NULL) and Content-Length. The request must not
- * have started a response yet.
+ * (when content_type is not NULL) and Content-Length. A response started
+ * with the caller's own generator (nothing sent yet) is finished here.
  */
 void http_respond(h2o_req_t *req, int status, const char *content_type,
                   const void *body, size_t len);

@@ -35,19 +35,41 @@ h2o_handler_t *http_server_add_path(struct http_server *s, const char *path,
 /* The loop this server runs on (for handlers that need the broker). */
 struct loop *http_server_loop(const struct http_server *s);
 
+struct route_table;
+
+/* The REST routes (owned by the server). */
+const struct route_table *http_server_routes(const struct http_server *s);
+
+/* The largest request body accepted (http_max_body, or max_frame). */
+size_t http_server_max_body(const struct http_server *s);
+
+/* HTTP connections open now. */
+size_t http_server_n_conns(const struct http_server *s);
+
 /*
  * Creates the server for l from l->cfg, registers every handler (gateway,
- * routes, admin, dashboard) and binds cfg->http. A bind failure is
- * FERRY_ESYS, logged. Sets l->http.
+ * routes, admin, dashboard) and binds cfg->http. A bad route or a bind
+ * failure is logged and returned (FERRY_EINVALID_ARGUMENT, FERRY_ESYS).
+ * Sets l->http.
  */
 ferry_err http_server_new(struct loop *l, struct http_server **out);
 
 /* Stops accepting new HTTP connections (SIGTERM); requests in flight
- * finish. */
+ * finish, open connections may still ask (and get SHUTTING_DOWN). */
 void http_server_stop_accepting(struct http_server *s);
 
-/* Closes every HTTP connection and frees the server; runs nothing of the
- * loop itself, the caller runs the loop afterwards to let handles close. */
+/*
+ * The broker has answered everything: asks every HTTP connection to close
+ * (h2o's graceful shutdown). When the last one is gone, and the loop has
+ * no connection left either, loop->on_empty runs. Connections still open
+ * after a second are left to loop_release().
+ */
+void http_server_shutdown(struct http_server *s);
+
+/* From loop->on_empty: closes the server's own handles (h2o's context). */
+void http_server_close(struct http_server *s);
+
+/* Frees the server after the loop has run its handles closed. */
 void http_server_free(struct http_server *s);
 
 #endif

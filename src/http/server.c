@@ -1,0 +1,350 @@
+/*
+ * server.c - ferryd's HTTP side: h2o on the loop's own libuv loop.
+ *
+ * The server owns h2o's global config (one host), its context on the
+ * loop, the listening sockets and a count of open connections. Accepted
+ * sockets are handed to h2o, which speaks HTTP/1.1 with keep-alive and
+ * HTTP/2 over cleartext (prior knowledge); handlers registered by path
+ * answer, some of them later from a broker callback. Paths are matched
+ * longest first whatever the order of registration, and every path no
+ * handler takes gets a JSON 404.
+ */
+#include "http/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/pool.h"
+#include "http/gateway.h"
+#include "http/route.h"
+
+/* One listening socket; owned by the server, freed in its close cb. */
+struct http_listener {
+    uv_tcp_t tcp;                /* the socket; data = the server */
+    struct http_listener *next;  /* next in s->listeners */
+};
+
+/* One accepted connection: the libuv handle h2o's socket wraps. Pooled;
+ * given back from the close callback h2o's socket runs. */
+struct http_conn {
+    uv_tcp_t tcp;            /* data = the server */
+    struct http_server *s;   /* borrowed */
+};
+
+/* Owned by main() through loop->http. */
+struct http_server {
+    struct loop *loop;                /* borrowed */
+    h2o_globalconf_t globalconf;      /* h2o's config: one host */
+    h2o_hostconf_t *host;             /* borrowed from globalconf */
+    size_t root;                      /* index of "/" in host->paths */
+    h2o_context_t ctx;                /* h2o's state on the loop */
+    h2o_accept_ctx_t accept_ctx;      /* what h2o_accept needs */
+    bool ctx_live;                    /* ctx initialised, not disposed */
+    struct http_listener *listeners;  /* owned list */
+    struct pool conn_pool;            /* struct http_conn */
+    size_t n_conns;                   /* accepted, not yet closed */
+    uint64_t refused;                 /* closed at accept: over the limit */
+    struct route_table routes;        /* the REST routes */
+    size_t max_body;                  /* largest body accepted */
+    bool stopping;                    /* shutdown asked */
+    uv_timer_t force;                 /* ends the wait for connections */
+};
+
+struct loop *
+http_server_loop(const struct http_server *s)
+{
+    return s->loop;
+}
+
+const struct route_table *
+http_server_routes(const struct http_server *s)
+{
+    return &s->routes;
+}
+
+size_t
+http_server_max_body(const struct http_server *s)
+{
+    return s->max_body;
+}
+
+size_t
+http_server_n_conns(const struct http_server *s)
+{
+    return s->n_conns;
+}
+
+/* The pathconf for path, created when new. Only valid until the next
+ * registration: h2o keeps pathconfs by value in a growing vector. */
+static h2o_pathconf_t *
+http_server_pathconf(struct http_server *s, const char *path)
+{
+    h2o_hostconf_t *h = s->host;
+    size_t n = strlen(path);
+
+    for (size_t i = 0; i < h->paths.size; i++) {
+        h2o_pathconf_t *pc = &h->paths.entries[i];
+        if (pc->path.len == n && memcmp(pc->path.base, path, n) == 0) {
+            return pc;
+        }
+    }
+    return h2o_config_register_path(h, path, 0);
+}
+
+h2o_handler_t *
+http_server_add_path(struct http_server *s, const char *path,
+                     http_handler_cb cb, size_t handler_size)
+{
+    h2o_handler_t *h;
+
+    if (handler_size < sizeof(h2o_handler_t)) {
+        handler_size = sizeof(h2o_handler_t);
+    }
+    h = h2o_create_handler(http_server_pathconf(s, path), handler_size);
+    h->on_req = cb;
+    return h;
+}
+
+/* Longest path first, so that "/v1/stats/stream" wins over "/v1/stats"
+ * and "/" comes last: h2o takes the first prefix that fits. */
+static void
+http_server_sort_paths(struct http_server *s)
+{
+    h2o_pathconf_t *v = s->host->paths.entries;
+    size_t n = s->host->paths.size;
+
+    for (size_t i = 1; i < n; i++) {
+        h2o_pathconf_t tmp = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1].path.len < tmp.path.len) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = tmp;
+    }
+}
+
+static void
+http_server_conn_close_cb(uv_handle_t *h)
+{
+    struct http_conn *c = container_of(h, struct http_conn, tcp);
+    struct http_server *s = c->s;
+
+    s->n_conns--;
+    pool_put(&s->conn_pool, c);
+    if (s->stopping && s->n_conns == 0 && s->loop->n_alive == 0 &&
+        s->loop->on_empty != NULL) {
+        s->loop->on_empty(s->loop);
+    }
+}
+
+static void
+http_server_refused_close_cb(uv_handle_t *h)
+{
+    struct http_conn *c = container_of(h, struct http_conn, tcp);
+
+    pool_put(&c->s->conn_pool, c);
+}
+
+static void
+http_server_accept_cb(uv_stream_t *listener, int status)
+{
+    struct http_server *s = listener->data;
+    struct http_conn *c;
+    h2o_socket_t *sock;
+
+    if (status != 0) {
+        log_warn("http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c = pool_get(&s->conn_pool);
+    if (c == NULL) {
+        /* Leave it in the backlog; the next accept tries again. */
+        log_warn("http: out of memory accepting a connection");
+        return;
+    }
+    c->s = s;
+    uv_tcp_init(&s->loop->uv, &c->tcp);
+    c->tcp.data = s;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, http_server_refused_close_cb);
+        return;
+    }
+    if (s->n_conns >= s->loop->cfg->http_max_connections || s->stopping) {
+        if (s->refused++ % 1000 == 0) {
+            log_warn("http: %zu connections open (http_max_connections), "
+                     "closing new ones",
+                     s->n_conns);
+        }
+        uv_close((uv_handle_t *)&c->tcp, http_server_refused_close_cb);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    s->n_conns++;
+    sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp,
+                                http_server_conn_close_cb);
+    h2o_accept(&s->accept_ctx, sock);
+}
+
+static void
+http_server_listener_close_cb(uv_handle_t *h)
+{
+    free(container_of(h, struct http_listener, tcp));
+}
+
+static ferry_err
+http_server_listen(struct http_server *s, const char *text)
+{
+    struct http_listener *ln;
+    struct addr a;
+    int rc;
+
+    if (addr_parse(text, &a) != FERRY_OK || addr_is_unix(&a)) {
+        log_error("http '%s': bad address", text);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    ln = calloc(1, sizeof(*ln));
+    if (ln == NULL) {
+        log_error("http '%s': out of memory", text);
+        return FERRY_ENOMEM;
+    }
+    uv_tcp_init(&s->loop->uv, &ln->tcp);
+    ln->tcp.data = s;
+    ln->next = s->listeners;
+    s->listeners = ln;
+    rc = uv_tcp_bind(&ln->tcp, (const struct sockaddr *)&a.ss, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&ln->tcp, 511, http_server_accept_cb);
+    }
+    if (rc != 0) {
+        log_error("http '%s': cannot listen: %s", text, uv_strerror(rc));
+        return FERRY_ESYS;
+    }
+    log_info("http listening on %s", text);
+    return FERRY_OK;
+}
+
+ferry_err
+http_server_new(struct loop *l, struct http_server **out)
+{
+    const struct config *cfg = l->cfg;
+    struct http_server *s;
+    char err[CONFIG_ERR_SIZE];
+    uint64_t http1_timeout;
+    ferry_err e;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        log_error("http: out of memory");
+        return FERRY_ENOMEM;
+    }
+    s->loop = l;
+    pool_init(&s->conn_pool, sizeof(struct http_conn), 64);
+    e = route_table_init(&s->routes, cfg->routes, cfg->n_routes, err,
+                         sizeof(err));
+    if (e != FERRY_OK) {
+        log_error("%s", err);
+        pool_release(&s->conn_pool);
+        free(s);
+        return e;
+    }
+    s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body
+                                          : cfg->max_frame;
+    h2o_config_init(&s->globalconf);
+    s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(FERRYD_NAME));
+    s->globalconf.max_request_entity_size = s->max_body;
+    /* h2o 2.2.5 runs one HTTP/1 timer from "waiting for a request" to
+     * "request head read": the smaller of the two limits. */
+    http1_timeout = cfg->http_header_timeout_ms;
+    if (cfg->http_idle_timeout_ms < http1_timeout) {
+        http1_timeout = cfg->http_idle_timeout_ms;
+    }
+    s->globalconf.http1.req_timeout = http1_timeout;
+    s->globalconf.http2.idle_timeout = cfg->http_idle_timeout_ms;
+    s->globalconf.http2.graceful_shutdown_timeout = 1000;
+    s->host = h2o_config_register_host(
+        &s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    http_server_pathconf(s, "/");
+    l->http = s;
+    /* The gateway's route handler comes first on "/", the JSON 404 last,
+     * the dashboard's pages in between. */
+    gateway_register(s);
+    gateway_register_fallback(s);
+    http_server_sort_paths(s);
+    h2o_context_init(&s->ctx, &l->uv, &s->globalconf);
+    s->ctx_live = true;
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->globalconf.hosts;
+    uv_timer_init(&l->uv, &s->force);
+    s->force.data = s;
+    *out = s;
+    return http_server_listen(s, cfg->http);
+}
+
+void
+http_server_stop_accepting(struct http_server *s)
+{
+    while (s->listeners != NULL) {
+        struct http_listener *ln = s->listeners;
+        s->listeners = ln->next;
+        uv_close((uv_handle_t *)&ln->tcp, http_server_listener_close_cb);
+    }
+}
+
+static void
+http_server_force_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+
+    log_warn("http: %zu connections still open, closing at once",
+             s->n_conns);
+    uv_stop(&s->loop->uv);
+}
+
+void
+http_server_shutdown(struct http_server *s)
+{
+    http_server_stop_accepting(s);
+    s->stopping = true;
+    if (s->n_conns == 0) {
+        return;
+    }
+    h2o_context_request_shutdown(&s->ctx);
+    uv_timer_start(&s->force, http_server_force_cb, 1000, 0);
+}
+
+void
+http_server_close(struct http_server *s)
+{
+    http_server_stop_accepting(s);
+    if (!uv_is_closing((uv_handle_t *)&s->force)) {
+        uv_close((uv_handle_t *)&s->force, NULL);
+    }
+    if (s->ctx_live && s->n_conns == 0) {
+        h2o_context_dispose(&s->ctx);
+        s->ctx_live = false;
+    }
+}
+
+void
+http_server_free(struct http_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->ctx_live) {
+        /* Stopped at once: h2o's connections were closed under it by
+         * loop_release(); leave its memory be, the process is ending. */
+        return;
+    }
+    h2o_config_dispose(&s->globalconf);
+    route_table_release(&s->routes);
+    pool_release(&s->conn_pool);
+    if (s->loop->http == s) {
+        s->loop->http = NULL;
+    }
+    free(s);
+}
