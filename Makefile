@@ -64,6 +64,7 @@ WEB_FILES  := $(WEB_OUT)/index.html $(WEB_OUT)/dashboard.js \
               $(WEB_OUT)/dashboard.css
 DASH_GEN   := $(BUILD)/gen/dashboard_assets.c
 DASH_OBJ   := $(BUILD)/obj/gen/dashboard_assets.o
+HTTP_OBJ   += $(DASH_OBJ)
 
 LIBFERRY   := $(BUILD)/libferry.a
 
