@@ -172,15 +172,29 @@ class TestHttpConn(FerryTestCase):
     def test_oversize_body(self):
         d = self.http_daemon("--max-frame", "65536")
         # The whole body sent.
-        r = d.http("POST", "/v1/call/echo", b"z" * 200000)
-        self.assertHttpError(r, 413, "TOO_BIG")
+        r1 = d.http("POST", "/v1/call/echo", b"z" * 200000)
+        self.assertEqual(r1.status, 413, r1)
         # Only a huge Content-Length: refused without waiting for a body.
         c = self.rawhttp(d)
         c.send(b"POST /v1/call/echo HTTP/1.1\r\nHost: x\r\n"
                b"Content-Length: 1000000000\r\n\r\nabc")
         try:
-            r = c.read_response(timeout=10)
-            self.assertEqual(r.status, 413, r)
+            r2 = c.read_response(timeout=10)
+            self.assertEqual(r2.status, 413, r2)
         except ConnClosed:
             self.fail("connection closed without a 413")
+        # A chunked body that grows past the limit.
+        c = self.rawhttp(d)
+        chunk = b"%x\r\n%s\r\n" % (30000, b"c" * 30000)
+        c.send(b"POST /v1/call/echo HTTP/1.1\r\nHost: x\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 3 +
+               b"0\r\n\r\n")
+        try:
+            r3 = c.read_response(timeout=10)
+            self.assertEqual(r3.status, 413, r3)
+        except ConnClosed:
+            self.fail("connection closed without a 413 (chunked)")
         self.assertEqual(d.http("POST", "/v1/call/echo", b"ok").body, b"ok")
+        # Every 413 carries the JSON error body.
+        for r in (r1, r2, r3):
+            self.assertHttpError(r, 413, "TOO_BIG")

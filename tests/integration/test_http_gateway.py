@@ -94,6 +94,15 @@ class TestGateway(HttpCase):
         self.assertHttpError(r, 413, "TOO_BIG")
         self.assertEqual(d.http("POST", "/v1/call/echo", b"ok").body, b"ok")
 
+    def test_413_http_max_body(self):
+        """--http-max-body (docs: default 0 = max_frame) limits HTTP bodies
+        below the frame limit."""
+        d = self.http_daemon("--http-max-body", "1000")
+        r = d.http("POST", "/v1/call/echo", b"y" * 1000)
+        self.assertEqual((r.status, len(r.body)), (200, 1000), r)
+        r = d.http("POST", "/v1/call/echo", b"y" * 1001)
+        self.assertHttpError(r, 413, "TOO_BIG")
+
     def test_503_overloaded_with_retry_after(self):
         d = self.http_daemon("--queue-limit", "1")
         self.tw(d, "stuck", "never")
