@@ -297,7 +297,11 @@ function renderTable() {
     const rows = [];
     for (const svc of list) {
         const st = stats.get(svc.name);
-        const lat = (st && st.latency_us && st.latency_us.window_60s) || {};
+        // Percentiles of a service with no replies yet mean nothing.
+        const lat =
+            (st && num(st.replies) !== 0 && st.latency_us &&
+                st.latency_us.window_60s) ||
+            {};
         const workers = Array.isArray(svc.workers) ? svc.workers : [];
         const nworkers = Array.isArray(svc.workers)
             ? workers.length
