@@ -8,7 +8,7 @@
 #define STATS_LAT_CAP ((UINT64_C(1) << STATS_LAT_BITS) - 1)
 
 const uint32_t stats_heat_bounds_us[STATS_HEAT_BOUNDS] = {
-    50,   100,   200,   500,    1000,   2000,   5000,
+    50,    100,   200,   500,    1000,   2000,   5000,
     10000, 20000, 50000, 100000, 200000, 500000, 1000000,
 };
 

@@ -35,32 +35,32 @@ extern const uint32_t stats_heat_bounds_us[STATS_HEAT_BOUNDS];
 
 /* One second of one service; embedded in struct stats. */
 struct stats_slot {
-    uint64_t second;                      /* loop second held, or 0 */
-    uint32_t requests;                    /* requests that arrived */
-    uint32_t replies;                     /* requests answered with REPLY */
-    uint32_t errors;                      /* requests ended by ERROR */
-    uint32_t max_us;                      /* largest reply latency */
-    uint32_t heat[STATS_HEAT_BUCKETS];    /* reply latencies by heat bucket */
-    uint32_t lat[STATS_LAT_BUCKETS];      /* reply latencies, log buckets */
+    uint64_t second;                   /* loop second held, or 0 */
+    uint32_t requests;                 /* requests that arrived */
+    uint32_t replies;                  /* requests answered with REPLY */
+    uint32_t errors;                   /* requests ended by ERROR */
+    uint32_t max_us;                   /* largest reply latency */
+    uint32_t heat[STATS_HEAT_BUCKETS]; /* reply latencies by heat bucket */
+    uint32_t lat[STATS_LAT_BUCKETS];   /* reply latencies, log buckets */
 };
 
 /* Embedded in struct service. Loop seconds are loop milliseconds / 1000,
  * plus one so that 0 means "never". */
 struct stats {
-    uint64_t first_second;                 /* second of the first record */
-    uint64_t total_count;                  /* replies ever recorded */
-    uint64_t total_sum_us;                 /* their latencies' sum */
+    uint64_t first_second;                   /* second of the first record */
+    uint64_t total_count;                    /* replies ever recorded */
+    uint64_t total_sum_us;                   /* their latencies' sum */
     uint64_t total_heat[STATS_HEAT_BUCKETS]; /* their heat buckets */
-    struct stats_slot slots[STATS_SLOTS];  /* ring, by second % STATS_SLOTS */
+    struct stats_slot slots[STATS_SLOTS];    /* ring, by second % STATS_SLOTS */
 };
 
 /* Rates and percentiles read at one moment. */
 struct stats_view {
-    double rps;              /* requests completed (reply or error) in the
-                                last complete second */
-    double rps_60s;          /* completed per second over the last 60
-                                complete seconds (or since the first) */
-    double errors_per_s;     /* errors in the last complete second */
+    double rps;                 /* requests completed (reply or error) in the
+                                   last complete second */
+    double rps_60s;             /* completed per second over the last 60
+                                   complete seconds (or since the first) */
+    double errors_per_s;        /* errors in the last complete second */
     double p50, p90, p99, p999; /* reply latency (µs), the last 60 s
                                    including the current second */
     uint64_t heat[STATS_HEAT_BUCKETS]; /* last complete second's replies */

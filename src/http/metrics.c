@@ -21,6 +21,7 @@
 #include "core/conn.h"
 #include "core/loop.h"
 #include "core/procstat.h"
+#include "http/server.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -221,8 +222,7 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
             }
             fputs("ferry_errors_total{service=\"", f);
             metrics_label(f, v[i]->name);
-            fprintf(f, "\",code=\"%s\"} %llu\n",
-                    ferry_errname((ferry_err)code),
+            fprintf(f, "\",code=\"%s\"} %llu\n", ferry_errname((ferry_err)code),
                     (unsigned long long)v[i]->errors[code]);
         }
     }
@@ -249,13 +249,17 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
     }
     metrics_count_conns(b->loop, &mc);
     metrics_family(f, "ferry_connections", "gauge",
-                   "Open binary-protocol connections by role.");
+                   "Open connections by role (binary protocol, and http).");
     fprintf(f, "ferry_connections{role=\"caller\"} %llu\n",
             (unsigned long long)mc.callers);
     fprintf(f, "ferry_connections{role=\"worker\"} %llu\n",
             (unsigned long long)mc.workers);
     fprintf(f, "ferry_connections{role=\"handshake\"} %llu\n",
             (unsigned long long)mc.handshake);
+    if (b->loop->http != NULL) {
+        fprintf(f, "ferry_connections{role=\"http\"} %llu\n",
+                (unsigned long long)http_server_n_conns(b->loop->http));
+    }
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
                    "Seconds since ferryd started.");
@@ -416,18 +420,20 @@ metrics_service_json(struct broker *b, const struct service *svc)
     metrics_service_load(svc, &credit, &in_flight);
     stats_read(&svc->stats, loop_now(b->loop), &sv);
     rc |= json_object_set_new(
-        lat, "window_60s", metrics_percentiles(sv.p50, sv.p90, sv.p99, sv.p999));
-    rc |= metrics_set(lat, "total",
-                      metrics_percentiles(hist_percentile(&svc->latency, 0.50),
-                                          hist_percentile(&svc->latency, 0.90),
-                                          hist_percentile(&svc->latency, 0.99),
-                                          hist_percentile(&svc->latency,
-                                                          0.999)));
+        lat, "window_60s",
+        metrics_percentiles(sv.p50, sv.p90, sv.p99, sv.p999));
+    rc |=
+        metrics_set(lat, "total",
+                    metrics_percentiles(hist_percentile(&svc->latency, 0.50),
+                                        hist_percentile(&svc->latency, 0.90),
+                                        hist_percentile(&svc->latency, 0.99),
+                                        hist_percentile(&svc->latency, 0.999)));
     rc |= metrics_set(o, "name", metrics_name(svc->name));
     rc |= metrics_set(o, "requests", json_integer((json_int_t)svc->requests));
     rc |= metrics_set(o, "replies", json_integer((json_int_t)svc->replies));
     rc |= json_object_set_new(o, "errors", errors);
-    rc |= metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));
+    rc |=
+        metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));
     rc |= metrics_set(o, "in_flight", json_integer((json_int_t)in_flight));
     rc |= metrics_set(o, "queued", json_integer(svc->queued));
     rc |= metrics_set(o, "workers", json_integer((json_int_t)svc->n_regs));
@@ -468,8 +474,14 @@ metrics_stats_json(struct broker *b)
     metrics_count_conns(b->loop, &mc);
     rc |= metrics_set(conns, "callers", json_integer((json_int_t)mc.callers));
     rc |= metrics_set(conns, "workers", json_integer((json_int_t)mc.workers));
+    if (b->loop->http != NULL) {
+        rc |= metrics_set(
+            conns, "http",
+            json_integer((json_int_t)http_server_n_conns(b->loop->http)));
+    }
     rc |= metrics_set(root, "uptime_s", metrics_real(ps.uptime_s, 0.01));
-    rc |= metrics_set(root, "rss_bytes", json_integer((json_int_t)ps.rss_bytes));
+    rc |=
+        metrics_set(root, "rss_bytes", json_integer((json_int_t)ps.rss_bytes));
     rc |= metrics_set(root, "cpu_user_s", metrics_real(ps.cpu_user_s, 0.001));
     rc |= metrics_set(root, "cpu_sys_s", metrics_real(ps.cpu_sys_s, 0.001));
     rc |= json_object_set_new(root, "connections", conns);

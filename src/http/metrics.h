@@ -40,8 +40,7 @@ void metrics_count_conns(const struct loop *l, struct metrics_conns *out);
  * the services are borrowed), their number in *n. FERRY_ENOMEM when the
  * array cannot be allocated.
  */
-ferry_err metrics_services(struct broker *b, struct service ***out,
-                           size_t *n);
+ferry_err metrics_services(struct broker *b, struct service ***out, size_t *n);
 
 /* Sums of a service's registrations. */
 void metrics_service_load(const struct service *svc, uint64_t *credit,

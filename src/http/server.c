@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/pool.h"
+#include "http/admin.h"
 #include "http/gateway.h"
 #include "http/route.h"
 
@@ -272,6 +273,7 @@ http_server_new(struct loop *l, struct http_server **out)
     /* The gateway's route handler comes first on "/", the JSON 404 last,
      * the dashboard's pages in between. */
     gateway_register(s);
+    admin_register(s);
     gateway_register_fallback(s);
     http_server_sort_paths(s);
     h2o_context_init(&s->ctx, &l->uv, &s->globalconf);

@@ -204,16 +204,14 @@ test_stats_json(void **state)
     assert_true(json_is_array(arr));
     json_array_foreach(arr, i, s)
     {
-        if (strcmp(json_string_value(json_object_get(s, "name")), "fib") ==
-            0) {
+        if (strcmp(json_string_value(json_object_get(s, "name")), "fib") == 0) {
             break;
         }
     }
     assert_non_null(s);
     assert_int_equal(json_integer_value(json_object_get(s, "requests")), 50);
     assert_int_equal(json_integer_value(json_object_get(s, "replies")), 45);
-    assert_int_equal(json_integer_value(json_object_get(s, "errors_total")),
-                     5);
+    assert_int_equal(json_integer_value(json_object_get(s, "errors_total")), 5);
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(s, "errors"), "DEADLINE")),
                      5);
@@ -225,8 +223,8 @@ test_stats_json(void **state)
     /* The current second counts in the window percentiles. */
     assert_true(json_real_value(json_object_get(
                     json_object_get(lat, "window_60s"), "p50")) > 250);
-    assert_true(json_real_value(json_object_get(
-                    json_object_get(lat, "total"), "p99")) > 250);
+    assert_true(json_real_value(json_object_get(json_object_get(lat, "total"),
+                                                "p99")) > 250);
     heat = json_object_get(s, "heatmap");
     assert_int_equal(json_array_size(json_object_get(heat, "bounds_us")),
                      STATS_HEAT_BOUNDS);
