@@ -50,8 +50,7 @@ struct admin_handler {
 };
 
 /* One /v1/stats/stream client; owned by admin, freed when h2o stops the
- * generator (the client went away or the server closes) or after the
- * final send at shutdown. */
+ * generator (the client went away or the server closes it). */
 struct admin_stream {
     h2o_generator_t gen; /* first: h2o hands this back */
     struct admin *adm;   /* borrowed */
@@ -59,7 +58,6 @@ struct admin_stream {
     struct list node;    /* on adm->streams */
     char *event;         /* owned: the event h2o is sending, or NULL */
     bool sending;        /* h2o_send in progress, no proceed yet */
-    bool ending;         /* shutting down: send the final chunk next */
 };
 
 static bool
@@ -245,17 +243,6 @@ admin_stream_free(struct admin_stream *st)
     free(st);
 }
 
-/* Ends the response of st with an empty final chunk and frees st: after a
- * final send h2o calls neither proceed nor stop. */
-static void
-admin_stream_end(struct admin_stream *st)
-{
-    h2o_req_t *req = st->req;
-
-    admin_stream_free(st);
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-}
-
 /* Sends event (taking it) to st; st must have no send in progress. */
 static void
 admin_stream_send(struct admin_stream *st, char *event)
@@ -277,9 +264,6 @@ admin_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
     st->sending = false;
     free(st->event);
     st->event = NULL;
-    if (st->ending) {
-        admin_stream_end(st);
-    }
 }
 
 /* The client went away (or the server is closing it): req and its pool
@@ -295,23 +279,20 @@ admin_tick(uv_timer_t *t)
 {
     struct admin *adm = t->data;
     struct broker *b = adm->loop->broker;
-    bool stopping = b == NULL || b->shutting_down || adm->loop->stopping;
     char *event = NULL;
-    struct list *n, *next;
+    struct list *n;
 
-    for (n = adm->streams.next; n != &adm->streams; n = next) {
+    if (b == NULL || b->shutting_down || adm->loop->stopping) {
+        /* No more events: the server closes the streams' connections
+         * when it stops. (Ending them here with a final chunk would close
+         * them sooner, but h2o 2.2.5 asserts when its context is disposed
+         * within a second of its shutdown request.) */
+        uv_timer_stop(t);
+        return;
+    }
+    for (n = adm->streams.next; n != &adm->streams; n = n->next) {
         struct admin_stream *st = container_of(n, struct admin_stream, node);
         char *copy;
-        next = n->next;
-        if (stopping) {
-            /* End the streams so that the shutdown need not wait for
-             * clients that would otherwise listen for ever. */
-            st->ending = true;
-            if (!st->sending) {
-                admin_stream_end(st);
-            }
-            continue;
-        }
         if (st->sending) {
             continue; /* a slow client skips this event */
         }
