@@ -11,6 +11,7 @@
  */
 #include "http/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "core/loop.h"
 #include "core/pool.h"
 #include "http/admin.h"
+#include "http/dashboard.h"
 #include "http/gateway.h"
 #include "http/route.h"
 
@@ -126,6 +128,64 @@ http_server_sort_paths(struct http_server *s)
         }
         v[j] = tmp;
     }
+}
+
+/* The JSON body that replaces h2o's own text error. */
+struct http_json_ostream {
+    h2o_ostream_t super; /* h2o's part */
+    h2o_iovec_t body;    /* in the request's pool */
+};
+
+static void
+http_server_json_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                      size_t bufcnt, h2o_send_state_t state)
+{
+    struct http_json_ostream *o = (struct http_json_ostream *)self;
+
+    h2o_ostream_send_next(self, req, &o->body, 1, state);
+}
+
+/*
+ * Errors h2o answers by itself before any handler runs (a body over
+ * http_max_body: 413; a malformed body: 400) go through the host's
+ * fallback path. This filter there turns their text into the same JSON
+ * every other error has.
+ */
+static void
+http_server_json_errors(h2o_filter_t *self, h2o_req_t *req,
+                        h2o_ostream_t **slot)
+{
+    int status = req->res.status;
+    struct http_json_ostream *o;
+    const char *name, *msg;
+    int code;
+    char *json;
+    int n;
+
+    if (status == 413) {
+        name = "TOO_BIG";
+        code = FERRY_ETOO_BIG;
+        msg = "request body larger than http_max_body";
+    } else if (status == 400) {
+        name = "INVALID_ARGUMENT";
+        code = FERRY_EINVALID_ARGUMENT;
+        msg = "malformed request";
+    } else {
+        h2o_setup_next_ostream(req, slot);
+        return;
+    }
+    json = h2o_mem_alloc_pool(&req->pool, 128);
+    n = snprintf(json, 128, "{\"error\":\"%s\",\"code\":%d,\"message\":\"%s\"}",
+                 name, code, msg);
+    memset(&req->res.headers, 0, sizeof(req->res.headers));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    req->res.content_length = (size_t)n;
+    o = (struct http_json_ostream *)h2o_add_ostream(req, sizeof(*o), slot);
+    o->super.do_send = http_server_json_send;
+    o->body = h2o_iovec_init(json, (size_t)n);
+    slot = &o->super.next;
+    h2o_setup_next_ostream(req, slot);
 }
 
 static void
@@ -269,11 +329,14 @@ http_server_new(struct loop *l, struct http_server **out)
     s->host = h2o_config_register_host(
         &s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     http_server_pathconf(s, "/");
+    h2o_create_filter(&s->host->fallback_path, sizeof(h2o_filter_t))
+        ->on_setup_ostream = http_server_json_errors;
     l->http = s;
     /* The gateway's route handler comes first on "/", the JSON 404 last,
      * the dashboard's pages in between. */
     gateway_register(s);
     admin_register(s);
+    dashboard_register(s);
     gateway_register_fallback(s);
     http_server_sort_paths(s);
     h2o_context_init(&s->ctx, &l->uv, &s->globalconf);
