@@ -77,7 +77,8 @@ TWORK_SRC  := $(wildcard tests/workers/*.c)
 TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
 
 .PHONY: all deps demo test test-unit test-integration test-fault \
-        test-vectors fuzz bench format lint clean install tests-build
+        test-vectors test-browser fuzz bench format lint clean install \
+        tests-build
 
 all: $(BINS)
 
@@ -166,7 +167,7 @@ test: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan all
 
-test-unit test-integration test-fault test-vectors: deps
+test-unit test-integration test-fault test-vectors test-browser: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan $(patsubst test-%,%,$@)
 

@@ -2,7 +2,7 @@
 # Runs ferry's test suites against the binaries in BUILDDIR and ends with
 # one summary line, "N passed, N failed", counting individual test cases.
 #
-#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|fuzz]
+#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|browser|fuzz]
 set -u
 BUILDDIR=${1:-build/asan}
 SUITE=${2:-all}
@@ -75,6 +75,7 @@ all)
     run_py tests/vectors
     run_py tests/integration
     run_py tests/fault
+    run_py tests/browser
     run_fuzz 20
     ;;
 fuzz) run_fuzz "${FUZZ_SECONDS:-20}" ;;
@@ -82,6 +83,7 @@ unit) run_unit ;;
 vectors) run_py tests/vectors ;;
 integration) run_py tests/integration ;;
 fault) run_py tests/fault ;;
+browser) run_py tests/browser ;;
 *) echo "unknown suite '$SUITE'" >&2; exit 2 ;;
 esac
 

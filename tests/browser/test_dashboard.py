@@ -1,0 +1,189 @@
+"""The dashboard, end to end: ferryd serves the embedded page and its
+assets, and a real browser (Debian's chromium, driven by playwright-core
+through dashboard_check.js) shows live figures while `ferry bench` loads
+the echo service and fib_worker serves fib.
+
+Processes are the harness's (stopped by PID, logs checked for sanitizer
+reports); the node script is run in its own process group and that group
+is killed if it overruns, so no browser outlives the test. The screenshot
+is kept at build/artifacts/dashboard.png for a human to look at.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+
+from ferrytest import (ROOT, FerryTestCase, _env, binary,  # noqa: E402
+                       ferryd_has_http, http_request)
+
+CHECK = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     "dashboard_check.js")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = os.path.join(ROOT, "build", "artifacts")
+SCREENSHOT = os.path.join(ARTIFACTS, "dashboard.png")
+
+
+class DashboardAssetsTest(FerryTestCase):
+    """What ferryd answers on / and /assets/, without a browser."""
+
+    def setUp(self):
+        super().setUp()
+        if not ferryd_has_http():
+            self.fail("this ferryd has no --http")
+        self.d = self.daemon()
+
+    def get(self, path, headers=None):
+        return http_request(self.d.http_addr, "GET", path, headers=headers)
+
+    def test_page_and_assets(self):
+        page = self.get("/")
+        self.assertEqual(page.status, 200)
+        self.assertTrue(page.headers["content-type"].startswith("text/html"),
+                        page.headers)
+        self.assertEqual(page.headers.get("cache-control"), "no-cache")
+        text = page.body.decode()
+        self.assertIn('id="throughput-chart"', text)
+        # Every asset the page names is served, with its type, cacheable
+        # for good because its URL carries its content hash.
+        refs = re.findall(r'"/assets/([\w.-]+)\?v=([0-9a-f]+)"', text)
+        self.assertEqual(sorted(n for n, _ in refs),
+                         ["dashboard.css", "dashboard.js"])
+        types = {"dashboard.js": "text/javascript",
+                 "dashboard.css": "text/css"}
+        for name, _ in refs:
+            r = self.get(f"/assets/{name}")
+            self.assertEqual(r.status, 200, name)
+            self.assertTrue(
+                r.headers["content-type"].startswith(types[name]), r.headers)
+            self.assertIn("immutable", r.headers.get("cache-control", ""))
+            self.assertGreater(len(r.body), 1000, name)
+            self.assertEqual(int(r.headers["content-length"]), len(r.body))
+        self.assertIn(b"uplot", self.get("/assets/dashboard.js").body)
+
+    def test_revalidation(self):
+        page = self.get("/")
+        etag = page.headers.get("etag")
+        self.assertTrue(etag and etag.startswith('"'), page.headers)
+        again = self.get("/", {"If-None-Match": etag})
+        self.assertEqual(again.status, 304)
+        self.assertEqual(again.body, b"")
+        other = self.get("/", {"If-None-Match": '"not-this-one"'})
+        self.assertEqual(other.status, 200)
+
+    def test_unknown_asset_is_404(self):
+        for path in ("/assets/nope.js", "/assets/index.html", "/assets/",
+                     "/assets/dashboard.js/x"):
+            r = self.get(path)
+            self.assertEqual(r.status, 404, path)
+
+    def test_other_methods_refused(self):
+        r = http_request(self.d.http_addr, "POST", "/", body=b"x")
+        self.assertEqual(r.status, 405)
+        self.assertIn("GET", r.headers.get("allow", ""))
+
+
+class DashboardBrowserTest(FerryTestCase):
+    """The page in chromium, under load."""
+
+    TIME_LIMIT = 150
+
+    def setUp(self):
+        super().setUp()
+        self._node = None
+        self._bench = None
+        node = shutil.which("node")
+        if node is None:
+            self.fail("node is not installed (scripts/deps.sh)")
+        if not os.access(CHROMIUM, os.X_OK):
+            self.fail(f"no chromium at {CHROMIUM} (scripts/deps.sh)")
+        if not os.path.isdir(os.path.join(ROOT, "web", "node_modules",
+                                          "playwright-core")):
+            self.fail("web/node_modules has no playwright-core: run make")
+        if not ferryd_has_http():
+            self.fail("this ferryd has no --http")
+        self.node = node
+
+    def tearDown(self):
+        for p in (self._node, self._bench):
+            if p is not None and p.poll() is None:
+                self._stop_group(p)
+        super().tearDown()
+
+    @staticmethod
+    def _stop_group(p):
+        """Stops a process started in its own session, and everything it
+        started (the browser), by its process group id."""
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def test_live_dashboard(self):
+        d = self.daemon()
+        self.worker("fib_worker", "--addr", d.addr)
+        self._bench = subprocess.Popen(
+            [binary("ferry"), "--addr", d.addr, "bench", "--service", "echo",
+             "--connections", "4", "--depth", "4", "--payload", "64",
+             "--seconds", "8"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        if os.path.exists(SCREENSHOT):
+            os.unlink(SCREENSHOT)
+        started = time.monotonic()
+        self._node = subprocess.Popen(
+            [self.node, CHECK, d.http_url + "/", SCREENSHOT, "echo,fib",
+             "30000"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_env({"CHROMIUM": CHROMIUM}),
+            cwd=ROOT, start_new_session=True)
+        try:
+            out, err = self._node.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            self._stop_group(self._node)
+            out, err = self._node.communicate()
+            self.fail(f"dashboard_check.js still running after 90 s\n"
+                      f"{err.decode(errors='replace')[-3000:]}")
+        took = time.monotonic() - started
+        lines = out.decode(errors="replace").strip().splitlines()
+        if not lines:
+            self.fail(f"dashboard_check.js printed nothing (exit "
+                      f"{self._node.returncode})\n"
+                      f"{err.decode(errors='replace')[-3000:]}")
+        seen = json.loads(lines[-1])
+        print(f"\n  dashboard in chromium after {took:.1f} s: "
+              f"{seen.get('last_rps')} requests/s, services "
+              f"{seen.get('services')}, {seen.get('workers')} worker rows, "
+              f"uptime {seen.get('uptime')}, RSS {seen.get('rss')}\n"
+              f"  screenshot: {SCREENSHOT}")
+
+        bench_out, bench_err = self._bench.communicate(timeout=60)
+        self.assertEqual(self._bench.returncode, 0,
+                         f"ferry bench failed: {bench_err.decode()[-2000:]}")
+        self.assertRegex(bench_out.decode(), r"rps=[1-9]")
+
+        self.assertEqual(seen.get("errors"), [], seen)
+        self.assertEqual(seen.get("status"), 200, seen)
+        self.assertGreater(seen.get("last_rps", 0), 0, seen)
+        self.assertIn("echo", seen.get("services", []), seen)
+        self.assertIn("fib", seen.get("services", []), seen)
+        self.assertGreaterEqual(seen.get("workers", 0), 1, seen)
+        self.assertEqual(sorted(seen.get("charts", [])),
+                         ["errors-chart", "heatmap-chart", "latency-chart",
+                          "throughput-chart"], seen)
+        self.assertRegex(seen.get("uptime", ""), r"^\d+[smhd]")
+        self.assertRegex(seen.get("rss", ""), r"^\d+(\.\d)? (B|KiB|MiB|GiB)$")
+        self.assertEqual(seen.get("stream"), "live", seen)
+        self.assertTrue(seen.get("ok"), seen)
+        self.assertTrue(os.path.getsize(SCREENSHOT) > 10000, SCREENSHOT)
