@@ -8,6 +8,7 @@ PKGS=(
     build-essential pkg-config
     libuv1-dev libinih-dev libgmp-dev libjansson-dev libxxhash-dev
     libcmocka-dev clang libclang-rt-14-dev
+    libh2o-dev wrk apache2-utils curl
     python3
 )
 

@@ -20,6 +20,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/route.h"
 #include "http/server.h"
 
 /* Everything main() owns, so signal callbacks can reach it. */
@@ -165,6 +166,17 @@ main(int argc, char **argv)
                FERRY_PROTOCOL_VERSION);
         config_release(&d.cfg);
         return 0;
+    }
+    {
+        /* A bad route is a configuration error, found before starting. */
+        struct route_table routes;
+        if (route_table_init(&routes, d.cfg.routes, d.cfg.n_routes, err,
+                             sizeof(err)) != FERRY_OK) {
+            fprintf(stderr, "ferryd: %s\n", err);
+            config_release(&d.cfg);
+            return 2;
+        }
+        route_table_release(&routes);
     }
     log_set_level(d.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
