@@ -225,8 +225,8 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
 /* Answers a request that got no record: an error frame to conn c, or the
  * icall's callback when c is NULL. */
 static void
-broker_send_error(struct broker *b, struct conn *c, uint64_t id,
-                  ferry_err code, const char *msg)
+broker_send_error(struct broker *b, struct conn *c, uint64_t id, ferry_err code,
+                  const char *msg)
 {
     if (c == NULL) {
         if (msg == NULL) {

@@ -28,8 +28,8 @@ struct icall;
  * call is over when the callback runs; it may free the icall. It may run
  * inside icall_submit() (built-ins, errors found at once).
  */
-typedef void (*icall_done_cb)(struct icall *ic, ferry_err err,
-                              const void *data, size_t len);
+typedef void (*icall_done_cb)(struct icall *ic, ferry_err err, const void *data,
+                              size_t len);
 
 /* Owned by the caller, embedded in its per-request state. */
 struct icall {

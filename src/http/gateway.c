@@ -35,11 +35,11 @@ struct gateway_handler {
 
 /* One HTTP request waiting for its call; lives in the request's pool. */
 struct gateway_call {
-    struct icall ic;       /* the call into the broker */
-    h2o_generator_t gen;   /* started early for HTTP/2 */
-    h2o_req_t *req;        /* borrowed: alive until answered or stopped */
-    struct broker *b;      /* borrowed */
-    const char *ctype;     /* Content-Type of a successful answer */
+    struct icall ic;     /* the call into the broker */
+    h2o_generator_t gen; /* started early for HTTP/2 */
+    h2o_req_t *req;      /* borrowed: alive until answered or stopped */
+    struct broker *b;    /* borrowed */
+    const char *ctype;   /* Content-Type of a successful answer */
 };
 
 static void

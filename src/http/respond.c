@@ -196,8 +196,8 @@ respond_error_json(h2o_req_t *req, int status, const char *name, int code,
     size_t mlen = strlen(message);
     size_t cap = 64 + strlen(name) + HTTP_JSON_ESCAPED_MAX(mlen);
     char *json = h2o_mem_alloc_pool(&req->pool, cap);
-    int n = snprintf(json, cap, "{\"error\":\"%s\",\"code\":%d,\"message\":",
-                     name, code);
+    int n = snprintf(json, cap,
+                     "{\"error\":\"%s\",\"code\":%d,\"message\":", name, code);
     size_t len = (size_t)n;
 
     len += http_json_escape(json + len, message, mlen);

@@ -76,8 +76,8 @@ route_parse(const char *spec, struct route *out, char *err, size_t err_size)
         struct route_seg *seg;
 
         if (r.n_segs == ROUTE_MAX_SEGS) {
-            snprintf(err, err_size, "route '%s': more than %d segments",
-                     spec, ROUTE_MAX_SEGS);
+            snprintf(err, err_size, "route '%s': more than %d segments", spec,
+                     ROUTE_MAX_SEGS);
             goto out_free;
         }
         seg = &r.segs[r.n_segs++];
@@ -150,8 +150,8 @@ route_release(struct route *r)
 }
 
 ferry_err
-route_table_init(struct route_table *t, char *const *specs, size_t n,
-                 char *err, size_t err_size)
+route_table_init(struct route_table *t, char *const *specs, size_t n, char *err,
+                 size_t err_size)
 {
     ferry_err e;
 
@@ -231,8 +231,7 @@ route_match(const struct route *r, const char *path, size_t len,
 
 const struct route *
 route_find(const struct route_table *t, const char *method, size_t method_len,
-           const char *path, size_t len, struct slice *params,
-           bool *path_known)
+           const char *path, size_t len, struct slice *params, bool *path_known)
 {
     *path_known = false;
     for (size_t i = 0; i < t->n; i++) {
@@ -315,8 +314,7 @@ route_decode(char *dst, const char *src, size_t len)
 
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (src[i] == '%' && i + 2 < len &&
-            (hi = route_hex(src[i + 1])) >= 0 &&
+        if (src[i] == '%' && i + 2 < len && (hi = route_hex(src[i + 1])) >= 0 &&
             (lo = route_hex(src[i + 2])) >= 0) {
             dst[n++] = (char)(hi << 4 | lo);
             i += 2;

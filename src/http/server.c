@@ -26,34 +26,34 @@
 
 /* One listening socket; owned by the server, freed in its close cb. */
 struct http_listener {
-    uv_tcp_t tcp;                /* the socket; data = the server */
-    struct http_listener *next;  /* next in s->listeners */
+    uv_tcp_t tcp;               /* the socket; data = the server */
+    struct http_listener *next; /* next in s->listeners */
 };
 
 /* One accepted connection: the libuv handle h2o's socket wraps. Pooled;
  * given back from the close callback h2o's socket runs. */
 struct http_conn {
-    uv_tcp_t tcp;            /* data = the server */
-    struct http_server *s;   /* borrowed */
+    uv_tcp_t tcp;          /* data = the server */
+    struct http_server *s; /* borrowed */
 };
 
 /* Owned by main() through loop->http. */
 struct http_server {
-    struct loop *loop;                /* borrowed */
-    h2o_globalconf_t globalconf;      /* h2o's config: one host */
-    h2o_hostconf_t *host;             /* borrowed from globalconf */
-    size_t root;                      /* index of "/" in host->paths */
-    h2o_context_t ctx;                /* h2o's state on the loop */
-    h2o_accept_ctx_t accept_ctx;      /* what h2o_accept needs */
-    bool ctx_live;                    /* ctx initialised, not disposed */
-    struct http_listener *listeners;  /* owned list */
-    struct pool conn_pool;            /* struct http_conn */
-    size_t n_conns;                   /* accepted, not yet closed */
-    uint64_t refused;                 /* closed at accept: over the limit */
-    struct route_table routes;        /* the REST routes */
-    size_t max_body;                  /* largest body accepted */
-    bool stopping;                    /* shutdown asked */
-    uv_timer_t force;                 /* ends the wait for connections */
+    struct loop *loop;               /* borrowed */
+    h2o_globalconf_t globalconf;     /* h2o's config: one host */
+    h2o_hostconf_t *host;            /* borrowed from globalconf */
+    size_t root;                     /* index of "/" in host->paths */
+    h2o_context_t ctx;               /* h2o's state on the loop */
+    h2o_accept_ctx_t accept_ctx;     /* what h2o_accept needs */
+    bool ctx_live;                   /* ctx initialised, not disposed */
+    struct http_listener *listeners; /* owned list */
+    struct pool conn_pool;           /* struct http_conn */
+    size_t n_conns;                  /* accepted, not yet closed */
+    uint64_t refused;                /* closed at accept: over the limit */
+    struct route_table routes;       /* the REST routes */
+    size_t max_body;                 /* largest body accepted */
+    bool stopping;                   /* shutdown asked */
+    uv_timer_t force;                /* ends the wait for connections */
 };
 
 struct loop *
@@ -245,8 +245,8 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     s->n_conns++;
-    sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp,
-                                http_server_conn_close_cb);
+    sock =
+        h2o_uv_socket_create((uv_stream_t *)&c->tcp, http_server_conn_close_cb);
     h2o_accept(&s->accept_ctx, sock);
 }
 
@@ -312,8 +312,7 @@ http_server_new(struct loop *l, struct http_server **out)
         free(s);
         return e;
     }
-    s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body
-                                          : cfg->max_frame;
+    s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body : cfg->max_frame;
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(FERRYD_NAME));
     s->globalconf.max_request_entity_size = s->max_body;
@@ -364,8 +363,7 @@ http_server_force_cb(uv_timer_t *t)
 {
     struct http_server *s = t->data;
 
-    log_warn("http: %zu connections still open, closing at once",
-             s->n_conns);
+    log_warn("http: %zu connections still open, closing at once", s->n_conns);
     uv_stop(&s->loop->uv);
 }
 

@@ -37,9 +37,9 @@ test_parse(void **state)
     assert_memory_equal(r.segs[1].text, "n", 1);
     route_release(&r);
 
-    assert_int_equal(route_parse("  POST\t/a/{x}/b/{y_2}   svc.v1 ", &r, err,
-                                 sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        route_parse("  POST\t/a/{x}/b/{y_2}   svc.v1 ", &r, err, sizeof(err)),
+        FERRY_OK);
     assert_int_equal(r.n_segs, 4);
     assert_int_equal(r.n_params, 2);
     route_release(&r);
@@ -103,8 +103,7 @@ test_match(void **state)
     assert_false(route_match(&r, "/u/7/post/x", 11, p));
     route_release(&r);
 
-    assert_int_equal(route_parse("GET / root", &r, err, sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(route_parse("GET / root", &r, err, sizeof(err)), FERRY_OK);
     assert_true(route_match(&r, "/", 1, p));
     assert_false(route_match(&r, "/x", 2, p));
     route_release(&r);
@@ -150,10 +149,10 @@ test_find(void **state)
 static void
 test_json_number(void **state)
 {
-    static const char *const yes[] = {"0",   "-1",   "25",  "1.5",
+    static const char *const yes[] = {"0",   "-1",   "25",   "1.5",
                                       "1e3", "-0.5", "2E+2", "1.25e-7"};
-    static const char *const no[] = {"",   "-",   "01",  "1.",  ".5", "1e",
-                                     "+1", "abc", "1a",  "0x1", "NaN", "1 "};
+    static const char *const no[] = {"",   "-",   "01", "1.",  ".5",  "1e",
+                                     "+1", "abc", "1a", "0x1", "NaN", "1 "};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         assert_true(route_is_json_number(yes[i], strlen(yes[i])));
@@ -205,8 +204,7 @@ test_payload(void **state)
         {"GET /fib/{n} fib", "/fib/%32%35", "{\"n\":25}"},
         {"GET /fib/{n} fib", "/fib/a%20b", "{\"n\":\"a b\"}"},
         {"GET /fib/{n} fib", "/fib/%22q%22", "{\"n\":\"\\\"q\\\"\"}"},
-        {"GET /fib/{n} fib", "/fib/back%5Cslash",
-         "{\"n\":\"back\\\\slash\"}"},
+        {"GET /fib/{n} fib", "/fib/back%5Cslash", "{\"n\":\"back\\\\slash\"}"},
         {"GET /fib/{n} fib", "/fib/%0A", "{\"n\":\"\\n\"}"},
         {"GET /fib/{n} fib", "/fib/%01", "{\"n\":\"\\u0001\"}"},
         {"GET /fib/{n} fib", "/fib/%zz", "{\"n\":\"%zz\"}"},
@@ -266,14 +264,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_match),
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_json_number),
-        cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_status_of),
-        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_parse),       cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_match),       cmocka_unit_test(test_find),
+        cmocka_unit_test(test_json_number), cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_status_of),   cmocka_unit_test(test_json_escape),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
