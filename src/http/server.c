@@ -387,6 +387,11 @@ http_server_close(struct http_server *s)
         uv_close((uv_handle_t *)&s->force, NULL);
     }
     if (s->ctx_live && s->n_conns == 0) {
+        /* h2o_context_request_shutdown() armed HTTP/2's graceful-shutdown
+         * timer; h2o 2.2.5 asserts in dispose if it is still linked. */
+        if (h2o_timeout_is_linked(&s->ctx.http2._graceful_shutdown_timeout)) {
+            h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
+        }
         h2o_context_dispose(&s->ctx);
         s->ctx_live = false;
     }

@@ -60,3 +60,29 @@ class TestShutdown(FerryTestCase):
         self.assertLess(time.monotonic() - t0, 5)
         with self.assertRaises(OSError):
             Conn(d.addr, timeout=2).hello()
+
+    def test_sigterm_with_http_calls_in_flight(self):
+        """HTTP calls in flight at SIGTERM get their 200, and their clients
+        closing during the grace period does not crash ferryd (h2o 2.2.5
+        asserted in h2o_context_dispose while its HTTP/2 graceful-shutdown
+        timer was still armed)."""
+        import socket
+        d = self.daemon()
+        self.worker("tests/test_worker", "--addr", d.addr, "--service",
+                    "slow", "--credit", "4", "--mode", "sleep:300")
+        socks = []
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", d.http_port), 5)
+            s.settimeout(5)
+            s.sendall(b"POST /v1/call/slow HTTP/1.1\r\nHost: t\r\n"
+                      b"Content-Length: 2\r\n\r\nhi")
+            socks.append(s)
+        time.sleep(0.05)
+        d.signal(signal.SIGTERM)
+        for s in socks:
+            head = s.recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:80])
+            s.close()
+        rc = d.wait(15)
+        self.assertIsNotNone(rc, "ferryd did not exit after SIGTERM")
+        self.assertEqual(rc, 0, f"exit status {rc}\n{d.log_tail()}")
