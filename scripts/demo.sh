@@ -106,7 +106,11 @@ printf '  %-42s %s\n' \
     "$FERRY call fib '{\"n\":50}'" "the first 50 Fibonacci numbers" \
     "$FERRY call fib '{\"n\":0}'" "a refused request (INVALID_ARGUMENT)" \
     "$FERRY services" "services, workers, statistics" \
-    "$FERRY bench --service echo" "throughput and latency (built-in echo)"
+    "$FERRY bench --service echo" "throughput and latency (built-in echo)" \
+    "curl -s 127.0.0.1:8080/fib/10" "the Fibonacci REST API over HTTP" \
+    "curl -s -XPOST --data hi 127.0.0.1:8080/v1/call/echo" "any service over HTTP"
+echo
+echo "The live dashboard is at http://127.0.0.1:8080/"
 echo
 echo "Logs are in $LOGDIR. Press Ctrl-C to stop ferryd and the worker."
 
