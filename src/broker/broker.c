@@ -8,6 +8,15 @@
  * DEADLINE, the worker gets CANCEL, and the worker's credit slot is freed
  * at once (a late answer is dropped and counted), so a worker that ignores
  * cancelled work cannot starve its service.
+ *
+ * Retries: an idempotent request keeps its key and payload (inline in the
+ * record when small) after forwarding. When its worker is lost, or answers
+ * WORKER_ERROR, OVERLOADED or SHUTTING_DOWN, the record goes back to
+ * REQ_RETRY_WAIT with its own timer set to a jittered backoff; when that
+ * fires it is forwarded to another worker with free credit, or queued like
+ * a new request, keeping its deadline. Retries stop at retry_max, at the
+ * deadline and at the service's retry budget, so that they cannot
+ * multiply an outage; the caller then gets the worker's error.
  */
 #include "broker/broker.h"
 
@@ -21,6 +30,7 @@
 #include "core/log.h"
 
 static void broker_req_timer_cb(struct timer *t);
+static void broker_enqueue(struct broker *b, struct req *r);
 static void broker_grace_cb(struct timer *t);
 
 ferry_err
@@ -108,6 +118,69 @@ broker_maybe_free_service(struct broker *b, struct service *svc)
     service_free(svc);
 }
 
+/*
+ * Keeps a copy of key and payload in r: inline when small, else malloc'd.
+ * The bytes count in queued_bytes until broker_req_drop_copy().
+ */
+static ferry_err
+broker_req_copy(struct broker *b, struct req *r, struct slice key,
+                struct slice payload)
+{
+    size_t n = key.len + payload.len;
+
+    r->key_len = (uint16_t)key.len;
+    r->payload_len = (uint32_t)payload.len;
+    if (n <= REQ_INLINE) {
+        r->data = r->inline_data;
+    } else {
+        r->data = malloc(n);
+        if (r->data == NULL) {
+            return FERRY_ENOMEM;
+        }
+    }
+    if (key.len > 0) {
+        memcpy(r->data, key.p, key.len);
+    }
+    if (payload.len > 0) {
+        memcpy(r->data + key.len, payload.p, payload.len);
+    }
+    b->queued_bytes += n;
+    return FERRY_OK;
+}
+
+/* Frees r's copy of key and payload, if it holds one. */
+static void
+broker_req_drop_copy(struct broker *b, struct req *r)
+{
+    if (r->data == NULL) {
+        return;
+    }
+    b->queued_bytes -= (uint64_t)r->key_len + r->payload_len;
+    if (r->data != r->inline_data) {
+        free(r->data);
+    }
+    r->data = NULL;
+}
+
+/* Whether r keeps its copy while at a worker, to be retried. */
+static bool
+broker_req_may_retry(const struct broker *b, const struct req *r)
+{
+    return (r->flags & FERRY_IDEMPOTENT) != 0 && b->cfg->retry_max > 0;
+}
+
+static uint64_t
+broker_rand(struct broker *b)
+{
+    uint64_t x = b->rng;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b->rng = x;
+    return x;
+}
+
 /* The caller's session while it is open, else NULL. */
 static struct session *
 broker_caller(struct broker *b, uint64_t conn_id)
@@ -137,14 +210,11 @@ broker_req_free(struct broker *b, struct req *r)
     list_remove(&r->node);
     if (r->state == REQ_QUEUED) {
         r->svc->queued--;
-        b->queued_bytes -= (uint64_t)r->key_len + r->payload_len;
-    } else if (r->reg != NULL) {
+    } else if (r->state == REQ_AT_WORKER && r->reg != NULL) {
         r->reg->in_flight--;
         r->reg->worker->held_count--;
     }
-    if (r->data != NULL && r->data != r->inline_data) {
-        free(r->data);
-    }
+    broker_req_drop_copy(b, r);
     b->live--;
     pool_put(&b->req_pool, r);
     if (b->shutting_down && b->live == 0 && !b->stopped) {
@@ -335,7 +405,15 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         ic->req_id = r->id;
     }
     b->live++;
+    r->state = REQ_AT_WORKER; /* on no list yet */
     if (reg != NULL) {
+        /* A copy for retries, within the bytes queued requests may hold;
+         * without one the request is simply not retried. */
+        size_t n = q->key.len + q->payload.len;
+        if (broker_req_may_retry(b, r) &&
+            (n <= REQ_INLINE || b->queued_bytes + n <= cfg->queue_bytes)) {
+            (void)broker_req_copy(b, r, q->key, q->payload);
+        }
         if (broker_forward(b, r, reg, q->key, q->payload) != FERRY_OK ||
             loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
             broker_req_fail_code(b, r, FERRY_ENOMEM);
@@ -343,38 +421,11 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         return;
     }
     /* Wait in the queue: keep a copy of what the frame's slices hold. */
-    r->key_len = (uint16_t)q->key.len;
-    r->payload_len = (uint32_t)q->payload.len;
-    if (q->key.len + q->payload.len <= REQ_INLINE) {
-        r->data = r->inline_data;
-    } else {
-        r->data = malloc(q->key.len + q->payload.len);
-        if (r->data == NULL) {
-            r->state = REQ_AT_WORKER; /* not yet on the queue */
-            broker_req_fail_code(b, r, FERRY_ENOMEM);
-            return;
-        }
+    if (broker_req_copy(b, r, q->key, q->payload) != FERRY_OK) {
+        broker_req_fail_code(b, r, FERRY_ENOMEM);
+        return;
     }
-    if (q->key.len > 0) {
-        memcpy(r->data, q->key.p, q->key.len);
-    }
-    if (q->payload.len > 0) {
-        memcpy(r->data + q->key.len, q->payload.p, q->payload.len);
-    }
-    r->state = REQ_QUEUED;
-    b->queued_bytes += q->key.len + q->payload.len;
-    list_push_back(&svc->queue, &r->node);
-    svc->queued++;
-    {
-        uint64_t when = r->deadline;
-        if (service_active_workers(svc) == 0 &&
-            now + cfg->worker_wait_ms < when) {
-            when = now + cfg->worker_wait_ms;
-        }
-        if (loop_timer_start(b->loop, &r->tm, when) != FERRY_OK) {
-            broker_req_fail_code(b, r, FERRY_ENOMEM);
-        }
-    }
+    broker_enqueue(b, r);
     return;
 
 out_del:
@@ -387,25 +438,137 @@ out_nomem:
     broker_maybe_free_service(b, svc);
 }
 
+/* Puts r, which holds its copy, at the tail of its service's queue; its
+ * timer waits for the deadline, or for a worker when the service has
+ * none. */
+static void
+broker_enqueue(struct broker *b, struct req *r)
+{
+    struct service *svc = r->svc;
+    uint64_t now = loop_now(b->loop), when = r->deadline;
+
+    r->state = REQ_QUEUED;
+    r->reg = NULL;
+    r->worker_conn = 0;
+    list_push_back(&svc->queue, &r->node);
+    svc->queued++;
+    if (service_active_workers(svc) == 0 &&
+        now + b->cfg->worker_wait_ms < when) {
+        when = now + b->cfg->worker_wait_ms;
+    }
+    if (loop_timer_start(b->loop, &r->tm, when) != FERRY_OK) {
+        broker_req_fail_code(b, r, FERRY_ENOMEM);
+    }
+}
+
+/* Whether a worker's error code is its own fault or transient, so that
+ * another worker may well succeed. */
+static bool
+broker_is_retryable(ferry_err code)
+{
+    return code == FERRY_EWORKER_LOST || code == FERRY_EWORKER_ERROR ||
+           code == FERRY_EOVERLOADED || code == FERRY_ESHUTTING_DOWN;
+}
+
+/*
+ * r, at a worker, failed there with code. When r is idempotent and its
+ * retries, deadline and service budget allow, takes it off the worker,
+ * arms its timer for a jittered backoff in REQ_RETRY_WAIT and returns
+ * true; else returns false and leaves r as it was.
+ */
+static bool
+broker_req_retry(struct broker *b, struct req *r, ferry_err code)
+{
+    const struct config *cfg = b->cfg;
+    uint64_t now = loop_now(b->loop), ceiling, delay = 0;
+    unsigned shift = r->attempts < 20 ? r->attempts : 20;
+
+    if (r->state != REQ_AT_WORKER || r->data == NULL ||
+        !broker_req_may_retry(b, r) || r->attempts >= cfg->retry_max ||
+        b->shutting_down || !broker_is_retryable(code)) {
+        return false;
+    }
+    /* Full jitter: uniform in [0, min(base * 2^attempts, max)]. */
+    ceiling = (uint64_t)cfg->retry_backoff_ms << shift;
+    if (ceiling > cfg->retry_backoff_max_ms) {
+        ceiling = cfg->retry_backoff_max_ms;
+    }
+    if (ceiling > 0) {
+        delay = broker_rand(b) % (ceiling + 1);
+    }
+    if (now + delay >= r->deadline ||
+        !service_retry_allowed(r->svc, cfg->retry_budget_percent,
+                               cfg->retry_budget_min_per_s) ||
+        loop_timer_start(b->loop, &r->tm, now + delay) != FERRY_OK) {
+        return false;
+    }
+    list_remove(&r->node);
+    if (r->reg != NULL) {
+        r->reg->in_flight--;
+        r->reg->worker->held_count--;
+    }
+    r->reg = NULL;
+    r->failed_conn = r->worker_conn;
+    r->worker_conn = 0;
+    r->state = REQ_RETRY_WAIT;
+    r->attempts++;
+    service_count_retry(r->svc);
+    log_debug("service '%s': request %llu failed with %s, retry %u in %llu ms",
+              r->svc->name, (unsigned long long)r->id, ferry_errname(code),
+              (unsigned)r->attempts, (unsigned long long)delay);
+    return true;
+}
+
+/* r's backoff is over: forward it to a worker other than the one it failed
+ * at, or queue it. */
+static void
+broker_req_resend(struct broker *b, struct req *r)
+{
+    struct service *svc = r->svc;
+    struct wreg *reg = NULL;
+    struct slice key = {r->data, r->key_len};
+    struct slice payload = {r->data + r->key_len, r->payload_len};
+
+    if (loop_now(b->loop) >= r->deadline) {
+        broker_req_fail_code(b, r, FERRY_EDEADLINE);
+        return;
+    }
+    if (svc->queued == 0) {
+        reg = service_pick_avoid(svc, &b->rng, r->failed_conn);
+    }
+    if (reg == NULL) {
+        broker_enqueue(b, r);
+        return;
+    }
+    if (broker_forward(b, r, reg, key, payload) != FERRY_OK ||
+        loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
+        broker_req_fail_code(b, r, FERRY_ENOMEM);
+    }
+}
+
 void
 broker_dispatch(struct broker *b, struct service *svc)
 {
     while (!list_is_empty(&svc->queue)) {
         struct req *r = container_of(svc->queue.next, struct req, node);
-        struct wreg *reg = service_pick(svc, &b->rng);
+        struct wreg *reg = NULL;
         struct slice key, payload;
-        uint8_t *data;
 
+        /* A retry prefers a worker other than the one it failed at. */
+        if (r->failed_conn != 0) {
+            reg = service_pick_avoid(svc, &b->rng, r->failed_conn);
+        }
+        if (reg == NULL) {
+            reg = service_pick(svc, &b->rng);
+        }
         if (reg == NULL) {
             return;
         }
         list_remove(&r->node);
         svc->queued--;
-        b->queued_bytes -= (uint64_t)r->key_len + r->payload_len;
-        data = r->data;
-        key.p = data;
+        key.p = r->data;
         key.len = r->key_len;
-        payload.p = data + r->key_len;
+        payload.p = r->data + r->key_len;
         payload.len = r->payload_len;
         r->state = REQ_AT_WORKER;
         r->reg = NULL;
@@ -414,10 +577,10 @@ broker_dispatch(struct broker *b, struct service *svc)
             broker_req_fail_code(b, r, FERRY_ENOMEM);
             continue;
         }
-        if (data != r->inline_data) {
-            free(data);
+        /* Only a request that may be retried keeps its copy. */
+        if (!broker_req_may_retry(b, r)) {
+            broker_req_drop_copy(b, r);
         }
-        r->data = NULL;
     }
 }
 
@@ -449,6 +612,10 @@ broker_req_timer_cb(struct timer *t)
         broker_cancel_at_worker(b, r);
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         broker_dispatch(b, svc);
+        return;
+    }
+    if (r->state == REQ_RETRY_WAIT) {
+        broker_req_resend(b, r);
         return;
     }
     if (service_active_workers(svc) == 0) {
@@ -551,7 +718,9 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
         code = FERRY_EWORKER_ERROR;
     }
     svc = r->svc;
-    broker_req_fail(b, r, code, e->msg);
+    if (!broker_req_retry(b, r, code)) {
+        broker_req_fail(b, r, code, e->msg);
+    }
     broker_dispatch(b, svc);
 }
 
@@ -599,6 +768,9 @@ broker_worker_gone(struct broker *b, struct list *held)
 {
     while (!list_is_empty(held)) {
         struct req *r = container_of(held->next, struct req, node);
+        if (broker_req_retry(b, r, FERRY_EWORKER_LOST)) {
+            continue;
+        }
         broker_req_fail(b, r, FERRY_EWORKER_LOST,
                         slice_str("worker lost while holding the request"));
     }

@@ -9,6 +9,11 @@
  * from one connection to another. Each record carries its deadline timer
  * in the loop's heap. Every accepted request ends with exactly one REPLY or
  * ERROR to its caller.
+ *
+ * An idempotent request keeps a copy of its key and payload while at a
+ * worker, so that when the worker is lost or fails with a transient error
+ * it can be sent again, to another worker, after a jittered backoff, while
+ * its deadline, retry_max and its service's retry budget allow.
  */
 #ifndef FERRY_BROKER_BROKER_H
 #define FERRY_BROKER_BROKER_H
@@ -27,8 +32,9 @@
 #define REQ_INLINE 200 /* key+payload bytes a queued record holds inline */
 
 enum req_state {
-    REQ_QUEUED = 0,   /* in its service's queue */
-    REQ_AT_WORKER = 1 /* forwarded, waiting for the worker's answer */
+    REQ_QUEUED = 0,    /* in its service's queue */
+    REQ_AT_WORKER = 1, /* forwarded, waiting for the worker's answer */
+    REQ_RETRY_WAIT = 2 /* failed at a worker, backing off before a retry */
 };
 
 /* A request in flight; pooled, owned by the broker's request table. */
@@ -38,17 +44,21 @@ struct req {
     uint64_t caller_conn; /* conn id of the caller, 0 for an icall */
     uint64_t caller_id;   /* the caller's own request id, or icall id */
     uint64_t worker_conn; /* conn id of the worker, 0 while queued */
+    uint64_t failed_conn; /* conn id of the worker it last failed at */
     struct service *svc;  /* borrowed: outlives its queued requests */
     struct wreg *reg;     /* borrowed while at a worker */
     uint64_t deadline;    /* loop ms after which the caller gets DEADLINE */
     uint64_t start_ns;    /* uv_hrtime() at arrival, for latency */
-    struct timer tm;      /* deadline or no-worker wait */
+    struct timer tm;      /* deadline, no-worker wait or retry backoff */
     struct list node;     /* in svc->queue or the worker's held list */
     enum req_state state; /* where it is */
     uint8_t flags;        /* REQUEST flags, passed on */
+    uint8_t attempts;     /* retries made so far */
     uint16_t key_len;     /* bytes of key in data while queued */
     uint32_t payload_len; /* bytes of payload after the key */
-    uint8_t *data;        /* key+payload while queued: inline or owned */
+    uint8_t *data;        /* key+payload while queued, and kept at a
+                             worker for retries when idempotent: inline or
+                             owned, counted in queued_bytes */
     uint8_t inline_data[REQ_INLINE]; /* storage for small requests */
 };
 
@@ -62,7 +72,7 @@ struct broker {
     uint64_t next_req_id;     /* broker ids start at 1 */
     size_t live;              /* requests not yet answered */
     uint64_t rng;             /* xorshift state for two choices */
-    uint64_t queued_bytes;    /* key+payload bytes held by queued requests */
+    uint64_t queued_bytes;    /* key+payload bytes held by records */
     uint64_t late_replies;    /* worker answers for unknown ids */
     struct map icalls;        /* icall id -> struct icall, borrowed */
     uint64_t next_icall_id;   /* icall ids start at 1 */
@@ -117,7 +127,8 @@ void broker_rearm_queue(struct broker *b, struct service *svc);
 /* The caller behind a session went away: drop or cancel its requests. */
 void broker_caller_gone(struct broker *b, struct map *inflight);
 
-/* A worker went away: its requests fail with WORKER_LOST. */
+/* A worker went away: its requests fail with WORKER_LOST, or are retried
+ * when idempotent. */
 void broker_worker_gone(struct broker *b, struct list *held);
 
 /* Frees svc when it never had a worker and nothing waits in it. */

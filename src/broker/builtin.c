@@ -146,6 +146,9 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(o, "queued", json_integer(svc->queued));
     rc |= builtin_set(o, "requests", json_integer((json_int_t)svc->requests));
     rc |= builtin_set(o, "replies", json_integer((json_int_t)svc->replies));
+    rc |= builtin_set(o, "retries", json_integer((json_int_t)svc->retries));
+    rc |= builtin_set(o, "retries_denied",
+                      json_integer((json_int_t)svc->retries_denied));
     rc |= json_object_set_new(o, "errors", errors);
     rc |= json_object_set_new(o, "latency_us", lat);
     if (rc != 0) {

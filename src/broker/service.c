@@ -132,9 +132,86 @@ service_pick(struct service *svc, uint64_t *rng)
     return best;
 }
 
+struct wreg *
+service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid)
+{
+    struct wreg *best = service_pick(svc, rng), *only = NULL;
+
+    if (best == NULL || avoid == 0 || best->worker->conn->id != avoid) {
+        return best;
+    }
+    best = NULL;
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        struct wreg *r = svc->regs[i];
+        if (r->worker->conn->id == avoid) {
+            only = r;
+        } else if (service_reg_free(r) &&
+                   (best == NULL ||
+                    r->worker->held_count < best->worker->held_count)) {
+            best = r;
+        }
+    }
+    if (best == NULL && service_active_workers(svc) == 1) {
+        return only;
+    }
+    return best;
+}
+
+/* The budget slot of loop time now_ms, cleared when it held an older
+ * second. */
+static size_t
+service_budget_slot(struct service_budget *bu, uint64_t now_ms)
+{
+    uint64_t sec = now_ms / 1000 + 1;
+    size_t i = (size_t)(sec % SERVICE_BUDGET_S);
+
+    if (bu->second[i] != sec) {
+        bu->second[i] = sec;
+        bu->requests[i] = 0;
+        bu->retries[i] = 0;
+    }
+    return i;
+}
+
+bool
+service_retry_allowed(struct service *svc, uint32_t percent, uint32_t min_per_s)
+{
+    struct service_budget *bu = &svc->budget;
+    uint64_t sec = loop_now(svc->loop) / 1000 + 1;
+    uint64_t requests = 0, retries = 0, limit;
+
+    for (size_t i = 0; i < SERVICE_BUDGET_S; i++) {
+        if (bu->second[i] + SERVICE_BUDGET_S > sec) {
+            requests += bu->requests[i];
+            retries += bu->retries[i];
+        }
+    }
+    limit = requests * percent / 100;
+    if (limit < (uint64_t)min_per_s * SERVICE_BUDGET_S) {
+        limit = (uint64_t)min_per_s * SERVICE_BUDGET_S;
+    }
+    if (retries >= limit) {
+        svc->retries_denied++;
+        return false;
+    }
+    return true;
+}
+
+void
+service_count_retry(struct service *svc)
+{
+    size_t i = service_budget_slot(&svc->budget, loop_now(svc->loop));
+
+    svc->retries++;
+    svc->budget.retries[i]++;
+}
+
 void
 service_count_request(struct service *svc)
 {
+    size_t i = service_budget_slot(&svc->budget, loop_now(svc->loop));
+
+    svc->budget.requests[i]++;
     svc->requests++;
     stats_record_request(&svc->stats, loop_now(svc->loop));
 }

@@ -39,6 +39,17 @@ struct wreg {
     size_t slot;            /* index in svc->regs */
 };
 
+/* Seconds in the retry budget's sliding window. */
+#define SERVICE_BUDGET_S 10
+
+/* A service's requests and retries of the last SERVICE_BUDGET_S seconds,
+ * one slot per loop second, cleared lazily like struct stats. */
+struct service_budget {
+    uint64_t second[SERVICE_BUDGET_S];   /* loop second + 1 held, or 0 */
+    uint32_t requests[SERVICE_BUDGET_S]; /* requests that arrived */
+    uint32_t retries[SERVICE_BUDGET_S];  /* retries made */
+};
+
 /* Owned by the broker's service map. */
 struct service {
     struct loop *loop;                 /* borrowed: the clock of stats */
@@ -56,6 +67,9 @@ struct service {
     uint64_t errors[FERRY__ERR_COUNT]; /* requests ended by ERROR, by code */
     struct hist latency;               /* arrival to reply, microseconds */
     struct stats stats;                /* the last minute, per second */
+    uint64_t retries;                  /* requests sent again */
+    uint64_t retries_denied;           /* retries the budget refused */
+    struct service_budget budget;      /* recent requests and retries */
 };
 
 /* A service of loop l named name (1..255 bytes); NULL when out of
@@ -80,6 +94,14 @@ size_t service_active_workers(const struct service *svc);
  */
 struct wreg *service_pick(struct service *svc, uint64_t *rng);
 
+/*
+ * Like service_pick, but never the registration of worker conn avoid
+ * while another worker has free credit; the avoided one only when it is
+ * the service's sole active worker. NULL when nothing fits.
+ */
+struct wreg *service_pick_avoid(struct service *svc, uint64_t *rng,
+                                uint64_t avoid);
+
 /* Counts one request accepted for svc. */
 void service_count_request(struct service *svc);
 
@@ -88,6 +110,17 @@ void service_count_reply(struct service *svc, uint64_t lat_us);
 
 /* Counts one request ended by ERROR code. */
 void service_count_error(struct service *svc, ferry_err code);
+
+/*
+ * Whether one more retry fits svc's budget: retries of the last
+ * SERVICE_BUDGET_S seconds stay below percent of its requests, or below
+ * min_per_s per second. Counts a refusal in retries_denied. O(1).
+ */
+bool service_retry_allowed(struct service *svc, uint32_t percent,
+                           uint32_t min_per_s);
+
+/* Counts one retry of a request of svc. */
+void service_count_retry(struct service *svc);
 
 /* Whether the name is reserved for ferryd's own services ("ferry."). */
 bool service_name_is_reserved(struct slice name);

@@ -91,6 +91,16 @@ static const struct config_key config_keys[] = {
      "30000", "an HTTP connection with no request is closed after this"},
     {"http_max_connections", CT_COUNT, OFF(http_max_connections), 1, 1000000,
      "4096", "HTTP connections open at once; more are closed at accept"},
+    {"retry_max", CT_COUNT, OFF(retry_max), 0, 100, "2",
+     "retries of an idempotent request whose worker failed (0 = none)"},
+    {"retry_budget_percent", CT_COUNT, OFF(retry_budget_percent), 0, 1000, "20",
+     "retries allowed per 100 requests of a service, over 10 s"},
+    {"retry_budget_min_per_s", CT_COUNT, OFF(retry_budget_min_per_s), 0,
+     1000000, "3", "retries per second a service may always make"},
+    {"retry_backoff_ms", CT_MS, OFF(retry_backoff_ms), 0, 60000, "5",
+     "backoff before the first retry (doubles, full jitter)"},
+    {"retry_backoff_max_ms", CT_MS, OFF(retry_backoff_max_ms), 0, 60000, "100",
+     "largest backoff before a retry"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -136,6 +146,11 @@ config_init(struct config *cfg)
     cfg->http_header_timeout_ms = 10000;
     cfg->http_idle_timeout_ms = 30000;
     cfg->http_max_connections = 4096;
+    cfg->retry_max = 2;
+    cfg->retry_budget_percent = 20;
+    cfg->retry_budget_min_per_s = 3;
+    cfg->retry_backoff_ms = 5;
+    cfg->retry_backoff_max_ms = 100;
     return FERRY_OK;
 }
 

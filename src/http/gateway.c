@@ -130,6 +130,23 @@ out_bad_timeout:
     return false;
 }
 
+/* Whether the call carries Ferry-Idempotent: 1 (or true), so that ferryd
+ * may retry it on another worker. */
+static bool
+gateway_is_idempotent(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers,
+                                       H2O_STRLIT("ferry-idempotent"), -1);
+    h2o_iovec_t v;
+
+    if (i < 0) {
+        return false;
+    }
+    v = req->headers.entries[i].value;
+    return (v.len == 1 && v.base[0] == '1') ||
+           h2o_lcstris(v.base, v.len, H2O_STRLIT("true"));
+}
+
 /* Starts the call; the answer comes through gateway_done(). */
 static void
 gateway_submit(struct http_server *s, h2o_req_t *req, struct slice service,
@@ -147,7 +164,8 @@ gateway_submit(struct http_server *s, h2o_req_t *req, struct slice service,
         gc->gen.stop = gateway_stop;
         h2o_start_response(req, &gc->gen);
     }
-    icall_submit(gc->b, &gc->ic, service, key, payload, deadline_ms, 0,
+    icall_submit(gc->b, &gc->ic, service, key, payload, deadline_ms,
+                 gateway_is_idempotent(req) ? FERRY_IDEMPOTENT : 0,
                  gateway_done);
 }
 

@@ -213,6 +213,17 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
     for (size_t i = 0; i < n; i++) {
         metrics_svc_u64(f, "ferry_replies_total", v[i], v[i]->replies);
     }
+    metrics_family(f, "ferry_retries_total", "counter",
+                   "Idempotent requests sent again after a worker failed.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_retries_total", v[i], v[i]->retries);
+    }
+    metrics_family(f, "ferry_retries_denied_total", "counter",
+                   "Retries refused by the service's retry budget.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_retries_denied_total", v[i],
+                        v[i]->retries_denied);
+    }
     metrics_family(f, "ferry_errors_total", "counter",
                    "Requests ended by an error, by error code.");
     for (size_t i = 0; i < n; i++) {
@@ -431,6 +442,9 @@ metrics_service_json(struct broker *b, const struct service *svc)
     rc |= metrics_set(o, "name", metrics_name(svc->name));
     rc |= metrics_set(o, "requests", json_integer((json_int_t)svc->requests));
     rc |= metrics_set(o, "replies", json_integer((json_int_t)svc->replies));
+    rc |= metrics_set(o, "retries", json_integer((json_int_t)svc->retries));
+    rc |= metrics_set(o, "retries_denied",
+                      json_integer((json_int_t)svc->retries_denied));
     rc |= json_object_set_new(o, "errors", errors);
     rc |=
         metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));
