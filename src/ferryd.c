@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "broker/broker.h"
+#include "core/addr.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
@@ -138,6 +139,42 @@ ferryd_listen_all(struct ferryd *d)
     return 0;
 }
 
+/* Whether text is an address reachable beyond this host. */
+static bool
+ferryd_is_open(const char *text)
+{
+    struct addr a;
+
+    return addr_parse(text, &a) == FERRY_OK && !addr_is_local(&a);
+}
+
+/*
+ * Warns about listeners anyone on the network can use: a binary listener
+ * beyond loopback with no token set at all, and an HTTP listener beyond
+ * loopback with no admin_token (its admin endpoints are then open).
+ */
+static void
+ferryd_warn_open(const struct config *cfg)
+{
+    bool tokens = config_token_is_set(cfg->caller_token) ||
+                  config_token_is_set(cfg->worker_token) ||
+                  config_token_is_set(cfg->admin_token);
+
+    for (size_t i = 0; i < cfg->n_listen && !tokens; i++) {
+        if (ferryd_is_open(cfg->listen[i])) {
+            log_warn("listening on '%s' beyond loopback with no access "
+                     "tokens set",
+                     cfg->listen[i]);
+        }
+    }
+    if (cfg->http != NULL && !config_token_is_set(cfg->admin_token) &&
+        ferryd_is_open(cfg->http)) {
+        log_warn("http listening on '%s' beyond loopback with no "
+                 "admin_token set: the admin endpoints are open",
+                 cfg->http);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,6 +252,7 @@ main(int argc, char **argv)
             goto out_broker;
         }
     }
+    ferryd_warn_open(&d.cfg);
     log_info("ready");
     uv_run(&d.loop.uv, UV_RUN_DEFAULT);
     log_info("stopped");

@@ -15,6 +15,7 @@
 
 #include "broker/broker.h"
 #include "core/config.h"
+#include "core/ctcompare.h"
 #include "core/log.h"
 
 static ferry_err session_hello(struct conn *c, const struct frame *f);
@@ -84,6 +85,31 @@ session_hs_closing(struct conn *c)
 {
 }
 
+/* Whether token matches this token setting; a setting that is off never
+ * matches (an unset admin_token grants nothing). */
+static bool
+session_token_matches(struct slice token, const char *want)
+{
+    return config_token_is_set(want) &&
+           ctcompare_equal(token.p, token.len, want, strlen(want));
+}
+
+/*
+ * Whether a HELLO may go on: with the role's token set (caller_token or
+ * worker_token), its token must be that one or admin_token. Both are
+ * compared every time, so the time taken does not tell which one was close.
+ */
+static bool
+session_token_is_ok(const struct config *cfg, uint8_t role, struct slice token)
+{
+    const char *want =
+        role == FRAME_ROLE_WORKER ? cfg->worker_token : cfg->caller_token;
+    bool role_ok = session_token_matches(token, want);
+    bool admin_ok = session_token_matches(token, cfg->admin_token);
+
+    return !config_token_is_set(want) || role_ok || admin_ok;
+}
+
 static ferry_err
 session_hello(struct conn *c, const struct frame *f)
 {
@@ -108,7 +134,17 @@ session_hello(struct conn *c, const struct frame *f)
                   "ferryd speaks version 1");
         return FERRY_OK;
     }
-    /* Access tokens come with a later issue; the token is ignored. */
+    if (!session_token_is_ok(cfg, h.role, h.token)) {
+        const char *role = h.role == FRAME_ROLE_WORKER ? "worker" : "caller";
+        char msg[64];
+        c->loop->auth_failures++;
+        snprintf(msg, sizeof(msg), "invalid token for role '%s'", role);
+        log_warn("%s at '%s': refused: %s token", role, c->peer,
+                 h.token.len == 0 ? "no" : "wrong");
+        conn_send_error(c, 0, FERRY_EUNAUTHORIZED, msg);
+        conn_close(c, msg);
+        return FERRY_OK;
+    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         conn_fail(c, FERRY_ENOMEM, NULL);

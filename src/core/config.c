@@ -78,6 +78,12 @@ static const struct config_key config_keys[] = {
      "services known at once"},
     {"max_in_flight", CT_COUNT, OFF(max_in_flight), 1, 10000000, "1024",
      "unanswered requests per connection before ferryd stops reading it"},
+    {"caller_token", CT_STR, OFF(caller_token), 0, 255, "none (off)",
+     "token callers must send in HELLO (and HTTP gateway calls)"},
+    {"worker_token", CT_STR, OFF(worker_token), 0, 255, "none (off)",
+     "token workers must send in HELLO to register services"},
+    {"admin_token", CT_STR, OFF(admin_token), 0, 255, "none (off)",
+     "token accepted for any role; required by admin HTTP endpoints"},
     {"http", CT_HTTP, OFF(http), 0, 0, CONFIG_HTTP_DEFAULT,
      "HTTP address (gateway, admin, dashboard), or off"},
     {"route", CT_ROUTE, OFF(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
@@ -104,6 +110,13 @@ static const struct config_key config_keys[] = {
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static bool
+config_is_token(const struct config_key *k)
+{
+    return k->offset == OFF(caller_token) || k->offset == OFF(worker_token) ||
+           k->offset == OFF(admin_token);
+}
 
 ferry_err
 config_init(struct config *cfg)
@@ -184,6 +197,12 @@ config_release(struct config *cfg)
     free(cfg->data_dir);
     free(cfg->name);
     free(cfg->config_file);
+    free(cfg->caller_token);
+    free(cfg->worker_token);
+    free(cfg->admin_token);
+    cfg->caller_token = NULL;
+    cfg->worker_token = NULL;
+    cfg->admin_token = NULL;
     cfg->data_dir = NULL;
     cfg->name = NULL;
     cfg->config_file = NULL;
@@ -404,10 +423,11 @@ config_set(struct config *cfg, const char *key, const char *value,
         size_t n = strlen(value);
         char *copy;
         if (n < k->min || n > k->max) {
+            /* A token never appears in a message, even a refused one. */
             snprintf(err, err_size,
                      "%s: bad value '%s' (expected %llu to %llu characters)",
-                     k->name, value, (unsigned long long)k->min,
-                     (unsigned long long)k->max);
+                     k->name, config_is_token(k) ? "<hidden>" : value,
+                     (unsigned long long)k->min, (unsigned long long)k->max);
             return FERRY_EINVALID_ARGUMENT;
         }
         copy = strdup(value);
@@ -662,6 +682,9 @@ config_metavar(const struct config_key *k)
         return "'METHOD /PATH SERVICE'";
     case CT_STR:
         break;
+    }
+    if (config_is_token(k)) {
+        return "TOKEN";
     }
     return k->offset == OFF(data_dir) ? "DIR" : "TEXT";
 }

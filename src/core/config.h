@@ -56,6 +56,12 @@ struct config {
     uint32_t max_services;           /* services known at once */
     uint32_t max_in_flight;          /* unanswered requests per connection
                                         before ferryd stops reading it */
+    char *caller_token;              /* owned; HELLO token of callers and
+                                        of gateway calls; NULL/"" = off */
+    char *worker_token;              /* owned; HELLO token of workers;
+                                        NULL/"" = off */
+    char *admin_token;               /* owned; any role, admin endpoints;
+                                        NULL/"" = off */
     char *http;                      /* owned; HTTP address, NULL = off */
     char *routes[CONFIG_MAX_ROUTES]; /* owned "METHOD /path service" */
     size_t n_routes;                 /* entries in routes */
@@ -70,6 +76,13 @@ struct config {
     uint32_t retry_backoff_ms;       /* first retry's backoff ceiling */
     uint32_t retry_backoff_max_ms;   /* largest backoff ceiling */
 };
+
+/* Whether an access token is set (an empty one is off). */
+static inline bool
+config_token_is_set(const char *token)
+{
+    return token != NULL && token[0] != '\0';
+}
 
 /* What the command line asked for besides settings. */
 enum config_action { CONFIG_RUN = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

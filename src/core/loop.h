@@ -51,6 +51,7 @@ struct loop {
                                           when HTTP is off */
     uint64_t hrtime;                   /* cached uv_hrtime() of this turn,
                                           0 when not yet read */
+    uint64_t auth_failures;            /* HELLOs refused for their token */
     bool stopping;                     /* closing everything */
     void (*on_empty)(struct loop *l);  /* called when the last conn is freed
                                           while stopping */

@@ -25,6 +25,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/auth.h"
 #include "http/metrics.h"
 #include "http/respond.h"
 
@@ -112,6 +113,22 @@ admin_send_doc(h2o_req_t *req, int status, json_t *doc)
     return 0;
 }
 
+/*
+ * Whether req may see internals: with admin_token set it must carry it;
+ * else the 401 is sent here.
+ */
+static bool
+admin_is_allowed(h2o_handler_t *self, h2o_req_t *req)
+{
+    const char *token = admin_of(self)->loop->cfg->admin_token;
+
+    if (auth_is_allowed(req, token, NULL)) {
+        return true;
+    }
+    auth_refuse(req);
+    return false;
+}
+
 static int
 admin_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -159,6 +176,9 @@ admin_services(h2o_handler_t *self, h2o_req_t *req)
     if (!admin_path_is(req, "/v1/services")) {
         return -1;
     }
+    if (!admin_is_allowed(self, req)) {
+        return 0;
+    }
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
     }
@@ -171,6 +191,9 @@ admin_stats(h2o_handler_t *self, h2o_req_t *req)
 {
     if (!admin_path_is(req, "/v1/stats")) {
         return -1;
+    }
+    if (!admin_is_allowed(self, req)) {
+        return 0;
     }
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
@@ -187,6 +210,9 @@ admin_metrics(h2o_handler_t *self, h2o_req_t *req)
 
     if (!admin_path_is(req, "/metrics")) {
         return -1;
+    }
+    if (!admin_is_allowed(self, req)) {
+        return 0;
     }
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
@@ -316,6 +342,9 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
 
     if (!admin_path_is(req, "/v1/stats/stream")) {
         return -1;
+    }
+    if (!admin_is_allowed(self, req)) {
+        return 0;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,

@@ -22,6 +22,7 @@
 #include "broker/broker.h"
 #include "broker/icall.h"
 #include "core/loop.h"
+#include "http/auth.h"
 #include "http/respond.h"
 #include "http/route.h"
 
@@ -169,6 +170,20 @@ gateway_submit(struct http_server *s, h2o_req_t *req, struct slice service,
                  gateway_done);
 }
 
+/* Whether req carries caller_token (or admin_token) when it is set; else
+ * the 401 is sent here. */
+static bool
+gateway_is_allowed(struct http_server *s, h2o_req_t *req)
+{
+    const struct config *cfg = http_server_loop(s)->cfg;
+
+    if (auth_is_allowed(req, cfg->caller_token, cfg->admin_token)) {
+        return true;
+    }
+    auth_refuse(req);
+    return false;
+}
+
 static int
 gateway_call_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -184,6 +199,9 @@ gateway_call_on_req(h2o_handler_t *self, h2o_req_t *req)
         path.len == plen) {
         http_respond_error(req, FERRY_EUNKNOWN_SERVICE,
                            "no service in the path: POST /v1/call/{service}");
+        return 0;
+    }
+    if (!gateway_is_allowed(h->s, req)) {
         return 0;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
@@ -251,6 +269,9 @@ gateway_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         }
         http_respond_status(req, 405, "METHOD_NOT_ALLOWED",
                             "method not allowed on this route");
+        return 0;
+    }
+    if (!gateway_is_allowed(h->s, req)) {
         return 0;
     }
     if (!gateway_headers(req, &deadline_ms, &key)) {

@@ -271,6 +271,10 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
         fprintf(f, "ferry_connections{role=\"http\"} %llu\n",
                 (unsigned long long)http_server_n_conns(b->loop->http));
     }
+    metrics_family(f, "ferry_auth_failures_total", "counter",
+                   "Handshakes refused for a missing or wrong token.");
+    fprintf(f, "ferry_auth_failures_total %llu\n",
+            (unsigned long long)b->loop->auth_failures);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
                    "Seconds since ferryd started.");

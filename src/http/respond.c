@@ -17,6 +17,8 @@ http_status_of(ferry_err code)
         return 200;
     case FERRY_EINVALID_ARGUMENT:
         return 400;
+    case FERRY_EUNAUTHORIZED:
+        return 401;
     case FERRY_EUNKNOWN_SERVICE:
         return 404;
     case FERRY_ETOO_BIG:
@@ -45,6 +47,8 @@ reason_of(int status)
         return "OK";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 404:
         return "Not Found";
     case 405:

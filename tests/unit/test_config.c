@@ -73,6 +73,41 @@ test_set_values(void **state)
     config_release(&cfg);
 }
 
+/* Tokens: off by default, set by key or flag spelling, an empty one is
+ * off, a too long one refused without echoing it. */
+static void
+test_tokens(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_SIZE];
+    char big[300];
+
+    assert_int_equal(config_init(&cfg), FERRY_OK);
+    assert_false(config_token_is_set(cfg.caller_token));
+    assert_false(config_token_is_set(cfg.worker_token));
+    assert_false(config_token_is_set(cfg.admin_token));
+    assert_int_equal(config_set(&cfg, "caller-token", "c1", CONFIG_SRC_FLAG,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_string_equal(cfg.caller_token, "c1");
+    assert_int_equal(config_set(&cfg, "worker_token", "w1", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_string_equal(cfg.worker_token, "w1");
+    assert_int_equal(
+        config_set(&cfg, "admin_token", "", CONFIG_SRC_FILE, err, sizeof(err)),
+        FERRY_OK);
+    assert_false(config_token_is_set(cfg.admin_token));
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(
+        config_set(&cfg, "admin_token", big, CONFIG_SRC_FILE, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "admin_token"));
+    assert_null(strstr(err, "qqqq"));
+    config_release(&cfg);
+}
+
 static void
 test_bad_values_name_the_key(void **state)
 {
@@ -235,6 +270,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_set_values),
+        cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_bad_values_name_the_key),
         cmocka_unit_test(test_file_and_line_in_errors),
         cmocka_unit_test(test_flags_override_file),

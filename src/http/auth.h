@@ -1,0 +1,26 @@
+/*
+ * auth.h - access tokens on the HTTP side: whether a request carries a
+ * token ("Authorization: Bearer <token>" or "Ferry-Token: <token>"), and
+ * the one 401 answer when it does not.
+ *
+ * The admin endpoints that show internals ask for admin_token; gateway
+ * calls ask for caller_token (admin_token works too). docs/http.md.
+ */
+#ifndef FERRY_HTTP_AUTH_H
+#define FERRY_HTTP_AUTH_H
+
+#include <h2o.h>
+#include <stdbool.h>
+
+/*
+ * Whether req may go on when token is required: always when token is off
+ * (NULL or empty), else when the request carries token or admin_token
+ * (which may be NULL). Compared in constant time.
+ */
+bool auth_is_allowed(h2o_req_t *req, const char *token,
+                     const char *admin_token);
+
+/* Answers 401 UNAUTHORIZED (JSON error, WWW-Authenticate: Bearer). */
+void auth_refuse(h2o_req_t *req);
+
+#endif
