@@ -4,7 +4,7 @@
  * handler, so each batch of requests read in one turn goes back in one
  * write.
  *
- *   echo_worker [--addr ADDR] [--service NAME] [--credit N]
+ *   echo_worker [--addr ADDR] [--service NAME] [--credit N] [--token T]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@ echo_usage(FILE *out)
 {
     fprintf(out,
             "usage: echo_worker [--addr ADDR] [--service NAME] [--credit N]\n"
+            "                   [--token TOKEN]\n"
             "\n"
             "Serves NAME (default echo_ext), replying each payload unchanged."
             "\n\n"
@@ -27,7 +28,9 @@ echo_usage(FILE *out)
             "127.0.0.1:7700)\n"
             "  --service NAME  service to serve (default echo_ext)\n"
             "  --credit N      requests taken at once, 1..65535 "
-            "(default 256)\n");
+            "(default 256)\n"
+            "  --token TOKEN   access token sent in HELLO (default "
+            "$FERRY_TOKEN)\n");
 }
 
 static void
@@ -56,6 +59,7 @@ int
 main(int argc, char **argv)
 {
     const char *addr = NULL, *service = "echo_ext";
+    struct ferry_opts opts = {.token = getenv("FERRY_TOKEN")};
     unsigned long credit = 256;
     struct sigaction sa;
     char *end;
@@ -72,6 +76,8 @@ main(int argc, char **argv)
         }
         if (strcmp(a, "--addr") == 0) {
             addr = v;
+        } else if (strcmp(a, "--token") == 0) {
+            opts.token = v;
         } else if (strcmp(a, "--service") == 0) {
             service = v;
         } else if (strcmp(a, "--credit") == 0) {
@@ -85,7 +91,7 @@ main(int argc, char **argv)
         }
         i++;
     }
-    err = ferry_worker_new(addr, NULL, &worker);
+    err = ferry_worker_new(addr, &opts, &worker);
     if (err != FERRY_OK) {
         fprintf(stderr, "echo_worker: address '%s': %s\n",
                 addr != NULL ? addr : "(default)", ferry_strerror(err));

@@ -3,7 +3,7 @@
  * {"n": N} with {"N": N, "result": "0 1 1 2 3 ..."}, the first N Fibonacci
  * numbers (F0 = 0, F1 = 1) in exact decimal.
  *
- *   fib_worker [--addr ADDR] [--max N] [--credit N]
+ *   fib_worker [--addr ADDR] [--max N] [--credit N] [--token TOKEN]
  *
  * Numbers are computed once into a growing table (fib.c) and every answer
  * is a copy of a prefix of its text. Anything but an object whose "n" is an
@@ -38,7 +38,8 @@ static void
 fib_usage(FILE *out)
 {
     fprintf(out,
-            "usage: fib_worker [--addr ADDR] [--max N] [--credit N]\n"
+            "usage: fib_worker [--addr ADDR] [--max N] [--credit N] "
+            "[--token TOKEN]\n"
             "\n"
             "Serves \"fib\": {\"n\": N} -> {\"N\": N, \"result\": \"0 1 1 2 "
             "...\"},\n"
@@ -47,7 +48,9 @@ fib_usage(FILE *out)
             "  --addr ADDR  ferryd address (default $FERRY_ADDR, else "
             "127.0.0.1:7700)\n"
             "  --max N      largest n accepted (default %d)\n"
-            "  --credit N   requests taken at once, 1..65535 (default 16)\n",
+            "  --credit N   requests taken at once, 1..65535 (default 16)\n"
+            "  --token TOKEN  access token sent in HELLO (default "
+            "$FERRY_TOKEN)\n",
             FIB_DEFAULT_MAX);
 }
 
@@ -154,6 +157,7 @@ main(int argc, char **argv)
 {
     struct fib_worker fw = {.max = FIB_DEFAULT_MAX};
     const char *addr = NULL;
+    struct ferry_opts opts = {.token = getenv("FERRY_TOKEN")};
     unsigned long credit = 16, max = FIB_DEFAULT_MAX;
     struct sigaction sa;
     ferry_err err;
@@ -170,6 +174,8 @@ main(int argc, char **argv)
         }
         if (strcmp(a, "--addr") == 0) {
             addr = v;
+        } else if (strcmp(a, "--token") == 0) {
+            opts.token = v;
         } else if (strcmp(a, "--max") == 0) {
             if (!fib_parse_arg(v, 1, FIB_MAX_MAX, &max)) {
                 fprintf(stderr, "fib_worker: --max must be 1..%d\n",
@@ -188,7 +194,7 @@ main(int argc, char **argv)
     }
     fw.max = max;
     fib_table_init(&fw.table);
-    err = ferry_worker_new(addr, NULL, &worker);
+    err = ferry_worker_new(addr, &opts, &worker);
     if (err != FERRY_OK) {
         fprintf(stderr, "fib_worker: address '%s': %s\n",
                 addr != NULL ? addr : "(default)", ferry_strerror(err));

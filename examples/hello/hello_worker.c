@@ -3,9 +3,12 @@
  * "hello, " followed by the request payload.
  *
  *   hello_worker [--addr ADDR]      then: ferry call hello world
+ *
+ * The access token, if ferryd wants one, comes from $FERRY_TOKEN.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ferry.h"
@@ -44,6 +47,8 @@ int
 main(int argc, char **argv)
 {
     const char *addr = NULL; /* NULL: $FERRY_ADDR or 127.0.0.1:7700 */
+    /* The access token, when ferryd asks for one. */
+    struct ferry_opts opts = {.token = getenv("FERRY_TOKEN")};
     ferry_err err;
 
     if (argc == 3 && strcmp(argv[1], "--addr") == 0) {
@@ -53,7 +58,7 @@ main(int argc, char **argv)
         fprintf(help ? stdout : stderr, "usage: hello_worker [--addr ADDR]\n");
         return help ? 0 : 2;
     }
-    if (ferry_worker_new(addr, NULL, &worker) != FERRY_OK ||
+    if (ferry_worker_new(addr, &opts, &worker) != FERRY_OK ||
         ferry_worker_register(worker, "hello", 16, on_hello, NULL) !=
             FERRY_OK) {
         fprintf(stderr, "hello_worker: bad address\n");

@@ -444,7 +444,8 @@ static int
 bench_connect(struct bench *b)
 {
     const struct bench_config *cfg = b->cfg;
-    struct slice name = slice_str(BENCH_NAME), token = {NULL, 0};
+    struct slice name = slice_str(BENCH_NAME);
+    struct slice token = slice_str(cfg->token != NULL ? cfg->token : "");
     struct epoll_event ev;
     struct bench_conn *c;
     const char *why;
@@ -481,7 +482,7 @@ bench_connect(struct bench *b)
             fprintf(stderr, "SYS: epoll_ctl: %s\n", strerror(errno));
             return CLI_EXIT_FERRY;
         }
-        dst = buf_prepare(&c->out, frame_hello_size(name.len, 0));
+        dst = buf_prepare(&c->out, frame_hello_size(name.len, token.len));
         if (dst == NULL) {
             fprintf(stderr, "NOMEM: out of memory\n");
             return CLI_EXIT_FERRY;

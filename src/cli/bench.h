@@ -24,6 +24,7 @@ struct bench_config {
     uint32_t seconds;     /* length of the measurement window */
     uint32_t warmup_s;    /* load before the window, not measured */
     uint32_t timeout_ms;  /* deadline sent with each request; 0 = default */
+    const char *token;    /* borrowed: access token for HELLO, or NULL */
 };
 
 /*

@@ -22,8 +22,9 @@
 
 /* What main() hands each subcommand. */
 struct cli_ctx {
-    const char *addr; /* borrowed: ferryd's address, never NULL */
-    const char *prog; /* borrowed: "ferry" */
+    const char *addr;  /* borrowed: ferryd's address, never NULL */
+    const char *prog;  /* borrowed: "ferry" */
+    const char *token; /* borrowed: access token for HELLO, or NULL */
 };
 
 /*

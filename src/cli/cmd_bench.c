@@ -19,7 +19,8 @@ cmd_bench_usage(FILE *out)
     fprintf(out,
             "usage: ferry bench [--connections C] [--depth D] [--payload P]\n"
             "                   [--seconds T] [--warmup S] [--service NAME]\n"
-            "                   [--timeout MS] [--addr ADDR]\n\n"
+            "                   [--timeout MS] [--addr ADDR] [--token TOKEN]"
+            "\n\n"
             "Closed-loop load: C connections each keep D requests of P "
             "bytes in flight\n"
             "(each reply sends the next request). S seconds of warm-up, "
@@ -33,7 +34,8 @@ cmd_bench_usage(FILE *out)
             "  --warmup S       unmeasured seconds first (default 1)\n"
             "  --service NAME   service to call (default echo)\n"
             "  --timeout MS     deadline of each request (default: the "
-            "daemon's)\n\n"
+            "daemon's)\n"
+            "  --token TOKEN    access token (default $FERRY_TOKEN)\n\n"
             "Prints one line on stdout:\n"
             "  rps=<int> p50_us=<float> p99_us=<float> p999_us=<float>\n"
             "(replies per second and latency from send to reply, both in "
@@ -108,5 +110,6 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
     if (addr_parse(ctx->addr, &cfg.addr) != FERRY_OK) {
         return cli_usage_error("bench", "bad address '%s'", ctx->addr);
     }
+    cfg.token = ctx->token;
     return bench_run(&cfg);
 }

@@ -18,13 +18,15 @@ cmd_call_usage(FILE *out)
     fprintf(out,
             "usage: ferry call SERVICE [PAYLOAD | -] [--timeout MS] "
             "[--key KEY]\n"
-            "                  [--idempotent] [--addr ADDR]\n\n"
+            "                  [--idempotent] [--addr ADDR] [--token TOKEN]"
+            "\n\n"
             "Calls SERVICE with PAYLOAD (- reads all of stdin, none sends "
             "an empty\n"
             "payload) and prints the reply on stdout.\n\n"
             "  --timeout MS    deadline of the call (default: the daemon's)\n"
             "  --key KEY       routing key\n"
-            "  --idempotent    mark the request safe to run twice\n\n"
+            "  --idempotent    mark the request safe to run twice\n"
+            "  --token TOKEN   access token (default $FERRY_TOKEN)\n\n"
             "Exit status: 0 success, 1 error from ferryd or the worker "
             "(NAME: message\n"
             "on stderr), 2 usage error, 3 connection error.\n");
@@ -113,6 +115,7 @@ cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
     struct ferry_request req = {0};
     struct ferry_reply reply = {0};
     struct ferry_client *client;
+    struct ferry_opts opts = {.token = ctx->token};
     const char *positional[2] = {NULL, NULL};
     const char *v, *key = NULL;
     uint8_t *stdin_data = NULL;
@@ -188,7 +191,7 @@ cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
         }
     }
 
-    err = ferry_client_new(ctx->addr, NULL, &client);
+    err = ferry_client_new(ctx->addr, &opts, &client);
     if (err != FERRY_OK) {
         free(stdin_data);
         if (err == FERRY_EINVALID_ARGUMENT) {

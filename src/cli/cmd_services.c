@@ -15,11 +15,12 @@ void
 cmd_services_usage(FILE *out)
 {
     fprintf(out,
-            "usage: ferry services [--json] [--addr ADDR]\n\n"
+            "usage: ferry services [--json] [--addr ADDR] [--token TOKEN]\n\n"
             "Lists the services ferryd knows, with their workers, credit, "
             "requests in\n"
             "flight, queued requests, counters and latency percentiles.\n\n"
-            "  --json    print the daemon's JSON as is\n\n"
+            "  --json           print the daemon's JSON as is\n"
+            "  --token TOKEN    access token (default $FERRY_TOKEN)\n\n"
             "Exit status: 0 success, 1 error from ferryd, 2 usage error, "
             "3 connection\n"
             "error.\n");
@@ -169,6 +170,7 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
 {
     struct ferry_request req = {.service = SERVICES_SERVICE};
     struct ferry_reply reply = {0};
+    struct ferry_opts opts = {.token = ctx->token};
     struct ferry_client *client;
     json_error_t jerr;
     json_t *root, *services;
@@ -188,7 +190,7 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
                                    argv[i]);
         }
     }
-    err = ferry_client_new(ctx->addr, NULL, &client);
+    err = ferry_client_new(ctx->addr, &opts, &client);
     if (err != FERRY_OK) {
         if (err == FERRY_EINVALID_ARGUMENT) {
             return cli_usage_error("services", "bad address '%s'", ctx->addr);

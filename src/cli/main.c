@@ -2,12 +2,13 @@
  * main.c - the ferry command: takes the global options, picks the
  * subcommand and hands it the rest of the arguments.
  *
- *   ferry [--addr ADDR] COMMAND [ARGS...]
+ *   ferry [--addr ADDR] [--token TOKEN] COMMAND [ARGS...]
  *
- * --addr is accepted anywhere before a "--", so "ferry call --addr A echo"
- * and "ferry --addr A call echo" mean the same.
+ * --addr and --token are accepted anywhere before a "--", so "ferry call
+ * --addr A echo" and "ferry --addr A call echo" mean the same.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -15,6 +16,7 @@
 #include "cli/cmd_call.h"
 #include "cli/cmd_services.h"
 #include "core/addr.h"
+#include "proto/frame.h"
 
 struct command {
     const char *name; /* "call" */
@@ -38,11 +40,15 @@ main_usage(FILE *out)
 {
     size_t i;
 
-    fprintf(out, "usage: ferry [--addr ADDR] COMMAND [ARGS...]\n"
+    fprintf(out, "usage: ferry [--addr ADDR] [--token TOKEN] COMMAND "
+                 "[ARGS...]\n"
                  "       ferry COMMAND --help\n\n"
                  "Talks to ferryd at ADDR (host:port, [v6]:port or "
                  "unix:/path);\n"
-                 "default: $FERRY_ADDR, else " ADDR_DEFAULT ".\n\n"
+                 "default: $FERRY_ADDR, else " ADDR_DEFAULT ".\n"
+                 "TOKEN is the access token sent in HELLO, when ferryd "
+                 "asks for one;\n"
+                 "default: $FERRY_TOKEN.\n\n"
                  "commands:\n");
     for (i = 0; i < N_COMMANDS; i++) {
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -57,12 +63,12 @@ main_usage(FILE *out)
 }
 
 /*
- * Removes every "--addr ADDR" / "--addr=ADDR" before a "--" from argv,
- * keeping the last value in *addr. Returns the new argc, or -1 when
- * --addr lacks its value.
+ * Removes every "--addr ADDR" / "--addr=ADDR" and "--token TOKEN" before a
+ * "--" from argv, keeping the last values in *addr and *token. Returns the
+ * new argc, or -1 when an option lacks its value.
  */
 static int
-main_take_addr(int argc, char **argv, const char **addr)
+main_take_globals(int argc, char **argv, const char **addr, const char **token)
 {
     int i, n = 0;
     const char *v;
@@ -77,6 +83,15 @@ main_take_addr(int argc, char **argv, const char **addr)
         switch (cli_opt(argc, argv, &i, "--addr", &v)) {
         case 1:
             *addr = v;
+            continue;
+        case -1:
+            return -1;
+        default:
+            break;
+        }
+        switch (cli_opt(argc, argv, &i, "--token", &v)) {
+        case 1:
+            *token = v;
             break;
         case -1:
             return -1;
@@ -91,10 +106,10 @@ main_take_addr(int argc, char **argv, const char **addr)
 int
 main(int argc, char **argv)
 {
-    struct cli_ctx ctx = {addr_default(), "ferry"};
+    struct cli_ctx ctx = {addr_default(), "ferry", getenv("FERRY_TOKEN")};
     size_t i;
 
-    argc = main_take_addr(argc - 1, argv + 1, &ctx.addr);
+    argc = main_take_globals(argc - 1, argv + 1, &ctx.addr, &ctx.token);
     argv++;
     if (argc < 0) {
         return CLI_EXIT_USAGE;
@@ -109,6 +124,11 @@ main(int argc, char **argv)
     }
     if (ctx.addr[0] == '\0') {
         fprintf(stderr, "ferry: --addr must not be empty\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (ctx.token != NULL && strlen(ctx.token) > FRAME_MAX_NAME) {
+        fprintf(stderr, "ferry: --token must be at most %d bytes\n",
+                FRAME_MAX_NAME);
         return CLI_EXIT_USAGE;
     }
     for (i = 0; i < N_COMMANDS; i++) {

@@ -4,6 +4,7 @@
  * a tag that shows which worker served.
  *
  *   test_worker --service NAME [--addr ADDR] [--credit N] [--mode MODE]
+ *               [--token TOKEN]
  *               [--name NAME]
  *
  * MODE: echo (default), sleep:MS, never, fail:CODE, tag:TEXT. It drives
@@ -48,7 +49,7 @@ tw_usage(FILE *out)
 {
     fprintf(out,
             "usage: test_worker --service NAME [--addr ADDR] [--credit N]\n"
-            "                   [--mode MODE] [--name NAME]\n"
+            "                   [--mode MODE] [--name NAME] [--token TOKEN]\n"
             "\n"
             "A worker for tests; --credit defaults to 1. MODE is one of:\n"
             "  echo        reply with the payload (default)\n"
@@ -56,6 +57,7 @@ tw_usage(FILE *out)
             "  never       never answer\n"
             "  fail:CODE   fail with error CODE (a number), \"test failure\"\n"
             "  tag:TEXT    reply TEXT:payload\n"
+            "--token (default $FERRY_TOKEN) is sent in HELLO.\n"
             "Prints READY once registered; exits 0 on SIGINT or SIGTERM.\n");
 }
 
@@ -274,6 +276,8 @@ main(int argc, char **argv)
             addr = v;
         } else if (strcmp(a, "--service") == 0) {
             service = v;
+        } else if (strcmp(a, "--token") == 0) {
+            opts.token = v;
         } else if (strcmp(a, "--name") == 0) {
             opts.name = v;
         } else if (strcmp(a, "--credit") == 0) {
@@ -295,6 +299,9 @@ main(int argc, char **argv)
     }
     if (service == NULL) {
         goto out_usage;
+    }
+    if (opts.token == NULL) {
+        opts.token = getenv("FERRY_TOKEN");
     }
     err = ferry_worker_new(addr, &opts, &worker);
     if (err != FERRY_OK) {
