@@ -213,6 +213,7 @@ broker_req_free(struct broker *b, struct req *r)
     } else if (r->state == REQ_AT_WORKER && r->reg != NULL) {
         r->reg->in_flight--;
         r->reg->worker->held_count--;
+        service_worker_unsent(r->reg);
     }
     broker_req_drop_copy(b, r);
     b->live--;
@@ -288,8 +289,23 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     r->worker_conn = w->id;
     reg->in_flight++;
     reg->worker->held_count++;
+    service_worker_sent(reg);
     list_push_back(&reg->worker->held, &r->node);
     return FERRY_OK;
+}
+
+/* r, at a worker, ended there: ok false when it failed by the worker's
+ * fault. Feeds the worker's outlier ejection. */
+static void
+broker_outcome(struct broker *b, struct req *r, bool ok)
+{
+    const struct config *cfg = b->cfg;
+    struct service_eject ej = {cfg->eject_failures, cfg->eject_base_ms,
+                               cfg->eject_max_ms, cfg->eject_max_percent};
+
+    if (r->state == REQ_AT_WORKER && r->reg != NULL) {
+        service_worker_outcome(r->svc, r->reg, ok, &ej);
+    }
 }
 
 /* Answers a request that got no record: an error frame to conn c, or the
@@ -609,6 +625,7 @@ broker_req_timer_cb(struct timer *t)
     uint64_t now = loop_now(b->loop);
 
     if (r->state == REQ_AT_WORKER) {
+        broker_outcome(b, r, false);
         broker_cancel_at_worker(b, r);
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         broker_dispatch(b, svc);
@@ -680,6 +697,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         return;
     }
     svc = r->svc;
+    broker_outcome(b, r, true);
     service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
     if (r->caller_conn == 0) {
         uint64_t ic = r->caller_id;
@@ -718,6 +736,9 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
         code = FERRY_EWORKER_ERROR;
     }
     svc = r->svc;
+    /* INVALID_ARGUMENT and the like are the caller's fault: the worker
+     * answered well. */
+    broker_outcome(b, r, !broker_is_retryable(code));
     if (!broker_req_retry(b, r, code)) {
         broker_req_fail(b, r, code, e->msg);
     }

@@ -98,6 +98,10 @@ builtin_worker_json(struct broker *b, const struct wreg *reg)
         w, "last_seen_ms",
         json_integer((json_int_t)(now > c->last_rx ? now - c->last_rx : 0)));
     rc |= builtin_set(w, "draining", json_boolean(reg->worker->draining));
+    rc |= builtin_set(w, "ejected",
+                      json_boolean(service_reg_is_ejected(reg->svc, reg)));
+    rc |= builtin_set(w, "probing", json_boolean(reg->worker->probing));
+    rc |= builtin_set(w, "ejections", json_integer(reg->worker->ejections));
     if (rc != 0) {
         json_decref(w);
         return NULL;
@@ -149,6 +153,8 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(o, "retries", json_integer((json_int_t)svc->retries));
     rc |= builtin_set(o, "retries_denied",
                       json_integer((json_int_t)svc->retries_denied));
+    rc |= builtin_set(o, "ejections",
+                      json_integer((json_int_t)svc->ejections));
     rc |= json_object_set_new(o, "errors", errors);
     rc |= json_object_set_new(o, "latency_us", lat);
     if (rc != 0) {

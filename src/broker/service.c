@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/session.h"
+#include "core/log.h"
 #include "core/loop.h"
 
 struct service *
@@ -85,10 +86,112 @@ service_active_workers(const struct service *svc)
     return n;
 }
 
+/* Whether worker w may get a request at loop time now: not ejected, and
+ * not probing with its probe out. Turns an expired ejection into a probe. */
 static bool
-service_reg_free(const struct wreg *r)
+service_worker_eligible(struct session *w, uint64_t now)
 {
-    return r->in_flight < r->credit && session_can_take(r->worker);
+    if (w->ejected_until != 0) {
+        if (now < w->ejected_until) {
+            return false;
+        }
+        w->ejected_until = 0;
+        w->probing = true;
+        w->probe_sent = false;
+    }
+    return !(w->probing && w->probe_sent);
+}
+
+static bool
+service_reg_free(struct service *svc, struct wreg *r)
+{
+    return r->in_flight < r->credit && session_can_take(r->worker) &&
+           service_worker_eligible(r->worker, loop_now(svc->loop));
+}
+
+bool
+service_reg_is_ejected(const struct service *svc, const struct wreg *reg)
+{
+    return reg->worker->ejected_until > loop_now(svc->loop);
+}
+
+/* Ejects worker w for its ejection length. */
+static void
+service_eject(struct service *svc, struct session *w,
+              const struct service_eject *ej)
+{
+    uint64_t ms = (uint64_t)ej->base_ms * (w->ejections + 1);
+
+    if (ms > ej->max_ms) {
+        ms = ej->max_ms;
+    }
+    w->ejections++;
+    w->ejected_until = loop_now(svc->loop) + (ms > 0 ? ms : 1);
+    w->probing = false;
+    w->probe_sent = false;
+    w->fails = 0;
+    svc->ejections++;
+    log_warn("worker '%s': ejected for %llu ms (ejection %u, service '%s')",
+             w->conn->name, (unsigned long long)ms, (unsigned)w->ejections,
+             svc->name);
+}
+
+void
+service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
+                       const struct service_eject *ej)
+{
+    struct session *w = reg->worker;
+    size_t ejected = 0, limit;
+
+    if (ok) {
+        w->fails = 0;
+        if (w->probing) {
+            w->probing = false;
+            w->probe_sent = false;
+            log_info("worker '%s': probe succeeded, back in service",
+                     w->conn->name);
+        }
+        return;
+    }
+    if (w->probing) {
+        service_eject(svc, w, ej);
+        return;
+    }
+    w->fails++;
+    if (ej->failures == 0 || w->fails < ej->failures ||
+        w->ejected_until != 0 || svc->n_regs < 2) {
+        return;
+    }
+    /* Only on the way to an ejection: a scan of svc's workers. */
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        struct session *o = svc->regs[i]->worker;
+        if (o != w && (o->ejected_until != 0 || o->probing)) {
+            ejected++;
+        }
+    }
+    limit = svc->n_regs * ej->max_percent / 100;
+    if (limit < 1) {
+        limit = 1;
+    }
+    if (ejected < limit) {
+        service_eject(svc, w, ej);
+    }
+}
+
+void
+service_worker_sent(struct wreg *reg)
+{
+    if (reg->worker->probing) {
+        reg->worker->probe_sent = true;
+    }
+}
+
+void
+service_worker_unsent(struct wreg *reg)
+{
+    if (reg->worker->probing) {
+        reg->worker->probe_sent = false;
+    }
 }
 
 static uint64_t
@@ -112,7 +215,7 @@ service_pick(struct service *svc, uint64_t *rng)
         uint64_t r = service_rand(rng);
         struct wreg *a = svc->regs[(r & 0xffffffffu) % svc->n_regs];
         struct wreg *c = svc->regs[(r >> 32) % svc->n_regs];
-        bool fa = service_reg_free(a), fc = service_reg_free(c);
+        bool fa = service_reg_free(svc, a), fc = service_reg_free(svc, c);
         if (fa && fc) {
             return a->worker->held_count <= c->worker->held_count ? a : c;
         }
@@ -123,7 +226,7 @@ service_pick(struct service *svc, uint64_t *rng)
     }
     for (size_t i = 0; i < svc->n_regs; i++) {
         struct wreg *r = svc->regs[i];
-        if (service_reg_free(r) &&
+        if (service_reg_free(svc, r) &&
             (best == NULL ||
              r->worker->held_count < best->worker->held_count)) {
             best = r;
@@ -136,6 +239,7 @@ struct wreg *
 service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid)
 {
     struct wreg *best = service_pick(svc, rng), *only = NULL;
+    bool others = false;
 
     if (best == NULL || avoid == 0 || best->worker->conn->id != avoid) {
         return best;
@@ -145,13 +249,20 @@ service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid)
         struct wreg *r = svc->regs[i];
         if (r->worker->conn->id == avoid) {
             only = r;
-        } else if (service_reg_free(r) &&
-                   (best == NULL ||
-                    r->worker->held_count < best->worker->held_count)) {
+            continue;
+        }
+        /* Another worker that may take it later: not draining, not
+         * ejected. */
+        if (!r->worker->draining && !service_reg_is_ejected(svc, r)) {
+            others = true;
+        }
+        if (service_reg_free(svc, r) &&
+            (best == NULL ||
+             r->worker->held_count < best->worker->held_count)) {
             best = r;
         }
     }
-    if (best == NULL && service_active_workers(svc) == 1) {
+    if (best == NULL && !others) {
         return only;
     }
     return best;

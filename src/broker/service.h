@@ -7,6 +7,16 @@
  * by `ferry services`. Dispatch picks, among registrations with free
  * credit, the worker with the fewest requests outstanding: a scan for a
  * handful of workers, power of two random choices beyond that.
+ *
+ * Outlier ejection: a worker whose requests fail eject_failures times in
+ * a row (lost, DEADLINE while it held the request, or its own WORKER_ERROR,
+ * OVERLOADED or SHUTTING_DOWN) gets no new request for eject_base_ms times
+ * its ejections so far, at most eject_max_ms. The state belongs to the
+ * worker's session, not to one registration: a worker is one process, and
+ * its failures for one service say something about all of them. When the
+ * time is over, the worker gets exactly one probe request: success makes
+ * it healthy, failure ejects it again. The expiry is checked lazily when a
+ * worker is picked, with the loop clock; no timer per worker.
  */
 #ifndef FERRY_BROKER_SERVICE_H
 #define FERRY_BROKER_SERVICE_H
@@ -70,6 +80,15 @@ struct service {
     uint64_t retries;                  /* requests sent again */
     uint64_t retries_denied;           /* retries the budget refused */
     struct service_budget budget;      /* recent requests and retries */
+    uint64_t ejections;                /* workers ejected for its requests */
+};
+
+/* The ejection settings, from struct config. */
+struct service_eject {
+    uint32_t failures;    /* failures in a row that eject; 0 = off */
+    uint32_t base_ms;     /* ejection length per ejection so far */
+    uint32_t max_ms;      /* longest ejection */
+    uint32_t max_percent; /* of svc's workers ejected at once */
 };
 
 /* A service of loop l named name (1..255 bytes); NULL when out of
@@ -96,11 +115,32 @@ struct wreg *service_pick(struct service *svc, uint64_t *rng);
 
 /*
  * Like service_pick, but never the registration of worker conn avoid
- * while another worker has free credit; the avoided one only when it is
- * the service's sole active worker. NULL when nothing fits.
+ * while another worker has free credit; the avoided one only when no
+ * other worker may take requests (draining or ejected). NULL when nothing
+ * fits.
  */
 struct wreg *service_pick_avoid(struct service *svc, uint64_t *rng,
                                 uint64_t avoid);
+
+/* Whether the worker of reg is ejected now (not counting its probe). */
+bool service_reg_is_ejected(const struct service *svc, const struct wreg *reg);
+
+/*
+ * The worker of reg answered a request of svc: ok false for a failure that
+ * is its own fault. Resets its failures on success; ejects it when they
+ * reach the limit, unless that would eject more than max_percent of svc's
+ * workers (or svc's only worker: a single worker is never ejected). A
+ * probing worker is healthy again on success, ejected again on failure.
+ */
+void service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
+                            const struct service_eject *ej);
+
+/* A request was forwarded to reg's worker: it may be the probe. */
+void service_worker_sent(struct wreg *reg);
+
+/* A request left reg's worker without an outcome (cancelled): a probe
+ * may be sent again. */
+void service_worker_unsent(struct wreg *reg);
 
 /* Counts one request accepted for svc. */
 void service_count_request(struct service *svc);

@@ -32,6 +32,11 @@ struct session {
     struct list held;    /* struct req forwarded to this worker */
     uint32_t held_count; /* requests in held */
     bool draining;       /* sent DRAIN: no new requests */
+    uint32_t fails;      /* failures in a row at this worker */
+    uint32_t ejections;  /* times ejected so far */
+    uint64_t ejected_until; /* loop ms its ejection ends, 0 = none */
+    bool probing;        /* ejection over: one probe request decides */
+    bool probe_sent;     /* the probe is at the worker */
 };
 
 /* The ops of a connection that has not sent HELLO yet. */

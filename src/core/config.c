@@ -107,6 +107,14 @@ static const struct config_key config_keys[] = {
      "backoff before the first retry (doubles, full jitter)"},
     {"retry_backoff_max_ms", CT_MS, OFF(retry_backoff_max_ms), 0, 60000, "100",
      "largest backoff before a retry"},
+    {"eject_failures", CT_COUNT, OFF(eject_failures), 0, 1000000, "5",
+     "failures in a row that eject a worker for a while (0 = off)"},
+    {"eject_base_ms", CT_MS, OFF(eject_base_ms), 1, 86400000, "30000",
+     "ejection length, times the worker's ejections so far"},
+    {"eject_max_ms", CT_MS, OFF(eject_max_ms), 1, 86400000, "300000",
+     "longest ejection of a worker"},
+    {"eject_max_percent", CT_COUNT, OFF(eject_max_percent), 0, 100, "50",
+     "share of a service's workers that may be ejected at once"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -164,6 +172,10 @@ config_init(struct config *cfg)
     cfg->retry_budget_min_per_s = 3;
     cfg->retry_backoff_ms = 5;
     cfg->retry_backoff_max_ms = 100;
+    cfg->eject_failures = 5;
+    cfg->eject_base_ms = 30000;
+    cfg->eject_max_ms = 300000;
+    cfg->eject_max_percent = 50;
     return FERRY_OK;
 }
 

@@ -75,6 +75,12 @@ struct config {
     uint32_t retry_budget_min_per_s; /* retries always allowed per second */
     uint32_t retry_backoff_ms;       /* first retry's backoff ceiling */
     uint32_t retry_backoff_max_ms;   /* largest backoff ceiling */
+    uint32_t eject_failures;         /* failures in a row that eject a
+                                        worker; 0 = off */
+    uint32_t eject_base_ms;          /* first ejection's length */
+    uint32_t eject_max_ms;           /* longest ejection */
+    uint32_t eject_max_percent;      /* share of a service's workers that
+                                        may be ejected at once */
 };
 
 /* Whether an access token is set (an empty one is off). */

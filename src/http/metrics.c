@@ -224,6 +224,11 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
         metrics_svc_u64(f, "ferry_retries_denied_total", v[i],
                         v[i]->retries_denied);
     }
+    metrics_family(f, "ferry_ejections_total", "counter",
+                   "Workers ejected after failures in a row.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_ejections_total", v[i], v[i]->ejections);
+    }
     metrics_family(f, "ferry_errors_total", "counter",
                    "Requests ended by an error, by error code.");
     for (size_t i = 0; i < n; i++) {

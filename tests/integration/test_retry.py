@@ -62,7 +62,9 @@ class TestRetry(FerryTestCase):
         self.assertEqual(s["retries"], 0, s)
 
     def test_worker_error_retried_only_when_idempotent(self):
-        d = self.daemon()
+        # Without ejection: the failing worker must still get requests
+        # after its retried failures.
+        d = self.daemon("--eject-failures", "0")
         # Registered first, the failing worker wins the tie for a request
         # when both are idle.
         self.tw(d, "rt", "fail:9")

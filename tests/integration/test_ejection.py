@@ -1,0 +1,156 @@
+"""Outlier ejection: a worker whose requests fail eject_failures times in a
+row (its own WORKER_ERROR, OVERLOADED, SHUTTING_DOWN, or DEADLINE while it
+held the request) gets no new request for eject_base_ms x its ejections,
+then exactly one probe request decides whether it comes back. At most
+eject_max_percent of a service's workers are ejected at once, and a
+service's only worker never is. Checked through which worker answers and
+the per-worker "ejected" / "ejections" of the ferry.services JSON."""
+import json
+import os
+import signal
+import time
+
+from ferrytest import REPLY, FerryTestCase
+
+
+class TestEjection(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def tw(self, d, service, mode, name=None):
+        args = ["--addr", d.addr, "--service", service, "--mode", mode,
+                "--credit", "1"]
+        if name is not None:
+            args += ["--name", name]
+        return self.worker("tests/test_worker", *args)
+
+    def service(self, d, name):
+        f = self.conn(d).call(1, "ferry.services", b"")
+        self.assertReply(f)
+        services = {s["name"]: s for s in json.loads(f.body)["services"]}
+        self.assertIn(name, services)
+        return services[name]
+
+    def worker_json(self, d, svc, name):
+        s = self.service(d, svc)
+        for w in s["workers"]:
+            if w["name"] == name:
+                return w
+        self.fail(f"no worker {name} in {s}")
+
+    def wait_workers(self, d, svc, n, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if len(self.service(d, svc)["workers"]) == n:
+                    return
+            except AssertionError:
+                pass
+            time.sleep(0.02)
+        self.fail(f"service {svc}: never {n} workers")
+
+    def test_failing_worker_ejected_then_probed(self):
+        d = self.daemon("--eject-failures", "3", "--eject-base-ms", "2000")
+        # Registered first, the failing worker wins every tie while idle.
+        self.tw(d, "ej", "fail:9", name="bad")
+        self.wait_workers(d, "ej", 1)
+        self.tw(d, "ej", "tag:B", name="good")
+        self.wait_workers(d, "ej", 2)
+        c = self.conn(d)
+        failures = 0
+        for i in range(1, 4):
+            f = c.call(i, "ej", b"x")
+            if f.type != REPLY:
+                self.assertError(f, "WORKER_ERROR")
+                failures += 1
+        self.assertEqual(failures, 3, "the failing worker did not win ties")
+        bad = self.worker_json(d, "ej", "bad")
+        self.assertTrue(bad["ejected"], bad)
+        self.assertEqual(bad["ejections"], 1, bad)
+        t0 = time.monotonic()
+        for i in range(10, 30):
+            self.assertReply(c.call(i, "ej", b"y%d" % i), b"B:y%d" % i)
+        self.assertEqual(self.service(d, "ej")["ejections"], 1)
+        # Past the ejection: one probe goes to the bad worker, fails, and
+        # ejects it again, for 4 s this time.
+        time.sleep(max(0.0, 2.2 - (time.monotonic() - t0)))
+        answers = [c.call(i, "ej", b"z") for i in range(40, 50)]
+        errors = [f for f in answers if f.type != REPLY]
+        self.assertEqual(len(errors), 1, answers)
+        self.assertError(errors[0], "WORKER_ERROR")
+        self.assertError(answers[0], "WORKER_ERROR")
+        for f in answers[1:]:
+            self.assertReply(f, b"B:z")
+        bad = self.worker_json(d, "ej", "bad")
+        self.assertTrue(bad["ejected"], bad)
+        self.assertFalse(bad["probing"], bad)
+        self.assertEqual(bad["ejections"], 2, bad)
+        self.assertFalse(self.worker_json(d, "ej", "good")["ejected"])
+
+    def test_stopped_worker_ejected_on_deadlines(self):
+        d = self.daemon("--eject-failures", "3")
+        frozen = self.tw(d, "ej", "echo", name="frozen")
+        self.wait_workers(d, "ej", 1)
+        self.tw(d, "ej", "tag:B", name="good")
+        self.wait_workers(d, "ej", 2)
+        c = self.conn(d)
+        os.kill(frozen.pid, signal.SIGSTOP)
+        try:
+            deadlines = 0
+            for i in range(1, 20):
+                f = c.call(i, "ej", b"x", deadline_ms=300)
+                if f.type != REPLY:
+                    self.assertError(f, "DEADLINE")
+                    deadlines += 1
+            self.assertEqual(deadlines, 3, "not ejected after 3 deadlines")
+            w = self.worker_json(d, "ej", "frozen")
+            self.assertTrue(w["ejected"], w)
+            self.assertEqual(w["ejections"], 1, w)
+            for i in range(20, 40):
+                t = time.monotonic()
+                self.assertReply(c.call(i, "ej", b"y", deadline_ms=300),
+                                 b"B:y")
+                self.assertLess(time.monotonic() - t, 0.25)
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+        frozen.stop()
+
+    def test_single_worker_never_ejected(self):
+        d = self.daemon("--eject-failures", "2", "--eject-base-ms", "60000")
+        self.tw(d, "ej", "fail:9", name="only")
+        self.wait_workers(d, "ej", 1)
+        c = self.conn(d)
+        for i in range(1, 11):
+            self.assertError(c.call(i, "ej", b"x", deadline_ms=2000),
+                             "WORKER_ERROR")
+        w = self.worker_json(d, "ej", "only")
+        self.assertFalse(w["ejected"], w)
+        self.assertEqual(w["ejections"], 0, w)
+
+    def test_max_percent_keeps_half_in_service(self):
+        d = self.daemon("--eject-failures", "2", "--eject-base-ms", "60000")
+        self.tw(d, "ej", "fail:9", name="f1")
+        self.wait_workers(d, "ej", 1)
+        self.tw(d, "ej", "fail:9", name="f2")
+        self.wait_workers(d, "ej", 2)
+        c = self.conn(d)
+        for i in range(1, 11):
+            self.assertError(c.call(i, "ej", b"x", deadline_ms=2000),
+                             "WORKER_ERROR")
+        s = self.service(d, "ej")
+        ejected = [w for w in s["workers"] if w["ejected"]]
+        self.assertEqual(len(ejected), 1, s)
+        self.assertEqual(s["ejections"], 1, s)
+
+    def test_ejections_in_metrics(self):
+        d = self.daemon("--eject-failures", "2", "--eject-base-ms", "60000")
+        if not d.http_addr:
+            self.skipTest("no --http")
+        self.tw(d, "ej", "fail:9", name="bad")
+        self.wait_workers(d, "ej", 1)
+        self.tw(d, "ej", "echo", name="good")
+        self.wait_workers(d, "ej", 2)
+        c = self.conn(d)
+        for i in range(1, 3):
+            self.assertError(c.call(i, "ej", b"x"), "WORKER_ERROR")
+        body = d.http("GET", "/metrics").body.decode()
+        self.assertIn('ferry_ejections_total{service="ej"} 1', body)
