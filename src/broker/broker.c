@@ -215,6 +215,9 @@ broker_req_free(struct broker *b, struct req *r)
         r->reg->worker->held_count--;
         service_worker_unsent(r->reg);
     }
+    if (r->probe) {
+        service_circuit_unprobe(r->svc);
+    }
     broker_req_drop_copy(b, r);
     b->live--;
     pool_put(&b->req_pool, r);
@@ -294,17 +297,40 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     return FERRY_OK;
 }
 
-/* r, at a worker, ended there: ok false when it failed by the worker's
- * fault. Feeds the worker's outlier ejection. */
 static void
-broker_outcome(struct broker *b, struct req *r, bool ok)
+broker_breaker(const struct config *cfg, struct service_breaker *br)
+{
+    br->error_percent = cfg->breaker_error_percent;
+    br->min_requests = cfg->breaker_min_requests;
+    br->window_ms = cfg->breaker_window_ms;
+    br->open_ms = cfg->breaker_open_ms;
+    br->probes = cfg->breaker_probes;
+}
+
+/* r, at a worker, ended there: ok false when it failed by the worker's
+ * fault. Feeds the worker's outlier ejection and the service's circuit
+ * breaker; with every worker ejected the circuit opens. lost: the worker
+ * is gone, so only the breaker counts it. */
+static void
+broker_outcome(struct broker *b, struct req *r, bool ok, bool lost)
 {
     const struct config *cfg = b->cfg;
     struct service_eject ej = {cfg->eject_failures, cfg->eject_base_ms,
                                cfg->eject_max_ms, cfg->eject_max_percent};
+    struct service_breaker br;
+    bool all_out = false;
 
-    if (r->state == REQ_AT_WORKER && r->reg != NULL) {
-        service_worker_outcome(r->svc, r->reg, ok, &ej);
+    if (r->state != REQ_AT_WORKER || r->reg == NULL) {
+        return;
+    }
+    broker_breaker(cfg, &br);
+    if (!lost) {
+        all_out = service_worker_outcome(r->svc, r->reg, ok, &ej);
+    }
+    service_circuit_outcome(r->svc, &br, ok, r->probe);
+    r->probe = false;
+    if (all_out && br.error_percent > 0 && r->svc->circuit == CIRCUIT_CLOSED) {
+        service_circuit_open(r->svc, &br, "every worker ejected");
     }
 }
 
@@ -340,6 +366,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     struct service *svc;
     struct wreg *reg = NULL;
     struct req *r;
+    struct service_breaker br;
+    bool probe = false;
     ferry_err err = FERRY_OK;
     uint64_t now = loop_now(b->loop);
     uint64_t start_ns = loop_hrtime(b->loop);
@@ -374,10 +402,20 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         }
         return;
     }
+    /* An open circuit fails fast, without queueing. */
+    broker_breaker(cfg, &br);
+    if (!service_circuit_admit(svc, &br, &probe)) {
+        service_count_error(svc, FERRY_ECIRCUIT_OPEN);
+        broker_send_error(b, caller, id, FERRY_ECIRCUIT_OPEN, NULL);
+        return;
+    }
     if (svc->queued == 0) {
         reg = service_pick(svc, &b->rng);
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
+        if (probe) {
+            service_circuit_unprobe(svc);
+        }
         service_count_error(svc, FERRY_EOVERLOADED);
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "service queue is full");
@@ -387,6 +425,9 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
      * so a stalled service cannot grow memory with large payloads. */
     if (reg == NULL && q->key.len + q->payload.len > REQ_INLINE &&
         b->queued_bytes + q->key.len + q->payload.len > cfg->queue_bytes) {
+        if (probe) {
+            service_circuit_unprobe(svc);
+        }
         service_count_error(svc, FERRY_EOVERLOADED);
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "queued request bytes limit reached");
@@ -397,6 +438,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         goto out_nomem;
     }
     memset(r, 0, offsetof(struct req, inline_data));
+    r->probe = probe;
     r->id = b->next_req_id++;
     r->b = b;
     r->caller_conn = caller != NULL ? caller->id : 0;
@@ -449,6 +491,9 @@ out_del:
 out_put:
     pool_put(&b->req_pool, r);
 out_nomem:
+    if (probe) {
+        service_circuit_unprobe(svc);
+    }
     service_count_error(svc, FERRY_ENOMEM);
     broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);
     broker_maybe_free_service(b, svc);
@@ -625,7 +670,7 @@ broker_req_timer_cb(struct timer *t)
     uint64_t now = loop_now(b->loop);
 
     if (r->state == REQ_AT_WORKER) {
-        broker_outcome(b, r, false);
+        broker_outcome(b, r, false, false);
         broker_cancel_at_worker(b, r);
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         broker_dispatch(b, svc);
@@ -697,7 +742,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         return;
     }
     svc = r->svc;
-    broker_outcome(b, r, true);
+    broker_outcome(b, r, true, false);
     service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
     if (r->caller_conn == 0) {
         uint64_t ic = r->caller_id;
@@ -738,7 +783,7 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
     svc = r->svc;
     /* INVALID_ARGUMENT and the like are the caller's fault: the worker
      * answered well. */
-    broker_outcome(b, r, !broker_is_retryable(code));
+    broker_outcome(b, r, !broker_is_retryable(code), false);
     if (!broker_req_retry(b, r, code)) {
         broker_req_fail(b, r, code, e->msg);
     }
@@ -789,6 +834,7 @@ broker_worker_gone(struct broker *b, struct list *held)
 {
     while (!list_is_empty(held)) {
         struct req *r = container_of(held->next, struct req, node);
+        broker_outcome(b, r, false, true);
         if (broker_req_retry(b, r, FERRY_EWORKER_LOST)) {
             continue;
         }

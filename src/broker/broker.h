@@ -54,6 +54,8 @@ struct req {
     enum req_state state; /* where it is */
     uint8_t flags;        /* REQUEST flags, passed on */
     uint8_t attempts;     /* retries made so far */
+    bool probe;           /* admitted by a half-open circuit, no outcome
+                             yet */
     uint16_t key_len;     /* bytes of key in data while queued */
     uint32_t payload_len; /* bytes of payload after the key */
     uint8_t *data;        /* key+payload while queued, and kept at a

@@ -153,8 +153,11 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(o, "retries", json_integer((json_int_t)svc->retries));
     rc |= builtin_set(o, "retries_denied",
                       json_integer((json_int_t)svc->retries_denied));
-    rc |= builtin_set(o, "ejections",
-                      json_integer((json_int_t)svc->ejections));
+    rc |= builtin_set(o, "ejections", json_integer((json_int_t)svc->ejections));
+    rc |= builtin_set(o, "circuit",
+                      builtin_string(service_circuit_name(svc->circuit)));
+    rc |= builtin_set(o, "circuit_opens",
+                      json_integer((json_int_t)svc->circuit_opens));
     rc |= json_object_set_new(o, "errors", errors);
     rc |= json_object_set_new(o, "latency_us", lat);
     if (rc != 0) {

@@ -3,6 +3,7 @@
  */
 #include "broker/service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,7 +137,19 @@ service_eject(struct service *svc, struct session *w,
              svc->name);
 }
 
-void
+/* Whether every worker of svc is ejected. */
+static bool
+service_all_ejected(const struct service *svc)
+{
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        if (!service_reg_is_ejected(svc, svc->regs[i])) {
+            return false;
+        }
+    }
+    return svc->n_regs > 0;
+}
+
+bool
 service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
                        const struct service_eject *ej)
 {
@@ -151,16 +164,16 @@ service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
             log_info("worker '%s': probe succeeded, back in service",
                      w->conn->name);
         }
-        return;
+        return false;
     }
     if (w->probing) {
         service_eject(svc, w, ej);
-        return;
+        return service_all_ejected(svc);
     }
     w->fails++;
-    if (ej->failures == 0 || w->fails < ej->failures ||
-        w->ejected_until != 0 || svc->n_regs < 2) {
-        return;
+    if (ej->failures == 0 || w->fails < ej->failures || w->ejected_until != 0 ||
+        svc->n_regs < 2) {
+        return false;
     }
     /* Only on the way to an ejection: a scan of svc's workers. */
     for (size_t i = 0; i < svc->n_regs; i++) {
@@ -175,6 +188,123 @@ service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
     }
     if (ejected < limit) {
         service_eject(svc, w, ej);
+        return service_all_ejected(svc);
+    }
+    return false;
+}
+
+const char *
+service_circuit_name(enum service_circuit c)
+{
+    switch (c) {
+    case CIRCUIT_OPEN:
+        return "open";
+    case CIRCUIT_HALF_OPEN:
+        return "half_open";
+    default:
+        return "closed";
+    }
+}
+
+void
+service_circuit_open(struct service *svc, const struct service_breaker *br,
+                     const char *why)
+{
+    svc->circuit = CIRCUIT_OPEN;
+    svc->circuit_until = loop_now(svc->loop) + br->open_ms;
+    svc->probes_sent = 0;
+    svc->probes_ok = 0;
+    svc->circuit_opens++;
+    log_warn("service '%s': circuit open (%s)", svc->name, why);
+}
+
+bool
+service_circuit_admit(struct service *svc, const struct service_breaker *br,
+                      bool *probe)
+{
+    *probe = false;
+    if (svc->circuit == CIRCUIT_CLOSED) {
+        return true;
+    }
+    if (svc->circuit == CIRCUIT_OPEN) {
+        if (loop_now(svc->loop) < svc->circuit_until) {
+            return false;
+        }
+        svc->circuit = CIRCUIT_HALF_OPEN;
+        svc->probes_sent = 0;
+        svc->probes_ok = 0;
+        log_info("service '%s': circuit half open, %u probes", svc->name,
+                 (unsigned)br->probes);
+    }
+    if (svc->probes_sent >= br->probes) {
+        return false;
+    }
+    svc->probes_sent++;
+    *probe = true;
+    return true;
+}
+
+void
+service_circuit_unprobe(struct service *svc)
+{
+    if (svc->circuit == CIRCUIT_HALF_OPEN && svc->probes_sent > 0) {
+        svc->probes_sent--;
+    }
+}
+
+void
+service_circuit_outcome(struct service *svc, const struct service_breaker *br,
+                        bool ok, bool probe)
+{
+    struct service_window *wi = &svc->window;
+    uint32_t width = br->window_ms / SERVICE_WINDOW_SLOTS;
+    uint64_t cur, total = 0, failed = 0;
+    size_t i;
+    char why[64];
+
+    if (svc->circuit == CIRCUIT_HALF_OPEN) {
+        if (!probe) {
+            return;
+        }
+        if (!ok) {
+            service_circuit_open(svc, br, "a probe failed");
+            return;
+        }
+        if (++svc->probes_ok >= br->probes) {
+            svc->circuit = CIRCUIT_CLOSED;
+            memset(wi, 0, sizeof(*wi));
+            log_info("service '%s': circuit closed, %u probes succeeded",
+                     svc->name, (unsigned)svc->probes_ok);
+        }
+        return;
+    }
+    if (svc->circuit != CIRCUIT_CLOSED || br->error_percent == 0) {
+        return;
+    }
+    cur = loop_now(svc->loop) / (width > 0 ? width : 1) + 1;
+    i = (size_t)(cur % SERVICE_WINDOW_SLOTS);
+    if (wi->slot[i] != cur) {
+        wi->slot[i] = cur;
+        wi->total[i] = 0;
+        wi->failed[i] = 0;
+    }
+    wi->total[i]++;
+    if (ok) {
+        return;
+    }
+    wi->failed[i]++;
+    for (i = 0; i < SERVICE_WINDOW_SLOTS; i++) {
+        if (wi->slot[i] + SERVICE_WINDOW_SLOTS > cur) {
+            total += wi->total[i];
+            failed += wi->failed[i];
+        }
+    }
+    if (total >= br->min_requests &&
+        failed * 100 >= (uint64_t)br->error_percent * total) {
+        snprintf(why, sizeof(why), "error rate %llu%% over %u ms",
+                 (unsigned long long)(failed * 100 / total),
+                 (unsigned)br->window_ms);
+        service_circuit_open(svc, br, why);
     }
 }
 

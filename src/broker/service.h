@@ -17,6 +17,14 @@
  * time is over, the worker gets exactly one probe request: success makes
  * it healthy, failure ejects it again. The expiry is checked lazily when a
  * worker is picked, with the loop clock; no timer per worker.
+ *
+ * Circuit breaker: when the failures that are a service's fault (lost,
+ * DEADLINE at a worker, its WORKER_ERROR, OVERLOADED, SHUTTING_DOWN) pass
+ * breaker_error_percent of at least breaker_min_requests outcomes over
+ * breaker_window_ms, or when every worker is ejected, its circuit opens:
+ * requests fail at once with CIRCUIT_OPEN for breaker_open_ms. Then it is
+ * half open: breaker_probes requests go through; all succeeding closes it,
+ * one failing opens it again.
  */
 #ifndef FERRY_BROKER_SERVICE_H
 #define FERRY_BROKER_SERVICE_H
@@ -60,6 +68,31 @@ struct service_budget {
     uint32_t retries[SERVICE_BUDGET_S];  /* retries made */
 };
 
+/* Slots in a circuit's window, each a tenth of breaker_window_ms. */
+#define SERVICE_WINDOW_SLOTS 10
+
+enum service_circuit {
+    CIRCUIT_CLOSED = 0,   /* requests go through */
+    CIRCUIT_OPEN = 1,     /* requests fail with CIRCUIT_OPEN */
+    CIRCUIT_HALF_OPEN = 2 /* a few probes go through */
+};
+
+/* Outcomes at workers over the window, cleared lazily by slot. */
+struct service_window {
+    uint64_t slot[SERVICE_WINDOW_SLOTS];   /* slot number + 1, or 0 */
+    uint32_t total[SERVICE_WINDOW_SLOTS];  /* outcomes */
+    uint32_t failed[SERVICE_WINDOW_SLOTS]; /* of them, failures */
+};
+
+/* The breaker settings, from struct config. */
+struct service_breaker {
+    uint32_t error_percent; /* failure rate that opens; 0 = off */
+    uint32_t min_requests;  /* outcomes needed in the window */
+    uint32_t window_ms;     /* span of the window */
+    uint32_t open_ms;       /* open before half open */
+    uint32_t probes;        /* probes that must succeed */
+};
+
 /* Owned by the broker's service map. */
 struct service {
     struct loop *loop;                 /* borrowed: the clock of stats */
@@ -81,6 +114,12 @@ struct service {
     uint64_t retries_denied;           /* retries the budget refused */
     struct service_budget budget;      /* recent requests and retries */
     uint64_t ejections;                /* workers ejected for its requests */
+    enum service_circuit circuit;      /* breaker state */
+    uint64_t circuit_until;            /* open: loop ms it turns half open */
+    uint32_t probes_sent;              /* half open: probes admitted */
+    uint32_t probes_ok;                /* half open: probes succeeded */
+    uint64_t circuit_opens;            /* times the circuit opened */
+    struct service_window window;      /* recent outcomes at workers */
 };
 
 /* The ejection settings, from struct config. */
@@ -131,8 +170,9 @@ bool service_reg_is_ejected(const struct service *svc, const struct wreg *reg);
  * reach the limit, unless that would eject more than max_percent of svc's
  * workers (or svc's only worker: a single worker is never ejected). A
  * probing worker is healthy again on success, ejected again on failure.
+ * Returns true when this ejected the last worker of svc not ejected.
  */
-void service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
+bool service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
                             const struct service_eject *ej);
 
 /* A request was forwarded to reg's worker: it may be the probe. */
@@ -141,6 +181,33 @@ void service_worker_sent(struct wreg *reg);
 /* A request left reg's worker without an outcome (cancelled): a probe
  * may be sent again. */
 void service_worker_unsent(struct wreg *reg);
+
+/*
+ * Whether a request of svc may go on by its circuit: always when closed,
+ * never while open, and up to br->probes of them (*probe set) when half
+ * open. Turns an open circuit half open when its time is over. O(1).
+ */
+bool service_circuit_admit(struct service *svc,
+                           const struct service_breaker *br, bool *probe);
+
+/* An admitted probe ended without an outcome: another may go. */
+void service_circuit_unprobe(struct service *svc);
+
+/*
+ * A request of svc ended at a worker: ok false for a failure that is the
+ * service's fault; probe when it was admitted as a probe. Opens, closes
+ * or reopens the circuit. O(SERVICE_WINDOW_SLOTS).
+ */
+void service_circuit_outcome(struct service *svc,
+                             const struct service_breaker *br, bool ok,
+                             bool probe);
+
+/* Opens svc's circuit; why says why, for the log. */
+void service_circuit_open(struct service *svc, const struct service_breaker *br,
+                          const char *why);
+
+/* "closed", "open" or "half_open". */
+const char *service_circuit_name(enum service_circuit c);
 
 /* Counts one request accepted for svc. */
 void service_count_request(struct service *svc);

@@ -22,21 +22,21 @@ struct wreg;
 
 /* Owned by its conn (conn->data). */
 struct session {
-    struct conn *conn;   /* borrowed: the connection it belongs to */
-    struct broker *b;    /* borrowed */
-    uint8_t role;        /* enum frame_role from HELLO */
-    struct map inflight; /* caller's id -> struct req, borrowed */
-    struct wreg **regs;  /* owned array of owned registrations */
-    size_t n_regs;       /* registrations in regs */
-    size_t cap_regs;     /* slots in regs */
-    struct list held;    /* struct req forwarded to this worker */
-    uint32_t held_count; /* requests in held */
-    bool draining;       /* sent DRAIN: no new requests */
-    uint32_t fails;      /* failures in a row at this worker */
-    uint32_t ejections;  /* times ejected so far */
+    struct conn *conn;      /* borrowed: the connection it belongs to */
+    struct broker *b;       /* borrowed */
+    uint8_t role;           /* enum frame_role from HELLO */
+    struct map inflight;    /* caller's id -> struct req, borrowed */
+    struct wreg **regs;     /* owned array of owned registrations */
+    size_t n_regs;          /* registrations in regs */
+    size_t cap_regs;        /* slots in regs */
+    struct list held;       /* struct req forwarded to this worker */
+    uint32_t held_count;    /* requests in held */
+    bool draining;          /* sent DRAIN: no new requests */
+    uint32_t fails;         /* failures in a row at this worker */
+    uint32_t ejections;     /* times ejected so far */
     uint64_t ejected_until; /* loop ms its ejection ends, 0 = none */
-    bool probing;        /* ejection over: one probe request decides */
-    bool probe_sent;     /* the probe is at the worker */
+    bool probing;           /* ejection over: one probe request decides */
+    bool probe_sent;        /* the probe is at the worker */
 };
 
 /* The ops of a connection that has not sent HELLO yet. */

@@ -115,6 +115,16 @@ static const struct config_key config_keys[] = {
      "longest ejection of a worker"},
     {"eject_max_percent", CT_COUNT, OFF(eject_max_percent), 0, 100, "50",
      "share of a service's workers that may be ejected at once"},
+    {"breaker_error_percent", CT_COUNT, OFF(breaker_error_percent), 0, 100,
+     "50", "failure rate of a service that opens its circuit (0 = off)"},
+    {"breaker_min_requests", CT_COUNT, OFF(breaker_min_requests), 1, 1000000,
+     "20", "outcomes in the window before the failure rate counts"},
+    {"breaker_window_ms", CT_MS, OFF(breaker_window_ms), 10, 3600000, "10000",
+     "window of a service's failure rate"},
+    {"breaker_open_ms", CT_MS, OFF(breaker_open_ms), 1, 3600000, "5000",
+     "an open circuit fails requests fast this long, then probes"},
+    {"breaker_probes", CT_COUNT, OFF(breaker_probes), 1, 1000, "3",
+     "probe requests that must succeed to close a circuit"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -176,6 +186,11 @@ config_init(struct config *cfg)
     cfg->eject_base_ms = 30000;
     cfg->eject_max_ms = 300000;
     cfg->eject_max_percent = 50;
+    cfg->breaker_error_percent = 50;
+    cfg->breaker_min_requests = 20;
+    cfg->breaker_window_ms = 10000;
+    cfg->breaker_open_ms = 5000;
+    cfg->breaker_probes = 3;
     return FERRY_OK;
 }
 

@@ -81,6 +81,12 @@ struct config {
     uint32_t eject_max_ms;           /* longest ejection */
     uint32_t eject_max_percent;      /* share of a service's workers that
                                         may be ejected at once */
+    uint32_t breaker_error_percent;  /* failure rate that opens a service's
+                                        circuit; 0 = off */
+    uint32_t breaker_min_requests;   /* outcomes in the window before */
+    uint32_t breaker_window_ms;      /* span of the failure rate */
+    uint32_t breaker_open_ms;        /* open before the probes */
+    uint32_t breaker_probes;         /* probes that must succeed */
 };
 
 /* Whether an access token is set (an empty one is off). */

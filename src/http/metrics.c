@@ -229,6 +229,18 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
     for (size_t i = 0; i < n; i++) {
         metrics_svc_u64(f, "ferry_ejections_total", v[i], v[i]->ejections);
     }
+    metrics_family(f, "ferry_circuit_state", "gauge",
+                   "Circuit breaker: 0 closed, 1 open, 2 half open.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_circuit_state", v[i],
+                        (uint64_t)v[i]->circuit);
+    }
+    metrics_family(f, "ferry_circuit_opens_total", "counter",
+                   "Times the service's circuit opened.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_circuit_opens_total", v[i],
+                        v[i]->circuit_opens);
+    }
     metrics_family(f, "ferry_errors_total", "counter",
                    "Requests ended by an error, by error code.");
     for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,13 @@ held the request) gets no new request for eject_base_ms x its ejections,
 then exactly one probe request decides whether it comes back. At most
 eject_max_percent of a service's workers are ejected at once, and a
 service's only worker never is. Checked through which worker answers and
-the per-worker "ejected" / "ejections" of the ferry.services JSON."""
+the per-worker "ejected" / "ejections" of the ferry.services JSON.
+
+The circuit breaker per service: past breaker_min_requests outcomes, a
+failure rate of breaker_error_percent, or every worker ejected, opens it;
+requests then fail fast with CIRCUIT_OPEN (the worker sees none) until
+breaker_open_ms, when breaker_probes probes decide. Checked through the
+"circuit" / "circuit_opens" JSON and ferry_circuit_state in /metrics."""
 import json
 import os
 import signal
@@ -154,3 +160,83 @@ class TestEjection(FerryTestCase):
             self.assertError(c.call(i, "ej", b"x"), "WORKER_ERROR")
         body = d.http("GET", "/metrics").body.decode()
         self.assertIn('ferry_ejections_total{service="ej"} 1', body)
+
+    def test_breaker_opens_fails_fast_then_closes(self):
+        d = self.daemon("--breaker-min-requests", "10",
+                        "--breaker-window-ms", "5000",
+                        "--breaker-open-ms", "1000",
+                        "--eject-failures", "0")
+        bad = self.tw(d, "br", "fail:9", name="bad")
+        self.wait_workers(d, "br", 1)
+        c = self.conn(d)
+        for i in range(1, 11):
+            self.assertError(c.call(i, "br", b"x"), "WORKER_ERROR")
+        s = self.service(d, "br")
+        self.assertEqual(s["circuit"], "open", s)
+        self.assertEqual(s["circuit_opens"], 1, s)
+        t = time.monotonic()
+        for i in range(20, 30):
+            self.assertError(c.call(i, "br", b"x"), "CIRCUIT_OPEN")
+        self.assertLess(time.monotonic() - t, 0.9)
+        s = self.service(d, "br")
+        # The worker saw none of them.
+        self.assertEqual(s["errors"].get("WORKER_ERROR"), 10, s)
+        self.assertEqual(s["errors"].get("CIRCUIT_OPEN"), 10, s)
+        if d.http_addr:
+            body = d.http("GET", "/metrics").body.decode()
+            self.assertIn('ferry_circuit_state{service="br"} 1', body)
+            self.assertIn('ferry_circuit_opens_total{service="br"} 1', body)
+        bad.stop()
+        self.tw(d, "br", "tag:G", name="good")
+        self.wait_workers(d, "br", 1)
+        time.sleep(1.1)
+        for i in range(40, 50):
+            self.assertReply(c.call(i, "br", b"y"), b"G:y")
+        s = self.service(d, "br")
+        self.assertEqual(s["circuit"], "closed", s)
+        self.assertEqual(s["circuit_opens"], 1, s)
+        if d.http_addr:
+            body = d.http("GET", "/metrics").body.decode()
+            self.assertIn('ferry_circuit_state{service="br"} 0', body)
+
+    def test_failed_probe_opens_again(self):
+        d = self.daemon("--breaker-min-requests", "4",
+                        "--breaker-open-ms", "500", "--eject-failures", "0")
+        self.tw(d, "br", "fail:9", name="bad")
+        self.wait_workers(d, "br", 1)
+        c = self.conn(d)
+        for i in range(1, 5):
+            self.assertError(c.call(i, "br", b"x"), "WORKER_ERROR")
+        self.assertError(c.call(5, "br", b"x"), "CIRCUIT_OPEN")
+        time.sleep(0.6)
+        self.assertError(c.call(6, "br", b"x"), "WORKER_ERROR")
+        s = self.service(d, "br")
+        self.assertEqual(s["circuit"], "open", s)
+        self.assertEqual(s["circuit_opens"], 2, s)
+        self.assertError(c.call(7, "br", b"x"), "CIRCUIT_OPEN")
+
+    def test_all_workers_ejected_opens_circuit(self):
+        d = self.daemon("--eject-failures", "2", "--eject-max-percent", "100",
+                        "--eject-base-ms", "60000",
+                        "--breaker-min-requests", "1000")
+        self.tw(d, "br", "fail:9", name="f1")
+        self.wait_workers(d, "br", 1)
+        self.tw(d, "br", "fail:9", name="f2")
+        self.wait_workers(d, "br", 2)
+        c = self.conn(d)
+        for i in range(1, 5):
+            self.assertError(c.call(i, "br", b"x", deadline_ms=2000),
+                             "WORKER_ERROR")
+        s = self.service(d, "br")
+        self.assertEqual(len([w for w in s["workers"] if w["ejected"]]), 2, s)
+        self.assertEqual(s["circuit"], "open", s)
+        self.assertError(c.call(10, "br", b"x"), "CIRCUIT_OPEN")
+
+    def test_caller_errors_do_not_open_circuit(self):
+        d = self.daemon("--breaker-min-requests", "4", "--eject-failures", "0")
+        self.tw(d, "br", "fail:11", name="inv")
+        self.wait_workers(d, "br", 1)
+        c = self.conn(d)
+        for i in range(1, 11):
+            self.assertError(c.call(i, "br", b"x"), "INVALID_ARGUMENT")
+        self.assertEqual(self.service(d, "br")["circuit"], "closed")

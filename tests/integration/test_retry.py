@@ -138,8 +138,10 @@ class TestRetry(FerryTestCase):
     def test_budget_floor_per_second(self):
         """A floor of 1 retry per second allows 10 in the 10 s window;
         with no ratio every further retry is denied."""
+        # Without the circuit breaker, which 30 failures would open.
         d = self.daemon("--retry-budget-percent", "0",
-                        "--retry-budget-min-per-s", "1", "--retry-max", "1")
+                        "--retry-budget-min-per-s", "1", "--retry-max", "1",
+                        "--breaker-error-percent", "0")
         self.tw(d, "rt", "fail:9")
         self.tw(d, "rt", "fail:9")
         c = self.conn(d)
