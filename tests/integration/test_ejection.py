@@ -120,6 +120,32 @@ class TestEjection(FerryTestCase):
             os.kill(frozen.pid, signal.SIGCONT)
         frozen.stop()
 
+    def test_successful_probe_brings_worker_back(self):
+        d = self.daemon("--eject-failures", "2", "--eject-base-ms", "1000")
+        self.tw(d, "ej", "sleep:400", name="slow")
+        self.wait_workers(d, "ej", 1)
+        self.tw(d, "ej", "tag:B", name="good")
+        self.wait_workers(d, "ej", 2)
+        c = self.conn(d)
+        # Deadlines shorter than the slow worker's 400 ms eject it.
+        for i in range(1, 3):
+            self.assertError(c.call(i, "ej", b"x", deadline_ms=200),
+                             "DEADLINE")
+        w = self.worker_json(d, "ej", "slow")
+        self.assertTrue(w["ejected"], w)
+        t0 = time.monotonic()
+        for i in range(3, 8):
+            self.assertReply(c.call(i, "ej", b"y", deadline_ms=200), b"B:y")
+        time.sleep(max(0.0, 1.2 - (time.monotonic() - t0)))
+        # The probe: the slow worker, given time, answers it.
+        self.assertReply(c.call(10, "ej", b"p", deadline_ms=5000), b"p")
+        w = self.worker_json(d, "ej", "slow")
+        self.assertFalse(w["ejected"], w)
+        self.assertFalse(w["probing"], w)
+        self.assertEqual(w["ejections"], 1, w)
+        # Healthy again: it wins the tie once more.
+        self.assertReply(c.call(11, "ej", b"q", deadline_ms=5000), b"q")
+
     def test_single_worker_never_ejected(self):
         d = self.daemon("--eject-failures", "2", "--eject-base-ms", "60000")
         self.tw(d, "ej", "fail:9", name="only")
