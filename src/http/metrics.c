@@ -466,6 +466,11 @@ metrics_service_json(struct broker *b, const struct service *svc)
     rc |= metrics_set(o, "retries", json_integer((json_int_t)svc->retries));
     rc |= metrics_set(o, "retries_denied",
                       json_integer((json_int_t)svc->retries_denied));
+    rc |= metrics_set(o, "ejections", json_integer((json_int_t)svc->ejections));
+    rc |= metrics_set(o, "circuit",
+                      json_string(service_circuit_name(svc->circuit)));
+    rc |= metrics_set(o, "circuit_opens",
+                      json_integer((json_int_t)svc->circuit_opens));
     rc |= json_object_set_new(o, "errors", errors);
     rc |=
         metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));

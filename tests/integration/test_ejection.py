@@ -212,6 +212,10 @@ class TestEjection(FerryTestCase):
             body = d.http("GET", "/metrics").body.decode()
             self.assertIn('ferry_circuit_state{service="br"} 1', body)
             self.assertIn('ferry_circuit_opens_total{service="br"} 1', body)
+            v1 = {s["name"]: s for s in
+                  d.http("GET", "/v1/services").json()["services"]}
+            self.assertEqual(v1["br"]["circuit"], "open")
+            self.assertEqual(v1["br"]["circuit_opens"], 1)
         bad.stop()
         self.tw(d, "br", "tag:G", name="good")
         self.wait_workers(d, "br", 1)
