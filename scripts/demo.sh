@@ -32,7 +32,7 @@ if port_open; then
     exit 1
 fi
 
-LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
+LOGDIR=$(mktemp -d --suffix=.ferry-demo)
 FERRYD_PID=
 FIB_PID=
 

@@ -47,10 +47,8 @@ builtin_echo(struct broker *b, struct conn *caller, uint64_t id,
     return builtin_reply(b, caller, id, payload.p, payload.len);
 }
 
-/* A JSON string of a peer-chosen name: bytes that are not valid UTF-8
- * are replaced. */
-static json_t *
-builtin_string(const char *s)
+json_t *
+builtin_json_name(const char *s)
 {
     json_t *j = json_string(s);
     char *copy;
@@ -90,8 +88,8 @@ builtin_worker_json(struct broker *b, const struct wreg *reg)
         return NULL;
     }
     rc |= builtin_set(w, "id", json_integer((json_int_t)c->id));
-    rc |= builtin_set(w, "name", builtin_string(c->name));
-    rc |= builtin_set(w, "addr", builtin_string(c->peer));
+    rc |= builtin_set(w, "name", builtin_json_name(c->name));
+    rc |= builtin_set(w, "addr", builtin_json_name(c->peer));
     rc |= builtin_set(w, "credit", json_integer(reg->credit));
     rc |= builtin_set(w, "in_flight", json_integer(reg->in_flight));
     rc |= builtin_set(
@@ -142,7 +140,7 @@ builtin_service_json(struct broker *b, const struct service *svc)
                       json_real(hist_percentile(&svc->latency, 0.99)));
     rc |= builtin_set(lat, "p999",
                       json_real(hist_percentile(&svc->latency, 0.999)));
-    rc |= builtin_set(o, "name", builtin_string(svc->name));
+    rc |= builtin_set(o, "name", builtin_json_name(svc->name));
     rc |= builtin_set(o, "builtin", json_boolean(svc->builtin != NULL));
     rc |= json_object_set_new(o, "workers", workers);
     rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
@@ -155,7 +153,7 @@ builtin_service_json(struct broker *b, const struct service *svc)
                       json_integer((json_int_t)svc->retries_denied));
     rc |= builtin_set(o, "ejections", json_integer((json_int_t)svc->ejections));
     rc |= builtin_set(o, "circuit",
-                      builtin_string(service_circuit_name(svc->circuit)));
+                      builtin_json_name(service_circuit_name(svc->circuit)));
     rc |= builtin_set(o, "circuit_opens",
                       json_integer((json_int_t)svc->circuit_opens));
     rc |= json_object_set_new(o, "errors", errors);

@@ -21,4 +21,8 @@ ferry_err builtin_register_all(struct broker *b);
  * the result (json_decref). */
 json_t *builtin_services_json(struct broker *b);
 
+/* A JSON string of a peer-chosen name: jansson refuses invalid UTF-8, so
+ * such bytes become '?'. NULL when out of memory. */
+json_t *builtin_json_name(const char *s);
+
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/builtin.h"
 #include "broker/service.h"
 #include "broker/session.h"
 #include "core/conn.h"
@@ -403,31 +404,6 @@ out_free:
     return NULL;
 }
 
-/* A JSON string of a peer-chosen name: jansson refuses invalid UTF-8, so
- * such bytes become '?'. */
-static json_t *
-metrics_name(const char *s)
-{
-    json_t *j = json_string(s);
-    char *copy;
-
-    if (j != NULL) {
-        return j;
-    }
-    copy = strdup(s);
-    if (copy == NULL) {
-        return NULL;
-    }
-    for (char *p = copy; *p != '\0'; p++) {
-        if ((unsigned char)*p >= 0x80) {
-            *p = '?';
-        }
-    }
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 static json_t *
 metrics_service_json(struct broker *b, const struct service *svc)
 {
@@ -460,7 +436,7 @@ metrics_service_json(struct broker *b, const struct service *svc)
                                         hist_percentile(&svc->latency, 0.90),
                                         hist_percentile(&svc->latency, 0.99),
                                         hist_percentile(&svc->latency, 0.999)));
-    rc |= metrics_set(o, "name", metrics_name(svc->name));
+    rc |= metrics_set(o, "name", builtin_json_name(svc->name));
     rc |= metrics_set(o, "requests", json_integer((json_int_t)svc->requests));
     rc |= metrics_set(o, "replies", json_integer((json_int_t)svc->replies));
     rc |= metrics_set(o, "retries", json_integer((json_int_t)svc->retries));
