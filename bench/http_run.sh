@@ -40,36 +40,7 @@ if ! "$BUILDDIR/ferryd" --help 2>&1 | grep -q -- '--http'; then
     exit 2
 fi
 
-TMP=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_ready FILE PID: waits up to 10 s for a line "READY" in FILE.
-wait_ready() {
-    local i
-    for i in $(seq 100); do
-        grep -q '^READY' "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+. "$(dirname "$0")/lib.sh"
 
 # wait_http URL: waits up to 10 s for a 200 from URL.
 wait_http() {
