@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ini.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct config_key {
     const char *name;      /* key with underscores */
     enum config_type type; /* how to parse it */
     size_t offset;         /* field in struct config */
+    size_t size;           /* bytes of that field (numbers: 4 or 8) */
     uint64_t min;          /* smallest value allowed */
     uint64_t max;          /* largest value allowed */
     const char *dflt;      /* default, for --help */
@@ -40,90 +42,91 @@ struct config_key {
 };
 
 #define OFF(f) offsetof(struct config, f)
+#define FIELD(f) OFF(f), sizeof(((struct config *)0)->f)
 
 static const struct config_key config_keys[] = {
-    {"listen", CT_LISTEN, OFF(listen), 0, 0,
+    {"listen", CT_LISTEN, FIELD(listen), 0, 0,
      "127.0.0.1:7700,unix:<data_dir>/ferryd.sock",
      "address to listen on (repeatable; replaces the defaults)"},
-    {"data_dir", CT_STR, OFF(data_dir), 1, 4000, "/tmp/ferry-<uid>",
+    {"data_dir", CT_STR, FIELD(data_dir), 1, 4000, "/tmp/ferry-<uid>",
      "folder for the unix socket and state (created 0700)"},
-    {"name", CT_STR, OFF(name), 1, 255, "ferryd", "this daemon's name"},
-    {"log_level", CT_LEVEL, OFF(log_level), 0, 0, "info",
+    {"name", CT_STR, FIELD(name), 1, 255, "ferryd", "this daemon's name"},
+    {"log_level", CT_LEVEL, FIELD(log_level), 0, 0, "info",
      "debug, info, warn or error"},
-    {"heartbeat_ms", CT_MS, OFF(heartbeat_ms), 0, 3600000, "2500",
+    {"heartbeat_ms", CT_MS, FIELD(heartbeat_ms), 0, 3600000, "2500",
      "ping an idle client after this long (0 = never)"},
-    {"max_frame", CT_BYTES, OFF(max_frame), 1024, 1073741824, "16777216",
+    {"max_frame", CT_BYTES, FIELD(max_frame), 1024, 1073741824, "16777216",
      "largest frame body accepted, in bytes"},
-    {"default_deadline_ms", CT_MS, OFF(default_deadline_ms), 1, 86400000,
+    {"default_deadline_ms", CT_MS, FIELD(default_deadline_ms), 1, 86400000,
      "5000", "deadline of a request that gives none"},
-    {"max_deadline_ms", CT_MS, OFF(max_deadline_ms), 1, 86400000, "60000",
+    {"max_deadline_ms", CT_MS, FIELD(max_deadline_ms), 1, 86400000, "60000",
      "longer deadlines are cut to this"},
-    {"queue_limit", CT_COUNT, OFF(queue_limit), 0, 10000000, "1024",
+    {"queue_limit", CT_COUNT, FIELD(queue_limit), 0, 10000000, "1024",
      "requests waiting per service before OVERLOADED"},
-    {"queue_bytes", CT_BYTES, OFF(queue_bytes), 0, UINT64_C(1) << 40,
+    {"queue_bytes", CT_BYTES, FIELD(queue_bytes), 0, UINT64_C(1) << 40,
      "33554432", "request bytes waiting in all queues before OVERLOADED"},
-    {"worker_wait_ms", CT_MS, OFF(worker_wait_ms), 0, 3600000, "2000",
+    {"worker_wait_ms", CT_MS, FIELD(worker_wait_ms), 0, 3600000, "2000",
      "how long a request waits for a service with no worker"},
-    {"high_water", CT_BYTES, OFF(high_water), 4096, UINT64_C(1) << 40,
+    {"high_water", CT_BYTES, FIELD(high_water), 4096, UINT64_C(1) << 40,
      "4194304", "pending output that stops reading a connection"},
-    {"low_water", CT_BYTES, OFF(low_water), 0, UINT64_C(1) << 40, "1048576",
+    {"low_water", CT_BYTES, FIELD(low_water), 0, UINT64_C(1) << 40, "1048576",
      "pending output below which reading resumes"},
-    {"grace_ms", CT_MS, OFF(grace_ms), 0, 3600000, "5000",
+    {"grace_ms", CT_MS, FIELD(grace_ms), 0, 3600000, "5000",
      "time given to requests in flight on shutdown"},
-    {"max_connections", CT_COUNT, OFF(max_connections), 1, 1000000, "10000",
+    {"max_connections", CT_COUNT, FIELD(max_connections), 1, 1000000, "10000",
      "connections open at once"},
-    {"handshake_timeout_ms", CT_MS, OFF(handshake_timeout_ms), 1, 3600000,
+    {"handshake_timeout_ms", CT_MS, FIELD(handshake_timeout_ms), 1, 3600000,
      "5000", "time a new connection has to send HELLO"},
-    {"max_services", CT_COUNT, OFF(max_services), 1, 1000000, "4096",
+    {"max_services", CT_COUNT, FIELD(max_services), 1, 1000000, "4096",
      "services known at once"},
-    {"max_in_flight", CT_COUNT, OFF(max_in_flight), 1, 10000000, "1024",
+    {"max_in_flight", CT_COUNT, FIELD(max_in_flight), 1, 10000000, "1024",
      "unanswered requests per connection before ferryd stops reading it"},
-    {"caller_token", CT_STR, OFF(caller_token), 0, 255, "none (off)",
+    {"caller_token", CT_STR, FIELD(caller_token), 0, 255, "none (off)",
      "token callers must send in HELLO (and HTTP gateway calls)"},
-    {"worker_token", CT_STR, OFF(worker_token), 0, 255, "none (off)",
+    {"worker_token", CT_STR, FIELD(worker_token), 0, 255, "none (off)",
      "token workers must send in HELLO to register services"},
-    {"admin_token", CT_STR, OFF(admin_token), 0, 255, "none (off)",
+    {"admin_token", CT_STR, FIELD(admin_token), 0, 255, "none (off)",
      "token accepted for any role; required by admin HTTP endpoints"},
-    {"http", CT_HTTP, OFF(http), 0, 0, CONFIG_HTTP_DEFAULT,
+    {"http", CT_HTTP, FIELD(http), 0, 0, CONFIG_HTTP_DEFAULT,
      "HTTP address (gateway, admin, dashboard), or off"},
-    {"route", CT_ROUTE, OFF(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
+    {"route", CT_ROUTE, FIELD(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
      "'METHOD /path/{param} service' (repeatable; replaces the defaults; "
      "off = none)"},
-    {"http_max_body", CT_BYTES, OFF(http_max_body), 0, 1073741824,
+    {"http_max_body", CT_BYTES, FIELD(http_max_body), 0, 1073741824,
      "0 (= max_frame)", "largest HTTP request body, else 413"},
-    {"http_header_timeout_ms", CT_MS, OFF(http_header_timeout_ms), 1, 3600000,
+    {"http_header_timeout_ms", CT_MS, FIELD(http_header_timeout_ms), 1, 3600000,
      "10000", "time a client has to send a whole request head"},
-    {"http_idle_timeout_ms", CT_MS, OFF(http_idle_timeout_ms), 1, 3600000,
+    {"http_idle_timeout_ms", CT_MS, FIELD(http_idle_timeout_ms), 1, 3600000,
      "30000", "an HTTP connection with no request is closed after this"},
-    {"http_max_connections", CT_COUNT, OFF(http_max_connections), 1, 1000000,
+    {"http_max_connections", CT_COUNT, FIELD(http_max_connections), 1, 1000000,
      "4096", "HTTP connections open at once; more are closed at accept"},
-    {"retry_max", CT_COUNT, OFF(retry_max), 0, 100, "2",
+    {"retry_max", CT_COUNT, FIELD(retry_max), 0, 100, "2",
      "retries of an idempotent request whose worker failed (0 = none)"},
-    {"retry_budget_percent", CT_COUNT, OFF(retry_budget_percent), 0, 1000, "20",
+    {"retry_budget_percent", CT_COUNT, FIELD(retry_budget_percent), 0, 1000, "20",
      "retries allowed per 100 requests of a service, over 10 s"},
-    {"retry_budget_min_per_s", CT_COUNT, OFF(retry_budget_min_per_s), 0,
+    {"retry_budget_min_per_s", CT_COUNT, FIELD(retry_budget_min_per_s), 0,
      1000000, "3", "retries per second a service may always make"},
-    {"retry_backoff_ms", CT_MS, OFF(retry_backoff_ms), 0, 60000, "5",
+    {"retry_backoff_ms", CT_MS, FIELD(retry_backoff_ms), 0, 60000, "5",
      "backoff before the first retry (doubles, full jitter)"},
-    {"retry_backoff_max_ms", CT_MS, OFF(retry_backoff_max_ms), 0, 60000, "100",
+    {"retry_backoff_max_ms", CT_MS, FIELD(retry_backoff_max_ms), 0, 60000, "100",
      "largest backoff before a retry"},
-    {"eject_failures", CT_COUNT, OFF(eject_failures), 0, 1000000, "5",
+    {"eject_failures", CT_COUNT, FIELD(eject_failures), 0, 1000000, "5",
      "failures in a row that eject a worker for a while (0 = off)"},
-    {"eject_base_ms", CT_MS, OFF(eject_base_ms), 1, 86400000, "30000",
+    {"eject_base_ms", CT_MS, FIELD(eject_base_ms), 1, 86400000, "30000",
      "ejection length, times the worker's ejections so far"},
-    {"eject_max_ms", CT_MS, OFF(eject_max_ms), 1, 86400000, "300000",
+    {"eject_max_ms", CT_MS, FIELD(eject_max_ms), 1, 86400000, "300000",
      "longest ejection of a worker"},
-    {"eject_max_percent", CT_COUNT, OFF(eject_max_percent), 0, 100, "50",
+    {"eject_max_percent", CT_COUNT, FIELD(eject_max_percent), 0, 100, "50",
      "share of a service's workers that may be ejected at once"},
-    {"breaker_error_percent", CT_COUNT, OFF(breaker_error_percent), 0, 100,
+    {"breaker_error_percent", CT_COUNT, FIELD(breaker_error_percent), 0, 100,
      "50", "failure rate of a service that opens its circuit (0 = off)"},
-    {"breaker_min_requests", CT_COUNT, OFF(breaker_min_requests), 1, 1000000,
+    {"breaker_min_requests", CT_COUNT, FIELD(breaker_min_requests), 1, 1000000,
      "20", "outcomes in the window before the failure rate counts"},
-    {"breaker_window_ms", CT_MS, OFF(breaker_window_ms), 10, 3600000, "10000",
+    {"breaker_window_ms", CT_MS, FIELD(breaker_window_ms), 10, 3600000, "10000",
      "window of a service's failure rate"},
-    {"breaker_open_ms", CT_MS, OFF(breaker_open_ms), 1, 3600000, "5000",
+    {"breaker_open_ms", CT_MS, FIELD(breaker_open_ms), 1, 3600000, "5000",
      "an open circuit fails requests fast this long, then probes"},
-    {"breaker_probes", CT_COUNT, OFF(breaker_probes), 1, 1000, "3",
+    {"breaker_probes", CT_COUNT, FIELD(breaker_probes), 1, 1000, "3",
      "probe requests that must succeed to close a circuit"},
 };
 
@@ -134,6 +137,39 @@ config_is_token(const struct config_key *k)
 {
     return k->offset == OFF(caller_token) || k->offset == OFF(worker_token) ||
            k->offset == OFF(admin_token);
+}
+
+static ferry_err config_set_number(struct config *cfg,
+                                   const struct config_key *k,
+                                   const char *value, char *err,
+                                   size_t err_size);
+
+/*
+ * Numbers take their defaults from the key table, the one place they are
+ * written (and shown by --help): the text up to the first space, so
+ * "0 (= max_frame)" means 0.
+ */
+static void
+config_numeric_defaults(struct config *cfg)
+{
+    char text[32], err[128];
+
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        size_t n;
+        ferry_err rc;
+
+        if (k->type != CT_MS && k->type != CT_COUNT && k->type != CT_BYTES) {
+            continue;
+        }
+        n = strcspn(k->dflt, " ");
+        assert(n < sizeof(text));
+        memcpy(text, k->dflt, n);
+        text[n] = '\0';
+        rc = config_set_number(cfg, k, text, err, sizeof(err));
+        assert(rc == FERRY_OK);
+        (void)rc;
+    }
 }
 
 ferry_err
@@ -151,20 +187,6 @@ config_init(struct config *cfg)
     }
     cfg->listen_src = CONFIG_SRC_DEFAULT;
     cfg->log_level = LOG_LVL_INFO;
-    cfg->heartbeat_ms = 2500;
-    cfg->max_frame = 16777216;
-    cfg->default_deadline_ms = 5000;
-    cfg->max_deadline_ms = 60000;
-    cfg->queue_limit = 1024;
-    cfg->queue_bytes = 33554432;
-    cfg->worker_wait_ms = 2000;
-    cfg->high_water = 4194304;
-    cfg->low_water = 1048576;
-    cfg->grace_ms = 5000;
-    cfg->max_connections = 10000;
-    cfg->handshake_timeout_ms = 5000;
-    cfg->max_services = 4096;
-    cfg->max_in_flight = 1024;
     cfg->http = strdup(CONFIG_HTTP_DEFAULT);
     cfg->routes[0] = strdup(CONFIG_ROUTE_DEFAULT);
     if (cfg->http == NULL || cfg->routes[0] == NULL) {
@@ -173,24 +195,7 @@ config_init(struct config *cfg)
     }
     cfg->n_routes = 1;
     cfg->routes_src = CONFIG_SRC_DEFAULT;
-    cfg->http_max_body = 0;
-    cfg->http_header_timeout_ms = 10000;
-    cfg->http_idle_timeout_ms = 30000;
-    cfg->http_max_connections = 4096;
-    cfg->retry_max = 2;
-    cfg->retry_budget_percent = 20;
-    cfg->retry_budget_min_per_s = 3;
-    cfg->retry_backoff_ms = 5;
-    cfg->retry_backoff_max_ms = 100;
-    cfg->eject_failures = 5;
-    cfg->eject_base_ms = 30000;
-    cfg->eject_max_ms = 300000;
-    cfg->eject_max_percent = 50;
-    cfg->breaker_error_percent = 50;
-    cfg->breaker_min_requests = 20;
-    cfg->breaker_window_ms = 10000;
-    cfg->breaker_open_ms = 5000;
-    cfg->breaker_probes = 3;
+    config_numeric_defaults(cfg);
     return FERRY_OK;
 }
 
@@ -410,13 +415,39 @@ config_set_http(struct config *cfg, const char *value, char *err,
     return FERRY_OK;
 }
 
+static ferry_err
+config_set_number(struct config *cfg, const struct config_key *k,
+                  const char *value, char *err, size_t err_size)
+{
+    char *field = (char *)cfg + k->offset;
+    uint64_t v;
+
+    if (!config_parse_number(value, k->type == CT_BYTES, &v) ||
+        v < k->min || v > k->max) {
+        snprintf(err, err_size,
+                 "%s: bad value '%s' (expected %s from %llu to %llu)",
+                 k->name, value,
+                 k->type == CT_MS      ? "milliseconds"
+                 : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
+                                       : "a whole number",
+                 (unsigned long long)k->min, (unsigned long long)k->max);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (k->size == sizeof(uint64_t)) {
+        *(uint64_t *)(void *)field = v;
+    } else {
+        assert(k->size == sizeof(uint32_t) && v <= UINT32_MAX);
+        *(uint32_t *)(void *)field = (uint32_t)v;
+    }
+    return FERRY_OK;
+}
+
 ferry_err
 config_set(struct config *cfg, const char *key, const char *value,
            enum config_source src, char *err, size_t err_size)
 {
     const struct config_key *k = config_find(key);
     char *field;
-    uint64_t v;
 
     if (k == NULL) {
         snprintf(err, err_size, "unknown key '%s'", key);
@@ -469,23 +500,7 @@ config_set(struct config *cfg, const char *key, const char *value,
     case CT_MS:
     case CT_COUNT:
     case CT_BYTES:
-        if (!config_parse_number(value, k->type == CT_BYTES, &v) ||
-            v < k->min || v > k->max) {
-            snprintf(err, err_size,
-                     "%s: bad value '%s' (expected %s from %llu to %llu)",
-                     k->name, value,
-                     k->type == CT_MS      ? "milliseconds"
-                     : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
-                                           : "a whole number",
-                     (unsigned long long)k->min, (unsigned long long)k->max);
-            return FERRY_EINVALID_ARGUMENT;
-        }
-        if (k->offset == OFF(high_water) || k->offset == OFF(low_water)) {
-            *(uint64_t *)(void *)field = v;
-        } else {
-            *(uint32_t *)(void *)field = (uint32_t)v;
-        }
-        return FERRY_OK;
+        return config_set_number(cfg, k, value, err, err_size);
     }
     return FERRY_EINVALID_ARGUMENT;
 }

@@ -62,6 +62,12 @@ test_set_values(void **state)
                                 err, sizeof(err)),
                      FERRY_OK);
     assert_int_equal(cfg.low_water, 64 << 10);
+    /* A 64-bit setting keeps a value past 4 GiB whole. */
+    cfg.queue_bytes = UINT64_MAX;
+    assert_int_equal(config_set(&cfg, "queue_bytes", "8g", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_true(cfg.queue_bytes == UINT64_C(8) << 30);
     assert_int_equal(config_set(&cfg, "log_level", "debug", CONFIG_SRC_FILE,
                                 err, sizeof(err)),
                      FERRY_OK);
