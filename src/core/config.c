@@ -554,19 +554,12 @@ config_ini_handler(void *user, const char *section, const char *name,
 }
 
 ferry_err
-config_load_file(struct config *cfg, const char *path, char *err,
-                 size_t err_size)
+config_load_stream(struct config *cfg, FILE *f, const char *path, char *err,
+                   size_t err_size)
 {
-    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, NULL, 0};
-    int rc;
+    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, f, 0};
+    int rc = ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
 
-    ctx.f = fopen(path, "r");
-    if (ctx.f == NULL) {
-        snprintf(err, err_size, "config '%s': %s", path, strerror(errno));
-        return FERRY_EINVALID_ARGUMENT;
-    }
-    rc = ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
-    fclose(ctx.f);
     if (ctx.result != FERRY_OK) {
         return ctx.result;
     }
@@ -575,6 +568,22 @@ config_load_file(struct config *cfg, const char *path, char *err,
         return FERRY_EINVALID_ARGUMENT;
     }
     return FERRY_OK;
+}
+
+ferry_err
+config_load_file(struct config *cfg, const char *path, char *err,
+                 size_t err_size)
+{
+    FILE *f = fopen(path, "r");
+    ferry_err e;
+
+    if (f == NULL) {
+        snprintf(err, err_size, "config '%s': %s", path, strerror(errno));
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    e = config_load_stream(cfg, f, path, err, err_size);
+    fclose(f);
+    return e;
 }
 
 ferry_err

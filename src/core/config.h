@@ -116,6 +116,10 @@ ferry_err config_set(struct config *cfg, const char *key, const char *value,
 ferry_err config_load_file(struct config *cfg, const char *path, char *err,
                            size_t err_size);
 
+/* Reads INI text from an open stream; path only names it in errors. */
+ferry_err config_load_stream(struct config *cfg, FILE *f, const char *path,
+                             char *err, size_t err_size);
+
 /* Checks settings against each other (low_water <= high_water, ...). */
 ferry_err config_check(const struct config *cfg, char *err, size_t err_size);
 
