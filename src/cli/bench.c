@@ -13,6 +13,9 @@
  * finds its slot by division and is checked against the id the slot sent.
  * Phases: handshake (HELLO on every socket), warm-up, measurement window,
  * then drain (no new requests; wait, bounded, for the ones outstanding).
+ * Every request sent ends in exactly one of the end line's counts
+ * (replied, errors, bad, outstanding), so a run can be reconciled with the
+ * server's own counters.
  */
 #include "cli/bench.h"
 
@@ -101,9 +104,12 @@ struct bench {
     uint64_t replies;                      /* all good replies */
     uint64_t sent;                         /* all requests sent */
     uint64_t errors[FERRY__ERR_COUNT + 1]; /* ERROR frames by code */
-    uint64_t wrong;                        /* replies with wrong id or bytes */
+    uint64_t req_errors[FERRY__ERR_COUNT + 1]; /* of those, ending a request */
+    uint64_t wrong;         /* replies with wrong id or bytes */
+    uint64_t bad;           /* of those, ending a request (wrong bytes) */
     uint64_t lost;          /* in flight on a failed connection */
     uint64_t conn_failures; /* connections that failed */
+    uint64_t max_lat_ns;    /* longest send-to-answer time, all phases */
     char first_error[FRAME_MAX_ERRMSG + 64]; /* first error, for stderr */
 };
 
@@ -226,8 +232,9 @@ bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
     c->in_flight++;
     bench_fill(b->scratch, b->cfg->payload, slot->id);
     buf_commit(&c->out,
-               frame_write_request(dst, slot->id, 0, b->cfg->timeout_ms,
-                                   b->service, key, payload));
+               frame_write_request(
+                   dst, slot->id, b->cfg->idempotent ? FERRY_IDEMPOTENT : 0,
+                   b->cfg->timeout_ms, b->service, key, payload));
     b->sent++;
     bench_mark_dirty(b, c);
     return true;
@@ -252,8 +259,13 @@ static void
 bench_complete(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
                bool good)
 {
+    uint64_t lat = b->now > slot->sent_ns ? b->now - slot->sent_ns : 0;
+
     slot->busy = false;
     c->in_flight--;
+    if (lat > b->max_lat_ns) {
+        b->max_lat_ns = lat;
+    }
     if (good) {
         b->replies++;
         if (b->phase == PHASE_MEASURE) {
@@ -294,6 +306,7 @@ bench_on_error(struct bench *b, struct bench_conn *c, const struct frame *f)
         return;
     }
     b->errors[code]++;
+    b->req_errors[code]++;
     bench_complete(b, c, slot, false);
 }
 
@@ -331,6 +344,7 @@ bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
         if (f->body.len != b->cfg->payload ||
             !bench_check(f->body.p, f->body.len, f->id)) {
             b->wrong++;
+            b->bad++;
             bench_complete(b, c, slot, false);
             break;
         }
@@ -626,6 +640,38 @@ bench_loop(struct bench *b)
     return CLI_EXIT_OK;
 }
 
+/*
+ * The accounting line (bench.h): every request sent is replied, errors,
+ * bad or outstanding; then the request errors by name.
+ */
+static void
+bench_report_end(const struct bench *b, uint64_t outstanding)
+{
+    uint64_t n_errors = 0;
+    unsigned i;
+
+    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
+        n_errors += b->req_errors[i];
+    }
+    fprintf(stderr,
+            "ferry bench: end sent=%llu replied=%llu errors=%llu bad=%llu "
+            "outstanding=%llu stray=%llu max_latency_us=%llu",
+            (unsigned long long)b->sent, (unsigned long long)b->replies,
+            (unsigned long long)n_errors, (unsigned long long)b->bad,
+            (unsigned long long)outstanding,
+            (unsigned long long)(b->wrong - b->bad),
+            (unsigned long long)((b->max_lat_ns + 999) / 1000));
+    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
+        if (b->req_errors[i] > 0) {
+            fprintf(stderr, " %s=%llu",
+                    i < FERRY__ERR_COUNT ? ferry_errname((ferry_err)i)
+                                         : "UNKNOWN_CODE",
+                    (unsigned long long)b->req_errors[i]);
+        }
+    }
+    fputc('\n', stderr);
+}
+
 /* Prints the result line and the details; returns the exit code. */
 static int
 bench_report(struct bench *b)
@@ -634,6 +680,7 @@ bench_report(struct bench *b)
     uint64_t missing = bench_in_flight(b) + b->lost;
     uint64_t n_errors = 0, min = UINT64_MAX, max = 0, m;
     double rps = (double)b->measured / (double)cfg->seconds;
+    bool failed;
     unsigned i;
 
     printf("rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", rps,
@@ -683,12 +730,13 @@ bench_report(struct bench *b)
     if (b->first_error[0] != '\0') {
         fprintf(stderr, "ferry bench: first error: %s\n", b->first_error);
     }
-    if (n_errors > 0 || b->wrong > 0 || missing > 0 || b->conn_failures > 0 ||
-        b->measured == 0) {
+    failed = n_errors > 0 || b->wrong > 0 || missing > 0 ||
+             b->conn_failures > 0 || b->measured == 0;
+    if (failed) {
         fprintf(stderr, "ferry bench: FAILED\n");
-        return CLI_EXIT_FERRY;
     }
-    return CLI_EXIT_OK;
+    bench_report_end(b, missing);
+    return failed ? CLI_EXIT_FERRY : CLI_EXIT_OK;
 }
 
 int

@@ -7,10 +7,13 @@
  * flight: every reply (or error) sends the next request at once. Each
  * request's payload is derived from its id, so every reply is checked
  * byte for byte against what was sent (the services measured echo).
+ * At the end it sends nothing more and waits, bounded, for the requests
+ * still outstanding, so that every request it sent can be accounted for.
  */
 #ifndef FERRY_CLI_BENCH_H
 #define FERRY_CLI_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/addr.h"
@@ -25,13 +28,25 @@ struct bench_config {
     uint32_t warmup_s;    /* load before the window, not measured */
     uint32_t timeout_ms;  /* deadline sent with each request; 0 = default */
     const char *token;    /* borrowed: access token for HELLO, or NULL */
+    bool idempotent;      /* set FERRY_IDEMPOTENT on every request */
 };
 
 /*
  * Runs the benchmark. Prints one line on stdout,
- * "rps=N p50_us=X p99_us=X p999_us=X", and details on stderr. Returns
- * CLI_EXIT_OK when every request got its correct reply, CLI_EXIT_CONN when
- * it could not connect, CLI_EXIT_FERRY otherwise.
+ * "rps=N p50_us=X p99_us=X p999_us=X", and details on stderr, ending
+ * with the accounting of every request sent:
+ *
+ *   ferry bench: end sent=N replied=N errors=N bad=N outstanding=N
+ *                stray=N max_latency_us=N [NAME=N ...]
+ *
+ * (one line) where sent = replied + errors + bad + outstanding: replied
+ * got their correct reply, errors an ERROR frame (by name after the
+ * counts), bad a reply with wrong bytes, outstanding no answer at all (in
+ * flight when the drain ended, or on a connection that failed). stray
+ * counts answers for no outstanding request; max_latency_us is the
+ * longest time from send to answer of any answered request, all phases.
+ * Returns CLI_EXIT_OK when every request got its correct reply,
+ * CLI_EXIT_CONN when it could not connect, CLI_EXIT_FERRY otherwise.
  */
 int bench_run(const struct bench_config *cfg);
 

@@ -19,8 +19,8 @@ cmd_bench_usage(FILE *out)
     fprintf(out,
             "usage: ferry bench [--connections C] [--depth D] [--payload P]\n"
             "                   [--seconds T] [--warmup S] [--service NAME]\n"
-            "                   [--timeout MS] [--addr ADDR] [--token TOKEN]"
-            "\n\n"
+            "                   [--timeout MS] [--idempotent] [--addr ADDR]\n"
+            "                   [--token TOKEN]\n\n"
             "Closed-loop load: C connections each keep D requests of P "
             "bytes in flight\n"
             "(each reply sends the next request). S seconds of warm-up, "
@@ -35,6 +35,8 @@ cmd_bench_usage(FILE *out)
             "  --service NAME   service to call (default echo)\n"
             "  --timeout MS     deadline of each request (default: the "
             "daemon's)\n"
+            "  --idempotent     mark every request IDEMPOTENT (ferryd may "
+            "retry it)\n"
             "  --token TOKEN    access token (default $FERRY_TOKEN)\n\n"
             "Prints one line on stdout:\n"
             "  rps=<int> p50_us=<float> p99_us=<float> p999_us=<float>\n"
@@ -43,6 +45,21 @@ cmd_bench_usage(FILE *out)
             "window), and details on stderr. Works against any server "
             "speaking ferry\n"
             "frames, ferryd or bench_echo_server.\n\n"
+            "After the measured window it sends nothing more and waits for "
+            "the requests\n"
+            "outstanding (up to the --timeout, else 5 s, plus 1 s). The last "
+            "line on\n"
+            "stderr accounts for every request sent:\n"
+            "  ferry bench: end sent=N replied=N errors=N bad=N "
+            "outstanding=N stray=N\n"
+            "               max_latency_us=N [ERROR_NAME=N ...]\n"
+            "with sent = replied + errors + bad + outstanding (bad: a reply "
+            "with wrong\n"
+            "bytes; outstanding: never answered; stray: answers for no "
+            "request;\n"
+            "max_latency_us: longest send-to-answer time of any request, "
+            "warm-up\n"
+            "included), then the request errors by name.\n\n"
             "Exit status: 0 every request got its correct reply, 1 errors, "
             "wrong or\n"
             "missing replies, 2 usage error, 3 connection error.\n");
@@ -87,6 +104,8 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         } else if ((m = cli_opt(argc, argv, &i, "--timeout", &v)) != 0) {
             ok = m > 0 && cli_parse_u32("bench", "--timeout", v, 1, UINT32_MAX,
                                         &cfg.timeout_ms);
+        } else if (cli_opt(argc, argv, &i, "--idempotent", NULL) == 1) {
+            cfg.idempotent = true;
         } else if ((m = cli_opt(argc, argv, &i, "--service", &v)) != 0) {
             ok = m > 0;
             cfg.service = v;
