@@ -7,7 +7,8 @@
  *               [--token TOKEN]
  *               [--name NAME]
  *
- * MODE: echo (default), sleep:MS, never, fail:CODE, tag:TEXT. It drives
+ * MODE: echo (default), sleep:MS, never, fail:CODE, tag:TEXT, flaky:CODE
+ * (echo until SIGUSR1, then fail with CODE until SIGUSR2). It drives
  * ferry_worker_poll() itself so that sleeping jobs are answered from its
  * own timer list, several at once when the credit allows.
  */
@@ -19,7 +20,7 @@
 
 #include "ferry.h"
 
-enum tw_mode { TW_ECHO, TW_SLEEP, TW_NEVER, TW_FAIL, TW_TAG };
+enum tw_mode { TW_ECHO, TW_SLEEP, TW_NEVER, TW_FAIL, TW_TAG, TW_FLAKY };
 
 /* A job answered later (sleep mode). */
 struct tw_delayed {
@@ -43,6 +44,7 @@ struct tw_state {
 
 static struct ferry_worker *worker;
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t failing; /* flaky mode: SIGUSR1 on, SIGUSR2 off */
 
 static void
 tw_usage(FILE *out)
@@ -57,6 +59,9 @@ tw_usage(FILE *out)
             "  never       never answer\n"
             "  fail:CODE   fail with error CODE (a number), \"test failure\"\n"
             "  tag:TEXT    reply TEXT:payload\n"
+            "  flaky:CODE  echo; after SIGUSR1 fail with error CODE, after "
+            "SIGUSR2\n"
+            "              echo again\n"
             "--token (default $FERRY_TOKEN) is sent in HELLO.\n"
             "Prints READY once registered; exits 0 on SIGINT or SIGTERM.\n");
 }
@@ -147,6 +152,13 @@ tw_on_job(struct ferry_job *job, void *arg)
     case TW_TAG:
         tw_reply_tagged(st, job, payload, len);
         break;
+    case TW_FLAKY:
+        if (failing) {
+            (void)ferry_job_fail(job, st->fail_code, "test failure");
+        } else {
+            (void)ferry_job_reply(job, payload, len);
+        }
+        break;
     }
 }
 
@@ -198,6 +210,13 @@ tw_parse_mode(struct tw_state *st, const char *m)
         }
         st->mode = TW_FAIL;
         st->fail_code = (ferry_err)v;
+    } else if (strncmp(m, "flaky:", 6) == 0) {
+        v = strtoul(m + 6, &end, 10);
+        if (m[6] < '0' || m[6] > '9' || *end != '\0' || v < 1 || v > 65535) {
+            return false;
+        }
+        st->mode = TW_FLAKY;
+        st->fail_code = (ferry_err)v;
     } else if (strncmp(m, "tag:", 4) == 0) {
         st->mode = TW_TAG;
         st->tag = m + 4;
@@ -205,6 +224,13 @@ tw_parse_mode(struct tw_state *st, const char *m)
         return false;
     }
     return true;
+}
+
+/* flaky mode: SIGUSR1 starts failing, SIGUSR2 stops. */
+static void
+tw_on_toggle(int sig)
+{
+    failing = sig == SIGUSR1;
 }
 
 static void
@@ -316,6 +342,11 @@ main(int argc, char **argv)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        if (st.mode == TW_FLAKY) {
+            sa.sa_handler = tw_on_toggle;
+            sigaction(SIGUSR1, &sa, NULL);
+            sigaction(SIGUSR2, &sa, NULL);
+        }
         err = tw_serve(&st);
     }
     if (err != FERRY_OK) {
