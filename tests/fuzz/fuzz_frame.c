@@ -9,6 +9,8 @@
  * reserved bytes and flags, so fields are compared, not bytes). An input
  * starting with 0xfe uses its second byte as the maximum body size and the
  * rest as the stream, so the TOO_BIG path is reached as often as others.
+ *
+ * FUZZ_SRC: src/proto/frame.c src/proto/errors.c
  */
 #include <stdint.h>
 #include <stdlib.h>

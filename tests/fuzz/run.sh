@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target tests/fuzz/fuzz_<name>.c into build/fuzz/
+# Builds every libFuzzer target tests/fuzz/fuzz_<name>.c into $FUZZ_OUT
 # and runs each for SECONDS on its seed corpus (tests/fuzz/corpus/<name>/),
 # failing on the first crash, sanitizer report or build error.
 #
 #   tests/fuzz/run.sh [SECONDS]
 #
-# New inputs found during the run go to build/fuzz/corpus/<name>/, never
-# into the checked-in seeds. Crash files are written to build/fuzz/.
+# Each target names what it links in its opening comment, one line each:
+#
+#    * FUZZ_SRC: src/proto/frame.c src/proto/errors.c
+#    * FUZZ_LIBS: -linih
+#
+# A target without FUZZ_SRC gets the frame codec (DEFAULT_SRC).
+#
+# New inputs found during the run go to $FUZZ_OUT/corpus/<name>/, never
+# into the checked-in seeds. Crash files are written to $FUZZ_OUT
+# (build/fuzz unless set, so each build folder can have its own).
 set -u
 SECONDS_EACH=${1:-60}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-OUT=build/fuzz
+OUT=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT"
 
 CLANG=${CLANG:-}
@@ -25,10 +33,15 @@ if [ -z "$CLANG" ]; then
     exit 1
 fi
 
-# The sources a target may use: the codec and core helpers without libuv.
-LIB_SRC="src/proto/frame.c src/proto/errors.c"
+# The sources of a target that does not name its own.
+DEFAULT_SRC="src/proto/frame.c src/proto/errors.c"
 FLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Iinclude -Isrc
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+
+# The words after "TAG:" on the target's lines that carry it.
+target_list() { # file tag
+    sed -n "s/^[ /*]*$2:[[:space:]]*//p" "$1" | tr '\n' ' '
+}
 
 status=0
 ran=0
@@ -37,9 +50,11 @@ for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     corpus_name=${name#fuzz_}
     bin="$OUT/$name"
+    srcs=$(target_list "$src" FUZZ_SRC)
+    libs=$(target_list "$src" FUZZ_LIBS)
     echo "== fuzz $name (${SECONDS_EACH}s)"
     # shellcheck disable=SC2086
-    if ! "$CLANG" $FLAGS "$src" $LIB_SRC -o "$bin"; then
+    if ! "$CLANG" $FLAGS "$src" ${srcs:-$DEFAULT_SRC} -o "$bin" $libs; then
         echo "fuzz: $name does not build" >&2
         status=1
         continue
