@@ -2,6 +2,12 @@
  * ferryd.c - main() of the ferry daemon: settings, the data folder, the
  * listeners, signals, and the one event loop that serves everything.
  *
+ * SIGHUP (or `ferry admin reload`) re-reads the configuration: the file
+ * and then the same flags, exactly as at start, so flags still win. A
+ * configuration that does not parse or check is refused with its line
+ * named, and the running one stays; else every changed key takes effect,
+ * except those only a restart can change (they are logged).
+ *
  * SIGTERM or SIGINT starts a graceful stop: listeners close (HTTP too),
  * new requests get SHUTTING_DOWN, requests in flight get grace_ms to
  * finish, then every connection is flushed and closed and the process
@@ -31,6 +37,9 @@ struct ferryd {
     struct broker broker; /* the request path */
     uv_signal_t sigterm;  /* graceful stop */
     uv_signal_t sigint;   /* graceful stop */
+    uv_signal_t sighup;   /* reload */
+    int argc;             /* the command line, read again on reload */
+    char **argv;          /* borrowed from main() */
     int signals;          /* stop signals seen */
     bool closed;          /* on_empty closed the handles */
 };
@@ -79,6 +88,7 @@ ferryd_on_empty(struct loop *l)
     }
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&l->timer, NULL);
     uv_close((uv_handle_t *)&l->prepare, NULL);
     uv_close((uv_handle_t *)&l->idle, NULL);
@@ -116,6 +126,78 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
     }
     log_warn("second signal, stopping at once");
     uv_stop(&d->loop.uv);
+}
+
+/* Joins names into buf as "a, b, c" ("none" when there are none). */
+static const char *
+ferryd_join(const char *const *names, size_t n, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++) {
+        int w =
+            snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0) {
+            break;
+        }
+        used += (size_t)w;
+    }
+    return n == 0 ? "none" : buf;
+}
+
+/* broker->on_reload: see the comment at the top. */
+static ferry_err
+ferryd_reload(struct broker *b, struct config_changes *ch, char *err,
+              size_t err_size)
+{
+    struct ferryd *d = container_of(b, struct ferryd, broker);
+    struct route_table routes = {0};
+    struct config next;
+    enum config_action action;
+    char list[1024];
+    ferry_err e;
+
+    if (config_init(&next) != FERRY_OK) {
+        snprintf(err, err_size, "out of memory");
+        return FERRY_ENOMEM;
+    }
+    e = config_parse_args(&next, d->argc, d->argv, &action, err, err_size);
+    if (e == FERRY_OK && d->loop.http != NULL) {
+        e = route_table_init(&routes, next.routes, next.n_routes, err,
+                             err_size);
+    }
+    if (e != FERRY_OK) {
+        log_error("reload refused, running configuration kept: %s", err);
+        config_release(&next);
+        return e;
+    }
+    config_apply(&d->cfg, &next, ch);
+    config_release(&next);
+    log_set_level(d->cfg.log_level);
+    if (d->loop.http != NULL) {
+        http_server_reload(d->loop.http, &routes);
+    }
+    route_table_release(&routes);
+    log_info("reloaded '%s': changed %s",
+             d->cfg.config_file ? d->cfg.config_file : "(no file)",
+             ferryd_join(ch->applied, ch->n_applied, list, sizeof(list)));
+    if (ch->n_kept > 0) {
+        log_warn("reload: %s changed but need a restart; old values kept",
+                 ferryd_join(ch->kept, ch->n_kept, list, sizeof(list)));
+    }
+    return FERRY_OK;
+}
+
+static void
+ferryd_sighup_cb(uv_signal_t *h, int signum)
+{
+    struct ferryd *d = h->data;
+    struct config_changes ch;
+    char err[CONFIG_ERR_SIZE];
+
+    log_info("received SIGHUP, reloading");
+    (void)ferryd_reload(&d->broker, &ch, err, sizeof(err));
 }
 
 static int
@@ -234,12 +316,18 @@ main(int argc, char **argv)
         goto out_loop;
     }
     d.broker.on_stopped = ferryd_on_stopped;
+    d.broker.on_reload = ferryd_reload;
+    d.argc = argc;
+    d.argv = argv;
     uv_signal_init(&d.loop.uv, &d.sigterm);
     uv_signal_init(&d.loop.uv, &d.sigint);
+    uv_signal_init(&d.loop.uv, &d.sighup);
     d.sigterm.data = &d;
     d.sigint.data = &d;
+    d.sighup.data = &d;
     uv_signal_start(&d.sigterm, ferryd_signal_cb, SIGTERM);
     uv_signal_start(&d.sigint, ferryd_signal_cb, SIGINT);
+    uv_signal_start(&d.sighup, ferryd_sighup_cb, SIGHUP);
     if (ferryd_listen_all(&d) != 0) {
         status = 1;
         goto out_broker;

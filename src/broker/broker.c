@@ -32,6 +32,8 @@
 static void broker_req_timer_cb(struct timer *t);
 static void broker_enqueue(struct broker *b, struct req *r);
 static void broker_grace_cb(struct timer *t);
+static void broker_send_error(struct broker *b, struct conn *c, uint64_t id,
+                              ferry_err code, const char *msg);
 
 ferry_err
 broker_init(struct broker *b, struct loop *l)
@@ -111,7 +113,7 @@ void
 broker_maybe_free_service(struct broker *b, struct service *svc)
 {
     if (svc->builtin != NULL || svc->had_workers || svc->n_regs > 0 ||
-        svc->queued > 0) {
+        svc->queued > 0 || svc->disabled) {
         return;
     }
     smap_del(&b->services, svc->name, svc->name_len);
@@ -211,6 +213,7 @@ broker_req_free(struct broker *b, struct req *r)
     if (r->state == REQ_QUEUED) {
         r->svc->queued--;
     } else if (r->state == REQ_AT_WORKER && r->reg != NULL) {
+        r->svc->in_flight--;
         r->reg->in_flight--;
         r->reg->worker->held_count--;
         service_worker_unsent(r->reg);
@@ -290,11 +293,52 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     r->state = REQ_AT_WORKER;
     r->reg = reg;
     r->worker_conn = w->id;
+    r->svc->in_flight++;
     reg->in_flight++;
     reg->worker->held_count++;
     service_worker_sent(reg);
     list_push_back(&reg->worker->held, &r->node);
     return FERRY_OK;
+}
+
+/*
+ * The worker for the next request of svc, or NULL when none may take it
+ * now: every worker busy, or service_max_in_flight reached. avoid: the
+ * worker conn a retry failed at, taken only when no other fits; 0: none.
+ */
+static struct wreg *
+broker_pick(struct broker *b, struct service *svc, uint64_t avoid)
+{
+    uint32_t max = b->cfg->service_max_in_flight;
+
+    if (max != 0 && svc->in_flight >= max) {
+        return NULL;
+    }
+    if (avoid != 0) {
+        return service_pick_avoid(svc, &b->rng, avoid);
+    }
+    return service_pick(svc, &b->rng);
+}
+
+/* Answers a request of disabled svc: its fallback, or SERVICE_DISABLED. */
+static void
+broker_disabled(struct broker *b, struct conn *caller, uint64_t id,
+                struct service *svc, uint64_t start_ns)
+{
+    if (!svc->has_fallback) {
+        service_count_error(svc, FERRY_ESERVICE_DISABLED);
+        broker_send_error(b, caller, id, FERRY_ESERVICE_DISABLED,
+                          "service disabled by an operator");
+        return;
+    }
+    if (builtin_reply(b, caller, id, svc->fallback, svc->fallback_len) !=
+        FERRY_OK) {
+        service_count_error(svc, FERRY_ENOMEM);
+        broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);
+        return;
+    }
+    svc->fallbacks++;
+    service_count_reply(svc, (uv_hrtime() - start_ns + 999) / 1000);
 }
 
 static void
@@ -390,15 +434,20 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         return;
     }
     service_count_request(svc);
+    if (svc->disabled) {
+        broker_disabled(b, caller, id, svc, start_ns);
+        return;
+    }
     if (svc->builtin != NULL && svc->n_regs == 0) {
-        err = svc->builtin(b, caller, id, q->payload);
+        char msg[CONFIG_ERR_SIZE] = "";
+        err = svc->builtin(b, caller, id, q->payload, msg, sizeof(msg));
         if (err == FERRY_OK) {
             /* Answered within this turn: the turn's cached clock would
              * say 0, so read the clock (tens of ns) and round up. */
             service_count_reply(svc, (uv_hrtime() - start_ns + 999) / 1000);
         } else {
             service_count_error(svc, err);
-            broker_send_error(b, caller, id, err, NULL);
+            broker_send_error(b, caller, id, err, msg[0] ? msg : NULL);
         }
         return;
     }
@@ -410,7 +459,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         return;
     }
     if (svc->queued == 0) {
-        reg = service_pick(svc, &b->rng);
+        reg = broker_pick(b, svc, 0);
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
         if (probe) {
@@ -565,6 +614,7 @@ broker_req_retry(struct broker *b, struct req *r, ferry_err code)
     }
     list_remove(&r->node);
     if (r->reg != NULL) {
+        r->svc->in_flight--;
         r->reg->in_flight--;
         r->reg->worker->held_count--;
     }
@@ -595,7 +645,7 @@ broker_req_resend(struct broker *b, struct req *r)
         return;
     }
     if (svc->queued == 0) {
-        reg = service_pick_avoid(svc, &b->rng, r->failed_conn);
+        reg = broker_pick(b, svc, r->failed_conn);
     }
     if (reg == NULL) {
         broker_enqueue(b, r);
@@ -617,10 +667,10 @@ broker_dispatch(struct broker *b, struct service *svc)
 
         /* A retry prefers a worker other than the one it failed at. */
         if (r->failed_conn != 0) {
-            reg = service_pick_avoid(svc, &b->rng, r->failed_conn);
+            reg = broker_pick(b, svc, r->failed_conn);
         }
         if (reg == NULL) {
-            reg = service_pick(svc, &b->rng);
+            reg = broker_pick(b, svc, 0);
         }
         if (reg == NULL) {
             return;

@@ -29,6 +29,8 @@
 #include "core/timer.h"
 #include "proto/frame.h"
 
+struct config_changes;
+
 #define REQ_INLINE 200 /* key+payload bytes a queued record holds inline */
 
 enum req_state {
@@ -82,6 +84,10 @@ struct broker {
     bool stopped;             /* shutdown finished its work */
     struct timer grace;       /* ends the shutdown grace period */
     void (*on_stopped)(struct broker *b); /* set by main() */
+    /* Set by main(): re-reads the configuration and applies what changed
+     * (ch), or keeps the running one and says why in err. */
+    ferry_err (*on_reload)(struct broker *b, struct config_changes *ch,
+                           char *err, size_t err_size);
 };
 
 /* Sets up the broker on l, with the built-in services. */

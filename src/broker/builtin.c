@@ -1,5 +1,6 @@
 /*
- * builtin.c - the services ferryd answers itself: echo and ferry.services.
+ * builtin.c - the services ferryd answers itself: echo, ferry.services and
+ * ferry.admin (the operator's commands of control.c).
  *
  * A built-in handler runs on the request path in place of a worker and
  * writes its REPLY straight into the caller's output buffer; the router
@@ -7,18 +8,18 @@
  */
 #include "broker/builtin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/control.h"
 #include "broker/icall.h"
 #include "broker/session.h"
 #include "core/conn.h"
 #include "core/hist.h"
 
-/* Queues REPLY(id, payload) to the caller, or answers icall id when
- * caller is NULL. */
-static ferry_err
+ferry_err
 builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
               const void *data, size_t len)
 {
@@ -42,7 +43,7 @@ builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
 
 static ferry_err
 builtin_echo(struct broker *b, struct conn *caller, uint64_t id,
-             struct slice payload)
+             struct slice payload, char *msg, size_t msg_size)
 {
     return builtin_reply(b, caller, id, payload.p, payload.len);
 }
@@ -146,6 +147,8 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
     rc |= builtin_set(o, "in_flight", json_integer((json_int_t)in_flight));
     rc |= builtin_set(o, "queued", json_integer(svc->queued));
+    rc |= builtin_set(o, "disabled", json_boolean(svc->disabled));
+    rc |= builtin_set(o, "fallbacks", json_integer((json_int_t)svc->fallbacks));
     rc |= builtin_set(o, "requests", json_integer((json_int_t)svc->requests));
     rc |= builtin_set(o, "replies", json_integer((json_int_t)svc->replies));
     rc |= builtin_set(o, "retries", json_integer((json_int_t)svc->retries));
@@ -217,7 +220,7 @@ out_free:
 
 static ferry_err
 builtin_services(struct broker *b, struct conn *caller, uint64_t id,
-                 struct slice payload)
+                 struct slice payload, char *msg, size_t msg_size)
 {
     json_t *doc = builtin_services_json(b);
     char *text;
@@ -236,6 +239,31 @@ builtin_services(struct broker *b, struct conn *caller, uint64_t id,
     return err;
 }
 
+/* The operator's commands, for a caller allowed to give them (the admin
+ * token, or the unix socket when no admin token is set). */
+static ferry_err
+builtin_admin(struct broker *b, struct conn *caller, uint64_t id,
+              struct slice payload, char *msg, size_t msg_size)
+{
+    struct session *s = caller != NULL ? caller->data : NULL;
+    char *text;
+    ferry_err err;
+
+    if (s == NULL || !s->admin) {
+        snprintf(msg, msg_size,
+                 "admin commands need the admin token (or, with none set, "
+                 "the unix socket)");
+        return FERRY_EUNAUTHORIZED;
+    }
+    err = control_run_text(b, payload.p, payload.len, &text, msg, msg_size);
+    if (err != FERRY_OK) {
+        return err;
+    }
+    err = builtin_reply(b, caller, id, text, strlen(text));
+    free(text);
+    return err;
+}
+
 ferry_err
 builtin_register_all(struct broker *b)
 {
@@ -245,6 +273,7 @@ builtin_register_all(struct broker *b)
     } builtins[] = {
         {"echo", builtin_echo},
         {"ferry.services", builtin_services},
+        {"ferry.admin", builtin_admin},
     };
 
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {

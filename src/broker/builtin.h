@@ -1,7 +1,8 @@
 /*
  * builtin.h - services answered by ferryd itself: `echo` (the payload
- * back) and `ferry.services` (JSON describing every service, for the
- * `ferry services` command). They go through the same router and counters
+ * back), `ferry.services` (JSON describing every service, for the
+ * `ferry services` command) and `ferry.admin` (the operator's commands,
+ * for `ferry admin`). They go through the same router and counters
  * as worker-served services; an outside worker that registers `echo` takes
  * it over while it is registered.
  */
@@ -10,9 +11,18 @@
 
 #include <jansson.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "ferry.h"
 
 struct broker;
+struct conn;
+
+/* Queues REPLY(id, data) to the caller, or answers icall id when caller
+ * is NULL. FERRY_ENOMEM when the caller's output cannot take it. */
+ferry_err builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
+                        const void *data, size_t len);
 
 /* Creates the built-in services in b. */
 ferry_err builtin_register_all(struct broker *b);

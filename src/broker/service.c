@@ -41,7 +41,39 @@ service_free(struct service *svc)
         return;
     }
     free(svc->regs);
+    free(svc->fallback);
     free(svc);
+}
+
+ferry_err
+service_disable(struct service *svc, const void *fallback, size_t len)
+{
+    uint8_t *copy = NULL;
+
+    if (fallback != NULL) {
+        /* One byte more, so an empty fallback is still a pointer. */
+        copy = malloc(len + 1);
+        if (copy == NULL) {
+            return FERRY_ENOMEM;
+        }
+        memcpy(copy, fallback, len);
+    }
+    free(svc->fallback);
+    svc->fallback = copy;
+    svc->fallback_len = (uint32_t)len;
+    svc->has_fallback = fallback != NULL;
+    svc->disabled = true;
+    return FERRY_OK;
+}
+
+void
+service_enable(struct service *svc)
+{
+    free(svc->fallback);
+    svc->fallback = NULL;
+    svc->fallback_len = 0;
+    svc->has_fallback = false;
+    svc->disabled = false;
 }
 
 ferry_err

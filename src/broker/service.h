@@ -43,9 +43,11 @@ struct loop;
 struct session;
 struct service;
 
-/* A built-in service: answers payload for caller request id at once. */
+/* A built-in service: answers payload for caller request id at once (caller
+ * NULL: icall id). On an error it may write its message to msg. */
 typedef ferry_err (*service_builtin_cb)(struct broker *b, struct conn *caller,
-                                        uint64_t id, struct slice payload);
+                                        uint64_t id, struct slice payload,
+                                        char *msg, size_t msg_size);
 
 /* One worker's registration of one service; owned by the worker's
  * session, listed (borrowed) by the service. */
@@ -105,6 +107,12 @@ struct service {
     size_t cap_regs;                   /* slots in regs */
     struct list queue;                 /* struct req waiting, oldest first */
     uint32_t queued;                   /* requests in queue */
+    uint32_t in_flight;                /* requests at its workers */
+    bool disabled;                     /* an operator disabled it */
+    bool has_fallback;                 /* disabled: answer fallback */
+    uint8_t *fallback;                 /* owned: the fixed reply, or NULL */
+    uint32_t fallback_len;             /* bytes of fallback */
+    uint64_t fallbacks;                /* requests answered by fallback */
     uint64_t requests;                 /* requests accepted for it */
     uint64_t replies;                  /* requests answered with REPLY */
     uint64_t errors[FERRY__ERR_COUNT]; /* requests ended by ERROR, by code */
@@ -228,6 +236,17 @@ bool service_retry_allowed(struct service *svc, uint32_t percent,
 
 /* Counts one retry of a request of svc. */
 void service_count_retry(struct service *svc);
+
+/*
+ * An operator disables svc: new requests get SERVICE_DISABLED, or the
+ * fixed reply fallback (copied) when it is not NULL. Requests already
+ * accepted go on. FERRY_ENOMEM leaves svc as it was.
+ */
+ferry_err service_disable(struct service *svc, const void *fallback,
+                          size_t len);
+
+/* An operator enables svc again. */
+void service_enable(struct service *svc);
 
 /* Whether the name is reserved for ferryd's own services ("ferry."). */
 bool service_name_is_reserved(struct slice name);

@@ -153,6 +153,11 @@ session_hello(struct conn *c, const struct frame *f)
     s->conn = c;
     s->b = b;
     s->role = h.role;
+    /* Admin commands: the admin token when one is set; else only the unix
+     * socket, whose folder (0700) admits only ferryd's own user. */
+    s->admin = config_token_is_set(cfg->admin_token)
+                   ? session_token_matches(h.token, cfg->admin_token)
+                   : c->is_unix;
     map_init(&s->inflight);
     list_init(&s->held);
     p = conn_out_prepare(c, frame_hello_ok_size(daemon.len));
@@ -356,8 +361,8 @@ out_nomem:
     broker_maybe_free_service(b, svc);
 }
 
-static void
-session_drain(struct conn *c)
+void
+session_drain(struct conn *c, const char *why)
 {
     struct session *s = c->data;
 
@@ -366,8 +371,8 @@ session_drain(struct conn *c)
     }
     s->draining = true;
     conn_set_state(c, CONN_DRAINING);
-    log_info("worker '%s' at '%s' draining, %u requests held", c->name, c->peer,
-             s->held_count);
+    log_info("worker '%s' at '%s' draining (%s), %u requests held", c->name,
+             c->peer, why, s->held_count);
     for (size_t i = 0; i < s->n_regs; i++) {
         if (service_active_workers(s->regs[i]->svc) == 0) {
             broker_rearm_queue(s->b, s->regs[i]->svc);
@@ -404,7 +409,7 @@ session_worker_frame(struct conn *c, const struct frame *f)
             conn_fail(c, FERRY_EPROTO, "malformed DRAIN");
             return FERRY_OK;
         }
-        session_drain(c);
+        session_drain(c, "it asked");
         return FERRY_OK;
     default:
         return session_common_frame(c, f);

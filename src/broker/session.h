@@ -31,7 +31,9 @@ struct session {
     size_t cap_regs;        /* slots in regs */
     struct list held;       /* struct req forwarded to this worker */
     uint32_t held_count;    /* requests in held */
-    bool draining;          /* sent DRAIN: no new requests */
+    bool draining;          /* sent DRAIN (or drained by an operator):
+                               no new requests */
+    bool admin;             /* may run admin commands (ferry.admin) */
     uint32_t fails;         /* failures in a row at this worker */
     uint32_t ejections;     /* times ejected so far */
     uint64_t ejected_until; /* loop ms its ejection ends, 0 = none */
@@ -41,6 +43,12 @@ struct session {
 
 /* The ops of a connection that has not sent HELLO yet. */
 extern const struct conn_ops session_handshake_ops;
+
+/*
+ * Stops giving worker conn c new requests; it finishes those it holds.
+ * Its own DRAIN or an operator's drain-worker. why is for the log.
+ */
+void session_drain(struct conn *c, const char *why);
 
 /* Whether this worker may take one more request right now. */
 bool session_can_take(const struct session *s);

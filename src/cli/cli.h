@@ -25,6 +25,7 @@ struct cli_ctx {
     const char *addr;  /* borrowed: ferryd's address, never NULL */
     const char *prog;  /* borrowed: "ferry" */
     const char *token; /* borrowed: access token for HELLO, or NULL */
+    bool addr_set;     /* addr came from --addr or $FERRY_ADDR */
 };
 
 /*

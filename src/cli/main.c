@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_admin.h"
 #include "cli/cmd_bench.h"
 #include "cli/cmd_call.h"
 #include "cli/cmd_services.h"
@@ -31,6 +32,8 @@ static const struct command commands[] = {
      "list services, workers and their statistics"},
     {"bench", cmd_bench, cmd_bench_usage,
      "load generator: throughput and latency of a service"},
+    {"admin", cmd_admin, cmd_admin_usage,
+     "drain a worker, disable/enable a service, reload the config"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -106,10 +109,15 @@ main_take_globals(int argc, char **argv, const char **addr, const char **token)
 int
 main(int argc, char **argv)
 {
-    struct cli_ctx ctx = {addr_default(), "ferry", getenv("FERRY_TOKEN")};
+    struct cli_ctx ctx = {addr_default(), "ferry", getenv("FERRY_TOKEN"),
+                          false};
+    const char *env_addr = getenv("FERRY_ADDR");
+    const char *dflt = ctx.addr;
     size_t i;
 
     argc = main_take_globals(argc - 1, argv + 1, &ctx.addr, &ctx.token);
+    ctx.addr_set =
+        ctx.addr != dflt || (env_addr != NULL && env_addr[0] != '\0');
     argv++;
     if (argc < 0) {
         return CLI_EXIT_USAGE;

@@ -63,6 +63,10 @@ static const struct config_key config_keys[] = {
      "longer deadlines are cut to this"},
     {"queue_limit", CT_COUNT, FIELD(queue_limit), 0, 10000000, "1024",
      "requests waiting per service before OVERLOADED"},
+    {"service_max_in_flight", CT_COUNT, FIELD(service_max_in_flight), 0,
+     10000000, "0",
+     "requests of one service at its workers at once; more wait in its "
+     "queue (0 = only the workers' credit limits it)"},
     {"queue_bytes", CT_BYTES, FIELD(queue_bytes), 0, UINT64_C(1) << 40,
      "33554432", "request bytes waiting in all queues before OVERLOADED"},
     {"worker_wait_ms", CT_MS, FIELD(worker_wait_ms), 0, 3600000, "2000",
@@ -102,14 +106,14 @@ static const struct config_key config_keys[] = {
      "4096", "HTTP connections open at once; more are closed at accept"},
     {"retry_max", CT_COUNT, FIELD(retry_max), 0, 100, "2",
      "retries of an idempotent request whose worker failed (0 = none)"},
-    {"retry_budget_percent", CT_COUNT, FIELD(retry_budget_percent), 0, 1000, "20",
-     "retries allowed per 100 requests of a service, over 10 s"},
+    {"retry_budget_percent", CT_COUNT, FIELD(retry_budget_percent), 0, 1000,
+     "20", "retries allowed per 100 requests of a service, over 10 s"},
     {"retry_budget_min_per_s", CT_COUNT, FIELD(retry_budget_min_per_s), 0,
      1000000, "3", "retries per second a service may always make"},
     {"retry_backoff_ms", CT_MS, FIELD(retry_backoff_ms), 0, 60000, "5",
      "backoff before the first retry (doubles, full jitter)"},
-    {"retry_backoff_max_ms", CT_MS, FIELD(retry_backoff_max_ms), 0, 60000, "100",
-     "largest backoff before a retry"},
+    {"retry_backoff_max_ms", CT_MS, FIELD(retry_backoff_max_ms), 0, 60000,
+     "100", "largest backoff before a retry"},
     {"eject_failures", CT_COUNT, FIELD(eject_failures), 0, 1000000, "5",
      "failures in a row that eject a worker for a while (0 = off)"},
     {"eject_base_ms", CT_MS, FIELD(eject_base_ms), 1, 86400000, "30000",
@@ -131,6 +135,7 @@ static const struct config_key config_keys[] = {
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+_Static_assert(N_KEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
 static bool
 config_is_token(const struct config_key *k)
@@ -422,11 +427,11 @@ config_set_number(struct config *cfg, const struct config_key *k,
     char *field = (char *)cfg + k->offset;
     uint64_t v;
 
-    if (!config_parse_number(value, k->type == CT_BYTES, &v) ||
-        v < k->min || v > k->max) {
+    if (!config_parse_number(value, k->type == CT_BYTES, &v) || v < k->min ||
+        v > k->max) {
         snprintf(err, err_size,
-                 "%s: bad value '%s' (expected %s from %llu to %llu)",
-                 k->name, value,
+                 "%s: bad value '%s' (expected %s from %llu to %llu)", k->name,
+                 value,
                  k->type == CT_MS      ? "milliseconds"
                  : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
                                        : "a whole number",
@@ -558,7 +563,8 @@ config_load_stream(struct config *cfg, FILE *f, const char *path, char *err,
                    size_t err_size)
 {
     struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, f, 0};
-    int rc = ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
+    int rc =
+        ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
 
     if (ctx.result != FERRY_OK) {
         return ctx.result;
@@ -711,6 +717,140 @@ config_parse_args(struct config *cfg, int argc, char **argv,
         }
     }
     return config_check(cfg, err, err_size);
+}
+
+/*
+ * Keys a reload cannot change: bound sockets and the data folder, the
+ * name, the frame limit already announced to every peer in HELLO_OK, and
+ * the HTTP timeouts h2o copies into its context at start.
+ */
+static bool
+config_needs_restart(const struct config_key *k)
+{
+    return k->type == CT_LISTEN || k->type == CT_HTTP ||
+           k->offset == OFF(data_dir) || k->offset == OFF(name) ||
+           k->offset == OFF(max_frame) ||
+           k->offset == OFF(http_header_timeout_ms) ||
+           k->offset == OFF(http_idle_timeout_ms);
+}
+
+static bool
+config_str_equal(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool
+config_routes_equal(const struct config *a, const struct config *b)
+{
+    if (a->n_routes != b->n_routes) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_routes; i++) {
+        if (strcmp(a->routes[i], b->routes[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+config_listen_equal(const struct config *a, const struct config *b)
+{
+    if (a->n_listen != b->n_listen) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_listen; i++) {
+        if (strcmp(a->listen[i], b->listen[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether key k has the same value in a and b. */
+static bool
+config_key_equal(const struct config_key *k, const struct config *a,
+                 const struct config *b)
+{
+    const char *fa = (const char *)a + k->offset;
+    const char *fb = (const char *)b + k->offset;
+
+    switch (k->type) {
+    case CT_LISTEN:
+        return config_listen_equal(a, b);
+    case CT_ROUTE:
+        return config_routes_equal(a, b);
+    case CT_STR:
+    case CT_HTTP:
+        return config_str_equal(*(char *const *)(const void *)fa,
+                                *(char *const *)(const void *)fb);
+    case CT_LEVEL:
+    case CT_MS:
+    case CT_COUNT:
+    case CT_BYTES:
+        break;
+    }
+    return memcmp(fa, fb, k->size) == 0;
+}
+
+/* Moves key k's value from next into live (strings change owner). */
+static void
+config_key_move(const struct config_key *k, struct config *live,
+                struct config *next)
+{
+    char *fl = (char *)live + k->offset;
+    char *fn = (char *)next + k->offset;
+
+    switch (k->type) {
+    case CT_ROUTE: {
+        size_t n_live = live->n_routes;
+        for (size_t i = 0; i < CONFIG_MAX_ROUTES; i++) {
+            char *tmp = live->routes[i];
+            live->routes[i] = next->routes[i];
+            next->routes[i] = tmp;
+        }
+        live->n_routes = next->n_routes;
+        next->n_routes = n_live;
+        live->routes_src = next->routes_src;
+        return;
+    }
+    case CT_STR:
+    case CT_HTTP: {
+        char *tmp = *(char **)(void *)fl;
+        *(char **)(void *)fl = *(char **)(void *)fn;
+        *(char **)(void *)fn = tmp;
+        return;
+    }
+    case CT_LISTEN: /* needs a restart: never moved */
+        return;
+    case CT_LEVEL:
+    case CT_MS:
+    case CT_COUNT:
+    case CT_BYTES:
+        memcpy(fl, fn, k->size);
+        return;
+    }
+}
+
+void
+config_apply(struct config *live, struct config *next,
+             struct config_changes *ch)
+{
+    ch->n_applied = 0;
+    ch->n_kept = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (config_key_equal(k, live, next)) {
+            continue;
+        }
+        if (config_needs_restart(k)) {
+            ch->kept[ch->n_kept++] = k->name;
+            continue;
+        }
+        config_key_move(k, live, next);
+        ch->applied[ch->n_applied++] = k->name;
+    }
 }
 
 static const char *

@@ -22,6 +22,7 @@
 #define CONFIG_HTTP_DEFAULT "127.0.0.1:8080"
 #define CONFIG_ROUTE_DEFAULT "GET /fib/{n} fib"
 #define CONFIG_ERR_SIZE 512
+#define CONFIG_MAX_KEYS 64 /* keys in the table, with room */
 #define FERRYD_VERSION "0.1"
 #define FERRYD_NAME "ferryd/" FERRYD_VERSION
 
@@ -46,6 +47,8 @@ struct config {
     uint32_t default_deadline_ms;    /* for requests that give 0 */
     uint32_t max_deadline_ms;        /* longer deadlines are cut to this */
     uint32_t queue_limit;            /* requests queued per service */
+    uint32_t service_max_in_flight;  /* requests of a service at its
+                                        workers at once; 0 = credit only */
     uint64_t queue_bytes;            /* request bytes queued, all services */
     uint32_t worker_wait_ms;         /* wait for a first/returning worker */
     uint64_t high_water;             /* pending output that stops reading */
@@ -130,6 +133,25 @@ ferry_err config_check(const struct config *cfg, char *err, size_t err_size);
 ferry_err config_parse_args(struct config *cfg, int argc, char **argv,
                             enum config_action *action, char *err,
                             size_t err_size);
+
+/* Names of the keys a reload changed, and of those it could not. */
+struct config_changes {
+    const char *applied[CONFIG_MAX_KEYS]; /* taking effect now */
+    size_t n_applied;                     /* entries in applied */
+    const char *kept[CONFIG_MAX_KEYS];    /* need a restart: old value kept */
+    size_t n_kept;                        /* entries in kept */
+};
+
+/*
+ * Hot reload: moves every changed value of next (a complete, checked
+ * config) into live, except the keys that only a restart can change
+ * (listen, data_dir, name, http, max_frame and the HTTP timeouts), which
+ * keep their running value and are listed in ch->kept. Strings move
+ * rather than copy, so this cannot fail; next is left for
+ * config_release().
+ */
+void config_apply(struct config *live, struct config *next,
+                  struct config_changes *ch);
 
 /* Prints every flag with its default. */
 void config_print_help(FILE *out);

@@ -91,6 +91,7 @@ struct conn {
     bool shut;                  /* shutdown requested */
     bool destroyed;             /* uv_close called */
     bool failed;                /* out of memory: close at the next flush */
+    bool is_unix;               /* accepted on a unix socket */
     struct list all_node;       /* on loop->all until freed */
     struct list dirty_node;     /* on loop->dirty */
     struct list backlog_node;   /* on loop->backlog */

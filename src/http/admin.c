@@ -2,8 +2,9 @@
  * admin.c - the admin endpoints on the HTTP port: liveness (/healthz),
  * readiness (/readyz), the services document (/v1/services, the same
  * builder as the built-in ferry.services), the statistics document
- * (/v1/stats), its live stream as Server-Sent Events (/v1/stats/stream)
- * and the Prometheus exposition (/metrics).
+ * (/v1/stats), its live stream as Server-Sent Events (/v1/stats/stream),
+ * the Prometheus exposition (/metrics) and the operator's commands
+ * (POST /v1/admin/{op}, the same as `ferry admin`, see control.h).
  *
  * Everything is read from the broker on the same loop at request time;
  * nothing here is on the binary request path. The streams share one
@@ -22,6 +23,8 @@
 
 #include "broker/broker.h"
 #include "broker/builtin.h"
+#include "broker/control.h"
+#include "core/config.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -224,6 +227,87 @@ admin_metrics(h2o_handler_t *self, h2o_req_t *req)
     http_respond(req, 200, METRICS_CONTENT_TYPE, text, len);
     free(text);
     return 0;
+}
+
+/*
+ * POST /v1/admin/{op}: one of the operator's commands; the body, if any, is
+ * a JSON object of its fields ({"service": "fib", "fallback": "..."}).
+ * Unlike the read-only endpoints it is never open: it needs admin_token
+ * set, and sent. Without one, `ferry admin` on the unix socket is the way.
+ */
+static int
+admin_command(h2o_handler_t *self, h2o_req_t *req)
+{
+    static const char prefix[] = "/v1/admin/";
+    const size_t plen = sizeof(prefix) - 1;
+    struct broker *b = admin_of(self)->loop->broker;
+    const char *token = admin_of(self)->loop->cfg->admin_token;
+    h2o_iovec_t path = req->path_normalized;
+    char msg[CONFIG_ERR_SIZE];
+    json_t *cmd, *reply;
+    json_error_t jerr;
+    ferry_err err;
+
+    if (path.len <= plen || memcmp(path.base, prefix, plen) != 0) {
+        return -1;
+    }
+    if (path.len - plen > 32 ||
+        memchr(path.base + plen, '/', path.len - plen) != NULL) {
+        http_respond_status(req, 404, "NOT_FOUND", "no such admin command");
+        return 0;
+    }
+    if (!config_token_is_set(token)) {
+        http_respond_status(req, 403, "FORBIDDEN",
+                            "admin commands over HTTP need admin_token set; "
+                            "without one, use ferry admin on the unix socket");
+        return 0;
+    }
+    if (!auth_is_allowed(req, token, NULL)) {
+        auth_refuse(req);
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                       H2O_STRLIT("POST"));
+        http_respond_status(req, 405, "METHOD_NOT_ALLOWED",
+                            "admin commands are POST");
+        return 0;
+    }
+    if (req->entity.base != NULL && req->entity.len > 0) {
+        cmd = json_loadb(req->entity.base, req->entity.len,
+                         JSON_REJECT_DUPLICATES, &jerr);
+        if (cmd == NULL || !json_is_object(cmd)) {
+            if (cmd == NULL) {
+                snprintf(msg, sizeof(msg), "bad JSON at line %d column %d: %s",
+                         jerr.line, jerr.column, jerr.text);
+            } else {
+                snprintf(msg, sizeof(msg), "the body must be a JSON object");
+            }
+            json_decref(cmd);
+            http_respond_error(req, FERRY_EINVALID_ARGUMENT, msg);
+            return 0;
+        }
+    } else {
+        cmd = json_object();
+    }
+    if (cmd == NULL) {
+        http_respond_error(req, FERRY_ENOMEM, NULL);
+        return 0;
+    }
+    /* NULL for bytes that are not UTF-8: no command is named so. */
+    if (json_object_set_new(
+            cmd, "op", json_stringn(path.base + plen, path.len - plen)) != 0) {
+        json_decref(cmd);
+        http_respond_status(req, 404, "NOT_FOUND", "no such admin command");
+        return 0;
+    }
+    err = control_run(b, cmd, &reply, msg, sizeof(msg));
+    json_decref(cmd);
+    if (err != FERRY_OK) {
+        http_respond_error(req, err, msg);
+        return 0;
+    }
+    return admin_send_doc(req, 200, reply);
 }
 
 /* The statistics as one SSE event, "data: {...}\n\n"; NULL when out of
@@ -429,6 +513,7 @@ admin_register(struct http_server *s)
         {"/v1/stats/stream", admin_stream}, {"/v1/stats", admin_stats},
         {"/v1/services", admin_services},   {"/healthz", admin_healthz},
         {"/readyz", admin_readyz},          {"/metrics", admin_metrics},
+        {"/v1/admin/", admin_command},
     };
     struct admin *adm = calloc(1, sizeof(*adm));
 

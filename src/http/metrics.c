@@ -242,6 +242,17 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
         metrics_svc_u64(f, "ferry_circuit_opens_total", v[i],
                         v[i]->circuit_opens);
     }
+    metrics_family(f, "ferry_service_disabled", "gauge",
+                   "1 while an operator has disabled the service.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_service_disabled", v[i],
+                        v[i]->disabled ? 1 : 0);
+    }
+    metrics_family(f, "ferry_fallbacks_total", "counter",
+                   "Requests of a disabled service answered by its fallback.");
+    for (size_t i = 0; i < n; i++) {
+        metrics_svc_u64(f, "ferry_fallbacks_total", v[i], v[i]->fallbacks);
+    }
     metrics_family(f, "ferry_errors_total", "counter",
                    "Requests ended by an error, by error code.");
     for (size_t i = 0; i < n; i++) {
@@ -447,6 +458,8 @@ metrics_service_json(struct broker *b, const struct service *svc)
                       json_string(service_circuit_name(svc->circuit)));
     rc |= metrics_set(o, "circuit_opens",
                       json_integer((json_int_t)svc->circuit_opens));
+    rc |= metrics_set(o, "disabled", json_boolean(svc->disabled));
+    rc |= metrics_set(o, "fallbacks", json_integer((json_int_t)svc->fallbacks));
     rc |= json_object_set_new(o, "errors", errors);
     rc |=
         metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));

@@ -288,6 +288,19 @@ http_server_listen(struct http_server *s, const char *text)
     return FERRY_OK;
 }
 
+void
+http_server_reload(struct http_server *s, struct route_table *routes)
+{
+    const struct config *cfg = s->loop->cfg;
+
+    route_table_release(&s->routes);
+    s->routes = *routes;
+    memset(routes, 0, sizeof(*routes));
+    s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body : cfg->max_frame;
+    /* h2o reads this from its globalconf at each request. */
+    s->globalconf.max_request_entity_size = s->max_body;
+}
+
 ferry_err
 http_server_new(struct loop *l, struct http_server **out)
 {

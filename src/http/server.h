@@ -43,6 +43,14 @@ const struct route_table *http_server_routes(const struct http_server *s);
 /* The largest request body accepted (http_max_body, or max_frame). */
 size_t http_server_max_body(const struct http_server *s);
 
+/*
+ * Hot reload, after the loop's config has taken its new values: takes
+ * routes (a table built from them; left empty) in place of the old ones
+ * and applies http_max_body. A request being answered has copied what it
+ * needed from its route already.
+ */
+void http_server_reload(struct http_server *s, struct route_table *routes);
+
 /* HTTP connections open now. */
 size_t http_server_n_conns(const struct http_server *s);
 
