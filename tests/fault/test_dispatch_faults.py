@@ -29,9 +29,9 @@ import threading
 import time
 
 import promparse
-from ferrytest import (ERROR, HELLO_OK, IDEMPOTENT, REPLY, Conn,
-                       FerryTestCase, _env, binary, decode_frame, describe,
-                       encode_hello, encode_request, errname, parse_error)
+from ferrytest import (ERROR, HELLO_OK, REPLY, Conn, FerryTestCase, _env,
+                       binary, decode_frame, describe, encode_hello,
+                       encode_request, errname, parse_error)
 
 
 def figure(name, **values):
@@ -482,3 +482,454 @@ class TestFailingWorkers(DispatchCase):
                heal_to_first_ok_ms=round((t_first_ok - t_heal) * 1000),
                breaker_open_ms=self.BREAKER_OPEN_MS,
                fast_fail_max_ms=round(fast_ms, 1))
+
+
+def raise_nofile(want):
+    """Raises this process's soft RLIMIT_NOFILE to want (at most the hard
+    limit); children started afterwards inherit it. Returns the old
+    limits, for restore_nofile()."""
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = old[1]
+    soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft > old[0]:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return old
+
+
+def proc_nofile(pid):
+    """The soft 'Max open files' of process pid."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no Max open files")
+
+
+class TestManyConnections(DispatchCase):
+    """5,000 callers connect at once, say HELLO and stay idle; a new caller
+    is then served at once, every held connection still works, and
+    ferryd's RSS per idle connection is measured."""
+
+    N = 5000
+    PROMPT_S = 1.0            # a new caller's call must end within this
+    MAX_PER_CONN = 64 << 10   # RSS per idle connection, generous (ASan)
+
+    def open_all(self, d, socks):
+        """Connects N sockets and says HELLO on each (all HELLOs go out
+        before any answer is read, so the daemon sees them at once);
+        returns the seconds until every HELLO_OK was read."""
+        t0 = time.monotonic()
+        hello = encode_hello(name="idle")
+        for _ in range(self.N):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            socks.append(s)
+            s.sendall(hello)
+        sel = selectors.DefaultSelector()
+        bufs = {}
+        try:
+            for s in socks:
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+                bufs[s] = b""
+            left = len(socks)
+            deadline = time.monotonic() + 30
+            while left and time.monotonic() < deadline:
+                for key, _ in sel.select(1.0):
+                    s = key.fileobj
+                    data = s.recv(4096)
+                    if not data:
+                        raise AssertionError("an idle connection was closed")
+                    bufs[s] += data
+                    f, n = decode_frame(bufs[s])
+                    if f is not None:
+                        self.assertEqual(f.type, HELLO_OK, describe(f))
+                        sel.unregister(s)
+                        left -= 1
+            self.assertEqual(left, 0, "HELLO_OK missing")
+        finally:
+            sel.close()
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(10)
+        return time.monotonic() - t0
+
+    def test_5000_idle_connections(self):
+        old = raise_nofile(self.N * 2 + 1000)
+        socks = []
+        try:
+            if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < self.N + 500:
+                self.skipTest("RLIMIT_NOFILE hard limit too low")
+            # A small ASan quarantine, so freed memory does not count as
+            # growth.
+            d = self.daemon(env={"ASAN_OPTIONS":
+                                 "detect_leaks=0:quarantine_size_mb=4"})
+            self.assertGreaterEqual(proc_nofile(d.pid), self.N + 500,
+                                    "ferryd did not inherit RLIMIT_NOFILE")
+            self.worker("echo_worker", "--addr", d.addr, "--service", "mc")
+            self.wait_workers(d, "mc", 1)
+            warm = self.conn(d)
+            for i in range(1, 50):
+                self.assertReply(warm.call(i, "mc", b"w" * 100), b"w" * 100)
+            time.sleep(0.2)
+            before = d.rss()
+            open_s = self.open_all(d, socks)
+            time.sleep(0.5)
+            after = d.rss()
+            # A new caller, on a new connection, to a worker service and to
+            # the built-in echo.
+            t = time.monotonic()
+            fresh = self.conn(d)
+            self.assertReply(fresh.call(1, "mc", b"fresh", timeout=5),
+                             b"fresh")
+            self.assertReply(fresh.call(2, "echo", b"fresh", timeout=5),
+                             b"fresh")
+            prompt = time.monotonic() - t
+            # Every held connection still works: each sends a request to
+            # the built-in echo (5,000 at once to one worker would be
+            # more than its credit and queue_limit), then every answer
+            # is read.
+            req = encode_request(7, "echo", b"held")
+            for s in socks:
+                s.sendall(req)
+            bad = 0
+            for s in socks:
+                buf = b""
+                while True:
+                    f, n = decode_frame(buf)
+                    if f is not None:
+                        break
+                    data = s.recv(4096)
+                    if not data:
+                        break
+                    buf += data
+                if f is None or f.type != REPLY or f.body != b"held" or \
+                        f.id != 7:
+                    bad += 1
+                    if bad < 5:
+                        print("held connection answered",
+                              describe(f) if f else buf)
+            s_json = self.service(d, "mc")
+            conns = None
+            if d.http_addr:
+                conns = self.metrics(d).value("ferry_connections",
+                                                   role="caller")
+        finally:
+            for s in socks:
+                s.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, old)
+        per_conn = (after - before) / self.N
+        figure("5000-connections", connections=self.N,
+               open_and_hello_s=round(open_s, 2),
+               new_caller_ms=round(prompt * 1000, 1),
+               rss_before_mib=round(before / 2**20, 1),
+               rss_after_mib=round(after / 2**20, 1),
+               rss_per_idle_conn_kib=round(per_conn / 1024, 2),
+               held_calls_failed=bad)
+        self.assertLess(prompt, self.PROMPT_S)
+        self.assertEqual(bad, 0)
+        self.assertEqual(s_json["errors"], {}, s_json)
+        if conns is not None:
+            self.assertGreaterEqual(conns, self.N)
+        self.assertLess(per_conn, self.MAX_PER_CONN)
+        self.assertReply(self.conn(d).call(3, "echo", b"after"), b"after")
+
+
+class Prober(threading.Thread):
+    """Another caller, calling every 50 ms on its own connection while a
+    fault is under way; records how long each call took."""
+
+    def __init__(self, addr, services):
+        super().__init__(daemon=True)
+        self.addr, self.services = addr, services
+        self.stop = threading.Event()
+        self.times = []
+        self.calls = {svc: 0 for svc in services}
+        self.problems = []
+
+    def run(self):
+        try:
+            with Conn(self.addr, timeout=10) as c:
+                c.hello(name="prober")
+                i = 0
+                while not self.stop.is_set():
+                    for svc in self.services:
+                        i += 1
+                        t = time.monotonic()
+                        f = c.call(i, svc, b"probe-%d" % i,
+                                   deadline_ms=5000, timeout=6)
+                        if f.type != REPLY or f.body != b"probe-%d" % i:
+                            self.problems.append(describe(f))
+                        self.times.append(time.monotonic() - t)
+                        self.calls[svc] += 1
+                    time.sleep(0.05)
+        except Exception as e:  # reported by the test
+            self.problems.append(repr(e))
+
+    def finish(self):
+        self.stop.set()
+        self.join(15)
+        return self.times
+
+
+def pipe_send(sock, data, off, stall_s, limit_s):
+    """Sends data[off:] on the non-blocking sock until all is sent, or
+    nothing more was taken for stall_s, or limit_s have passed. Returns
+    the new offset."""
+    view = memoryview(data)
+    last = time.monotonic()
+    end = last + limit_s
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_WRITE)
+    try:
+        while off < len(data):
+            now = time.monotonic()
+            if now - last > stall_s or now > end:
+                break
+            if not sel.select(0.1):
+                continue
+            try:
+                n = sock.send(view[off:off + (256 << 10)])
+            except BlockingIOError:
+                continue
+            if n > 0:
+                off += n
+                last = time.monotonic()
+    finally:
+        sel.close()
+    return off
+
+
+class TestStalledCallers(DispatchCase):
+    """Callers that stop halfway: half a frame, and a caller that
+    pipelines 100,000 requests without reading its socket."""
+
+    PROMPT_S = 1.0            # another caller's call ends within this
+    MAX_GROWTH = 64 << 20     # ferryd RSS growth allowed while stalled
+
+    def small_quarantine(self):
+        # A small ASan quarantine, so freed memory does not count as growth.
+        return {"ASAN_OPTIONS": "detect_leaks=0:quarantine_size_mb=4"}
+
+    def test_half_frames_stall(self):
+        """100 connections send half a HELLO header and stall: closed at
+        handshake_timeout_ms. 8 callers send a REQUEST header announcing
+        2 MiB and 1 MiB of its body, then stall: ferryd keeps them (a
+        caller that announced no heartbeat is never timed out), holds at
+        most their frames in memory, serves others meanwhile, and
+        answers each once the rest of its frame arrives."""
+        hs_ms = 1000
+        d = self.daemon("--handshake-timeout-ms", str(hs_ms),
+                        env=self.small_quarantine())
+        self.worker("echo_worker", "--addr", d.addr, "--service", "hf")
+        self.wait_workers(d, "hf", 1)
+        warm = self.conn(d)
+        for i in range(1, 20):
+            self.assertReply(warm.call(i, "echo", b"z" * 100000))
+        time.sleep(0.2)
+        before = d.rss()
+        prober = Prober(d.addr, ("echo", "hf"))
+        prober.start()
+        pre = []
+        half_hello = encode_hello(name="half")[:10]
+        t0 = time.monotonic()
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            s.sendall(half_hello)
+            pre.append(s)
+        size = 2 << 20
+        payloads = [os.urandom(size) for _ in range(8)]
+        frames = [encode_request(1, "echo", p, deadline_ms=60000)
+                  for p in payloads]
+        stalled = []
+        for fr in frames:
+            c = Conn(d.addr, timeout=10)
+            self._conns.append(c)
+            c.hello(name="half-request")
+            c.send(fr[:len(fr) - size // 2])
+            stalled.append(c)
+        time.sleep(0.3)
+        grown = d.rss() - before
+        # The half HELLOs are closed at the handshake time-out.
+        closed_at = []
+        for s in pre:
+            s.settimeout(max(0.1, t0 + hs_ms / 1000 + 2 - time.monotonic()))
+            try:
+                while s.recv(4096):
+                    pass
+            except (socket.timeout, TimeoutError):
+                self.fail("a half HELLO was not closed in time")
+            except ConnectionResetError:
+                pass
+            closed_at.append(time.monotonic() - t0)
+            s.close()
+        # The stalled requests are still there, unanswered.
+        time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+        for c in stalled:
+            with self.assertRaises(TimeoutError):
+                c.recv_frame(timeout=0.01)
+        times = prober.finish()
+        # The rest of each frame: each gets its reply.
+        for c, fr in zip(stalled, frames):
+            c.send(fr[len(fr) - size // 2:])
+        for c, p in zip(stalled, payloads):
+            self.assertReply(c.recv_frame(timeout=20), p)
+        figure("half-frames", half_hellos=len(pre),
+               closed_after_ms_min=round(min(closed_at) * 1000),
+               closed_after_ms_max=round(max(closed_at) * 1000),
+               handshake_timeout_ms=hs_ms, half_requests=len(stalled),
+               rss_growth_mib=round(grown / 2**20, 1),
+               prober_calls=len(times),
+               prober_max_ms=round(max(times) * 1000, 1))
+        self.assertEqual(prober.problems, [])
+        self.assertGreater(len(times), 10)
+        self.assertLess(max(times), self.PROMPT_S)
+        self.assertGreaterEqual(min(closed_at), hs_ms / 1000 - 0.05)
+        self.assertLess(max(closed_at), hs_ms / 1000 + 1.0)
+        self.assertLess(grown, self.MAX_GROWTH)
+
+    N_PIPE = 100000
+
+    def pipeliner(self, d, service, payload_size):
+        """A caller socket with small kernel buffers (so that what ferryd
+        holds shows) and the encoded bytes of N_PIPE requests."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
+        s.connect(("127.0.0.1", d.port))
+        c = Conn.__new__(Conn)
+        c.addr, c.sock, c.buf, c.eof = d.addr, s, bytearray(), False
+        c.hello_ok, c.send_lock = None, threading.Lock()
+        self._conns.append(c)
+        s.settimeout(10)
+        c.hello(name="pipeliner")
+        s.setblocking(False)
+        frames = [encode_request(i, service,
+                                 (b"%d:" % i).ljust(payload_size, b"p"),
+                                 deadline_ms=60000)
+                  for i in range(1, self.N_PIPE + 1)]
+        self.assertEqual(len({len(f) for f in frames}), 1)
+        return c, b"".join(frames), len(frames[0])
+
+    def test_pipeliner_that_never_reads_paused_by_high_water(self):
+        """100,000 requests of 512 bytes to a fast worker, pipelined by a
+        caller that reads nothing: the replies fill its output to
+        high_water, ferryd stops reading it, the caller's sends stall
+        with most requests not taken. ferryd's RSS stays bounded, others
+        are served, and once the caller reads, every request gets its
+        reply."""
+        d = self.daemon("--high-water", "1m", "--low-water", "256k",
+                        env=self.small_quarantine())
+        self.worker("echo_worker", "--addr", d.addr, "--service", "pp")
+        self.wait_workers(d, "pp", 1)
+        warm = self.conn(d)
+        for i in range(1, 200):
+            self.assertReply(warm.call(i, "pp", b"w" * 600), b"w" * 600)
+        time.sleep(0.2)
+        before = d.rss()
+        c, data, flen = self.pipeliner(d, "pp", 512)
+        prober = Prober(d.addr, ("echo", "pp"))
+        prober.start()
+        t0 = time.monotonic()
+        off = pipe_send(c.sock, data, 0, stall_s=1.5, limit_s=30)
+        stall_s = time.monotonic() - t0
+        taken = off // flen
+        times = prober.finish()
+        # Paused: with the prober stopped, the service's count of
+        # requests stands still while the caller does not read.
+        req1 = self.service(d, "pp")["requests"]
+        ferryd_took = req1 - 199 - prober.calls["pp"]
+        time.sleep(0.5)
+        s = self.service(d, "pp")
+        grown = d.rss() - before
+        # Now the caller reads: every request it sent gets one reply, and
+        # the rest of the requests go through.
+        c.sock.setblocking(True)
+        got = {}
+        reader_err = []
+
+        def read_all():
+            try:
+                while len(got) < self.N_PIPE:
+                    f = c.recv_frame(timeout=60)
+                    got[f.id] = f
+            except Exception as e:
+                reader_err.append(repr(e))
+
+        t = threading.Thread(target=read_all, daemon=True)
+        t.start()
+        c.sock.settimeout(60)
+        c.sock.sendall(memoryview(data)[off:])
+        t.join(90)
+        t_all = time.monotonic() - t0
+        bad = [i for i in range(1, self.N_PIPE + 1)
+               if i not in got or got[i].type != REPLY or
+               got[i].body != (b"%d:" % i).ljust(512, b"p")]
+        figure("pipeliner-high-water", requests=self.N_PIPE,
+               sent_before_stall=taken, ferryd_took=ferryd_took,
+               stalled_after_s=round(stall_s, 2),
+               rss_growth_mib=round(grown / 2**20, 1),
+               prober_calls=len(times),
+               prober_max_ms=round(max(times) * 1000, 1),
+               replies=len(got), failed=len(bad),
+               all_done_s=round(t_all, 1))
+        self.assertEqual(prober.problems, [])
+        self.assertEqual(reader_err, [])
+        self.assertLess(off, len(data), "ferryd took every request from a "
+                        "caller that reads nothing")
+        self.assertLess(taken, self.N_PIPE // 2)
+        # Paused: no request of it came in while it was stalled.
+        self.assertEqual(s["requests"], req1, s)
+        self.assertLess(grown, self.MAX_GROWTH)
+        self.assertGreater(len(times), 5)
+        self.assertLess(max(times), self.PROMPT_S)
+        self.assertEqual(bad[:5], [])
+
+    def test_pipeliner_paused_by_max_in_flight(self):
+        """100,000 requests pipelined to a slow worker (credit 64, 200 ms
+        a request) with max_in_flight 256: ferryd takes 256 of them, then
+        one more per answer; the service never holds more than 256 of
+        the caller's requests (at the worker and queued)."""
+        mif = 256
+        d = self.daemon("--max-in-flight", str(mif),
+                        env=self.small_quarantine())
+        self.worker("tests/test_worker", "--addr", d.addr, "--service", "pm",
+                    "--credit", "64", "--mode", "sleep:200")
+        self.wait_workers(d, "pm", 1)
+        before = d.rss()
+        c, data, flen = self.pipeliner(d, "pm", 64)
+        prober = Prober(d.addr, ("echo",))
+        prober.start()
+        t0 = time.monotonic()
+        off = pipe_send(c.sock, data, 0, stall_s=1.0, limit_s=30)
+        held = []
+        for _ in range(10):
+            s = self.service(d, "pm")
+            held.append(s["in_flight"] + s["queued"])
+            time.sleep(0.1)
+        elapsed = time.monotonic() - t0
+        s = self.service(d, "pm")
+        grown = d.rss() - before
+        times = prober.finish()
+        # 64 answers per 200 ms at most: what ferryd took is bounded by the
+        # window plus what the worker answered meanwhile.
+        bound = mif + 64 * (int(elapsed / 0.2) + 2)
+        figure("pipeliner-max-in-flight", requests=self.N_PIPE,
+               taken=s["requests"], bound=bound,
+               held_max=max(held), max_in_flight=mif,
+               rss_growth_mib=round(grown / 2**20, 1),
+               prober_max_ms=round(max(times) * 1000, 1))
+        self.assertEqual(prober.problems, [])
+        self.assertLess(off, len(data))
+        self.assertEqual(max(held), mif, held)
+        self.assertLessEqual(s["requests"], bound, s)
+        self.assertLess(grown, self.MAX_GROWTH)
+        self.assertLess(max(times), self.PROMPT_S)
+        # The caller goes: its requests leave the queue and the worker.
+        c.close()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            s = self.service(d, "pm")
+            if s["queued"] == 0 and s["in_flight"] == 0:
+                break
+            time.sleep(0.05)
+        self.assertEqual((s["queued"], s["in_flight"]), (0, 0), s)
