@@ -128,6 +128,31 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
     uv_stop(&d->loop.uv);
 }
 
+/*
+ * Builds the route table of cfg into t. The routes are parsed here, not by
+ * the config reader, so a bad one is named here with its file line.
+ */
+static ferry_err
+ferryd_routes(const struct config *cfg, struct route_table *t, char *err,
+              size_t err_size)
+{
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        char msg[CONFIG_ERR_SIZE];
+        struct route r;
+        if (route_parse(cfg->routes[i], &r, msg, sizeof(msg)) != FERRY_OK) {
+            if (cfg->route_lines[i] > 0) {
+                snprintf(err, err_size, "config '%s' line %d: %s",
+                         cfg->config_file, cfg->route_lines[i], msg);
+            } else {
+                snprintf(err, err_size, "--%s", msg);
+            }
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        route_release(&r);
+    }
+    return route_table_init(t, cfg->routes, cfg->n_routes, err, err_size);
+}
+
 /* Joins names into buf as "a, b, c" ("none" when there are none). */
 static const char *
 ferryd_join(const char *const *names, size_t n, char *buf, size_t size)
@@ -164,8 +189,7 @@ ferryd_reload(struct broker *b, struct config_changes *ch, char *err,
     }
     e = config_parse_args(&next, d->argc, d->argv, &action, err, err_size);
     if (e == FERRY_OK && d->loop.http != NULL) {
-        e = route_table_init(&routes, next.routes, next.n_routes, err,
-                             err_size);
+        e = ferryd_routes(&next, &routes, err, err_size);
     }
     if (e != FERRY_OK) {
         log_error("reload refused, running configuration kept: %s", err);
@@ -289,8 +313,7 @@ main(int argc, char **argv)
     {
         /* A bad route is a configuration error, found before starting. */
         struct route_table routes;
-        if (route_table_init(&routes, d.cfg.routes, d.cfg.n_routes, err,
-                             sizeof(err)) != FERRY_OK) {
+        if (ferryd_routes(&d.cfg, &routes, err, sizeof(err)) != FERRY_OK) {
             fprintf(stderr, "ferryd: %s\n", err);
             config_release(&d.cfg);
             return 2;

@@ -390,6 +390,10 @@ config_add_route(struct config *cfg, const char *value, enum config_source src,
         snprintf(err, err_size, "route: out of memory");
         return FERRY_ENOMEM;
     }
+    /* Routes are parsed later, by the HTTP side: keep the line for its
+     * errors. */
+    cfg->route_lines[cfg->n_routes] =
+        src == CONFIG_SRC_FILE ? cfg->file_line : 0;
     cfg->routes[cfg->n_routes++] = item;
     return FERRY_OK;
 }
@@ -549,6 +553,7 @@ config_ini_handler(void *user, const char *section, const char *name,
         /* Sections of later parts (http, cluster) are theirs to read. */
         return 1;
     }
+    ctx->cfg->file_line = ctx->line;
     e = config_set(ctx->cfg, name, value, CONFIG_SRC_FILE, msg, sizeof(msg));
     if (e != FERRY_OK) {
         snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s", ctx->path,
@@ -807,8 +812,11 @@ config_key_move(const struct config_key *k, struct config *live,
         size_t n_live = live->n_routes;
         for (size_t i = 0; i < CONFIG_MAX_ROUTES; i++) {
             char *tmp = live->routes[i];
+            int line = live->route_lines[i];
             live->routes[i] = next->routes[i];
+            live->route_lines[i] = next->route_lines[i];
             next->routes[i] = tmp;
+            next->route_lines[i] = line;
         }
         live->n_routes = next->n_routes;
         next->n_routes = n_live;

@@ -35,61 +35,64 @@ enum config_source {
 
 /* Owned by main(). */
 struct config {
-    char *listen[CONFIG_MAX_LISTEN]; /* owned strings; none = defaults */
-    size_t n_listen;                 /* entries in listen */
-    enum config_source listen_src;   /* who set listen */
-    char *data_dir;                  /* owned; default /tmp/ferry-<uid> */
-    char *name;                      /* owned; this daemon's name */
-    char *config_file;               /* owned; the file read, or NULL */
-    enum log_level log_level;        /* threshold for log lines */
-    uint32_t heartbeat_ms;           /* idle ping interval; 0 = never */
-    uint32_t max_frame;              /* largest body accepted */
-    uint32_t default_deadline_ms;    /* for requests that give 0 */
-    uint32_t max_deadline_ms;        /* longer deadlines are cut to this */
-    uint32_t queue_limit;            /* requests queued per service */
-    uint32_t service_max_in_flight;  /* requests of a service at its
-                                        workers at once; 0 = credit only */
-    uint64_t queue_bytes;            /* request bytes queued, all services */
-    uint32_t worker_wait_ms;         /* wait for a first/returning worker */
-    uint64_t high_water;             /* pending output that stops reading */
-    uint64_t low_water;              /* pending output that resumes it */
-    uint32_t grace_ms;               /* time to finish work on shutdown */
-    uint32_t max_connections;        /* open connections at once */
-    uint32_t handshake_timeout_ms;   /* time allowed before HELLO */
-    uint32_t max_services;           /* services known at once */
-    uint32_t max_in_flight;          /* unanswered requests per connection
-                                        before ferryd stops reading it */
-    char *caller_token;              /* owned; HELLO token of callers and
-                                        of gateway calls; NULL/"" = off */
-    char *worker_token;              /* owned; HELLO token of workers;
-                                        NULL/"" = off */
-    char *admin_token;               /* owned; any role, admin endpoints;
-                                        NULL/"" = off */
-    char *http;                      /* owned; HTTP address, NULL = off */
-    char *routes[CONFIG_MAX_ROUTES]; /* owned "METHOD /path service" */
-    size_t n_routes;                 /* entries in routes */
-    enum config_source routes_src;   /* who set routes */
-    uint32_t http_max_body;          /* largest HTTP body; 0 = max_frame */
-    uint32_t http_header_timeout_ms; /* time to send a request head */
-    uint32_t http_idle_timeout_ms;   /* idle HTTP connection closed */
-    uint32_t http_max_connections;   /* HTTP connections open at once */
-    uint32_t retry_max;              /* retries of an idempotent request */
-    uint32_t retry_budget_percent;   /* retries per 100 requests, 10 s */
-    uint32_t retry_budget_min_per_s; /* retries always allowed per second */
-    uint32_t retry_backoff_ms;       /* first retry's backoff ceiling */
-    uint32_t retry_backoff_max_ms;   /* largest backoff ceiling */
-    uint32_t eject_failures;         /* failures in a row that eject a
-                                        worker; 0 = off */
-    uint32_t eject_base_ms;          /* first ejection's length */
-    uint32_t eject_max_ms;           /* longest ejection */
-    uint32_t eject_max_percent;      /* share of a service's workers that
-                                        may be ejected at once */
-    uint32_t breaker_error_percent;  /* failure rate that opens a service's
-                                        circuit; 0 = off */
-    uint32_t breaker_min_requests;   /* outcomes in the window before */
-    uint32_t breaker_window_ms;      /* span of the failure rate */
-    uint32_t breaker_open_ms;        /* open before the probes */
-    uint32_t breaker_probes;         /* probes that must succeed */
+    char *listen[CONFIG_MAX_LISTEN];    /* owned strings; none = defaults */
+    size_t n_listen;                    /* entries in listen */
+    enum config_source listen_src;      /* who set listen */
+    char *data_dir;                     /* owned; default /tmp/ferry-<uid> */
+    char *name;                         /* owned; this daemon's name */
+    char *config_file;                  /* owned; the file read, or NULL */
+    enum log_level log_level;           /* threshold for log lines */
+    uint32_t heartbeat_ms;              /* idle ping interval; 0 = never */
+    uint32_t max_frame;                 /* largest body accepted */
+    uint32_t default_deadline_ms;       /* for requests that give 0 */
+    uint32_t max_deadline_ms;           /* longer deadlines are cut to this */
+    uint32_t queue_limit;               /* requests queued per service */
+    uint32_t service_max_in_flight;     /* requests of a service at its
+                                           workers at once; 0 = credit only */
+    uint64_t queue_bytes;               /* request bytes queued, all services */
+    uint32_t worker_wait_ms;            /* wait for a first/returning worker */
+    uint64_t high_water;                /* pending output that stops reading */
+    uint64_t low_water;                 /* pending output that resumes it */
+    uint32_t grace_ms;                  /* time to finish work on shutdown */
+    uint32_t max_connections;           /* open connections at once */
+    uint32_t handshake_timeout_ms;      /* time allowed before HELLO */
+    uint32_t max_services;              /* services known at once */
+    uint32_t max_in_flight;             /* unanswered requests per connection
+                                           before ferryd stops reading it */
+    char *caller_token;                 /* owned; HELLO token of callers and
+                                           of gateway calls; NULL/"" = off */
+    char *worker_token;                 /* owned; HELLO token of workers;
+                                           NULL/"" = off */
+    char *admin_token;                  /* owned; any role, admin endpoints;
+                                           NULL/"" = off */
+    char *http;                         /* owned; HTTP address, NULL = off */
+    char *routes[CONFIG_MAX_ROUTES];    /* owned "METHOD /path service" */
+    size_t n_routes;                    /* entries in routes */
+    int route_lines[CONFIG_MAX_ROUTES]; /* file line of each route, 0 when
+                                           not from the file */
+    int file_line;                      /* line being read from the file */
+    enum config_source routes_src;      /* who set routes */
+    uint32_t http_max_body;             /* largest HTTP body; 0 = max_frame */
+    uint32_t http_header_timeout_ms;    /* time to send a request head */
+    uint32_t http_idle_timeout_ms;      /* idle HTTP connection closed */
+    uint32_t http_max_connections;      /* HTTP connections open at once */
+    uint32_t retry_max;                 /* retries of an idempotent request */
+    uint32_t retry_budget_percent;      /* retries per 100 requests, 10 s */
+    uint32_t retry_budget_min_per_s;    /* retries always allowed per second */
+    uint32_t retry_backoff_ms;          /* first retry's backoff ceiling */
+    uint32_t retry_backoff_max_ms;      /* largest backoff ceiling */
+    uint32_t eject_failures;            /* failures in a row that eject a
+                                           worker; 0 = off */
+    uint32_t eject_base_ms;             /* first ejection's length */
+    uint32_t eject_max_ms;              /* longest ejection */
+    uint32_t eject_max_percent;         /* share of a service's workers that
+                                           may be ejected at once */
+    uint32_t breaker_error_percent;     /* failure rate that opens a service's
+                                           circuit; 0 = off */
+    uint32_t breaker_min_requests;      /* outcomes in the window before */
+    uint32_t breaker_window_ms;         /* span of the failure rate */
+    uint32_t breaker_open_ms;           /* open before the probes */
+    uint32_t breaker_probes;            /* probes that must succeed */
 };
 
 /* Whether an access token is set (an empty one is off). */
