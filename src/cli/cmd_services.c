@@ -111,16 +111,35 @@ services_print_worker(json_t *w)
     services_int(w, "in_flight", in_flight, sizeof(in_flight));
     services_int(w, "last_seen_ms", seen, sizeof(seen));
     printf("  worker %-6s %-16s %-22s credit %-6s in flight %-6s "
-           "last seen %sms ago%s\n",
+           "last seen %sms ago%s%s\n",
            id, services_str(w, "name"), services_str(w, "addr"), credit,
-           in_flight, seen, json_is_true(draining) ? " (draining)" : "");
+           in_flight, seen, json_is_true(draining) ? " (draining)" : "",
+           json_is_true(json_object_get(w, "ejected")) ? " (ejected)" : "");
+}
+
+/* What is unusual about a service, after its row: "", or "  [disabled]",
+ * "  [circuit open]"... */
+static const char *
+services_state(json_t *svc, char *buf, size_t size)
+{
+    const char *circuit = json_string_value(json_object_get(svc, "circuit"));
+    bool disabled = json_is_true(json_object_get(svc, "disabled"));
+    bool tripped = circuit != NULL && strcmp(circuit, "closed") != 0;
+
+    if (!disabled && !tripped) {
+        return "";
+    }
+    snprintf(buf, size, "  [%s%s%s%s]", disabled ? "disabled" : "",
+             disabled && tripped ? ", " : "", tripped ? "circuit " : "",
+             tripped ? circuit : "");
+    return buf;
 }
 
 static void
 services_print(json_t *services)
 {
     char workers[32], credit[32], in_flight[32], queued[32], requests[32];
-    char errors[32], p50[32], p99[32];
+    char errors[32], p50[32], p99[32], state[64];
     int width = (int)strlen("SERVICE");
     size_t i, j;
     json_t *svc, *ws, *w, *lat;
@@ -149,7 +168,7 @@ services_print(json_t *services)
             json_array_size(ws) == 0) {
             snprintf(workers, sizeof(workers), "builtin");
         }
-        printf("%-*s %7s %7s %9s %7s %10s %7s %9s %9s\n", width,
+        printf("%-*s %7s %7s %9s %7s %10s %7s %9s %9s%s\n", width,
                services_str(svc, "name"), workers,
                services_int(svc, "credit", credit, sizeof(credit)),
                services_int(svc, "in_flight", in_flight, sizeof(in_flight)),
@@ -157,7 +176,8 @@ services_print(json_t *services)
                services_int(svc, "requests", requests, sizeof(requests)),
                services_errors(svc, errors, sizeof(errors)),
                services_latency(lat, "p50", p50, sizeof(p50)),
-               services_latency(lat, "p99", p99, sizeof(p99)));
+               services_latency(lat, "p99", p99, sizeof(p99)),
+               services_state(svc, state, sizeof(state)));
         json_array_foreach(ws, j, w)
         {
             services_print_worker(w);

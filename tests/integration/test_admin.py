@@ -57,6 +57,10 @@ class TestAdmin(FerryTestCase):
         self.assertEqual(len(s["workers"]), 1, "the worker stays connected")
         m = d.http("GET", "/metrics").body.decode()
         self.assertRegex(m, r'ferry_service_disabled\{service="pay"\} 1\n')
+        out = run_ferry(["services"], addr=d.addr,
+                        env=NO_TOKEN).stdout.decode()
+        self.assertRegex(out, r"(?m)^pay .*  \[disabled\]$")
+        self.assertNotRegex(out, r"(?m)^echo .*\[")
         r = self.admin(d, "enable", "pay")
         self.assertIn("service 'pay' enabled", r.stdout.decode())
         self.assertReply(c.call(3, "pay", b"c"), b"w:c")
