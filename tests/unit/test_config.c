@@ -270,6 +270,74 @@ test_args_errors_and_actions(void **state)
     config_release(&cfg);
 }
 
+/* Reads text as a config file, with config_load_stream(). */
+static ferry_err
+load_text(struct config *cfg, const char *text, char *err, size_t err_size)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    ferry_err e;
+
+    assert_non_null(f);
+    e = config_load_stream(cfg, f, "t.ini", err, err_size);
+    fclose(f);
+    return e;
+}
+
+/*
+ * Found by fuzz_config: a line longer than inih's buffer (199 bytes with
+ * Debian's libinih) was read in pieces, each taken as a line of its own.
+ * A 255-byte token (the documented maximum) must be read whole or refused
+ * naming its line, never cut short without a word (the piece after the
+ * cut starting with '#' is a comment); and the lines after a long one
+ * keep their numbers in errors.
+ */
+/* test_long_lines' config, released by its teardown when an assertion
+ * ends the test early. */
+static struct config long_cfg;
+
+static int
+long_lines_teardown(void **state)
+{
+    config_release(&long_cfg);
+    return 0;
+}
+
+static void
+test_long_lines(void **state)
+{
+    struct config *cfg = &long_cfg;
+    char err[CONFIG_ERR_SIZE], text[1024], token[256], name[251];
+    ferry_err e;
+
+    memset(token, 't', sizeof(token) - 1);
+    token[sizeof(token) - 1] = '\0';
+    token[184] = '#'; /* at byte 199 of its line */
+    snprintf(text, sizeof(text), "[ferryd]\ncaller_token = %s\nname = x\n",
+             token);
+    assert_int_equal(config_init(cfg), FERRY_OK);
+    err[0] = '\0';
+    e = load_text(cfg, text, err, sizeof(err));
+    if (e == FERRY_OK) {
+        assert_string_equal(cfg->caller_token, token);
+    } else {
+        assert_non_null(strstr(err, "t.ini' line 2: "));
+    }
+    config_release(cfg);
+
+    /* A long name (255 allowed) on line 2, a bad value on line 3. */
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    snprintf(text, sizeof(text), "[ferryd]\nname = %s\nheartbeat_ms = soon\n",
+             name);
+    assert_int_equal(config_init(cfg), FERRY_OK);
+    err[0] = '\0';
+    assert_int_equal(load_text(cfg, text, err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_true(strstr(err, "t.ini' line 2: ") != NULL ||
+                strstr(err, "t.ini' line 3: heartbeat_ms") != NULL);
+    config_release(cfg);
+}
+
 int
 main(void)
 {
@@ -281,6 +349,7 @@ main(void)
         cmocka_unit_test(test_file_and_line_in_errors),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_args_errors_and_actions),
+        cmocka_unit_test_teardown(test_long_lines, long_lines_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
