@@ -293,6 +293,7 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     r->state = REQ_AT_WORKER;
     r->reg = reg;
     r->worker_conn = w->id;
+    r->sent_at = now;
     r->svc->in_flight++;
     reg->in_flight++;
     reg->worker->held_count++;
@@ -353,10 +354,10 @@ broker_breaker(const struct config *cfg, struct service_breaker *br)
 
 /* r, at a worker, ended there: ok false when it failed by the worker's
  * fault. Feeds the worker's outlier ejection and the service's circuit
- * breaker; with every worker ejected the circuit opens. lost: the worker
- * is gone, so only the breaker counts it. */
+ * breaker; with every worker ejected the circuit opens. breaker_only: the
+ * worker is gone, or not to blame, so only the breaker counts it. */
 static void
-broker_outcome(struct broker *b, struct req *r, bool ok, bool lost)
+broker_outcome(struct broker *b, struct req *r, bool ok, bool breaker_only)
 {
     const struct config *cfg = b->cfg;
     struct service_eject ej = {cfg->eject_failures, cfg->eject_base_ms,
@@ -368,7 +369,7 @@ broker_outcome(struct broker *b, struct req *r, bool ok, bool lost)
         return;
     }
     broker_breaker(cfg, &br);
-    if (!lost) {
+    if (!breaker_only) {
         all_out = service_worker_outcome(r->svc, r->reg, ok, &ej);
     }
     service_circuit_outcome(r->svc, &br, ok, r->probe);
@@ -500,6 +501,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         d = cfg->max_deadline_ms;
     }
     r->deadline = now + d;
+    r->budget_ms = d;
     timer_init(&r->tm, broker_req_timer_cb);
     list_init(&r->node);
     if (map_put(&b->reqs, r->id, r) != FERRY_OK) {
@@ -720,7 +722,12 @@ broker_req_timer_cb(struct timer *t)
     uint64_t now = loop_now(b->loop);
 
     if (r->state == REQ_AT_WORKER) {
-        broker_outcome(b, r, false, false);
+        /* A worker is blamed for a deadline only when it held the request
+         * for at least half of it: one that spent its time in the queue
+         * (overload) says nothing about the worker, and must not eject
+         * healthy workers. The breaker counts it either way. */
+        bool blame = (now - r->sent_at) * 2 >= r->budget_ms;
+        broker_outcome(b, r, false, !blame);
         broker_cancel_at_worker(b, r);
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         broker_dispatch(b, svc);

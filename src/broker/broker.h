@@ -50,6 +50,8 @@ struct req {
     struct service *svc;  /* borrowed: outlives its queued requests */
     struct wreg *reg;     /* borrowed while at a worker */
     uint64_t deadline;    /* loop ms after which the caller gets DEADLINE */
+    uint64_t sent_at;     /* loop ms it last reached a worker */
+    uint32_t budget_ms;   /* its whole deadline, from arrival */
     uint64_t start_ns;    /* uv_hrtime() at arrival, for latency */
     struct timer tm;      /* deadline, no-worker wait or retry backoff */
     struct list node;     /* in svc->queue or the worker's held list */

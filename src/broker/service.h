@@ -9,7 +9,8 @@
  * handful of workers, power of two random choices beyond that.
  *
  * Outlier ejection: a worker whose requests fail eject_failures times in
- * a row (lost, DEADLINE while it held the request, or its own WORKER_ERROR,
+ * a row (DEADLINE after it held the request for at least half of the
+ * deadline, or its own WORKER_ERROR,
  * OVERLOADED or SHUTTING_DOWN) gets no new request for eject_base_ms times
  * its ejections so far, at most eject_max_ms. The state belongs to the
  * worker's session, not to one registration: a worker is one process, and

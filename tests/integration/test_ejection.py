@@ -1,6 +1,6 @@
 """Outlier ejection: a worker whose requests fail eject_failures times in a
-row (its own WORKER_ERROR, OVERLOADED, SHUTTING_DOWN, or DEADLINE while it
-held the request) gets no new request for eject_base_ms x its ejections,
+row (its own WORKER_ERROR, OVERLOADED, SHUTTING_DOWN, or DEADLINE after it
+held the request for half of its deadline: not overload's queueing) gets no new request for eject_base_ms x its ejections,
 then exactly one probe request decides whether it comes back. At most
 eject_max_percent of a service's workers are ejected at once, and a
 service's only worker never is. Checked through which worker answers and
@@ -119,6 +119,40 @@ class TestEjection(FerryTestCase):
         finally:
             os.kill(frozen.pid, signal.SIGCONT)
         frozen.stop()
+
+    def test_overload_deadlines_do_not_eject_healthy_workers(self):
+        """Requests that spend their deadline in the queue and expire soon
+        after reaching a worker are overload, not a sick worker. Waves of
+        20 requests with one deadline, 2 workers x credit 2 x 30 ms: 12
+        are answered, 4 reach a worker with about 10 of their 100 ms left
+        and expire there, 2 per worker in a row (eject_failures 2 would
+        eject one if those counted), 4 expire in the queue."""
+        d = self.daemon("--eject-failures", "2", "--breaker-error-percent",
+                        "0")
+        for name in ("w1", "w2"):
+            self.worker("tests/test_worker", "--addr", d.addr, "--service",
+                        "busy", "--mode", "sleep:30", "--credit", "2",
+                        "--name", name)
+        self.wait_workers(d, "busy", 2)
+        c = self.conn(d)
+        errors = {}
+        for wave in range(4):
+            ids = range(wave * 100 + 1, wave * 100 + 21)
+            for i in ids:
+                c.send_request(i, "busy", b"x", deadline_ms=100)
+            for _ in ids:
+                f = c.recv_frame(timeout=5)
+                if f.type != REPLY:
+                    self.assertError(f, "DEADLINE")
+                    errors["DEADLINE"] = errors.get("DEADLINE", 0) + 1
+            time.sleep(0.05)
+        s = self.service(d, "busy")
+        self.assertGreater(errors.get("DEADLINE", 0), 0,
+                           "the load did not overload the service")
+        self.assertEqual(s["ejections"], 0, s)
+        self.assertFalse(any(w["ejected"] for w in s["workers"]), s)
+        # A worker that really holds requests past half their deadline is
+        # still ejected (test_stopped_worker_ejected_on_deadlines).
 
     def test_successful_probe_brings_worker_back(self):
         d = self.daemon("--eject-failures", "2", "--eject-base-ms", "1000")
