@@ -199,6 +199,13 @@ service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
         return false;
     }
     if (w->probing) {
+        if (ej->failures == 0 || svc->n_regs < 2) {
+            /* Ejection is off, or the worker is alone now: a sole worker
+             * is never ejected, its failures go to the callers. */
+            w->probing = false;
+            w->probe_sent = false;
+            return false;
+        }
         service_eject(svc, w, ej);
         return service_all_ejected(svc);
     }

@@ -525,17 +525,41 @@ struct config_file_ctx {
     int line;           /* lines read so far: the current entry's line */
 };
 
-/* Reads one line for inih, counting lines so errors can name theirs. */
+/*
+ * Reads one line for inih, counting lines so errors can name theirs. inih
+ * reads into a buffer of num bytes (INI_MAX_LINE, 200 in Debian's build)
+ * and would take the rest of a longer line for lines of their own: such
+ * a line is refused here, whole, naming its line.
+ */
 static char *
 config_ini_reader(char *str, int num, void *stream)
 {
     struct config_file_ctx *ctx = stream;
-    char *r = fgets(str, num, ctx->f);
+    int n = 0, ch = EOF;
 
-    if (r != NULL) {
-        ctx->line++;
+    while (n < num - 1 && (ch = getc(ctx->f)) != EOF) {
+        str[n++] = (char)ch;
+        if (ch == '\n') {
+            break;
+        }
     }
-    return r;
+    if (n == 0) {
+        return NULL;
+    }
+    str[n] = '\0';
+    ctx->line++;
+    if (ch != '\n' && ch != EOF && (ch = getc(ctx->f)) != '\n' && ch != EOF) {
+        while ((ch = getc(ctx->f)) != '\n' && ch != EOF) {
+        }
+        if (ctx->result == FERRY_OK) {
+            snprintf(ctx->err, ctx->err_size,
+                     "config '%s' line %d: longer than %d bytes", ctx->path,
+                     ctx->line, num - 1);
+            ctx->result = FERRY_EINVALID_ARGUMENT;
+        }
+        str[0] = '\0';
+    }
+    return str;
 }
 
 static int
