@@ -573,6 +573,15 @@ config_ini_handler(void *user, const char *section, const char *name,
     if (ctx->result != FERRY_OK) {
         return 1;
     }
+    if (section[0] == '\0') {
+        /* Settings before any [section] would be silently dropped. */
+        snprintf(ctx->err, ctx->err_size,
+                 "config '%s' line %d: '%s' is outside any section (put it "
+                 "under [ferryd])",
+                 ctx->path, ctx->line, name);
+        ctx->result = FERRY_EINVALID_ARGUMENT;
+        return 1;
+    }
     if (strcmp(section, "ferryd") != 0) {
         /* Sections of later parts (http, cluster) are theirs to read. */
         return 1;

@@ -64,8 +64,8 @@ test_set_values(void **state)
     assert_int_equal(cfg.low_water, 64 << 10);
     /* A 64-bit setting keeps a value past 4 GiB whole. */
     cfg.queue_bytes = UINT64_MAX;
-    assert_int_equal(config_set(&cfg, "queue_bytes", "8g", CONFIG_SRC_FILE,
-                                err, sizeof(err)),
+    assert_int_equal(config_set(&cfg, "queue_bytes", "8g", CONFIG_SRC_FILE, err,
+                                sizeof(err)),
                      FERRY_OK);
     assert_true(cfg.queue_bytes == UINT64_C(8) << 30);
     assert_int_equal(config_set(&cfg, "log_level", "debug", CONFIG_SRC_FILE,
@@ -338,6 +338,26 @@ test_long_lines(void **state)
     config_release(cfg);
 }
 
+/* A key before any [section] is refused, naming it and its line. */
+static void
+test_key_outside_section(void **state)
+{
+    static const char text[] = "; comment\nqueue_limit = 5\n[ferryd]\n";
+    char err[CONFIG_ERR_SIZE];
+    struct config cfg;
+    FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+
+    assert_non_null(f);
+    config_init(&cfg);
+    assert_int_equal(config_load_stream(&cfg, f, "x.ini", err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    fclose(f);
+    assert_string_equal(err, "config 'x.ini' line 2: 'queue_limit' is "
+                             "outside any section (put it under [ferryd])");
+    assert_int_equal(cfg.queue_limit, 1024);
+    config_release(&cfg);
+}
+
 int
 main(void)
 {
@@ -349,6 +369,7 @@ main(void)
         cmocka_unit_test(test_file_and_line_in_errors),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_args_errors_and_actions),
+        cmocka_unit_test(test_key_outside_section),
         cmocka_unit_test_teardown(test_long_lines, long_lines_teardown),
     };
 
