@@ -216,10 +216,12 @@ broker_req_free(struct broker *b, struct req *r)
         r->svc->in_flight--;
         r->reg->in_flight--;
         r->reg->worker->held_count--;
-        service_worker_unsent(r->reg);
+        if (r->worker_probe) {
+            service_worker_unsent(r->reg);
+        }
     }
-    if (r->probe) {
-        service_circuit_unprobe(r->svc);
+    if (r->probe != 0) {
+        service_circuit_unprobe(r->svc, r->probe);
     }
     broker_req_drop_copy(b, r);
     b->live--;
@@ -297,7 +299,7 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
     r->svc->in_flight++;
     reg->in_flight++;
     reg->worker->held_count++;
-    service_worker_sent(reg);
+    r->worker_probe = service_worker_sent(reg);
     list_push_back(&reg->worker->held, &r->node);
     return FERRY_OK;
 }
@@ -370,10 +372,12 @@ broker_outcome(struct broker *b, struct req *r, bool ok, bool breaker_only)
     }
     broker_breaker(cfg, &br);
     if (!breaker_only) {
-        all_out = service_worker_outcome(r->svc, r->reg, ok, &ej);
+        all_out =
+            service_worker_outcome(r->svc, r->reg, ok, r->worker_probe, &ej);
     }
     service_circuit_outcome(r->svc, &br, ok, r->probe);
-    r->probe = false;
+    r->probe = 0;
+    r->worker_probe = false;
     if (all_out && br.error_percent > 0 && r->svc->circuit == CIRCUIT_CLOSED) {
         service_circuit_open(r->svc, &br, "every worker ejected");
     }
@@ -412,7 +416,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     struct wreg *reg = NULL;
     struct req *r;
     struct service_breaker br;
-    bool probe = false;
+    uint32_t probe = 0;
     ferry_err err = FERRY_OK;
     uint64_t now = loop_now(b->loop);
     uint64_t start_ns = loop_hrtime(b->loop);
@@ -463,8 +467,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         reg = broker_pick(b, svc, 0);
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
-        if (probe) {
-            service_circuit_unprobe(svc);
+        if (probe != 0) {
+            service_circuit_unprobe(svc, probe);
         }
         service_count_error(svc, FERRY_EOVERLOADED);
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
@@ -475,8 +479,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
      * so a stalled service cannot grow memory with large payloads. */
     if (reg == NULL && q->key.len + q->payload.len > REQ_INLINE &&
         b->queued_bytes + q->key.len + q->payload.len > cfg->queue_bytes) {
-        if (probe) {
-            service_circuit_unprobe(svc);
+        if (probe != 0) {
+            service_circuit_unprobe(svc, probe);
         }
         service_count_error(svc, FERRY_EOVERLOADED);
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
@@ -542,8 +546,8 @@ out_del:
 out_put:
     pool_put(&b->req_pool, r);
 out_nomem:
-    if (probe) {
-        service_circuit_unprobe(svc);
+    if (probe != 0) {
+        service_circuit_unprobe(svc, probe);
     }
     service_count_error(svc, FERRY_ENOMEM);
     broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);

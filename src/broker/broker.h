@@ -52,14 +52,15 @@ struct req {
     uint64_t deadline;    /* loop ms after which the caller gets DEADLINE */
     uint64_t sent_at;     /* loop ms it last reached a worker */
     uint32_t budget_ms;   /* its whole deadline, from arrival */
+    uint32_t probe;       /* the circuit's half-open round it probes, with
+                             no outcome yet; 0: not a probe */
     uint64_t start_ns;    /* uv_hrtime() at arrival, for latency */
     struct timer tm;      /* deadline, no-worker wait or retry backoff */
     struct list node;     /* in svc->queue or the worker's held list */
     enum req_state state; /* where it is */
     uint8_t flags;        /* REQUEST flags, passed on */
     uint8_t attempts;     /* retries made so far */
-    bool probe;           /* admitted by a half-open circuit, no outcome
-                             yet */
+    bool worker_probe;    /* the probe of an ejected worker */
     uint16_t key_len;     /* bytes of key in data while queued */
     uint32_t payload_len; /* bytes of payload after the key */
     uint8_t *data;        /* key+payload while queued, and kept at a

@@ -183,11 +183,14 @@ service_all_ejected(const struct service *svc)
 
 bool
 service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
-                       const struct service_eject *ej)
+                       bool probe, const struct service_eject *ej)
 {
     struct session *w = reg->worker;
     size_t ejected = 0, limit;
 
+    if (w->probing && !probe) {
+        return false;
+    }
     if (ok) {
         w->fails = 0;
         if (w->probing) {
@@ -259,9 +262,9 @@ service_circuit_open(struct service *svc, const struct service_breaker *br,
 
 bool
 service_circuit_admit(struct service *svc, const struct service_breaker *br,
-                      bool *probe)
+                      uint32_t *probe)
 {
-    *probe = false;
+    *probe = 0;
     if (svc->circuit == CIRCUIT_CLOSED) {
         return true;
     }
@@ -272,6 +275,9 @@ service_circuit_admit(struct service *svc, const struct service_breaker *br,
         svc->circuit = CIRCUIT_HALF_OPEN;
         svc->probes_sent = 0;
         svc->probes_ok = 0;
+        if (++svc->circuit_round == 0) {
+            svc->circuit_round = 1; /* 0 means "not a probe" */
+        }
         log_info("service '%s': circuit half open, %u probes", svc->name,
                  (unsigned)br->probes);
     }
@@ -279,21 +285,22 @@ service_circuit_admit(struct service *svc, const struct service_breaker *br,
         return false;
     }
     svc->probes_sent++;
-    *probe = true;
+    *probe = svc->circuit_round;
     return true;
 }
 
 void
-service_circuit_unprobe(struct service *svc)
+service_circuit_unprobe(struct service *svc, uint32_t probe)
 {
-    if (svc->circuit == CIRCUIT_HALF_OPEN && svc->probes_sent > 0) {
+    if (svc->circuit == CIRCUIT_HALF_OPEN && probe == svc->circuit_round &&
+        svc->probes_sent > 0) {
         svc->probes_sent--;
     }
 }
 
 void
 service_circuit_outcome(struct service *svc, const struct service_breaker *br,
-                        bool ok, bool probe)
+                        bool ok, uint32_t probe)
 {
     struct service_window *wi = &svc->window;
     uint32_t width = br->window_ms / SERVICE_WINDOW_SLOTS;
@@ -302,7 +309,7 @@ service_circuit_outcome(struct service *svc, const struct service_breaker *br,
     char why[64];
 
     if (svc->circuit == CIRCUIT_HALF_OPEN) {
-        if (!probe) {
+        if (probe != svc->circuit_round) {
             return;
         }
         if (!ok) {
@@ -347,12 +354,14 @@ service_circuit_outcome(struct service *svc, const struct service_breaker *br,
     }
 }
 
-void
+bool
 service_worker_sent(struct wreg *reg)
 {
-    if (reg->worker->probing) {
+    if (reg->worker->probing && !reg->worker->probe_sent) {
         reg->worker->probe_sent = true;
+        return true;
     }
+    return false;
 }
 
 void

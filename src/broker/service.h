@@ -127,6 +127,8 @@ struct service {
     uint64_t circuit_until;            /* open: loop ms it turns half open */
     uint32_t probes_sent;              /* half open: probes admitted */
     uint32_t probes_ok;                /* half open: probes succeeded */
+    uint32_t circuit_round;            /* half-open rounds so far: a probe
+                                          carries its round */
     uint64_t circuit_opens;            /* times the circuit opened */
     struct service_window window;      /* recent outcomes at workers */
 };
@@ -178,38 +180,44 @@ bool service_reg_is_ejected(const struct service *svc, const struct wreg *reg);
  * is its own fault. Resets its failures on success; ejects it when they
  * reach the limit, unless that would eject more than max_percent of svc's
  * workers (or svc's only worker: a single worker is never ejected). A
- * probing worker is healthy again on success, ejected again on failure.
+ * probing worker is healthy again when its probe (probe set) succeeds,
+ * ejected again when it fails; while it probes, the outcomes of requests
+ * it held from before say nothing new and are ignored.
  * Returns true when this ejected the last worker of svc not ejected.
  */
 bool service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
-                            const struct service_eject *ej);
+                            bool probe, const struct service_eject *ej);
 
-/* A request was forwarded to reg's worker: it may be the probe. */
-void service_worker_sent(struct wreg *reg);
+/* A request was forwarded to reg's worker: true when it is the worker's
+ * probe. */
+bool service_worker_sent(struct wreg *reg);
 
-/* A request left reg's worker without an outcome (cancelled): a probe
- * may be sent again. */
+/* The worker's probe left it without an outcome (cancelled): another
+ * probe may be sent. */
 void service_worker_unsent(struct wreg *reg);
 
 /*
  * Whether a request of svc may go on by its circuit: always when closed,
- * never while open, and up to br->probes of them (*probe set) when half
- * open. Turns an open circuit half open when its time is over. O(1).
+ * never while open, and up to br->probes of them when half open, each with
+ * *probe set to the half-open round it probes (0: not a probe). Turns an
+ * open circuit half open when its time is over. O(1).
  */
 bool service_circuit_admit(struct service *svc,
-                           const struct service_breaker *br, bool *probe);
+                           const struct service_breaker *br, uint32_t *probe);
 
-/* An admitted probe ended without an outcome: another may go. */
-void service_circuit_unprobe(struct service *svc);
+/* A probe of round probe ended without an outcome: another may go. */
+void service_circuit_unprobe(struct service *svc, uint32_t probe);
 
 /*
  * A request of svc ended at a worker: ok false for a failure that is the
- * service's fault; probe when it was admitted as a probe. Opens, closes
- * or reopens the circuit. O(SERVICE_WINDOW_SLOTS).
+ * service's fault; probe the round it was admitted to probe, or 0. Only
+ * the probes of the current half-open round decide it: one still out when
+ * its round ended (the circuit reopened) counts like any other outcome.
+ * Opens, closes or reopens the circuit. O(SERVICE_WINDOW_SLOTS).
  */
 void service_circuit_outcome(struct service *svc,
                              const struct service_breaker *br, bool ok,
-                             bool probe);
+                             uint32_t probe);
 
 /* Opens svc's circuit; why says why, for the log. */
 void service_circuit_open(struct service *svc, const struct service_breaker *br,

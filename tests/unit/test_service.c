@@ -126,14 +126,16 @@ now(const struct fx *f)
     return loop_now(&f->loop);
 }
 
-/* n outcomes of worker i; returns the last one's answer. */
+/* n outcomes of worker i; returns the last one's answer. While the
+ * worker probes and its probe is out, the (first) outcome is the probe's. */
 static bool
 outcomes(struct fx *f, size_t i, bool ok, int n, const struct service_eject *ej)
 {
     bool last = false;
 
     for (int k = 0; k < n; k++) {
-        last = service_worker_outcome(f->svc, &f->reg[i], ok, ej);
+        bool probe = f->sess[i].probing && f->sess[i].probe_sent;
+        last = service_worker_outcome(f->svc, &f->reg[i], ok, probe, ej);
     }
     return last;
 }
@@ -458,14 +460,19 @@ breaker_outcomes(struct fx *f, const struct service_breaker *b, bool ok,
                  bool probe, int n)
 {
     for (int k = 0; k < n; k++) {
-        service_circuit_outcome(f->svc, b, ok, probe);
+        service_circuit_outcome(f->svc, b, ok,
+                                probe ? f->svc->circuit_round : 0);
     }
 }
 
 static bool
 admit(struct fx *f, bool *probe)
 {
-    return service_circuit_admit(f->svc, &br, probe);
+    uint32_t round = 0;
+    bool ok = service_circuit_admit(f->svc, &br, &round);
+
+    *probe = round != 0;
+    return ok;
 }
 
 /* Opens the circuit of f at the current time with min_requests failures. */
@@ -606,10 +613,10 @@ test_breaker_unprobe(void **state)
     bool probe;
 
     /* Closed (and open): nothing to give back. */
-    service_circuit_unprobe(f->svc);
+    service_circuit_unprobe(f->svc, f->svc->circuit_round);
     assert_int_equal(f->svc->probes_sent, 0);
     open_circuit(f);
-    service_circuit_unprobe(f->svc);
+    service_circuit_unprobe(f->svc, f->svc->circuit_round);
     assert_int_equal(f->svc->probes_sent, 0);
     at(f, 500);
     for (int k = 0; k < 3; k++) {
@@ -617,11 +624,75 @@ test_breaker_unprobe(void **state)
     }
     assert_false(admit(f, &probe));
     /* A probe ended without an outcome: one more goes, not two. */
-    service_circuit_unprobe(f->svc);
+    service_circuit_unprobe(f->svc, f->svc->circuit_round);
     assert_true(admit(f, &probe));
     assert_true(probe);
     assert_false(admit(f, &probe));
     assert_int_equal(f->svc->probes_sent, 3);
+    fx_free(f);
+}
+
+/* A probe of an earlier half-open round, still out when its round ended,
+ * neither closes nor reopens the next round, nor frees its slots. */
+static void
+test_breaker_late_probe_of_old_round(void **state)
+{
+    struct fx *f = fx_new(2);
+    uint32_t old[3], round;
+
+    open_circuit(f);
+    at(f, 500);
+    for (int k = 0; k < 3; k++) {
+        assert_true(service_circuit_admit(f->svc, &br, &old[k]));
+        assert_int_not_equal(old[k], 0);
+    }
+    service_circuit_outcome(f->svc, &br, false, old[0]);
+    assert_int_equal(f->svc->circuit, CIRCUIT_OPEN);
+    at(f, 1000);
+    assert_true(service_circuit_admit(f->svc, &br, &round));
+    assert_int_not_equal(round, old[1]);
+    /* The two old probes succeed late: the new round is not closed... */
+    service_circuit_outcome(f->svc, &br, true, old[1]);
+    service_circuit_outcome(f->svc, &br, true, old[2]);
+    assert_int_equal(f->svc->circuit, CIRCUIT_HALF_OPEN);
+    assert_int_equal(f->svc->probes_ok, 0);
+    /* ...nor does an old one given back free a slot of the new round. */
+    service_circuit_unprobe(f->svc, old[1]);
+    assert_int_equal(f->svc->probes_sent, 1);
+    /* The round's own probes decide. */
+    service_circuit_outcome(f->svc, &br, true, round);
+    for (int k = 0; k < 2; k++) {
+        assert_true(service_circuit_admit(f->svc, &br, &round));
+        service_circuit_outcome(f->svc, &br, true, round);
+    }
+    assert_int_equal(f->svc->circuit, CIRCUIT_CLOSED);
+    fx_free(f);
+}
+
+/* While an ejected worker probes, only its probe decides: outcomes of
+ * requests it held from before its ejection are ignored. */
+static void
+test_probing_worker_ignores_older_requests(void **state)
+{
+    struct fx *f = fx_new(2);
+
+    eject(f, 0);
+    f->reg[1].in_flight = CREDIT;
+    at(f, 1000);
+    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_true(service_worker_sent(&f->reg[0]));
+    /* A second request sent meanwhile is not a probe. */
+    assert_false(service_worker_sent(&f->reg[0]));
+    assert_false(
+        service_worker_outcome(f->svc, &f->reg[0], false, false, &ej3));
+    assert_true(f->sess[0].probing);
+    assert_int_equal(f->sess[0].ejections, 1);
+    assert_false(service_worker_outcome(f->svc, &f->reg[0], true, false, &ej3));
+    assert_true(f->sess[0].probing);
+    /* The probe's failure re-ejects it. */
+    service_worker_outcome(f->svc, &f->reg[0], false, true, &ej3);
+    assert_false(f->sess[0].probing);
+    assert_int_equal(f->sess[0].ejections, 2);
     fx_free(f);
 }
 
@@ -783,6 +854,10 @@ main(void)
         cmocka_unit_test_teardown(test_eject_after_failures_in_a_row,
                                   fx_teardown),
         cmocka_unit_test_teardown(test_eject_off, fx_teardown),
+        cmocka_unit_test_teardown(test_breaker_late_probe_of_old_round,
+                                  fx_teardown),
+        cmocka_unit_test_teardown(test_probing_worker_ignores_older_requests,
+                                  fx_teardown),
         cmocka_unit_test_teardown(test_eject_length_grows_and_caps,
                                   fx_teardown),
         cmocka_unit_test_teardown(test_eject_max_percent, fx_teardown),
