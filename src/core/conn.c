@@ -155,6 +155,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     conn_peer_text(c, is_unix, label);
     log_debug("conn %llu '%s': accepted", (unsigned long long)c->id, c->peer);
     if (l->n_conns > l->cfg->max_connections) {
+        l->conns_refused++;
         log_warn("conn '%s': refused, %u connections open", c->peer,
                  l->cfg->max_connections);
         conn_fail(c, FERRY_EOVERLOADED, "too many connections");

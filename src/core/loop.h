@@ -52,6 +52,7 @@ struct loop {
     uint64_t hrtime;                   /* cached uv_hrtime() of this turn,
                                           0 when not yet read */
     uint64_t auth_failures;            /* HELLOs refused for their token */
+    uint64_t conns_refused;            /* accepted past max_connections */
     bool stopping;                     /* closing everything */
     void (*on_empty)(struct loop *l);  /* called when the last conn is freed
                                           while stopping */

@@ -300,6 +300,20 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
         fprintf(f, "ferry_connections{role=\"http\"} %llu\n",
                 (unsigned long long)http_server_n_conns(b->loop->http));
     }
+    metrics_family(f, "ferry_connections_refused_total", "counter",
+                   "Connections closed at accept: max_connections, or "
+                   "http_max_connections.");
+    fprintf(f, "ferry_connections_refused_total{listener=\"binary\"} %llu\n",
+            (unsigned long long)b->loop->conns_refused);
+    if (b->loop->http != NULL) {
+        fprintf(f, "ferry_connections_refused_total{listener=\"http\"} %llu\n",
+                (unsigned long long)http_server_n_refused(b->loop->http));
+    }
+    metrics_family(f, "ferry_late_replies_total", "counter",
+                   "Worker answers for requests already ended (deadline, "
+                   "cancel): dropped.");
+    fprintf(f, "ferry_late_replies_total %llu\n",
+            (unsigned long long)b->late_replies);
     metrics_family(f, "ferry_auth_failures_total", "counter",
                    "Handshakes refused for a missing or wrong token.");
     fprintf(f, "ferry_auth_failures_total %llu\n",
@@ -513,8 +527,12 @@ metrics_stats_json(struct broker *b)
         metrics_set(root, "rss_bytes", json_integer((json_int_t)ps.rss_bytes));
     rc |= metrics_set(root, "cpu_user_s", metrics_real(ps.cpu_user_s, 0.001));
     rc |= metrics_set(root, "cpu_sys_s", metrics_real(ps.cpu_sys_s, 0.001));
+    rc |= metrics_set(conns, "refused",
+                      json_integer((json_int_t)b->loop->conns_refused));
     rc |= json_object_set_new(root, "connections", conns);
     conns = NULL;
+    rc |= metrics_set(root, "late_replies",
+                      json_integer((json_int_t)b->late_replies));
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
     rc |= json_object_set_new(root, "services", arr);
     arr = NULL;

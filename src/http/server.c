@@ -74,6 +74,12 @@ http_server_max_body(const struct http_server *s)
     return s->max_body;
 }
 
+uint64_t
+http_server_n_refused(const struct http_server *s)
+{
+    return s->refused;
+}
+
 size_t
 http_server_n_conns(const struct http_server *s)
 {

@@ -51,6 +51,9 @@ size_t http_server_max_body(const struct http_server *s);
  */
 void http_server_reload(struct http_server *s, struct route_table *routes);
 
+/* HTTP connections closed at accept (http_max_connections, stopping). */
+uint64_t http_server_n_refused(const struct http_server *s);
+
 /* HTTP connections open now. */
 size_t http_server_n_conns(const struct http_server *s);
 

@@ -227,11 +227,17 @@ class TestCalls(FerryTestCase):
         f = w.recv_frame(timeout=5)
         self.assertEqual(f.type, CANCEL, describe(f))
         self.assertEqual(f.id, fwd.id)
-        # A late answer from the worker is dropped, not delivered.
+        # A late answer from the worker is dropped, not delivered, and
+        # counted.
         w.send_reply(fwd.id, b"too late")
         with self.assertRaises(TimeoutError):
             f = c.recv_frame(timeout=0.5)
             self.fail(f"caller got {describe(f)} after CANCELLED")
+        if d.http_addr:
+            m = d.http("GET", "/metrics").body.decode()
+            self.assertIn("\nferry_late_replies_total 1\n", m)
+            self.assertEqual(d.http("GET", "/v1/stats").json()
+                             ["late_replies"], 1)
 
     def test_caller_gone_sends_cancel_to_worker(self):
         d = self.daemon()

@@ -72,6 +72,11 @@ class TestShedding(FerryTestCase):
         self.assertEqual(errname(code), "OVERLOADED")
         self.assertIn(b"too many connections", msg)
         self.assertIn("refused, 3 connections open", d.log)
+        m = d.http("GET", "/metrics").body.decode()
+        self.assertIn('ferry_connections_refused_total{listener="binary"} 1\n',
+                      m)
+        self.assertEqual(
+            d.http("GET", "/v1/stats").json()["connections"]["refused"], 1)
         # The held ones are served; a freed slot admits a new caller.
         self.assertReply(held[0].call(1, "echo", b"a"), b"a")
         held[1].close()
