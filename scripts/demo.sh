@@ -107,6 +107,8 @@ printf '  %-42s %s\n' \
     "$FERRY call fib '{\"n\":0}'" "a refused request (INVALID_ARGUMENT)" \
     "$FERRY services" "services, workers, statistics" \
     "$FERRY bench --service echo" "throughput and latency (built-in echo)" \
+    "$FERRY admin disable fib" "callers get SERVICE_DISABLED (docs/admin.md)" \
+    "$FERRY admin enable fib" "and back" \
     "curl -s 127.0.0.1:8080/fib/10" "the Fibonacci REST API over HTTP" \
     "curl -s -XPOST --data hi 127.0.0.1:8080/v1/call/echo" "any service over HTTP"
 echo
