@@ -246,6 +246,7 @@ builtin_admin(struct broker *b, struct conn *caller, uint64_t id,
               struct slice payload, char *msg, size_t msg_size)
 {
     struct session *s = caller != NULL ? caller->data : NULL;
+    char who[600];
     char *text;
     ferry_err err;
 
@@ -255,7 +256,9 @@ builtin_admin(struct broker *b, struct conn *caller, uint64_t id,
                  "the unix socket)");
         return FERRY_EUNAUTHORIZED;
     }
-    err = control_run_text(b, payload.p, payload.len, &text, msg, msg_size);
+    snprintf(who, sizeof(who), "'%s' at '%s'", caller->name, caller->peer);
+    err =
+        control_run_text(b, payload.p, payload.len, who, &text, msg, msg_size);
     if (err != FERRY_OK) {
         return err;
     }

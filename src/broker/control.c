@@ -68,8 +68,8 @@ control_service(struct broker *b, json_t *cmd, bool create, ferry_err *err,
 }
 
 static ferry_err
-control_disable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
-                size_t msg_size)
+control_disable(struct broker *b, json_t *cmd, const char *who, json_t *reply,
+                char *msg, size_t msg_size)
 {
     json_t *fb = json_object_get(cmd, "fallback");
     const char *fallback = NULL;
@@ -98,7 +98,7 @@ control_disable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
         snprintf(msg, msg_size, "out of memory");
         return FERRY_ENOMEM;
     }
-    log_warn("service '%s' disabled by an operator%s", svc->name,
+    log_warn("service '%s' disabled by an operator (%s)%s", svc->name, who,
              fallback != NULL ? ", answering a fallback" : "");
     json_object_set_new(reply, "service", builtin_json_name(svc->name));
     json_object_set_new(reply, "fallback", json_boolean(fallback != NULL));
@@ -106,8 +106,8 @@ control_disable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
 }
 
 static ferry_err
-control_enable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
-               size_t msg_size)
+control_enable(struct broker *b, json_t *cmd, const char *who, json_t *reply,
+               char *msg, size_t msg_size)
 {
     ferry_err err;
     struct service *svc = control_service(b, cmd, false, &err, msg, msg_size);
@@ -118,7 +118,7 @@ control_enable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
     }
     service_enable(svc);
     if (was) {
-        log_warn("service '%s' enabled by an operator", svc->name);
+        log_warn("service '%s' enabled by an operator (%s)", svc->name, who);
     }
     json_object_set_new(reply, "service", builtin_json_name(svc->name));
     json_object_set_new(reply, "was_disabled", json_boolean(was));
@@ -128,12 +128,13 @@ control_enable(struct broker *b, json_t *cmd, json_t *reply, char *msg,
 }
 
 static ferry_err
-control_drain_worker(struct broker *b, json_t *cmd, json_t *reply, char *msg,
-                     size_t msg_size)
+control_drain_worker(struct broker *b, json_t *cmd, const char *who,
+                     json_t *reply, char *msg, size_t msg_size)
 {
     json_t *v = json_object_get(cmd, "worker");
     struct conn *c;
     struct session *s;
+    char why[300];
     json_int_t id;
 
     if (!json_is_integer(v) || json_integer_value(v) <= 0) {
@@ -152,7 +153,8 @@ control_drain_worker(struct broker *b, json_t *cmd, json_t *reply, char *msg,
     json_object_set_new(reply, "name", builtin_json_name(c->name));
     json_object_set_new(reply, "was_draining", json_boolean(s->draining));
     json_object_set_new(reply, "held", json_integer(s->held_count));
-    session_drain(c, "drained by an operator");
+    snprintf(why, sizeof(why), "drained by an operator, %s", who);
+    session_drain(c, why);
     return FERRY_OK;
 }
 
@@ -168,11 +170,13 @@ control_names(const char *const *names, size_t n)
 }
 
 static ferry_err
-control_reload(struct broker *b, json_t *reply, char *msg, size_t msg_size)
+control_reload(struct broker *b, const char *who, json_t *reply, char *msg,
+               size_t msg_size)
 {
     struct config_changes ch;
     ferry_err err;
 
+    log_info("reload asked by an operator (%s)", who);
     if (b->on_reload == NULL) {
         snprintf(msg, msg_size, "this daemon cannot reload");
         return FERRY_EINVALID_ARGUMENT;
@@ -189,8 +193,8 @@ control_reload(struct broker *b, json_t *reply, char *msg, size_t msg_size)
 }
 
 ferry_err
-control_run(struct broker *b, json_t *cmd, json_t **reply, char *msg,
-            size_t msg_size)
+control_run(struct broker *b, json_t *cmd, const char *who, json_t **reply,
+            char *msg, size_t msg_size)
 {
     const char *op;
     json_t *out;
@@ -211,13 +215,13 @@ control_run(struct broker *b, json_t *cmd, json_t **reply, char *msg,
         return FERRY_ENOMEM;
     }
     if (strcmp(op, "disable") == 0) {
-        err = control_disable(b, cmd, out, msg, msg_size);
+        err = control_disable(b, cmd, who, out, msg, msg_size);
     } else if (strcmp(op, "enable") == 0) {
-        err = control_enable(b, cmd, out, msg, msg_size);
+        err = control_enable(b, cmd, who, out, msg, msg_size);
     } else if (strcmp(op, "drain-worker") == 0) {
-        err = control_drain_worker(b, cmd, out, msg, msg_size);
+        err = control_drain_worker(b, cmd, who, out, msg, msg_size);
     } else if (strcmp(op, "reload") == 0) {
-        err = control_reload(b, out, msg, msg_size);
+        err = control_reload(b, who, out, msg, msg_size);
     } else {
         snprintf(msg, msg_size,
                  "unknown op '%.64s' (expected drain-worker, disable, "
@@ -237,7 +241,7 @@ control_run(struct broker *b, json_t *cmd, json_t **reply, char *msg,
 
 ferry_err
 control_run_text(struct broker *b, const void *text, size_t len,
-                 char **reply_text, char *msg, size_t msg_size)
+                 const char *who, char **reply_text, char *msg, size_t msg_size)
 {
     json_error_t jerr;
     json_t *cmd = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -249,7 +253,7 @@ control_run_text(struct broker *b, const void *text, size_t len,
                  jerr.column, jerr.text);
         return FERRY_EINVALID_ARGUMENT;
     }
-    err = control_run(b, cmd, &reply, msg, msg_size);
+    err = control_run(b, cmd, who, &reply, msg, msg_size);
     json_decref(cmd);
     if (err != FERRY_OK) {
         return err;

@@ -23,19 +23,21 @@ struct broker;
 #define CONTROL_MAX_FALLBACK (1024 * 1024) /* bytes of a fallback reply */
 
 /*
- * Runs cmd (borrowed). On success *reply is a new JSON object the caller
+ * Runs cmd (borrowed) for who (the operator's connection, for the log).
+ * On success *reply is a new JSON object the caller
  * owns. On failure msg says why (INVALID_ARGUMENT for a bad command, an
  * unknown worker or a configuration refused by reload;
  * UNKNOWN_SERVICE; NOMEM).
  */
-ferry_err control_run(struct broker *b, json_t *cmd, json_t **reply, char *msg,
-                      size_t msg_size);
+ferry_err control_run(struct broker *b, json_t *cmd, const char *who,
+                      json_t **reply, char *msg, size_t msg_size);
 
 /*
  * Like control_run, with the command as JSON text (a REQUEST payload);
  * *reply_text is compact JSON the caller frees.
  */
 ferry_err control_run_text(struct broker *b, const void *text, size_t len,
-                           char **reply_text, char *msg, size_t msg_size);
+                           const char *who, char **reply_text, char *msg,
+                           size_t msg_size);
 
 #endif

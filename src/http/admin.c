@@ -17,6 +17,7 @@
 #include "http/admin.h"
 
 #include <jansson.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,28 @@ admin_metrics(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* "http from 'ADDR:PORT'", the client of req, for the log. */
+static const char *
+admin_peer(h2o_req_t *req, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len =
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char host[NI_MAXHOST];
+    size_t n =
+        len > 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, host)
+                : SIZE_MAX;
+
+    if (n == SIZE_MAX) {
+        snprintf(buf, size, "http");
+    } else {
+        host[n] = '\0';
+        snprintf(buf, size, "http from '%s:%d'", host,
+                 (int)h2o_socket_getport((struct sockaddr *)&ss));
+    }
+    return buf;
+}
+
 /*
  * POST /v1/admin/{op}: one of the operator's commands; the body, if any, is
  * a JSON object of its fields ({"service": "fib", "fallback": "..."}).
@@ -243,7 +266,7 @@ admin_command(h2o_handler_t *self, h2o_req_t *req)
     struct broker *b = admin_of(self)->loop->broker;
     const char *token = admin_of(self)->loop->cfg->admin_token;
     h2o_iovec_t path = req->path_normalized;
-    char msg[CONFIG_ERR_SIZE];
+    char msg[CONFIG_ERR_SIZE], who[NI_MAXHOST + 32];
     json_t *cmd, *reply;
     json_error_t jerr;
     ferry_err err;
@@ -301,7 +324,8 @@ admin_command(h2o_handler_t *self, h2o_req_t *req)
         http_respond_status(req, 404, "NOT_FOUND", "no such admin command");
         return 0;
     }
-    err = control_run(b, cmd, &reply, msg, sizeof(msg));
+    err = control_run(b, cmd, admin_peer(req, who, sizeof(who)), &reply, msg,
+                      sizeof(msg));
     json_decref(cmd);
     if (err != FERRY_OK) {
         http_respond_error(req, err, msg);

@@ -61,8 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_setup();
         ready = 1;
     }
-    if (control_run_text(&broker, data, size, &reply, msg, sizeof(msg)) !=
-        FERRY_OK) {
+    if (control_run_text(&broker, data, size, "fuzz", &reply, msg,
+                         sizeof(msg)) != FERRY_OK) {
         /* Every refusal says why. */
         if (msg[0] == '\0' || reply != NULL) {
             abort();

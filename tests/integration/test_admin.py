@@ -65,7 +65,9 @@ class TestAdmin(FerryTestCase):
         self.assertIn("service 'pay' enabled", r.stdout.decode())
         self.assertReply(c.call(3, "pay", b"c"), b"w:c")
         self.assertFalse(self.service(d, "pay")["disabled"])
-        self.assertIn("service 'pay' disabled by an operator", d.log)
+        # The log says who: the ferry command's HELLO name and socket.
+        self.assertRegex(d.log, r"service 'pay' disabled by an operator "
+                                r"\('[^']*' at 'unix:[^']*ferryd\.sock'\)")
         self.assertIn("service 'pay' enabled by an operator", d.log)
 
     def test_disable_with_fallback(self):
@@ -174,6 +176,8 @@ class TestAdmin(FerryTestCase):
         self.assertEqual(h.status, 200, h)
         c = self.conn(d)
         self.assertReply(c.call(1, "y", b"q"), b"later")
+        self.assertRegex(d.log, r"service 'y' disabled by an operator "
+                                r"\(http from '127\.0\.0\.1:\d+'\)")
         h = d.http("GET", "/v1/admin/disable", headers=auth)
         self.assertEqual(h.status, 405, h)
         self.assertEqual(h.json()["error"], "METHOD_NOT_ALLOWED")
