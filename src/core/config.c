@@ -523,6 +523,7 @@ struct config_file_ctx {
     ferry_err result;   /* first error, or FERRY_OK */
     FILE *f;            /* borrowed: the open file */
     int line;           /* lines read so far: the current entry's line */
+    int err_line;       /* line of the first error in err */
 };
 
 /*
@@ -556,6 +557,7 @@ config_ini_reader(char *str, int num, void *stream)
                      "config '%s' line %d: longer than %d bytes", ctx->path,
                      ctx->line, num - 1);
             ctx->result = FERRY_EINVALID_ARGUMENT;
+            ctx->err_line = ctx->line;
         }
         str[0] = '\0';
     }
@@ -580,6 +582,7 @@ config_ini_handler(void *user, const char *section, const char *name,
                  "under [ferryd])",
                  ctx->path, ctx->line, name);
         ctx->result = FERRY_EINVALID_ARGUMENT;
+        ctx->err_line = ctx->line;
         return 1;
     }
     if (strcmp(section, "ferryd") != 0) {
@@ -592,6 +595,7 @@ config_ini_handler(void *user, const char *section, const char *name,
         snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s", ctx->path,
                  ctx->line, msg);
         ctx->result = e;
+        ctx->err_line = ctx->line;
     }
     return 1;
 }
@@ -600,11 +604,12 @@ ferry_err
 config_load_stream(struct config *cfg, FILE *f, const char *path, char *err,
                    size_t err_size)
 {
-    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, f, 0};
+    struct config_file_ctx ctx = {cfg, path, err, err_size, FERRY_OK, f, 0, 0};
     int rc =
         ini_parse_stream(config_ini_reader, &ctx, config_ini_handler, &ctx);
 
-    if (ctx.result != FERRY_OK) {
+    /* inih reads on after a syntax error: name whichever came first. */
+    if (ctx.result != FERRY_OK && (rc <= 0 || ctx.err_line < rc)) {
         return ctx.result;
     }
     if (rc != 0) {

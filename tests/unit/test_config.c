@@ -358,6 +358,31 @@ test_key_outside_section(void **state)
     config_release(&cfg);
 }
 
+/* With a syntax error and a bad value, the first one is named. */
+static void
+test_first_error_named(void **state)
+{
+    static const char text[] = "[ferryd]\nno equals sign\nqueue_limit = x\n";
+    static const char text2[] = "[ferryd]\nqueue_limit = x\nno equals\n";
+    char err[CONFIG_ERR_SIZE];
+    struct config cfg;
+    FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+
+    assert_non_null(f);
+    config_init(&cfg);
+    assert_int_equal(config_load_stream(&cfg, f, "a.ini", err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    fclose(f);
+    assert_string_equal(err, "config 'a.ini' line 2: syntax error");
+    f = fmemopen((void *)text2, sizeof(text2) - 1, "r");
+    assert_non_null(f);
+    assert_int_equal(config_load_stream(&cfg, f, "b.ini", err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    fclose(f);
+    assert_non_null(strstr(err, "config 'b.ini' line 2: queue_limit: bad "));
+    config_release(&cfg);
+}
+
 int
 main(void)
 {
@@ -370,6 +395,7 @@ main(void)
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_args_errors_and_actions),
         cmocka_unit_test(test_key_outside_section),
+        cmocka_unit_test(test_first_error_named),
         cmocka_unit_test_teardown(test_long_lines, long_lines_teardown),
     };
 
