@@ -123,6 +123,17 @@ async function main() {
                             "#services-table tr[data-service]",
                         ),
                     ].map((r) => r.dataset.service),
+                    // Each service's state tag, as the table shows it.
+                    states: Object.fromEntries(
+                        [
+                            ...document.querySelectorAll(
+                                "#services-table tr[data-service]",
+                            ),
+                        ].map((r) => [
+                            r.dataset.service,
+                            r.querySelector(".tag")?.textContent.trim(),
+                        ]),
+                    ),
                     workers: document.querySelectorAll(
                         "#services-table tr[data-worker]",
                     ).length,

@@ -130,6 +130,28 @@ class DashboardBrowserTest(FerryTestCase):
 
     def test_live_dashboard(self):
         d = self.daemon()
+        self._live_dashboard(d, d.http_url + "/")
+
+    def test_live_dashboard_with_admin_token(self):
+        """With admin_token set, the page opened as /#token=TOKEN sends it
+        on every request, the stream too: no 401 anywhere, live data. A
+        service disabled by an operator shows as such."""
+        token = "dash-s3cret"
+        d = self.daemon("--admin-token", token)
+        r = http_request(d.http_addr, "GET", "/v1/stats/stream")
+        self.assertEqual(r.status, 401, "the stream must need the token")
+        r = http_request(d.http_addr, "POST", "/v1/admin/disable",
+                         body=b'{"service":"fib"}',
+                         headers={"Authorization": "Bearer " + token})
+        self.assertEqual(r.status, 200, r)
+        seen = self._live_dashboard(
+            d, d.http_url + "/#token=" + token,
+            os.path.join(ARTIFACTS, "dashboard-token.png"))
+        self.assertEqual(seen["states"].get("fib"), "disabled", seen)
+        self.assertEqual(seen["states"].get("echo"), "built-in", seen)
+
+    def _live_dashboard(self, d, url, shot=SCREENSHOT):
+        """Loads url in chromium under load; checks what it showed."""
         self.worker("fib_worker", "--addr", d.addr)
         self._bench = subprocess.Popen(
             [binary("ferry"), "--addr", d.addr, "bench", "--service", "echo",
@@ -139,11 +161,11 @@ class DashboardBrowserTest(FerryTestCase):
             stderr=subprocess.PIPE, env=_env(), start_new_session=True)
 
         os.makedirs(ARTIFACTS, exist_ok=True)
-        if os.path.exists(SCREENSHOT):
-            os.unlink(SCREENSHOT)
+        if os.path.exists(shot):
+            os.unlink(shot)
         started = time.monotonic()
         self._node = subprocess.Popen(
-            [self.node, CHECK, d.http_url + "/", SCREENSHOT, "echo,fib",
+            [self.node, CHECK, url, shot, "echo,fib",
              "30000"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=_env({"CHROMIUM": CHROMIUM}),
@@ -166,7 +188,7 @@ class DashboardBrowserTest(FerryTestCase):
               f"{seen.get('last_rps')} requests/s, services "
               f"{seen.get('services')}, {seen.get('workers')} worker rows, "
               f"uptime {seen.get('uptime')}, RSS {seen.get('rss')}\n"
-              f"  screenshot: {SCREENSHOT}")
+              f"  screenshot: {shot}")
 
         bench_out, bench_err = self._bench.communicate(timeout=60)
         self.assertEqual(self._bench.returncode, 0,
@@ -186,4 +208,5 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertRegex(seen.get("rss", ""), r"^\d+(\.\d)? (B|KiB|MiB|GiB)$")
         self.assertEqual(seen.get("stream"), "live", seen)
         self.assertTrue(seen.get("ok"), seen)
-        self.assertTrue(os.path.getsize(SCREENSHOT) > 10000, SCREENSHOT)
+        self.assertTrue(os.path.getsize(shot) > 10000, shot)
+        return seen

@@ -2,6 +2,8 @@
 // ferryd streams on /v1/stats/stream (one a second) and redraws the charts
 // from them; polls /v1/services every second for the services table.
 // If the stream is silent (proxy, reconnect), /v1/stats is polled instead.
+// With ferryd's admin_token set, open the page as /#token=TOKEN: every
+// request then carries it (see takeToken).
 
 import "uplot/dist/uPlot.min.css";
 import "../style.css";
@@ -27,6 +29,22 @@ const PALETTE = [
 ];
 
 const $ = (id) => document.getElementById(id);
+
+// The admin token, when ferryd wants one: given once in the page's
+// fragment (#token=...), which a browser never sends to a server, then
+// kept for this tab only and taken out of the address bar.
+function takeToken() {
+    const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+    if (m) {
+        sessionStorage.setItem("ferry-token", decodeURIComponent(m[1]));
+        history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem("ferry-token");
+}
+
+const token = takeToken();
+const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
+const NEEDS_TOKEN = "admin token needed: open /#token=TOKEN";
 
 // The history: one time axis, and per service one value per time (null
 // where the service did not exist yet).
@@ -258,6 +276,12 @@ function serviceState(svc, stats) {
     const workers = Array.isArray(svc.workers)
         ? svc.workers.length
         : num(svc.workers);
+    if (svc.disabled) {
+        return tag("disabled", "bad");
+    }
+    if (svc.circuit === "open" || svc.circuit === "half_open") {
+        return tag(`circuit ${svc.circuit.replace("_", " ")}`, "bad");
+    }
     if (svc.builtin) {
         return tag("built-in", "info");
     }
@@ -271,6 +295,12 @@ function serviceState(svc, stats) {
 function workerState(w) {
     if (w.draining) {
         return tag("draining", "warn");
+    }
+    if (w.ejected) {
+        return tag("ejected", "bad");
+    }
+    if (w.probing) {
+        return tag("probing", "warn");
     }
     if (num(w.last_seen_ms) != null && w.last_seen_ms > 30000) {
         return tag("silent", "bad");
@@ -382,30 +412,77 @@ function setState(text, kind) {
     s.className = `state state-${kind}`;
 }
 
-function startStream() {
-    if (typeof EventSource === "undefined") {
-        return;
+// Server-Sent Events read with fetch, which (unlike EventSource) can send
+// the Authorization header: "data: {...}" lines, a blank line after each
+// event. Returns when the stream ends; throws on a failed request.
+async function readStream() {
+    const r = await fetch("/v1/stats/stream", {
+        headers: authHeaders(),
+        cache: "no-store",
+    });
+    if (!r.ok || !r.body) {
+        const e = new Error(`/v1/stats/stream: HTTP ${r.status}`);
+        e.status = r.status;
+        throw e;
     }
-    const es = new EventSource("/v1/stats/stream");
-    es.onopen = () => setState("live", "live");
-    es.onmessage = (ev) => {
-        let snap;
-        try {
-            snap = JSON.parse(ev.data);
-        } catch (e) {
+    setState("live", "live");
+    const reader = r.body.getReader();
+    const text = new TextDecoder();
+    let buf = "";
+    for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
             return;
         }
-        setState("live", "live");
-        addSnapshot(snap);
-    };
-    // EventSource reconnects by itself; say so meanwhile.
-    es.onerror = () => setState("reconnecting", "down");
+        buf += text.decode(value, { stream: true });
+        let end;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+            const data = buf
+                .slice(0, end)
+                .split("\n")
+                .filter((l) => l.startsWith("data:"))
+                .map((l) => l.slice(5).trimStart())
+                .join("\n");
+            buf = buf.slice(end + 2);
+            try {
+                addSnapshot(JSON.parse(data));
+                setState("live", "live");
+            } catch (e) {
+                // Not a snapshot (a comment, a keep-alive): skip it.
+            }
+        }
+    }
+}
+
+// Reads the stream for as long as the page is open, reconnecting after a
+// pause when it ends or fails.
+async function startStream() {
+    if (typeof ReadableStream === "undefined") {
+        return; // tick() polls /v1/stats instead
+    }
+    for (;;) {
+        let wait = 1000;
+        try {
+            await readStream();
+            setState("reconnecting", "down");
+        } catch (e) {
+            if (e.status === 401) {
+                setState(NEEDS_TOKEN, "down");
+                wait = 5000;
+            } else {
+                setState("reconnecting", "down");
+            }
+        }
+        await new Promise((done) => setTimeout(done, wait));
+    }
 }
 
 async function getJSON(path) {
-    const r = await fetch(path, { cache: "no-store" });
+    const r = await fetch(path, { cache: "no-store", headers: authHeaders() });
     if (!r.ok) {
-        throw new Error(`${path}: HTTP ${r.status}`);
+        const e = new Error(`${path}: HTTP ${r.status}`);
+        e.status = r.status;
+        throw e;
     }
     return r.json();
 }
@@ -430,7 +507,7 @@ async function tick() {
             try {
                 addSnapshot(await getJSON("/v1/stats"));
             } catch (e) {
-                setState("no data", "down");
+                setState(e.status === 401 ? NEEDS_TOKEN : "no data", "down");
             }
         } else {
             renderTable();
