@@ -29,7 +29,10 @@ service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
     svc->loop = l;
     svc->builtin = builtin;
     list_init(&svc->queue);
-    hist_init(&svc->latency);
+    if (hist_init(&svc->latency, HIST_SUB_BITS, HIST_MAX_BITS) != FERRY_OK) {
+        free(svc);
+        return NULL;
+    }
     stats_init(&svc->stats);
     return svc;
 }
@@ -40,6 +43,7 @@ service_free(struct service *svc)
     if (svc == NULL) {
         return;
     }
+    hist_release(&svc->latency);
     free(svc->regs);
     free(svc->fallback);
     free(svc);

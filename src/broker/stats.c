@@ -73,7 +73,7 @@ stats_record_reply(struct stats *st, uint64_t now_ms, uint64_t lat_us)
 
     s->replies++;
     s->heat[heat]++;
-    s->lat[hist_bucket(capped) / 4]++;
+    s->lat[hist_bucket(HIST_SUB_BITS, capped) / 4]++;
     if (capped > s->max_us) {
         s->max_us = (uint32_t)capped;
     }
@@ -117,8 +117,8 @@ stats_percentile(const uint64_t *lat, uint64_t n, uint64_t max_us, double q)
     for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++) {
         seen += lat[i];
         if (seen >= rank) {
-            double low = (double)hist_bucket_low(i * 4);
-            double next = (double)hist_bucket_low(i * 4 + 4);
+            double low = (double)hist_bucket_low(HIST_SUB_BITS, i * 4);
+            double next = (double)hist_bucket_low(HIST_SUB_BITS, i * 4 + 4);
             double mid = low + (next - 1.0 - low) / 2.0;
             return mid > (double)max_us ? (double)max_us : mid;
         }

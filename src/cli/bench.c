@@ -35,8 +35,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/bench_hist.h"
 #include "core/buf.h"
+#include "core/hist.h"
 #include "proto/frame.h"
 
 #define BENCH_READ_CHUNK (64 * 1024)
@@ -45,6 +45,8 @@
 #define BENCH_DRAIN_SLACK_MS 1000
 #define BENCH_MAX_EVENTS 256
 #define BENCH_NAME "ferry-bench"
+/* Latency buckets 1/128 of a power of two wide (any uint64_t ns). */
+#define BENCH_HIST_SUB_BITS 7
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 
@@ -99,7 +101,7 @@ struct bench {
     struct slice service;                  /* the service, as bytes */
     size_t req_size;                       /* encoded size of one request */
     uint8_t *scratch;                      /* owned: one payload */
-    struct bench_hist hist;                /* latencies in the window, ns */
+    struct hist hist;                      /* latencies in the window, ns */
     uint64_t measured;                     /* replies in the window */
     uint64_t replies;                      /* all good replies */
     uint64_t sent;                         /* all requests sent */
@@ -269,7 +271,7 @@ bench_complete(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
     if (good) {
         b->replies++;
         if (b->phase == PHASE_MEASURE) {
-            bench_hist_record(&b->hist, b->now - slot->sent_ns);
+            hist_record(&b->hist, b->now - slot->sent_ns);
             b->measured++;
             c->measured++;
         }
@@ -684,9 +686,9 @@ bench_report(struct bench *b)
     unsigned i;
 
     printf("rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", rps,
-           bench_hist_quantile(&b->hist, 0.50) / 1000.0,
-           bench_hist_quantile(&b->hist, 0.99) / 1000.0,
-           bench_hist_quantile(&b->hist, 0.999) / 1000.0);
+           hist_percentile(&b->hist, 0.50) / 1000.0,
+           hist_percentile(&b->hist, 0.99) / 1000.0,
+           hist_percentile(&b->hist, 0.999) / 1000.0);
     fflush(stdout);
 
     fprintf(stderr,
@@ -709,10 +711,10 @@ bench_report(struct bench *b)
             "ferry bench: latency us min=%.1f p50=%.1f p90=%.1f p99=%.1f "
             "p999=%.1f max=%.1f\n",
             b->hist.count ? (double)b->hist.min / 1000.0 : 0.0,
-            bench_hist_quantile(&b->hist, 0.50) / 1000.0,
-            bench_hist_quantile(&b->hist, 0.90) / 1000.0,
-            bench_hist_quantile(&b->hist, 0.99) / 1000.0,
-            bench_hist_quantile(&b->hist, 0.999) / 1000.0,
+            hist_percentile(&b->hist, 0.50) / 1000.0,
+            hist_percentile(&b->hist, 0.90) / 1000.0,
+            hist_percentile(&b->hist, 0.99) / 1000.0,
+            hist_percentile(&b->hist, 0.999) / 1000.0,
             (double)b->hist.max / 1000.0);
     for (i = 0; i <= FERRY__ERR_COUNT; i++) {
         if (b->errors[i] > 0) {
@@ -756,11 +758,11 @@ bench_run(const struct bench_config *cfg)
     b->ep = -1;
     b->service = slice_str(cfg->service);
     b->req_size = frame_request_size(b->service.len, 0, cfg->payload);
-    bench_hist_init(&b->hist);
     b->conns = calloc(cfg->connections, sizeof(*b->conns));
     b->dirty = calloc(cfg->connections, sizeof(*b->dirty));
     b->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);
-    if (b->conns == NULL || b->dirty == NULL || b->scratch == NULL) {
+    if (b->conns == NULL || b->dirty == NULL || b->scratch == NULL ||
+        hist_init(&b->hist, BENCH_HIST_SUB_BITS, 64) != FERRY_OK) {
         fprintf(stderr, "NOMEM: out of memory\n");
         goto out_free;
     }
@@ -805,6 +807,7 @@ out_free:
     free(b->conns);
     free(b->dirty);
     free(b->scratch);
+    hist_release(&b->hist);
     free(b);
     return rc;
 }
