@@ -92,6 +92,11 @@ broker_service(struct broker *b, struct slice name, bool create, ferry_err *err)
         }
         return svc;
     }
+    /* Checked once, here: a service that exists has a valid name. */
+    if (!service_name_is_valid(name)) {
+        *err = FERRY_EINVALID_ARGUMENT;
+        return NULL;
+    }
     if (b->services.n >= b->cfg->max_services) {
         *err = FERRY_EUNKNOWN_SERVICE;
         return NULL;
@@ -434,8 +439,9 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
                          &err);
     if (svc == NULL) {
         broker_send_error(b, caller, id, err,
-                          err == FERRY_EUNKNOWN_SERVICE ? "unknown service"
-                                                        : NULL);
+                          err == FERRY_EUNKNOWN_SERVICE    ? "unknown service"
+                          : err == FERRY_EINVALID_ARGUMENT ? BROKER_BAD_NAME
+                                                           : NULL);
         return;
     }
     service_count_request(svc);

@@ -31,7 +31,10 @@
 
 struct config_changes;
 
-#define REQ_INLINE 200 /* key+payload bytes a queued record holds inline */
+#define REQ_INLINE 200
+#define BROKER_BAD_NAME                                                        \
+    "a service name must not hold control bytes" /* key+payload bytes a queued \
+                                                    record holds inline */
 
 enum req_state {
     REQ_QUEUED = 0,    /* in its service's queue */

@@ -46,13 +46,14 @@ control_service(struct broker *b, json_t *cmd, bool create, ferry_err *err,
     if (name == NULL) {
         return NULL;
     }
-    if (len == 0 || len > FRAME_MAX_NAME) {
-        snprintf(msg, msg_size, "'service' must be 1 to %d bytes",
+    s.p = (const uint8_t *)name;
+    s.len = len;
+    if (!service_name_is_valid(s)) {
+        snprintf(msg, msg_size,
+                 "'service' must be 1 to %d bytes, none a control byte",
                  FRAME_MAX_NAME);
         return NULL;
     }
-    s.p = (const uint8_t *)name;
-    s.len = len;
     if (service_name_is_reserved(s)) {
         snprintf(msg, msg_size, "service '%s' is ferryd's own", name);
         return NULL;

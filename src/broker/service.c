@@ -527,6 +527,20 @@ service_count_error(struct service *svc, ferry_err code)
 }
 
 bool
+service_name_is_valid(struct slice name)
+{
+    if (name.len == 0 || name.len > FRAME_MAX_NAME) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        if (name.p[i] < 0x20 || name.p[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
 service_name_is_reserved(struct slice name)
 {
     return name.len >= 6 && memcmp(name.p, "ferry.", 6) == 0;

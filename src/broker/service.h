@@ -257,6 +257,10 @@ ferry_err service_disable(struct service *svc, const void *fallback,
 /* An operator enables svc again. */
 void service_enable(struct service *svc);
 
+/* Whether name may name a service: 1..255 bytes, none of them a control
+ * byte (below 0x20, or 0x7f), so that logs and labels stay one line. */
+bool service_name_is_valid(struct slice name);
+
 /* Whether the name is reserved for ferryd's own services ("ferry."). */
 bool service_name_is_reserved(struct slice name);
 

@@ -313,6 +313,10 @@ session_register(struct conn *c, const struct frame *f)
         return;
     }
     svc = broker_service(b, g.service, true, &err);
+    if (svc == NULL && err == FERRY_EINVALID_ARGUMENT) {
+        conn_send_error(c, f->id, err, BROKER_BAD_NAME);
+        return;
+    }
     if (svc == NULL) {
         conn_send_error(c, f->id,
                         err == FERRY_ENOMEM ? FERRY_ENOMEM : FERRY_EOVERLOADED,

@@ -193,6 +193,8 @@ class TestAdmin(FerryTestCase):
             (b'{"service":7}', "/v1/admin/disable", 400,
              "'service' must be a string"),
             (b'{"service":""}', "/v1/admin/disable", 400, "1 to 255"),
+            (b'{"service":"a\\nb"}', "/v1/admin/disable", 400,
+             "none a control byte"),
             (b'{"service":"ferry.services"}', "/v1/admin/disable", 400,
              "ferryd's own"),
             (b'{"service":"x","fallback":3}', "/v1/admin/disable", 400,

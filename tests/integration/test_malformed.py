@@ -5,7 +5,7 @@ import random
 import struct
 import time
 
-from ferrytest import (ERROR, FerryTestCase, REQUEST, HELLO_OK,
+from ferrytest import (ERROR, FerryTestCase, REQUEST, HELLO_OK, ROLE_WORKER,
                        WireError, decode_frame, describe, encode_frame,
                        encode_header, encode_hello, encode_request,
                        errname, parse_body, parse_error)
@@ -52,6 +52,33 @@ class TestMalformed(FerryTestCase):
         body = struct.pack(">IHH", 1000, 50, 0) + b"echo" + b"hi"
         c.send(encode_frame(REQUEST, body, 3))
         self.expect_error_and_close(c, "PROTO")
+
+    def test_control_bytes_in_service_names(self):
+        """Well-formed frames naming a service with a control byte: that
+        request or REGISTER is refused (INVALID_ARGUMENT, same id), the
+        connection stays, nothing is created and nothing reaches the
+        log with a line break."""
+        c = self.fresh()
+        for i, name in enumerate([b"a\nfake log line", b"x\x00y", b"t\tab",
+                                  b"del\x7f"], start=1):
+            msg = self.assertError(c.call(i, name, b"x"), "INVALID_ARGUMENT")
+            self.assertEqual(msg, b"a service name must not hold control "
+                                  b"bytes")
+        self.assertReply(c.call(9, "echo", b"same conn"), b"same conn")
+        w = self.raw(self.d.addr)
+        w.hello(role=ROLE_WORKER)
+        with self.assertRaises(Exception) as ctx:
+            w.register(b"evil\nname", credit=1)
+        self.assertIn("INVALID_ARGUMENT", str(ctx.exception))
+        w.register("good", credit=1)
+        self.assertNotIn("fake log line", self.d.log)
+        self.assertNotIn("evil", self.d.log)
+        # UTF-8 and spaces are fine.
+        self.assertError(c.call(10, "caf\u00e9 au lait", b"x",
+                                deadline_ms=100), "UNKNOWN_SERVICE")
+        if self.d.http_addr:
+            r = self.d.http("POST", "/v1/call/a%0Ab", body=b"x")
+            self.assertHttpError(r, 400, "INVALID_ARGUMENT")
 
     def test_service_len_zero(self):
         c = self.fresh()
