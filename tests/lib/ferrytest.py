@@ -563,6 +563,13 @@ class Worker:
             return None
         self.returncode = _stop_pid(self.proc, timeout)
         self._logf.close()
+        # The drain thread ends at EOF; then the pipe can be closed.
+        drain = getattr(self, "_drain", None)
+        if drain is not None:
+            drain.join(timeout)
+        if self.proc.stdout is not None and (drain is None or
+                                             not drain.is_alive()):
+            self.proc.stdout.close()
         return self.returncode
 
     def kill(self):
