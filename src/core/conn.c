@@ -1,9 +1,14 @@
 /*
  * conn.c - reading, decoding, writing and closing ferryd's connections.
  *
- * Every byte from a client enters here: the read callback appends to the
- * input buffer, frame_decode() cuts whole frames out of it and the role's
- * ops handle them. Output collects in one half of a double buffer and the
+ * Every byte from a client enters here: frame_decode() cuts whole frames
+ * out of what was read and the role's ops handle them. A conn that holds
+ * no partial frame reads into the loop's one shared buffer (loop->rbuf),
+ * and only the bytes left over (a frame cut by the read, or frames left
+ * for a later turn) are copied into its own input buffer; so an idle
+ * connection holds no input buffer at all, and a busy one reuses the same
+ * hot memory. A conn with bytes pending reads into its own buffer, after
+ * them. Output collects in one half of a double buffer and the
  * loop's prepare hook writes it with one uv_write per turn. Closing is
  * done in two steps (conn_close, then uv_close from conn_destroy) so that
  * nothing frees a conn while a callback chain still uses it.
@@ -515,12 +520,26 @@ static void
 conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
+    struct buf *shared = &c->loop->rbuf;
     size_t want = CONN_READ_SIZE;
     size_t have = buf_len(&c->in);
 
     if (c->state == CONN_CLOSING) {
         buf_clear(&c->in);
-    } else if (have >= FRAME_HEADER_SIZE) {
+    }
+    if (have == 0 || c->state == CONN_CLOSING) {
+        /* Emptied by the read callback of whichever conn used it last. */
+        buf_clear(shared);
+        if (buf_reserve(shared, CONN_READ_SIZE) != FERRY_OK) {
+            b->base = NULL;
+            b->len = 0;
+            return;
+        }
+        b->base = (char *)buf_tail(shared);
+        b->len = buf_room(shared);
+        return;
+    }
+    if (have >= FRAME_HEADER_SIZE) {
         const uint8_t *p = buf_head(&c->in);
         uint64_t body = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
                         (uint64_t)p[2] << 8 | p[3];
@@ -541,9 +560,10 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = buf_room(&c->in);
 }
 
-/* Decodes and handles whole frames, up to the budget. */
+/* Decodes and handles whole frames of in (c's own buffer or the shared
+ * one), up to the budget. */
 static void
-conn_process(struct conn *c)
+conn_process_from(struct conn *c, struct buf *in)
 {
     const struct config *cfg = c->loop->cfg;
     unsigned budget = CONN_FRAME_BUDGET;
@@ -566,10 +586,10 @@ conn_process(struct conn *c)
             loop_wake_backlog(c->loop);
             return;
         }
-        err = frame_decode(buf_head(&c->in), buf_len(&c->in), cfg->max_frame,
-                           &f, &used);
+        err =
+            frame_decode(buf_head(in), buf_len(in), cfg->max_frame, &f, &used);
         if (err == FERRY_ETOO_BIG) {
-            const uint8_t *p = buf_head(&c->in);
+            const uint8_t *p = buf_head(in);
             snprintf(msg, sizeof(msg),
                      "frame body of %u bytes is above the limit of %u",
                      (unsigned)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
@@ -580,7 +600,7 @@ conn_process(struct conn *c)
         }
         if (err != FERRY_OK) {
             snprintf(msg, sizeof(msg), "unknown frame type %u",
-                     buf_head(&c->in)[4]);
+                     buf_head(in)[4]);
             conn_fail(c, err, msg);
             return;
         }
@@ -590,7 +610,7 @@ conn_process(struct conn *c)
         budget--;
         err = c->ops->frame(c, &f);
         if (c->state != CONN_CLOSING) {
-            buf_consume(&c->in, used);
+            buf_consume(in, used);
         }
         if (err != FERRY_OK) {
             conn_fail(c, err, NULL);
@@ -603,17 +623,53 @@ conn_process(struct conn *c)
 }
 
 static void
+conn_process(struct conn *c)
+{
+    conn_process_from(c, &c->in);
+}
+
+/*
+ * Keeps what c left unread in the shared buffer (a cut frame, or frames
+ * for a later turn) in its own buffer, which is empty: the shared one is
+ * only read into then. Fails c when that cannot be allocated.
+ */
+static void
+conn_keep_rest(struct conn *c, struct buf *shared)
+{
+    size_t n = buf_len(shared);
+
+    if (n > 0 && c->state != CONN_CLOSING) {
+        if (buf_reserve(&c->in, n) != FERRY_OK) {
+            conn_fail(c, FERRY_ENOMEM, NULL);
+        } else {
+            memcpy(buf_tail(&c->in), buf_head(shared), n);
+            buf_commit(&c->in, n);
+        }
+    }
+    buf_clear(shared);
+}
+
+static void
 conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
 
+    struct buf *shared = &c->loop->rbuf;
+    bool is_shared = b->base != NULL && (uint8_t *)b->base == shared->data;
+
     if (nread > 0) {
         if (c->state == CONN_CLOSING) {
-            buf_clear(&c->in);
+            buf_clear(is_shared ? shared : &c->in);
+            return;
+        }
+        c->last_rx = loop_now(c->loop);
+        if (is_shared) {
+            buf_commit(shared, (size_t)nread);
+            conn_process_from(c, shared);
+            conn_keep_rest(c, shared);
             return;
         }
         buf_commit(&c->in, (size_t)nread);
-        c->last_rx = loop_now(c->loop);
         conn_process(c);
         return;
     }

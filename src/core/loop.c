@@ -94,6 +94,7 @@ loop_init(struct loop *l, const struct config *cfg)
         return FERRY_ESYS;
     }
     l->cfg = cfg;
+    buf_init(&l->rbuf);
     map_init(&l->conns);
     l->next_conn_id = 1;
     list_init(&l->all);
@@ -126,6 +127,7 @@ loop_release(struct loop *l)
     uv_walk(&l->uv, loop_walk_close_cb, NULL);
     uv_run(&l->uv, UV_RUN_DEFAULT);
     uv_loop_close(&l->uv);
+    buf_release(&l->rbuf);
     map_release(&l->conns);
     timer_heap_release(&l->timers);
 }

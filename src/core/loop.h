@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/list.h"
 #include "core/map.h"
@@ -38,6 +39,7 @@ struct loop {
     struct list all;                   /* every conn not yet freed */
     struct list dirty;                 /* conns with output to flush */
     struct list backlog;               /* conns with frames left to decode */
+    struct buf rbuf;                   /* shared read buffer: see conn.c */
     struct timer_heap timers;          /* every deadline of this loop */
     uv_timer_t timer;                  /* armed for the earliest deadline */
     uint64_t timer_armed;              /* when timer fires, or UINT64_MAX */
