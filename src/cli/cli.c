@@ -107,3 +107,36 @@ cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
     }
     return cli_exit_code(err);
 }
+
+int
+cli_call_once(const struct cli_ctx *ctx, const char *cmd,
+              const struct ferry_request *req, struct ferry_reply *reply)
+{
+    struct ferry_opts opts = {.token = ctx->token};
+    struct ferry_client *client;
+    ferry_err err = ferry_client_new(ctx->addr, &opts, &client);
+    int rc = CLI_EXIT_OK;
+
+    if (err == FERRY_EINVALID_ARGUMENT) {
+        return cli_usage_error(cmd, "bad address '%s'", ctx->addr);
+    }
+    if (err != FERRY_OK) {
+        return cli_report_error(ctx, err, NULL, 0);
+    }
+    err = ferry_call(client, req, reply);
+    if (err != FERRY_OK) {
+        rc = cli_report_error(ctx, err, reply->data, reply->len);
+        ferry_reply_release(reply);
+    }
+    ferry_client_free(client);
+    return rc;
+}
+
+int
+cli_flush(int rc)
+{
+    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+        return CLI_EXIT_FERRY;
+    }
+    return rc;
+}

@@ -60,6 +60,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
                      size_t msg_len);
 
+/*
+ * One call on a new connection to ctx->addr with ctx->token, for commands
+ * that make a single call. CLI_EXIT_OK with *reply filled (the caller
+ * releases it); else the error is printed (as cmd's for a bad address) and
+ * its exit code returned, with *reply released.
+ */
+int cli_call_once(const struct cli_ctx *ctx, const char *cmd,
+                  const struct ferry_request *req, struct ferry_reply *reply);
+
+/* rc, or CLI_EXIT_FERRY when stdout could not be written out. */
+int cli_flush(int rc);
+
 /* The exit code for an error: CLI_EXIT_CONN or CLI_EXIT_FERRY. */
 int cli_exit_code(ferry_err err);
 

@@ -178,16 +178,13 @@ int
 cmd_admin(const struct cli_ctx *ctx, int argc, char **argv)
 {
     struct ferry_reply reply = {0};
-    struct ferry_opts opts = {.token = ctx->token};
     struct ferry_request req = {.service = ADMIN_SERVICE};
-    struct ferry_client *client;
     struct cli_ctx c = *ctx;
     char sock[128];
     json_error_t jerr;
     json_t *cmd, *answer;
     bool raw = false;
     char *text;
-    ferry_err err;
     int rc = CLI_EXIT_OK;
 
     for (int i = 1; i < argc; i++) {
@@ -210,21 +207,12 @@ cmd_admin(const struct cli_ctx *ctx, int argc, char **argv)
                  (unsigned)getuid());
         c.addr = sock;
     }
-    err = ferry_client_new(c.addr, &opts, &client);
-    if (err != FERRY_OK) {
-        free(text);
-        if (err == FERRY_EINVALID_ARGUMENT) {
-            return cli_usage_error("admin", "bad address '%s'", c.addr);
-        }
-        return cli_report_error(&c, err, NULL, 0);
-    }
     req.payload = text;
     req.payload_len = strlen(text);
-    err = ferry_call(client, &req, &reply);
+    rc = cli_call_once(&c, "admin", &req, &reply);
     free(text);
-    if (err != FERRY_OK) {
-        rc = cli_report_error(&c, err, reply.data, reply.len);
-        goto out_free;
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
     if (raw) {
         fwrite(reply.data, 1, reply.len, stdout);
@@ -242,9 +230,5 @@ cmd_admin(const struct cli_ctx *ctx, int argc, char **argv)
 
 out_free:
     ferry_reply_release(&reply);
-    ferry_client_free(client);
-    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-        rc = CLI_EXIT_FERRY;
-    }
-    return rc;
+    return cli_flush(rc);
 }

@@ -114,13 +114,10 @@ cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
 {
     struct ferry_request req = {0};
     struct ferry_reply reply = {0};
-    struct ferry_client *client;
-    struct ferry_opts opts = {.token = ctx->token};
     const char *positional[2] = {NULL, NULL};
     const char *v, *key = NULL;
     uint8_t *stdin_data = NULL;
     size_t n_pos = 0, max_payload;
-    ferry_err err;
     int i, m, rc;
     bool options_done = false;
 
@@ -191,22 +188,11 @@ cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
         }
     }
 
-    err = ferry_client_new(ctx->addr, &opts, &client);
-    if (err != FERRY_OK) {
-        free(stdin_data);
-        if (err == FERRY_EINVALID_ARGUMENT) {
-            return cli_usage_error("call", "bad address '%s'", ctx->addr);
-        }
-        return cli_report_error(ctx, err, NULL, 0);
-    }
-    err = ferry_call(client, &req, &reply);
-    if (err == FERRY_OK) {
-        rc = call_print_reply(reply.data, reply.len);
-    } else {
-        rc = cli_report_error(ctx, err, reply.data, reply.len);
-    }
-    ferry_reply_release(&reply);
-    ferry_client_free(client);
+    rc = cli_call_once(ctx, "call", &req, &reply);
     free(stdin_data);
+    if (rc == CLI_EXIT_OK) {
+        rc = call_print_reply(reply.data, reply.len);
+        ferry_reply_release(&reply);
+    }
     return rc;
 }

@@ -190,12 +190,9 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
 {
     struct ferry_request req = {.service = SERVICES_SERVICE};
     struct ferry_reply reply = {0};
-    struct ferry_opts opts = {.token = ctx->token};
-    struct ferry_client *client;
     json_error_t jerr;
     json_t *root, *services;
     bool raw = false;
-    ferry_err err;
     int i, rc = CLI_EXIT_OK;
 
     for (i = 1; i < argc; i++) {
@@ -210,17 +207,9 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
                                    argv[i]);
         }
     }
-    err = ferry_client_new(ctx->addr, &opts, &client);
-    if (err != FERRY_OK) {
-        if (err == FERRY_EINVALID_ARGUMENT) {
-            return cli_usage_error("services", "bad address '%s'", ctx->addr);
-        }
-        return cli_report_error(ctx, err, NULL, 0);
-    }
-    err = ferry_call(client, &req, &reply);
-    if (err != FERRY_OK) {
-        rc = cli_report_error(ctx, err, reply.data, reply.len);
-        goto out_free;
+    rc = cli_call_once(ctx, "services", &req, &reply);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
     if (raw) {
         fwrite(reply.data, 1, reply.len, stdout);
@@ -246,9 +235,5 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
 
 out_free:
     ferry_reply_release(&reply);
-    ferry_client_free(client);
-    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-        rc = CLI_EXIT_FERRY;
-    }
-    return rc;
+    return cli_flush(rc);
 }
