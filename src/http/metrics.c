@@ -197,61 +197,99 @@ metrics_histogram(FILE *f, const struct service *svc)
                     st->total_count);
 }
 
+/* The per-service families that are one number each. */
+enum metrics_field {
+    MF_REQUESTS,
+    MF_REPLIES,
+    MF_RETRIES,
+    MF_RETRIES_DENIED,
+    MF_EJECTIONS,
+    MF_CIRCUIT,
+    MF_CIRCUIT_OPENS,
+    MF_DISABLED,
+    MF_FALLBACKS,
+    MF_IN_FLIGHT,
+    MF_QUEUED,
+    MF_WORKERS
+};
+
+static const struct {
+    const char *name;         /* family name */
+    const char *type;         /* counter or gauge */
+    const char *help;         /* its HELP line */
+    enum metrics_field field; /* what it counts */
+} metrics_fields[] = {
+    {"ferry_requests_total", "counter", "Requests accepted for a service.",
+     MF_REQUESTS},
+    {"ferry_replies_total", "counter", "Requests answered with a reply.",
+     MF_REPLIES},
+    {"ferry_retries_total", "counter",
+     "Idempotent requests sent again after a worker failed.", MF_RETRIES},
+    {"ferry_retries_denied_total", "counter",
+     "Retries refused by the service's retry budget.", MF_RETRIES_DENIED},
+    {"ferry_ejections_total", "counter",
+     "Workers ejected after failures in a row.", MF_EJECTIONS},
+    {"ferry_circuit_state", "gauge",
+     "Circuit breaker: 0 closed, 1 open, 2 half open.", MF_CIRCUIT},
+    {"ferry_circuit_opens_total", "counter",
+     "Times the service's circuit opened.", MF_CIRCUIT_OPENS},
+    {"ferry_service_disabled", "gauge",
+     "1 while an operator has disabled the service.", MF_DISABLED},
+    {"ferry_fallbacks_total", "counter",
+     "Requests of a disabled service answered by its fallback.", MF_FALLBACKS},
+    {"ferry_in_flight", "gauge", "Requests of a service at its workers now.",
+     MF_IN_FLIGHT},
+    {"ferry_queued", "gauge", "Requests waiting in a service's queue.",
+     MF_QUEUED},
+    {"ferry_workers", "gauge", "Workers registered for a service.", MF_WORKERS},
+};
+
+static uint64_t
+metrics_field_value(const struct service *svc, enum metrics_field field)
+{
+    switch (field) {
+    case MF_REQUESTS:
+        return svc->requests;
+    case MF_REPLIES:
+        return svc->replies;
+    case MF_RETRIES:
+        return svc->retries;
+    case MF_RETRIES_DENIED:
+        return svc->retries_denied;
+    case MF_EJECTIONS:
+        return svc->ejections;
+    case MF_CIRCUIT:
+        return (uint64_t)svc->circuit;
+    case MF_CIRCUIT_OPENS:
+        return svc->circuit_opens;
+    case MF_DISABLED:
+        return svc->disabled ? 1 : 0;
+    case MF_FALLBACKS:
+        return svc->fallbacks;
+    case MF_IN_FLIGHT:
+        return svc->in_flight;
+    case MF_QUEUED:
+        return svc->queued;
+    case MF_WORKERS:
+        return svc->n_regs;
+    }
+    return 0;
+}
+
 static void
 metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
 {
     struct metrics_conns mc;
     struct procstat ps;
-    uint64_t credit, in_flight;
 
-    metrics_family(f, "ferry_requests_total", "counter",
-                   "Requests accepted for a service.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_requests_total", v[i], v[i]->requests);
-    }
-    metrics_family(f, "ferry_replies_total", "counter",
-                   "Requests answered with a reply.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_replies_total", v[i], v[i]->replies);
-    }
-    metrics_family(f, "ferry_retries_total", "counter",
-                   "Idempotent requests sent again after a worker failed.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_retries_total", v[i], v[i]->retries);
-    }
-    metrics_family(f, "ferry_retries_denied_total", "counter",
-                   "Retries refused by the service's retry budget.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_retries_denied_total", v[i],
-                        v[i]->retries_denied);
-    }
-    metrics_family(f, "ferry_ejections_total", "counter",
-                   "Workers ejected after failures in a row.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_ejections_total", v[i], v[i]->ejections);
-    }
-    metrics_family(f, "ferry_circuit_state", "gauge",
-                   "Circuit breaker: 0 closed, 1 open, 2 half open.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_circuit_state", v[i],
-                        (uint64_t)v[i]->circuit);
-    }
-    metrics_family(f, "ferry_circuit_opens_total", "counter",
-                   "Times the service's circuit opened.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_circuit_opens_total", v[i],
-                        v[i]->circuit_opens);
-    }
-    metrics_family(f, "ferry_service_disabled", "gauge",
-                   "1 while an operator has disabled the service.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_service_disabled", v[i],
-                        v[i]->disabled ? 1 : 0);
-    }
-    metrics_family(f, "ferry_fallbacks_total", "counter",
-                   "Requests of a disabled service answered by its fallback.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_fallbacks_total", v[i], v[i]->fallbacks);
+    for (size_t k = 0; k < sizeof(metrics_fields) / sizeof(metrics_fields[0]);
+         k++) {
+        metrics_family(f, metrics_fields[k].name, metrics_fields[k].type,
+                       metrics_fields[k].help);
+        for (size_t i = 0; i < n; i++) {
+            metrics_svc_u64(f, metrics_fields[k].name, v[i],
+                            metrics_field_value(v[i], metrics_fields[k].field));
+        }
     }
     metrics_family(f, "ferry_errors_total", "counter",
                    "Requests ended by an error, by error code.");
@@ -265,22 +303,6 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
             fprintf(f, "\",code=\"%s\"} %llu\n", ferry_errname((ferry_err)code),
                     (unsigned long long)v[i]->errors[code]);
         }
-    }
-    metrics_family(f, "ferry_in_flight", "gauge",
-                   "Requests of a service at its workers now.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_service_load(v[i], &credit, &in_flight);
-        metrics_svc_u64(f, "ferry_in_flight", v[i], in_flight);
-    }
-    metrics_family(f, "ferry_queued", "gauge",
-                   "Requests waiting in a service's queue.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_queued", v[i], v[i]->queued);
-    }
-    metrics_family(f, "ferry_workers", "gauge",
-                   "Workers registered for a service.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_svc_u64(f, "ferry_workers", v[i], v[i]->n_regs);
     }
     metrics_family(f, "ferry_request_duration_seconds", "histogram",
                    "Time from a request's arrival to its reply.");
