@@ -32,16 +32,18 @@
 
 /* Everything main() owns, so signal callbacks can reach it. */
 struct ferryd {
-    struct config cfg;    /* settings */
-    struct loop loop;     /* the event loop */
-    struct broker broker; /* the request path */
-    uv_signal_t sigterm;  /* graceful stop */
-    uv_signal_t sigint;   /* graceful stop */
-    uv_signal_t sighup;   /* reload */
-    int argc;             /* the command line, read again on reload */
-    char **argv;          /* borrowed from main() */
-    int signals;          /* stop signals seen */
-    bool closed;          /* on_empty closed the handles */
+    struct config cfg;         /* settings */
+    struct loop loop;          /* the event loop */
+    struct broker broker;      /* the request path */
+    uv_signal_t sigterm;       /* graceful stop */
+    uv_signal_t sigint;        /* graceful stop */
+    uv_signal_t sighup;        /* reload */
+    struct route_table routes; /* built at start, until the HTTP server
+                                  takes them */
+    int argc;                  /* the command line, read again on reload */
+    char **argv;               /* borrowed from main() */
+    int signals;               /* stop signals seen */
+    bool closed;               /* on_empty closed the handles */
 };
 
 /* Creates dir and its missing parents; the last one with mode 0700. */
@@ -136,21 +138,20 @@ static ferry_err
 ferryd_routes(const struct config *cfg, struct route_table *t, char *err,
               size_t err_size)
 {
-    for (size_t i = 0; i < cfg->n_routes; i++) {
-        char msg[CONFIG_ERR_SIZE];
-        struct route r;
-        if (route_parse(cfg->routes[i], &r, msg, sizeof(msg)) != FERRY_OK) {
-            if (cfg->route_lines[i] > 0) {
-                snprintf(err, err_size, "config '%s' line %d: %s",
-                         cfg->config_file, cfg->route_lines[i], msg);
-            } else {
-                snprintf(err, err_size, "--%s", msg);
-            }
-            return FERRY_EINVALID_ARGUMENT;
-        }
-        route_release(&r);
+    char msg[CONFIG_ERR_SIZE];
+    size_t bad = 0;
+    ferry_err e =
+        route_table_init(t, cfg->routes, cfg->n_routes, &bad, msg, sizeof(msg));
+
+    if (e == FERRY_EINVALID_ARGUMENT && cfg->route_lines[bad] > 0) {
+        snprintf(err, err_size, "config '%s' line %d: %s", cfg->config_file,
+                 cfg->route_lines[bad], msg);
+    } else if (e == FERRY_EINVALID_ARGUMENT) {
+        snprintf(err, err_size, "--%s", msg);
+    } else if (e != FERRY_OK) {
+        snprintf(err, err_size, "%s", msg);
     }
-    return route_table_init(t, cfg->routes, cfg->n_routes, err, err_size);
+    return e;
 }
 
 /* Joins names into buf as "a, b, c" ("none" when there are none). */
@@ -310,25 +311,23 @@ main(int argc, char **argv)
         config_release(&d.cfg);
         return 0;
     }
-    {
-        /* A bad route is a configuration error, found before starting. */
-        struct route_table routes;
-        if (ferryd_routes(&d.cfg, &routes, err, sizeof(err)) != FERRY_OK) {
-            fprintf(stderr, "ferryd: %s\n", err);
-            config_release(&d.cfg);
-            return 2;
-        }
-        route_table_release(&routes);
+    /* A bad route is a configuration error, found before starting. */
+    if (ferryd_routes(&d.cfg, &d.routes, err, sizeof(err)) != FERRY_OK) {
+        fprintf(stderr, "ferryd: %s\n", err);
+        config_release(&d.cfg);
+        return 2;
     }
     log_set_level(d.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     if (ferryd_mkdirs(d.cfg.data_dir) != 0) {
         log_error("data dir '%s': %s", d.cfg.data_dir, strerror(errno));
+        route_table_release(&d.routes);
         config_release(&d.cfg);
         return 1;
     }
     if (loop_init(&d.loop, &d.cfg) != FERRY_OK) {
         log_error("event loop: cannot start");
+        route_table_release(&d.routes);
         config_release(&d.cfg);
         return 1;
     }
@@ -357,7 +356,7 @@ main(int argc, char **argv)
     }
     if (d.cfg.http != NULL) {
         struct http_server *http;
-        ferry_err e = http_server_new(&d.loop, &http);
+        ferry_err e = http_server_new(&d.loop, &d.routes, &http);
         if (e != FERRY_OK) {
             status = 1;
             goto out_broker;
@@ -377,6 +376,7 @@ out_broker:
 out_loop:
     loop_release(&d.loop);
     http_server_free(d.loop.http);
+    route_table_release(&d.routes);
     config_release(&d.cfg);
     return status;
 }

@@ -333,7 +333,7 @@ static void
 broker_disabled(struct broker *b, struct conn *caller, uint64_t id,
                 struct service *svc, uint64_t start_ns)
 {
-    if (!svc->has_fallback) {
+    if (svc->fallback == NULL) {
         service_count_error(svc, FERRY_ESERVICE_DISABLED);
         broker_send_error(b, caller, id, FERRY_ESERVICE_DISABLED,
                           "service disabled by an operator");
@@ -450,7 +450,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         return;
     }
     if (svc->builtin != NULL && svc->n_regs == 0) {
-        char msg[CONFIG_ERR_SIZE] = "";
+        char msg[CONFIG_ERR_SIZE];
+        msg[0] = '\0'; /* not = "": that zeroes all of it per request */
         err = svc->builtin(b, caller, id, q->payload, msg, sizeof(msg));
         if (err == FERRY_OK) {
             /* Answered within this turn: the turn's cached clock would

@@ -113,7 +113,7 @@ builtin_service_json(struct broker *b, const struct service *svc)
 {
     json_t *o = json_object(), *workers = json_array();
     json_t *errors = json_object(), *lat = json_object();
-    uint64_t credit = 0, in_flight = 0;
+    uint64_t credit = 0;
     int rc = 0;
 
     if (o == NULL || workers == NULL || errors == NULL || lat == NULL) {
@@ -122,7 +122,6 @@ builtin_service_json(struct broker *b, const struct service *svc)
     for (size_t i = 0; i < svc->n_regs; i++) {
         const struct wreg *reg = svc->regs[i];
         credit += reg->credit;
-        in_flight += reg->in_flight;
         if (json_array_append_new(workers, builtin_worker_json(b, reg)) != 0) {
             goto out_free;
         }
@@ -145,7 +144,7 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(o, "builtin", json_boolean(svc->builtin != NULL));
     rc |= json_object_set_new(o, "workers", workers);
     rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
-    rc |= builtin_set(o, "in_flight", json_integer((json_int_t)in_flight));
+    rc |= builtin_set(o, "in_flight", json_integer(svc->in_flight));
     rc |= builtin_set(o, "queued", json_integer(svc->queued));
     rc |= builtin_set(o, "disabled", json_boolean(svc->disabled));
     rc |= builtin_set(o, "fallbacks", json_integer((json_int_t)svc->fallbacks));

@@ -202,10 +202,6 @@ control_run(struct broker *b, json_t *cmd, const char *who, json_t **reply,
     size_t len;
     ferry_err err;
 
-    if (!json_is_object(cmd)) {
-        snprintf(msg, msg_size, "the command must be a JSON object");
-        return FERRY_EINVALID_ARGUMENT;
-    }
     op = control_string(cmd, "op", &len, msg, msg_size);
     if (op == NULL) {
         return FERRY_EINVALID_ARGUMENT;
@@ -241,18 +237,35 @@ control_run(struct broker *b, json_t *cmd, const char *who, json_t **reply,
 }
 
 ferry_err
-control_run_text(struct broker *b, const void *text, size_t len,
-                 const char *who, char **reply_text, char *msg, size_t msg_size)
+control_parse(const void *text, size_t len, json_t **cmd, char *msg,
+              size_t msg_size)
 {
     json_error_t jerr;
-    json_t *cmd = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *reply;
-    ferry_err err;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 
-    if (cmd == NULL) {
+    if (doc == NULL) {
         snprintf(msg, msg_size, "bad JSON at line %d column %d: %s", jerr.line,
                  jerr.column, jerr.text);
         return FERRY_EINVALID_ARGUMENT;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        snprintf(msg, msg_size, "the command must be a JSON object");
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    *cmd = doc;
+    return FERRY_OK;
+}
+
+ferry_err
+control_run_text(struct broker *b, const void *text, size_t len,
+                 const char *who, char **reply_text, char *msg, size_t msg_size)
+{
+    json_t *cmd, *reply;
+    ferry_err err = control_parse(text, len, &cmd, msg, msg_size);
+
+    if (err != FERRY_OK) {
+        return err;
     }
     err = control_run(b, cmd, who, &reply, msg, msg_size);
     json_decref(cmd);

@@ -23,14 +23,20 @@ struct broker;
 #define CONTROL_MAX_FALLBACK (1024 * 1024) /* bytes of a fallback reply */
 
 /*
- * Runs cmd (borrowed) for who (the operator's connection, for the log).
- * On success *reply is a new JSON object the caller
- * owns. On failure msg says why (INVALID_ARGUMENT for a bad command, an
- * unknown worker or a configuration refused by reload;
- * UNKNOWN_SERVICE; NOMEM).
+ * Runs cmd (borrowed; a JSON object) for who (the operator's connection, for
+ * the log). On success *reply is a new JSON object the caller owns. On failure
+ * msg says why (INVALID_ARGUMENT for a bad command, an unknown worker or a
+ * configuration refused by reload; UNKNOWN_SERVICE; NOMEM).
  */
 ferry_err control_run(struct broker *b, json_t *cmd, const char *who,
                       json_t **reply, char *msg, size_t msg_size);
+
+/*
+ * Parses text as a command object into *cmd (owned by the caller);
+ * INVALID_ARGUMENT with msg naming where it is not JSON or not an object.
+ */
+ferry_err control_parse(const void *text, size_t len, json_t **cmd, char *msg,
+                        size_t msg_size);
 
 /*
  * Like control_run, with the command as JSON text (a REQUEST payload);

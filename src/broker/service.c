@@ -65,7 +65,6 @@ service_disable(struct service *svc, const void *fallback, size_t len)
     free(svc->fallback);
     svc->fallback = copy;
     svc->fallback_len = (uint32_t)len;
-    svc->has_fallback = fallback != NULL;
     svc->disabled = true;
     return FERRY_OK;
 }
@@ -76,7 +75,6 @@ service_enable(struct service *svc)
     free(svc->fallback);
     svc->fallback = NULL;
     svc->fallback_len = 0;
-    svc->has_fallback = false;
     svc->disabled = false;
 }
 

@@ -110,8 +110,9 @@ struct service {
     uint32_t queued;                   /* requests in queue */
     uint32_t in_flight;                /* requests at its workers */
     bool disabled;                     /* an operator disabled it */
-    bool has_fallback;                 /* disabled: answer fallback */
-    uint8_t *fallback;                 /* owned: the fixed reply, or NULL */
+    uint8_t *fallback;                 /* owned: the fixed reply of a
+                                          disabled service (never NULL
+                                          when set, even empty), or NULL */
     uint32_t fallback_len;             /* bytes of fallback */
     uint64_t fallbacks;                /* requests answered by fallback */
     uint64_t requests;                 /* requests accepted for it */

@@ -157,7 +157,7 @@ session_hello(struct conn *c, const struct frame *f)
      * socket, whose folder (0700) admits only ferryd's own user. */
     s->admin = config_token_is_set(cfg->admin_token)
                    ? session_token_matches(h.token, cfg->admin_token)
-                   : c->is_unix;
+                   : conn_is_unix(c);
     map_init(&s->inflight);
     list_init(&s->held);
     p = conn_out_prepare(c, frame_hello_ok_size(daemon.len));

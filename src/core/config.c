@@ -392,8 +392,7 @@ config_add_route(struct config *cfg, const char *value, enum config_source src,
     }
     /* Routes are parsed later, by the HTTP side: keep the line for its
      * errors. */
-    cfg->route_lines[cfg->n_routes] =
-        src == CONFIG_SRC_FILE ? cfg->file_line : 0;
+    cfg->route_lines[cfg->n_routes] = 0; /* the file reader sets its own */
     cfg->routes[cfg->n_routes++] = item;
     return FERRY_OK;
 }
@@ -589,8 +588,13 @@ config_ini_handler(void *user, const char *section, const char *name,
         /* Sections of later parts (http, cluster) are theirs to read. */
         return 1;
     }
-    ctx->cfg->file_line = ctx->line;
     e = config_set(ctx->cfg, name, value, CONFIG_SRC_FILE, msg, sizeof(msg));
+    if (e == FERRY_OK && ctx->cfg->n_routes > 0 &&
+        config_find(name)->type == CT_ROUTE) {
+        /* Routes are parsed later, by the HTTP side: keep the line for
+         * its errors. */
+        ctx->cfg->route_lines[ctx->cfg->n_routes - 1] = ctx->line;
+    }
     if (e != FERRY_OK) {
         snprintf(ctx->err, ctx->err_size, "config '%s' line %d: %s", ctx->path,
                  ctx->line, msg);
@@ -783,28 +787,15 @@ config_str_equal(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/* Whether two lists of strings (listen, routes) are the same. */
 static bool
-config_routes_equal(const struct config *a, const struct config *b)
+config_list_equal(char *const *a, size_t na, char *const *b, size_t nb)
 {
-    if (a->n_routes != b->n_routes) {
+    if (na != nb) {
         return false;
     }
-    for (size_t i = 0; i < a->n_routes; i++) {
-        if (strcmp(a->routes[i], b->routes[i]) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
-config_listen_equal(const struct config *a, const struct config *b)
-{
-    if (a->n_listen != b->n_listen) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n_listen; i++) {
-        if (strcmp(a->listen[i], b->listen[i]) != 0) {
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0) {
             return false;
         }
     }
@@ -821,9 +812,11 @@ config_key_equal(const struct config_key *k, const struct config *a,
 
     switch (k->type) {
     case CT_LISTEN:
-        return config_listen_equal(a, b);
+        return config_list_equal(a->listen, a->n_listen, b->listen,
+                                 b->n_listen);
     case CT_ROUTE:
-        return config_routes_equal(a, b);
+        return config_list_equal(a->routes, a->n_routes, b->routes,
+                                 b->n_routes);
     case CT_STR:
     case CT_HTTP:
         return config_str_equal(*(char *const *)(const void *)fa,

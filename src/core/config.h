@@ -70,7 +70,6 @@ struct config {
     size_t n_routes;                    /* entries in routes */
     int route_lines[CONFIG_MAX_ROUTES]; /* file line of each route, 0 when
                                            not from the file */
-    int file_line;                      /* line being read from the file */
     enum config_source routes_src;      /* who set routes */
     uint32_t http_max_body;             /* largest HTTP body; 0 = max_frame */
     uint32_t http_header_timeout_ms;    /* time to send a request head */

@@ -116,7 +116,6 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     c->id = l->next_conn_id++;
     c->state = CONN_HANDSHAKE;
     c->ops = l->accept_ops;
-    c->is_unix = is_unix;
     buf_init(&c->in);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);

@@ -91,7 +91,6 @@ struct conn {
     bool shut;                  /* shutdown requested */
     bool destroyed;             /* uv_close called */
     bool failed;                /* out of memory: close at the next flush */
-    bool is_unix;               /* accepted on a unix socket */
     struct list all_node;       /* on loop->all until freed */
     struct list dirty_node;     /* on loop->dirty */
     struct list backlog_node;   /* on loop->backlog */
@@ -104,6 +103,13 @@ struct conn {
     char peer[ADDR_MAX_TEXT];   /* peer address, for logs and stats */
     char name[256];             /* name from HELLO, for logs and stats */
 };
+
+/* Whether c came through a unix socket listener. */
+static inline bool
+conn_is_unix(const struct conn *c)
+{
+    return c->h.handle.type == UV_NAMED_PIPE;
+}
 
 /*
  * Accepts a pending connection on server and starts reading it with

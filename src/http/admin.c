@@ -268,7 +268,6 @@ admin_command(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     char msg[CONFIG_ERR_SIZE], who[NI_MAXHOST + 32];
     json_t *cmd, *reply;
-    json_error_t jerr;
     ferry_err err;
 
     if (path.len <= plen || memcmp(path.base, prefix, plen) != 0) {
@@ -297,17 +296,10 @@ admin_command(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (req->entity.base != NULL && req->entity.len > 0) {
-        cmd = json_loadb(req->entity.base, req->entity.len,
-                         JSON_REJECT_DUPLICATES, &jerr);
-        if (cmd == NULL || !json_is_object(cmd)) {
-            if (cmd == NULL) {
-                snprintf(msg, sizeof(msg), "bad JSON at line %d column %d: %s",
-                         jerr.line, jerr.column, jerr.text);
-            } else {
-                snprintf(msg, sizeof(msg), "the body must be a JSON object");
-            }
-            json_decref(cmd);
-            http_respond_error(req, FERRY_EINVALID_ARGUMENT, msg);
+        err = control_parse(req->entity.base, req->entity.len, &cmd, msg,
+                            sizeof(msg));
+        if (err != FERRY_OK) {
+            http_respond_error(req, err, msg);
             return 0;
         }
     } else {

@@ -82,18 +82,6 @@ metrics_services(struct broker *b, struct service ***out, size_t *n)
     return FERRY_OK;
 }
 
-void
-metrics_service_load(const struct service *svc, uint64_t *credit,
-                     uint64_t *in_flight)
-{
-    *credit = 0;
-    *in_flight = 0;
-    for (size_t i = 0; i < svc->n_regs; i++) {
-        *credit += svc->regs[i]->credit;
-        *in_flight += svc->regs[i]->in_flight;
-    }
-}
-
 /* Bytes of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
 static size_t
 metrics_utf8_len(const unsigned char *p, size_t n)
@@ -455,7 +443,7 @@ static json_t *
 metrics_service_json(struct broker *b, const struct service *svc)
 {
     json_t *o = json_object(), *errors = json_object(), *lat = json_object();
-    uint64_t credit, in_flight, errors_total = 0;
+    uint64_t errors_total = 0;
     struct stats_view sv;
     int rc = 0;
 
@@ -472,7 +460,6 @@ metrics_service_json(struct broker *b, const struct service *svc)
                               json_integer((json_int_t)svc->errors[code]));
         }
     }
-    metrics_service_load(svc, &credit, &in_flight);
     stats_read(&svc->stats, loop_now(b->loop), &sv);
     rc |= json_object_set_new(
         lat, "window_60s",
@@ -499,7 +486,7 @@ metrics_service_json(struct broker *b, const struct service *svc)
     rc |= json_object_set_new(o, "errors", errors);
     rc |=
         metrics_set(o, "errors_total", json_integer((json_int_t)errors_total));
-    rc |= metrics_set(o, "in_flight", json_integer((json_int_t)in_flight));
+    rc |= metrics_set(o, "in_flight", json_integer(svc->in_flight));
     rc |= metrics_set(o, "queued", json_integer(svc->queued));
     rc |= metrics_set(o, "workers", json_integer((json_int_t)svc->n_regs));
     rc |= metrics_set(o, "rps", metrics_real(sv.rps, 0.001));

@@ -42,10 +42,6 @@ void metrics_count_conns(const struct loop *l, struct metrics_conns *out);
  */
 ferry_err metrics_services(struct broker *b, struct service ***out, size_t *n);
 
-/* Sums of a service's registrations. */
-void metrics_service_load(const struct service *svc, uint64_t *credit,
-                          uint64_t *in_flight);
-
 /*
  * The /v1/stats document (process figures, connections, per-service
  * counters, rates, window and total percentiles, last second's heatmap);

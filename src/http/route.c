@@ -150,8 +150,8 @@ route_release(struct route *r)
 }
 
 ferry_err
-route_table_init(struct route_table *t, char *const *specs, size_t n, char *err,
-                 size_t err_size)
+route_table_init(struct route_table *t, char *const *specs, size_t n,
+                 size_t *bad, char *err, size_t err_size)
 {
     ferry_err e;
 
@@ -168,6 +168,9 @@ route_table_init(struct route_table *t, char *const *specs, size_t n, char *err,
     for (size_t i = 0; i < n; i++) {
         e = route_parse(specs[i], &t->v[t->n], err, err_size);
         if (e != FERRY_OK) {
+            if (bad != NULL) {
+                *bad = i;
+            }
             route_table_release(t);
             return e;
         }

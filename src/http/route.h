@@ -49,9 +49,10 @@ ferry_err route_parse(const char *spec, struct route *out, char *err,
                       size_t err_size);
 void route_release(struct route *r);
 
-/* Parses every spec into t; on error t is left empty and err is set. */
+/* Parses every spec into t; on error t is left empty, err is set and
+ * *bad (when not NULL) is the index of the spec refused. */
 ferry_err route_table_init(struct route_table *t, char *const *specs, size_t n,
-                           char *err, size_t err_size);
+                           size_t *bad, char *err, size_t err_size);
 void route_table_release(struct route_table *t);
 
 /*

@@ -308,13 +308,12 @@ http_server_reload(struct http_server *s, struct route_table *routes)
 }
 
 ferry_err
-http_server_new(struct loop *l, struct http_server **out)
+http_server_new(struct loop *l, struct route_table *routes,
+                struct http_server **out)
 {
     const struct config *cfg = l->cfg;
     struct http_server *s;
-    char err[CONFIG_ERR_SIZE];
     uint64_t http1_timeout;
-    ferry_err e;
 
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -323,14 +322,8 @@ http_server_new(struct loop *l, struct http_server **out)
     }
     s->loop = l;
     pool_init(&s->conn_pool, sizeof(struct http_conn), 64);
-    e = route_table_init(&s->routes, cfg->routes, cfg->n_routes, err,
-                         sizeof(err));
-    if (e != FERRY_OK) {
-        log_error("%s", err);
-        pool_release(&s->conn_pool);
-        free(s);
-        return e;
-    }
+    s->routes = *routes;
+    memset(routes, 0, sizeof(*routes));
     s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body : cfg->max_frame;
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(FERRYD_NAME));

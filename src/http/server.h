@@ -58,12 +58,13 @@ uint64_t http_server_n_refused(const struct http_server *s);
 size_t http_server_n_conns(const struct http_server *s);
 
 /*
- * Creates the server for l from l->cfg, registers every handler (gateway,
- * routes, admin, dashboard) and binds cfg->http. A bad route or a bind
- * failure is logged and returned (FERRY_EINVALID_ARGUMENT, FERRY_ESYS).
- * Sets l->http.
+ * Creates the server for l from l->cfg with the REST routes built from it
+ * (taken; left empty), registers every handler (gateway, routes, admin,
+ * dashboard) and binds cfg->http. A bind failure is logged and returned
+ * (FERRY_ESYS). Sets l->http.
  */
-ferry_err http_server_new(struct loop *l, struct http_server **out);
+ferry_err http_server_new(struct loop *l, struct route_table *routes,
+                          struct http_server **out);
 
 /* Stops accepting new HTTP connections (SIGTERM); requests in flight
  * finish, open connections may still ask (and get SHUTTING_DOWN). */

@@ -44,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ready) {
         char err[256];
         if (route_table_init(&table, specs, sizeof(specs) / sizeof(specs[0]),
-                             err, sizeof(err)) != FERRY_OK) {
+                             NULL, err, sizeof(err)) != FERRY_OK) {
             abort();
         }
         ready = 1;

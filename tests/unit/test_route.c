@@ -120,7 +120,7 @@ test_find(void **state)
     bool known;
     char err[256];
 
-    assert_int_equal(route_table_init(&t, specs, 3, err, sizeof(err)),
+    assert_int_equal(route_table_init(&t, specs, 3, NULL, err, sizeof(err)),
                      FERRY_OK);
     assert_int_equal(t.n, 3);
     r = route_find(&t, "GET", 3, "/fib/3", 6, p, &known);
@@ -139,8 +139,10 @@ test_find(void **state)
 
     {
         static char *const bad[] = {"GET /a a", "nonsense"};
-        assert_int_equal(route_table_init(&t, bad, 2, err, sizeof(err)),
+        size_t at = 99;
+        assert_int_equal(route_table_init(&t, bad, 2, &at, err, sizeof(err)),
                          FERRY_EINVALID_ARGUMENT);
+        assert_int_equal(at, 1);
         assert_int_equal(t.n, 0);
         assert_null(t.v);
     }
