@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ferry - build, test, run.
 #
 #   make            release build into build/

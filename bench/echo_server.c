@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_server.c - bench_echo_server, the no-broker baseline of ferry's
  * benchmarks: what a bare server speaking ferry frames does, with nothing

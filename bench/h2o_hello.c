@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * h2o_hello.c - bench_h2o_hello, the no-broker baseline of ferry's HTTP
  * benchmarks: what the same h2o library on the same libuv does with

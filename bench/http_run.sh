@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs ferry's HTTP benchmark scenarios and prints the rows of the HTTP
 # section of docs/benchmarks.md.
 #

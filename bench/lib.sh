@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/lib.sh - what the bench scripts share: a scratch folder, the PIDs
 # they started (stopped on exit, and only those), free ports, waiting for
 # a READY line. Sourced by bench/run.sh and bench/http_run.sh.

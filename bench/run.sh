@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs ferry's benchmark scenarios and prints the rows of the table in
 # docs/benchmarks.md.
 #

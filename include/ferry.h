@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry.h - the public API of libferry, the C client and worker library of
  * the ferry RPC engine, and the one list of ferry's error codes.

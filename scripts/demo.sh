@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The `make demo` runner: starts ferryd and the fib worker from BUILDDIR,
 # makes one call to show it works, then keeps both running until Ctrl-C,
 # which stops exactly the processes this script started.

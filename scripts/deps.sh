@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages ferry builds and tests with. Safe to run again:
 # it installs only what is missing. As root it runs apt-get; otherwise it
 # prints the one command to run.

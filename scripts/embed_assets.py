@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turns the built dashboard files into a C source of byte arrays and a
 table of {name, content_type, etag, data, len} (src/http/dashboard_assets.h)
 that ferryd serves at / and /assets/<name>, so the page needs no files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferryd.c - main() of the ferry daemon: settings, the data folder, the
  * listeners, signals, and the one event loop that serves everything.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs ferry's test suites against the binaries in BUILDDIR and ends with
 # one summary line, "N passed, N failed", counting individual test cases.
 #

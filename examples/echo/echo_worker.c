@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_worker.c - a worker that answers every request with its payload
  * unchanged, for benchmarks and smoke tests. It replies from inside the

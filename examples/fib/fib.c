@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fib.c - the fib worker's table of Fibonacci numbers: exact big integers
  * from GMP, each added once from the two before it, and their decimal text

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fib.h - a growing table of Fibonacci numbers for the fib worker: exact
  * values (GMP) and their decimal text, computed once and extended on

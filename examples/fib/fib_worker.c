@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fib_worker.c - the Fibonacci service: serves "fib", answering
  * {"n": N} with {"N": N, "result": "0 1 1 2 3 ..."}, the first N Fibonacci

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello_worker.c - the smallest ferry worker: serves "hello", answering
  * "hello, " followed by the request payload.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * broker.c - routing a caller's request to a service, forwarding it to a
  * worker, matching the answer back to the caller, and deadlines.

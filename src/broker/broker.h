@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * broker.h - ferryd's request path: the router from a caller's REQUEST to
  * a service, the table of requests in flight, deadlines, and shutdown.

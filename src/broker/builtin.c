@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * builtin.c - the services ferryd answers itself: echo, ferry.services and
  * ferry.admin (the operator's commands of control.c).

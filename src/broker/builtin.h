@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * builtin.h - services answered by ferryd itself: `echo` (the payload
  * back), `ferry.services` (JSON describing every service, for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.c - the operator's commands, as JSON in and JSON out.
  *

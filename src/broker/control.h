@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.h - the operator's commands: drain a worker, disable a service
  * (callers get SERVICE_DISABLED or a fixed fallback reply), enable it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * icall.c - in-daemon callers of the broker: the icall map and the two
  * ends of a call, submit and answer. The request path itself is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * icall.h - calls into the broker from inside ferryd (the HTTP gateway):
  * the same dispatch as a binary caller's REQUEST (service stats, queueing,

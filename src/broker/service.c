@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * service.c - a service's workers, its dispatch choice and its counters.
  */

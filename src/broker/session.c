@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.c - the broker's side of a connection: the HELLO handshake and
  * the frames callers and workers may send afterwards.

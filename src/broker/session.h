@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.h - what the broker keeps for each connection past HELLO, and
  * the struct conn_ops of every role: the handshake, callers and workers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - rolling per-second service statistics (see stats.h).
  */

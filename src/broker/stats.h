@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h - a service's rolling statistics: the last minute second by
  * second, and a coarse lifetime latency histogram for /metrics.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.c - the closed-loop load generator behind ferry bench (bench.h).
  *

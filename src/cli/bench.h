@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h - the engine of ferry bench: a closed-loop load generator that
  * speaks ferry frames directly over non-blocking sockets in one epoll(7)

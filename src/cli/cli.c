@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c - helpers shared by the ferry command's subcommands: option
  * scanning, number parsing, and the one format of error lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h - what the subcommands of the ferry command share: exit codes, the
  * option scanner and small helpers for numbers and error lines.

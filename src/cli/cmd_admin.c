@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_admin.c - "ferry admin": the operator's commands, sent as JSON to the
  * built-in service ferry.admin (see src/broker/control.h), with one line

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_admin.h - "ferry admin": drain a worker, disable or enable a
  * service, reload ferryd's configuration (the built-in ferry.admin).

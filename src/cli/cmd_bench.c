@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_bench.c - "ferry bench": parses the options of the load generator
  * and runs it (bench.c does the work).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_bench.h - "ferry bench": the closed-loop load generator.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_call.c - "ferry call SERVICE [PAYLOAD | -]": one synchronous call
  * through libferry. The reply goes to stdout as is (plus a newline when it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_call.h - "ferry call": one request to a service, its reply on stdout.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_services.c - "ferry services": calls the built-in service
  * ferry.services and prints its JSON as a table, one row per service and

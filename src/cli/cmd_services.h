@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_services.h - "ferry services": the services, their workers and
  * their statistics, from the built-in service ferry.services.

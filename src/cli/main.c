@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - the ferry command: takes the global options, picks the
  * subcommand and hands it the rest of the arguments.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * addr.c - ferry address parsing ("host:port", "[v6]:port", "unix:/path").
  */

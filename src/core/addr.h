@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * addr.h - parsing of ferry addresses, shared by ferryd's listeners and the
  * connecting side of libferry and the ferry command.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buf.h - a growable byte buffer with a read position, used for every
  * connection's input and output in ferryd, libferry and the ferry command.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c - ferryd's settings from defaults, an INI file and flags.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h - ferryd's settings: defaults, the INI file ([ferryd] section,
  * read with inih) and command-line flags, in that order of precedence

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c - reading, decoding, writing and closing ferryd's connections.
  *

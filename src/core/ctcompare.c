@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctcompare.c - constant-time comparison of access tokens.
  *

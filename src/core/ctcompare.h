@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctcompare.h - comparison of a secret (an access token) with what a peer
  * sent, in time that does not depend on where they differ.

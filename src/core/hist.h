@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hist.h - log-linear latency histograms with percentile queries: one per
  * service in ferryd, fed on every reply and read by `ferry services`, the

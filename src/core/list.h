@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.h - intrusive circular doubly-linked lists, used by ferryd for the
  * dirty-connection list, service queues and the requests held by a worker.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c - timestamped, levelled log lines on stderr. Each line is built in
  * memory and written with one call so lines never interleave.

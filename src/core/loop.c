@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.c - the per-loop machinery around libuv: the deadline heap behind
  * one uv_timer_t, the prepare hook that flushes every dirty connection

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.c - open-addressing hash maps (see map.h). Tables grow at 3/4 load
  * and never shrink while in use.

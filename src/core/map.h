@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.h - open-addressing hash maps for ferryd's lookups on the request
  * path: connections by id, requests by broker id, a caller's requests by

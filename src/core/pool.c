@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c - slab-backed free-list pools (see pool.h).
  */

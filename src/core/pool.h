@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.h - fixed-size object pools, so the request path allocates nothing
  * per request: request records come from here and go back here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procstat.c - the process's own figures (see procstat.h). Linux only:
  * resident pages from /proc/self/statm, the start time from

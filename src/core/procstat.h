@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procstat.h - figures about the ferryd process itself for /v1/stats and
  * /metrics: resident memory, CPU time and uptime, read from /proc/self and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c - the loop's binary min-heap of deadlines (see timer.h).
  */

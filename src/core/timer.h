@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.h - the one deadline structure of a loop: a binary min-heap of
  * timers ordered by expiry time in milliseconds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c - the admin endpoints on the HTTP port: liveness (/healthz),
  * readiness (/readyz), the services document (/v1/services, the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.h - the admin endpoints on the HTTP port: /healthz, /readyz,
  * /v1/services, /v1/stats, /v1/stats/stream and /metrics.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.h - access tokens on the HTTP side: whether a request carries a
  * token ("Authorization: Bearer <token>" or "Ferry-Token: <token>"), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dashboard.c - the dashboard page and its assets on ferryd's HTTP port:
  * GET / is the page, GET /assets/<name> the bundle it loads. Nothing is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dashboard.h - the dashboard page and its assets on the HTTP port: / and
  * /assets/...

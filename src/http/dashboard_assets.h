@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dashboard_assets.h - the dashboard's files, embedded in ferryd at build
  * time. The table itself is generated (scripts/embed_assets.py writes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gateway.h - HTTP requests into services: POST /v1/call/{service} with
  * the body as payload, and the REST routes of the config

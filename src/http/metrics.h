@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h - ferryd's figures in the Prometheus text exposition format
  * 0.0.4, served on GET /metrics, and the helpers the admin endpoints share

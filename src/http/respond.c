@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * respond.c - how ferryd's HTTP handlers answer: a whole body with its
  * length, or a JSON error whose status follows the ferry error code. The

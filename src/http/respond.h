@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * respond.h - the one way every HTTP handler of ferryd answers: a whole
  * body copied into the request's pool with its Content-Length, or a JSON

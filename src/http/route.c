@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * route.c - REST routes of the gateway: parsing `METHOD /path/{param}
  * service`, matching a request path against the templates segment by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * route.h - the REST routes of the gateway: `METHOD /path/{param} service`
  * maps a method and a path template to a service; the request payload is a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c - ferryd's HTTP side: h2o on the loop's own libuv loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h - ferryd's HTTP side: h2o on the loop's own libuv loop, one
  * host, handlers registered by path prefix. The gateway (gateway.c), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * calltab.c - calls in flight by id (chained hash) and by deadline (binary
  * min-heap), with pooled records. Ids come from a counter, so id & mask

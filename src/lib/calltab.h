@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * calltab.h - the caller's table of calls in flight: found by request id
  * when a reply comes back, and ordered by deadline so that the earliest one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c - libferry's caller: names a service, sends a REQUEST to ferryd
  * and hands the REPLY or ERROR back to the program.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.h - the inside of struct ferry_client, libferry's caller (the
  * public functions are declared in include/ferry.h). Kept here so unit tests

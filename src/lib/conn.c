@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c - libferry's connection to ferryd: non-blocking connect with a
  * time limit, the HELLO exchange, buffered reads and writes, and the

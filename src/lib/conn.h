@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.h - one libferry connection to ferryd, shared by the caller
  * (client.c) and the worker (worker.c).

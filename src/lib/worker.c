@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.c - libferry's worker: registers services with ferryd, runs a
  * handler for each REQUEST ferryd forwards and sends back the REPLY or

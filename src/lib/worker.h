@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.h - the inside of struct ferry_worker and struct ferry_job,
  * libferry's worker (the public functions are declared in include/ferry.h).

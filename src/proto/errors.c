@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errors.c - names and messages of ferry's error codes, expanded from the
  * single list in include/ferry.h so that code, name and text never drift.

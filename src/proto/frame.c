@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.c - encoding and decoding of ferry frames (docs/protocol.md).
  *

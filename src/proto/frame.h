@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.h - the ferry wire codec (docs/protocol.md), shared by ferryd,
  * libferry, the ferry command and the fuzzers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Opens ferry's dashboard in Debian's chromium (driven by playwright-core,
 // never a downloaded browser), waits until it shows live data and prints
 // one JSON line with what it saw. Started by test_dashboard.py, which

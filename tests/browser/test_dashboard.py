@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The dashboard, end to end: ferryd serves the embedded page and its
 assets, and a real browser (Debian's chromium, driven by playwright-core
 through dashboard_check.js) shows live figures while `ferry bench` loads

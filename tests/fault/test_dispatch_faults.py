@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Dispatch faults of issue 4, each on a real ferryd with real workers on
 loopback sockets, each bounded in time:
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults that are not a single bad frame: floods of connections, a worker
 that stops reading its socket, callers that vanish with requests in
 flight. Every case is bounded in time and ends with ferryd still serving.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_admin.c - libFuzzer target for the operator's commands: any bytes as
  * the payload of ferry.admin (control_run_text) on a real broker, so every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_config.c - libFuzzer target for ferryd's settings: the INI file
  * reader (inih feeding config_set) and the command-line flag parser, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_frame.c - libFuzzer target for the frame codec, the first code to
  * touch every byte a peer sends.

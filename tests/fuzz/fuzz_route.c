@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_route.c - libFuzzer target for the gateway's REST routes, the part
  * of the HTTP side that parses what a client sends in the path: any bytes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds every libFuzzer target tests/fuzz/fuzz_<name>.c into $FUZZ_OUT
 # and runs each for SECONDS on its seed corpus (tests/fuzz/corpus/<name>/),
 # failing on the first crash, sanitizer report or build error.

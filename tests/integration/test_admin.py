@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The operator's commands (ferry admin, the built-in ferry.admin and
 POST /v1/admin/{op}): disable a service (SERVICE_DISABLED, or a fixed
 fallback reply), enable it, drain one worker; who may give them (the admin

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Access tokens: caller_token, worker_token and admin_token checked at
 HELLO (ERROR UNAUTHORIZED, id 0, then close), a worker without the worker
 token cannot register its service, admin_token for either role, the ferry

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Single calls through a real ferryd: the built-in echo, outside workers,
 the Unix socket, unknown services, waiting for a worker, duplicate ids,
 cancelling, errors from workers, credit, and ferry.services."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ferry command: call (output, stdin, exit codes, NAME: message on
 stderr), services, and bench against the built-in echo."""
 import json

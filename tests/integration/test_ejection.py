@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Outlier ejection: a worker whose requests fail eject_failures times in a
 row (its own WORKER_ERROR, OVERLOADED, SHUTTING_DOWN, or DEADLINE after it
 held the request for half of its deadline: not overload's queueing) gets no new request for eject_base_ms x its ejections,

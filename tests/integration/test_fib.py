@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Fibonacci service (examples/fib): {"n": N} -> {"N": N, "result":
 "0 1 1 2 ..."}, the first N numbers exact; bad input -> INVALID_ARGUMENT
 and the worker keeps serving."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The admin endpoints on the HTTP port (issue 3): /healthz, /readyz,
 /v1/services, /v1/stats (its JSON shape, and numbers that move under load),
 /v1/stats/stream (Server-Sent Events), /metrics (strict Prometheus text),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """HTTP connections (issue 3): keep-alive, pipelining, chunked bodies,
 slow headers dropped after the header timeout, 200 concurrent connections,
 bodies over the limit."""

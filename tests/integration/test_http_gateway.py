@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The HTTP gateway (issue 3): POST /v1/call/{service} turns the body into
 the request's payload and the reply into a 200 body; Ferry-Timeout and
 Ferry-Key headers; every ferry error maps to its HTTP status with a JSON

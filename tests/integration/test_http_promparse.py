@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/lib/promparse.py, the strict Prometheus text-format parser that
 the /metrics tests rely on: it must take good expositions and refuse bad
 ones, or a /metrics test proves nothing. No daemon here."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The default route table (issue 3): GET /fib/{n} -> service fib with
 {"n": n}. The original Fibonacci service's test plan, over HTTP."""
 import json

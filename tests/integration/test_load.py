@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferryd under load: pipelining on one connection, many concurrent
 callers and workers, workers joining and dying while requests flow, full
 queues, and a caller that never reads."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Malformed input: each kind gets an ERROR frame with the right code and
 id 0, then the connection is closed, while another client connected all
 along keeps being served."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hot reload: SIGHUP and `ferry admin reload` re-read the config file
 (then the same flags, which still win). Limits, timeouts, routes, tokens
 and the log level change without dropping a connection; an invalid file

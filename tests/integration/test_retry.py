@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Retries of idempotent requests: a request marked IDEMPOTENT whose worker
 is lost, or fails with WORKER_ERROR, OVERLOADED or SHUTTING_DOWN, is sent
 again to another worker while retry_max, its deadline and its service's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Load shedding: per-service limits on requests at workers
 (service_max_in_flight) and waiting (queue_limit), and the global
 connection limit (max_connections). Each answers OVERLOADED at once and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stopping ferryd: SIGTERM lets calls in flight finish, then it exits 0."""
 import signal
 import time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Deadlines and heartbeats: a request nobody answers ends with DEADLINE
 on time; a worker that goes silent is dropped after three heartbeat
 intervals and its requests fail with WORKER_LOST; one that keeps pinging

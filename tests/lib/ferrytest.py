@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferrytest - the Python side of ferry's tests (stdlib only).
 
 Two things live here:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """promparse - a strict parser of the Prometheus text exposition format,
 version 0.0.4 (stdlib only), for checking what ferryd serves on /metrics.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs the unittest files of one test folder and prints a last line
 "RESULT passed=N failed=M" that tests/run.sh adds to its summary."""
 import os

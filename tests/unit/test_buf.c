@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_buf.c - connection buffers: append and consume, sliding unread
  * bytes down instead of growing, prepare/commit, and shrinking.

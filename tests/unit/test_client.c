@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client.c - unit tests of libferry (src/lib/): the call table, the
  * caller and the worker.

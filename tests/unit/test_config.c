@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config.c - ferryd's settings: defaults, every kind of value, errors
  * that name the key (and the file and line), the INI file, flags over the

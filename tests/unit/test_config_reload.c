@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_reload.c - config_apply(), the heart of hot reload: changed
  * keys move into the running config and are named, restart-only keys keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ctcompare.c - constant-time token comparison: equal, differing in
  * the first, a middle and the last byte, length mismatches either way

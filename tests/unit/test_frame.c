@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_frame.c - unit tests of the frame codec (src/proto/frame.c) and the
  * error table (src/proto/errors.c).

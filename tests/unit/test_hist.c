@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_hist.c - log-linear histograms in both shapes in use: the services'
  * (1/16, values up to 2^40 - 1 µs) and ferry bench's (1/128, any uint64_t

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_metrics.c - the Prometheus exposition and the /v1/stats document
  * of a broker with services fed through the request path's counters:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_route.c - the gateway's REST routes: parsing route specs (and
  * refusing bad ones), matching paths segment by segment (trailing slash,

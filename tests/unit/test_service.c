@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_service.c - a service's defences, driven directly with a loop clock
  * the test sets: outlier ejection of workers (failures in a row, growing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stats.c - the rolling per-second window: rates of the last
  * complete second and of the minute, lazy advance and expiry of slots,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_timer.c - the loop's deadline heap: expiry order, stopping and
  * re-arming in any position, ties, and callbacks that re-arm.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gen_vectors.c - writes tests/vectors/frames.json, the recorded frames
  * that every ferry client (C, Python, Node, PHP) replays.

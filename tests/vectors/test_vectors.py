@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Replays tests/vectors/frames.json through the Python codec in
 tests/lib/ferrytest.py, which is written from docs/protocol.md alone.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_worker.c - a worker that misbehaves on purpose, for the integration
  * and fault tests: it answers at once, late, never, with an error, or with

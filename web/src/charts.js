@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The dashboard's charts, all drawn by uPlot: line charts of a time series
 // per service, and a latency heatmap (time x latency bucket, colour =
 // replies) drawn in a uPlot draw hook so it shares uPlot's axes, scales and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Number formatting for the dashboard: short, unit-aware, no locale
 // surprises (the test reads some of these values back).
 

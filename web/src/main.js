@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ferry's live dashboard. Keeps the last few minutes of the snapshots that
 // ferryd streams on /v1/stats/stream (one a second) and redraws the charts
 // from them; polls /v1/services every second for the services table.
