@@ -29,6 +29,7 @@
 #include "broker/session.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/rand.h"
 
 static void broker_req_timer_cb(struct timer *t);
 static void broker_enqueue(struct broker *b, struct req *r);
@@ -48,10 +49,7 @@ broker_init(struct broker *b, struct loop *l)
     b->next_icall_id = 1;
     pool_init(&b->req_pool, sizeof(struct req), 256);
     b->next_req_id = 1;
-    b->rng = UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime();
-    if (b->rng == 0) {
-        b->rng = 1;
-    }
+    rand_init(&b->rng, UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime());
     timer_init(&b->grace, broker_grace_cb);
     l->broker = b;
     l->accept_ops = &session_handshake_ops;
@@ -175,18 +173,6 @@ static bool
 broker_req_may_retry(const struct broker *b, const struct req *r)
 {
     return (r->flags & FERRY_IDEMPOTENT) != 0 && b->cfg->retry_max > 0;
-}
-
-static uint64_t
-broker_rand(struct broker *b)
-{
-    uint64_t x = b->rng;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b->rng = x;
-    return x;
 }
 
 /* The caller's session while it is open, else NULL. */
@@ -618,7 +604,7 @@ broker_req_retry(struct broker *b, struct req *r, ferry_err code)
         ceiling = cfg->retry_backoff_max_ms;
     }
     if (ceiling > 0) {
-        delay = broker_rand(b) % (ceiling + 1);
+        delay = rand_next(&b->rng) % (ceiling + 1);
     }
     if (now + delay >= r->deadline ||
         !service_retry_allowed(r->svc, cfg->retry_budget_percent,

@@ -11,6 +11,7 @@
 #include "broker/session.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/rand.h"
 
 struct service *
 service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
@@ -375,25 +376,13 @@ service_worker_unsent(struct wreg *reg)
     }
 }
 
-static uint64_t
-service_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 struct wreg *
 service_pick(struct service *svc, uint64_t *rng)
 {
     struct wreg *best = NULL;
 
     if (svc->n_regs > 4) {
-        uint64_t r = service_rand(rng);
+        uint64_t r = rand_next(rng);
         struct wreg *a = svc->regs[(r & 0xffffffffu) % svc->n_regs];
         struct wreg *c = svc->regs[(r >> 32) % svc->n_regs];
         bool fa = service_reg_free(svc, a), fc = service_reg_free(svc, c);

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/rand.h"
+
 #define CONN_READ_CHUNK 65536
 #define CONN_READ_BUDGET 16         /* reads per call at most */
 #define CONN_IN_KEEP (1024 * 1024)  /* input buffer kept once empty */
@@ -105,11 +107,8 @@ ferry__conn_init(struct ferry__conn *c, const char *addr,
     }
     c->max_frame = opts->max_frame ? opts->max_frame : FRAME_DEFAULT_MAX_BODY;
     c->backoff_ms = c->reconnect_min_ms;
-    c->rng =
-        ferry__now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
-    if (c->rng == 0) {
-        c->rng = 0x9e3779b97f4a7c15ull;
-    }
+    rand_init(&c->rng, ferry__now_ms() ^ ((uint64_t)getpid() << 32) ^
+                           (uint64_t)(uintptr_t)c);
     return FERRY_OK;
 
 out_free:
@@ -146,12 +145,8 @@ ferry__conn_may_connect(const struct ferry__conn *c, uint64_t now)
 static uint64_t
 conn_jitter(struct ferry__conn *c, uint32_t d)
 {
-    uint64_t x = c->rng;
+    uint64_t x = rand_next(&c->rng);
 
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c->rng = x;
     if (d < 2) {
         return d;
     }
