@@ -704,7 +704,7 @@ broker_rearm_queue(struct broker *b, struct service *svc)
     for (n = svc->queue.next; n != &svc->queue; n = n->next) {
         struct req *r = container_of(n, struct req, node);
         uint64_t when = r->deadline < until ? r->deadline : until;
-        if (!timer_is_armed(&r->tm) || when < r->tm.when) {
+        if (!timer_is_armed(&r->tm) || when < timer_when(&r->tm)) {
             loop_timer_start(b->loop, &r->tm, when);
         }
     }

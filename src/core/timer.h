@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * timer.h - the one deadline structure of a loop: a binary min-heap of
- * timers ordered by expiry time in milliseconds.
+ * timer.h - the one deadline structure of a loop: timers in a binary
+ * min-heap (core/heap.h) ordered by expiry time in milliseconds; among
+ * equal expiries, the earlier arming fires first.
  *
  * Request deadlines, handshake time-outs and heartbeat checks all live
  * here; the loop arms a single uv_timer_t for the earliest entry (see
@@ -16,27 +17,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/heap.h"
 #include "ferry.h"
-
-#define TIMER_IDLE SIZE_MAX
 
 struct timer;
 typedef void (*timer_cb)(struct timer *t);
 
 /* Embedded in its owner (a request, a connection). */
 struct timer {
-    uint64_t when; /* expiry, in loop milliseconds */
-    uint64_t seq;  /* tie-breaker: earlier arming fires first */
-    size_t slot;   /* index in the heap, TIMER_IDLE when not armed */
-    timer_cb cb;   /* called once when the timer expires */
+    struct heap_node node; /* key: expiry in loop ms; seq: arming order */
+    timer_cb cb;           /* called once when the timer expires */
 };
 
 /* Owned by the loop. */
 struct timer_heap {
-    struct timer **v; /* owned array of borrowed timers */
-    size_t n;         /* armed timers */
-    size_t cap;       /* slots in v */
-    uint64_t seq;     /* next arming sequence number */
+    struct heap heap; /* the armed timers' nodes */
 };
 
 void timer_heap_init(struct timer_heap *h);
@@ -47,7 +42,14 @@ void timer_init(struct timer *t, timer_cb cb);
 static inline bool
 timer_is_armed(const struct timer *t)
 {
-    return t->slot != TIMER_IDLE;
+    return heap_node_is_queued(&t->node);
+}
+
+/* The expiry of the last arming, in loop milliseconds. */
+static inline uint64_t
+timer_when(const struct timer *t)
+{
+    return t->node.key;
 }
 
 /*

@@ -53,7 +53,7 @@ test_fires_in_order(void **state)
     assert_int_equal(timer_heap_run(&h, 1000), 200);
     assert_int_equal(n_log, 200);
     for (size_t i = 0; i < n_log; i++) {
-        uint64_t when = items[log[i]].t.when;
+        uint64_t when = timer_when(&items[log[i]].t);
         assert_true(when >= last);
         last = when;
         assert_false(timer_is_armed(&items[log[i]].t));
@@ -136,7 +136,7 @@ periodic_cb(struct timer *t)
     struct periodic *p = container_of(t, struct periodic, t);
 
     if (++p->fired < 3) {
-        timer_start(p->h, &p->t, t->when + 10);
+        timer_start(p->h, &p->t, timer_when(t) + 10);
     }
 }
 
