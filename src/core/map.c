@@ -50,6 +50,15 @@ map_release(struct map *m)
     map_init(m);
 }
 
+void
+map_clear(struct map *m)
+{
+    if (m->cap > 0) {
+        memset(m->e, 0, m->cap * sizeof(*m->e));
+    }
+    m->n = 0;
+}
+
 static size_t
 map_find(const struct map *m, uint64_t key)
 {

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.h - open-addressing hash maps for ferryd's lookups on the request
- * path: connections by id, requests by broker id, a caller's requests by
- * its own id (struct map, 64-bit keys), and services by name (struct smap).
+ * map.h - open-addressing hash maps for the lookups on the request path:
+ * in ferryd connections by id, requests by broker id, a caller's requests
+ * by its own id (struct map, 64-bit keys), and services by name (struct
+ * smap); in libferry a client's calls and a worker's jobs by request id.
  *
  * Linear probing with backward-shift deletion: no tombstones, so a table
  * that sees many inserts and deletes stays fast. Values are borrowed
- * non-NULL pointers; the maps never own what they point to.
+ * non-NULL pointers; the maps never own what they point to. No libuv:
+ * libferry links it too.
  */
 #ifndef FERRY_CORE_MAP_H
 #define FERRY_CORE_MAP_H
@@ -31,6 +33,9 @@ struct map {
 
 void map_init(struct map *m);
 void map_release(struct map *m);
+
+/* Removes every entry and keeps the table for the next ones. */
+void map_clear(struct map *m);
 
 /* The value for key, or NULL. */
 void *map_get(const struct map *m, uint64_t key);
