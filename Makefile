@@ -37,12 +37,13 @@ JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CMOCKA_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 H2O_LIBS     := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
 
-# libferry: the codec, the pieces of core it needs, the client and worker.
-LIB_SRC    := $(wildcard src/proto/*.c) src/core/buf.c src/core/addr.c \
-              $(wildcard src/lib/*.c)
-# ferryd: all of core (libuv), the broker, main.
-CORE_SRC   := $(filter-out src/core/buf.c src/core/addr.c, \
-                $(wildcard src/core/*.c))
+# libferry: the codec, the pieces of core it needs (none of them libuv),
+# the client and worker. ferryd links these from libferry too.
+LIB_CORE   := src/core/buf.c src/core/addr.c src/core/map.c src/core/heap.c \
+              src/core/pool.c
+LIB_SRC    := $(wildcard src/proto/*.c) $(LIB_CORE) $(wildcard src/lib/*.c)
+# ferryd: the rest of core (libuv), the broker, main.
+CORE_SRC   := $(filter-out $(LIB_CORE),$(wildcard src/core/*.c))
 BROKER_SRC := $(wildcard src/broker/*.c)
 # The HTTP side of ferryd (h2o): server, gateway, admin, dashboard.
 HTTP_SRC   := $(wildcard src/http/*.c)

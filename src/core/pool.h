@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.h - fixed-size object pools, so the request path allocates nothing
- * per request: request records come from here and go back here.
+ * per request: ferryd's request records and HTTP connections, libferry's
+ * call records and jobs come from here and go back here.
  *
  * Objects are carved from slabs that stay until the pool is released; a
- * freed object goes on a free list and is handed out again first.
+ * freed object goes on a free list and is handed out again first. No
+ * libuv: libferry links it too.
  */
 #ifndef FERRY_CORE_POOL_H
 #define FERRY_CORE_POOL_H
@@ -13,7 +15,7 @@
 
 struct pool_slab;
 
-/* Embedded in its owner (the broker). */
+/* Embedded in its owner (the broker, a call table, a worker). */
 struct pool {
     size_t size;             /* bytes per object, rounded for alignment */
     size_t per_slab;         /* objects carved from each slab */

@@ -209,7 +209,7 @@ client_expire(struct ferry_client *c)
     char msg[ADDR_MAX_TEXT + 64];
 
     while ((call = ferry__calltab_first(&c->calls)) != NULL &&
-           call->deadline_at <= now) {
+           ferry__calltab_deadline(call) <= now) {
         if (ferry__conn_is_open(&c->conn)) {
             (void)ferry__conn_send_empty(&c->conn, FRAME_CANCEL, call->id);
         }
@@ -235,7 +235,8 @@ client_turn(struct ferry_client *c, int timeout_ms)
     first = ferry__calltab_first(&c->calls);
     if (first != NULL) {
         now = ferry__now_ms();
-        uint64_t left = first->deadline_at > now ? first->deadline_at - now : 0;
+        uint64_t at = ferry__calltab_deadline(first);
+        uint64_t left = at > now ? at - now : 0;
         if (t < 0 || (uint64_t)t > left) {
             t = ferry__ms_to_timeout(left);
         }
@@ -263,7 +264,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
 static ferry_err
 client_ensure_open(struct ferry_client *c)
 {
-    if (ferry__conn_is_open(&c->conn) && c->calls.count == 0) {
+    if (ferry__conn_is_open(&c->conn) && ferry__calltab_count(&c->calls) == 0) {
         client_read(c);
         if (!ferry__conn_is_open(&c->conn)) {
             c->conn.retry_at_ms = 0;
@@ -320,6 +321,7 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
     struct slice service, key, payload;
     struct ferry__call *call;
     uint32_t deadline;
+    uint64_t deadline_at;
     ferry_err err;
     uint8_t *p;
     size_t size;
@@ -340,8 +342,8 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
         return FERRY_ENOMEM;
     }
     deadline = req->deadline_ms ? req->deadline_ms : FERRY__DEFAULT_DEADLINE_MS;
+    deadline_at = ferry__now_ms() + deadline + FERRY__CALL_SLACK_MS;
     call->id = c->next_id++;
-    call->deadline_at = ferry__now_ms() + deadline + FERRY__CALL_SLACK_MS;
     call->cb = cb;
     call->arg = arg;
 
@@ -356,7 +358,7 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
         ferry__calltab_put(&c->calls, call);
         return FERRY_ENOMEM;
     }
-    if (ferry__calltab_insert(&c->calls, call) != FERRY_OK) {
+    if (ferry__calltab_insert(&c->calls, call, deadline_at) != FERRY_OK) {
         ferry__calltab_put(&c->calls, call);
         return FERRY_ENOMEM;
     }
@@ -445,7 +447,7 @@ ferry_client_run(struct ferry_client *c, int timeout_ms)
     if (timeout_ms >= 0) {
         end = ferry__now_ms() + (uint64_t)timeout_ms;
     }
-    if (c->calls.count == 0) {
+    if (ferry__calltab_count(&c->calls) == 0) {
         /* Nothing to wait for, but a program watching the socket expects
          * progress: send what is queued and take in what came (a close). */
         if (ferry__conn_flush(&c->conn) != FERRY_OK) {
@@ -457,7 +459,7 @@ ferry_client_run(struct ferry_client *c, int timeout_ms)
     }
     for (;;) {
         client_turn(c, t);
-        if (c->calls.count == 0) {
+        if (ferry__calltab_count(&c->calls) == 0) {
             return FERRY_OK;
         }
         if (timeout_ms >= 0) {
@@ -479,5 +481,5 @@ ferry_client_fd(const struct ferry_client *c)
 size_t
 ferry_client_pending(const struct ferry_client *c)
 {
-    return c->calls.count;
+    return ferry__calltab_count(&c->calls);
 }

@@ -15,6 +15,7 @@
  */
 #include "lib/worker.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define WORKER_MIN_BUCKET_BITS 6
+#define WORKER_JOB_SLAB 64 /* job records allocated at once */
 
 ferry_err
 ferry_worker_new(const char *addr, const struct ferry_opts *opts,
@@ -44,6 +45,8 @@ ferry_worker_new(const char *addr, const struct ferry_opts *opts,
         free(w);
         return FERRY_ESYS;
     }
+    map_init(&w->jobs);
+    pool_init(&w->jobs_pool, sizeof(struct ferry_job), WORKER_JOB_SLAB);
     w->held.prev = w->held.next = &w->held;
     *out = w;
     return FERRY_OK;
@@ -52,27 +55,18 @@ ferry_worker_new(const char *addr, const struct ferry_opts *opts,
 void
 ferry_worker_free(struct ferry_worker *w)
 {
-    struct ferry_job *job;
-
     if (w == NULL) {
         return;
     }
     ferry__conn_release(&w->conn);
-    while (w->held.next != &w->held) {
-        job = w->held.next;
-        w->held.next = job->next;
-        free(job);
-    }
-    while ((job = w->free) != NULL) {
-        w->free = job->hnext;
-        free(job);
-    }
+    /* Jobs still held by the program go with the pool. */
+    pool_release(&w->jobs_pool);
     for (size_t i = 0; i < w->nservices; i++) {
         free(w->services[i]->name);
         free(w->services[i]);
     }
     free(w->services);
-    free(w->buckets);
+    map_release(&w->jobs);
     close(w->wake[0]);
     close(w->wake[1]);
     free(w);
@@ -80,55 +74,10 @@ ferry_worker_free(struct ferry_worker *w)
 
 /* ------------------------------------------------------------- jobs */
 
-static size_t
-worker_hash(const struct ferry_worker *w, uint64_t id)
-{
-    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> (64 - w->bucket_bits));
-}
-
-static ferry_err
-worker_grow_buckets(struct ferry_worker *w)
-{
-    unsigned bits =
-        w->bucket_bits ? w->bucket_bits + 1 : WORKER_MIN_BUCKET_BITS;
-    size_t n = (size_t)1 << bits;
-    struct ferry_job **b = calloc(n, sizeof(*b));
-    struct ferry_job **old = w->buckets;
-    size_t oldn = w->nbuckets;
-
-    if (b == NULL) {
-        return FERRY_ENOMEM;
-    }
-    w->buckets = b;
-    w->nbuckets = n;
-    w->bucket_bits = bits;
-    for (size_t i = 0; i < oldn; i++) {
-        struct ferry_job *job = old[i], *next;
-        for (; job != NULL; job = next) {
-            size_t h = worker_hash(w, job->id);
-            next = job->hnext;
-            job->hnext = b[h];
-            b[h] = job;
-        }
-    }
-    free(old);
-    return FERRY_OK;
-}
-
 static struct ferry_job *
 worker_find_job(const struct ferry_worker *w, uint64_t id)
 {
-    struct ferry_job *job;
-
-    if (w->nbuckets == 0) {
-        return NULL;
-    }
-    for (job = w->buckets[worker_hash(w, id)]; job != NULL; job = job->hnext) {
-        if (job->id == id) {
-            return job;
-        }
-    }
-    return NULL;
+    return map_get(&w->jobs, id);
 }
 
 /* Whether the job came on the connection that is open now. */
@@ -138,18 +87,15 @@ worker_job_is_current(const struct ferry_worker *w, const struct ferry_job *job)
     return ferry__conn_is_open(&w->conn) && job->epoch == w->conn.epoch;
 }
 
+/* Takes a job of the open connection out of the index by id; ferryd's ids
+ * are unique on a connection (a duplicate is refused), so it is there. */
 static void
-worker_unhash_job(struct ferry_worker *w, struct ferry_job *job)
+worker_unindex_job(struct ferry_worker *w, struct ferry_job *job)
 {
-    struct ferry_job **pp = &w->buckets[worker_hash(w, job->id)];
+    void *was = map_del(&w->jobs, job->id);
 
-    while (*pp != NULL && *pp != job) {
-        pp = &(*pp)->hnext;
-    }
-    if (*pp == job) {
-        *pp = job->hnext;
-    }
-    job->hnext = NULL;
+    assert(was == job);
+    (void)was;
 }
 
 /* Takes a job from the pool and makes it held on this connection; NULL
@@ -157,28 +103,20 @@ worker_unhash_job(struct ferry_worker *w, struct ferry_job *job)
 static struct ferry_job *
 worker_job_get(struct ferry_worker *w, uint64_t id)
 {
-    struct ferry_job *job = w->free;
-    size_t h;
+    struct ferry_job *job = pool_get(&w->jobs_pool);
 
-    if (w->nheld >= w->nbuckets && worker_grow_buckets(w) != FERRY_OK) {
+    if (job == NULL) {
         return NULL;
     }
-    if (job != NULL) {
-        w->free = job->hnext;
-    } else {
-        job = malloc(sizeof(*job));
-        if (job == NULL) {
-            return NULL;
-        }
-    }
     memset(job, 0, sizeof(*job));
+    if (map_put(&w->jobs, id, job) != FERRY_OK) {
+        pool_put(&w->jobs_pool, job);
+        return NULL;
+    }
     job->w = w;
     job->id = id;
     job->epoch = w->conn.epoch;
     job->held = true;
-    h = worker_hash(w, id);
-    job->hnext = w->buckets[h];
-    w->buckets[h] = job;
     job->next = &w->held;
     job->prev = w->held.prev;
     w->held.prev->next = job;
@@ -193,7 +131,7 @@ static void
 worker_job_put(struct ferry_worker *w, struct ferry_job *job)
 {
     if (worker_job_is_current(w, job)) {
-        worker_unhash_job(w, job);
+        worker_unindex_job(w, job);
         if (!job->cancelled) {
             w->nlive--;
         }
@@ -205,8 +143,7 @@ worker_job_put(struct ferry_worker *w, struct ferry_job *job)
     job->svc = NULL;
     job->payload.p = job->key.p = NULL;
     job->payload.len = job->key.len = 0;
-    job->hnext = w->free;
-    w->free = job;
+    pool_put(&w->jobs_pool, job);
 }
 
 /* Whether an answer to the job should go to ferryd. */
@@ -398,9 +335,7 @@ static void
 worker_lose(struct ferry_worker *w)
 {
     ferry__conn_close(&w->conn, NULL);
-    if (w->nbuckets > 0) {
-        memset(w->buckets, 0, w->nbuckets * sizeof(*w->buckets));
-    }
+    map_clear(&w->jobs);
     w->nlive = 0;
     w->nregistered = 0;
     for (size_t i = 0; i < w->nservices; i++) {
@@ -421,9 +356,7 @@ worker_connect(struct ferry_worker *w)
     w->nlive = 0;
     w->ready_seen = false;
     w->drain_sent = false;
-    if (w->nbuckets > 0) {
-        memset(w->buckets, 0, w->nbuckets * sizeof(*w->buckets));
-    }
+    map_clear(&w->jobs);
     for (size_t i = 0; i < w->nservices; i++) {
         w->services[i]->registered = false;
         if (worker_send_register(w, i) != FERRY_OK) {

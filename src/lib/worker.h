@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/map.h"
+#include "core/pool.h"
 #include "ferry.h"
 #include "lib/conn.h"
 
@@ -39,7 +41,6 @@ struct ferry_job {
     uint64_t deadline_at;       /* monotonic ms, UINT64_MAX for none */
     bool held;                  /* given out and not yet answered */
     bool cancelled;             /* ferryd no longer wants the answer */
-    struct ferry_job *hnext;    /* id hash chain, or free list */
     struct ferry_job *prev;     /* held list */
     struct ferry_job *next;     /* held list */
 };
@@ -54,14 +55,13 @@ struct ferry_worker {
     bool drain_sent;                  /* DRAIN went on this connection */
     void (*ready)(struct ferry_worker *w, void *arg); /* from run, or NULL */
     void *ready_arg;            /* borrowed: passed to ready */
-    struct ferry_job **buckets; /* owned: this connection's jobs */
-    size_t nbuckets;            /* a power of two, or 0 */
-    unsigned bucket_bits;       /* log2(nbuckets) */
+    struct map jobs;            /* id -> borrowed job, this
+                                   connection's held jobs */
     size_t nlive;               /* held, this connection, not
                                    cancelled */
     size_t nheld;               /* held, any connection */
     struct ferry_job held;      /* list head of held jobs */
-    struct ferry_job *free;     /* owned: pooled jobs */
+    struct pool jobs_pool;      /* every job record */
     ferry_err fatal;            /* why serving is impossible */
     int wake[2];                /* self-pipe for ferry_worker_stop */
     volatile sig_atomic_t stop; /* set by ferry_worker_stop */

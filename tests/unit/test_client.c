@@ -50,10 +50,11 @@ test_calltab_order_and_lookup(void **state)
         calls[i] = ferry__calltab_get(&t);
         assert_non_null(calls[i]);
         calls[i]->id = i + 1;
-        calls[i]->deadline_at = x % 5000;
-        assert_int_equal(ferry__calltab_insert(&t, calls[i]), FERRY_OK);
+        assert_int_equal(ferry__calltab_insert(&t, calls[i], x % 5000),
+                         FERRY_OK);
+        assert_int_equal(ferry__calltab_deadline(calls[i]), x % 5000);
     }
-    assert_int_equal(t.count, 1000);
+    assert_int_equal(ferry__calltab_count(&t), 1000);
     for (size_t i = 0; i < 1000; i++) {
         assert_ptr_equal(ferry__calltab_find(&t, i + 1), calls[i]);
     }
@@ -64,15 +65,15 @@ test_calltab_order_and_lookup(void **state)
         ferry__calltab_put(&t, calls[i]);
         removed++;
     }
-    assert_int_equal(t.count, 1000 - removed);
+    assert_int_equal(ferry__calltab_count(&t), 1000 - removed);
     assert_null(ferry__calltab_find(&t, 1));
     assert_ptr_equal(ferry__calltab_find(&t, 2), calls[1]);
     /* Half the rest leave in deadline order. */
     for (size_t i = 0; i < 300; i++) {
         c = ferry__calltab_first(&t);
         assert_non_null(c);
-        assert_true(c->deadline_at >= last);
-        last = c->deadline_at;
+        assert_true(ferry__calltab_deadline(c) >= last);
+        last = ferry__calltab_deadline(c);
         ferry__calltab_remove(&t, c);
         ferry__calltab_put(&t, c);
     }
@@ -82,7 +83,7 @@ test_calltab_order_and_lookup(void **state)
     ferry__calltab_put(&t, c);
     all = ferry__calltab_take_all(&t, &n);
     assert_int_equal(n, 1000 - removed - 300);
-    assert_int_equal(t.count, 0);
+    assert_int_equal(ferry__calltab_count(&t), 0);
     assert_null(ferry__calltab_first(&t));
     for (size_t i = 0; i < n; i++) {
         assert_null(ferry__calltab_find(&t, all[i]->id));
