@@ -97,8 +97,10 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
 	    $(JANSSON_LIBS) -lm
 
-# The ferry command also uses core's histogram (ferry bench), not in libferry.
-$(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c) $(LIBFERRY)
+# The ferry command also uses core's histogram (ferry bench) and default
+# paths, not in libferry.
+$(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
+              $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
 $(BUILD)/fib_worker: $(call obj,$(wildcard examples/fib/*.c)) $(LIBFERRY)

@@ -28,6 +28,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/paths.h"
 #include "http/route.h"
 #include "http/server.h"
 
@@ -46,33 +47,6 @@ struct ferryd {
     int signals;               /* stop signals seen */
     bool closed;               /* on_empty closed the handles */
 };
-
-/* Creates dir and its missing parents; the last one with mode 0700. */
-static int
-ferryd_mkdirs(const char *dir)
-{
-    char path[4096];
-    size_t n = strlen(dir);
-
-    if (n == 0 || n >= sizeof(path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(path, dir, n + 1);
-    for (char *p = path + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        return -1;
-    }
-    return 0;
-}
 
 /* Called when the binary side, then again when the HTTP side, has no
  * connection left; the second time both are empty. */
@@ -226,13 +200,27 @@ ferryd_sighup_cb(uv_signal_t *h, int signum)
     (void)ferryd_reload(&d->broker, &ch, err, sizeof(err));
 }
 
+/*
+ * Listens on every configured address; with none, on ADDR_DEFAULT and the
+ * socket in the runtime folder, made here. The folder of every unix socket
+ * must be safe (core/paths.h): another user who may write it could put
+ * their socket in place of ours and read the tokens clients send.
+ */
 static int
 ferryd_listen_all(struct ferryd *d)
 {
-    char sock[4200];
+    char dir[PATHS_MAX + 1], sock[PATHS_MAX + 32], err[PATHS_ERR_SIZE];
 
     if (d->cfg.n_listen == 0) {
-        snprintf(sock, sizeof(sock), "unix:%s/ferryd.sock", d->cfg.data_dir);
+        if (config_run_dir(&d->cfg, dir, sizeof(dir)) != FERRY_OK) {
+            log_error("run dir: name too long");
+            return -1;
+        }
+        if (paths_make_dir(dir, err, sizeof(err)) != FERRY_OK) {
+            log_error("run dir %s", err);
+            return -1;
+        }
+        snprintf(sock, sizeof(sock), "unix:%s/" PATHS_SOCKET, dir);
         if (loop_listen(&d->loop, ADDR_DEFAULT) != FERRY_OK ||
             loop_listen(&d->loop, sock) != FERRY_OK) {
             return -1;
@@ -240,7 +228,14 @@ ferryd_listen_all(struct ferryd *d)
         return 0;
     }
     for (size_t i = 0; i < d->cfg.n_listen; i++) {
-        if (loop_listen(&d->loop, d->cfg.listen[i]) != FERRY_OK) {
+        const char *text = d->cfg.listen[i];
+        if (strncmp(text, "unix:", 5) == 0 &&
+            paths_check_socket(text + 5, (uid_t)-1, err, sizeof(err)) !=
+                FERRY_OK) {
+            log_error("listen '%s': %s", text, err);
+            return -1;
+        }
+        if (loop_listen(&d->loop, text) != FERRY_OK) {
             return -1;
         }
     }
@@ -320,8 +315,8 @@ main(int argc, char **argv)
     }
     log_set_level(d.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
-    if (ferryd_mkdirs(d.cfg.data_dir) != 0) {
-        log_error("data dir '%s': %s", d.cfg.data_dir, strerror(errno));
+    if (paths_make_dir(d.cfg.data_dir, err, sizeof(err)) != FERRY_OK) {
+        log_error("data dir %s", err);
         route_table_release(&d.routes);
         config_release(&d.cfg);
         return 1;

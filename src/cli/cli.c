@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/paths.h"
+
 int
 cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
 {
@@ -110,13 +112,47 @@ cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
 }
 
 int
+cli_check_socket(const struct cli_ctx *ctx, const char *cmd)
+{
+    char err[PATHS_ERR_SIZE];
+
+    if (ctx->token == NULL || strncmp(ctx->addr, "unix:", 5) != 0) {
+        return CLI_EXIT_OK;
+    }
+    if (paths_check_socket(ctx->addr + 5, paths_service_uid(), err,
+                           sizeof(err)) != FERRY_OK) {
+        fprintf(stderr, "ferry %s: not sending the token to '%s': %s\n", cmd,
+                ctx->addr, err);
+        return CLI_EXIT_CONN;
+    }
+    return CLI_EXIT_OK;
+}
+
+void
+cli_default_socket(char *buf, size_t size)
+{
+    char data[PATHS_MAX + 1], run[PATHS_MAX + 1];
+
+    if (paths_default_data_dir(data, sizeof(data)) != FERRY_OK ||
+        paths_default_run_dir(data, run, sizeof(run)) != FERRY_OK) {
+        snprintf(run, sizeof(run), "/run/ferry");
+    }
+    snprintf(buf, size, "unix:%s/" PATHS_SOCKET, run);
+}
+
+int
 cli_call_once(const struct cli_ctx *ctx, const char *cmd,
               const struct ferry_request *req, struct ferry_reply *reply)
 {
     struct ferry_opts opts = {.token = ctx->token};
     struct ferry_client *client;
-    ferry_err err = ferry_client_new(ctx->addr, &opts, &client);
-    int rc = CLI_EXIT_OK;
+    ferry_err err;
+    int rc = cli_check_socket(ctx, cmd);
+
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    err = ferry_client_new(ctx->addr, &opts, &client);
 
     if (err == FERRY_EINVALID_ARGUMENT) {
         return cli_usage_error(cmd, "bad address '%s'", ctx->addr);

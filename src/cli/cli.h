@@ -62,6 +62,18 @@ int cli_report_error(const struct cli_ctx *ctx, ferry_err err, const void *msg,
                      size_t msg_len);
 
 /*
+ * Before a token goes to a unix socket: checks that the socket and its
+ * folders are owned by us, root or the "ferry" user and that no one else
+ * may write the folders (core/paths.h), so another user cannot have put
+ * their socket in ferryd's place. CLI_EXIT_OK, or the message printed and
+ * CLI_EXIT_CONN. Other addresses and calls without a token pass.
+ */
+int cli_check_socket(const struct cli_ctx *ctx, const char *cmd);
+
+/* Writes "unix:" and the default socket of ferryd (core/paths.h). */
+void cli_default_socket(char *buf, size_t size);
+
+/*
  * One call on a new connection to ctx->addr with ctx->token, for commands
  * that make a single call. CLI_EXIT_OK with *reply filled (the caller
  * releases it); else the error is printed (as cmd's for a bad address) and

@@ -13,7 +13,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "core/paths.h"
 
 #define ADMIN_SERVICE "ferry.admin"
 
@@ -39,8 +40,10 @@ cmd_admin_usage(FILE *out)
             "  --json            print ferryd's JSON answer as is\n\n"
             "ferryd accepts them with its admin token, or, when it has none, "
             "only on its\n"
-            "unix socket. The default address is that socket, "
-            "unix:/tmp/ferry-<uid>/ferryd.sock\n"
+            "unix socket. The default address is that socket: "
+            "<run_dir>/ferryd.sock, where\n"
+            "run_dir is /run/ferry as root, else $XDG_RUNTIME_DIR/ferry "
+            "(see ferryd --help)\n"
             "(or $FERRY_ADDR, or --addr).\n\n"
             "Exit status: 0 done, 1 refused by ferryd (printed as NAME: "
             "message),\n"
@@ -181,7 +184,7 @@ cmd_admin(const struct cli_ctx *ctx, int argc, char **argv)
     struct ferry_reply reply = {0};
     struct ferry_request req = {.service = ADMIN_SERVICE};
     struct cli_ctx c = *ctx;
-    char sock[128];
+    char sock[PATHS_MAX + 32];
     json_error_t jerr;
     json_t *cmd, *answer;
     bool raw = false;
@@ -204,8 +207,7 @@ cmd_admin(const struct cli_ctx *ctx, int argc, char **argv)
         return cli_usage_error("admin", "out of memory");
     }
     if (!ctx->addr_set) {
-        snprintf(sock, sizeof(sock), "unix:/tmp/ferry-%u/ferryd.sock",
-                 (unsigned)getuid());
+        cli_default_socket(sock, sizeof(sock));
         c.addr = sock;
     }
     req.payload = text;

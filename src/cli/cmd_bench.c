@@ -130,6 +130,9 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
     if (addr_parse(ctx->addr, &cfg.addr) != FERRY_OK) {
         return cli_usage_error("bench", "bad address '%s'", ctx->addr);
     }
+    if (cli_check_socket(ctx, "bench") != CLI_EXIT_OK) {
+        return CLI_EXIT_CONN;
+    }
     cfg.token = ctx->token;
     return bench_run(&cfg);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/addr.h"
+#include "core/paths.h"
 
 enum config_type {
     CT_MS,    /* uint32 count of milliseconds */
@@ -47,10 +48,16 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
     {"listen", CT_LISTEN, FIELD(listen), 0, 0,
-     "127.0.0.1:7700,unix:<data_dir>/ferryd.sock",
+     "127.0.0.1:7700,unix:<run_dir>/ferryd.sock",
      "address to listen on (repeatable; replaces the defaults)"},
-    {"data_dir", CT_STR, FIELD(data_dir), 1, 4000, "/tmp/ferry-<uid>",
-     "folder for the unix socket and state (created 0700)"},
+    {"data_dir", CT_STR, FIELD(data_dir), 1, PATHS_MAX,
+     "$STATE_DIRECTORY, else /var/lib/ferry (root), else "
+     "$XDG_STATE_HOME/ferry or ~/.local/state/ferry",
+     "folder for durable state (created 0700; must be safe)"},
+    {"run_dir", CT_STR, FIELD(run_dir), 1, PATHS_MAX,
+     "$RUNTIME_DIRECTORY, else /run/ferry (root), else "
+     "$XDG_RUNTIME_DIR/ferry, else data_dir",
+     "folder for the default unix socket (created 0700; must be safe)"},
     {"name", CT_STR, FIELD(name), 1, 255, "ferryd", "this daemon's name"},
     {"log_level", CT_LEVEL, FIELD(log_level), 0, 0, "info",
      "debug, info, warn or error"},
@@ -181,10 +188,13 @@ config_numeric_defaults(struct config *cfg)
 ferry_err
 config_init(struct config *cfg)
 {
-    char dir[64];
+    char dir[PATHS_MAX + 1];
 
     memset(cfg, 0, sizeof(*cfg));
-    snprintf(dir, sizeof(dir), "/tmp/ferry-%u", (unsigned)getuid());
+    /* With no home to be had, a folder whose creation fails by name. */
+    if (paths_default_data_dir(dir, sizeof(dir)) != FERRY_OK) {
+        snprintf(dir, sizeof(dir), "/var/lib/ferry");
+    }
     cfg->data_dir = strdup(dir);
     cfg->name = strdup("ferryd");
     if (cfg->data_dir == NULL || cfg->name == NULL) {
@@ -225,6 +235,19 @@ config_clear_routes(struct config *cfg)
     cfg->n_routes = 0;
 }
 
+ferry_err
+config_run_dir(const struct config *cfg, char *buf, size_t size)
+{
+    if (cfg->run_dir != NULL) {
+        if (strlen(cfg->run_dir) >= size) {
+            return FERRY_EINVALID_ARGUMENT;
+        }
+        memcpy(buf, cfg->run_dir, strlen(cfg->run_dir) + 1);
+        return FERRY_OK;
+    }
+    return paths_default_run_dir(cfg->data_dir, buf, size);
+}
+
 void
 config_release(struct config *cfg)
 {
@@ -233,6 +256,7 @@ config_release(struct config *cfg)
     free(cfg->http);
     cfg->http = NULL;
     free(cfg->data_dir);
+    free(cfg->run_dir);
     free(cfg->name);
     free(cfg->config_file);
     free(cfg->caller_token);
@@ -242,6 +266,7 @@ config_release(struct config *cfg)
     cfg->worker_token = NULL;
     cfg->admin_token = NULL;
     cfg->data_dir = NULL;
+    cfg->run_dir = NULL;
     cfg->name = NULL;
     cfg->config_file = NULL;
 }
@@ -768,7 +793,7 @@ config_parse_args(struct config *cfg, int argc, char **argv,
 }
 
 /*
- * Keys a reload cannot change: bound sockets and the data folder, the
+ * Keys a reload cannot change: bound sockets and the folders, the
  * name, the frame limit already announced to every peer in HELLO_OK, and
  * the HTTP timeouts h2o copies into its context at start.
  */
@@ -776,8 +801,8 @@ static bool
 config_needs_restart(const struct config_key *k)
 {
     return k->type == CT_LISTEN || k->type == CT_HTTP ||
-           k->offset == OFF(data_dir) || k->offset == OFF(name) ||
-           k->offset == OFF(max_frame) ||
+           k->offset == OFF(data_dir) || k->offset == OFF(run_dir) ||
+           k->offset == OFF(name) || k->offset == OFF(max_frame) ||
            k->offset == OFF(http_header_timeout_ms) ||
            k->offset == OFF(http_idle_timeout_ms);
 }
@@ -917,7 +942,8 @@ config_metavar(const struct config_key *k)
     if (config_is_token(k)) {
         return "TOKEN";
     }
-    return k->offset == OFF(data_dir) ? "DIR" : "TEXT";
+    return k->offset == OFF(data_dir) || k->offset == OFF(run_dir) ? "DIR"
+                                                                   : "TEXT";
 }
 
 void

@@ -39,7 +39,9 @@ struct config {
     char *listen[CONFIG_MAX_LISTEN];    /* owned strings; none = defaults */
     size_t n_listen;                    /* entries in listen */
     enum config_source listen_src;      /* who set listen */
-    char *data_dir;                     /* owned; default /tmp/ferry-<uid> */
+    char *data_dir;                     /* owned; durable state (paths.h) */
+    char *run_dir;                      /* owned; the default socket's
+                                           folder, NULL = derived */
     char *name;                         /* owned; this daemon's name */
     char *config_file;                  /* owned; the file read, or NULL */
     enum log_level log_level;           /* threshold for log lines */
@@ -148,13 +150,19 @@ struct config_changes {
 /*
  * Hot reload: moves every changed value of next (a complete, checked
  * config) into live, except the keys that only a restart can change
- * (listen, data_dir, name, http, max_frame and the HTTP timeouts), which
+ * (listen, data_dir, run_dir, name, http, max_frame and the HTTP timeouts), which
  * keep their running value and are listed in ch->kept. Strings move
  * rather than copy, so this cannot fail; next is left for
  * config_release().
  */
 void config_apply(struct config *live, struct config *next,
                   struct config_changes *ch);
+
+/*
+ * Writes the runtime folder: run_dir when set, else its default (see
+ * core/paths.h). FERRY_EINVALID_ARGUMENT when it does not fit in buf.
+ */
+ferry_err config_run_dir(const struct config *cfg, char *buf, size_t size);
 
 /* Prints every flag with its default. */
 void config_print_help(FILE *out);

@@ -16,16 +16,19 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "core/paths.h"
 
 static void
 test_defaults(void **state)
 {
     struct config cfg;
-    char dir[64];
+    char dir[PATHS_MAX + 1];
 
     assert_int_equal(config_init(&cfg), FERRY_OK);
-    snprintf(dir, sizeof(dir), "/tmp/ferry-%u", (unsigned)getuid());
+    /* The folders come from core/paths.c (tested in test_paths.c). */
+    assert_int_equal(paths_default_data_dir(dir, sizeof(dir)), FERRY_OK);
     assert_string_equal(cfg.data_dir, dir);
+    assert_null(cfg.run_dir);
     assert_int_equal(cfg.n_listen, 0);
     assert_int_equal(cfg.heartbeat_ms, 2500);
     assert_int_equal(cfg.max_frame, 16777216);
