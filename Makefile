@@ -36,6 +36,8 @@ INIH_LIBS    := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CMOCKA_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 H2O_LIBS     := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || \
+                  echo -lsystemd)
 
 # libferry: the codec, the pieces of core it needs (none of them libuv),
 # the client and worker. ferryd links these from libferry too.
@@ -95,7 +97,7 @@ $(LIBFERRY): $(LIB_OBJ)
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
                  $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
-	    $(JANSSON_LIBS) -lm
+	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
 # paths, not in libferry.
@@ -125,8 +127,7 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(HTTP_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
-	    $(INIH_LIBS) \
-	    $(JANSSON_LIBS) -lm
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
 
 # Test workers (misbehaving on purpose) use libferry only.
 $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)

@@ -11,6 +11,10 @@ PKGS=(
     libcmocka-dev clang libclang-rt-14-dev
     libh2o-dev wrk apache2-utils curl
     python3
+    # sd_notify for Type=notify; systemd-analyze checks the unit file.
+    libsystemd-dev systemd
+    # The man pages are checked by mandoc and groff; make deb needs these.
+    mandoc groff-base dpkg-dev debhelper fakeroot
 )
 
 # The dashboard is bundled with npm at build time and its test drives

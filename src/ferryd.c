@@ -28,6 +28,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/notify.h"
 #include "core/paths.h"
 #include "http/route.h"
 #include "http/server.h"
@@ -40,6 +41,7 @@ struct ferryd {
     uv_signal_t sigterm;       /* graceful stop */
     uv_signal_t sigint;        /* graceful stop */
     uv_signal_t sighup;        /* reload */
+    uv_timer_t watchdog;       /* WATCHDOG=1 to systemd, when asked */
     struct route_table routes; /* built at start, until the HTTP server
                                   takes them */
     int argc;                  /* the command line, read again on reload */
@@ -66,6 +68,7 @@ ferryd_on_empty(struct loop *l)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+    uv_close((uv_handle_t *)&d->watchdog, NULL);
     uv_close((uv_handle_t *)&l->timer, NULL);
     uv_close((uv_handle_t *)&l->prepare, NULL);
     uv_close((uv_handle_t *)&l->idle, NULL);
@@ -95,6 +98,7 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
     if (d->signals == 1) {
         log_info("received %s, stopping",
                  signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        notify_stopping();
         if (d->loop.http != NULL) {
             http_server_stop_accepting(d->loop.http);
         }
@@ -163,6 +167,7 @@ ferryd_reload(struct broker *b, struct config_changes *ch, char *err,
         snprintf(err, err_size, "out of memory");
         return FERRY_ENOMEM;
     }
+    notify_reloading();
     e = config_parse_args(&next, d->argc, d->argv, &action, err, err_size);
     if (e == FERRY_OK && d->loop.http != NULL) {
         e = ferryd_routes(&next, &routes, err, err_size);
@@ -170,6 +175,7 @@ ferryd_reload(struct broker *b, struct config_changes *ch, char *err,
     if (e != FERRY_OK) {
         log_error("reload refused, running configuration kept: %s", err);
         config_release(&next);
+        notify_ready("reload refused, running configuration kept");
         return e;
     }
     config_apply(&d->cfg, &next, ch);
@@ -186,6 +192,7 @@ ferryd_reload(struct broker *b, struct config_changes *ch, char *err,
         log_warn("reload: %s changed but need a restart; old values kept",
                  ferryd_join(ch->kept, ch->n_kept, list, sizeof(list)));
     }
+    notify_ready("reloaded");
     return FERRY_OK;
 }
 
@@ -278,6 +285,25 @@ ferryd_warn_open(const struct config *cfg)
     }
 }
 
+static void
+ferryd_watchdog_cb(uv_timer_t *t)
+{
+    notify_watchdog();
+}
+
+/* With WatchdogSec= in the unit, the loop proves it turns: a loop stalled
+ * for longer gets ferryd killed and restarted by systemd. */
+static void
+ferryd_start_watchdog(struct ferryd *d)
+{
+    uint64_t ms = notify_watchdog_ms();
+
+    if (ms > 0) {
+        uv_timer_start(&d->watchdog, ferryd_watchdog_cb, ms, ms);
+        uv_unref((uv_handle_t *)&d->watchdog);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -340,6 +366,7 @@ main(int argc, char **argv)
     uv_signal_init(&d.loop.uv, &d.sigterm);
     uv_signal_init(&d.loop.uv, &d.sigint);
     uv_signal_init(&d.loop.uv, &d.sighup);
+    uv_timer_init(&d.loop.uv, &d.watchdog);
     d.sigterm.data = &d;
     d.sigint.data = &d;
     d.sighup.data = &d;
@@ -359,7 +386,9 @@ main(int argc, char **argv)
         }
     }
     ferryd_warn_open(&d.cfg);
+    ferryd_start_watchdog(&d);
     log_info("ready");
+    notify_ready("serving");
     uv_run(&d.loop.uv, UV_RUN_DEFAULT);
     log_info("stopped");
 

@@ -6,6 +6,7 @@
  * ferryd trusts.
  *
  * FUZZ_SRC: src/core/config.c src/core/addr.c src/core/log.c
+ * FUZZ_SRC: src/core/paths.c
  * FUZZ_LIBS: -linih -Wl,--wrap=getaddrinfo
  *
  * An input starting with '@' is a command line: the rest, split on NUL and
