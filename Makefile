@@ -71,6 +71,13 @@ DASH_OBJ   := $(BUILD)/obj/gen/dashboard_assets.o
 HTTP_OBJ   += $(DASH_OBJ)
 
 LIBFERRY   := $(BUILD)/libferry.a
+# The shared library: the same sources built position-independent, only
+# the ferry_* API exported (src/lib/libferry.map), soname libferry.so.0.
+VERSION    := $(shell sed -n 's/^\#define FERRYD_VERSION "\(.*\)"/\1/p' \
+                src/core/config.h)
+SONAME     := libferry.so.0
+LIBFERRY_SO := $(BUILD)/libferry.so.$(VERSION).0
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server
@@ -82,9 +89,9 @@ TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
 
 .PHONY: all deps demo test test-unit test-integration test-fault \
         test-vectors test-browser fuzz bench format lint clean install \
-        tests-build
+        uninstall deb tests-build
 
-all: $(BINS)
+all: $(BINS) $(LIBFERRY_SO)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,6 +100,14 @@ $(BUILD)/obj/%.o: %.c
 $(LIBFERRY): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=src/lib/libferry.map -o $@ $(PIC_OBJ)
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
                  $(LIBFERRY)
@@ -190,15 +205,77 @@ format:
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
-PREFIX ?= /usr/local
+# Installing: make install [PREFIX=/usr/local] [DESTDIR=...]. ferryd goes
+# to sbin (a daemon, ferryd(8)), the example workers to bin as
+# ferry-<name>-worker, the unit to lib/systemd/system with its paths.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+BINDIR     := $(PREFIX)/bin
+SBINDIR    := $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCDIR     := $(PREFIX)/include
+MANDIR     := $(PREFIX)/share/man
+DOCDIR     := $(PREFIX)/share/doc/ferry
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+PCDIR      := $(LIBDIR)/pkgconfig
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	    $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(BUILD)/ferryd $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIBFERRY) $(DESTDIR)$(PREFIX)/lib
-	install -m 644 include/ferry.h $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ferry
+	install -m 755 $(BUILD)/ferryd $(DESTDIR)$(SBINDIR)
+	install -m 755 $(BUILD)/ferry $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/fib_worker $(DESTDIR)$(BINDIR)/ferry-fib-worker
+	install -m 755 $(BUILD)/echo_worker $(DESTDIR)$(BINDIR)/ferry-echo-worker
+	install -m 755 $(BUILD)/hello_worker \
+	    $(DESTDIR)$(BINDIR)/ferry-hello-worker
+	install -m 644 $(LIBFERRY) $(DESTDIR)$(LIBDIR)
+	install -m 755 $(LIBFERRY_SO) $(DESTDIR)$(LIBDIR)
+	ln -sf $(notdir $(LIBFERRY_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libferry.so
+	install -m 644 include/ferry.h $(DESTDIR)$(INCDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    packaging/ferry.pc.in > $(DESTDIR)$(PCDIR)/ferry.pc
+	install -m 644 man/ferry.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/ferryd.conf.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 man/ferryd.8 $(DESTDIR)$(MANDIR)/man8
+	sed -e 's|/usr/sbin/ferryd|$(SBINDIR)/ferryd|' \
+	    -e 's|/etc/ferry/|$(SYSCONFDIR)/ferry/|' packaging/ferryd.service \
+	    > $(DESTDIR)$(UNITDIR)/ferryd.service
+	install -m 644 packaging/ferryd.conf $(DESTDIR)$(DOCDIR)/ferryd.conf.example
+	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)
+	@# A config the user changed is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferryd.conf ] || \
+	    install -m 644 packaging/ferryd.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/ferry/ferryd.conf
+
+# Removes what install put there, but the config file (it may hold edits).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(BINDIR)/ferry \
+	    $(DESTDIR)$(BINDIR)/ferry-fib-worker \
+	    $(DESTDIR)$(BINDIR)/ferry-echo-worker \
+	    $(DESTDIR)$(BINDIR)/ferry-hello-worker \
+	    $(DESTDIR)$(LIBDIR)/libferry.a $(DESTDIR)$(LIBDIR)/libferry.so \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/$(notdir $(LIBFERRY_SO)) \
+	    $(DESTDIR)$(INCDIR)/ferry.h $(DESTDIR)$(PCDIR)/ferry.pc \
+	    $(DESTDIR)$(MANDIR)/man1/ferry.1 \
+	    $(DESTDIR)$(MANDIR)/man5/ferryd.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man8/ferryd.8 \
+	    $(DESTDIR)$(UNITDIR)/ferryd.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# The Debian package, built from this tree by dpkg-buildpackage (debian/).
+deb:
+	dpkg-buildpackage -us -uc -b
+	mkdir -p $(BUILD)
+	mv ../ferry_$(VERSION)_*.deb ../ferry_$(VERSION)_*.buildinfo \
+	    ../ferry_$(VERSION)_*.changes $(BUILD)/
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)
