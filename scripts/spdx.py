@@ -10,9 +10,12 @@ COMMENT = {
     ".c": "/* %s */", ".h": "/* %s */", ".css": "/* %s */",
     ".js": "// %s", ".py": "# %s", ".sh": "# %s",
     ".html": "<!-- %s -->", ".php": "// %s", ".ts": "// %s",
+    ".1": '.\\" %s', ".5": '.\\" %s', ".8": '.\\" %s',
+    ".service": "# %s", ".conf": "; %s", ".in": "# %s",
 }
 # Files without a telling suffix that are still source.
-NAMED = {"Makefile": "# %s", ".ci/run": "# %s", "debian/rules": "# %s"}
+NAMED = {"Makefile": "# %s", ".ci/run": "# %s", "debian/rules": "# %s",
+         "scripts/fresh-check.sh": "# %s"}
 
 
 def style(path):

@@ -78,8 +78,15 @@ class TestSystemd(FerryTestCase):
         unit = os.path.join(self.tmp, "ferryd.service")
         with open(unit, "w") as f:
             f.write(text.replace("/usr/sbin/ferryd", binary("ferryd")))
-        r = subprocess.run(["systemd-analyze", "verify", "--man=no", unit],
-                           capture_output=True, text=True, timeout=30)
+        # Its Documentation= pages are looked up in the tree's man/.
+        mandir = os.path.join(self.tmp, "man")
+        for sect, page in (("5", "ferryd.conf.5"), ("8", "ferryd.8")):
+            os.makedirs(os.path.join(mandir, "man" + sect))
+            os.symlink(os.path.join(ROOT, "man", page),
+                       os.path.join(mandir, "man" + sect, page))
+        r = subprocess.run(["systemd-analyze", "verify", unit],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, MANPATH=mandir))
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
         # And a broken one is caught, so the check above means something.
         with open(unit, "a") as f:
