@@ -272,7 +272,8 @@ uninstall:
 deb:
 	dpkg-buildpackage -us -uc -b
 	mkdir -p $(BUILD)
-	mv ../ferry_$(VERSION)_*.deb ../ferry_$(VERSION)_*.buildinfo \
+	mv ../ferry_$(VERSION)_*.deb ../ferry-dbgsym_$(VERSION)_*.deb \
+	    ../ferry_$(VERSION)_*.buildinfo \
 	    ../ferry_$(VERSION)_*.changes $(BUILD)/
 
 clean:
