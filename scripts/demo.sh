@@ -120,6 +120,9 @@ echo "Logs are in $LOGDIR. Press Ctrl-C to stop ferryd and the worker."
 # Wait until a signal arrives (the trap ends the script) or one of the two
 # exits on its own.
 wait -n "$FERRYD_PID" "$FIB_PID"
+# Ctrl-C reaches the whole process group: ferryd and the worker may exit
+# before this shell takes the signal. Give its trap the moment to run.
+sleep 1
 echo "demo: ferryd or fib_worker exited; see $LOGDIR" >&2
 stop
 exit 1
