@@ -6,11 +6,13 @@
  * out of what was read and the role's ops handle them. A conn that holds
  * no partial frame reads into the loop's one shared buffer (loop->rbuf),
  * and only the bytes left over (a frame cut by the read, or frames left
- * for a later turn) are copied into its own input buffer; so an idle
- * connection holds no input buffer at all, and a busy one reuses the same
- * hot memory. A conn with bytes pending reads into its own buffer, after
- * them. Output collects in one half of a double buffer and the
- * loop's prepare hook writes it with one uv_write per turn. Closing is
+ * for a later turn) are copied into its own input buffer; a busy
+ * connection so reuses the same hot memory. A conn with bytes pending
+ * reads into its own buffer, after them. Output collects in one half of a
+ * double buffer and the loop's prepare hook writes it with one uv_write
+ * per turn. Each of the three buffers takes a block from the loop's pool
+ * (loop->bufs) when it gets bytes and puts it back once they are decoded
+ * or written, so an idle connection holds no buffer at all. Closing is
  * done in two steps (conn_close, then uv_close from conn_destroy) so that
  * nothing frees a conn while a callback chain still uses it.
  */
@@ -92,9 +94,9 @@ conn_close_cb(uv_handle_t *h)
     struct loop *l = c->loop;
 
     list_remove(&c->all_node);
-    buf_release(&c->in);
-    buf_release(&c->out[0]);
-    buf_release(&c->out[1]);
+    bufpool_put(&l->bufs, &c->in);
+    bufpool_put(&l->bufs, &c->out[0]);
+    bufpool_put(&l->bufs, &c->out[1]);
     free(c);
     l->n_alive--;
     if (l->stopping && l->n_alive == 0 && l->on_empty != NULL) {
@@ -234,12 +236,15 @@ conn_resume(struct conn *c)
 uint8_t *
 conn_out_prepare(struct conn *c, size_t n)
 {
-    uint8_t *p;
+    struct buf *b = &c->out[c->out_cur];
+    uint8_t *p = NULL;
 
     if (c->state == CONN_CLOSING || c->failed) {
         return NULL;
     }
-    p = buf_prepare(&c->out[c->out_cur], n);
+    if (b->data != NULL || bufpool_get(&c->loop->bufs, b) == FERRY_OK) {
+        p = buf_prepare(b, n);
+    }
     if (p == NULL) {
         /* Closing here could re-enter whoever is sending; defer it. */
         c->sys_err = ENOMEM;
@@ -419,8 +424,7 @@ conn_write_cb(uv_write_t *req, int status)
     if (c->destroyed) {
         return;
     }
-    buf_clear(done);
-    buf_shrink(done, CONN_KEEP_BUF);
+    bufpool_put(&c->loop->bufs, done);
     if (status < 0) {
         c->sys_err = status;
         if (c->state == CONN_CLOSING) {
@@ -437,7 +441,7 @@ conn_write_cb(uv_write_t *req, int status)
 static void
 conn_write_failed(struct conn *c, struct buf *b, int rc)
 {
-    buf_clear(b);
+    bufpool_put(&c->loop->bufs, b);
     c->sys_err = rc;
     if (c->state == CONN_CLOSING) {
         conn_destroy(c);
@@ -477,8 +481,7 @@ conn_flush(struct conn *c)
     ub.len = buf_len(b);
     rc = uv_try_write(&c->h.stream, &ub, 1);
     if (rc >= 0 && (size_t)rc == ub.len) {
-        buf_clear(b);
-        buf_shrink(b, CONN_KEEP_BUF);
+        bufpool_put(&c->loop->bufs, b);
         if (c->state == CONN_CLOSING) {
             conn_finish_close(c);
         } else if (c->paused &&
@@ -521,11 +524,11 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
     struct buf *shared = &c->loop->rbuf;
-    size_t want = CONN_READ_SIZE;
+    size_t want = CONN_READ_MIN;
     size_t have = buf_len(&c->in);
 
     if (c->state == CONN_CLOSING) {
-        buf_clear(&c->in);
+        bufpool_put(&c->loop->bufs, &c->in);
     }
     if (have == 0 || c->state == CONN_CLOSING) {
         /* Emptied by the read callback of whichever conn used it last. */
@@ -551,6 +554,8 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
             want = (size_t)(total - have);
         }
     }
+    /* Else whatever room the block has: a cut frame rarely fills it, so
+     * the read needs no larger buffer. */
     if (buf_reserve(&c->in, want) != FERRY_OK) {
         b->base = NULL;
         b->len = 0;
@@ -561,7 +566,7 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 }
 
 /* Decodes and handles whole frames of in (c's own buffer or the shared
- * one), up to the budget. */
+ * one), up to the budget; puts c's own buffer back once it is empty. */
 static void
 conn_process_from(struct conn *c, struct buf *in)
 {
@@ -577,14 +582,14 @@ conn_process_from(struct conn *c, struct buf *in)
         if ((c->ops->pause_on_high && conn_out_pending(c) > cfg->high_water) ||
             (c->ops->can_read != NULL && !c->ops->can_read(c))) {
             conn_pause(c);
-            return;
+            break;
         }
         if (budget == 0) {
             if (list_is_empty(&c->backlog_node)) {
                 list_push_back(&c->loop->backlog, &c->backlog_node);
             }
             loop_wake_backlog(c->loop);
-            return;
+            break;
         }
         err =
             frame_decode(buf_head(in), buf_len(in), cfg->max_frame, &f, &used);
@@ -596,13 +601,13 @@ conn_process_from(struct conn *c, struct buf *in)
                                 (uint32_t)p[2] << 8 | p[3]),
                      cfg->max_frame);
             conn_fail(c, err, msg);
-            return;
+            break;
         }
         if (err != FERRY_OK) {
             snprintf(msg, sizeof(msg), "unknown frame type %u",
                      buf_head(in)[4]);
             conn_fail(c, err, msg);
-            return;
+            break;
         }
         if (used == 0) {
             break;
@@ -614,11 +619,12 @@ conn_process_from(struct conn *c, struct buf *in)
         }
         if (err != FERRY_OK) {
             conn_fail(c, err, NULL);
-            return;
+            break;
         }
     }
+    /* Every way out comes here: no frame of c->in is in use any more. */
     if (buf_len(&c->in) == 0) {
-        buf_shrink(&c->in, CONN_KEEP_BUF);
+        bufpool_put(&c->loop->bufs, &c->in);
     }
 }
 
@@ -639,7 +645,9 @@ conn_keep_rest(struct conn *c, struct buf *shared)
     size_t n = buf_len(shared);
 
     if (n > 0 && c->state != CONN_CLOSING) {
-        if (buf_reserve(&c->in, n) != FERRY_OK) {
+        if ((c->in.data == NULL &&
+             bufpool_get(&c->loop->bufs, &c->in) != FERRY_OK) ||
+            buf_reserve(&c->in, n) != FERRY_OK) {
             conn_fail(c, FERRY_ENOMEM, NULL);
         } else {
             memcpy(buf_tail(&c->in), buf_head(shared), n);

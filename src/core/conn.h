@@ -6,10 +6,12 @@
  * to a budget per turn) and hands each to its ops; whatever it must send
  * goes into its output buffer, and the loop's prepare hook writes that with
  * one uv_write per turn. Output is double-buffered: the buffer being
- * written is never touched, new frames go to the other. Above the
- * high-water mark of pending output the conn stops reading until it drains
- * below the low-water mark, so a peer that does not read cannot make
- * ferryd's memory grow.
+ * written is never touched, new frames go to the other. A buffer holds
+ * memory only while it has bytes: it takes a block from the loop's pool
+ * (core/bufpool.h) and puts it back once they are written or decoded, so
+ * an idle conn costs the struct alone. Above the high-water mark of pending
+ * output the conn stops reading until it drains below the low-water mark,
+ * so a peer that does not read cannot make ferryd's memory grow.
  *
  * Roles (a client still in handshake, a caller, a worker) differ only by
  * their struct conn_ops, supplied by the broker. Other parts refer to a
@@ -30,10 +32,10 @@
 #include "core/timer.h"
 #include "proto/frame.h"
 
-#define CONN_FRAME_BUDGET 256       /* frames decoded per callback */
-#define CONN_READ_SIZE (64 * 1024)  /* room offered to each read */
-#define CONN_LINGER_MS 2000         /* time to flush and see EOF on close */
-#define CONN_KEEP_BUF (1024 * 1024) /* larger idle buffers are freed */
+#define CONN_FRAME_BUDGET 256      /* frames decoded per callback */
+#define CONN_READ_SIZE (64 * 1024) /* room of the shared read buffer */
+#define CONN_LINGER_MS 2000        /* time to flush and see EOF on close */
+#define CONN_READ_MIN 4096         /* least room for a read into c->in */
 
 enum conn_state {
     CONN_HANDSHAKE = 0, /* accepted; waiting for HELLO */
@@ -81,8 +83,11 @@ struct conn {
     enum conn_state state;      /* changed only by conn_set_state() */
     const struct conn_ops *ops; /* borrowed: the role's behaviour */
     void *data;                 /* owned by ops: the role's state */
-    struct buf in;              /* bytes read, not yet decoded */
-    struct buf out[2];          /* double-buffered output */
+    struct buf in;              /* bytes read, not yet decoded; holds a
+                                   block of loop->bufs only while it has
+                                   some */
+    struct buf out[2];          /* double-buffered output; each holds a
+                                   block only while it has bytes */
     unsigned out_cur;           /* out[] that collects new frames */
     uv_write_t wreq;            /* the one write in progress */
     uv_shutdown_t sreq;         /* the shutdown after the last write */

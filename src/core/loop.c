@@ -96,6 +96,7 @@ loop_init(struct loop *l, const struct config *cfg)
     }
     l->cfg = cfg;
     buf_init(&l->rbuf);
+    bufpool_init(&l->bufs, BUFPOOL_MAX_FREE);
     map_init(&l->conns);
     l->next_conn_id = 1;
     list_init(&l->all);
@@ -129,6 +130,7 @@ loop_release(struct loop *l)
     uv_run(&l->uv, UV_RUN_DEFAULT);
     uv_loop_close(&l->uv);
     buf_release(&l->rbuf);
+    bufpool_release(&l->bufs);
     map_release(&l->conns);
     timer_heap_release(&l->timers);
 }

@@ -4,10 +4,11 @@
  *
  * A struct loop owns the libuv loop, the connections (by id), the deadline
  * heap and its single uv_timer_t, the prepare hook that flushes every dirty
- * connection once per turn, and the listeners. There are no globals on the
- * request path: a second loop later is a second struct loop. The broker's
- * state hangs off it too, as an opaque pointer, because core never includes
- * broker.
+ * connection once per turn, the listeners, and the buffers connections
+ * share: one read buffer and the free list of blocks they hold while they
+ * have bytes pending. There are no globals on the request path: a second
+ * loop later is a second struct loop. The broker's state hangs off it too,
+ * as an opaque pointer, because core never includes broker.
  */
 #ifndef FERRY_CORE_LOOP_H
 #define FERRY_CORE_LOOP_H
@@ -17,6 +18,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/bufpool.h"
 #include "core/config.h"
 #include "core/list.h"
 #include "core/map.h"
@@ -41,6 +43,7 @@ struct loop {
     struct list dirty;                 /* conns with output to flush */
     struct list backlog;               /* conns with frames left to decode */
     struct buf rbuf;                   /* shared read buffer: see conn.c */
+    struct bufpool bufs;               /* blocks of conns' own buffers */
     struct timer_heap timers;          /* every deadline of this loop */
     uv_timer_t timer;                  /* armed for the earliest deadline */
     uint64_t timer_armed;              /* when timer fires, or UINT64_MAX */
