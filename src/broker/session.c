@@ -68,17 +68,20 @@ session_can_read(const struct conn *c)
     return s == NULL || s->inflight.n < c->loop->cfg->max_in_flight;
 }
 
-/* Copies a peer-chosen name for logs and stats, control bytes masked. */
-static void
-session_copy_name(char *dst, size_t size, struct slice name)
+/* Sets c's name for logs and stats to a peer-chosen name, control bytes
+ * masked. HELLO has already checked it is at most 255 bytes. */
+static ferry_err
+session_set_name(struct conn *c, struct slice name)
 {
-    size_t n = name.len < size - 1 ? name.len : size - 1;
+    char text[256];
+    size_t n = name.len < sizeof(text) - 1 ? name.len : sizeof(text) - 1;
 
     for (size_t i = 0; i < n; i++) {
         uint8_t ch = name.p[i];
-        dst[i] = (ch < 0x20 || ch == 0x7f || ch == '\'') ? '?' : (char)ch;
+        text[i] = (ch < 0x20 || ch == 0x7f || ch == '\'') ? '?' : (char)ch;
     }
-    dst[n] = '\0';
+    text[n] = '\0';
+    return conn_set_name(c, text);
 }
 
 static void
@@ -161,6 +164,11 @@ session_hello(struct conn *c, const struct frame *f)
                    : conn_is_unix(c);
     map_init(&s->inflight);
     list_init(&s->held);
+    if (session_set_name(c, h.name) != FERRY_OK) {
+        free(s);
+        conn_fail(c, FERRY_ENOMEM, NULL);
+        return FERRY_OK;
+    }
     p = conn_out_prepare(c, frame_hello_ok_size(daemon.len));
     if (p == NULL) {
         free(s);
@@ -169,7 +177,6 @@ session_hello(struct conn *c, const struct frame *f)
     conn_out_commit(c, frame_write_hello_ok(p, FERRY_PROTOCOL_VERSION,
                                             cfg->heartbeat_ms, cfg->max_frame,
                                             daemon));
-    session_copy_name(c->name, sizeof(c->name), h.name);
     c->data = s;
     conn_set_ops(c, h.role == FRAME_ROLE_WORKER ? &session_worker_ops
                                                 : &session_caller_ops);

@@ -34,6 +34,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 static const char *const conn_state_names[] = {"handshake", "ready", "draining",
                                                "closing"};
 
+/* The peer and name of a conn before they are known; never freed. */
+static char conn_no_text[1];
+
 void
 conn_set_state(struct conn *c, enum conn_state state)
 {
@@ -60,31 +63,63 @@ conn_mark_dirty(struct conn *c)
     }
 }
 
+/* Replaces *dst, owned or conn_no_text, with a copy of text. */
+static ferry_err
+conn_copy_text(char **dst, const char *text)
+{
+    char *p = strdup(text);
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    if (*dst != conn_no_text) {
+        free(*dst);
+    }
+    *dst = p;
+    return FERRY_OK;
+}
+
 static void
+conn_free_text(char **text)
+{
+    if (*text != conn_no_text) {
+        free(*text);
+    }
+    *text = conn_no_text;
+}
+
+ferry_err
+conn_set_name(struct conn *c, const char *name)
+{
+    return conn_copy_text(&c->name, name);
+}
+
+/* Sets c->peer: the listener's label for a unix socket, else "ip:port". */
+static ferry_err
 conn_peer_text(struct conn *c, bool is_unix, const char *label)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN];
+    char text[ADDR_MAX_TEXT];
 
     if (is_unix) {
-        snprintf(c->peer, sizeof(c->peer), "%s", label);
-        return;
+        return conn_copy_text(&c->peer, label);
     }
-    snprintf(c->peer, sizeof(c->peer), "unknown");
+    snprintf(text, sizeof(text), "unknown");
     if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) {
-        return;
+        return conn_copy_text(&c->peer, text);
     }
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
         uv_ip4_name(in, ip, sizeof(ip));
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(in->sin_port));
+        snprintf(text, sizeof(text), "%s:%u", ip, ntohs(in->sin_port));
     } else if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
         uv_ip6_name(in6, ip, sizeof(ip));
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip,
-                 ntohs(in6->sin6_port));
+        snprintf(text, sizeof(text), "[%s]:%u", ip, ntohs(in6->sin6_port));
     }
+    return conn_copy_text(&c->peer, text);
 }
 
 static void
@@ -97,6 +132,8 @@ conn_close_cb(uv_handle_t *h)
     bufpool_put(&l->bufs, &c->in);
     bufpool_put(&l->bufs, &c->out[0]);
     bufpool_put(&l->bufs, &c->out[1]);
+    conn_free_text(&c->peer);
+    conn_free_text(&c->name);
     free(c);
     l->n_alive--;
     if (l->stopping && l->n_alive == 0 && l->on_empty != NULL) {
@@ -119,6 +156,8 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     c->id = l->next_conn_id++;
     c->state = CONN_HANDSHAKE;
     c->ops = l->accept_ops;
+    c->peer = conn_no_text;
+    c->name = conn_no_text;
     buf_init(&c->in);
     buf_init(&c->out[0]);
     buf_init(&c->out[1]);
@@ -159,7 +198,11 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     if (!is_unix) {
         uv_tcp_nodelay(&c->h.tcp, 1);
     }
-    conn_peer_text(c, is_unix, label);
+    if (conn_peer_text(c, is_unix, label) != FERRY_OK) {
+        log_error("listener '%s': out of memory accepting a connection", label);
+        conn_destroy(c);
+        return;
+    }
     log_debug("conn %llu '%s': accepted", (unsigned long long)c->id, c->peer);
     if (l->n_conns > l->cfg->max_connections) {
         l->conns_refused++;
@@ -395,8 +438,8 @@ conn_finish_close(struct conn *c)
         return;
     }
     c->shut = true;
-    c->sreq.data = c;
-    rc = uv_shutdown(&c->sreq, &c->h.stream, conn_shutdown_cb);
+    c->req.shutdown.data = c;
+    rc = uv_shutdown(&c->req.shutdown, &c->h.stream, conn_shutdown_cb);
     if (rc != 0) {
         conn_destroy(c);
     }
@@ -501,8 +544,8 @@ conn_flush(struct conn *c)
     }
     c->out_cur ^= 1;
     c->writing = true;
-    c->wreq.data = c;
-    rc = uv_write(&c->wreq, &c->h.stream, &ub, 1, conn_write_cb);
+    c->req.write.data = c;
+    rc = uv_write(&c->req.write, &c->h.stream, &ub, 1, conn_write_cb);
     if (rc != 0) {
         c->writing = false;
         conn_write_failed(c, b, rc);

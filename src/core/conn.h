@@ -70,7 +70,11 @@ struct conn_ops {
     void (*closing)(struct conn *c);
 };
 
-/* Owned by its loop; freed only from the libuv close callback. */
+/*
+ * Owned by its loop; freed only from the libuv close callback. Fields are
+ * ordered largest first so the struct has no holes: every idle connection
+ * pays for each byte of it.
+ */
 struct conn {
     struct loop *loop; /* borrowed */
     uint64_t id;       /* unique within the loop, never reused */
@@ -80,7 +84,6 @@ struct conn {
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } h;                        /* the socket */
-    enum conn_state state;      /* changed only by conn_set_state() */
     const struct conn_ops *ops; /* borrowed: the role's behaviour */
     void *data;                 /* owned by ops: the role's state */
     struct buf in;              /* bytes read, not yet decoded; holds a
@@ -88,15 +91,10 @@ struct conn {
                                    some */
     struct buf out[2];          /* double-buffered output; each holds a
                                    block only while it has bytes */
-    unsigned out_cur;           /* out[] that collects new frames */
-    uv_write_t wreq;            /* the one write in progress */
-    uv_shutdown_t sreq;         /* the shutdown after the last write */
-    bool writing;               /* wreq in progress */
-    bool reading;               /* uv_read_start in effect */
-    bool paused;                /* reading stopped for back-pressure */
-    bool shut;                  /* shutdown requested */
-    bool destroyed;             /* uv_close called */
-    bool failed;                /* out of memory: close at the next flush */
+    union {
+        uv_write_t write;       /* while writing: the one write */
+        uv_shutdown_t shutdown; /* once shut: after the last write */
+    } req;                      /* never both: no write starts once shut */
     struct list all_node;       /* on loop->all until freed */
     struct list dirty_node;     /* on loop->dirty */
     struct list backlog_node;   /* on loop->backlog */
@@ -104,10 +102,20 @@ struct conn {
     uint64_t accepted_at;       /* loop ms at accept */
     uint64_t last_rx;           /* loop ms of the last bytes read */
     uint64_t last_tx;           /* loop ms of the last frame queued */
+    char *peer;                 /* owned, exactly sized (a static "" until
+                                   accepted): address for logs and stats */
+    char *name;                 /* owned, exactly sized (a static "" until
+                                   conn_set_name()): name from HELLO */
+    enum conn_state state;      /* changed only by conn_set_state() */
     uint32_t peer_hb_ms;        /* heartbeat the peer announced */
     int sys_err;                /* errno-style code of the last failure */
-    char peer[ADDR_MAX_TEXT];   /* peer address, for logs and stats */
-    char name[256];             /* name from HELLO, for logs and stats */
+    unsigned out_cur;           /* out[] that collects new frames */
+    bool writing;               /* req.write in progress */
+    bool reading;               /* uv_read_start in effect */
+    bool paused;                /* reading stopped for back-pressure */
+    bool shut;                  /* shutdown requested */
+    bool destroyed;             /* uv_close called */
+    bool failed;                /* out of memory: close at the next flush */
 };
 
 /* Whether c came through a unix socket listener. */
@@ -127,6 +135,12 @@ void conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
 
 /* Changes state; asserts the transition is allowed and traces it. */
 void conn_set_state(struct conn *c, enum conn_state state);
+
+/*
+ * Sets the name shown for c in logs and stats to a copy of name, replacing
+ * any earlier one. FERRY_ENOMEM (the name unchanged) when it cannot.
+ */
+ferry_err conn_set_name(struct conn *c, const char *name);
 
 static inline void
 conn_set_ops(struct conn *c, const struct conn_ops *ops)

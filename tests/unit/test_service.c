@@ -41,6 +41,7 @@ struct fx {
     struct config cfg;                /* high_water for conn_is_writable */
     struct loop loop;                 /* only its clock and cfg are used */
     struct conn conn[MAX_WORKERS];    /* the workers' connections */
+    char name[MAX_WORKERS][24];       /* their names (conn->name) */
     struct session sess[MAX_WORKERS]; /* the workers */
     struct wreg reg[MAX_WORKERS];     /* their registrations of svc */
     struct service *svc;              /* owned */
@@ -74,7 +75,8 @@ fx_new(size_t workers)
         f->conn[i].loop = &f->loop;
         f->conn[i].id = i + 1;
         f->conn[i].state = CONN_READY;
-        snprintf(f->conn[i].name, sizeof(f->conn[i].name), "w%zu", i);
+        snprintf(f->name[i], sizeof(f->name[i]), "w%zu", i);
+        f->conn[i].name = f->name[i];
         f->sess[i].conn = &f->conn[i];
         f->reg[i].worker = &f->sess[i];
         f->reg[i].svc = f->svc;
