@@ -341,7 +341,7 @@ session_register(struct conn *c, const struct frame *f)
         reg->credit = g.credit;
     } else {
         if (s->n_regs == s->cap_regs) {
-            size_t cap = s->cap_regs ? s->cap_regs * 2 : 4;
+            uint32_t cap = s->cap_regs ? s->cap_regs * 2 : 4;
             struct wreg **v = realloc(s->regs, cap * sizeof(*v));
             if (v == NULL) {
                 goto out_nomem;

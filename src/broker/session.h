@@ -21,23 +21,24 @@
 struct broker;
 struct wreg;
 
-/* Owned by its conn (conn->data). */
+/* Owned by its conn (conn->data). Largest fields first, so no holes: one
+ * of these per connection. */
 struct session {
     struct conn *conn;      /* borrowed: the connection it belongs to */
     struct broker *b;       /* borrowed */
-    uint8_t role;           /* enum frame_role from HELLO */
     struct map inflight;    /* caller's id -> struct req, borrowed */
     struct wreg **regs;     /* owned array of owned registrations */
-    size_t n_regs;          /* registrations in regs */
-    size_t cap_regs;        /* slots in regs */
     struct list held;       /* struct req forwarded to this worker */
+    uint64_t ejected_until; /* loop ms its ejection ends, 0 = none */
+    uint32_t n_regs;        /* registrations in regs */
+    uint32_t cap_regs;      /* slots in regs */
     uint32_t held_count;    /* requests in held */
+    uint32_t fails;         /* failures in a row at this worker */
+    uint32_t ejections;     /* times ejected so far */
+    uint8_t role;           /* enum frame_role from HELLO */
     bool draining;          /* sent DRAIN (or drained by an operator):
                                no new requests */
     bool admin;             /* may run admin commands (ferry.admin) */
-    uint32_t fails;         /* failures in a row at this worker */
-    uint32_t ejections;     /* times ejected so far */
-    uint64_t ejected_until; /* loop ms its ejection ends, 0 = none */
     bool probing;           /* ejection over: one probe request decides */
     bool probe_sent;        /* the probe is at the worker */
 };
