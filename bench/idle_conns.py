@@ -13,10 +13,17 @@ are built as docs/protocol.md describes them (and as
 tests/lib/ferrytest.py does).
 
     bench/idle_conns.py [BUILDDIR] [--connections N] [--role caller|worker]
-                        [--heartbeat-ms MS] [--repeat R]
+                        [--heartbeat-ms MS] [--calls K [--via-worker]]
+                        [--repeat R]
 
-With --repeat R it starts a fresh ferryd R times and prints each run and
-the median. The figures are for docs/benchmarks.md ("Idle connections").
+With --calls K each caller first makes K calls, one at a time, so what a
+caller keeps after it has been used is counted too: to the built-in echo
+service, answered inside ferryd, or with --via-worker to a service
+"idle_echo" served by one worker connection of this script (opened before
+the first reading, so not counted), which is the path that fills the
+caller's table of requests in flight. With --repeat R it starts a fresh
+ferryd R times and prints each run and the median. The figures are for
+docs/benchmarks.md ("Idle connections").
 """
 import argparse
 import os
@@ -28,10 +35,12 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HEADER = struct.Struct(">IBBHQ")  # body_len type flags reserved id
-HELLO, HELLO_OK, ERROR, REGISTER, REGISTERED = 1, 2, 5, 7, 8
+HELLO, HELLO_OK, REQUEST, REPLY, ERROR, REGISTER, REGISTERED = \
+    1, 2, 3, 4, 5, 7, 8
 ROLES = {"caller": 1, "worker": 2}
 
 
@@ -50,6 +59,12 @@ def register(service, credit, fid):
     service = service.encode()
     return frame(REGISTER, struct.pack(">IH", credit, len(service)) +
                  service, fid)
+
+
+def request(fid, service, payload):
+    service = service.encode()
+    return frame(REQUEST, struct.pack(">IHH", 0, len(service), 0) +
+                 service + payload, fid)
 
 
 def recv_frame(sock):
@@ -106,7 +121,7 @@ def raise_nofile(need):
                  f"the {need} descriptors needed")
 
 
-def connect(addr, role, heartbeat_ms, i):
+def connect(addr, role, heartbeat_ms, i, calls=0, service="echo"):
     s = socket.create_connection(addr, timeout=10)
     s.sendall(hello(ROLES[role], heartbeat_ms, f"idle-{role}-{i}"))
     ftype, _, body = recv_frame(s)
@@ -119,6 +134,39 @@ def connect(addr, role, heartbeat_ms, i):
         if ftype != REGISTERED:
             raise RuntimeError(f"connection {i}: REGISTER answered with "
                                f"type {ftype}: {body[4:]!r}")
+    for n in range(1, calls + 1):
+        s.sendall(request(n, service, b"ping"))
+        ftype, fid, body = recv_frame(s)
+        if ftype != REPLY or fid != n or body != b"ping":
+            raise RuntimeError(f"connection {i}: echo call {n} answered "
+                               f"with type {ftype}: {body!r}")
+    return s
+
+
+def echo_worker(addr):
+    """A worker connection serving "idle_echo" from a thread: answers each
+    REQUEST with its payload until ferryd closes the connection."""
+    s = socket.create_connection(addr, timeout=10)
+    s.sendall(hello(ROLES["worker"], 0, "idle-echo-worker"))
+    if recv_frame(s)[0] != HELLO_OK:
+        raise RuntimeError("echo worker: HELLO refused")
+    s.sendall(register("idle_echo", 64, 1))
+    if recv_frame(s)[0] != REGISTERED:
+        raise RuntimeError("echo worker: REGISTER refused")
+    s.settimeout(None)
+
+    def serve():
+        try:
+            while True:
+                ftype, fid, body = recv_frame(s)
+                if ftype != REQUEST:
+                    continue
+                _, slen, klen = struct.unpack_from(">IHH", body)
+                s.sendall(frame(REPLY, body[8 + slen + klen:], fid))
+        except (ConnectionError, OSError):
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
     return s
 
 
@@ -150,6 +198,7 @@ def run_once(args):
     port = free_port()
     addr = ("127.0.0.1", port)
     socks = []
+    service = "idle_echo" if args.via_worker else "echo"
     with tempfile.TemporaryDirectory(prefix="ferry-idle-") as tmp:
         log = open(os.path.join(tmp, "ferryd.log"), "w+b")
         proc = subprocess.Popen(
@@ -161,13 +210,17 @@ def run_once(args):
             stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_listening(addr, proc)
+            if args.via_worker:
+                socks.append(echo_worker(addr))
             # One connection first, so what the first one alone sets up
             # (the shared read buffer, a service) is counted before.
-            connect(addr, args.role, args.heartbeat_ms, 0).close()
+            connect(addr, args.role, args.heartbeat_ms, 0, args.calls,
+                    service).close()
             time.sleep(0.2)
             before = settled_rss(proc.pid)
             for i in range(1, args.connections + 1):
-                socks.append(connect(addr, args.role, args.heartbeat_ms, i))
+                socks.append(connect(addr, args.role, args.heartbeat_ms, i,
+                                     args.calls, service))
             after = settled_rss(proc.pid)
             if proc.poll() is not None:
                 raise RuntimeError(f"ferryd exited with {proc.returncode}")
@@ -191,17 +244,28 @@ def main():
     p.add_argument("--heartbeat-ms", type=int, default=0,
                    help="interval announced in HELLO (0: none, so ferryd "
                         "never pings)")
+    p.add_argument("--calls", type=int, default=0,
+                   help="echo calls each caller makes before it idles")
+    p.add_argument("--via-worker", action="store_true",
+                   help="make the calls through a worker of this script")
     p.add_argument("--repeat", type=int, default=1)
     args = p.parse_args()
     if args.connections < 1 or args.repeat < 1:
         p.error("--connections and --repeat must be at least 1")
+    if args.calls < 0 or (args.calls > 0 and args.role != "caller"):
+        p.error("--calls is for callers, and at least 0")
+    if args.via_worker and args.calls == 0:
+        p.error("--via-worker needs --calls")
     raise_nofile(args.connections + 256)
 
     per = []
     for r in range(args.repeat):
         before, after = run_once(args)
         per.append((after - before) / args.connections)
-        print(f"run {r + 1}: {args.connections} idle {args.role}s: "
+        what = f" after {args.calls} call{'s' if args.calls > 1 else ''}" \
+            if args.calls else ""
+        what += " through a worker" if args.via_worker else ""
+        print(f"run {r + 1}: {args.connections} idle {args.role}s{what}: "
               f"ferryd VmRSS {before / 1048576:.1f} MiB -> "
               f"{after / 1048576:.1f} MiB, "
               f"{per[-1]:.0f} bytes ({per[-1] / 1024:.2f} KiB) per "
