@@ -4,7 +4,8 @@
 #   make            release build into build/
 #   make demo       install deps, build, start ferryd + the fib worker
 #   make test       sanitizer build into build/asan/, run every test
-#   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS)
+#   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS), or
+#                   FUZZ_RUNS executions each (tests/fuzz/run.sh)
 #   make bench      the bench/ scenarios, rows for docs/benchmarks.md
 #
 # Sources are picked up by folder, so adding a file needs no edit here.

@@ -5,6 +5,12 @@
 # failing on the first crash, sanitizer report or build error.
 #
 #   tests/fuzz/run.sh [SECONDS]
+#   FUZZ_RUNS=N [FUZZ_RUNS_<name>=M] [FUZZ_ONLY="frame config"] \
+#       tests/fuzz/run.sh
+#
+# With FUZZ_RUNS each target runs N executions instead of SECONDS
+# (FUZZ_RUNS_frame=100000000 overrides it for fuzz_frame), and the last
+# line of each says how many it ran ("fuzz: fuzz_frame ok: N runs").
 #
 # Each target names what it links in its opening comment, one line each:
 #
@@ -50,10 +56,23 @@ for src in tests/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
     name=$(basename "$src" .c)
     corpus_name=${name#fuzz_}
+    if [ -n "${FUZZ_ONLY:-}" ] &&
+        ! printf ' %s ' $FUZZ_ONLY | grep -q " $corpus_name "; then
+        continue
+    fi
+    runs_var="FUZZ_RUNS_$corpus_name"
+    runs=${!runs_var:-${FUZZ_RUNS:-}}
+    if [ -n "$runs" ]; then
+        limit="-runs=$runs"
+        wall=$((runs / 20000 + 600))
+    else
+        limit="-max_total_time=$SECONDS_EACH"
+        wall=$((SECONDS_EACH + 120))
+    fi
     bin="$OUT/$name"
     srcs=$(target_list "$src" FUZZ_SRC)
     libs=$(target_list "$src" FUZZ_LIBS)
-    echo "== fuzz $name (${SECONDS_EACH}s)"
+    echo "== fuzz $name (${runs:+$runs runs}${runs:-${SECONDS_EACH}s})"
     # shellcheck disable=SC2086
     if ! "$CLANG" $FLAGS "$src" ${srcs:-$DEFAULT_SRC} -o "$bin" $libs; then
         echo "fuzz: $name does not build" >&2
@@ -66,16 +85,18 @@ for src in tests/fuzz/fuzz_*.c; do
     [ -d "$seeds" ] || seeds=""
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ASAN_OPTIONS=detect_leaks=1 \
-    timeout $((SECONDS_EACH + 120)) "$bin" -max_total_time="$SECONDS_EACH" \
+    timeout "$wall" "$bin" "$limit" \
         -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$OUT/$name-" "$work" $seeds 2>&1 |
-        tail -n 40
-    rc=${PIPESTATUS[0]}
+        -artifact_prefix="$OUT/$name-" "$work" $seeds >"$OUT/$name.log" 2>&1
+    rc=$?
+    tail -n 40 "$OUT/$name.log"
+    done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
+        "$OUT/$name.log" | tail -1)
     if [ "$rc" -ne 0 ]; then
         echo "fuzz: $name FAILED (exit $rc)" >&2
         status=1
     else
-        echo "fuzz: $name ok"
+        echo "fuzz: $name ok: ${done_runs:-?} runs"
     fi
     ran=$((ran + 1))
 done
