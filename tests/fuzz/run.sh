@@ -72,7 +72,11 @@ for src in tests/fuzz/fuzz_*.c; do
     bin="$OUT/$name"
     srcs=$(target_list "$src" FUZZ_SRC)
     libs=$(target_list "$src" FUZZ_LIBS)
-    echo "== fuzz $name (${runs:+$runs runs}${runs:-${SECONDS_EACH}s})"
+    if [ -n "$runs" ]; then
+        echo "== fuzz $name ($runs runs)"
+    else
+        echo "== fuzz $name (${SECONDS_EACH}s)"
+    fi
     # shellcheck disable=SC2086
     if ! "$CLANG" $FLAGS "$src" ${srcs:-$DEFAULT_SRC} -o "$bin" $libs; then
         echo "fuzz: $name does not build" >&2
