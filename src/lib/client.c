@@ -165,25 +165,18 @@ client_on_frame(struct ferry_client *c, const struct frame *f)
     }
 }
 
-/* Decodes and handles every whole frame in the input buffer. */
+static void
+client_frame_cb(void *arg, const struct frame *f)
+{
+    client_on_frame(arg, f);
+}
+
+/* Handles every whole frame in the input buffer. */
 static void
 client_process(struct ferry_client *c)
 {
-    struct frame f;
-    bool got;
-    ferry_err err;
-
-    while (ferry__conn_is_open(&c->conn)) {
-        err = ferry__conn_next(&c->conn, &f, &got);
-        if (err != FERRY_OK) {
-            ferry__conn_abort(&c->conn, err, "bad frame header");
-            client_lose(c);
-            return;
-        }
-        if (!got) {
-            return;
-        }
-        client_on_frame(c, &f);
+    if (!ferry__conn_process(&c->conn, client_frame_cb, c)) {
+        client_lose(c);
     }
 }
 

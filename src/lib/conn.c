@@ -313,6 +313,26 @@ ferry__conn_next(struct ferry__conn *c, struct frame *f, bool *got)
     return FERRY_OK;
 }
 
+bool
+ferry__conn_process(struct ferry__conn *c, ferry__frame_cb on_frame, void *arg)
+{
+    struct frame f;
+    bool got;
+
+    while (ferry__conn_is_open(c)) {
+        ferry_err err = ferry__conn_next(c, &f, &got);
+        if (err != FERRY_OK) {
+            ferry__conn_abort(c, err, "bad frame header");
+            return false;
+        }
+        if (!got) {
+            break;
+        }
+        on_frame(arg, &f);
+    }
+    return true;
+}
+
 ferry_err
 ferry__conn_flush(struct ferry__conn *c)
 {

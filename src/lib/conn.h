@@ -107,6 +107,17 @@ ferry_err ferry__conn_read(struct ferry__conn *c);
  */
 ferry_err ferry__conn_next(struct ferry__conn *c, struct frame *f, bool *got);
 
+/* Handles one decoded frame for the role that owns the conn. */
+typedef void (*ferry__frame_cb)(void *arg, const struct frame *f);
+
+/*
+ * Hands every whole buffered frame to on_frame while the conn stays open.
+ * Returns false when a bad frame header aborted the conn (ERROR sent): the
+ * role then handles the loss.
+ */
+bool ferry__conn_process(struct ferry__conn *c, ferry__frame_cb on_frame,
+                         void *arg);
+
 /* Writes as much queued output as one send takes. Returns
  * FERRY_ECONNECTION when the socket failed. */
 ferry_err ferry__conn_flush(struct ferry__conn *c);

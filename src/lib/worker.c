@@ -496,23 +496,17 @@ worker_on_frame(struct ferry_worker *w, const struct frame *f)
 }
 
 static void
+worker_frame_cb(void *arg, const struct frame *f)
+{
+    worker_on_frame(arg, f);
+}
+
+/* Handles every whole frame in the input buffer. */
+static void
 worker_process(struct ferry_worker *w)
 {
-    struct frame f;
-    bool got;
-    ferry_err err;
-
-    while (ferry__conn_is_open(&w->conn)) {
-        err = ferry__conn_next(&w->conn, &f, &got);
-        if (err != FERRY_OK) {
-            ferry__conn_abort(&w->conn, err, "bad frame header");
-            worker_lose(w);
-            return;
-        }
-        if (!got) {
-            return;
-        }
-        worker_on_frame(w, &f);
+    if (!ferry__conn_process(&w->conn, worker_frame_cb, w)) {
+        worker_lose(w);
     }
 }
 
