@@ -212,6 +212,7 @@ session_closing(struct conn *c)
         if (service_active_workers(svc) == 0) {
             broker_rearm_queue(b, svc);
         }
+        broker_maybe_free_service(b, svc);
     }
     free(s->regs);
     free(s);
@@ -295,10 +296,12 @@ session_register(struct conn *c, const struct frame *f)
 {
     struct session *s = c->data;
     struct broker *b = s->b;
+    const struct config *cfg = c->loop->cfg;
     struct frame_register g;
     struct service *svc;
     struct wreg *reg = NULL;
     ferry_err err = FERRY_OK;
+    char msg[96];
 
     if (frame_parse_register(f, &g) != FERRY_OK) {
         if (session_register_shaped(f)) {
@@ -320,22 +323,37 @@ session_register(struct conn *c, const struct frame *f)
                         "a draining worker cannot register");
         return;
     }
+    /* Registering a service again only changes its credit; a new one
+     * counts against this connection's share of the table. */
+    svc = broker_service(b, g.service, false, &err);
+    for (size_t i = 0; svc != NULL && i < s->n_regs; i++) {
+        if (s->regs[i]->svc == svc) {
+            reg = s->regs[i];
+            break;
+        }
+    }
+    if (reg == NULL && s->n_regs >= cfg->max_services_per_worker) {
+        snprintf(msg, sizeof(msg),
+                 "too many services on one worker connection "
+                 "(max_services_per_worker %u)",
+                 (unsigned)cfg->max_services_per_worker);
+        conn_send_error(c, f->id, FERRY_EOVERLOADED, msg);
+        return;
+    }
     svc = broker_service(b, g.service, true, &err);
     if (svc == NULL && err == FERRY_EINVALID_ARGUMENT) {
         conn_send_error(c, f->id, err, BROKER_BAD_NAME);
         return;
     }
-    if (svc == NULL) {
-        conn_send_error(c, f->id,
-                        err == FERRY_ENOMEM ? FERRY_ENOMEM : FERRY_EOVERLOADED,
-                        err == FERRY_ENOMEM ? NULL : "too many services");
+    if (svc == NULL && err == FERRY_ENOMEM) {
+        conn_send_error(c, f->id, FERRY_ENOMEM, NULL);
         return;
     }
-    for (size_t i = 0; i < s->n_regs; i++) {
-        if (s->regs[i]->svc == svc) {
-            reg = s->regs[i];
-            break;
-        }
+    if (svc == NULL) {
+        snprintf(msg, sizeof(msg), "too many services (max_services %u)",
+                 (unsigned)cfg->max_services);
+        conn_send_error(c, f->id, FERRY_EOVERLOADED, msg);
+        return;
     }
     if (reg != NULL) {
         reg->credit = g.credit;
