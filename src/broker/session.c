@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/access.h"
 #include "core/config.h"
-#include "core/ctcompare.h"
 #include "core/log.h"
 
 static ferry_err session_hello(struct conn *c, const struct frame *f);
@@ -89,15 +89,6 @@ session_hs_closing(struct conn *c)
 {
 }
 
-/* Whether token matches this token setting; a setting that is off never
- * matches (an unset admin_token grants nothing). */
-static bool
-session_token_matches(struct slice token, const char *want)
-{
-    return config_token_is_set(want) &&
-           ctcompare_equal(token.p, token.len, want, strlen(want));
-}
-
 /*
  * Whether a HELLO may go on: with the role's token set (caller_token or
  * worker_token), its token must be that one or admin_token. Both are
@@ -108,8 +99,8 @@ session_token_is_ok(const struct config *cfg, uint8_t role, struct slice token)
 {
     const char *want =
         role == FRAME_ROLE_WORKER ? cfg->worker_token : cfg->caller_token;
-    bool role_ok = session_token_matches(token, want);
-    bool admin_ok = session_token_matches(token, cfg->admin_token);
+    bool role_ok = access_token_matches(token.p, token.len, want);
+    bool admin_ok = access_token_matches(token.p, token.len, cfg->admin_token);
 
     return !config_token_is_set(want) || role_ok || admin_ok;
 }
@@ -157,11 +148,9 @@ session_hello(struct conn *c, const struct frame *f)
     s->conn = c;
     s->b = b;
     s->role = h.role;
-    /* Admin commands: the admin token when one is set; else only the unix
-     * socket, whose folder (0700) admits only ferryd's own user. */
-    s->admin = config_token_is_set(cfg->admin_token)
-                   ? session_token_matches(h.token, cfg->admin_token)
-                   : conn_is_unix(c);
+    /* What this client may do beyond calling: the rules of access.h. */
+    s->admin = access_may_command(cfg, h.token.p, h.token.len, conn_is_unix(c));
+    s->internals = access_may_see_internals(cfg, h.token.p, h.token.len);
     map_init(&s->inflight);
     list_init(&s->held);
     if (session_set_name(c, h.name) != FERRY_OK) {

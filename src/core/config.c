@@ -105,7 +105,8 @@ static const struct config_key config_keys[] = {
     {"worker_token", CT_STR, FIELD(worker_token), 0, 255, "none (off)",
      "token workers must send in HELLO to register services"},
     {"admin_token", CT_STR, FIELD(admin_token), 0, 255, "none (off)",
-     "token accepted for any role; required by admin HTTP endpoints"},
+     "token accepted for any role; when set, the only one that shows "
+     "internals and gives admin commands"},
     {"http", CT_HTTP, FIELD(http), 0, 0, CONFIG_HTTP_DEFAULT,
      "HTTP address (gateway, admin, dashboard), or off"},
     {"route", CT_ROUTE, FIELD(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
