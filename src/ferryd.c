@@ -261,7 +261,8 @@ ferryd_is_open(const char *text)
 /*
  * Warns about listeners anyone on the network can use: a binary listener
  * beyond loopback with no token set at all, and an HTTP listener beyond
- * loopback with no admin_token (its admin endpoints are then open).
+ * loopback with no admin_token (its admin endpoints then show internals
+ * to every caller: core/access.h).
  */
 static void
 ferryd_warn_open(const struct config *cfg)
@@ -280,8 +281,11 @@ ferryd_warn_open(const struct config *cfg)
     if (cfg->http != NULL && !config_token_is_set(cfg->admin_token) &&
         ferryd_is_open(cfg->http)) {
         log_warn("http listening on '%s' beyond loopback with no "
-                 "admin_token set: the admin endpoints are open",
-                 cfg->http);
+                 "admin_token set: the admin endpoints are open to %s",
+                 cfg->http,
+                 config_token_is_set(cfg->caller_token)
+                     ? "every holder of the caller token"
+                     : "anyone");
     }
 }
 

@@ -32,6 +32,7 @@
 #include "core/rand.h"
 
 static void broker_req_timer_cb(struct timer *t);
+static void broker_forget_cb(struct timer *t);
 static void broker_enqueue(struct broker *b, struct req *r);
 static void broker_grace_cb(struct timer *t);
 static void broker_send_error(struct broker *b, struct conn *c, uint64_t id,
@@ -73,7 +74,9 @@ broker_release(struct broker *b)
     map_release(&b->icalls);
     pos = 0;
     while (smap_next(&b->services, &pos, &val)) {
-        service_free(val);
+        struct service *svc = val;
+        loop_timer_stop(b->loop, &svc->forget);
+        service_free(svc);
     }
     smap_release(&b->services);
     pool_release(&b->req_pool);
@@ -110,18 +113,66 @@ broker_service(struct broker *b, struct slice name, bool create, ferry_err *err)
         *err = FERRY_ENOMEM;
         return NULL;
     }
+    /* Armed from the start, so that a service no path ever calls idle
+     * (an error before any record) is forgotten all the same. */
+    timer_init(&svc->forget, broker_forget_cb);
+    broker_service_settle(b, svc);
     return svc;
+}
+
+/* Takes svc out of the table and frees it; nothing may point to it. */
+static void
+broker_forget(struct broker *b, struct service *svc)
+{
+    loop_timer_stop(b->loop, &svc->forget);
+    smap_del(&b->services, svc->name, svc->name_len);
+    service_free(svc);
+}
+
+void
+broker_service_settle(struct broker *b, struct service *svc)
+{
+    if (service_is_idle(svc)) {
+        /* Without memory for the heap it stays until it is idle again. */
+        (void)loop_timer_start(b->loop, &svc->forget,
+                               svc->last_active +
+                                   b->cfg->service_idle_forget_ms);
+    }
+}
+
+/* An idle service's time is up, unless something happened since: then
+ * later. A service that is busy again is left alone; it is armed again
+ * when it next turns idle. */
+static void
+broker_forget_cb(struct timer *t)
+{
+    struct service *svc = container_of(t, struct service, forget);
+    struct broker *b = svc->loop->broker;
+    uint32_t ms = b->cfg->service_idle_forget_ms;
+
+    if (!service_is_idle(svc)) {
+        return;
+    }
+    if (!service_is_forgettable(svc, ms)) {
+        broker_service_settle(b, svc);
+        return;
+    }
+    log_info("service '%s': forgotten, idle for %u ms", svc->name,
+             (unsigned)ms);
+    broker_forget(b, svc);
 }
 
 void
 broker_maybe_free_service(struct broker *b, struct service *svc)
 {
-    if (svc->builtin != NULL || svc->had_workers || svc->n_regs > 0 ||
-        svc->queued > 0 || svc->disabled) {
+    if (!service_is_idle(svc)) {
         return;
     }
-    smap_del(&b->services, svc->name, svc->name_len);
-    service_free(svc);
+    if (svc->had_workers) {
+        broker_service_settle(b, svc);
+        return;
+    }
+    broker_forget(b, svc);
 }
 
 /*
@@ -217,6 +268,10 @@ broker_req_free(struct broker *b, struct req *r)
     }
     broker_req_drop_copy(b, r);
     b->live--;
+    if (--r->svc->reqs == 0) {
+        service_touch(r->svc);
+        broker_service_settle(b, r->svc);
+    }
     pool_put(&b->req_pool, r);
     if (b->shutting_down && b->live == 0 && !b->stopped) {
         /* Finish from the timer phase, outside this call chain. */
@@ -512,6 +567,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         ic->req_id = r->id;
     }
     b->live++;
+    svc->reqs++;
     r->state = REQ_AT_WORKER; /* on no list yet */
     if (reg != NULL) {
         /* A copy for retries, within the bytes queued requests may hold;

@@ -146,8 +146,16 @@ void broker_caller_gone(struct broker *b, struct map *inflight);
  * when idempotent. */
 void broker_worker_gone(struct broker *b, struct list *held);
 
-/* Frees svc when it never had a worker and nothing waits in it. */
+/*
+ * svc may have turned idle (service_is_idle): frees it at once when it
+ * never had a worker, else arms its forget timer for
+ * service_idle_forget_ms. Nothing may use svc after this.
+ */
 void broker_maybe_free_service(struct broker *b, struct service *svc);
+
+/* Like broker_maybe_free_service(), but never frees at once: svc may be
+ * used after it. */
+void broker_service_settle(struct broker *b, struct service *svc);
 
 /*
  * Starts the shutdown: no new requests, work in flight gets grace_ms, then

@@ -5,7 +5,10 @@
  *
  * A built-in handler runs on the request path in place of a worker and
  * writes its REPLY straight into the caller's output buffer; the router
- * counts it like any other service.
+ * counts it like any other service. ferry.services answers only a caller
+ * that may see internals, ferry.admin only one that may give commands:
+ * each door decided that by the rules of core/access.h (the session's
+ * flags for a binary caller, the icall's for the HTTP gateway).
  */
 #include "broker/builtin.h"
 
@@ -17,6 +20,7 @@
 #include "broker/control.h"
 #include "broker/icall.h"
 #include "broker/session.h"
+#include "core/access.h"
 #include "core/conn.h"
 #include "core/hist.h"
 
@@ -218,14 +222,37 @@ out_free:
     return NULL;
 }
 
+/* Whether the caller (a conn, or else icall id) may see internals, as
+ * decided at its door by the rule of core/access.h. */
+static bool
+builtin_may_see_internals(struct broker *b, struct conn *caller, uint64_t id)
+{
+    const struct session *s;
+    const struct icall *ic;
+
+    if (caller != NULL) {
+        s = caller->data;
+        return s != NULL && s->internals;
+    }
+    ic = map_get(&b->icalls, id);
+    return ic != NULL && ic->internals;
+}
+
 static ferry_err
 builtin_services(struct broker *b, struct conn *caller, uint64_t id,
                  struct slice payload, char *msg, size_t msg_size)
 {
-    json_t *doc = builtin_services_json(b);
+    json_t *doc;
     char *text;
     ferry_err err;
 
+    if (!builtin_may_see_internals(b, caller, id)) {
+        snprintf(msg, msg_size,
+                 "ferry.services shows ferryd's internals: it needs %s",
+                 access_internals_need(b->cfg));
+        return FERRY_EUNAUTHORIZED;
+    }
+    doc = builtin_services_json(b);
     if (doc == NULL) {
         return FERRY_ENOMEM;
     }

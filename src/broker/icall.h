@@ -14,6 +14,7 @@
 #ifndef FERRY_BROKER_ICALL_H
 #define FERRY_BROKER_ICALL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ struct icall {
                          flight */
     uint64_t req_id;  /* broker id of its request record, 0 if none */
     icall_done_cb cb; /* called once with the answer */
+    bool internals;   /* may see internals (ferry.services), by the
+                         rule of core/access.h; set by the caller before
+                         icall_submit() */
 };
 
 /*

@@ -31,6 +31,8 @@ service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
     svc->loop = l;
     svc->builtin = builtin;
     list_init(&svc->queue);
+    timer_init(&svc->forget, NULL); /* the broker gives it its callback */
+    svc->last_active = loop_now(l);
     if (hist_init(&svc->latency, HIST_SUB_BITS, HIST_MAX_BITS) != FERRY_OK) {
         free(svc);
         return NULL;
@@ -78,6 +80,27 @@ service_enable(struct service *svc)
     svc->fallback = NULL;
     svc->fallback_len = 0;
     svc->disabled = false;
+    service_touch(svc);
+}
+
+bool
+service_is_idle(const struct service *svc)
+{
+    return svc->builtin == NULL && svc->n_regs == 0 && svc->reqs == 0 &&
+           svc->queued == 0 && !svc->disabled;
+}
+
+bool
+service_is_forgettable(const struct service *svc, uint32_t forget_ms)
+{
+    return service_is_idle(svc) &&
+           loop_now(svc->loop) >= svc->last_active + forget_ms;
+}
+
+void
+service_touch(struct service *svc)
+{
+    svc->last_active = loop_now(svc->loop);
 }
 
 ferry_err
@@ -95,6 +118,7 @@ service_add_reg(struct service *svc, struct wreg *reg)
     reg->slot = svc->n_regs;
     svc->regs[svc->n_regs++] = reg;
     svc->had_workers = true;
+    service_touch(svc);
     return FERRY_OK;
 }
 
@@ -108,6 +132,7 @@ service_remove_reg(struct service *svc, struct wreg *reg)
     }
     svc->regs[i] = svc->regs[--svc->n_regs];
     svc->regs[i]->slot = i;
+    service_touch(svc);
 }
 
 size_t
@@ -494,6 +519,7 @@ service_count_request(struct service *svc)
 
     svc->budget.requests[i]++;
     svc->requests++;
+    service_touch(svc);
     stats_record_request(&svc->stats, loop_now(svc->loop));
 }
 

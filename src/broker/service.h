@@ -20,6 +20,12 @@
  * it healthy, failure ejects it again. The expiry is checked lazily when a
  * worker is picked, with the loop clock; no timer per worker.
  *
+ * Forgetting: a service that is not built in, has no registration, no
+ * request record and is not disabled is idle. The broker forgets an idle
+ * service (frees it, its stats with it) at once when it never had a
+ * worker, else once it has been idle for service_idle_forget_ms: the
+ * table of services cannot be filled for good by peers that are gone.
+ *
  * Circuit breaker: when the failures that are a service's fault (lost,
  * DEADLINE at a worker, its WORKER_ERROR, OVERLOADED, SHUTTING_DOWN) pass
  * breaker_error_percent of at least breaker_min_requests outcomes over
@@ -37,6 +43,7 @@
 #include "broker/stats.h"
 #include "core/hist.h"
 #include "core/list.h"
+#include "core/timer.h"
 #include "proto/frame.h"
 
 struct broker;
@@ -110,6 +117,14 @@ struct service {
     struct list queue;                 /* struct req waiting, oldest first */
     uint32_t queued;                   /* requests in queue */
     uint32_t in_flight;                /* requests at its workers */
+    uint32_t reqs;                     /* request records that point here
+                                          (queued, at a worker, waiting
+                                          for a retry); kept by the
+                                          broker */
+    uint64_t last_active;              /* loop ms of its last request,
+                                          registration or enable, or the
+                                          end of its last request */
+    struct timer forget;               /* armed by the broker while idle */
     bool disabled;                     /* an operator disabled it */
     uint8_t *fallback;                 /* owned: the fixed reply of a
                                           disabled service (never NULL
@@ -150,6 +165,16 @@ struct service *service_new(struct loop *l, struct slice name,
 
 /* Frees svc; it must hold no registration and no queued request. */
 void service_free(struct service *svc);
+
+/* Whether nothing keeps svc: not built in, no registration, no request
+ * record, not disabled. */
+bool service_is_idle(const struct service *svc);
+
+/* Whether svc is idle and has been for forget_ms by the loop clock. */
+bool service_is_forgettable(const struct service *svc, uint32_t forget_ms);
+
+/* Something happened to svc now: its idle time starts again. */
+void service_touch(struct service *svc);
 
 /* Adds reg to svc's workers; FERRY_ENOMEM when it cannot. */
 ferry_err service_add_reg(struct service *svc, struct wreg *reg);

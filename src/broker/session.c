@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/access.h"
 #include "core/config.h"
-#include "core/ctcompare.h"
 #include "core/log.h"
 
 static ferry_err session_hello(struct conn *c, const struct frame *f);
@@ -89,15 +89,6 @@ session_hs_closing(struct conn *c)
 {
 }
 
-/* Whether token matches this token setting; a setting that is off never
- * matches (an unset admin_token grants nothing). */
-static bool
-session_token_matches(struct slice token, const char *want)
-{
-    return config_token_is_set(want) &&
-           ctcompare_equal(token.p, token.len, want, strlen(want));
-}
-
 /*
  * Whether a HELLO may go on: with the role's token set (caller_token or
  * worker_token), its token must be that one or admin_token. Both are
@@ -108,8 +99,8 @@ session_token_is_ok(const struct config *cfg, uint8_t role, struct slice token)
 {
     const char *want =
         role == FRAME_ROLE_WORKER ? cfg->worker_token : cfg->caller_token;
-    bool role_ok = session_token_matches(token, want);
-    bool admin_ok = session_token_matches(token, cfg->admin_token);
+    bool role_ok = access_token_matches(token.p, token.len, want);
+    bool admin_ok = access_token_matches(token.p, token.len, cfg->admin_token);
 
     return !config_token_is_set(want) || role_ok || admin_ok;
 }
@@ -157,11 +148,9 @@ session_hello(struct conn *c, const struct frame *f)
     s->conn = c;
     s->b = b;
     s->role = h.role;
-    /* Admin commands: the admin token when one is set; else only the unix
-     * socket, whose folder (0700) admits only ferryd's own user. */
-    s->admin = config_token_is_set(cfg->admin_token)
-                   ? session_token_matches(h.token, cfg->admin_token)
-                   : conn_is_unix(c);
+    /* What this client may do beyond calling: the rules of access.h. */
+    s->admin = access_may_command(cfg, h.token.p, h.token.len, conn_is_unix(c));
+    s->internals = access_may_see_internals(cfg, h.token.p, h.token.len);
     map_init(&s->inflight);
     list_init(&s->held);
     if (session_set_name(c, h.name) != FERRY_OK) {
@@ -212,6 +201,7 @@ session_closing(struct conn *c)
         if (service_active_workers(svc) == 0) {
             broker_rearm_queue(b, svc);
         }
+        broker_maybe_free_service(b, svc);
     }
     free(s->regs);
     free(s);
@@ -295,10 +285,12 @@ session_register(struct conn *c, const struct frame *f)
 {
     struct session *s = c->data;
     struct broker *b = s->b;
+    const struct config *cfg = c->loop->cfg;
     struct frame_register g;
     struct service *svc;
     struct wreg *reg = NULL;
     ferry_err err = FERRY_OK;
+    char msg[96];
 
     if (frame_parse_register(f, &g) != FERRY_OK) {
         if (session_register_shaped(f)) {
@@ -320,22 +312,37 @@ session_register(struct conn *c, const struct frame *f)
                         "a draining worker cannot register");
         return;
     }
+    /* Registering a service again only changes its credit; a new one
+     * counts against this connection's share of the table. */
+    svc = broker_service(b, g.service, false, &err);
+    for (size_t i = 0; svc != NULL && i < s->n_regs; i++) {
+        if (s->regs[i]->svc == svc) {
+            reg = s->regs[i];
+            break;
+        }
+    }
+    if (reg == NULL && s->n_regs >= cfg->max_services_per_worker) {
+        snprintf(msg, sizeof(msg),
+                 "too many services on one worker connection "
+                 "(max_services_per_worker %u)",
+                 (unsigned)cfg->max_services_per_worker);
+        conn_send_error(c, f->id, FERRY_EOVERLOADED, msg);
+        return;
+    }
     svc = broker_service(b, g.service, true, &err);
     if (svc == NULL && err == FERRY_EINVALID_ARGUMENT) {
         conn_send_error(c, f->id, err, BROKER_BAD_NAME);
         return;
     }
-    if (svc == NULL) {
-        conn_send_error(c, f->id,
-                        err == FERRY_ENOMEM ? FERRY_ENOMEM : FERRY_EOVERLOADED,
-                        err == FERRY_ENOMEM ? NULL : "too many services");
+    if (svc == NULL && err == FERRY_ENOMEM) {
+        conn_send_error(c, f->id, FERRY_ENOMEM, NULL);
         return;
     }
-    for (size_t i = 0; i < s->n_regs; i++) {
-        if (s->regs[i]->svc == svc) {
-            reg = s->regs[i];
-            break;
-        }
+    if (svc == NULL) {
+        snprintf(msg, sizeof(msg), "too many services (max_services %u)",
+                 (unsigned)cfg->max_services);
+        conn_send_error(c, f->id, FERRY_EOVERLOADED, msg);
+        return;
     }
     if (reg != NULL) {
         reg->credit = g.credit;

@@ -39,6 +39,7 @@ struct session {
     bool draining;          /* sent DRAIN (or drained by an operator):
                                no new requests */
     bool admin;             /* may run admin commands (ferry.admin) */
+    bool internals;         /* may see internals (ferry.services) */
     bool probing;           /* ejection over: one probe request decides */
     bool probe_sent;        /* the probe is at the worker */
 };

@@ -2,7 +2,8 @@
 /*
  * cmd_services.c - "ferry services": calls the built-in service
  * ferry.services and prints its JSON as a table, one row per service and
- * an indented row per worker. Every field may be missing: a missing one
+ * an indented row per worker. ferryd shows it to the admin token when one
+ * is set (core/access.h), so an operator passes --token. Every field may be missing: a missing one
  * prints as "-", so an older or newer daemon still gives a readable table.
  */
 #include "cli/cmd_services.h"
@@ -20,6 +21,12 @@ cmd_services_usage(FILE *out)
             "Lists the services ferryd knows, with their workers, credit, "
             "requests in\n"
             "flight, queued requests, counters and latency percentiles.\n\n"
+            "These are ferryd's internals (the built-in ferry.services): "
+            "with admin_token\n"
+            "set, ferryd shows them only to its admin token (on any "
+            "address, its unix\n"
+            "socket too); without it, to whoever may call (the caller "
+            "token, when set).\n\n"
             "  --json           print the daemon's JSON as is\n"
             "  --token TOKEN    access token (default $FERRY_TOKEN)\n\n"
             "Exit status: 0 success, 1 error from ferryd, 2 usage error, "

@@ -91,6 +91,13 @@ static const struct config_key config_keys[] = {
      "5000", "time a new connection has to send HELLO"},
     {"max_services", CT_COUNT, FIELD(max_services), 1, 1000000, "4096",
      "services known at once"},
+    {"max_services_per_worker", CT_COUNT, FIELD(max_services_per_worker), 1,
+     1000000, "256",
+     "services one worker connection may register; more get OVERLOADED"},
+    {"service_idle_forget_ms", CT_MS, FIELD(service_idle_forget_ms), 0,
+     86400000, "300000",
+     "a service with no worker, no request and no traffic for this long "
+     "is forgotten, its stats with it"},
     {"max_in_flight", CT_COUNT, FIELD(max_in_flight), 1, 10000000, "1024",
      "unanswered requests per connection before ferryd stops reading it"},
     {"caller_token", CT_STR, FIELD(caller_token), 0, 255, "none (off)",
@@ -98,7 +105,8 @@ static const struct config_key config_keys[] = {
     {"worker_token", CT_STR, FIELD(worker_token), 0, 255, "none (off)",
      "token workers must send in HELLO to register services"},
     {"admin_token", CT_STR, FIELD(admin_token), 0, 255, "none (off)",
-     "token accepted for any role; required by admin HTTP endpoints"},
+     "token accepted for any role; when set, the only one that shows "
+     "internals and gives admin commands"},
     {"http", CT_HTTP, FIELD(http), 0, 0, CONFIG_HTTP_DEFAULT,
      "HTTP address (gateway, admin, dashboard), or off"},
     {"route", CT_ROUTE, FIELD(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",

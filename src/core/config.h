@@ -60,6 +60,11 @@ struct config {
     uint32_t max_connections;           /* open connections at once */
     uint32_t handshake_timeout_ms;      /* time allowed before HELLO */
     uint32_t max_services;              /* services known at once */
+    uint32_t max_services_per_worker;   /* services one worker conn may
+                                           register */
+    uint32_t service_idle_forget_ms;    /* an idle service (no worker, no
+                                           request, no traffic) is
+                                           forgotten after this */
     uint32_t max_in_flight;             /* unanswered requests per connection
                                            before ferryd stops reading it */
     char *caller_token;                 /* owned; HELLO token of callers and

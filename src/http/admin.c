@@ -119,15 +119,13 @@ admin_send_doc(h2o_req_t *req, int status, json_t *doc)
 }
 
 /*
- * Whether req may see internals: with admin_token set it must carry it;
- * else the 401 is sent here.
+ * Whether req may see internals, by the rule of core/access.h (the same
+ * as ferry.services on every door); else the 401 is sent here.
  */
 static bool
 admin_is_allowed(h2o_handler_t *self, h2o_req_t *req)
 {
-    const char *token = admin_of(self)->loop->cfg->admin_token;
-
-    if (auth_is_allowed(req, token, NULL)) {
+    if (auth_may_see_internals(req, admin_of(self)->loop->cfg)) {
         return true;
     }
     auth_refuse(req);

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "core/access.h"
 #include "core/config.h"
 #include "core/ctcompare.h"
 #include "http/respond.h"
@@ -23,32 +24,59 @@ auth_matches(h2o_iovec_t value, const char *token)
            ctcompare_equal(value.base, value.len, token, strlen(token));
 }
 
-bool
-auth_is_allowed(h2o_req_t *req, const char *token, const char *admin_token)
+/* The tokens req carries: the Bearer one of Authorization, then
+ * Ferry-Token. Returns how many (0 to 2) it wrote to out. */
+static size_t
+auth_tokens(h2o_req_t *req, h2o_iovec_t out[2])
 {
     static const char bearer[] = "bearer ";
-    size_t blen = sizeof(bearer) - 1;
-    bool ok = false;
+    size_t blen = sizeof(bearer) - 1, n = 0;
     ssize_t i;
 
-    if (!config_token_is_set(token)) {
-        return true;
-    }
     i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i >= 0) {
         h2o_iovec_t v = req->headers.entries[i].value;
         if (v.len >= blen && h2o_lcstris(v.base, blen, bearer, blen)) {
-            v.base += blen;
-            v.len -= blen;
-            ok |= auth_matches(v, token);
-            ok |= auth_matches(v, admin_token);
+            out[n++] = h2o_iovec_init(v.base + blen, v.len - blen);
         }
     }
     i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("ferry-token"), -1);
     if (i >= 0) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        ok |= auth_matches(v, token);
-        ok |= auth_matches(v, admin_token);
+        out[n++] = req->headers.entries[i].value;
+    }
+    return n;
+}
+
+bool
+auth_is_allowed(h2o_req_t *req, const char *token, const char *admin_token)
+{
+    h2o_iovec_t given[2];
+    size_t n;
+    bool ok = false;
+
+    if (!config_token_is_set(token)) {
+        return true;
+    }
+    n = auth_tokens(req, given);
+    for (size_t i = 0; i < n; i++) {
+        ok |= auth_matches(given[i], token);
+        ok |= auth_matches(given[i], admin_token);
+    }
+    return ok;
+}
+
+bool
+auth_may_see_internals(h2o_req_t *req, const struct config *cfg)
+{
+    h2o_iovec_t given[2];
+    size_t n = auth_tokens(req, given);
+    bool ok = false;
+
+    if (n == 0) {
+        return access_may_see_internals(cfg, "", 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ok |= access_may_see_internals(cfg, given[i].base, given[i].len);
     }
     return ok;
 }
@@ -56,7 +84,6 @@ auth_is_allowed(h2o_req_t *req, const char *token, const char *admin_token)
 void
 auth_refuse(h2o_req_t *req)
 {
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
-                   NULL, H2O_STRLIT("Bearer"));
+    /* A 401 carries WWW-Authenticate: Bearer (respond.c). */
     http_respond_error(req, FERRY_EUNAUTHORIZED, "missing or wrong token");
 }

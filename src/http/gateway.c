@@ -161,6 +161,9 @@ gateway_submit(struct http_server *s, h2o_req_t *req, struct slice service,
     gc->b = http_server_loop(s)->broker;
     gc->ctype = ctype;
     gc->ic.id = 0;
+    /* ferry.services decides with this: the one rule for internals. */
+    gc->ic.internals =
+        auth_may_see_internals(req, http_server_loop(s)->cfg);
     if (req->version >= 0x200) {
         gc->gen.proceed = gateway_proceed;
         gc->gen.stop = gateway_stop;

@@ -211,6 +211,11 @@ respond_error_json(h2o_req_t *req, int status, const char *name, int code,
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER,
                        NULL, H2O_STRLIT("1"));
     }
+    if (status == 401) {
+        /* RFC 7235: a 401 names its scheme, on every path alike. */
+        h2o_add_header(&req->pool, &req->res.headers,
+                       H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    }
     http_respond_json(req, status, json, len);
 }
 

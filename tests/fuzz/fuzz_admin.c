@@ -12,7 +12,7 @@
  * FUZZ_SRC: src/core/hist.c src/core/log.c src/core/loop.c src/core/map.c
  * FUZZ_SRC: src/core/pool.c src/core/timer.c src/proto/frame.c
  * FUZZ_SRC: src/proto/errors.c src/core/paths.c src/core/heap.c
- * FUZZ_SRC: src/core/bufpool.c
+ * FUZZ_SRC: src/core/bufpool.c src/core/access.c
  * FUZZ_LIBS: -luv -ljansson -linih -lm
  *
  * The broker lives for the whole run, as it does in ferryd: services that

@@ -58,8 +58,12 @@ class TestAuth(FerryTestCase):
 
     def test_caller_token(self):
         d = self.daemon("--caller-token", CT)
+        # Without admin_token, /metrics needs what a call needs: the
+        # caller token (tests/fault/test_internals.py has every case).
+        bearer = {"Authorization": "Bearer " + CT}
+        self.assertHttpError(d.http("GET", "/metrics"), 401, "UNAUTHORIZED")
         # The test helper's readiness probe may already have been refused.
-        before = self.metric(d, "ferry_auth_failures_total")
+        before = self.metric(d, "ferry_auth_failures_total", bearer)
         msg = self.refused(d, ROLE_CALLER, "")
         self.assertEqual(msg, "invalid token for role 'caller'")
         self.refused(d, ROLE_CALLER, "caller-s3creT")
@@ -71,8 +75,8 @@ class TestAuth(FerryTestCase):
         self.worker("tests/test_worker", "--addr", d.addr, "--service",
                     "open", "--mode", "tag:w", env=NO_TOKEN)
         self.assertReply(c.call(2, "open", b"x"), b"w:x")
-        self.assertEqual(self.metric(d, "ferry_auth_failures_total"),
-                         before + 4)
+        self.assertEqual(self.metric(d, "ferry_auth_failures_total",
+                                     bearer), before + 4)
         log = d.log
         self.assertRegex(log, r"caller at '127\.0\.0\.1:\d+': refused: "
                               r"no token")

@@ -43,6 +43,8 @@ test_defaults(void **state)
     assert_int_equal(cfg.max_connections, 10000);
     assert_int_equal(cfg.handshake_timeout_ms, 5000);
     assert_int_equal(cfg.max_services, 4096);
+    assert_int_equal(cfg.max_services_per_worker, 256);
+    assert_int_equal(cfg.service_idle_forget_ms, 300000);
     assert_int_equal(cfg.log_level, LOG_LVL_INFO);
     config_release(&cfg);
 }

@@ -5,8 +5,9 @@
  * and capped ejections, the share of workers that may be out, the sole
  * worker, the one probe after an ejection), the circuit breaker (error
  * rate over a window of outcomes, fail fast while open, half-open probes)
- * and the retry budget (a share of the requests of the last ten seconds,
- * with a per-second floor).
+ * the retry budget (a share of the requests of the last ten seconds,
+ * with a per-second floor), and when a service is idle and may be
+ * forgotten (no worker, no request, not disabled, for long enough).
  *
  * The clock: service.c reads loop_now(), which is uv_now() of the loop's
  * uv_loop_t, itself the loop's cached time field. A zeroed struct loop
@@ -850,6 +851,94 @@ test_retry_budget_forgets_old_seconds(void **state)
     fx_free(f);
 }
 
+/* Forgetting idle services */
+
+static ferry_err
+builtin_nothing(struct broker *b, struct conn *caller, uint64_t id,
+                struct slice payload, char *msg, size_t msg_size)
+{
+    return FERRY_OK;
+}
+
+static void
+test_idle_only_without_worker_request_or_disable(void **state)
+{
+    struct fx *f = fx_new(2);
+    struct service *b;
+
+    /* Workers keep it. */
+    assert_false(service_is_idle(f->svc));
+    at(f, 100);
+    service_remove_reg(f->svc, &f->reg[0]);
+    assert_false(service_is_idle(f->svc));
+    service_remove_reg(f->svc, &f->reg[1]);
+    assert_true(service_is_idle(f->svc));
+    /* So do its request records (queued, at a worker, retrying). */
+    f->svc->reqs = 1;
+    assert_false(service_is_idle(f->svc));
+    assert_false(service_is_forgettable(f->svc, 0));
+    f->svc->reqs = 0;
+    f->svc->queued = 1;
+    assert_false(service_is_idle(f->svc));
+    f->svc->queued = 0;
+    /* And a disable by an operator, however long. */
+    assert_int_equal(service_disable(f->svc, NULL, 0), FERRY_OK);
+    assert_false(service_is_idle(f->svc));
+    at(f, 86400000);
+    assert_false(service_is_forgettable(f->svc, 1000));
+    service_enable(f->svc);
+    assert_true(service_is_idle(f->svc));
+    fx_free(f);
+
+    /* A built-in service is never idle. */
+    f = fx_new(0);
+    b = service_new(&f->loop, slice_str("ferry.b"), builtin_nothing);
+    assert_non_null(b);
+    assert_false(service_is_idle(b));
+    at(f, 86400000);
+    assert_false(service_is_forgettable(b, 0));
+    service_free(b);
+    fx_free(f);
+}
+
+static void
+test_forgettable_after_idle_time(void **state)
+{
+    struct fx *f = fx_new(1);
+
+    /* Idle from the loss of its last worker, at 100. */
+    at(f, 100);
+    service_remove_reg(f->svc, &f->reg[0]);
+    assert_int_equal(f->svc->last_active, now(f));
+    at(f, 1099);
+    assert_false(service_is_forgettable(f->svc, 1000));
+    at(f, 1100);
+    assert_true(service_is_forgettable(f->svc, 1000));
+    /* Traffic (a request, even one refused at once) starts it again. */
+    service_count_request(f->svc);
+    at(f, 2099);
+    assert_false(service_is_forgettable(f->svc, 1000));
+    at(f, 2100);
+    assert_true(service_is_forgettable(f->svc, 1000));
+    /* So does an enable, after a disable. */
+    assert_int_equal(service_disable(f->svc, "fb", 2), FERRY_OK);
+    at(f, 5000);
+    service_enable(f->svc);
+    at(f, 5999);
+    assert_false(service_is_forgettable(f->svc, 1000));
+    at(f, 6000);
+    assert_true(service_is_forgettable(f->svc, 1000));
+    /* And a worker registering again. */
+    assert_int_equal(service_add_reg(f->svc, &f->reg[0]), FERRY_OK);
+    at(f, 9000);
+    assert_false(service_is_forgettable(f->svc, 0));
+    service_remove_reg(f->svc, &f->reg[0]);
+    assert_false(service_is_forgettable(f->svc, 1));
+    /* 0: forgettable as soon as it is idle. */
+    assert_true(service_is_forgettable(f->svc, 0));
+    fx_free(f);
+}
+
 int
 main(void)
 {
@@ -885,6 +974,10 @@ main(void)
         cmocka_unit_test_teardown(test_breaker_open_directly, fx_teardown),
         cmocka_unit_test_teardown(test_retry_budget_floor, fx_teardown),
         cmocka_unit_test_teardown(test_retry_budget_percent, fx_teardown),
+        cmocka_unit_test_teardown(
+            test_idle_only_without_worker_request_or_disable, fx_teardown),
+        cmocka_unit_test_teardown(test_forgettable_after_idle_time,
+                                  fx_teardown),
         cmocka_unit_test_teardown(test_retry_budget_forgets_old_seconds,
                                   fx_teardown),
     };
