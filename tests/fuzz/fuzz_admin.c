@@ -5,15 +5,8 @@
  * field it reads is checked before it is trusted. A command either answers
  * a JSON object with "ok": true, or fails with a message; it never crashes.
  *
- * FUZZ_SRC: src/broker/broker.c src/broker/builtin.c src/broker/control.c
- * FUZZ_SRC: src/broker/icall.c src/broker/service.c src/broker/session.c
- * FUZZ_SRC: src/broker/stats.c src/core/addr.c src/core/buf.c
- * FUZZ_SRC: src/core/config.c src/core/conn.c src/core/ctcompare.c
- * FUZZ_SRC: src/core/hist.c src/core/log.c src/core/loop.c src/core/map.c
- * FUZZ_SRC: src/core/pool.c src/core/timer.c src/proto/frame.c
- * FUZZ_SRC: src/proto/errors.c src/core/paths.c src/core/heap.c
- * FUZZ_SRC: src/core/bufpool.c src/core/access.c
- * FUZZ_LIBS: -luv -ljansson -linih -lm
+ * FUZZ_SRC: src/broker/*.c src/core/*.c src/proto/*.c
+ * FUZZ_LIBS: -luv -ljansson -linih -lsystemd -lm
  *
  * The broker lives for the whole run, as it does in ferryd: services that
  * commands create stay (bounded by max_services), so later inputs meet

@@ -17,7 +17,9 @@
 #    * FUZZ_SRC: src/proto/frame.c src/proto/errors.c
 #    * FUZZ_LIBS: -linih
 #
-# A target without FUZZ_SRC gets the frame codec (DEFAULT_SRC).
+# A target without FUZZ_SRC gets the frame codec (DEFAULT_SRC). Globs
+# (src/core/*.c) are expanded, so a target that links a whole folder
+# keeps building when a file is added to it.
 #
 # New inputs found during the run go to $FUZZ_OUT/corpus/<name>/, never
 # into the checked-in seeds. Crash files are written to $FUZZ_OUT
