@@ -52,7 +52,8 @@ extern "C" {
     X(NOMEM, 17, "out of memory")                                            \
     X(SYS, 18, "system error")                                               \
     X(CIRCUIT_OPEN, 19, "circuit open, failing fast")                        \
-    X(SERVICE_DISABLED, 20, "service disabled by an operator")
+    X(SERVICE_DISABLED, 20, "service disabled by an operator")               \
+    X(SLOW_CONSUMER, 21, "peer does not read what is sent to it")
 
 enum ferry_err {
     FERRY_OK = 0,

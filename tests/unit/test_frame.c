@@ -1035,12 +1035,14 @@ test_error_names(void **state)
     assert_string_equal(ferry_errname(FERRY_ESERVICE_DISABLED),
                         "SERVICE_DISABLED");
     assert_int_equal(FERRY_ESERVICE_DISABLED, 20);
+    assert_string_equal(ferry_errname(FERRY_ESLOW_CONSUMER), "SLOW_CONSUMER");
+    assert_int_equal(FERRY_ESLOW_CONSUMER, 21);
     assert_string_equal(ferry_strerror(FERRY_EDEADLINE), "deadline exceeded");
     /* Out of range: never NULL. */
-    assert_string_equal(ferry_errname((ferry_err)21), "UNKNOWN_ERROR");
+    assert_string_equal(ferry_errname((ferry_err)22), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)9999), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)-1), "UNKNOWN_ERROR");
-    assert_string_equal(ferry_strerror((ferry_err)21), "unknown error");
+    assert_string_equal(ferry_strerror((ferry_err)22), "unknown error");
     assert_string_equal(ferry_strerror((ferry_err)-5), "unknown error");
 }
 
