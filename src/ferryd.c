@@ -28,6 +28,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/mem.h"
 #include "core/notify.h"
 #include "core/paths.h"
 #include "http/route.h"
@@ -345,6 +346,7 @@ main(int argc, char **argv)
     }
     log_set_level(d.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    mem_tune();
     if (paths_make_dir(d.cfg.data_dir, err, sizeof(err)) != FERRY_OK) {
         log_error("data dir %s", err);
         route_table_release(&d.routes);

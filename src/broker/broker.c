@@ -473,6 +473,11 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         broker_send_error(b, caller, id, FERRY_ESHUTTING_DOWN, NULL);
         return;
     }
+    if (mem_is_tight(b->loop, q->key.len + q->payload.len)) {
+        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
+                          "memory budget (max_memory) reached");
+        return;
+    }
     if (s != NULL && map_get(&s->inflight, id) != NULL) {
         broker_send_error(b, caller, id, FERRY_EDUPLICATE_ID, NULL);
         return;

@@ -222,6 +222,17 @@ session_common_frame(struct conn *c, const struct frame *f)
             conn_fail(c, FERRY_EPROTO, "malformed REQUEST");
             return FERRY_OK;
         }
+        /* A role that is never paused (a worker: its replies must keep
+         * flowing) is held back per request instead: above high_water
+         * its new requests are refused, so the answers to them cannot
+         * pile up in an output it does not read. */
+        if (!c->ops->pause_on_high &&
+            conn_out_pending(c) > c->loop->cfg->high_water) {
+            conn_send_error(c, f->id, FERRY_EOVERLOADED,
+                            "output above high_water: read what ferryd "
+                            "sent first");
+            return FERRY_OK;
+        }
         broker_request(b, c, f->id, f->flags, &q);
         return FERRY_OK;
     }

@@ -83,6 +83,20 @@ static const struct config_key config_keys[] = {
      "4194304", "pending output that stops reading a connection"},
     {"low_water", CT_BYTES, FIELD(low_water), 0, UINT64_C(1) << 40, "1048576",
      "pending output below which reading resumes"},
+    {"output_limit", CT_BYTES, FIELD(output_limit), 0, UINT64_C(1) << 40,
+     "67108864",
+     "output waiting for one connection past which it is closed with "
+     "SLOW_CONSUMER (0 = off)"},
+    {"output_soft_limit", CT_BYTES, FIELD(output_soft_limit), 0,
+     UINT64_C(1) << 40, "16777216",
+     "output waiting for one connection that closes it when held "
+     "output_soft_seconds (0 = off)"},
+    {"output_soft_seconds", CT_COUNT, FIELD(output_soft_seconds), 1, 86400,
+     "10", "how long output may stay above output_soft_limit"},
+    {"max_memory", CT_BYTES, FIELD(max_memory), 0, UINT64_C(1) << 44,
+     "1073741824",
+     "memory budget of the whole daemon: near it new requests get "
+     "OVERLOADED and the biggest connections are closed (0 = off)"},
     {"grace_ms", CT_MS, FIELD(grace_ms), 0, 3600000, "5000",
      "time given to requests in flight on shutdown"},
     {"max_connections", CT_COUNT, FIELD(max_connections), 1, 1000000, "10000",
@@ -114,6 +128,10 @@ static const struct config_key config_keys[] = {
      "off = none)"},
     {"http_max_body", CT_BYTES, FIELD(http_max_body), 0, 1073741824,
      "0 (= max_frame)", "largest HTTP request body, else 413"},
+    {"http_conn_body_limit", CT_BYTES, FIELD(http_conn_body_limit), 0,
+     UINT64_C(1) << 40, "33554432",
+     "bytes of unfinished request bodies one HTTP connection may hold, "
+     "all its HTTP/2 streams together, else it is closed (0 = off)"},
     {"http_header_timeout_ms", CT_MS, FIELD(http_header_timeout_ms), 1, 3600000,
      "10000", "time a client has to send a whole request head"},
     {"http_idle_timeout_ms", CT_MS, FIELD(http_idle_timeout_ms), 1, 3600000,
@@ -680,6 +698,27 @@ config_check(const struct config *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "low_water: %llu is above high_water (%llu)",
                  (unsigned long long)cfg->low_water,
                  (unsigned long long)cfg->high_water);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (cfg->output_limit != 0 &&
+        cfg->output_limit < (uint64_t)cfg->max_frame + CONFIG_OUTPUT_SLACK) {
+        snprintf(err, err_size,
+                 "output_limit: %llu is below max_frame + 64 KiB (%llu): "
+                 "one largest reply must fit",
+                 (unsigned long long)cfg->output_limit,
+                 (unsigned long long)cfg->max_frame + CONFIG_OUTPUT_SLACK);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (cfg->output_limit != 0 && cfg->output_limit < cfg->high_water) {
+        snprintf(err, err_size, "output_limit: %llu is below high_water (%llu)",
+                 (unsigned long long)cfg->output_limit,
+                 (unsigned long long)cfg->high_water);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if (cfg->max_memory != 0 && cfg->max_memory < CONFIG_MIN_MEMORY) {
+        snprintf(err, err_size,
+                 "max_memory: %llu is below 16 MiB (0 turns it off)",
+                 (unsigned long long)cfg->max_memory);
         return FERRY_EINVALID_ARGUMENT;
     }
     if (cfg->default_deadline_ms > cfg->max_deadline_ms) {

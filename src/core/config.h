@@ -23,6 +23,8 @@
 #define CONFIG_HTTP_DEFAULT "127.0.0.1:8080"
 #define CONFIG_ROUTE_DEFAULT "GET /fib/{n} fib"
 #define CONFIG_ERR_SIZE 512
+#define CONFIG_OUTPUT_SLACK (64 * 1024) /* output_limit >= max_frame + this */
+#define CONFIG_MIN_MEMORY (16 * 1024 * 1024) /* smallest max_memory but 0 */
 #define CONFIG_MAX_KEYS 64 /* keys in the table, with room */
 #define FERRYD_VERSION "0.1"
 #define FERRYD_NAME "ferryd/" FERRYD_VERSION
@@ -56,6 +58,13 @@ struct config {
     uint32_t worker_wait_ms;            /* wait for a first/returning worker */
     uint64_t high_water;                /* pending output that stops reading */
     uint64_t low_water;                 /* pending output that resumes it */
+    uint64_t output_limit;              /* pending output that closes a
+                                           conn (SLOW_CONSUMER); 0 = off */
+    uint64_t output_soft_limit;         /* pending output that closes it
+                                           when held too long; 0 = off */
+    uint32_t output_soft_seconds;       /* how long is too long */
+    uint64_t max_memory;                /* the daemon's memory budget;
+                                           0 = off */
     uint32_t grace_ms;                  /* time to finish work on shutdown */
     uint32_t max_connections;           /* open connections at once */
     uint32_t handshake_timeout_ms;      /* time allowed before HELLO */
@@ -80,6 +89,8 @@ struct config {
                                            not from the file */
     enum config_source routes_src;      /* who set routes */
     uint32_t http_max_body;             /* largest HTTP body; 0 = max_frame */
+    uint64_t http_conn_body_limit;      /* unfinished body bytes of one
+                                           HTTP conn; 0 = off */
     uint32_t http_header_timeout_ms;    /* time to send a request head */
     uint32_t http_idle_timeout_ms;      /* idle HTTP connection closed */
     uint32_t http_max_connections;      /* HTTP connections open at once */

@@ -28,6 +28,7 @@
 #include "core/log.h"
 
 static void conn_timer_cb(struct timer *t);
+static void conn_arm(struct conn *c);
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
@@ -280,9 +281,16 @@ uint8_t *
 conn_out_prepare(struct conn *c, size_t n)
 {
     struct buf *b = &c->out[c->out_cur];
+    uint64_t limit = c->loop->cfg->output_limit;
     uint8_t *p = NULL;
 
-    if (c->state == CONN_CLOSING || c->failed) {
+    if (c->state == CONN_CLOSING || c->failed || c->over_limit) {
+        return NULL;
+    }
+    if (limit != 0 && conn_out_pending(c) + n > limit) {
+        /* Closing here could re-enter whoever is sending; defer it. */
+        c->over_limit = true;
+        conn_mark_dirty(c);
         return NULL;
     }
     if (b->data != NULL || bufpool_get(&c->loop->bufs, b) == FERRY_OK) {
@@ -297,12 +305,39 @@ conn_out_prepare(struct conn *c, size_t n)
     return p;
 }
 
+/* Reading stops only above high_water, the soft limit is far above it:
+ * this is the one check per frame. */
+static void
+conn_soft_check(struct conn *c)
+{
+    uint64_t soft = c->loop->cfg->output_soft_limit;
+
+    if (soft != 0 && c->soft_since_s == 0 && conn_out_pending(c) > soft &&
+        (c->state == CONN_READY || c->state == CONN_DRAINING)) {
+        c->soft_since_s = (uint32_t)(loop_now(c->loop) / 1000) + 1;
+        conn_arm(c);
+    }
+}
+
+/* Output went down: forget the soft limit's clock once below it. */
+static void
+conn_soft_reset(struct conn *c)
+{
+    if (c->soft_since_s != 0 &&
+        conn_out_pending(c) <= c->loop->cfg->output_soft_limit) {
+        c->soft_since_s = 0;
+    }
+}
+
 void
 conn_out_commit(struct conn *c, size_t n)
 {
     buf_commit(&c->out[c->out_cur], n);
     c->last_tx = loop_now(c->loop);
     conn_mark_dirty(c);
+    if (conn_out_pending(c) > c->loop->cfg->high_water) {
+        conn_soft_check(c);
+    }
     if (c->ops->pause_on_high && c->reading &&
         conn_out_pending(c) > c->loop->cfg->high_water) {
         conn_pause(c);
@@ -368,6 +403,28 @@ conn_begin_close(struct conn *c, const char *reason)
     list_remove(&c->backlog_node);
     buf_clear(&c->in);
     c->ops->closing(c);
+}
+
+void
+conn_abort(struct conn *c, ferry_err code, const char *msg)
+{
+    uint8_t frame[512];
+    struct slice m = slice_str(msg);
+
+    if (c->state == CONN_CLOSING || c->destroyed) {
+        return;
+    }
+    bufpool_put(&c->loop->bufs, &c->out[c->out_cur]);
+    c->over_limit = false;
+    /* With a write in progress the socket takes nothing more now. */
+    if (!c->writing && frame_error_size(m.len) <= sizeof(frame)) {
+        uv_buf_t ub;
+        ub.base = (char *)frame;
+        ub.len = frame_write_error(frame, 0, (uint16_t)code, m);
+        (void)uv_try_write(&c->h.stream, &ub, 1);
+    }
+    conn_begin_close(c, msg);
+    conn_destroy(c);
 }
 
 void
@@ -449,6 +506,7 @@ conn_finish_close(struct conn *c)
 static void
 conn_after_write(struct conn *c)
 {
+    conn_soft_reset(c);
     if (buf_len(&c->out[c->out_cur]) > 0 || c->state == CONN_CLOSING) {
         conn_mark_dirty(c);
     }
@@ -506,7 +564,22 @@ conn_flush(struct conn *c)
     uv_buf_t ub;
     int rc;
 
-    if (c->destroyed || c->writing) {
+    if (c->destroyed) {
+        return;
+    }
+    if (c->over_limit && c->state != CONN_CLOSING) {
+        /* Checked before the write in progress: a peer that does not read
+         * never completes it. */
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "output above output_limit (%llu bytes): not read",
+                 (unsigned long long)c->loop->cfg->output_limit);
+        c->loop->mem.closed_output++;
+        log_warn("%s '%s': %s, closing", c->ops->role, c->peer, msg);
+        conn_abort(c, FERRY_ESLOW_CONSUMER, msg);
+        return;
+    }
+    if (c->writing) {
         return;
     }
     if (c->failed && c->state != CONN_CLOSING) {
@@ -525,6 +598,7 @@ conn_flush(struct conn *c)
     rc = uv_try_write(&c->h.stream, &ub, 1);
     if (rc >= 0 && (size_t)rc == ub.len) {
         bufpool_put(&c->loop->bufs, b);
+        conn_soft_reset(c);
         if (c->state == CONN_CLOSING) {
             conn_finish_close(c);
         } else if (c->paused &&
@@ -785,17 +859,32 @@ conn_heartbeat_due(const struct conn *c)
     return due;
 }
 
-void
-conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms)
+/* Loop ms at which output held above output_soft_limit closes c. */
+static uint64_t
+conn_soft_due(const struct conn *c)
 {
-    uint64_t due;
+    return ((uint64_t)c->soft_since_s +
+            c->loop->cfg->output_soft_seconds) *
+           1000;
+}
 
-    c->peer_hb_ms = peer_hb_ms;
-    if (peer_hb_ms == 0) {
+/* Arms c's timer, past HELLO, for the earlier of its heartbeat check and
+ * its soft limit's end; stops it when it needs neither. */
+static void
+conn_arm(struct conn *c)
+{
+    uint64_t due = UINT64_MAX;
+
+    if (c->peer_hb_ms != 0) {
+        due = conn_heartbeat_due(c);
+    }
+    if (c->soft_since_s != 0 && conn_soft_due(c) < due) {
+        due = conn_soft_due(c);
+    }
+    if (due == UINT64_MAX) {
         loop_timer_stop(c->loop, &c->tm);
         return;
     }
-    due = conn_heartbeat_due(c);
     if (due <= loop_now(c->loop)) {
         due = loop_now(c->loop) + 1;
     }
@@ -803,6 +892,13 @@ conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms)
         c->failed = true;
         conn_mark_dirty(c);
     }
+}
+
+void
+conn_start_heartbeat(struct conn *c, uint32_t peer_hb_ms)
+{
+    c->peer_hb_ms = peer_hb_ms;
+    conn_arm(c);
 }
 
 static void
@@ -822,7 +918,23 @@ conn_timer_cb(struct timer *t)
         conn_destroy(c);
         return;
     }
+    if (c->soft_since_s != 0) {
+        conn_soft_reset(c);
+    }
+    if (c->soft_since_s != 0 && now >= conn_soft_due(c)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "output above output_soft_limit (%llu bytes) for %u s: "
+                 "not read",
+                 (unsigned long long)c->loop->cfg->output_soft_limit,
+                 c->loop->cfg->output_soft_seconds);
+        c->loop->mem.closed_soft++;
+        log_warn("%s '%s': %s, closing", c->ops->role, c->peer, msg);
+        conn_abort(c, FERRY_ESLOW_CONSUMER, msg);
+        return;
+    }
     if (c->peer_hb_ms == 0) {
+        conn_arm(c);
         return;
     }
     if (now >= c->last_rx + 3 * (uint64_t)c->peer_hb_ms) {
@@ -835,5 +947,5 @@ conn_timer_cb(struct timer *t)
     if (hb > 0 && now >= c->last_tx + hb) {
         conn_send_empty(c, FRAME_PING, 0);
     }
-    conn_start_heartbeat(c, c->peer_hb_ms);
+    conn_arm(c);
 }

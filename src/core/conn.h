@@ -108,6 +108,9 @@ struct conn {
                                    conn_set_name()): name from HELLO */
     enum conn_state state;      /* changed only by conn_set_state() */
     uint32_t peer_hb_ms;        /* heartbeat the peer announced */
+    uint32_t soft_since_s;      /* loop second after the one in which
+                                   output passed output_soft_limit, 0
+                                   while below it */
     int sys_err;                /* errno-style code of the last failure */
     unsigned out_cur;           /* out[] that collects new frames */
     bool writing;               /* req.write in progress */
@@ -116,6 +119,8 @@ struct conn {
     bool shut;                  /* shutdown requested */
     bool destroyed;             /* uv_close called */
     bool failed;                /* out of memory: close at the next flush */
+    bool over_limit;            /* output would pass output_limit: close
+                                   with SLOW_CONSUMER at the next flush */
 };
 
 /* Whether c came through a unix socket listener. */
@@ -161,13 +166,22 @@ conn_is_open(const struct conn *c)
     return c->state != CONN_CLOSING;
 }
 
+/* Bytes of buffer memory c holds (input and both output halves), for the
+ * memory budget's choice of whom to close. */
+static inline uint64_t
+conn_held_bytes(const struct conn *c)
+{
+    return (uint64_t)c->in.cap + c->out[0].cap + c->out[1].cap;
+}
+
 /* Whether more output may be queued without passing the high-water mark. */
 bool conn_is_writable(const struct conn *c);
 
 /*
  * Reserves n bytes of output and returns where to write them, or NULL when
- * the conn is closing or memory ran out (the conn is then closed). Follow
- * with conn_out_commit().
+ * the conn is closing, memory ran out, or the output would pass
+ * output_limit (the conn is then closed at the next flush, with
+ * SLOW_CONSUMER in the last case). Follow with conn_out_commit().
  */
 uint8_t *conn_out_prepare(struct conn *c, size_t n);
 void conn_out_commit(struct conn *c, size_t n);
@@ -183,6 +197,16 @@ ferry_err conn_send_empty(struct conn *c, uint8_t type, uint64_t id);
  * answer to anything that makes the whole connection unusable.
  */
 void conn_fail(struct conn *c, ferry_err code, const char *msg);
+
+/*
+ * Closes at once, dropping whatever output waits: ERROR(0, code, msg) is
+ * written only if the socket takes it now, then the socket closes. For a
+ * peer that does not read (output_limit, output_soft_limit) or one closed
+ * for the memory budget, whose pending output is what must go. Not from
+ * within a callback chain that still uses c (the flush hook, timers and
+ * the memory budget call it).
+ */
+void conn_abort(struct conn *c, ferry_err code, const char *msg);
 
 /*
  * Closes: the conn leaves the id map, its ops fail its requests, pending

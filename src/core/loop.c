@@ -19,6 +19,7 @@
 #include "core/addr.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/mem.h"
 
 /* Owned by the loop's listener list; freed from its close callback. */
 struct listener {
@@ -52,6 +53,7 @@ loop_prepare_cb(uv_prepare_t *p)
     uint64_t next;
 
     conn_flush_dirty(l);
+    mem_step(l);
     l->hrtime = 0;
     next = timer_heap_next(&l->timers);
     if (next != l->timer_armed) {

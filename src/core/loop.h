@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/list.h"
 #include "core/map.h"
+#include "core/mem.h"
 #include "core/timer.h"
 #include "ferry.h"
 
@@ -55,6 +56,15 @@ struct loop {
     struct broker *broker;             /* borrowed; set by main() */
     struct http_server *http;          /* borrowed; set by main(), NULL
                                           when HTTP is off */
+    /* Set by the HTTP side (core never includes it): scans its conns,
+     * closing those whose unfinished bodies pass limit (0: none), and
+     * returns the open one holding the most, with its bytes in *bytes;
+     * NULL when none. */
+    void *(*http_scan)(struct http_server *s, uint64_t limit,
+                       uint64_t *bytes);
+    /* ... and closes one it returned; why is for the log. */
+    void (*http_shed)(struct http_server *s, void *conn, const char *why);
+    struct mem mem;                    /* the memory budget's state */
     uint64_t hrtime;                   /* cached uv_hrtime() of this turn,
                                           0 when not yet read */
     uint64_t auth_failures;            /* HELLOs refused for their token */

@@ -265,6 +265,42 @@ metrics_field_value(const struct service *svc, enum metrics_field field)
     return 0;
 }
 
+/* The memory bounds: the budget, its last sample, refusals, and the
+ * connections closed by each bound. */
+static void
+metrics_mem(FILE *f, const struct loop *l)
+{
+    const struct mem *m = &l->mem;
+
+    metrics_family(f, "ferry_memory_budget_bytes", "gauge",
+                   "max_memory: the daemon's memory budget (0 = off).");
+    fprintf(f, "ferry_memory_budget_bytes %llu\n",
+            (unsigned long long)l->cfg->max_memory);
+    metrics_family(f, "ferry_memory_used_bytes", "gauge",
+                   "The allocator's live bytes at the last sample.");
+    fprintf(f, "ferry_memory_used_bytes %llu\n", (unsigned long long)m->used);
+    metrics_family(f, "ferry_memory_refused_total", "counter",
+                   "Requests refused with OVERLOADED near max_memory.");
+    fprintf(f, "ferry_memory_refused_total %llu\n",
+            (unsigned long long)m->refused);
+    metrics_family(f, "ferry_connections_closed_total", "counter",
+                   "Connections closed by a memory bound, by reason.");
+    fprintf(f,
+            "ferry_connections_closed_total{reason=\"output_limit\"} %llu\n",
+            (unsigned long long)m->closed_output);
+    fprintf(f,
+            "ferry_connections_closed_total{reason=\"output_soft_limit\"} "
+            "%llu\n",
+            (unsigned long long)m->closed_soft);
+    fprintf(f,
+            "ferry_connections_closed_total{reason=\"http_conn_body_limit\"} "
+            "%llu\n",
+            (unsigned long long)m->closed_body);
+    fprintf(f,
+            "ferry_connections_closed_total{reason=\"max_memory\"} %llu\n",
+            (unsigned long long)m->closed_budget);
+}
+
 static void
 metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
 {
@@ -329,6 +365,7 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
                    "Handshakes refused for a missing or wrong token.");
     fprintf(f, "ferry_auth_failures_total %llu\n",
             (unsigned long long)b->loop->auth_failures);
+    metrics_mem(f, b->loop);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
                    "Seconds since ferryd started.");

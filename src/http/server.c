@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/addr.h"
+#include "core/list.h"
+#include "core/map.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/pool.h"
@@ -36,6 +39,20 @@ struct http_listener {
 struct http_conn {
     uv_tcp_t tcp;          /* data = the server */
     struct http_server *s; /* borrowed */
+    h2o_socket_t *sock;    /* borrowed: h2o's socket, freed by h2o just
+                              before the close callback */
+    struct list node;      /* on s->conns while open */
+    uint64_t done;         /* of sock->bytes_read, what requests handed
+                              to handlers account for (memory budget) */
+    bool shed;             /* shut down by the memory bounds; h2o closes
+                              it on the EOF */
+};
+
+/* The first handler of every path: counts what a request took of its
+ * connection's bytes, then passes it on. */
+struct http_count_handler {
+    h2o_handler_t super;   /* h2o's part */
+    struct http_server *s; /* borrowed */
 };
 
 /* Owned by main() through loop->http. */
@@ -50,6 +67,8 @@ struct http_server {
     struct http_listener *listeners; /* owned list */
     struct pool conn_pool;           /* struct http_conn */
     size_t n_conns;                  /* accepted, not yet closed */
+    struct list conns;               /* struct http_conn, open ones */
+    struct map by_sock;              /* h2o socket -> struct http_conn */
     uint64_t refused;                /* closed at accept: over the limit */
     struct route_table routes;       /* the REST routes */
     size_t max_body;                 /* largest body accepted */
@@ -195,12 +214,138 @@ http_server_json_errors(h2o_filter_t *self, h2o_req_t *req,
     h2o_setup_next_ostream(req, slot);
 }
 
+/*
+ * Bytes a connection holds in requests not yet handed to a handler: for
+ * HTTP/1.1 its socket's input buffer, where a body in progress waits until
+ * whole; for HTTP/2, whose stream bodies h2o keeps in buffers of its own
+ * that are not reachable through its public headers, the bytes read less
+ * what the requests handled took (see http_server_count_on_req()).
+ */
+static uint64_t
+http_conn_bytes(const struct http_conn *c)
+{
+    const h2o_socket_t *sock = c->sock;
+    uint64_t raw = sock->bytes_read > c->done ? sock->bytes_read - c->done : 0;
+    uint64_t in = 0;
+
+    if (sock->input != NULL && sock->input->bytes != NULL) {
+        in = sock->input->capacity;
+    }
+    return raw > in ? raw : in;
+}
+
+/* Shuts the socket down under h2o: it reads EOF and closes the
+ * connection itself, freeing what it held, from its own callbacks. */
+static void
+http_server_shed(struct http_server *s, void *conn, const char *why)
+{
+    struct http_conn *c = conn;
+    uv_os_fd_t fd;
+
+    log_warn("http conn: holds %llu bytes of unfinished requests, closed "
+             "for %s",
+             (unsigned long long)http_conn_bytes(c), why);
+    c->shed = true;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0) {
+        shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* The loop's http_scan hook (core/mem.c). */
+static void *
+http_server_scan(struct http_server *s, uint64_t limit, uint64_t *bytes)
+{
+    struct http_conn *best = NULL;
+    uint64_t most = 0;
+
+    for (struct list *n = s->conns.next; n != &s->conns; n = n->next) {
+        struct http_conn *c = container_of(n, struct http_conn, node);
+        uint64_t b;
+
+        if (c->shed) {
+            continue;
+        }
+        b = http_conn_bytes(c);
+        if (limit != 0 && b > limit) {
+            s->loop->mem.closed_body++;
+            http_server_shed(s, c, "http_conn_body_limit");
+            continue;
+        }
+        if (b > most) {
+            most = b;
+            best = c;
+        }
+    }
+    *bytes = most;
+    return best;
+}
+
+/* Decoded size of a request's head, at most 512: what its HEADERS took of
+ * the bytes read, about (HPACK makes the wire smaller, never much
+ * larger), bounded so that no request frees more than it could cost. */
+static uint64_t
+http_head_credit(const h2o_req_t *req)
+{
+    uint64_t n = 9 + req->method.len + req->path.len + req->authority.len;
+
+    for (size_t i = 0; i < req->headers.size && n < 512; i++) {
+        n += req->headers.entries[i].name->len +
+             req->headers.entries[i].value.len;
+    }
+    return n < 512 ? n : 512;
+}
+
+static int
+http_server_count_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct http_server *s = ((struct http_count_handler *)self)->s;
+    h2o_socket_t *sock = NULL;
+    struct http_conn *c;
+    uint64_t d;
+
+    if (req->conn->callbacks->get_socket != NULL) {
+        sock = req->conn->callbacks->get_socket(req->conn);
+    }
+    c = sock != NULL ? map_get(&s->by_sock, (uint64_t)(uintptr_t)sock) : NULL;
+    if (c == NULL) {
+        return -1;
+    }
+    if (req->version < 0x200) {
+        /* One request at a time: all read so far is this one's. */
+        c->done = sock->bytes_read;
+        return -1;
+    }
+    d = c->done + req->entity.len + (req->entity.len / 16384 + 1) * 9 +
+        http_head_credit(req);
+    c->done = d < sock->bytes_read ? d : sock->bytes_read;
+    return -1;
+}
+
+/* Puts a counting handler first on every path. */
+static void
+http_server_add_counters(struct http_server *s)
+{
+    for (size_t i = 0; i < s->host->paths.size; i++) {
+        h2o_pathconf_t *pc = &s->host->paths.entries[i];
+        struct http_count_handler *h;
+
+        h = (struct http_count_handler *)h2o_create_handler(pc, sizeof(*h));
+        h->super.on_req = http_server_count_on_req;
+        h->s = s;
+        memmove(pc->handlers.entries + 1, pc->handlers.entries,
+                (pc->handlers.size - 1) * sizeof(pc->handlers.entries[0]));
+        pc->handlers.entries[0] = &h->super;
+    }
+}
+
 static void
 http_server_conn_close_cb(uv_handle_t *h)
 {
     struct http_conn *c = container_of(h, struct http_conn, tcp);
     struct http_server *s = c->s;
 
+    list_remove(&c->node);
+    map_del(&s->by_sock, (uint64_t)(uintptr_t)c->sock);
     s->n_conns--;
     pool_put(&s->conn_pool, c);
     if (s->stopping && s->n_conns == 0 && s->loop->n_alive == 0 &&
@@ -254,6 +399,13 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     s->n_conns++;
     sock =
         h2o_uv_socket_create((uv_stream_t *)&c->tcp, http_server_conn_close_cb);
+    c->sock = sock;
+    c->done = 0;
+    c->shed = false;
+    list_push_back(&s->conns, &c->node);
+    /* Without its entry the conn's requests are not counted as done, so it
+     * only looks bigger to the memory budget. */
+    (void)map_put(&s->by_sock, (uint64_t)(uintptr_t)sock, c);
     h2o_accept(&s->accept_ctx, sock);
 }
 
@@ -323,6 +475,8 @@ http_server_new(struct loop *l, struct route_table *routes,
     }
     s->loop = l;
     pool_init(&s->conn_pool, sizeof(struct http_conn), 64);
+    list_init(&s->conns);
+    map_init(&s->by_sock);
     s->routes = *routes;
     memset(routes, 0, sizeof(*routes));
     s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body : cfg->max_frame;
@@ -351,6 +505,9 @@ http_server_new(struct loop *l, struct route_table *routes,
     dashboard_register(s);
     gateway_register_fallback(s);
     http_server_sort_paths(s);
+    http_server_add_counters(s);
+    l->http_scan = http_server_scan;
+    l->http_shed = http_server_shed;
     h2o_context_init(&s->ctx, &l->uv, &s->globalconf);
     s->ctx_live = true;
     s->accept_ctx.ctx = &s->ctx;
@@ -424,8 +581,11 @@ http_server_free(struct http_server *s)
     h2o_config_dispose(&s->globalconf);
     route_table_release(&s->routes);
     pool_release(&s->conn_pool);
+    map_release(&s->by_sock);
     if (s->loop->http == s) {
         s->loop->http = NULL;
+        s->loop->http_scan = NULL;
+        s->loop->http_shed = NULL;
     }
     free(s);
 }
