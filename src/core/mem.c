@@ -31,13 +31,15 @@
 #endif
 
 #ifdef MEM_ASAN
-#include <sanitizer/allocator_interface.h>
+/* The sanitizer runtime's count of live bytes (its allocator_interface.h
+ * is not installed with Debian's gcc). */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
 #define MEM_MMAP_THRESHOLD (256 * 1024) /* larger blocks are mmap'd */
 #define MEM_TRIM_THRESHOLD (4 * 1024 * 1024) /* free top kept by malloc */
 #define MEM_SCAN_STEP (4 * 1024 * 1024) /* growth that scans HTTP conns */
-#define MEM_SCAN_MS 100     /* ... and at least this often */
+#define MEM_SCAN_MS 1000    /* ... and at least this often */
 #define MEM_SHED_GAP_MS 10  /* closed conns are freed within this */
 #define MEM_TRIM_STEP (16 * 1024 * 1024) /* fall in use that trims */
 #define MEM_TRIM_GAP_MS 1000 /* at most one malloc_trim per second */

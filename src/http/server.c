@@ -20,6 +20,7 @@
 #include "core/addr.h"
 #include "core/list.h"
 #include "core/map.h"
+#include "core/sockstat.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/pool.h"
@@ -42,8 +43,10 @@ struct http_conn {
     h2o_socket_t *sock;    /* borrowed: h2o's socket, freed by h2o just
                               before the close callback */
     struct list node;      /* on s->conns while open */
-    uint64_t done;         /* of sock->bytes_read, what requests handed
-                              to handlers account for (memory budget) */
+    uint64_t done;         /* of the bytes received, what HTTP/2
+                              requests handed to handlers took (memory
+                              budget) */
+    bool h1;               /* has sent an HTTP/1.x request */
     bool shed;             /* shut down by the memory bounds; h2o closes
                               it on the EOF */
 };
@@ -214,24 +217,45 @@ http_server_json_errors(h2o_filter_t *self, h2o_req_t *req,
     h2o_setup_next_ostream(req, slot);
 }
 
+/* Bytes the kernel has received on c's socket so far (TCP_INFO), or 0
+ * when it cannot tell. h2o's own sock->bytes_read is not kept up by its
+ * libuv binding. */
+static uint64_t
+http_conn_received(const struct http_conn *c)
+{
+    uv_os_fd_t fd;
+
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+        return 0;
+    }
+    return sockstat_bytes_received(fd);
+}
+
 /*
- * Bytes a connection holds in requests not yet handed to a handler: for
- * HTTP/1.1 its socket's input buffer, where a body in progress waits until
- * whole; for HTTP/2, whose stream bodies h2o keeps in buffers of its own
- * that are not reachable through its public headers, the bytes read less
- * what the requests handled took (see http_server_count_on_req()).
+ * Bytes a connection holds in requests not yet handed to a handler: its
+ * socket's input buffer, where an HTTP/1.1 body in progress waits until
+ * whole; and for a connection not known to speak HTTP/1.1, whose HTTP/2
+ * stream bodies h2o keeps in buffers its public headers do not reach, the
+ * bytes received less what the requests handled took (see
+ * http_server_count_on_req()). A system call: only for scans.
  */
 static uint64_t
-http_conn_bytes(const struct http_conn *c)
+http_conn_bytes(struct http_conn *c)
 {
     const h2o_socket_t *sock = c->sock;
-    uint64_t raw = sock->bytes_read > c->done ? sock->bytes_read - c->done : 0;
-    uint64_t in = 0;
+    uint64_t in = 0, got;
 
     if (sock->input != NULL && sock->input->bytes != NULL) {
         in = sock->input->capacity;
     }
-    return raw > in ? raw : in;
+    if (c->h1) {
+        return in;
+    }
+    got = http_conn_received(c);
+    if (c->done > got) {
+        c->done = got;
+    }
+    return got - c->done > in ? got - c->done : in;
 }
 
 /* Shuts the socket down under h2o: it reads EOF and closes the
@@ -301,7 +325,6 @@ http_server_count_on_req(h2o_handler_t *self, h2o_req_t *req)
     struct http_server *s = ((struct http_count_handler *)self)->s;
     h2o_socket_t *sock = NULL;
     struct http_conn *c;
-    uint64_t d;
 
     if (req->conn->callbacks->get_socket != NULL) {
         sock = req->conn->callbacks->get_socket(req->conn);
@@ -311,13 +334,12 @@ http_server_count_on_req(h2o_handler_t *self, h2o_req_t *req)
         return -1;
     }
     if (req->version < 0x200) {
-        /* One request at a time: all read so far is this one's. */
-        c->done = sock->bytes_read;
+        /* One request at a time, read whole into the socket's input. */
+        c->h1 = true;
         return -1;
     }
-    d = c->done + req->entity.len + (req->entity.len / 16384 + 1) * 9 +
-        http_head_credit(req);
-    c->done = d < sock->bytes_read ? d : sock->bytes_read;
+    c->done += req->entity.len + (req->entity.len / 16384 + 1) * 9 +
+               http_head_credit(req);
     return -1;
 }
 
@@ -401,6 +423,7 @@ http_server_accept_cb(uv_stream_t *listener, int status)
         h2o_uv_socket_create((uv_stream_t *)&c->tcp, http_server_conn_close_cb);
     c->sock = sock;
     c->done = 0;
+    c->h1 = false;
     c->shed = false;
     list_push_back(&s->conns, &c->node);
     /* Without its entry the conn's requests are not counted as done, so it
