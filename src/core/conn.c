@@ -664,11 +664,16 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
         uint64_t body = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
                         (uint64_t)p[2] << 8 | p[3];
         uint64_t total = FRAME_HEADER_SIZE + body;
-        /* Wait for a whole large frame in one buffer; the size was
-         * checked against max_frame when the header was decoded. */
+        /* Wait for a whole large frame in one buffer (the size was
+         * checked against max_frame when the header was decoded), grown
+         * as its bytes come: reserving all of it at the header would let
+         * a peer that sends headers only make ferryd hold max_frame per
+         * connection. Large blocks are mmap'd (core/mem.c), so growing
+         * one is a mremap, not a copy. */
         if (body <= c->loop->cfg->max_frame && total > have &&
             total - have > want) {
-            want = (size_t)(total - have);
+            size_t step = have > CONN_READ_SIZE ? have : CONN_READ_SIZE;
+            want = total - have < step ? (size_t)(total - have) : step;
         }
     }
     /* Else whatever room the block has: a cut frame rarely fills it, so

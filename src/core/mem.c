@@ -40,7 +40,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #define MEM_TRIM_THRESHOLD (4 * 1024 * 1024) /* free top kept by malloc */
 #define MEM_SCAN_STEP (4 * 1024 * 1024) /* growth that scans HTTP conns */
 #define MEM_SCAN_MS 1000    /* ... and at least this often */
-#define MEM_SHED_GAP_MS 10  /* closed conns are freed within this */
+#define MEM_SHED_GAP_MS 2   /* closed conns are freed within this */
 #define MEM_TRIM_STEP (16 * 1024 * 1024) /* fall in use that trims */
 #define MEM_TRIM_GAP_MS 1000 /* at most one malloc_trim per second */
 #define MEM_SHED_MAX 256    /* conns closed per shedding at most */

@@ -26,8 +26,8 @@
 struct loop;
 
 /* Marks, in 16ths of max_memory. */
-#define MEM_SHED_16THS 14   /* close the biggest holders from here */
-#define MEM_TARGET_16THS 12 /* ... until the estimate is below this */
+#define MEM_SHED_16THS 12   /* close the biggest holders from here */
+#define MEM_TARGET_16THS 10 /* ... until the estimate is below this */
 #define MEM_REFUSE_16THS 15 /* new requests get OVERLOADED from here */
 #define MEM_MIN_VICTIM (256 * 1024) /* a holder smaller is never closed */
 

@@ -279,6 +279,9 @@ metrics_mem(FILE *f, const struct loop *l)
     metrics_family(f, "ferry_memory_used_bytes", "gauge",
                    "The allocator's live bytes at the last sample.");
     fprintf(f, "ferry_memory_used_bytes %llu\n", (unsigned long long)m->used);
+    metrics_family(f, "ferry_memory_peak_bytes", "gauge",
+                   "The highest sample of the allocator's live bytes.");
+    fprintf(f, "ferry_memory_peak_bytes %llu\n", (unsigned long long)m->peak);
     metrics_family(f, "ferry_memory_refused_total", "counter",
                    "Requests refused with OVERLOADED near max_memory.");
     fprintf(f, "ferry_memory_refused_total %llu\n",
