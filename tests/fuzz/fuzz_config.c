@@ -270,6 +270,8 @@ fuzz_file(const uint8_t *data, size_t size)
         if (e != FERRY_OK) {
             check(e == FERRY_EINVALID_ARGUMENT);
             check(strstr(err, "low_water") != NULL ||
+                  strstr(err, "output_limit") != NULL ||
+                  strstr(err, "max_memory") != NULL ||
                   strstr(err, "default_deadline_ms") != NULL);
         } else {
             check_config(&cfg);
