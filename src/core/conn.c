@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/mem.h"
 
 static void conn_timer_cb(struct timer *t);
 static void conn_arm(struct conn *c);
@@ -797,10 +798,11 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             buf_commit(shared, (size_t)nread);
             conn_process_from(c, shared);
             conn_keep_rest(c, shared);
-            return;
+        } else {
+            buf_commit(&c->in, (size_t)nread);
+            conn_process(c);
         }
-        buf_commit(&c->in, (size_t)nread);
-        conn_process(c);
+        mem_note_read(c->loop, (size_t)nread);
         return;
     }
     if (nread == 0) {
@@ -868,8 +870,7 @@ conn_heartbeat_due(const struct conn *c)
 static uint64_t
 conn_soft_due(const struct conn *c)
 {
-    return ((uint64_t)c->soft_since_s +
-            c->loop->cfg->output_soft_seconds) *
+    return ((uint64_t)c->soft_since_s + c->loop->cfg->output_soft_seconds) *
            1000;
 }
 

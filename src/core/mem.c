@@ -36,14 +36,15 @@
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
-#define MEM_MMAP_THRESHOLD (256 * 1024) /* larger blocks are mmap'd */
+#define MEM_MMAP_THRESHOLD (256 * 1024)      /* larger blocks are mmap'd */
 #define MEM_TRIM_THRESHOLD (4 * 1024 * 1024) /* free top kept by malloc */
-#define MEM_SCAN_STEP (4 * 1024 * 1024) /* growth that scans HTTP conns */
-#define MEM_SCAN_MS 1000    /* ... and at least this often */
-#define MEM_SHED_GAP_MS 2   /* closed conns are freed within this */
+#define MEM_SCAN_STEP (4 * 1024 * 1024)      /* growth that scans HTTP conns */
+#define MEM_SCAN_MS 1000                     /* ... and at least this often */
+#define MEM_SHED_GAP_MS 2 /* closed conns are freed within this */
 #define MEM_TRIM_STEP (16 * 1024 * 1024) /* fall in use that trims */
 #define MEM_TRIM_GAP_MS 1000 /* at most one malloc_trim per second */
-#define MEM_SHED_MAX 256    /* conns closed per shedding at most */
+#define MEM_SHED_MAX 256     /* conns closed per shedding at most */
+#define MEM_RESAMPLE_BYTES (1024 * 1024) /* binary reads between samples */
 
 void
 mem_tune(void)
@@ -173,6 +174,7 @@ mem_step(struct loop *l)
         return;
     }
     l->mem.sampled_at = now;
+    l->mem.read_since = 0;
     used = mem_live_bytes();
     l->mem.used = used;
     if (used > l->mem.peak) {
@@ -207,4 +209,27 @@ mem_step(struct loop *l)
         l->mem.trim_used = used;
     }
 #endif
+}
+
+void
+mem_note_read(struct loop *l, size_t n)
+{
+    uint64_t used;
+
+    if (l->cfg->max_memory == 0) {
+        return;
+    }
+    l->mem.read_since += n;
+    if (l->mem.read_since < MEM_RESAMPLE_BYTES) {
+        return;
+    }
+    l->mem.read_since = 0;
+    used = mem_live_bytes();
+    l->mem.used = used;
+    if (used > l->mem.peak) {
+        l->mem.peak = used;
+    }
+    if (used >= mem_mark(l, MEM_SHED_16THS)) {
+        mem_shed(l);
+    }
 }

@@ -26,9 +26,9 @@
 struct loop;
 
 /* Marks, in 16ths of max_memory. */
-#define MEM_SHED_16THS 12   /* close the biggest holders from here */
-#define MEM_TARGET_16THS 10 /* ... until the estimate is below this */
-#define MEM_REFUSE_16THS 15 /* new requests get OVERLOADED from here */
+#define MEM_SHED_16THS 12           /* close the biggest holders from here */
+#define MEM_TARGET_16THS 10         /* ... until the estimate is below this */
+#define MEM_REFUSE_16THS 15         /* new requests get OVERLOADED from here */
 #define MEM_MIN_VICTIM (256 * 1024) /* a holder smaller is never closed */
 
 /* Embedded in struct loop. Counters are shown in /metrics. */
@@ -41,6 +41,7 @@ struct mem {
     uint64_t scan_at;       /* loop ms of that scan */
     uint64_t trim_used;     /* used at the last malloc_trim */
     uint64_t trim_at;       /* loop ms of the last malloc_trim */
+    uint64_t read_since;    /* binary bytes read since the last sample */
     uint64_t refused;       /* requests refused for the budget */
     uint64_t closed_budget; /* connections closed for the budget */
     uint64_t closed_output; /* closed over output_limit */
@@ -58,6 +59,15 @@ uint64_t mem_live_bytes(void);
 
 /* The prepare hook's part: samples, scans HTTP conns, sheds, trims. */
 void mem_step(struct loop *l);
+
+/*
+ * Counts n bytes a binary connection read. A loop turn can read megabytes
+ * from each of many sockets before the prepare hook samples again; every
+ * MiB read samples at once and, past the shedding mark, sheds now, so the
+ * budget is overshot by about a MiB of binary input, not by a turn's.
+ * May close any conn, the reader included: call it last.
+ */
+void mem_note_read(struct loop *l, size_t n);
 
 /*
  * Whether a new request of more bytes must be refused with OVERLOADED:
