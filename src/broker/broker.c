@@ -906,22 +906,32 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
     broker_dispatch(b, svc);
 }
 
-void
-broker_drop(struct broker *b, uint64_t req_id, uint64_t icall_id)
+/*
+ * Ends r whose caller no longer wants it: CANCEL to a worker that holds
+ * it, then the record is freed and its service may take the next one.
+ */
+static void
+broker_abandon(struct broker *b, struct req *r)
 {
-    struct req *r = map_get(&b->reqs, req_id);
-    struct service *svc;
+    struct service *svc = r->svc;
 
-    if (r == NULL || r->caller_conn != 0 || r->caller_id != icall_id) {
-        return;
-    }
-    svc = r->svc;
     if (r->state == REQ_AT_WORKER) {
         broker_cancel_at_worker(b, r);
     }
     broker_req_free(b, r);
     broker_dispatch(b, svc);
     broker_maybe_free_service(b, svc);
+}
+
+void
+broker_drop(struct broker *b, uint64_t req_id, uint64_t icall_id)
+{
+    struct req *r = map_get(&b->reqs, req_id);
+
+    if (r == NULL || r->caller_conn != 0 || r->caller_id != icall_id) {
+        return;
+    }
+    broker_abandon(b, r);
 }
 
 void
@@ -934,14 +944,7 @@ broker_caller_gone(struct broker *b, struct map *inflight)
     /* The caller has left the conn map already, so freeing a record
      * does not touch this map while it is walked. */
     while (map_next(inflight, &pos, &id, &val)) {
-        struct req *r = val;
-        struct service *svc = r->svc;
-        if (r->state == REQ_AT_WORKER) {
-            broker_cancel_at_worker(b, r);
-        }
-        broker_req_free(b, r);
-        broker_dispatch(b, svc);
-        broker_maybe_free_service(b, svc);
+        broker_abandon(b, val);
     }
 }
 
@@ -963,23 +966,17 @@ broker_worker_gone(struct broker *b, struct list *held)
 static void
 broker_fail_all(struct broker *b)
 {
-    size_t n = b->reqs.n, k = 0, pos = 0;
-    uint64_t id, *ids;
+    size_t k, pos = 0;
+    uint64_t id, *ids = map_keys(&b->reqs, &k);
     void *val;
 
-    if (n == 0) {
-        return;
-    }
-    ids = malloc(n * sizeof(*ids));
     if (ids == NULL) {
+        /* Out of memory: fail them one lookup at a time. */
         while (map_next(&b->reqs, &pos, &id, &val)) {
             broker_req_fail_code(b, val, FERRY_ESHUTTING_DOWN);
             pos = 0;
         }
         return;
-    }
-    while (map_next(&b->reqs, &pos, &id, &val) && k < n) {
-        ids[k++] = id;
     }
     for (size_t i = 0; i < k; i++) {
         struct req *r = map_get(&b->reqs, ids[i]);

@@ -312,24 +312,17 @@ loop_close_listeners(struct loop *l)
 void
 loop_close_conns(struct loop *l)
 {
-    size_t n = l->conns.n, k = 0, pos = 0;
-    uint64_t id, *ids;
+    size_t k, pos = 0;
+    uint64_t id, *ids = map_keys(&l->conns, &k);
     void *val;
 
-    if (n == 0) {
-        return;
-    }
-    ids = malloc(n * sizeof(*ids));
     if (ids == NULL) {
-        /* Fall back to closing at once, one lookup at a time. */
+        /* Out of memory (or none): close at once, one lookup at a time. */
         while (map_next(&l->conns, &pos, &id, &val)) {
             conn_destroy(val);
             pos = 0;
         }
         return;
-    }
-    while (map_next(&l->conns, &pos, &id, &val) && k < n) {
-        ids[k++] = id;
     }
     for (size_t i = 0; i < k; i++) {
         struct conn *c = loop_conn(l, ids[i]);

@@ -169,6 +169,24 @@ map_next(const struct map *m, size_t *pos, uint64_t *key, void **val)
     return false;
 }
 
+uint64_t *
+map_keys(const struct map *m, size_t *n)
+{
+    size_t pos = 0, k = 0;
+    uint64_t id, *ids;
+    void *val;
+
+    *n = 0;
+    if (m->n == 0 || (ids = malloc(m->n * sizeof(*ids))) == NULL) {
+        return NULL;
+    }
+    while (k < m->n && map_next(m, &pos, &id, &val)) {
+        ids[k++] = id;
+    }
+    *n = k;
+    return ids;
+}
+
 void
 smap_init(struct smap *m)
 {

@@ -53,6 +53,13 @@ void *map_del(struct map *m, uint64_t key);
  */
 bool map_next(const struct map *m, size_t *pos, uint64_t *key, void **val);
 
+/*
+ * A malloc'd copy of m's keys, *n of them, for walks that change m (close
+ * each conn, fail each request): look each one up again as you go. NULL
+ * when m is empty or memory ran out (*n is 0 then).
+ */
+uint64_t *map_keys(const struct map *m, size_t *n);
+
 struct smap_entry {
     uint64_t hash;      /* hash of the key */
     const uint8_t *key; /* borrowed from the value */

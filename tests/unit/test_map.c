@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,6 +146,37 @@ test_next_and_clear(void **state)
     assert_null(map_get(&m, 7));
 }
 
+/* map_keys: every key once, and the map can change under the copy. */
+static void
+test_keys(void **state)
+{
+    struct map m;
+    int v;
+    size_t n = 99;
+    uint64_t *keys;
+    bool seen[1000] = {false};
+
+    map_init(&m);
+    assert_null(map_keys(&m, &n));
+    assert_int_equal(n, 0);
+    for (uint64_t k = 0; k < 1000; k++) {
+        assert_int_equal(map_put(&m, k * 7919, &v), FERRY_OK);
+    }
+    keys = map_keys(&m, &n);
+    assert_non_null(keys);
+    assert_int_equal(n, 1000);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(keys[i] % 7919, 0);
+        assert_false(seen[keys[i] / 7919]);
+        seen[keys[i] / 7919] = true;
+        /* Deleting while walking the copy is what it is for. */
+        assert_ptr_equal(map_del(&m, keys[i]), &v);
+    }
+    assert_int_equal(m.n, 0);
+    free(keys);
+    map_release(&m);
+}
+
 static void
 test_smap(void **state)
 {
@@ -210,6 +242,7 @@ main(void)
         cmocka_unit_test(test_put_get_del),
         cmocka_unit_test(test_churn_matches_model),
         cmocka_unit_test(test_next_and_clear),
+        cmocka_unit_test(test_keys),
         cmocka_unit_test(test_smap),
         cmocka_unit_test(test_hashes),
     };
