@@ -5,7 +5,7 @@
  * field it reads is checked before it is trusted. A command either answers
  * a JSON object with "ok": true, or fails with a message; it never crashes.
  *
- * FUZZ_SRC: src/broker/*.c src/core/*.c src/proto/*.c
+ * FUZZ_SRC: src/broker/ src/core/ src/proto/
  * FUZZ_LIBS: -luv -ljansson -linih -lsystemd -lm
  *
  * The broker lives for the whole run, as it does in ferryd: services that

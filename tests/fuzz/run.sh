@@ -17,9 +17,9 @@
 #    * FUZZ_SRC: src/proto/frame.c src/proto/errors.c
 #    * FUZZ_LIBS: -linih
 #
-# A target without FUZZ_SRC gets the frame codec (DEFAULT_SRC). Globs
-# (src/core/*.c) are expanded, so a target that links a whole folder
-# keeps building when a file is added to it.
+# A target without FUZZ_SRC gets the frame codec (DEFAULT_SRC). A folder
+# (src/core/) stands for every .c file in it, so a target that links a
+# whole folder keeps building when a file is added to it.
 #
 # New inputs found during the run go to $FUZZ_OUT/corpus/<name>/, never
 # into the checked-in seeds. Crash files are written to $FUZZ_OUT
@@ -72,7 +72,13 @@ for src in tests/fuzz/fuzz_*.c; do
         wall=$((SECONDS_EACH + 120))
     fi
     bin="$OUT/$name"
-    srcs=$(target_list "$src" FUZZ_SRC)
+    srcs=
+    for s in $(target_list "$src" FUZZ_SRC); do
+        case "$s" in
+        */) srcs="$srcs $(echo "$s"*.c)" ;;
+        *) srcs="$srcs $s" ;;
+        esac
+    done
     libs=$(target_list "$src" FUZZ_LIBS)
     if [ -n "$runs" ]; then
         echo "== fuzz $name ($runs runs)"
