@@ -5,13 +5,18 @@
  * The server owns h2o's global config (one host), its context on the
  * loop, the listening sockets and a count of open connections. Accepted
  * sockets are handed to h2o, which speaks HTTP/1.1 with keep-alive and
- * HTTP/2 over cleartext (prior knowledge); handlers registered by path
+ * HTTP/2 over cleartext with prior knowledge: the server reads the first
+ * bytes itself and gives the socket to h2o's HTTP/2 side when they are
+ * the connection preface, else to its HTTP/1 side, which never switches
+ * protocol (`Upgrade: h2c` is ignored). Handlers registered by path
  * answer, some of them later from a broker callback. Paths are matched
  * longest first whatever the order of registration, and every path no
  * handler takes gets a JSON 404.
  */
 #include "http/server.h"
 
+#include <h2o/http1.h>
+#include <h2o/http2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +43,20 @@ struct http_listener {
 /* One accepted connection: the libuv handle h2o's socket wraps. Pooled;
  * given back from the close callback h2o's socket runs. */
 struct http_conn {
-    uv_tcp_t tcp;          /* data = the server */
-    struct http_server *s; /* borrowed */
-    h2o_socket_t *sock;    /* borrowed: h2o's socket, freed by h2o just
-                              before the close callback */
-    struct list node;      /* on s->conns while open */
-    uint64_t done;         /* of the bytes received, what HTTP/2
-                              requests handed to handlers took (memory
-                              budget) */
-    bool h1;               /* has sent an HTTP/1.x request */
-    bool shed;             /* shut down by the memory bounds; h2o closes
-                              it on the EOF */
+    uv_tcp_t tcp;              /* data = the server */
+    struct http_server *s;     /* borrowed */
+    h2o_socket_t *sock;        /* borrowed: h2o's socket, freed by h2o
+                                  just before the close callback */
+    struct list node;          /* on s->conns while open */
+    uint64_t done;             /* of the bytes received, what HTTP/2
+                                  requests handed to handlers took (memory
+                                  budget) */
+    h2o_timeout_entry_t sniff; /* bounds the wait for the first bytes */
+    struct timeval connected_at; /* for h2o's logs */
+    bool h1;                   /* has sent an HTTP/1.x request */
+    bool shed;                 /* shut down by the memory bounds; h2o
+                                  closes it on the EOF */
+    bool sniffing;             /* ours until the first bytes tell */
 };
 
 /* The first handler of every path: counts what a request took of its
@@ -57,6 +65,10 @@ struct http_count_handler {
     h2o_handler_t super;   /* h2o's part */
     struct http_server *s; /* borrowed */
 };
+
+/* The first bytes of every HTTP/2 connection with prior knowledge. */
+static const char http_server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define HTTP_PREFACE_LEN (sizeof(http_server_preface) - 1)
 
 /* Owned by main() through loop->http. */
 struct http_server {
@@ -384,6 +396,58 @@ http_server_refused_close_cb(uv_handle_t *h)
     pool_put(&c->s->conn_pool, c);
 }
 
+/* Ends the sniffing of c: from now on the socket is h2o's (or closed). */
+static void
+http_server_sniff_end(struct http_conn *c)
+{
+    c->sniffing = false;
+    h2o_timeout_unlink(&c->sniff);
+    h2o_socket_read_stop(c->sock);
+    c->sock->data = NULL;
+}
+
+/* A client that sent nothing whole in http_header_timeout_ms. */
+static void
+http_server_sniff_timeout(h2o_timeout_entry_t *e)
+{
+    struct http_conn *c = container_of(e, struct http_conn, sniff);
+
+    http_server_sniff_end(c);
+    h2o_socket_close(c->sock);
+}
+
+/*
+ * The first bytes of a connection: the HTTP/2 preface goes to h2o's
+ * HTTP/2 side (prior knowledge), anything else to its HTTP/1 side. Both
+ * take the bytes already read from the socket's input buffer. h2o's own
+ * check for the preface is off with its h2c upgrade (they share one
+ * setting), which is why it is done here.
+ */
+static void
+http_server_sniff_cb(h2o_socket_t *sock, const char *err)
+{
+    struct http_conn *c = sock->data;
+    struct http_server *s = c->s;
+    size_t n = sock->input->size;
+
+    if (err != NULL) {
+        http_server_sniff_end(c);
+        h2o_socket_close(sock);
+        return;
+    }
+    if (n > HTTP_PREFACE_LEN) {
+        n = HTTP_PREFACE_LEN;
+    }
+    if (memcmp(sock->input->bytes, http_server_preface, n) != 0) {
+        http_server_sniff_end(c);
+        h2o_http1_accept(&s->accept_ctx, sock, c->connected_at);
+    } else if (n == HTTP_PREFACE_LEN) {
+        http_server_sniff_end(c);
+        h2o_http2_accept(&s->accept_ctx, sock, c->connected_at);
+    }
+    /* Else a part of the preface: wait for the rest. */
+}
+
 static void
 http_server_accept_cb(uv_stream_t *listener, int status)
 {
@@ -429,7 +493,13 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     /* Without its entry the conn's requests are not counted as done, so it
      * only looks bigger to the memory budget. */
     (void)map_put(&s->by_sock, (uint64_t)(uintptr_t)sock, c);
-    h2o_accept(&s->accept_ctx, sock);
+    c->connected_at = *h2o_get_timestamp(&s->ctx, NULL, NULL);
+    c->sniffing = true;
+    memset(&c->sniff, 0, sizeof(c->sniff));
+    c->sniff.cb = http_server_sniff_timeout;
+    h2o_timeout_link(s->ctx.loop, &s->ctx.http1.req_timeout, &c->sniff);
+    sock->data = c;
+    h2o_socket_read_start(sock, http_server_sniff_cb);
 }
 
 static void
@@ -513,6 +583,12 @@ http_server_new(struct loop *l, struct route_table *routes,
         http1_timeout = cfg->http_idle_timeout_ms;
     }
     s->globalconf.http1.req_timeout = http1_timeout;
+    /* No `Upgrade: h2c`: RFC 9113 deprecates it, clients use prior
+     * knowledge (or TLS, which ferryd leaves to a proxy), and a switch of
+     * protocol in the middle of a request is one more path for a hostile
+     * peer. h2o then answers such a request in HTTP/1.1, as if it had
+     * not asked (RFC 9110 7.8 lets a server ignore Upgrade). */
+    s->globalconf.http1.upgrade_to_http2 = 0;
     s->globalconf.http2.idle_timeout = cfg->http_idle_timeout_ms;
     s->globalconf.http2.graceful_shutdown_timeout = 1000;
     s->host = h2o_config_register_host(
