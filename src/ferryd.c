@@ -400,6 +400,9 @@ main(int argc, char **argv)
 
 out_broker:
     loop_close_listeners(&d.loop);
+    if (d.loop.http != NULL) {
+        http_server_drop_all(d.loop.http);
+    }
     /* Whatever is still open (a second signal) closes now. */
     d.loop.stopping = false;
     loop_destroy_conns(&d.loop);

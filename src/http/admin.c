@@ -64,6 +64,8 @@ struct admin_stream {
     struct list node;    /* on adm->streams */
     char *event;         /* owned: the event h2o is sending, or NULL */
     bool sending;        /* h2o_send in progress, no proceed yet */
+    bool ending;         /* shutting down: the last chunk follows the
+                            event in progress */
 };
 
 static bool
@@ -380,6 +382,17 @@ admin_stream_send(struct admin_stream *st, char *event)
     h2o_send(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
+/* Sends the stream's last chunk and frees it: once h2o has the final
+ * send it calls neither proceed nor stop, and copies nothing of ours. */
+static void
+admin_stream_end(struct admin_stream *st)
+{
+    h2o_req_t *req = st->req;
+
+    admin_stream_free(st);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
 /* h2o took the last event: its buffer is free again. */
 static void
 admin_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
@@ -389,6 +402,9 @@ admin_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
     st->sending = false;
     free(st->event);
     st->event = NULL;
+    if (st->ending) {
+        admin_stream_end(st);
+    }
 }
 
 /* The client went away (or the server is closing it): req and its pool
@@ -408,10 +424,7 @@ admin_tick(uv_timer_t *t)
     struct list *n;
 
     if (b == NULL || b->shutting_down || adm->loop->stopping) {
-        /* No more events: the server closes the streams' connections
-         * when it stops. (Ending them here with a final chunk would close
-         * them sooner, but h2o 2.2.5 asserts when its context is disposed
-         * within a second of its shutdown request.) */
+        /* No more events: admin_shutdown() ends the streams. */
         uv_timer_stop(t);
         return;
     }
@@ -494,6 +507,32 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/*
+ * The HTTP side shuts down (http_server_on_shutdown()): every stream ends
+ * with its last chunk, at once or after the event h2o is sending, so that
+ * h2o can close its connection. A client that does not read that event is
+ * left to the server's bounds.
+ */
+static void
+admin_shutdown(void *arg)
+{
+    struct admin *adm = arg;
+    struct list *n = adm->streams.next;
+
+    if (adm->timer_on) {
+        uv_timer_stop(&adm->timer);
+    }
+    while (n != &adm->streams) {
+        struct admin_stream *st = container_of(n, struct admin_stream, node);
+        n = n->next;
+        if (st->sending) {
+            st->ending = true;
+        } else {
+            admin_stream_end(st);
+        }
+    }
+}
+
 static void
 admin_free_cb(uv_handle_t *h)
 {
@@ -550,5 +589,7 @@ admin_register(struct http_server *s)
     }
     if (adm->refs == 0) {
         free(adm);
+        return;
     }
+    http_server_on_shutdown(s, admin_shutdown, adm);
 }

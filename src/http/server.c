@@ -15,6 +15,7 @@
  */
 #include "http/server.h"
 
+#include <assert.h>
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 #include <stdio.h>
@@ -66,6 +67,14 @@ struct http_count_handler {
     struct http_server *s; /* borrowed */
 };
 
+#define HTTP_MAX_STOP_HOOKS 4 /* parts that end their answers at shutdown */
+
+/* A part's call at shutdown (http_server_on_shutdown()). */
+struct http_stop_hook {
+    void (*cb)(void *arg); /* ends what the part keeps open */
+    void *arg;             /* borrowed */
+};
+
 /* The first bytes of every HTTP/2 connection with prior knowledge. */
 static const char http_server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define HTTP_PREFACE_LEN (sizeof(http_server_preface) - 1)
@@ -89,6 +98,9 @@ struct http_server {
     size_t max_body;                 /* largest body accepted */
     bool stopping;                   /* shutdown asked */
     uv_timer_t force;                /* ends the wait for connections */
+    unsigned force_step;             /* 0: not fired; 1: sockets shut */
+    struct http_stop_hook hooks[HTTP_MAX_STOP_HOOKS]; /* run at shutdown */
+    size_t n_hooks;                  /* entries in hooks */
 };
 
 struct loop *
@@ -627,11 +639,55 @@ http_server_stop_accepting(struct http_server *s)
     }
 }
 
+void
+http_server_on_shutdown(struct http_server *s, void (*cb)(void *arg),
+                        void *arg)
+{
+    assert(s->n_hooks < HTTP_MAX_STOP_HOOKS);
+    s->hooks[s->n_hooks].cb = cb;
+    s->hooks[s->n_hooks].arg = arg;
+    s->n_hooks++;
+}
+
+size_t
+http_server_abort(struct http_server *s)
+{
+    size_t n = 0;
+
+    for (struct list *e = s->conns.next; e != &s->conns; e = e->next) {
+        struct http_conn *c = container_of(e, struct http_conn, node);
+        uv_os_fd_t fd;
+
+        if (uv_is_closing((uv_handle_t *)&c->tcp) ||
+            uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+            continue;
+        }
+        /* h2o's write in progress fails (EPIPE), or its read sees EOF:
+         * either way h2o closes the connection itself, from its own
+         * callbacks, freeing what it held. Closing the handle under it
+         * instead leaves its write callback to close it a second time
+         * (the uv_close assertion of hole 4). */
+        shutdown(fd, SHUT_RDWR);
+        n++;
+    }
+    return n;
+}
+
 static void
 http_server_force_cb(uv_timer_t *t)
 {
     struct http_server *s = t->data;
 
+    if (s->force_step == 0) {
+        s->force_step = 1;
+        log_warn("http: %zu connections still open (clients not reading), "
+                 "shutting their sockets down",
+                 http_server_abort(s));
+        uv_timer_start(&s->force, http_server_force_cb, 1000, 0);
+        return;
+    }
+    /* h2o closes a connection on the first failed write or read; one
+     * that it neither reads nor writes is left to loop_release(). */
     log_warn("http: %zu connections still open, closing at once", s->n_conns);
     uv_stop(&s->loop->uv);
 }
@@ -641,11 +697,37 @@ http_server_shutdown(struct http_server *s)
 {
     http_server_stop_accepting(s);
     s->stopping = true;
+    /* Connections that have sent no request yet are closed now. */
+    for (struct list *e = s->conns.next; e != &s->conns; e = e->next) {
+        struct http_conn *c = container_of(e, struct http_conn, node);
+        if (c->sniffing) {
+            http_server_sniff_end(c);
+            h2o_socket_close(c->sock);
+        }
+    }
     if (s->n_conns == 0) {
         return;
     }
     h2o_context_request_shutdown(&s->ctx);
+    /* Answers that would go on forever (the SSE streams) end here. */
+    for (size_t i = 0; i < s->n_hooks; i++) {
+        s->hooks[i].cb(s->hooks[i].arg);
+    }
     uv_timer_start(&s->force, http_server_force_cb, 1000, 0);
+}
+
+void
+http_server_drop_all(struct http_server *s)
+{
+    if (s->n_conns == 0 || !s->ctx_live) {
+        return;
+    }
+    http_server_abort(s);
+    /* A few turns let h2o see the failures and close; each turn blocks
+     * for nothing (the shut sockets are ready at once). */
+    for (int i = 0; i < 16 && s->n_conns > 0; i++) {
+        uv_run(&s->loop->uv, UV_RUN_NOWAIT);
+    }
 }
 
 void

@@ -73,11 +73,35 @@ void http_server_stop_accepting(struct http_server *s);
 
 /*
  * The broker has answered everything: asks every HTTP connection to close
- * (h2o's graceful shutdown). When the last one is gone, and the loop has
- * no connection left either, loop->on_empty runs. Connections still open
- * after a second are left to loop_release().
+ * (h2o's graceful shutdown) and runs the shutdown hooks. When the last
+ * one is gone, and the loop has no connection left either, loop->on_empty
+ * runs. Connections still open after a second (clients that do not read)
+ * get http_server_abort(); any left a second after that stop the loop.
  */
 void http_server_shutdown(struct http_server *s);
+
+/*
+ * Registers cb(arg) to run when the HTTP side shuts down (after the broker
+ * has answered everything): a part that keeps answers open (the SSE
+ * streams) ends them there. At most four. Call before the loop runs.
+ */
+void http_server_on_shutdown(struct http_server *s, void (*cb)(void *arg),
+                             void *arg);
+
+/*
+ * Shuts down (shutdown(2), both ways) the socket of every open HTTP
+ * connection, so that h2o's next write fails or its next read sees EOF
+ * and it closes the connection itself. Returns how many it shut.
+ */
+size_t http_server_abort(struct http_server *s);
+
+/*
+ * Stopping at once (a second signal, or connections left after the
+ * shutdown's bounds): http_server_abort(), then runs the loop a few turns
+ * without blocking so h2o closes what it can before loop_release() closes
+ * the rest under it.
+ */
+void http_server_drop_all(struct http_server *s);
 
 /* From loop->on_empty: closes the server's own handles (h2o's context). */
 void http_server_close(struct http_server *s);

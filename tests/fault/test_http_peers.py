@@ -218,3 +218,106 @@ class TestH2cUpgrade(PeersCase):
         head = h2.recv(9)
         self.assertEqual(len(head), 9)
         self.assertEqual(head[3], 4, f"not a SETTINGS frame: {head!r}")
+
+
+class TestShutdownStalled(PeersCase):
+    """config.md: on SIGTERM "every connection is flushed and closed, exit
+    status 0". Here the HTTP clients have stopped reading, in every way a
+    peer can: SSE streams and big answers over HTTP/1.1 and HTTP/2,
+    pipelined HTTP/1.1 requests, and a slow HTTP/2 reader. ferryd used to
+    abort in uv_close (hole 4)."""
+
+    SERVICES = 1000
+    GRACE_MS = 3000
+
+    def test_sigterm_with_stalled_http_clients_exits_zero(self):
+        d = self.daemon("--grace-ms", str(self.GRACE_MS), "--log-level",
+                        "warn")
+        self.register_services(d, self.SERVICES)
+        port = d.http_port
+        kinds = {}
+        # HTTP/1.1 clients that send a request and never read.
+        for i in range(8):
+            s = self.sock(stalled_socket(port))
+            s.sendall(http_req_bytes("GET", "/v1/stats/stream"))
+            kinds.setdefault("h1_sse", []).append(s)
+        for i in range(4):
+            s = self.sock(stalled_socket(port))
+            s.sendall(http_req_bytes("GET", "/metrics"))
+            kinds.setdefault("h1_metrics", []).append(s)
+        # Pipelined: 20 requests at once, none read.
+        for i in range(2):
+            s = self.sock(stalled_socket(port))
+            s.sendall(b"".join(http_req_bytes("GET", p) for p in
+                               ["/v1/services", "/metrics", "/v1/stats"]
+                               * 7)[:])
+            kinds.setdefault("h1_pipelined", []).append(s)
+        # HTTP/2 with prior knowledge, frames written by hand: preface,
+        # an empty SETTINGS, three streams; then nothing is read.
+        for i in range(2):
+            s = self.sock(stalled_socket(port))
+            s.sendall(H2_PREFACE + h2_frame(4, 0, 0) +
+                      h2_get(1, "/metrics") +
+                      h2_get(3, "/v1/stats/stream") +
+                      h2_get(5, "/v1/services"))
+            kinds.setdefault("h2_stalled", []).append(s)
+        # A slow HTTP/2 reader (1 KiB/s) and an HTTP/1.1 SSE reader that
+        # keeps up: the latter must see its stream end whole.
+        curl = shutil.which("curl")
+        if curl:
+            p = subprocess.Popen(
+                [curl, "-s", "--http2-prior-knowledge", "--limit-rate",
+                 "1k", "-o", "/dev/null", f"{d.http_url}/metrics"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            self._subprocs.append(p)
+        reader = self.rawhttp(d, timeout=30)
+        reader.send(http_req_bytes("GET", "/v1/stats/stream"))
+        got = {"chunks": [], "ended": False}
+        first = threading.Event()
+
+        def read_stream():
+            # The stream by hand (chunked): the first event tells the
+            # test it is established, the zero chunk that it ended whole.
+            try:
+                deadline = time.monotonic() + 60
+                got["status"] = reader._line(deadline)
+                while reader._line(deadline):
+                    pass
+                while True:
+                    size = int(reader._line(deadline).split(b";")[0], 16)
+                    if size == 0:
+                        got["ended"] = True
+                        break
+                    got["chunks"].append(reader._take(size, deadline))
+                    reader._take(2, deadline)
+                    first.set()
+            except Exception as e:     # noqa: BLE001 - reported below
+                got["error"] = repr(e)
+            first.set()
+
+        t = threading.Thread(target=read_stream, daemon=True)
+        t.start()
+        self.assertTrue(first.wait(60), "no first event")
+        self.assertNotIn("error", got)
+        # Let the answers fill the sockets and the streams tick.
+        time.sleep(2.5)
+        self.assertIsNone(d.proc.poll(), d.log_tail())
+        sent = time.monotonic()
+        d.signal(signal.SIGTERM)
+        rc = d.wait(self.GRACE_MS / 1000 + 10)
+        took = time.monotonic() - sent
+        t.join(10)
+        figure("sigterm_stalled_http", exit=rc, seconds=f"{took:.2f}",
+               clients=sum(len(v) for v in kinds.values()) + 2)
+        self.assertEqual(rc, 0, f"ferryd exit status {rc}:\n"
+                         f"{d.log_tail(20)}")
+        # The stream that was read ended with its last chunk, not a reset.
+        self.assertNotIn("error", got)
+        self.assertEqual(got["status"], b"HTTP/1.1 200 OK")
+        self.assertTrue(got["ended"], "the stream did not end whole")
+        events = b"".join(got["chunks"])
+        self.assertTrue(events.startswith(b"data: {"), events[:100])
+        self.assertTrue(events.endswith(b"\n\n"), events[-100:])
+        doc = json.loads(events.split(b"\n\n")[0][len(b"data: "):])
+        self.assertGreaterEqual(len(doc["services"]), self.SERVICES)
