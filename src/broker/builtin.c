@@ -113,7 +113,7 @@ builtin_worker_json(struct broker *b, const struct wreg *reg)
     return w;
 }
 
-static json_t *
+json_t *
 builtin_service_json(struct broker *b, const struct service *svc)
 {
     json_t *o = json_object(), *workers = json_array();

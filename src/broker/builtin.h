@@ -32,6 +32,13 @@ ferry_err builtin_register_all(struct broker *b);
  * the result (json_decref). */
 json_t *builtin_services_json(struct broker *b);
 
+struct service;
+
+/* One service's object of the ferry.services document (the HTTP side
+ * renders /v1/services a service at a time); NULL when out of memory. The
+ * caller owns it. */
+json_t *builtin_service_json(struct broker *b, const struct service *svc);
+
 /* A JSON string of a peer-chosen name: jansson refuses invalid UTF-8, so
  * such bytes become '?'. NULL when out of memory. */
 json_t *builtin_json_name(const char *s);

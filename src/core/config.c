@@ -138,6 +138,10 @@ static const struct config_key config_keys[] = {
      "30000", "an HTTP connection with no request is closed after this"},
     {"http_max_connections", CT_COUNT, FIELD(http_max_connections), 1, 1000000,
      "4096", "HTTP connections open at once; more are closed at accept"},
+    {"http_stall_timeout_ms", CT_MS, FIELD(http_stall_timeout_ms), 0, 3600000,
+     "10000",
+     "a client that takes no piece of a stream or big answer for this long "
+     "is closed (0 = never)"},
     {"retry_max", CT_COUNT, FIELD(retry_max), 0, 100, "2",
      "retries of an idempotent request whose worker failed (0 = none)"},
     {"retry_budget_percent", CT_COUNT, FIELD(retry_budget_percent), 0, 1000,

@@ -94,6 +94,7 @@ struct config {
     uint32_t http_header_timeout_ms;    /* time to send a request head */
     uint32_t http_idle_timeout_ms;      /* idle HTTP connection closed */
     uint32_t http_max_connections;      /* HTTP connections open at once */
+    uint32_t http_stall_timeout_ms;     /* a stalled stream's client closed */
     uint32_t retry_max;                 /* retries of an idempotent request */
     uint32_t retry_budget_percent;      /* retries per 100 requests, 10 s */
     uint32_t retry_budget_min_per_s;    /* retries always allowed per second */

@@ -8,12 +8,18 @@
  * (POST /v1/admin/{op}, the same as `ferry admin`, see control.h).
  *
  * Everything is read from the broker on the same loop at request time;
- * nothing here is on the binary request path. The streams share one
- * uv_timer_t that ticks once a second while any stream is open: each tick
- * renders the statistics once and sends it to every stream that has taken
- * the previous event (h2o allows one send in progress per request; a
- * client that is slower than one event a second skips events instead of
- * piling them up).
+ * nothing here is on the binary request path. The big documents go out
+ * in slices, a loop turn each (body.h), so a table of thousands of
+ * services never holds the loop. The streams share one uv_timer_t that
+ * ticks once a second while any stream is open: each tick starts building
+ * one event, a slice per job of the server (server.h), and the event, once
+ * whole, is shared by every stream (counted references). A stream sends
+ * it in pieces of ADMIN_PIECE bytes, one at a time (h2o allows one send
+ * in progress per request); a stream still sending an older event when a
+ * new one is ready skips to the newest when it is done, and the skipped
+ * events are counted. So a client that does not read holds one event
+ * (shared with the others that stalled at the same time) until
+ * http_stall_timeout_ms closes it.
  */
 #include "http/admin.h"
 
@@ -31,22 +37,40 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/auth.h"
+#include "http/body.h"
 #include "http/metrics.h"
+#include "http/render.h"
 #include "http/respond.h"
 
-#define ADMIN_MAX_STREAMS 64 /* open /v1/stats/stream clients at once */
-#define ADMIN_TICK_MS 1000   /* one event a second */
+#define ADMIN_MAX_STREAMS 64    /* open /v1/stats/stream clients at once */
+#define ADMIN_TICK_MS 1000      /* one event a second */
+#define ADMIN_PIECE (64 * 1024) /* bytes of an event sent at once */
+
+/* One statistics event, "data: {...}\n\n", shared by the streams that
+ * send it; freed with its last reference. */
+struct admin_event {
+    unsigned refs;   /* streams sending it, and adm->latest */
+    uint64_t seq;    /* events are numbered from 1 */
+    struct buf text; /* owned: the event */
+};
 
 /* The state the admin handlers share; owned by them together, freed when
- * the last is disposed (and its timer closed). */
+ * the last is disposed (and its handles closed). */
 struct admin {
-    struct loop *loop;   /* borrowed */
-    uv_timer_t timer;    /* the streams' tick; unref'd, so it never
-                            keeps the loop alive */
-    bool timer_on;       /* timer initialised */
-    struct list streams; /* struct admin_stream, open */
-    size_t n_streams;    /* streams in the list */
-    unsigned refs;       /* handlers that point here */
+    struct loop *loop;           /* borrowed */
+    struct http_server *http;    /* borrowed */
+    uv_timer_t timer;            /* the streams' tick; unref'd, so it never
+                                    keeps the loop alive */
+    struct http_job job;         /* builds the next event, a slice a job */
+    bool handles_on;             /* timer initialised */
+    bool building;               /* build and next hold an event in work */
+    struct render build;         /* the next event's document */
+    struct buf next;             /* owned: its text so far */
+    struct admin_event *latest;  /* the newest whole event, or NULL */
+    uint64_t seq;                /* of the last event built */
+    struct list streams;         /* struct admin_stream, open */
+    size_t n_streams;            /* streams in the list */
+    unsigned refs;               /* handlers that point here */
 };
 
 /* One admin path's handler; h2o owns it. */
@@ -58,14 +82,20 @@ struct admin_handler {
 /* One /v1/stats/stream client; owned by admin, freed when h2o stops the
  * generator (the client went away or the server closes it). */
 struct admin_stream {
-    h2o_generator_t gen; /* first: h2o hands this back */
-    struct admin *adm;   /* borrowed */
-    h2o_req_t *req;      /* borrowed: valid until gen.stop */
-    struct list node;    /* on adm->streams */
-    char *event;         /* owned: the event h2o is sending, or NULL */
-    bool sending;        /* h2o_send in progress, no proceed yet */
-    bool ending;         /* shutting down: the last chunk follows the
-                            event in progress */
+    h2o_generator_t gen;     /* first: h2o hands this back */
+    struct admin *adm;       /* borrowed */
+    h2o_req_t *req;          /* borrowed: valid until gen.stop */
+    struct list node;        /* on adm->streams */
+    struct admin_event *cur; /* a reference: the event being sent, or
+                                NULL */
+    size_t off;              /* bytes of cur handed to h2o before the
+                                piece in progress */
+    size_t piece;            /* bytes of the piece in progress */
+    uint64_t last_seq;       /* of the last event it began, 0 for none */
+    struct http_watch watch; /* the stall bound */
+    bool sending;            /* h2o_send in progress, no proceed yet */
+    bool ending;             /* shutting down: the last chunk follows the
+                                piece in progress */
 };
 
 static bool
@@ -187,8 +217,7 @@ admin_services(h2o_handler_t *self, h2o_req_t *req)
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
     }
-    return admin_send_doc(req, 200,
-                          builtin_services_json(admin_of(self)->loop->broker));
+    return http_body_send(admin_of(self)->http, req, RENDER_SERVICES);
 }
 
 static int
@@ -203,16 +232,12 @@ admin_stats(h2o_handler_t *self, h2o_req_t *req)
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
     }
-    return admin_send_doc(req, 200,
-                          metrics_stats_json(admin_of(self)->loop->broker));
+    return http_body_send(admin_of(self)->http, req, RENDER_STATS);
 }
 
 static int
 admin_metrics(h2o_handler_t *self, h2o_req_t *req)
 {
-    char *text;
-    size_t len;
-
     if (!admin_path_is(req, "/metrics")) {
         return -1;
     }
@@ -222,13 +247,7 @@ admin_metrics(h2o_handler_t *self, h2o_req_t *req)
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
     }
-    if (metrics_render(admin_of(self)->loop->broker, &text, &len) != FERRY_OK) {
-        http_respond_error(req, FERRY_ENOMEM, NULL);
-        return 0;
-    }
-    http_respond(req, 200, METRICS_CONTENT_TYPE, text, len);
-    free(text);
-    return 0;
+    return http_body_send(admin_of(self)->http, req, RENDER_METRICS);
 }
 
 /* "http from 'ADDR:PORT'", the client of req, for the log. */
@@ -327,33 +346,64 @@ admin_command(h2o_handler_t *self, h2o_req_t *req)
     return admin_send_doc(req, 200, reply);
 }
 
-/* The statistics as one SSE event, "data: {...}\n\n"; NULL when out of
- * memory. JSON_COMPACT output has no line feed, so one data line holds
- * it. */
-static char *
-admin_event(struct admin *adm)
+static void
+admin_event_unref(struct admin_event *ev)
 {
-    json_t *doc = metrics_stats_json(adm->loop->broker);
-    char *text, *event;
-    size_t len;
+    if (ev != NULL && --ev->refs == 0) {
+        buf_release(&ev->text);
+        free(ev);
+    }
+}
 
-    if (doc == NULL) {
-        return NULL;
+/* Drops the event in work, if any. */
+static void
+admin_build_stop(struct admin *adm)
+{
+    if (adm->building) {
+        http_server_job_cancel(&adm->job);
+        render_release(&adm->build);
+        buf_release(&adm->next);
+        adm->building = false;
     }
-    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
-    json_decref(doc);
-    if (text == NULL) {
-        return NULL;
+}
+
+/* Gives st the next piece of its event, or the newest event when it is
+ * done with its own and one is there. */
+static void
+admin_stream_send(struct admin_stream *st)
+{
+    struct admin *adm = st->adm;
+    struct admin_event *ev = st->cur;
+    h2o_iovec_t v;
+
+    if (ev != NULL && st->off + st->piece >= buf_len(&ev->text)) {
+        admin_event_unref(ev);
+        st->cur = ev = NULL;
     }
-    len = strlen(text);
-    event = malloc(len + 9);
-    if (event != NULL) {
-        memcpy(event, "data: ", 6);
-        memcpy(event + 6, text, len);
-        memcpy(event + 6 + len, "\n\n", 3);
+    if (ev != NULL) {
+        st->off += st->piece;
+    } else {
+        ev = adm->latest;
+        if (ev == NULL || ev->seq <= st->last_seq) {
+            return; /* up to date: the next event sends itself */
+        }
+        if (st->last_seq != 0 && ev->seq > st->last_seq + 1) {
+            http_server_count_sse_dropped(adm->http,
+                                          ev->seq - st->last_seq - 1);
+        }
+        ev->refs++;
+        st->cur = ev;
+        st->off = 0;
+        st->last_seq = ev->seq;
     }
-    free(text);
-    return event;
+    st->piece = buf_len(&ev->text) - st->off;
+    if (st->piece > ADMIN_PIECE) {
+        st->piece = ADMIN_PIECE;
+    }
+    v = h2o_iovec_init(buf_head(&ev->text) + st->off, st->piece);
+    st->sending = true;
+    http_watch_sent(adm->http, &st->watch);
+    h2o_send(st->req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void
@@ -362,28 +412,23 @@ admin_stream_free(struct admin_stream *st)
     struct admin *adm = st->adm;
 
     list_remove(&st->node);
+    http_server_unwatch(&st->watch);
     adm->n_streams--;
-    if (adm->n_streams == 0 && adm->timer_on) {
-        uv_timer_stop(&adm->timer);
-    }
-    free(st->event);
+    admin_event_unref(st->cur);
     free(st);
-}
-
-/* Sends event (taking it) to st; st must have no send in progress. */
-static void
-admin_stream_send(struct admin_stream *st, char *event)
-{
-    h2o_iovec_t buf = h2o_iovec_init(event, strlen(event));
-
-    free(st->event);
-    st->event = event;
-    st->sending = true;
-    h2o_send(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+    if (adm->n_streams == 0) {
+        /* Nobody to send to: no tick, no event kept. */
+        if (adm->handles_on) {
+            uv_timer_stop(&adm->timer);
+        }
+        admin_build_stop(adm);
+        admin_event_unref(adm->latest);
+        adm->latest = NULL;
+    }
 }
 
 /* Sends the stream's last chunk and frees it: once h2o has the final
- * send it calls neither proceed nor stop, and copies nothing of ours. */
+ * send it calls neither proceed nor stop, and uses nothing of ours. */
 static void
 admin_stream_end(struct admin_stream *st)
 {
@@ -393,18 +438,19 @@ admin_stream_end(struct admin_stream *st)
     h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
 }
 
-/* h2o took the last event: its buffer is free again. */
+/* h2o took the last piece. */
 static void
 admin_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
 {
     struct admin_stream *st = (struct admin_stream *)gen;
 
     st->sending = false;
-    free(st->event);
-    st->event = NULL;
+    http_watch_taken(&st->watch);
     if (st->ending) {
         admin_stream_end(st);
+        return;
     }
+    admin_stream_send(st);
 }
 
 /* The client went away (or the server is closing it): req and its pool
@@ -415,34 +461,78 @@ admin_stream_stop(h2o_generator_t *gen, h2o_req_t *req)
     admin_stream_free((struct admin_stream *)gen);
 }
 
+/* One slice of the event in work; once it is whole, every stream that is
+ * not busy with an older one starts it. */
+static void
+admin_build_cb(struct http_job *j)
+{
+    struct admin *adm = container_of(j, struct admin, job);
+    struct admin_event *ev;
+    bool done = false;
+    struct list *n;
+
+    if (render_step(&adm->build, &adm->next, &done) != FERRY_OK ||
+        (done && buf_append(&adm->next, "\n\n", 2) != FERRY_OK)) {
+        admin_build_stop(adm); /* out of memory: the next tick tries */
+        return;
+    }
+    if (!done) {
+        http_server_job_queue(adm->http, &adm->job);
+        return;
+    }
+    ev = malloc(sizeof(*ev));
+    if (ev == NULL) {
+        admin_build_stop(adm);
+        return;
+    }
+    ev->refs = 1;
+    ev->seq = ++adm->seq;
+    ev->text = adm->next;
+    buf_init(&adm->next);
+    admin_build_stop(adm);
+    admin_event_unref(adm->latest);
+    adm->latest = ev;
+    for (n = adm->streams.next; n != &adm->streams;) {
+        struct admin_stream *st = container_of(n, struct admin_stream, node);
+        n = n->next;
+        if (!st->sending && !st->ending) {
+            admin_stream_send(st);
+        }
+    }
+}
+
+/* Starts building the next event, unless one is in work. */
+static void
+admin_build_start(struct admin *adm)
+{
+    static const char prefix[] = "data: ";
+
+    if (adm->building) {
+        return;
+    }
+    render_init(&adm->build, adm->loop->broker, RENDER_STATS);
+    buf_init(&adm->next);
+    if (buf_append(&adm->next, prefix, sizeof(prefix) - 1) != FERRY_OK) {
+        render_release(&adm->build);
+        return;
+    }
+    adm->building = true;
+    adm->job.run = admin_build_cb;
+    http_server_job_queue(adm->http, &adm->job);
+}
+
 static void
 admin_tick(uv_timer_t *t)
 {
     struct admin *adm = t->data;
     struct broker *b = adm->loop->broker;
-    char *event = NULL;
-    struct list *n;
 
     if (b == NULL || b->shutting_down || adm->loop->stopping) {
         /* No more events: admin_shutdown() ends the streams. */
         uv_timer_stop(t);
         return;
     }
-    for (n = adm->streams.next; n != &adm->streams; n = n->next) {
-        struct admin_stream *st = container_of(n, struct admin_stream, node);
-        char *copy;
-        if (st->sending) {
-            continue; /* a slow client skips this event */
-        }
-        if (event == NULL && (event = admin_event(adm)) == NULL) {
-            return;
-        }
-        copy = strdup(event);
-        if (copy != NULL) {
-            admin_stream_send(st, copy);
-        }
-    }
-    free(event);
+    admin_build_start(adm);
 }
 
 static int
@@ -450,7 +540,6 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
 {
     struct admin *adm = admin_of(self);
     struct admin_stream *st;
-    char *event;
 
     if (!admin_path_is(req, "/v1/stats/stream")) {
         return -1;
@@ -474,18 +563,15 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     st = calloc(1, sizeof(*st));
-    event = admin_event(adm);
-    if (st == NULL || event == NULL) {
-        free(st);
-        free(event);
+    if (st == NULL) {
         http_respond_error(req, FERRY_ENOMEM, NULL);
         return 0;
     }
-    if (!adm->timer_on) {
+    if (!adm->handles_on) {
         uv_timer_init(&adm->loop->uv, &adm->timer);
         adm->timer.data = adm;
         uv_unref((uv_handle_t *)&adm->timer);
-        adm->timer_on = true;
+        adm->handles_on = true;
     }
     if (adm->n_streams == 0) {
         uv_timer_start(&adm->timer, admin_tick, ADMIN_TICK_MS, ADMIN_TICK_MS);
@@ -496,6 +582,7 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
     st->req = req;
     list_push_back(&adm->streams, &st->node);
     adm->n_streams++;
+    http_server_watch(adm->http, &st->watch, req);
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -503,7 +590,13 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
     h2o_start_response(req, &st->gen);
-    admin_stream_send(st, event);
+    /* The newest event at once (at most a tick old), else the first one
+     * as soon as it is built. */
+    if (adm->latest != NULL) {
+        admin_stream_send(st);
+    } else {
+        admin_build_start(adm);
+    }
     return 0;
 }
 
@@ -519,9 +612,10 @@ admin_shutdown(void *arg)
     struct admin *adm = arg;
     struct list *n = adm->streams.next;
 
-    if (adm->timer_on) {
+    if (adm->handles_on) {
         uv_timer_stop(&adm->timer);
     }
+    admin_build_stop(adm);
     while (n != &adm->streams) {
         struct admin_stream *st = container_of(n, struct admin_stream, node);
         n = n->next;
@@ -534,9 +628,17 @@ admin_shutdown(void *arg)
 }
 
 static void
-admin_free_cb(uv_handle_t *h)
+admin_free(struct admin *adm)
 {
-    free(h->data);
+    admin_build_stop(adm);
+    admin_event_unref(adm->latest);
+    free(adm);
+}
+
+static void
+admin_close_cb(uv_handle_t *h)
+{
+    admin_free(h->data);
 }
 
 /* A handler goes away (the server is freed); the last frees the state. */
@@ -548,11 +650,11 @@ admin_dispose(h2o_handler_t *self)
     if (adm == NULL || --adm->refs > 0) {
         return;
     }
-    if (adm->timer_on && !uv_is_closing((uv_handle_t *)&adm->timer)) {
-        uv_close((uv_handle_t *)&adm->timer, admin_free_cb);
+    if (adm->handles_on && !uv_is_closing((uv_handle_t *)&adm->timer)) {
+        uv_close((uv_handle_t *)&adm->timer, admin_close_cb);
     } else {
         /* Never started, or already closed by the loop's last sweep. */
-        free(adm);
+        admin_free(adm);
     }
 }
 
@@ -576,6 +678,7 @@ admin_register(struct http_server *s)
         return;
     }
     adm->loop = http_server_loop(s);
+    adm->http = s;
     list_init(&adm->streams);
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct admin_handler *h = (struct admin_handler *)http_server_add_path(

@@ -7,7 +7,8 @@
  * is kept between scrapes. Every family has its HELP and TYPE lines, then
  * its samples together; label values are valid UTF-8 with \\, \" and \n
  * escaped, so a strict parser accepts the output whatever the service
- * names.
+ * names. The parts are written here, one family head or one service at a
+ * time; render.c puts them in order, a slice per loop turn.
  */
 #include "http/metrics.h"
 
@@ -23,6 +24,7 @@
 #include "core/conn.h"
 #include "core/loop.h"
 #include "core/procstat.h"
+#include "http/render.h"
 #include "http/server.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
@@ -53,34 +55,6 @@ metrics_count_conns(const struct loop *l, struct metrics_conns *out)
             out->callers++;
         }
     }
-}
-
-static int
-metrics_cmp_name(const void *a, const void *b)
-{
-    const struct service *x = *(const struct service *const *)a;
-    const struct service *y = *(const struct service *const *)b;
-
-    return strcmp(x->name, y->name);
-}
-
-ferry_err
-metrics_services(struct broker *b, struct service ***out, size_t *n)
-{
-    size_t cap = b->services.n, k = 0, pos = 0;
-    struct service **v = malloc((cap ? cap : 1) * sizeof(*v));
-    void *val;
-
-    if (v == NULL) {
-        return FERRY_ENOMEM;
-    }
-    while (k < cap && smap_next(&b->services, &pos, &val)) {
-        v[k++] = val;
-    }
-    qsort(v, k, sizeof(*v), metrics_cmp_name);
-    *out = v;
-    *n = k;
-    return FERRY_OK;
 }
 
 /* Bytes of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
@@ -121,30 +95,37 @@ metrics_utf8_len(const unsigned char *p, size_t n)
 }
 
 /* Writes s as a label value: valid UTF-8 (U+FFFD for bad bytes), with
- * backslash, double quote and line feed escaped. */
+ * backslash, double quote and line feed escaped. Runs of bytes that need
+ * nothing go out in one fwrite (a scrape of thousands of long names is
+ * mostly this). */
 static void
 metrics_label(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *run = p;
     size_t n = strlen(s);
 
     while (n > 0) {
-        size_t len = metrics_utf8_len(p, n);
+        size_t len = *p >= 0x80 ? metrics_utf8_len(p, n) : 1;
+        const char *esc = NULL;
         if (len == 0) {
-            fputs("\xef\xbf\xbd", f);
+            esc = "\xef\xbf\xbd";
             len = 1;
         } else if (*p == '\\') {
-            fputs("\\\\", f);
+            esc = "\\\\";
         } else if (*p == '"') {
-            fputs("\\\"", f);
+            esc = "\\\"";
         } else if (*p == '\n') {
-            fputs("\\n", f);
-        } else {
-            fwrite(p, 1, len, f);
+            esc = "\\n";
+        }
+        if (esc != NULL) {
+            fwrite(run, 1, (size_t)(p - run), f);
+            fputs(esc, f);
+            run = p + len;
         }
         p += len;
         n -= len;
     }
+    fwrite(run, 1, (size_t)(p - run), f);
 }
 
 static void
@@ -304,39 +285,57 @@ metrics_mem(FILE *f, const struct loop *l)
             (unsigned long long)m->closed_budget);
 }
 
-static void
-metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
+#define METRICS_N_FIELDS (sizeof(metrics_fields) / sizeof(metrics_fields[0]))
+
+unsigned
+metrics_n_families(void)
+{
+    /* The one-number families, then errors, then the histogram. */
+    return (unsigned)METRICS_N_FIELDS + 2;
+}
+
+void
+metrics_write_part(FILE *f, unsigned family, const struct service *svc)
+{
+    if (family < METRICS_N_FIELDS) {
+        if (svc == NULL) {
+            metrics_family(f, metrics_fields[family].name,
+                           metrics_fields[family].type,
+                           metrics_fields[family].help);
+        } else {
+            metrics_svc_u64(f, metrics_fields[family].name, svc,
+                            metrics_field_value(svc,
+                                                metrics_fields[family].field));
+        }
+    } else if (family == METRICS_N_FIELDS) {
+        if (svc == NULL) {
+            metrics_family(f, "ferry_errors_total", "counter",
+                           "Requests ended by an error, by error code.");
+            return;
+        }
+        for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
+            if (svc->errors[code] == 0) {
+                continue;
+            }
+            fputs("ferry_errors_total{service=\"", f);
+            metrics_label(f, svc->name);
+            fprintf(f, "\",code=\"%s\"} %llu\n", ferry_errname((ferry_err)code),
+                    (unsigned long long)svc->errors[code]);
+        }
+    } else if (svc == NULL) {
+        metrics_family(f, "ferry_request_duration_seconds", "histogram",
+                       "Time from a request's arrival to its reply.");
+    } else {
+        metrics_histogram(f, svc);
+    }
+}
+
+void
+metrics_write_tail(FILE *f, struct broker *b)
 {
     struct metrics_conns mc;
     struct procstat ps;
 
-    for (size_t k = 0; k < sizeof(metrics_fields) / sizeof(metrics_fields[0]);
-         k++) {
-        metrics_family(f, metrics_fields[k].name, metrics_fields[k].type,
-                       metrics_fields[k].help);
-        for (size_t i = 0; i < n; i++) {
-            metrics_svc_u64(f, metrics_fields[k].name, v[i],
-                            metrics_field_value(v[i], metrics_fields[k].field));
-        }
-    }
-    metrics_family(f, "ferry_errors_total", "counter",
-                   "Requests ended by an error, by error code.");
-    for (size_t i = 0; i < n; i++) {
-        for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
-            if (v[i]->errors[code] == 0) {
-                continue;
-            }
-            fputs("ferry_errors_total{service=\"", f);
-            metrics_label(f, v[i]->name);
-            fprintf(f, "\",code=\"%s\"} %llu\n", ferry_errname((ferry_err)code),
-                    (unsigned long long)v[i]->errors[code]);
-        }
-    }
-    metrics_family(f, "ferry_request_duration_seconds", "histogram",
-                   "Time from a request's arrival to its reply.");
-    for (size_t i = 0; i < n; i++) {
-        metrics_histogram(f, v[i]);
-    }
     metrics_count_conns(b->loop, &mc);
     metrics_family(f, "ferry_connections", "gauge",
                    "Open connections by role (binary protocol, and http).");
@@ -358,6 +357,17 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
     if (b->loop->http != NULL) {
         fprintf(f, "ferry_connections_refused_total{listener=\"http\"} %llu\n",
                 (unsigned long long)http_server_n_refused(b->loop->http));
+        metrics_family(f, "ferry_http_stalled_closed_total", "counter",
+                       "HTTP connections closed because their client took "
+                       "nothing of a stream or big answer for "
+                       "http_stall_timeout_ms.");
+        fprintf(f, "ferry_http_stalled_closed_total %llu\n",
+                (unsigned long long)http_server_n_stalled(b->loop->http));
+        metrics_family(f, "ferry_http_sse_dropped_events_total", "counter",
+                       "Events of /v1/stats/stream a client too slow for "
+                       "one a second skipped.");
+        fprintf(f, "ferry_http_sse_dropped_events_total %llu\n",
+                (unsigned long long)http_server_n_sse_dropped(b->loop->http));
     }
     metrics_family(f, "ferry_late_replies_total", "counter",
                    "Worker answers for requests already ended (deadline, "
@@ -386,32 +396,20 @@ metrics_write(FILE *f, struct broker *b, struct service **v, size_t n)
 ferry_err
 metrics_render(struct broker *b, char **out, size_t *len)
 {
-    struct service **v;
-    size_t n, size = 0;
-    char *text = NULL;
-    FILE *f;
+    struct buf text;
+    ferry_err err;
 
-    if (metrics_services(b, &v, &n) != FERRY_OK) {
-        return FERRY_ENOMEM;
+    buf_init(&text);
+    err = render_all(b, RENDER_METRICS, &text);
+    if (err == FERRY_OK) {
+        err = buf_append(&text, "", 1);
     }
-    f = open_memstream(&text, &size);
-    if (f == NULL) {
-        free(v);
-        return FERRY_ENOMEM;
+    if (err != FERRY_OK) {
+        buf_release(&text);
+        return err;
     }
-    metrics_write(f, b, v, n);
-    free(v);
-    if (ferror(f) != 0) {
-        fclose(f);
-        free(text);
-        return FERRY_ENOMEM;
-    }
-    if (fclose(f) != 0) {
-        free(text);
-        return FERRY_ENOMEM;
-    }
-    *out = text;
-    *len = size;
+    *len = buf_len(&text) - 1;
+    *out = (char *)text.data;
     return FERRY_OK;
 }
 
@@ -480,7 +478,7 @@ out_free:
     return NULL;
 }
 
-static json_t *
+json_t *
 metrics_service_json(struct broker *b, const struct service *svc)
 {
     json_t *o = json_object(), *errors = json_object(), *lat = json_object();
@@ -543,25 +541,17 @@ metrics_service_json(struct broker *b, const struct service *svc)
 }
 
 json_t *
-metrics_stats_json(struct broker *b)
+metrics_stats_root(struct broker *b, uint64_t requests)
 {
-    json_t *root = json_object(), *conns = json_object(), *arr = json_array();
-    struct service **v = NULL;
+    json_t *root = json_object(), *conns = json_object();
     struct metrics_conns mc;
     struct procstat ps;
-    uint64_t requests = 0;
-    size_t n = 0;
     int rc = 0;
 
-    if (root == NULL || conns == NULL || arr == NULL ||
-        metrics_services(b, &v, &n) != FERRY_OK) {
-        goto out_free;
-    }
-    for (size_t i = 0; i < n; i++) {
-        requests += v[i]->requests;
-        if (json_array_append_new(arr, metrics_service_json(b, v[i])) != 0) {
-            goto out_free;
-        }
+    if (root == NULL || conns == NULL) {
+        json_decref(root);
+        json_decref(conns);
+        return NULL;
     }
     procstat_read(&ps);
     metrics_count_conns(b->loop, &mc);
@@ -580,23 +570,27 @@ metrics_stats_json(struct broker *b)
     rc |= metrics_set(conns, "refused",
                       json_integer((json_int_t)b->loop->conns_refused));
     rc |= json_object_set_new(root, "connections", conns);
-    conns = NULL;
     rc |= metrics_set(root, "late_replies",
                       json_integer((json_int_t)b->late_replies));
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
-    rc |= json_object_set_new(root, "services", arr);
-    arr = NULL;
-    free(v);
     if (rc != 0) {
         json_decref(root);
         return NULL;
     }
     return root;
+}
 
-out_free:
-    free(v);
-    json_decref(root);
-    json_decref(conns);
-    json_decref(arr);
-    return NULL;
+json_t *
+metrics_stats_json(struct broker *b)
+{
+    struct buf text;
+    json_t *doc = NULL;
+
+    buf_init(&text);
+    if (render_all(b, RENDER_STATS, &text) == FERRY_OK) {
+        doc = json_loadb((const char *)buf_head(&text), buf_len(&text), 0,
+                         NULL);
+    }
+    buf_release(&text);
+    return doc;
 }

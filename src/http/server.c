@@ -101,6 +101,14 @@ struct http_server {
     unsigned force_step;             /* 0: not fired; 1: sockets shut */
     struct http_stop_hook hooks[HTTP_MAX_STOP_HOOKS]; /* run at shutdown */
     size_t n_hooks;                  /* entries in hooks */
+    struct list watched;             /* struct http_watch */
+    uv_timer_t sweep;                /* checks them once a second */
+    bool sweep_on;                   /* sweep started */
+    uint64_t stalled;                /* connections shut for a stall */
+    struct list jobs;                /* struct http_job, queued */
+    uv_idle_t job_idle;              /* runs them, once a turn */
+    bool job_idle_on;                /* job_idle started */
+    uint64_t sse_dropped;            /* SSE events skipped */
 };
 
 struct loop *
@@ -131,6 +139,154 @@ size_t
 http_server_n_conns(const struct http_server *s)
 {
     return s->n_conns;
+}
+
+uint64_t
+http_server_n_stalled(const struct http_server *s)
+{
+    return s->stalled;
+}
+
+uint64_t
+http_server_n_sse_dropped(const struct http_server *s)
+{
+    return s->sse_dropped;
+}
+
+void
+http_server_count_sse_dropped(struct http_server *s, uint64_t n)
+{
+    s->sse_dropped += n;
+}
+
+/* Shuts down the socket under req's connection (see http_server_abort()). */
+static void
+http_server_shut_req(h2o_req_t *req)
+{
+    h2o_socket_t *sock = NULL;
+    int fd;
+
+    if (req->conn->callbacks->get_socket != NULL) {
+        sock = req->conn->callbacks->get_socket(req->conn);
+    }
+    if (sock != NULL && (fd = h2o_socket_get_fd(sock)) >= 0) {
+        shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static void
+http_server_sweep_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    uint64_t limit = s->loop->cfg->http_stall_timeout_ms;
+    uint64_t now = loop_now(s->loop);
+
+    if (list_is_empty(&s->watched)) {
+        uv_timer_stop(t);
+        s->sweep_on = false;
+        return;
+    }
+    if (limit == 0) {
+        return;
+    }
+    for (struct list *n = s->watched.next; n != &s->watched; n = n->next) {
+        struct http_watch *w = container_of(n, struct http_watch, node);
+        if (w->since == 0 || w->stalled || now - w->since < limit) {
+            continue;
+        }
+        /* h2o closes the connection on the failed write; the answer's
+         * state goes with it (and unwatches itself). */
+        w->stalled = true;
+        if (s->stalled++ % 100 == 0) {
+            log_warn("http: a client took nothing of its answer for %llu ms "
+                     "(http_stall_timeout_ms), closing its connection "
+                     "(%llu so far)",
+                     (unsigned long long)(now - w->since),
+                     (unsigned long long)s->stalled);
+        }
+        http_server_shut_req(w->req);
+    }
+}
+
+static void
+http_server_job_cb(uv_idle_t *h)
+{
+    struct http_server *s = h->data;
+    uint64_t start = uv_hrtime();
+
+    /* Jobs queued by the ones that run go behind the others: each job
+     * gets its turn before any gets a second one. */
+    while (!list_is_empty(&s->jobs)) {
+        struct http_job *j = container_of(s->jobs.next, struct http_job, node);
+        list_remove(&j->node);
+        j->queued = false;
+        j->run(j);
+        if (uv_hrtime() - start >= (uint64_t)HTTP_TURN_BUDGET_US * 1000) {
+            break;
+        }
+    }
+    if (list_is_empty(&s->jobs)) {
+        uv_idle_stop(&s->job_idle);
+        s->job_idle_on = false;
+    }
+}
+
+void
+http_server_job_queue(struct http_server *s, struct http_job *j)
+{
+    if (j->queued) {
+        return;
+    }
+    j->queued = true;
+    list_push_back(&s->jobs, &j->node);
+    if (!s->job_idle_on) {
+        uv_idle_start(&s->job_idle, http_server_job_cb);
+        s->job_idle_on = true;
+    }
+}
+
+void
+http_server_job_cancel(struct http_job *j)
+{
+    if (j->queued) {
+        list_remove(&j->node);
+        j->queued = false;
+    }
+}
+
+void
+http_server_watch(struct http_server *s, struct http_watch *w,
+                  h2o_req_t *req)
+{
+    w->req = req;
+    w->since = 0;
+    w->stalled = false;
+    list_push_back(&s->watched, &w->node);
+    if (!s->sweep_on) {
+        uv_timer_start(&s->sweep, http_server_sweep_cb, 1000, 1000);
+        s->sweep_on = true;
+    }
+}
+
+void
+http_server_unwatch(struct http_watch *w)
+{
+    list_remove(&w->node);
+}
+
+void
+http_watch_sent(struct http_server *s, struct http_watch *w)
+{
+    w->since = loop_now(s->loop);
+    if (w->since == 0) {
+        w->since = 1;
+    }
+}
+
+void
+http_watch_taken(struct http_watch *w)
+{
+    w->since = 0;
 }
 
 /* The pathconf for path, created when new. Only valid until the next
@@ -625,6 +781,15 @@ http_server_new(struct loop *l, struct route_table *routes,
     s->accept_ctx.hosts = s->globalconf.hosts;
     uv_timer_init(&l->uv, &s->force);
     s->force.data = s;
+    list_init(&s->watched);
+    list_init(&s->jobs);
+    uv_idle_init(&l->uv, &s->job_idle);
+    s->job_idle.data = s;
+    uv_unref((uv_handle_t *)&s->job_idle);
+    uv_timer_init(&l->uv, &s->sweep);
+    s->sweep.data = s;
+    /* The sweep never keeps the loop alive. */
+    uv_unref((uv_handle_t *)&s->sweep);
     *out = s;
     return http_server_listen(s, cfg->http);
 }
@@ -736,6 +901,12 @@ http_server_close(struct http_server *s)
     http_server_stop_accepting(s);
     if (!uv_is_closing((uv_handle_t *)&s->force)) {
         uv_close((uv_handle_t *)&s->force, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *)&s->sweep)) {
+        uv_close((uv_handle_t *)&s->sweep, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *)&s->job_idle)) {
+        uv_close((uv_handle_t *)&s->job_idle, NULL);
     }
     if (s->ctx_live && s->n_conns == 0) {
         /* h2o_context_request_shutdown() armed HTTP/2's graceful-shutdown

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/list.h"
 #include "ferry.h"
 
 struct loop;
@@ -51,6 +52,58 @@ size_t http_server_max_body(const struct http_server *s);
  * needed from its route already.
  */
 void http_server_reload(struct http_server *s, struct route_table *routes);
+
+/*
+ * A request whose answer ferryd pushes in pieces (an SSE stream, a big
+ * answer in slices): watched so that a client that takes nothing of a
+ * piece for http_stall_timeout_ms loses its connection (h2o 2.2.5 has no
+ * write timeout). Embedded in the answer's state; owned by it.
+ */
+struct http_watch {
+    struct list node; /* on the server's watched list */
+    h2o_req_t *req;   /* borrowed: valid while watched */
+    uint64_t since;   /* loop ms a piece was handed to h2o, 0 if taken */
+    bool stalled;     /* its connection was shut for it */
+};
+
+/* Starts watching req's answer (nothing sent yet). */
+void http_server_watch(struct http_server *s, struct http_watch *w,
+                       h2o_req_t *req);
+
+/* Stops watching; before the answer's state goes away. */
+void http_server_unwatch(struct http_watch *w);
+
+/* A piece was handed to h2o (h2o_send), or h2o took it (proceed). */
+void http_watch_sent(struct http_server *s, struct http_watch *w);
+void http_watch_taken(struct http_watch *w);
+
+/*
+ * A piece of work of the HTTP side run from the loop (a slice of a big
+ * answer, of the next SSE event). Queued jobs run once per loop turn, in
+ * order, until HTTP_TURN_BUDGET_US of them have run (at least one), so
+ * however many big answers are in progress the loop turns every few
+ * milliseconds. Embedded in its owner.
+ */
+struct http_job {
+    struct list node;                 /* on the server's queue */
+    void (*run)(struct http_job *j);  /* does the work; may queue again */
+    bool queued;                      /* on the queue */
+};
+
+#define HTTP_TURN_BUDGET_US 3000 /* job time per loop turn */
+
+/* Queues j to run on a coming loop turn (nothing if it is queued). */
+void http_server_job_queue(struct http_server *s, struct http_job *j);
+
+/* Takes j off the queue, if it is on it. */
+void http_server_job_cancel(struct http_job *j);
+
+/* Connections closed because their client stalled (http_watch). */
+uint64_t http_server_n_stalled(const struct http_server *s);
+
+/* SSE events skipped by clients too slow for one a second. */
+uint64_t http_server_n_sse_dropped(const struct http_server *s);
+void http_server_count_sse_dropped(struct http_server *s, uint64_t n);
 
 /* HTTP connections closed at accept (http_max_connections, stopping). */
 uint64_t http_server_n_refused(const struct http_server *s);

@@ -23,15 +23,16 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
 import promparse
-from ferrytest import (ROLE_WORKER, Conn, FerryTestCase, _env, binary,
-                       encode_hello, encode_register, parse_error, ERROR,
-                       REGISTERED, http_req_bytes)
+from ferrytest import (ERROR, REGISTERED, ROLE_WORKER, FerryTestCase, _env,
+                       encode_register, http_req_bytes, parse_error)
 
 
 def figure(name, **values):
@@ -48,17 +49,9 @@ SMALL_QUARANTINE = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:"
 # limit a ferryd may set (max_services_per_worker is 256).
 PER_WORKER = 200
 
-END_RE = re.compile(r"^ferry bench: end (.*)$", re.M)
-
-
-def bench_end(stderr):
-    """The key=value pairs of ferry bench's end line, as ints."""
-    m = END_RE.findall(stderr)
-    if not m:
-        raise AssertionError(f"no end line in bench's stderr:\n{stderr}")
-    return {k: int(v) for k, v in
-            (kv.split("=", 1) for kv in m[-1].split())}
-
+# The echo prober, a process of its own (tests/lib/prober.py).
+PROBER = os.path.join(os.path.dirname(os.path.abspath(promparse.__file__)),
+                      "prober.py")
 
 def service_name(i, length=255):
     """The i-th test service: distinct, sorted like i, length bytes."""
@@ -321,3 +314,259 @@ class TestShutdownStalled(PeersCase):
         self.assertTrue(events.endswith(b"\n\n"), events[-100:])
         doc = json.loads(events.split(b"\n\n")[0][len(b"data: "):])
         self.assertGreaterEqual(len(doc["services"]), self.SERVICES)
+
+
+def read_until_closed(s, limit, timeout):
+    """Reads s until the peer closes it; the bytes read, or None when it
+    is still open after timeout (or sent more than limit bytes)."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    while len(got) <= limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        s.settimeout(left)
+        try:
+            chunk = s.recv(1 << 20)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return bytes(got)
+        if not chunk:
+            return bytes(got)
+        got += chunk
+    return None
+
+
+def dechunk(data):
+    """The body of an HTTP/1.1 answer with chunked encoding, head
+    included in data: the payload of every whole chunk received."""
+    if b"\r\n\r\n" not in data:
+        return b""
+    body = data.split(b"\r\n\r\n", 1)[1]
+    out = bytearray()
+    while True:
+        line_end = body.find(b"\r\n")
+        if line_end < 0:
+            return bytes(out)
+        size = int(body[:line_end].split(b";")[0], 16)
+        start = line_end + 2
+        if size == 0 or len(body) < start + size + 2:
+            return bytes(out)
+        out += body[start:start + size]
+        body = body[start + size + 2:]
+
+
+def sse_events(data):
+    """The JSON documents of the whole SSE events in data (an HTTP/1.1
+    answer with its head)."""
+    return [json.loads(e) for e in
+            re.findall(rb"data: (\{.*?\})\n\n", dechunk(data))]
+
+
+def metric(m, name, **labels):
+    """The value of the one sample of family name with these labels."""
+    fam = m.families[name]
+    for s in fam.samples:
+        if all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise AssertionError(f"no sample {name}{labels}")
+
+
+class TestBigAnswers(PeersCase):
+    """With 4,093 services of 255-byte names (the default max_services
+    with the three built-ins), GET /metrics is about 36 MB. Four of them at
+    once, GET /v1/services and /v1/stats, and 64 SSE clients that do not
+    read, must not hold the loop: an echo prober beside them (ferry bench,
+    one request at a time, 200 ms deadline) gets every answer in time, and
+    ferryd's RSS grows by less than RSS_BOUND (hole 8)."""
+
+    SERVICES = 4093
+    STREAMS = 64
+    PROBE_SECONDS = 12
+    DEADLINE_MS = 200
+    RSS_BOUND = 64 << 20
+
+    def test_big_tables_do_not_stall_the_loop(self):
+        curl = self.curl()
+        d = self.daemon("--log-level", "warn", env=SMALL_QUARANTINE)
+        self.register_services(d, self.SERVICES)
+        for path in ("/metrics", "/v1/stats", "/v1/services"):
+            self.assertEqual(d.http("GET", path, timeout=120).status, 200)
+        base = d.rss()
+        for _ in range(self.STREAMS):
+            s = self.sock(stalled_socket(d.http_port))
+            s.sendall(http_req_bytes("GET", "/v1/stats/stream"))
+        bench = subprocess.Popen(
+            [sys.executable, PROBER, d.addr, str(self.PROBE_SECONDS),
+             str(self.DEADLINE_MS)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_env(), text=True)
+        self._subprocs.append(bench)
+        out = {}
+        rss = [base]
+        rounds = 0
+        with tempfile.TemporaryDirectory(prefix="big-") as tmp:
+            while bench.poll() is None or rounds == 0:
+                gets = []
+                for i, path in enumerate(["/metrics"] * 4 +
+                                         ["/v1/services", "/v1/stats"]):
+                    f = os.path.join(tmp, f"{i}.out")
+                    gets.append((path, f, subprocess.Popen(
+                        [curl, "-s", "-o", f, "-w", "%{http_code}",
+                         f"{d.http_url}{path}"], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, text=True)))
+                    self._subprocs.append(gets[-1][2])
+                for path, f, p in gets:
+                    while p.poll() is None:
+                        rss.append(d.rss())
+                        time.sleep(0.2)
+                    code = p.stdout.read()
+                    self.assertEqual(code, "200", f"{path}: {code}")
+                    out.setdefault(path, [])
+                    with open(f, "rb") as fh:
+                        out[path].append(fh.read())
+                    os.unlink(f)
+                rounds += 1
+                # Keep only the last round's documents.
+                for k in out:
+                    out[k] = out[k][-4:]
+            probe_out, err = bench.communicate(timeout=60)
+        self.assertEqual(bench.returncode, 0, err[-2000:])
+        end = json.loads(probe_out)
+        growth = max(rss) - base
+        figure("big_tables", services=self.SERVICES, streams=self.STREAMS,
+               rounds=rounds, metrics_bytes=len(out["/metrics"][-1]),
+               probes=end["sent"], probe_late=end["DEADLINE"],
+               probe_max_ms=end["max_ms"],
+               rss_base_mib=f"{base / 2**20:.1f}",
+               rss_growth_mib=f"{growth / 2**20:.1f}")
+        # Every probe answered, right and before its deadline.
+        self.assertEqual((end["DEADLINE"], end["errors"]), (0, {}), end)
+        self.assertEqual(end["ok"], end["sent"], end)
+        self.assertGreater(end["sent"], 0)
+        self.assertLess(growth, self.RSS_BOUND,
+                        f"RSS grew {growth >> 20} MiB (base {base >> 20})")
+        # The documents are whole and right.
+        names = {service_name(i) for i in range(self.SERVICES)} | \
+            {"echo", "ferry.services", "ferry.admin"}
+        for text in out["/metrics"]:
+            m = promparse.parse(text.decode())
+            for fam in ("ferry_requests_total", "ferry_workers",
+                        "ferry_request_duration_seconds"):
+                got = {s.labels["service"] for s in
+                       m.families[fam].samples}
+                self.assertEqual(got, names, fam)
+            for i in (0, self.SERVICES - 1):
+                self.assertEqual(metric(m, "ferry_workers",
+                                        service=service_name(i)), 1)
+            self.assertGreater(metric(m, "ferry_requests_total",
+                                      service="echo"), 0)
+            self.assertIn("process_resident_memory_bytes", m.families)
+        svcs = json.loads(out["/v1/services"][-1])["services"]
+        self.assertEqual([s["name"] for s in svcs], sorted(names))
+        self.assertEqual(svcs[-1]["workers"][0]["credit"], 1)
+        stats = json.loads(out["/v1/stats"][-1])
+        self.assertEqual([s["name"] for s in stats["services"]],
+                         sorted(names))
+        self.assertEqual(stats["requests"],
+                         sum(s["requests"] for s in stats["services"]))
+        self.assertIn("uptime_s", stats)
+
+
+class TestStalledStreams(PeersCase):
+    """What a client that stops reading a stream or a big answer may hold:
+    one event of /v1/stats/stream (newer ones are skipped and counted), one
+    slice of a big answer, and that for http_stall_timeout_ms; then its
+    connection is closed. A client that keeps reading is never closed."""
+
+    SERVICES = 1000
+    STALL_MS = 1500
+
+    def test_stalled_clients_closed_readers_kept(self):
+        d = self.daemon("--log-level", "warn", "--http-stall-timeout-ms",
+                        str(self.STALL_MS))
+        self.register_services(d, self.SERVICES)
+        port = d.http_port
+        sse = self.sock(stalled_socket(port))
+        sse.sendall(http_req_bytes("GET", "/v1/stats/stream"))
+        big = self.sock(stalled_socket(port))
+        big.sendall(http_req_bytes("GET", "/metrics"))
+        h2 = self.sock(stalled_socket(port))
+        h2.sendall(H2_PREFACE + h2_frame(4, 0, 0) + h2_get(1, "/metrics") +
+                   h2_get(3, "/v1/stats/stream"))
+        reader = self.rawhttp(d, timeout=30)
+        reader.send(http_req_bytes("GET", "/v1/stats/stream"))
+        buf = b""
+        # The reader reads all along; the others not at all until the
+        # bound (checked once a second) has passed for them.
+        end = time.monotonic() + self.STALL_MS / 1000 + 2.5
+        while time.monotonic() < end:
+            reader.sock.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                chunk = reader.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            self.assertTrue(chunk, "the reading client was closed")
+            buf += chunk
+        m = promparse.parse(d.http("GET", "/metrics", timeout=60)
+                            .body.decode())
+        stalled = metric(m, "ferry_http_stalled_closed_total")
+        # Each stalled one was closed: reading what it was sent ends at
+        # EOF (or a reset).
+        for name, s in (("sse", sse), ("metrics", big), ("h2", h2)):
+            got = read_until_closed(s, 64 << 20, timeout=30)
+            self.assertIsNotNone(got, f"{name}: still open")
+        # The reader kept its stream: events came, each whole, and go on.
+        deadline = time.monotonic() + 20
+        reader.sock.settimeout(20)
+        n0 = len(sse_events(buf))
+        while len(sse_events(buf)) < n0 + 2 and \
+                time.monotonic() < deadline:
+            chunk = reader.sock.recv(1 << 20)
+            self.assertTrue(chunk, "the reading client was closed")
+            buf += chunk
+        events = sse_events(buf)
+        self.assertGreaterEqual(len(events), n0 + 2)
+        self.assertEqual(len(events[-1]["services"]), self.SERVICES + 3)
+        figure("stalled_closed", stall_ms=self.STALL_MS,
+               closed=int(stalled), reader_events=len(events))
+        # One per stalled connection (the HTTP/2 one had two streams).
+        self.assertEqual(stalled, 3)
+
+    def test_slow_sse_client_skips_events_and_they_are_counted(self):
+        """Stalled for 8 s (under the 10 s bound): the kernel's buffers
+        take the first events, then ferryd's send of one waits; the ticks
+        meanwhile are skipped, counted, and the client next gets the
+        newest event, seconds after the one before."""
+        d = self.daemon("--log-level", "warn")
+        self.register_services(d, self.SERVICES)
+        s = self.sock(stalled_socket(d.http_port))
+        s.sendall(http_req_bytes("GET", "/v1/stats/stream"))
+        time.sleep(8)
+        buf = b""
+        deadline = time.monotonic() + 20
+        s.settimeout(20)
+        events = []
+        gaps = []
+        parsed = 0
+        while time.monotonic() < deadline:
+            chunk = s.recv(1 << 20)
+            self.assertTrue(chunk, "the slow client was closed")
+            buf += chunk
+            if len(buf) - parsed < 256 << 10:
+                continue
+            parsed = len(buf)
+            events = sse_events(buf)
+            gaps = [b["uptime_s"] - a["uptime_s"]
+                    for a, b in zip(events, events[1:])]
+            if gaps and max(gaps) >= 1.9 and len(events) >= 8:
+                break
+        m = promparse.parse(d.http("GET", "/metrics", timeout=60)
+                            .body.decode())
+        dropped = metric(m, "ferry_http_sse_dropped_events_total")
+        figure("sse_dropped", dropped=int(dropped), events=len(events),
+               largest_gap_s=f"{max(gaps):.2f}")
+        self.assertGreaterEqual(dropped, 1)
+        self.assertGreaterEqual(max(gaps), 1.9, gaps)
+        self.assertEqual(len(events[-1]["services"]), self.SERVICES + 3)
