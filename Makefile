@@ -189,7 +189,7 @@ test: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan all
 
-test-unit test-integration test-fault test-vectors test-browser: deps
+test-unit test-integration test-fault test-vectors test-browser test-clients test-conformance: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan $(patsubst test-%,%,$@)
 

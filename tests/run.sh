@@ -3,7 +3,7 @@
 # Runs ferry's test suites against the binaries in BUILDDIR and ends with
 # one summary line, "N passed, N failed", counting individual test cases.
 #
-#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|browser|fuzz]
+#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|browser|clients|conformance|fuzz]
 set -u
 BUILDDIR=${1:-build/asan}
 SUITE=${2:-all}
@@ -70,6 +70,39 @@ run_fuzz() { # seconds per target; the whole run counts as one test
     fi
 }
 
+# Each client's own tests: clients/<lang>/test.sh runs them against the
+# binaries in $FERRY_BIN and ends with "RESULT passed=N failed=M".
+run_clients() {
+    local t name out rc p f
+    for t in clients/*/test.sh; do
+        [ -f "$t" ] || continue
+        name=$(basename "$(dirname "$t")")
+        echo "== client $name"
+        out=$(timeout 900 bash "$t" 2>&1)
+        rc=$?
+        echo "$out"
+        p=$(echo "$out" | sed -n 's/^RESULT passed=\([0-9]*\) failed=.*/\1/p' | tail -1)
+        f=$(echo "$out" | sed -n 's/^RESULT passed=[0-9]* failed=\([0-9]*\).*/\1/p' | tail -1)
+        count "client $name" "$rc" "${p:-0}" "${f:-0}"
+    done
+}
+
+# The conformance scenarios, once per client whose driver exists
+# (tests/conformance/DRIVER.md).
+run_conformance() {
+    local c out rc p f
+    [ -f tests/conformance/run.py ] || return 0
+    for c in c python node php; do
+        echo "== conformance $c"
+        out=$(timeout 900 python3 tests/conformance/run.py --client "$c" 2>&1)
+        rc=$?
+        echo "$out"
+        p=$(echo "$out" | sed -n 's/^RESULT passed=\([0-9]*\) failed=.*/\1/p' | tail -1)
+        f=$(echo "$out" | sed -n 's/^RESULT passed=[0-9]* failed=\([0-9]*\).*/\1/p' | tail -1)
+        count "conformance $c" "$rc" "${p:-0}" "${f:-0}"
+    done
+}
+
 case "$SUITE" in
 all)
     run_unit
@@ -77,6 +110,8 @@ all)
     run_py tests/integration
     run_py tests/fault
     run_py tests/browser
+    run_clients
+    run_conformance
     run_fuzz 20
     ;;
 fuzz) run_fuzz "${FUZZ_SECONDS:-20}" ;;
@@ -85,6 +120,8 @@ vectors) run_py tests/vectors ;;
 integration) run_py tests/integration ;;
 fault) run_py tests/fault ;;
 browser) run_py tests/browser ;;
+clients) run_clients ;;
+conformance) run_conformance ;;
 *) echo "unknown suite '$SUITE'" >&2; exit 2 ;;
 esac
 
