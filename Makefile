@@ -3,6 +3,7 @@
 #
 #   make            release build into build/
 #   make demo       install deps, build, start ferryd + the fib worker
+#                   (WORKERS="c python node php": one per client)
 #   make test       sanitizer build into build/asan/, run every test
 #   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS), or
 #                   FUZZ_RUNS executions each (tests/fuzz/run.sh)
@@ -182,7 +183,7 @@ deps:
 
 demo: deps
 	$(MAKE) all
-	bash scripts/demo.sh $(BUILD)
+	WORKERS="$(WORKERS)" bash scripts/demo.sh $(BUILD)
 
 # The test build: sanitizers on, its own build folder.
 test: deps
