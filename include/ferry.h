@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FERRY_PROTOCOL_VERSION 1
+#define FERRY_PROTOCOL_VERSION 2
 
 /*
  * Every error ferry knows, declared once. The number is the stable code

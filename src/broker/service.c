@@ -559,3 +559,9 @@ service_name_is_reserved(struct slice name)
 {
     return name.len >= 6 && memcmp(name.p, "ferry.", 6) == 0;
 }
+
+bool
+service_name_is_builtin(struct slice name)
+{
+    return service_name_is_reserved(name) || slice_eq(name, slice_str("echo"));
+}

@@ -291,4 +291,9 @@ bool service_name_is_valid(struct slice name);
 /* Whether the name is reserved for ferryd's own services ("ferry."). */
 bool service_name_is_reserved(struct slice name);
 
+/* Whether the name is a built-in's or may become one: "echo" and every
+ * "ferry." name. No worker may register one (a built-in is never
+ * shadowed). */
+bool service_name_is_builtin(struct slice name);
+
 #endif

@@ -35,6 +35,8 @@ struct session {
     uint32_t held_count;    /* requests in held */
     uint32_t fails;         /* failures in a row at this worker */
     uint32_t ejections;     /* times ejected so far */
+    uint32_t max_frame;     /* largest body the client takes (HELLO
+                               version 2), 0 = no limit of its own */
     uint8_t role;           /* enum frame_role from HELLO */
     bool draining;          /* sent DRAIN (or drained by an operator):
                                no new requests */

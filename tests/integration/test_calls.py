@@ -16,7 +16,7 @@ class TestCalls(FerryTestCase):
     def test_one_call_builtin_echo(self):
         d = self.daemon()
         c = self.conn(d)
-        self.assertEqual(c.hello_ok["version"], 1)
+        self.assertEqual(c.hello_ok["version"], 2)
         self.assertGreater(c.hello_ok["max_frame"], 0)
         self.assertReply(c.call(7, "echo", b"hi", deadline_ms=1000), b"hi")
         # Empty and binary payloads come back unchanged.

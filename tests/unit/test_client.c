@@ -285,9 +285,11 @@ fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
     FAKE_CHECK(h.role == role);
     FAKE_CHECK(h.heartbeat_ms == heartbeat_ms);
     FAKE_CHECK(h.name.len > 0);
+    /* libferry speaks version 2 and announces its own limit. */
+    FAKE_CHECK(h.max_frame != 0);
     fake_write(c, out,
-               frame_write_hello_ok(out, 1, 0, FRAME_DEFAULT_MAX_BODY,
-                                    slice_str("fake/0")));
+               frame_write_hello_ok(out, 2, 0, FRAME_DEFAULT_MAX_BODY, 60000,
+                                    5000, slice_str("fake/0")));
 }
 
 /* Reads frames until the peer closes; any REQUEST/REPLY/ERROR fails. */

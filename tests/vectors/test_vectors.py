@@ -29,12 +29,16 @@ def encode_from_fields(v):
     t = ft.TYPES[v["type"]]
     fid = int(v["id"])
     fl = v["fields"]
+    trailing = bytes.fromhex(fl.get("trailing_hex", ""))
     if t == ft.HELLO:
         return ft.encode_hello(fl["role"], fl["heartbeat_ms"], fl["name"],
-                               fl["token"], fl["version"])
+                               fl["token"], fl["version"],
+                               fl.get("max_frame", 0), trailing)
     if t == ft.HELLO_OK:
         return ft.encode_hello_ok(fl["version"], fl["heartbeat_ms"],
-                                  fl["max_frame"], fl["name"])
+                                  fl["max_frame"], fl["name"],
+                                  fl.get("max_deadline_ms", 0),
+                                  fl.get("default_deadline_ms", 0), trailing)
     if t == ft.REQUEST:
         return ft.encode_request(fid, fl["service"],
                                  bytes.fromhex(fl["payload_hex"]),
@@ -54,12 +58,19 @@ def expected_fields(v):
     fl = v["fields"]
     t = ft.TYPES[v["type"]]
     if t == ft.HELLO:
-        return {"version": fl["version"], "role": fl["role"],
-                "heartbeat_ms": fl["heartbeat_ms"],
-                "name": fl["name"].encode(), "token": fl["token"].encode()}
+        d = {"version": fl["version"], "role": fl["role"],
+             "heartbeat_ms": fl["heartbeat_ms"],
+             "name": fl["name"].encode(), "token": fl["token"].encode()}
+        if fl["version"] >= 2:
+            d["max_frame"] = fl["max_frame"]
+        return d
     if t == ft.HELLO_OK:
-        return {"version": fl["version"], "heartbeat_ms": fl["heartbeat_ms"],
-                "max_frame": fl["max_frame"], "name": fl["name"].encode()}
+        d = {"version": fl["version"], "heartbeat_ms": fl["heartbeat_ms"],
+             "max_frame": fl["max_frame"], "name": fl["name"].encode()}
+        if fl["version"] >= 2:
+            d["max_deadline_ms"] = fl["max_deadline_ms"]
+            d["default_deadline_ms"] = fl["default_deadline_ms"]
+        return d
     if t == ft.REQUEST:
         return {"deadline_ms": fl["deadline_ms"],
                 "service": fl["service"].encode(),
@@ -82,7 +93,7 @@ class TestVectors(unittest.TestCase):
         cls.invalid = [v for v in cls.data["frames"] if "type" not in v]
 
     def test_file_shape(self):
-        self.assertEqual(self.data["version"], 1)
+        self.assertEqual(self.data["version"], ft.PROTOCOL_VERSION)
         self.assertEqual(self.data["max_body"], ft.DEFAULT_MAX_BODY)
         names = [v["name"] for v in self.data["frames"]]
         self.assertEqual(len(names), len(set(names)), "duplicate names")
