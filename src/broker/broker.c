@@ -21,6 +21,7 @@
  */
 #include "broker/broker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -469,6 +470,16 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     uint64_t start_ns = loop_hrtime(b->loop);
     uint32_t d;
 
+    /* First: any answer with this id would be taken for the request in
+     * flight's. Reusing an id is a connection error (as stream-id reuse
+     * in HTTP/2): ERROR with id 0, and the close ends every request. */
+    if (s != NULL && map_get(&s->inflight, id) != NULL) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "request id %llu is already in flight",
+                 (unsigned long long)id);
+        conn_fail(caller, FERRY_EDUPLICATE_ID, msg);
+        return;
+    }
     if (b->shutting_down) {
         broker_send_error(b, caller, id, FERRY_ESHUTTING_DOWN, NULL);
         return;
@@ -476,10 +487,6 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     if (mem_is_tight(b->loop, q->key.len + q->payload.len)) {
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "memory budget (max_memory) reached");
-        return;
-    }
-    if (s != NULL && map_get(&s->inflight, id) != NULL) {
-        broker_send_error(b, caller, id, FERRY_EDUPLICATE_ID, NULL);
         return;
     }
     svc = broker_service(b, q->service, !service_name_is_reserved(q->service),
