@@ -49,6 +49,18 @@ static const struct conn_ops session_worker_ops = {
     .closing = session_closing,
 };
 
+void
+session_send_too_big(struct conn *c, uint64_t id, size_t len)
+{
+    const struct session *s = c->data;
+    char msg[112];
+
+    snprintf(msg, sizeof(msg),
+             "reply of %zu bytes is above this connection's max_frame of %u",
+             len, s != NULL ? s->max_frame : 0);
+    conn_send_error(c, id, FERRY_ETOO_BIG, msg);
+}
+
 bool
 session_can_take(const struct session *s)
 {

@@ -8,7 +8,7 @@ Each test names the page's section it holds to.
 import struct
 import time
 
-from ferrytest import (HELLO_OK, MIN_CLIENT_MAX, PING, REGISTERED,
+from ferrytest import (HELLO_OK, MIN_CLIENT_MAX, PING, REGISTERED, REQUEST,
                        ROLE_WORKER, FerryTestCase, describe, encode_hello,
                        encode_register, parse_error, parse_hello_ok)
 
@@ -244,3 +244,74 @@ class TestBadRegister(FerryTestCase):
         frames = w.expect_closed(timeout=5)
         self.assertEqual(frames[-1].id, 0)
         self.assertError(frames[-1], "PROTO")
+
+
+class TestMaxFrame(FerryTestCase):
+    """Version 2: ferryd never sends a client a body above the max_frame
+    it announced in HELLO."""
+
+    TIME_LIMIT = 30
+
+    def test_reply_above_callers_max_frame_is_too_big(self):
+        d = self.daemon()
+        w = self.raw(d.addr)
+        w.hello(role=ROLE_WORKER)
+        w.register("big", credit=4)
+        c = self.raw(d.addr)
+        c.hello(max_frame=2048)
+        c.send_request(1, "big", b"x", deadline_ms=5000)
+        f = w.recv_frame(timeout=5)
+        w.send_reply(f.id, b"r" * 5000)
+        f = c.recv_frame(timeout=5)
+        self.assertEqual(f.id, 1)
+        msg = self.assertError(f, "TOO_BIG")
+        self.assertIn(b"5000", msg)
+        self.assertIn(b"2048", msg)
+        # The connection stays; a reply that fits (exactly 2048) comes.
+        c.send_request(2, "big", b"y", deadline_ms=5000)
+        f = w.recv_frame(timeout=5)
+        w.send_reply(f.id, b"s" * 2048)
+        self.assertReply(c.wait_for(2, timeout=5), b"s" * 2048)
+        # Built-in replies too: echo of 3000 bytes.
+        self.assertError(c.call(3, "echo", b"e" * 3000), "TOO_BIG")
+        self.assertReply(c.call(4, "echo", b"e" * 100), b"e" * 100)
+
+    def test_request_above_workers_max_frame_not_given_to_it(self):
+        d = self.daemon()
+        small = self.raw(d.addr)
+        small.hello(role=ROLE_WORKER, max_frame=2048, name="small")
+        small.register("svc", credit=8)
+        c = self.conn(d)
+        # Only the small worker: a 5000-byte request cannot go anywhere.
+        f = c.call(1, "svc", b"p" * 5000, deadline_ms=5000)
+        self.assertEqual(f.id, 1)
+        msg = self.assertError(f, "TOO_BIG")
+        self.assertIn(b"max_frame", msg)
+        # With a worker without a limit, big requests go to it only.
+        large = self.raw(d.addr)
+        large.hello(role=ROLE_WORKER, name="large")
+        large.register("svc", credit=8)
+        for i in range(2, 6):
+            c.send_request(i, "svc", b"q" * 5000, deadline_ms=5000)
+        for _ in range(4):
+            f = large.recv_frame(timeout=5)
+            self.assertEqual(f.type, REQUEST, describe(f))
+            large.send_reply(f.id, b"ok")
+        got = c.collect(range(2, 6), timeout=5)
+        for i in range(2, 6):
+            self.assertReply(got[i][0], b"ok")
+        with self.assertRaises(TimeoutError):
+            f = small.recv_frame(timeout=0.3)
+            self.fail(f"small worker got {describe(f)}")
+        # Small requests still reach the small worker.
+        c.send_request(9, "svc", b"tiny", deadline_ms=5000)
+        seen = None
+        for conn in (small, large):
+            try:
+                seen = (conn, conn.recv_frame(timeout=1))
+                break
+            except TimeoutError:
+                pass
+        self.assertIsNotNone(seen)
+        seen[0].send_reply(seen[1].id, b"t")
+        self.assertReply(c.wait_for(9, timeout=5), b"t")
