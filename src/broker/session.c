@@ -239,7 +239,8 @@ session_closing(struct conn *c)
     c->data = NULL;
 }
 
-/* Frames both roles may send: REQUEST, CANCEL, PING, ERROR with id 0. */
+/* Frames both roles may send: REQUEST, CANCEL, PING, ERROR (with id 0 it
+ * closes; with an id this side holds no request of, it is ignored). */
 static ferry_err
 session_common_frame(struct conn *c, const struct frame *f)
 {
@@ -278,8 +279,16 @@ session_common_frame(struct conn *c, const struct frame *f)
         return frame_check_empty(f);
     case FRAME_ERROR: {
         struct frame_error e;
-        if (frame_parse_error(f, &e) != FERRY_OK || f->id != 0) {
-            conn_fail(c, FERRY_EPROTO, "unexpected ERROR");
+        if (frame_parse_error(f, &e) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
+            return FERRY_OK;
+        }
+        if (f->id != 0) {
+            /* An answer for a request this side never sent it: an unknown
+             * id, ignored like a late REPLY (protocol.md, Who may send
+             * what). */
+            log_debug("%s '%s': ERROR for unknown id %llu ignored",
+                      c->ops->role, c->name, (unsigned long long)f->id);
             return FERRY_OK;
         }
         log_info("%s '%s': closing with %s", c->ops->role, c->name,

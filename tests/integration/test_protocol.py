@@ -8,9 +8,13 @@ Each test names the page's section it holds to.
 import struct
 import time
 
-from ferrytest import (HELLO_OK, MIN_CLIENT_MAX, PING, REGISTERED, REQUEST,
-                       ROLE_WORKER, FerryTestCase, describe, encode_hello,
-                       encode_register, parse_error, parse_hello_ok)
+from ferrytest import (CANCEL, DRAIN, ERROR, HELLO, HELLO_OK, MIN_CLIENT_MAX,
+                       PING, REGISTER, REGISTERED, REPLY, REQUEST,
+                       ROLE_CALLER, ROLE_PEER, ROLE_WORKER, TYPE_NAMES,
+                       FerryTestCase, describe, encode_empty, encode_error,
+                       encode_header, encode_hello, encode_hello_ok,
+                       encode_register, encode_reply, encode_request,
+                       parse_error, parse_hello_ok, parse_request)
 
 
 class TestSilentCloses(FerryTestCase):
@@ -315,3 +319,300 @@ class TestMaxFrame(FerryTestCase):
         self.assertIsNotNone(seen)
         seen[0].send_reply(seen[1].id, b"t")
         self.assertReply(c.wait_for(9, timeout=5), b"t")
+
+
+def _frame_of(ftype, fid=5):
+    """A well-formed frame of ftype, for the role table."""
+    if ftype == HELLO:
+        return encode_hello()
+    if ftype == HELLO_OK:
+        return encode_hello_ok(name="x")
+    if ftype == REQUEST:
+        return encode_request(fid, "echo", b"r")
+    if ftype == REPLY:
+        return encode_reply(fid, b"r")
+    if ftype == ERROR:
+        return encode_error(fid, "WORKER_ERROR", "x")
+    if ftype == REGISTER:
+        return encode_register(fid, "tbl", 1)
+    return encode_empty(ftype, fid if ftype == CANCEL else 0)
+
+
+class TestRoleTable(FerryTestCase):
+    """Who may send what: every cell of the table in protocol.md that
+    says PROTO-and-close or ignored."""
+
+    TIME_LIMIT = 60
+
+    CLOSE = {
+        ROLE_CALLER: (HELLO, HELLO_OK, REPLY, REGISTERED, DRAIN),
+        ROLE_PEER: (HELLO, HELLO_OK, REPLY, REGISTERED, DRAIN),
+        ROLE_WORKER: (HELLO, HELLO_OK, REGISTERED),
+    }
+    # Ignored: answers and cancels for ids this side has nothing under.
+    IGNORED = {
+        ROLE_CALLER: (ERROR, CANCEL),
+        ROLE_PEER: (ERROR, CANCEL),
+        ROLE_WORKER: (REPLY, ERROR, CANCEL),
+    }
+
+    def test_before_hello_only_hello(self):
+        d = self.daemon()
+        for t in (HELLO_OK, REQUEST, REPLY, ERROR, CANCEL, REGISTER,
+                  REGISTERED, PING, DRAIN):
+            with self.subTest(TYPE_NAMES[t]):
+                c = self.raw(d.addr)
+                c.send(_frame_of(t))
+                frames = c.expect_closed(timeout=5)
+                self.assertEqual(len(frames), 1)
+                self.assertEqual(frames[0].id, 0)
+                self.assertError(frames[0], "PROTO")
+
+    def test_proto_and_close(self):
+        d = self.daemon()
+        for role, types in self.CLOSE.items():
+            for t in types:
+                with self.subTest(role=role, type=TYPE_NAMES[t]):
+                    c = self.raw(d.addr)
+                    c.hello(role=role)
+                    c.send(_frame_of(t))
+                    frames = c.expect_closed(timeout=5)
+                    self.assertEqual(len(frames), 1,
+                                     [describe(f) for f in frames])
+                    self.assertEqual(frames[0].id, 0)
+                    self.assertError(frames[0], "PROTO")
+
+    def test_ignored(self):
+        d = self.daemon()
+        for role, types in self.IGNORED.items():
+            for t in types:
+                with self.subTest(role=role, type=TYPE_NAMES[t]):
+                    c = self.raw(d.addr)
+                    c.hello(role=role)
+                    c.send(_frame_of(t, fid=777))
+                    # Nothing comes back, and the connection still works.
+                    self.assertReply(c.call(1, "echo", b"alive"), b"alive")
+
+    def test_error_id_0_closes_without_answer(self):
+        d = self.daemon()
+        for role in (ROLE_CALLER, ROLE_WORKER, ROLE_PEER):
+            with self.subTest(role=role):
+                c = self.raw(d.addr)
+                c.hello(role=role)
+                c.send(encode_error(0, "SHUTTING_DOWN", "bye"))
+                self.assertEqual(c.expect_closed(timeout=5), [])
+
+    def test_register_from_caller_refused_kept(self):
+        d = self.daemon()
+        for role in (ROLE_CALLER, ROLE_PEER):
+            with self.subTest(role=role):
+                c = self.raw(d.addr)
+                c.hello(role=role)
+                c.send(encode_register(3, "mine", 1))
+                f = c.recv_frame(timeout=5)
+                self.assertEqual(f.id, 3)
+                self.assertError(f, "INVALID_ARGUMENT")
+                self.assertReply(c.call(1, "echo", b"ok"), b"ok")
+
+    def test_worker_may_call(self):
+        d = self.daemon()
+        w = self.raw(d.addr)
+        w.hello(role=ROLE_WORKER)
+        self.assertReply(w.call(1, "echo", b"from a worker"),
+                         b"from a worker")
+
+
+class TestDeadlineCancel(FerryTestCase):
+    """CANCEL from ferryd to a worker: when the caller cancels, when the
+    caller is gone, and when the deadline passes; the worker's credit
+    comes back at that moment and a later answer for that id is dropped."""
+
+    TIME_LIMIT = 30
+
+    def setup_worker(self, d):
+        w = self.raw(d.addr)
+        w.hello(role=ROLE_WORKER)
+        w.register("slow", credit=1)
+        return w
+
+    def test_cancel_at_deadline_gives_credit_back(self):
+        d = self.daemon()
+        w = self.setup_worker(d)
+        c = self.conn(d)
+        t0 = time.monotonic()
+        c.send_request(1, "slow", b"one", deadline_ms=300)
+        first = w.recv_frame(timeout=5)
+        self.assertEqual(first.type, REQUEST)
+        f = c.recv_frame(timeout=5)
+        self.assertEqual(f.id, 1)
+        self.assertError(f, "DEADLINE")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.28)
+        f = w.recv_frame(timeout=5)
+        self.assertEqual((f.type, f.id), (CANCEL, first.id), describe(f))
+        # Credit 1, the first never answered: the second gets the slot.
+        c.send_request(2, "slow", b"two", deadline_ms=5000)
+        second = w.recv_frame(timeout=5)
+        self.assertEqual(second.type, REQUEST, describe(second))
+        self.assertEqual(parse_request(second.body)["payload"], b"two")
+        # A late answer for the first is dropped; the second's arrives.
+        w.send_reply(first.id, b"late")
+        w.send_reply(second.id, b"two done")
+        f = c.recv_frame(timeout=5)
+        self.assertEqual(f.id, 2)
+        self.assertReply(f, b"two done")
+
+    def test_cancel_by_caller(self):
+        d = self.daemon()
+        w = self.setup_worker(d)
+        c = self.conn(d)
+        c.send_request(1, "slow", b"x", deadline_ms=5000)
+        held = w.recv_frame(timeout=5)
+        c.send_cancel(1)
+        f = c.recv_frame(timeout=5)
+        self.assertEqual(f.id, 1)
+        self.assertError(f, "CANCELLED")
+        f = w.recv_frame(timeout=5)
+        self.assertEqual((f.type, f.id), (CANCEL, held.id))
+        # A CANCEL for an id not in flight is ignored.
+        c.send_cancel(12345)
+        self.assertReply(c.call(2, "echo", b"e"), b"e")
+
+    def test_cancel_when_caller_gone(self):
+        d = self.daemon()
+        w = self.setup_worker(d)
+        c = self.raw(d.addr)
+        c.hello()
+        c.send_request(1, "slow", b"x", deadline_ms=5000)
+        held = w.recv_frame(timeout=5)
+        c.close()
+        f = w.recv_frame(timeout=5)
+        self.assertEqual((f.type, f.id), (CANCEL, held.id))
+
+
+class TestDrain(FerryTestCase):
+    """DRAIN does not close the connection: the worker finishes what it
+    holds, gets nothing new, and may go on calling."""
+
+    TIME_LIMIT = 30
+
+    def test_drain_keeps_connection(self):
+        d = self.daemon()
+        w = self.raw(d.addr)
+        w.hello(role=ROLE_WORKER)
+        w.register("dr", credit=4)
+        c = self.conn(d)
+        c.send_request(1, "dr", b"held", deadline_ms=5000)
+        held = w.recv_frame(timeout=5)
+        w.send_drain()
+        time.sleep(0.1)
+        c.send_request(2, "dr", b"new", deadline_ms=400)
+        with self.assertRaises(TimeoutError):
+            f = w.recv_frame(timeout=0.6)
+            self.fail(f"draining worker got {describe(f)}")
+        w.send_reply(held.id, b"held done")
+        got = c.collect([1, 2], timeout=5)
+        self.assertReply(got[1][0], b"held done")
+        self.assertEqual(got[2][0].type, ERROR)
+        # Still open: a second DRAIN is harmless and the worker can call.
+        w.send_drain()
+        self.assertReply(w.call(3, "echo", b"after drain"), b"after drain")
+
+
+class TestWaitingForAService(FerryTestCase):
+    """A request for a service no worker has registered waits
+    worker_wait_ms for one, within its deadline; the answer is then
+    UNKNOWN_SERVICE (not DEADLINE). ferry.* names and echo never wait."""
+
+    TIME_LIMIT = 30
+
+    def test_waits_worker_wait_ms(self):
+        d = self.daemon("--worker-wait-ms", "500")
+        c = self.conn(d)
+        t0 = time.monotonic()
+        f = c.call(1, "nobody", b"x", deadline_ms=5000)
+        el = time.monotonic() - t0
+        self.assertError(f, "UNKNOWN_SERVICE")
+        self.assertGreaterEqual(el, 0.45)
+        self.assertLess(el, 4.0)
+
+    def test_shorter_deadline_still_unknown_service(self):
+        d = self.daemon("--worker-wait-ms", "3000")
+        c = self.conn(d)
+        t0 = time.monotonic()
+        f = c.call(1, "nobody", b"x", deadline_ms=200)
+        self.assertError(f, "UNKNOWN_SERVICE")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.18)
+
+    def test_worker_arriving_in_the_wait_gets_it(self):
+        d = self.daemon("--worker-wait-ms", "3000")
+        c = self.conn(d)
+        c.send_request(1, "late", b"waited", deadline_ms=5000)
+        time.sleep(0.2)
+        w = self.raw(d.addr)
+        w.hello(role=ROLE_WORKER)
+        w.register("late", credit=1)
+        f = w.recv_frame(timeout=5)
+        w.send_reply(f.id, b"answered")
+        self.assertReply(c.wait_for(1, timeout=5), b"answered")
+
+    def test_ferry_names_fail_at_once(self):
+        d = self.daemon("--worker-wait-ms", "3000")
+        c = self.conn(d)
+        t0 = time.monotonic()
+        self.assertError(c.call(1, "ferry.nothing", b"", deadline_ms=5000),
+                         "UNKNOWN_SERVICE")
+        self.assertLess(time.monotonic() - t0, 1.0)
+
+
+class TestHeaderChecks(FerryTestCase):
+    """The header is checked as soon as its 16 bytes are in, before the
+    body: TOO_BIG first, then UNKNOWN_TYPE; each ERROR id 0 and close."""
+
+    TIME_LIMIT = 30
+
+    def test_too_big_before_unknown_type(self):
+        d = self.daemon("--max-frame", "4096")
+        c = self.raw(d.addr)
+        c.hello()
+        c.send(encode_header(99, 0, 1, 4097))
+        frames = c.expect_closed(timeout=5)
+        self.assertEqual(len(frames), 1)
+        self.assertError(frames[0], "TOO_BIG")
+
+    def test_unknown_type_before_body(self):
+        d = self.daemon()
+        c = self.raw(d.addr)
+        c.hello()
+        c.send(encode_header(11, 0, 1, 100))     # the body never comes
+        frames = c.expect_closed(timeout=5)
+        self.assertEqual(len(frames), 1)
+        self.assertEqual(frames[0].id, 0)
+        self.assertError(frames[0], "UNKNOWN_TYPE")
+
+    def test_too_big_before_hello(self):
+        d = self.daemon()
+        c = self.raw(d.addr)
+        c.send(encode_header(HELLO, 0, 0, 0xffffffff))
+        frames = c.expect_closed(timeout=5)
+        self.assertError(frames[0], "TOO_BIG")
+
+
+class TestReservedFields(FerryTestCase):
+    """Reserved fields are sent as 0 and ignored on receipt."""
+
+    TIME_LIMIT = 30
+
+    def test_reserved_set_is_ignored(self):
+        d = self.daemon()
+        c = self.raw(d.addr)
+        hello = bytearray(encode_hello(version=2, name="r"))
+        hello[6:8] = b"\xff\xff"                 # header reserved
+        hello[16 + 3] = 0xff                     # HELLO reserved byte
+        c.send(bytes(hello))
+        f = c.recv_frame(timeout=5)
+        self.assertEqual(f.type, HELLO_OK, describe(f))
+        self.assertEqual(f.body[2:4], b"\0\0")   # sent as 0
+        req = bytearray(encode_request(1, "echo", b"res"))
+        req[6:8] = b"\xab\xcd"
+        c.send(bytes(req))
+        self.assertReply(c.wait_for(1, timeout=5), b"res")
