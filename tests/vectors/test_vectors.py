@@ -151,25 +151,41 @@ class TestVectors(unittest.TestCase):
                     ft.parse_body(f)
                 self.assertEqual(cm.exception.name, v["error"])
 
-    def test_protocol_doc_example(self):
-        """The hex dump in docs/protocol.md's Example section is the
-        recorded request_doc_example, byte for byte."""
+    @staticmethod
+    def doc_blocks():
+        """The hex of each code block in docs/protocol.md's Example
+        section."""
         path = os.path.join(ft.ROOT, "docs", "protocol.md")
         with open(path, encoding="utf-8") as f:
             doc = f.read()
         section = doc.split("## Example", 1)[1]
-        block = section.split("```", 2)[1]
-        hexbytes = ""
-        for line in block.splitlines():
-            # Keep the leading run of two-digit hex groups on each line.
-            m = re.match(r"\s*((?:[0-9a-f]{2}\s+)*[0-9a-f]{2})(\s{2,}|$)",
-                         line)
-            if m:
-                hexbytes += m.group(1).replace(" ", "")
+        blocks = section.split("```")[1::2]
+        out = []
+        for block in blocks:
+            hexbytes = ""
+            for line in block.splitlines():
+                # Keep the leading run of two-digit hex groups.
+                m = re.match(
+                    r"\s*((?:[0-9a-f]{2}\s+)*[0-9a-f]{2})(\s{2,}|$)", line)
+                if m:
+                    hexbytes += m.group(1).replace(" ", "")
+            out.append(hexbytes)
+        return out
+
+    def test_protocol_doc_example(self):
+        """The hex dumps in docs/protocol.md's Example section are the
+        recorded request_doc_example and a version-2 HELLO, byte for
+        byte."""
+        blocks = self.doc_blocks()
+        self.assertEqual(len(blocks), 2)
         rec = {v["name"]: v for v in self.valid}["request_doc_example"]
-        self.assertEqual(hexbytes, rec["hex"])
+        self.assertEqual(blocks[0], rec["hex"])
         self.assertEqual(ft.encode_request(7, "echo", b"hi", 1000).hex(),
-                         hexbytes)
+                         blocks[0])
+        hello = ft.encode_hello(ft.ROLE_CALLER, 0, "cli", "", 2, 1 << 20)
+        self.assertEqual(blocks[1], hello.hex())
+        f, _ = ft.decode_frame(hello)
+        self.assertEqual(ft.parse_body(f)["max_frame"], 1 << 20)
 
     def test_error_table_matches_doc(self):
         """The header's error list (what ferrytest parses) matches the
