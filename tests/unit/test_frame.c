@@ -732,6 +732,31 @@ test_bad_hello(void **state)
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
 }
 
+/* Reserved fields are written as 0 and ignored on receipt. */
+static void
+test_reserved_ignored(void **state)
+{
+    uint8_t buf[256];
+    size_t n;
+    const size_t H = FRAME_HEADER_SIZE;
+
+    (void)state;
+    n = frame_write_hello(buf, 2, 1, 0, 0, slice_str("r"), slice_str(""));
+    assert_int_equal(buf[6] | buf[7] | buf[H + 3], 0);
+    buf[6] = buf[7] = 0xff;
+    buf[H + 3] = 0xff;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    n = frame_write_hello_ok(buf, 2, 0, 1024, 1, 1, slice_str("d"));
+    assert_int_equal(buf[H + 2] | buf[H + 3], 0);
+    buf[H + 2] = buf[H + 3] = 0xff;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    n = frame_write_request(buf, 7, 0, 1000, slice_str("echo"),
+                            bytes(NULL, 0), bytes("hi", 2));
+    buf[6] = 0x12;
+    buf[7] = 0x34;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+}
+
 static void
 test_bad_hello_ok(void **state)
 {
@@ -1463,6 +1488,7 @@ main(void)
         cmocka_unit_test(test_bad_request),
         cmocka_unit_test(test_bad_error),
         cmocka_unit_test(test_bad_register),
+        cmocka_unit_test(test_reserved_ignored),
         cmocka_unit_test(test_bad_empty_frames),
         cmocka_unit_test(test_parse_wrong_type),
         cmocka_unit_test(test_parse_failure_leaves_output),
