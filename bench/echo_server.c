@@ -114,6 +114,7 @@ es_on_frame(struct es_conn *c, const struct frame *f)
 {
     struct frame_request req;
     struct frame_hello hello;
+    uint16_t version;
     struct slice name = slice_str(ES_NAME);
     uint8_t *dst;
 
@@ -127,12 +128,16 @@ es_on_frame(struct es_conn *c, const struct frame *f)
             es_error(c, FERRY_EPROTO, "bad HELLO");
             return false;
         }
-        dst = buf_prepare(&c->out, frame_hello_ok_size(name.len));
+        version = hello.version < FERRY_PROTOCOL_VERSION
+                      ? hello.version
+                      : FERRY_PROTOCOL_VERSION;
+        dst = buf_prepare(&c->out, frame_hello_ok_size(version, name.len));
         if (dst == NULL) {
             return false;
         }
-        buf_commit(&c->out, frame_write_hello_ok(dst, FERRY_PROTOCOL_VERSION, 0,
-                                                 FRAME_DEFAULT_MAX_BODY, name));
+        buf_commit(&c->out,
+                   frame_write_hello_ok(dst, version, 0, FRAME_DEFAULT_MAX_BODY,
+                                        60000, 5000, name));
         c->hello = true;
         return true;
     case FRAME_REQUEST:

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FERRY_PROTOCOL_VERSION 1
+#define FERRY_PROTOCOL_VERSION 2
 
 /*
  * Every error ferry knows, declared once. The number is the stable code
@@ -53,7 +53,8 @@ extern "C" {
     X(SYS, 18, "system error")                                               \
     X(CIRCUIT_OPEN, 19, "circuit open, failing fast")                        \
     X(SERVICE_DISABLED, 20, "service disabled by an operator")               \
-    X(SLOW_CONSUMER, 21, "peer does not read what is sent to it")
+    X(SLOW_CONSUMER, 21, "peer does not read what is sent to it")            \
+    X(TIMED_OUT, 22, "the connection was silent too long")
 
 enum ferry_err {
     FERRY_OK = 0,

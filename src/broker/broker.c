@@ -21,6 +21,7 @@
  */
 #include "broker/broker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,7 +358,8 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
  * worker conn a retry failed at, taken only when no other fits; 0: none.
  */
 static struct wreg *
-broker_pick(struct broker *b, struct service *svc, uint64_t avoid)
+broker_pick(struct broker *b, struct service *svc, uint64_t avoid,
+            size_t body)
 {
     uint32_t max = b->cfg->service_max_in_flight;
 
@@ -365,9 +367,31 @@ broker_pick(struct broker *b, struct service *svc, uint64_t avoid)
         return NULL;
     }
     if (avoid != 0) {
-        return service_pick_avoid(svc, &b->rng, avoid);
+        return service_pick_avoid(svc, &b->rng, avoid, body);
     }
-    return service_pick(svc, &b->rng);
+    return service_pick(svc, &b->rng, body);
+}
+
+/* Bytes of the REQUEST body that forwards r to a worker. */
+static size_t
+broker_req_body(const struct req *r)
+{
+    return frame_request_size(r->svc->name_len, r->key_len, r->payload_len) -
+           FRAME_HEADER_SIZE;
+}
+
+/* Ends r, which no worker of its service takes (their max_frame), with
+ * TOO_BIG. */
+static void
+broker_req_too_big(struct broker *b, struct req *r, size_t body)
+{
+    char msg[112];
+
+    snprintf(msg, sizeof(msg),
+             "request of %zu bytes is above the max_frame of every worker "
+             "of '%.40s'",
+             body, r->svc->name);
+    broker_req_fail(b, r, FERRY_ETOO_BIG, slice_str(msg));
 }
 
 /* Answers a request of disabled svc: its fallback, or SERVICE_DISABLED. */
@@ -467,8 +491,19 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     ferry_err err = FERRY_OK;
     uint64_t now = loop_now(b->loop);
     uint64_t start_ns = loop_hrtime(b->loop);
+    size_t body;
     uint32_t d;
 
+    /* First: any answer with this id would be taken for the request in
+     * flight's. Reusing an id is a connection error (as stream-id reuse
+     * in HTTP/2): ERROR with id 0, and the close ends every request. */
+    if (s != NULL && map_get(&s->inflight, id) != NULL) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "request id %llu is already in flight",
+                 (unsigned long long)id);
+        conn_fail(caller, FERRY_EDUPLICATE_ID, msg);
+        return;
+    }
     if (b->shutting_down) {
         broker_send_error(b, caller, id, FERRY_ESHUTTING_DOWN, NULL);
         return;
@@ -476,10 +511,6 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     if (mem_is_tight(b->loop, q->key.len + q->payload.len)) {
         broker_send_error(b, caller, id, FERRY_EOVERLOADED,
                           "memory budget (max_memory) reached");
-        return;
-    }
-    if (s != NULL && map_get(&s->inflight, id) != NULL) {
-        broker_send_error(b, caller, id, FERRY_EDUPLICATE_ID, NULL);
         return;
     }
     svc = broker_service(b, q->service, !service_name_is_reserved(q->service),
@@ -517,8 +548,23 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
         broker_send_error(b, caller, id, FERRY_ECIRCUIT_OPEN, NULL);
         return;
     }
+    body = frame_request_size(svc->name_len, q->key.len, q->payload.len) -
+           FRAME_HEADER_SIZE;
     if (svc->queued == 0) {
-        reg = broker_pick(b, svc, 0);
+        reg = broker_pick(b, svc, 0, body);
+    }
+    if (reg == NULL && !service_takes(svc, body)) {
+        char msg[112];
+        if (probe != 0) {
+            service_circuit_unprobe(svc, probe);
+        }
+        snprintf(msg, sizeof(msg),
+                 "request of %zu bytes is above the max_frame of every "
+                 "worker of '%.40s'",
+                 body, svc->name);
+        service_count_error(svc, FERRY_ETOO_BIG);
+        broker_send_error(b, caller, id, FERRY_ETOO_BIG, msg);
+        return;
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
         if (probe != 0) {
@@ -705,8 +751,12 @@ broker_req_resend(struct broker *b, struct req *r)
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         return;
     }
+    if (!service_takes(svc, broker_req_body(r))) {
+        broker_req_too_big(b, r, broker_req_body(r));
+        return;
+    }
     if (svc->queued == 0) {
-        reg = broker_pick(b, svc, r->failed_conn);
+        reg = broker_pick(b, svc, r->failed_conn, broker_req_body(r));
     }
     if (reg == NULL) {
         broker_enqueue(b, r);
@@ -725,13 +775,19 @@ broker_dispatch(struct broker *b, struct service *svc)
         struct req *r = container_of(svc->queue.next, struct req, node);
         struct wreg *reg = NULL;
         struct slice key, payload;
+        size_t body = broker_req_body(r);
 
+        /* The head no worker left can take must not hold up the rest. */
+        if (!service_takes(svc, body)) {
+            broker_req_too_big(b, r, body);
+            continue;
+        }
         /* A retry prefers a worker other than the one it failed at. */
         if (r->failed_conn != 0) {
-            reg = broker_pick(b, svc, r->failed_conn);
+            reg = broker_pick(b, svc, r->failed_conn, body);
         }
         if (reg == NULL) {
-            reg = broker_pick(b, svc, 0);
+            reg = broker_pick(b, svc, 0, body);
         }
         if (reg == NULL) {
             return;
@@ -868,6 +924,14 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         return;
     }
     c = loop_conn(b->loop, r->caller_conn);
+    if (c != NULL && !session_takes(c->data, payload.len)) {
+        /* Above the caller's max_frame: the worker answered well, the
+         * caller gets TOO_BIG for that id and keeps its connection. */
+        session_send_too_big(c, r->caller_id, payload.len);
+        broker_req_free(b, r);
+        broker_dispatch(b, svc);
+        return;
+    }
     if (c != NULL) {
         uint8_t *p = conn_out_prepare(c, FRAME_HEADER_SIZE + payload.len);
         if (p != NULL) {

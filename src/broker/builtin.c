@@ -34,6 +34,12 @@ builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
         icall_complete(b, id, FERRY_OK, data, len);
         return FERRY_OK;
     }
+    /* Too big for the caller's max_frame: it gets TOO_BIG instead, which
+     * ends the request as an answer does. */
+    if (!session_takes(caller->data, len)) {
+        session_send_too_big(caller, id, len);
+        return FERRY_OK;
+    }
     p = conn_out_prepare(caller, FRAME_HEADER_SIZE + len);
     if (p == NULL) {
         return FERRY_ENOMEM;

@@ -117,6 +117,9 @@ service_add_reg(struct service *svc, struct wreg *reg)
     }
     reg->slot = svc->n_regs;
     svc->regs[svc->n_regs++] = reg;
+    if (reg->worker->max_frame != 0) {
+        svc->n_limited++;
+    }
     svc->had_workers = true;
     service_touch(svc);
     return FERRY_OK;
@@ -129,6 +132,9 @@ service_remove_reg(struct service *svc, struct wreg *reg)
 
     if (i >= svc->n_regs || svc->regs[i] != reg) {
         return;
+    }
+    if (reg->worker->max_frame != 0) {
+        svc->n_limited--;
     }
     svc->regs[i] = svc->regs[--svc->n_regs];
     svc->regs[i]->slot = i;
@@ -165,10 +171,25 @@ service_worker_eligible(struct session *w, uint64_t now)
 }
 
 static bool
-service_reg_free(struct service *svc, struct wreg *r)
+service_reg_free(struct service *svc, struct wreg *r, size_t body)
 {
     return r->in_flight < r->credit && session_can_take(r->worker) &&
+           session_takes(r->worker, body) &&
            service_worker_eligible(r->worker, loop_now(svc->loop));
+}
+
+bool
+service_takes(const struct service *svc, size_t body)
+{
+    if (svc->n_limited == 0 || svc->n_regs == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        if (session_takes(svc->regs[i]->worker, body)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool
@@ -402,7 +423,7 @@ service_worker_unsent(struct wreg *reg)
 }
 
 struct wreg *
-service_pick(struct service *svc, uint64_t *rng)
+service_pick(struct service *svc, uint64_t *rng, size_t body)
 {
     struct wreg *best = NULL;
 
@@ -410,7 +431,8 @@ service_pick(struct service *svc, uint64_t *rng)
         uint64_t r = rand_next(rng);
         struct wreg *a = svc->regs[(r & 0xffffffffu) % svc->n_regs];
         struct wreg *c = svc->regs[(r >> 32) % svc->n_regs];
-        bool fa = service_reg_free(svc, a), fc = service_reg_free(svc, c);
+        bool fa = service_reg_free(svc, a, body);
+        bool fc = service_reg_free(svc, c, body);
         if (fa && fc) {
             return a->worker->held_count <= c->worker->held_count ? a : c;
         }
@@ -421,7 +443,7 @@ service_pick(struct service *svc, uint64_t *rng)
     }
     for (size_t i = 0; i < svc->n_regs; i++) {
         struct wreg *r = svc->regs[i];
-        if (service_reg_free(svc, r) &&
+        if (service_reg_free(svc, r, body) &&
             (best == NULL ||
              r->worker->held_count < best->worker->held_count)) {
             best = r;
@@ -431,9 +453,10 @@ service_pick(struct service *svc, uint64_t *rng)
 }
 
 struct wreg *
-service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid)
+service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid,
+                   size_t body)
 {
-    struct wreg *best = service_pick(svc, rng), *only = NULL;
+    struct wreg *best = service_pick(svc, rng, body), *only = NULL;
     bool others = false;
 
     if (best == NULL || avoid == 0 || best->worker->conn->id != avoid) {
@@ -451,7 +474,7 @@ service_pick_avoid(struct service *svc, uint64_t *rng, uint64_t avoid)
         if (!r->worker->draining && !service_reg_is_ejected(svc, r)) {
             others = true;
         }
-        if (service_reg_free(svc, r) &&
+        if (service_reg_free(svc, r, body) &&
             (best == NULL ||
              r->worker->held_count < best->worker->held_count)) {
             best = r;
@@ -558,4 +581,10 @@ bool
 service_name_is_reserved(struct slice name)
 {
     return name.len >= 6 && memcmp(name.p, "ferry.", 6) == 0;
+}
+
+bool
+service_name_is_builtin(struct slice name)
+{
+    return service_name_is_reserved(name) || slice_eq(name, slice_str("echo"));
 }

@@ -114,6 +114,8 @@ struct service {
     struct wreg **regs;                /* owned array of borrowed regs */
     size_t n_regs;                     /* registrations in regs */
     size_t cap_regs;                   /* slots in regs */
+    size_t n_limited;                  /* regs whose worker announced a
+                                          max_frame */
     struct list queue;                 /* struct req waiting, oldest first */
     uint32_t queued;                   /* requests in queue */
     uint32_t in_flight;                /* requests at its workers */
@@ -184,11 +186,19 @@ void service_remove_reg(struct service *svc, struct wreg *reg);
 size_t service_active_workers(const struct service *svc);
 
 /*
- * The registration that should take the next request, or NULL when every
- * worker is busy, draining or not reading. rng is the broker's random
- * state, used for the two choices.
+ * The registration that should take the next request, of body bytes of
+ * REQUEST body, or NULL when every worker is busy, draining, not reading
+ * or announced a max_frame below body. rng is the broker's random state,
+ * used for the two choices.
  */
-struct wreg *service_pick(struct service *svc, uint64_t *rng);
+struct wreg *service_pick(struct service *svc, uint64_t *rng, size_t body);
+
+/*
+ * Whether some registered worker of svc (busy or not) takes a REQUEST
+ * body of body bytes, or svc has no worker yet: false means it can only
+ * fail with TOO_BIG. A compare unless a worker announced a max_frame.
+ */
+bool service_takes(const struct service *svc, size_t body);
 
 /*
  * Like service_pick, but never the registration of worker conn avoid
@@ -197,7 +207,7 @@ struct wreg *service_pick(struct service *svc, uint64_t *rng);
  * fits.
  */
 struct wreg *service_pick_avoid(struct service *svc, uint64_t *rng,
-                                uint64_t avoid);
+                                uint64_t avoid, size_t body);
 
 /* Whether the worker of reg is ejected now (not counting its probe). */
 bool service_reg_is_ejected(const struct service *svc, const struct wreg *reg);
@@ -290,5 +300,10 @@ bool service_name_is_valid(struct slice name);
 
 /* Whether the name is reserved for ferryd's own services ("ferry."). */
 bool service_name_is_reserved(struct slice name);
+
+/* Whether the name is a built-in's or may become one: "echo" and every
+ * "ferry." name. No worker may register one (a built-in is never
+ * shadowed). */
+bool service_name_is_builtin(struct slice name);
 
 #endif

@@ -49,6 +49,18 @@ static const struct conn_ops session_worker_ops = {
     .closing = session_closing,
 };
 
+void
+session_send_too_big(struct conn *c, uint64_t id, size_t len)
+{
+    const struct session *s = c->data;
+    char msg[112];
+
+    snprintf(msg, sizeof(msg),
+             "reply of %zu bytes is above this connection's max_frame of %u",
+             len, s != NULL ? s->max_frame : 0);
+    conn_send_error(c, id, FERRY_ETOO_BIG, msg);
+}
+
 bool
 session_can_take(const struct session *s)
 {
@@ -113,22 +125,35 @@ session_hello(struct conn *c, const struct frame *f)
     struct slice daemon = slice_str(FERRYD_NAME);
     struct frame_hello h;
     struct session *s;
+    uint16_t version;
+    uint32_t hb;
     uint8_t *p;
 
     if (f->type != FRAME_HELLO) {
         conn_fail(c, FERRY_EPROTO, "expected HELLO first");
         return FERRY_OK;
     }
+    /* Version 0 is refused whatever the layout of the rest. */
+    if (f->body.len >= 2 && f->body.p[0] == 0 && f->body.p[1] == 0) {
+        conn_fail(c, FERRY_EVERSION,
+                  "unsupported protocol version 0; "
+                  "ferryd speaks versions 1 and 2");
+        return FERRY_OK;
+    }
     if (frame_parse_hello(f, &h) != FERRY_OK) {
         conn_fail(c, FERRY_EPROTO, "malformed HELLO");
         return FERRY_OK;
     }
-    if (h.version < 1) {
-        conn_fail(c, FERRY_EVERSION,
-                  "unsupported protocol version 0; "
-                  "ferryd speaks version 1");
+    if (h.max_frame != 0 && h.max_frame < FRAME_MIN_CLIENT_MAX) {
+        char msg[96];
+        snprintf(msg, sizeof(msg),
+                 "max_frame %u is below %u, the largest ERROR body",
+                 h.max_frame, (unsigned)FRAME_MIN_CLIENT_MAX);
+        conn_fail(c, FERRY_EINVALID_ARGUMENT, msg);
         return FERRY_OK;
     }
+    version = h.version < FERRY_PROTOCOL_VERSION ? h.version
+                                                 : FERRY_PROTOCOL_VERSION;
     if (!session_token_is_ok(cfg, h.role, h.token)) {
         const char *role = h.role == FRAME_ROLE_WORKER ? "worker" : "caller";
         char msg[64];
@@ -148,6 +173,7 @@ session_hello(struct conn *c, const struct frame *f)
     s->conn = c;
     s->b = b;
     s->role = h.role;
+    s->max_frame = h.max_frame;
     /* What this client may do beyond calling: the rules of access.h. */
     s->admin = access_may_command(cfg, h.token.p, h.token.len, conn_is_unix(c));
     s->internals = access_may_see_internals(cfg, h.token.p, h.token.len);
@@ -158,21 +184,26 @@ session_hello(struct conn *c, const struct frame *f)
         conn_fail(c, FERRY_ENOMEM, NULL);
         return FERRY_OK;
     }
-    p = conn_out_prepare(c, frame_hello_ok_size(daemon.len));
+    /* ferryd promises PINGs only to a client that promised its own: a
+     * client that announced 0 is never pinged, so it is told 0. */
+    hb = h.heartbeat_ms != 0 ? cfg->heartbeat_ms : 0;
+    p = conn_out_prepare(c, frame_hello_ok_size(version, daemon.len));
     if (p == NULL) {
         free(s);
         return FERRY_OK;
     }
-    conn_out_commit(c, frame_write_hello_ok(p, FERRY_PROTOCOL_VERSION,
-                                            cfg->heartbeat_ms, cfg->max_frame,
-                                            daemon));
+    conn_out_commit(c, frame_write_hello_ok(p, version, hb, cfg->max_frame,
+                                            cfg->max_deadline_ms,
+                                            cfg->default_deadline_ms, daemon));
     c->data = s;
     conn_set_ops(c, h.role == FRAME_ROLE_WORKER ? &session_worker_ops
                                                 : &session_caller_ops);
     conn_set_state(c, CONN_READY);
     conn_start_heartbeat(c, h.heartbeat_ms);
-    log_debug("%s '%s' from '%s': hello, heartbeat %u ms", c->ops->role,
-              c->name, c->peer, h.heartbeat_ms);
+    log_debug("%s '%s' from '%s': hello, version %u, heartbeat %u ms, "
+              "max_frame %u",
+              c->ops->role, c->name, c->peer, (unsigned)version,
+              h.heartbeat_ms, h.max_frame);
     return FERRY_OK;
 }
 
@@ -208,7 +239,8 @@ session_closing(struct conn *c)
     c->data = NULL;
 }
 
-/* Frames both roles may send: REQUEST, CANCEL, PING, ERROR with id 0. */
+/* Frames both roles may send: REQUEST, CANCEL, PING, ERROR (with id 0 it
+ * closes; with an id this side holds no request of, it is ignored). */
 static ferry_err
 session_common_frame(struct conn *c, const struct frame *f)
 {
@@ -247,8 +279,16 @@ session_common_frame(struct conn *c, const struct frame *f)
         return frame_check_empty(f);
     case FRAME_ERROR: {
         struct frame_error e;
-        if (frame_parse_error(f, &e) != FERRY_OK || f->id != 0) {
-            conn_fail(c, FERRY_EPROTO, "unexpected ERROR");
+        if (frame_parse_error(f, &e) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
+            return FERRY_OK;
+        }
+        if (f->id != 0) {
+            /* An answer for a request this side never sent it: an unknown
+             * id, ignored like a late REPLY (protocol.md, Who may send
+             * what). */
+            log_debug("%s '%s': ERROR for unknown id %llu ignored",
+                      c->ops->role, c->name, (unsigned long long)f->id);
             return FERRY_OK;
         }
         log_info("%s '%s': closing with %s", c->ops->role, c->name,
@@ -281,16 +321,6 @@ session_caller_frame(struct conn *c, const struct frame *f)
     return session_common_frame(c, f);
 }
 
-/* Whether a REGISTER body has the right shape but refused values. */
-static bool
-session_register_shaped(const struct frame *f)
-{
-    const uint8_t *p = f->body.p;
-    size_t len = f->body.len;
-
-    return len >= 6 && len == 6 + ((size_t)p[4] << 8 | p[5]);
-}
-
 static void
 session_register(struct conn *c, const struct frame *f)
 {
@@ -304,18 +334,31 @@ session_register(struct conn *c, const struct frame *f)
     char msg[96];
 
     if (frame_parse_register(f, &g) != FERRY_OK) {
-        if (session_register_shaped(f)) {
-            conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
-                            "credit must be 1..65535 and the service name "
-                            "1..255 bytes");
-        } else {
-            conn_fail(c, FERRY_EPROTO, "malformed REGISTER");
-        }
+        conn_fail(c, FERRY_EPROTO, "malformed REGISTER");
         return;
     }
-    if (service_name_is_reserved(g.service)) {
+    /* Well formed, but values the broker refuses: only this REGISTER
+     * fails. */
+    if (g.credit == 0 || g.credit > FRAME_MAX_CREDIT) {
+        snprintf(msg, sizeof(msg), "credit %u is outside 1..%u", g.credit,
+                 (unsigned)FRAME_MAX_CREDIT);
+        conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT, msg);
+        return;
+    }
+    if (g.service.len == 0) {
         conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT,
-                        "service names starting with 'ferry.' are reserved");
+                        "the service name must be 1..255 bytes");
+        return;
+    }
+    if (service_name_is_builtin(g.service)) {
+        snprintf(msg, sizeof(msg), "'%.*s' is a built-in service",
+                 g.service.len > 64 ? 64 : (int)g.service.len,
+                 (const char *)g.service.p);
+        if (!service_name_is_valid(g.service)) {
+            snprintf(msg, sizeof(msg), "names starting with 'ferry.' are "
+                                       "built-in services");
+        }
+        conn_send_error(c, f->id, FERRY_EINVALID_ARGUMENT, msg);
         return;
     }
     if (s->draining) {

@@ -35,6 +35,8 @@ struct session {
     uint32_t held_count;    /* requests in held */
     uint32_t fails;         /* failures in a row at this worker */
     uint32_t ejections;     /* times ejected so far */
+    uint32_t max_frame;     /* largest body the client takes (HELLO
+                               version 2), 0 = no limit of its own */
     uint8_t role;           /* enum frame_role from HELLO */
     bool draining;          /* sent DRAIN (or drained by an operator):
                                no new requests */
@@ -55,5 +57,22 @@ void session_drain(struct conn *c, const char *why);
 
 /* Whether this worker may take one more request right now. */
 bool session_can_take(const struct session *s);
+
+/*
+ * Whether a frame body of body bytes may go to the client of session s:
+ * ferryd never sends a body above the max_frame it announced in HELLO
+ * (0: no limit of its own). One compare on the request path.
+ */
+static inline bool
+session_takes(const struct session *s, size_t body)
+{
+    return s == NULL || s->max_frame == 0 || body <= s->max_frame;
+}
+
+/*
+ * Sends ERROR TOO_BIG for request id to conn c instead of a reply of len
+ * bytes that c's max_frame does not take; the connection stays.
+ */
+void session_send_too_big(struct conn *c, uint64_t id, size_t len);
 
 #endif

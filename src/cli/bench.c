@@ -499,14 +499,15 @@ bench_connect(struct bench *b)
             fprintf(stderr, "SYS: epoll_ctl: %s\n", strerror(errno));
             return CLI_EXIT_FERRY;
         }
-        dst = buf_prepare(&c->out, frame_hello_size(name.len, token.len));
+        dst = buf_prepare(&c->out, frame_hello_size(FERRY_PROTOCOL_VERSION,
+                                                    name.len, token.len));
         if (dst == NULL) {
             fprintf(stderr, "NOMEM: out of memory\n");
             return CLI_EXIT_FERRY;
         }
         buf_commit(&c->out,
                    frame_write_hello(dst, FERRY_PROTOCOL_VERSION,
-                                     FRAME_ROLE_CALLER, 0, name, token));
+                                     FRAME_ROLE_CALLER, 0, 0, name, token));
         c->st = BCONN_HELLO;
         bench_mark_dirty(b, c);
     }

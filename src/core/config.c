@@ -62,7 +62,8 @@ static const struct config_key config_keys[] = {
     {"log_level", CT_LEVEL, FIELD(log_level), 0, 0, "info",
      "debug, info, warn or error"},
     {"heartbeat_ms", CT_MS, FIELD(heartbeat_ms), 0, 3600000, "2500",
-     "ping an idle client after this long (0 = never)"},
+     "ping a client that announced a heartbeat after this long idle "
+     "(0 = never)"},
     {"max_frame", CT_BYTES, FIELD(max_frame), 1024, 1073741824, "16777216",
      "largest frame body accepted, in bytes"},
     {"default_deadline_ms", CT_MS, FIELD(default_deadline_ms), 1, 86400000,

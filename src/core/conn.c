@@ -915,8 +915,11 @@ conn_timer_cb(struct timer *t)
     uint32_t hb = c->loop->cfg->heartbeat_ms;
 
     if (c->state == CONN_HANDSHAKE) {
-        log_info("client '%s': no HELLO within %u ms, closing", c->peer,
+        char msg[64];
+        snprintf(msg, sizeof(msg), "no HELLO within %u ms",
                  c->loop->cfg->handshake_timeout_ms);
+        log_info("client '%s': %s, closing", c->peer, msg);
+        conn_send_error(c, 0, FERRY_ETIMED_OUT, msg);
         conn_close(c, "handshake timed out");
         return;
     }
@@ -944,9 +947,12 @@ conn_timer_cb(struct timer *t)
         return;
     }
     if (now >= c->last_rx + 3 * (uint64_t)c->peer_hb_ms) {
-        log_warn("%s '%s': silent for %llu ms, taken for dead", c->ops->role,
-                 c->name[0] != '\0' ? c->name : c->peer,
-                 (unsigned long long)(now - c->last_rx));
+        char msg[96];
+        snprintf(msg, sizeof(msg), "silent for %llu ms, 3 x heartbeat %u ms",
+                 (unsigned long long)(now - c->last_rx), c->peer_hb_ms);
+        log_warn("%s '%s': %s, taken for dead", c->ops->role,
+                 c->name[0] != '\0' ? c->name : c->peer, msg);
+        conn_send_error(c, 0, FERRY_ETIMED_OUT, msg);
         conn_close(c, "heartbeat timed out");
         return;
     }

@@ -307,6 +307,27 @@ client_check_request(const struct ferry_request *req)
     return FERRY_OK;
 }
 
+/*
+ * The deadline ferryd applies to a request of deadline_ms: the one asked,
+ * or ferryd's default for 0, cut to ferryd's cap, as HELLO_OK (version 2)
+ * told them; a version-1 ferryd tells neither, so its documented default
+ * is assumed.
+ */
+static uint32_t
+client_deadline(const struct ferry__conn *c, uint32_t deadline_ms)
+{
+    uint32_t d = deadline_ms;
+
+    if (d == 0) {
+        d = c->peer_default_deadline_ms != 0 ? c->peer_default_deadline_ms
+                                             : FERRY__DEFAULT_DEADLINE_MS;
+    }
+    if (c->peer_max_deadline_ms != 0 && d > c->peer_max_deadline_ms) {
+        d = c->peer_max_deadline_ms;
+    }
+    return d;
+}
+
 ferry_err
 ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
                  ferry_reply_cb cb, void *arg)
@@ -334,7 +355,7 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
     if (call == NULL) {
         return FERRY_ENOMEM;
     }
-    deadline = req->deadline_ms ? req->deadline_ms : FERRY__DEFAULT_DEADLINE_MS;
+    deadline = client_deadline(&c->conn, req->deadline_ms);
     deadline_at = ferry__now_ms() + deadline + FERRY__CALL_SLACK_MS;
     call->id = c->next_id++;
     call->cb = cb;

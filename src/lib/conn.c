@@ -495,13 +495,16 @@ conn_hello(struct ferry__conn *c, int wake_fd, uint64_t end)
         snprintf(pid, sizeof(pid), "%ld", (long)getpid());
         name = slice_str(pid);
     }
-    p = buf_prepare(&c->out, frame_hello_size(name.len, token.len));
+    p = buf_prepare(&c->out, frame_hello_size(FERRY_PROTOCOL_VERSION,
+                                              name.len, token.len));
     if (p == NULL) {
         conn_setmsg(c, "out of memory");
         return FERRY_ECONNECTION;
     }
+    /* Version 2: ferryd then never sends a body above our max_frame. */
     buf_commit(&c->out, frame_write_hello(p, FERRY_PROTOCOL_VERSION, c->role,
-                                          c->heartbeat_ms, name, token));
+                                          c->heartbeat_ms, c->max_frame, name,
+                                          token));
     for (;;) {
         if (ferry__conn_flush(c) != FERRY_OK) {
             return FERRY_ECONNECTION;
@@ -547,6 +550,8 @@ conn_hello(struct ferry__conn *c, int wake_fd, uint64_t end)
     }
     c->peer_heartbeat_ms = ok.heartbeat_ms;
     c->peer_max_frame = ok.max_frame ? ok.max_frame : FRAME_DEFAULT_MAX_BODY;
+    c->peer_max_deadline_ms = ok.max_deadline_ms;
+    c->peer_default_deadline_ms = ok.default_deadline_ms;
     return FERRY_OK;
 }
 

@@ -43,6 +43,10 @@ struct ferry__conn {
     uint32_t max_frame;             /* largest body we accept */
     uint32_t peer_heartbeat_ms;     /* ferryd's interval, from HELLO_OK */
     uint32_t peer_max_frame;        /* largest body ferryd accepts */
+    uint32_t peer_max_deadline_ms;  /* ferryd's deadline cap (version 2),
+                                       0 when not told */
+    uint32_t peer_default_deadline_ms; /* ferryd's deadline for deadline_ms
+                                          0 (version 2), 0 when not told */
     uint64_t last_send_ms;          /* when bytes last left */
     uint64_t last_recv_ms;          /* when bytes last arrived */
     uint32_t backoff_ms;            /* next reconnect delay before jitter */

@@ -175,11 +175,18 @@ frame_parse_hello(const struct frame *f, struct frame_hello *out)
     struct frame_hello h;
     uint8_t reserved;
 
+    h.max_frame = 0;
     if (f->type != FRAME_HELLO || !take_u16(&r, &h.version) ||
         !take_u8(&r, &h.role) || !take_u8(&r, &reserved) ||
         !take_u32(&r, &h.heartbeat_ms) ||
         !take_str16(&r, FRAME_MAX_NAME, &h.name) ||
-        !take_str16(&r, FRAME_MAX_NAME, &h.token) || r.left != 0) {
+        !take_str16(&r, FRAME_MAX_NAME, &h.token)) {
+        return FERRY_EPROTO;
+    }
+    if (h.version >= FRAME_VERSION_2 && !take_u32(&r, &h.max_frame)) {
+        return FERRY_EPROTO;
+    }
+    if (h.version <= FRAME_VERSION_2 && r.left != 0) {
         return FERRY_EPROTO;
     }
     if (h.role < FRAME_ROLE_CALLER || h.role > FRAME_ROLE_PEER) {
@@ -196,10 +203,20 @@ frame_parse_hello_ok(const struct frame *f, struct frame_hello_ok *out)
     struct frame_hello_ok h;
     uint16_t reserved;
 
+    h.max_deadline_ms = 0;
+    h.default_deadline_ms = 0;
     if (f->type != FRAME_HELLO_OK || !take_u16(&r, &h.version) ||
         !take_u16(&r, &reserved) || !take_u32(&r, &h.heartbeat_ms) ||
         !take_u32(&r, &h.max_frame) ||
-        !take_str16(&r, FRAME_MAX_NAME, &h.name) || r.left != 0) {
+        !take_str16(&r, FRAME_MAX_NAME, &h.name)) {
+        return FERRY_EPROTO;
+    }
+    if (h.version >= FRAME_VERSION_2 &&
+        (!take_u32(&r, &h.max_deadline_ms) ||
+         !take_u32(&r, &h.default_deadline_ms))) {
+        return FERRY_EPROTO;
+    }
+    if (h.version <= FRAME_VERSION_2 && r.left != 0) {
         return FERRY_EPROTO;
     }
     *out = h;
@@ -252,9 +269,8 @@ frame_parse_register(const struct frame *f, struct frame_register *out)
         !take_str16(&r, FRAME_MAX_NAME, &g.service) || r.left != 0) {
         return FERRY_EPROTO;
     }
-    if (g.service.len == 0 || g.credit == 0 || g.credit > FRAME_MAX_CREDIT) {
-        return FERRY_EPROTO;
-    }
+    /* Credit 0 or above FRAME_MAX_CREDIT and an empty name are values the
+     * broker refuses (INVALID_ARGUMENT): the frame itself is well formed. */
     *out = g;
     return FERRY_OK;
 }
@@ -266,15 +282,17 @@ frame_check_empty(const struct frame *f)
 }
 
 size_t
-frame_hello_size(size_t name_len, size_t token_len)
+frame_hello_size(uint16_t version, size_t name_len, size_t token_len)
 {
-    return FRAME_HEADER_SIZE + 2 + 1 + 1 + 4 + 2 + name_len + 2 + token_len;
+    return FRAME_HEADER_SIZE + 2 + 1 + 1 + 4 + 2 + name_len + 2 + token_len +
+           (version >= FRAME_VERSION_2 ? 4 : 0);
 }
 
 size_t
-frame_hello_ok_size(size_t name_len)
+frame_hello_ok_size(uint16_t version, size_t name_len)
 {
-    return FRAME_HEADER_SIZE + 2 + 2 + 4 + 4 + 2 + name_len;
+    return FRAME_HEADER_SIZE + 2 + 2 + 4 + 4 + 2 + name_len +
+           (version >= FRAME_VERSION_2 ? 8 : 0);
 }
 
 size_t
@@ -327,9 +345,10 @@ frame_write_header(uint8_t *dst, uint8_t type, uint8_t flags, uint64_t id,
 
 size_t
 frame_write_hello(uint8_t *dst, uint16_t version, uint8_t role,
-                  uint32_t heartbeat_ms, struct slice name, struct slice token)
+                  uint32_t heartbeat_ms, uint32_t max_frame, struct slice name,
+                  struct slice token)
 {
-    size_t size = frame_hello_size(name.len, token.len);
+    size_t size = frame_hello_size(version, name.len, token.len);
     uint8_t *p = dst + FRAME_HEADER_SIZE;
 
     assert(name.len <= FRAME_MAX_NAME && token.len <= FRAME_MAX_NAME);
@@ -342,15 +361,19 @@ frame_write_hello(uint8_t *dst, uint16_t version, uint8_t role,
     p = put_u16(p, (uint16_t)name.len);
     p = put_bytes(p, name);
     p = put_u16(p, (uint16_t)token.len);
-    put_bytes(p, token);
+    p = put_bytes(p, token);
+    if (version >= FRAME_VERSION_2) {
+        put_u32(p, max_frame);
+    }
     return size;
 }
 
 size_t
 frame_write_hello_ok(uint8_t *dst, uint16_t version, uint32_t heartbeat_ms,
-                     uint32_t max_frame, struct slice name)
+                     uint32_t max_frame, uint32_t max_deadline_ms,
+                     uint32_t default_deadline_ms, struct slice name)
 {
-    size_t size = frame_hello_ok_size(name.len);
+    size_t size = frame_hello_ok_size(version, name.len);
     uint8_t *p = dst + FRAME_HEADER_SIZE;
 
     assert(name.len <= FRAME_MAX_NAME);
@@ -361,7 +384,11 @@ frame_write_hello_ok(uint8_t *dst, uint16_t version, uint32_t heartbeat_ms,
     p = put_u32(p, heartbeat_ms);
     p = put_u32(p, max_frame);
     p = put_u16(p, (uint16_t)name.len);
-    put_bytes(p, name);
+    p = put_bytes(p, name);
+    if (version >= FRAME_VERSION_2) {
+        p = put_u32(p, max_deadline_ms);
+        put_u32(p, default_deadline_ms);
+    }
     return size;
 }
 
@@ -418,7 +445,7 @@ frame_write_register(uint8_t *dst, uint64_t id, uint32_t credit,
     size_t size = frame_register_size(service.len);
     uint8_t *p = dst + FRAME_HEADER_SIZE;
 
-    assert(service.len > 0 && service.len <= FRAME_MAX_NAME);
+    assert(service.len <= FRAME_MAX_NAME);
     frame_write_header(dst, FRAME_REGISTER, 0, id,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
     p = put_u32(p, credit);

@@ -24,6 +24,11 @@
 #define FRAME_MAX_KEY 1024    /* routing key */
 #define FRAME_MAX_ERRMSG 1024 /* ERROR message */
 #define FRAME_MAX_CREDIT 65535
+#define FRAME_VERSION_1 1     /* HELLO and HELLO_OK without limits */
+#define FRAME_VERSION_2 2     /* adds max_frame, max/default deadline */
+/* The least max_frame a client may announce: the largest ERROR body
+ * (code, msg_len and a 1024-byte message) must fit. */
+#define FRAME_MIN_CLIENT_MAX (2 + 2 + FRAME_MAX_ERRMSG)
 
 enum frame_type {
     FRAME_HELLO = 1,
@@ -62,16 +67,24 @@ struct frame {
 struct frame_hello {
     uint16_t version;      /* highest version the client speaks */
     uint8_t role;          /* enum frame_role */
-    uint32_t heartbeat_ms; /* client's ping interval, 0 = none */
+    uint32_t heartbeat_ms; /* client's promise: a frame at least this
+                              often; 0 = none */
+    uint32_t max_frame;    /* version 2+: largest body the client takes,
+                              0 = no limit of its own (and in version 1) */
     struct slice name;     /* borrowed */
     struct slice token;    /* borrowed */
 };
 
 struct frame_hello_ok {
-    uint16_t version;      /* version in use */
-    uint32_t heartbeat_ms; /* daemon's ping interval */
-    uint32_t max_frame;    /* largest body the daemon accepts */
-    struct slice name;     /* borrowed */
+    uint16_t version;             /* version in use */
+    uint32_t heartbeat_ms;        /* daemon's promise: PING when it has
+                                     sent nothing this long; 0 = none */
+    uint32_t max_frame;           /* largest body the daemon accepts */
+    uint32_t max_deadline_ms;     /* version 2+: cap on any deadline;
+                                     0 in version 1 */
+    uint32_t default_deadline_ms; /* version 2+: deadline of deadline_ms
+                                     0; 0 in version 1 */
+    struct slice name;            /* borrowed */
 };
 
 struct frame_request {
@@ -87,8 +100,8 @@ struct frame_error {
 };
 
 struct frame_register {
-    uint32_t credit;      /* 1..65535 */
-    struct slice service; /* borrowed, 1..255 bytes */
+    uint32_t credit;      /* as sent; the broker takes 1..65535 */
+    struct slice service; /* borrowed, 0..255 bytes; the broker takes 1+ */
 };
 
 /*
@@ -103,8 +116,14 @@ struct frame_register {
 ferry_err frame_decode(const uint8_t *buf, size_t len, uint32_t max_body,
                        struct frame *out, size_t *consumed);
 
-/* Parse a decoded frame's body; FERRY_EPROTO when it is malformed. The
- * out-parameter is written only on success. */
+/*
+ * Parse a decoded frame's body; FERRY_EPROTO when it is malformed. The
+ * out-parameter is written only on success. HELLO and HELLO_OK are laid
+ * out by the version they carry: version 0 or 1 as version 1, exactly;
+ * version 2 with its fields, exactly; version 3 and above the version-2
+ * fields and then anything, ignored, so that a later peer's additions
+ * still parse.
+ */
 ferry_err frame_parse_hello(const struct frame *f, struct frame_hello *out);
 ferry_err frame_parse_hello_ok(const struct frame *f,
                                struct frame_hello_ok *out);
@@ -121,8 +140,9 @@ ferry_err frame_parse_register(const struct frame *f,
 ferry_err frame_check_empty(const struct frame *f);
 
 /* Total encoded sizes, header included. */
-size_t frame_hello_size(size_t name_len, size_t token_len);
-size_t frame_hello_ok_size(size_t name_len);
+/* HELLO and HELLO_OK in the layout of version (1, or 2 for 2 and up). */
+size_t frame_hello_size(uint16_t version, size_t name_len, size_t token_len);
+size_t frame_hello_ok_size(uint16_t version, size_t name_len);
 size_t frame_request_size(size_t service_len, size_t key_len,
                           size_t payload_len);
 size_t frame_error_size(size_t msg_len);
@@ -135,12 +155,15 @@ size_t frame_register_size(size_t service_len);
  */
 size_t frame_write_header(uint8_t *dst, uint8_t type, uint8_t flags,
                           uint64_t id, uint32_t body_len);
+/* max_frame is written in version 2 and above only. */
 size_t frame_write_hello(uint8_t *dst, uint16_t version, uint8_t role,
-                         uint32_t heartbeat_ms, struct slice name,
-                         struct slice token);
+                         uint32_t heartbeat_ms, uint32_t max_frame,
+                         struct slice name, struct slice token);
+/* The deadlines are written in version 2 and above only. */
 size_t frame_write_hello_ok(uint8_t *dst, uint16_t version,
                             uint32_t heartbeat_ms, uint32_t max_frame,
-                            struct slice name);
+                            uint32_t max_deadline_ms,
+                            uint32_t default_deadline_ms, struct slice name);
 size_t frame_write_request(uint8_t *dst, uint64_t id, uint8_t flags,
                            uint32_t deadline_ms, struct slice service,
                            struct slice key, struct slice payload);

@@ -62,6 +62,8 @@ MAX_NAME = 255
 MAX_KEY = 1024
 MAX_ERRMSG = 1024
 MAX_CREDIT = 65535
+PROTOCOL_VERSION = 2                              # the highest we speak
+MIN_CLIENT_MAX = 2 + 2 + MAX_ERRMSG               # least max_frame in HELLO
 
 HELLO, HELLO_OK, REQUEST, REPLY, ERROR, CANCEL, REGISTER, REGISTERED, \
     PING, DRAIN = range(1, 11)
@@ -98,20 +100,30 @@ def encode_frame(ftype, body=b"", fid=0, flags=0):
 
 
 def encode_hello(role=ROLE_CALLER, heartbeat_ms=0, name=b"", token=b"",
-                 version=1):
+                 version=PROTOCOL_VERSION, max_frame=0, trailing=b""):
+    """HELLO in the layout of its version: version 1 ends with the token;
+    version 2 adds max_frame (u32); version 3 and up may carry trailing
+    bytes after that, which the receiver ignores."""
     name, token = _b(name), _b(token)
     body = struct.pack(">HBBIH", version, role, 0, heartbeat_ms,
                        len(name)) + name + struct.pack(">H", len(token)) \
         + token
-    return encode_frame(HELLO, body)
+    if version >= 2:
+        body += struct.pack(">I", max_frame)
+    return encode_frame(HELLO, body + _b(trailing))
 
 
-def encode_hello_ok(version=1, heartbeat_ms=0, max_frame=DEFAULT_MAX_BODY,
-                    name=b""):
+def encode_hello_ok(version=PROTOCOL_VERSION, heartbeat_ms=0,
+                    max_frame=DEFAULT_MAX_BODY, name=b"", max_deadline_ms=0,
+                    default_deadline_ms=0, trailing=b""):
+    """HELLO_OK in the layout of its version: version 2 adds
+    max_deadline_ms and default_deadline_ms (u32 each) after the name."""
     name = _b(name)
     body = struct.pack(">HHIIH", version, 0, heartbeat_ms, max_frame,
                        len(name)) + name
-    return encode_frame(HELLO_OK, body)
+    if version >= 2:
+        body += struct.pack(">II", max_deadline_ms, default_deadline_ms)
+    return encode_frame(HELLO_OK, body + _b(trailing))
 
 
 def encode_request(fid, service, payload=b"", deadline_ms=0, key=b"",
@@ -198,26 +210,37 @@ class _Reader:
 
 
 def parse_hello(body):
+    """HELLO's fields; "max_frame" only from version 2 on. Bytes after
+    the version-2 fields are PROTO up to version 2, ignored from 3."""
     r = _Reader(body)
     d = {"version": r.u16(), "role": r.u8()}
-    r.u8()
+    r.u8()                                       # reserved: ignored
     d["heartbeat_ms"] = r.u32()
     d["name"] = r.str16(MAX_NAME)
     d["token"] = r.str16(MAX_NAME)
-    r.end()
+    if d["version"] >= 2:
+        d["max_frame"] = r.u32()
+    if d["version"] <= 2:
+        r.end()
     if d["role"] not in (ROLE_CALLER, ROLE_WORKER, ROLE_PEER):
         raise WireError("PROTO", "bad role")
     return d
 
 
 def parse_hello_ok(body):
+    """HELLO_OK's fields; "max_deadline_ms" and "default_deadline_ms"
+    only from version 2 on."""
     r = _Reader(body)
     d = {"version": r.u16()}
-    r.u16()
+    r.u16()                                      # reserved: ignored
     d["heartbeat_ms"] = r.u32()
     d["max_frame"] = r.u32()
     d["name"] = r.str16(MAX_NAME)
-    r.end()
+    if d["version"] >= 2:
+        d["max_deadline_ms"] = r.u32()
+        d["default_deadline_ms"] = r.u32()
+    if d["version"] <= 2:
+        r.end()
     return d
 
 
@@ -240,12 +263,13 @@ def parse_error(body):
 
 
 def parse_register(body):
+    """REGISTER's fields. Credit 0 or above MAX_CREDIT and an empty
+    service are well formed: ferryd refuses those values with
+    INVALID_ARGUMENT, not the codec."""
     r = _Reader(body)
     credit = r.u32()
     service = r.str16(MAX_NAME)
     r.end()
-    if not service or credit == 0 or credit > MAX_CREDIT:
-        raise WireError("PROTO", "bad credit or service")
     return {"credit": credit, "service": service}
 
 
@@ -650,10 +674,12 @@ class Conn:
 
     # -- frames out
     def hello(self, role=ROLE_CALLER, heartbeat_ms=0, name="ferrytest",
-              token="", version=1, timeout=10.0):
+              token="", version=PROTOCOL_VERSION, max_frame=0, trailing=b"",
+              timeout=10.0):
         """Sends HELLO and returns the parsed HELLO_OK; raises
         ProtocolFailure on an ERROR answer."""
-        self.send(encode_hello(role, heartbeat_ms, name, token, version))
+        self.send(encode_hello(role, heartbeat_ms, name, token, version,
+                               max_frame, trailing))
         f = self.recv_frame(timeout)
         if f.type == ERROR:
             code, msg = parse_error(f.body)

@@ -24,11 +24,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "ferry.h"
 #include "lib/calltab.h"
+#include "lib/client.h"
 #include "lib/conn.h"
 #include "proto/frame.h"
 
@@ -270,9 +272,11 @@ fake_send_request(struct fake_conn *c, uint64_t id, const char *service,
                                    slice_str(""), slice_str(payload)));
 }
 
-/* Reads HELLO, checks the role and heartbeat, answers HELLO_OK. */
+/* Reads HELLO, checks the role and heartbeat, answers a version-2
+ * HELLO_OK with these deadlines. */
 static void
-fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
+fake_hello_v2(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
+              uint32_t max_deadline_ms, uint32_t default_deadline_ms)
 {
     struct frame_hello h;
     struct frame f;
@@ -285,9 +289,19 @@ fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
     FAKE_CHECK(h.role == role);
     FAKE_CHECK(h.heartbeat_ms == heartbeat_ms);
     FAKE_CHECK(h.name.len > 0);
+    /* libferry speaks version 2 and announces its own limit. */
+    FAKE_CHECK(h.max_frame != 0);
     fake_write(c, out,
-               frame_write_hello_ok(out, 1, 0, FRAME_DEFAULT_MAX_BODY,
+               frame_write_hello_ok(out, 2, 0, FRAME_DEFAULT_MAX_BODY,
+                                    max_deadline_ms, default_deadline_ms,
                                     slice_str("fake/0")));
+}
+
+/* As fake_hello_v2 with ferryd's default deadlines. */
+static void
+fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
+{
+    fake_hello_v2(c, role, heartbeat_ms, 60000, 5000);
 }
 
 /* Reads frames until the peer closes; any REQUEST/REPLY/ERROR fails. */
@@ -501,6 +515,59 @@ test_client_local_deadline_cancels(void **state)
     assert_int_equal(rep.len, 5);
     assert_memory_equal(rep.data, "fresh", 5);
     ferry_reply_release(&rep);
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+/* ferryd says (HELLO_OK version 2): deadline 0 means 100 ms, and no
+ * deadline is above 150 ms. Nothing is answered. */
+static void
+script_short_deadlines(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame f;
+    uint64_t id;
+
+    fake_hello_v2(&c, FRAME_ROLE_CALLER, 0, 150, 100);
+    for (int i = 0; i < 2; i++) {
+        FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_REQUEST);
+        id = f.id;
+        FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_CANCEL);
+        FAKE_CHECK(f.id == id);
+    }
+    fake_expect_eof(&c);
+    fake_close(&c);
+}
+
+/*
+ * libferry's safety timer follows HELLO_OK's deadlines: deadline_ms 0 is
+ * ferryd's default_deadline_ms, and a longer one is cut to
+ * max_deadline_ms, plus the slack. With its own default (5000 ms) or the
+ * asked 60000 ms, each call would wait seconds, not a fraction of one.
+ */
+static void
+test_client_deadlines_from_hello_ok(void **state)
+{
+    struct ferry_request r = {
+        .service = "svc", .payload = "x", .payload_len = 1, .deadline_ms = 0};
+    struct ferry_reply rep;
+    struct ferry_client *c;
+    struct fake fk;
+    struct timespec t0, t1;
+
+    (void)state;
+    fake_start(&fk, script_short_deadlines);
+    assert_int_equal(ferry_client_new(fk.addr, NULL, &c), FERRY_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_EDEADLINE);
+    ferry_reply_release(&rep);
+    r.deadline_ms = 60000;
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_EDEADLINE);
+    ferry_reply_release(&rep);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 4);
+    assert_int_equal(c->conn.peer_default_deadline_ms, 100);
+    assert_int_equal(c->conn.peer_max_deadline_ms, 150);
     ferry_client_free(c);
     fake_finish(&fk);
 }
@@ -817,6 +884,7 @@ main(void)
         cmocka_unit_test(test_client_pipelined_replies_in_any_order),
         cmocka_unit_test(test_client_connection_loss_and_backoff),
         cmocka_unit_test(test_client_local_deadline_cancels),
+        cmocka_unit_test(test_client_deadlines_from_hello_ok),
         cmocka_unit_test(test_client_hello_refused),
         cmocka_unit_test(test_client_free_cancels_pending),
         cmocka_unit_test(test_client_rejects_bad_requests),

@@ -146,15 +146,23 @@ make_samples(struct sample *s)
     name_255[FRAME_MAX_NAME] = '\0';
 
     s[n].what = "hello";
-    s[n].len = frame_write_hello(s[n].buf, 1, FRAME_ROLE_WORKER, 2500,
+    s[n].len = frame_write_hello(s[n].buf, 1, FRAME_ROLE_WORKER, 2500, 0,
+                                 slice_str("w1"), slice_str("tok"));
+    n++;
+    s[n].what = "hello v2";
+    s[n].len = frame_write_hello(s[n].buf, 2, FRAME_ROLE_WORKER, 2500, 65536,
                                  slice_str("w1"), slice_str("tok"));
     n++;
     s[n].what = "hello max name";
-    s[n].len = frame_write_hello(s[n].buf, 1, FRAME_ROLE_CALLER, 0,
+    s[n].len = frame_write_hello(s[n].buf, 1, FRAME_ROLE_CALLER, 0, 0,
                                  slice_str(name_255), slice_str(name_255));
     n++;
     s[n].what = "hello_ok";
-    s[n].len = frame_write_hello_ok(s[n].buf, 1, 2500, 1 << 24,
+    s[n].len = frame_write_hello_ok(s[n].buf, 1, 2500, 1 << 24, 0, 0,
+                                    slice_str("ferryd/0.1"));
+    n++;
+    s[n].what = "hello_ok v2";
+    s[n].len = frame_write_hello_ok(s[n].buf, 2, 2500, 1 << 24, 60000, 5000,
                                     slice_str("ferryd/0.1"));
     n++;
     s[n].what = "request";
@@ -194,7 +202,7 @@ make_samples(struct sample *s)
     return n;
 }
 
-#define MAX_SAMPLES 16
+#define MAX_SAMPLES 24
 
 /* ----------------------------------------------------------- round trip */
 
@@ -207,9 +215,9 @@ test_roundtrip_hello(void **state)
     size_t n;
 
     (void)state;
-    n = frame_write_hello(buf, 1, FRAME_ROLE_WORKER, 0xdeadbeef,
+    n = frame_write_hello(buf, 1, FRAME_ROLE_WORKER, 0xdeadbeef, 77,
                           slice_str("worker-1"), slice_str("secret"));
-    assert_int_equal(n, frame_hello_size(8, 6));
+    assert_int_equal(n, frame_hello_size(1, 8, 6));
     assert_int_equal(n, 16 + 12 + 8 + 6);
     assert_int_equal(get_u32(buf), n - 16);
     f = decode_whole(buf, n, &keep);
@@ -224,11 +232,25 @@ test_roundtrip_hello(void **state)
     assert_int_equal(h.heartbeat_ms, 0xdeadbeef);
     assert_slice(h.name, "worker-1", 8);
     assert_slice(h.token, "secret", 6);
+    /* Version 1 carries no max_frame: 77 was not written. */
+    assert_int_equal(h.max_frame, 0);
+    free(keep);
+
+    /* Version 2: max_frame after the token, exactly. */
+    n = frame_write_hello(buf, 2, FRAME_ROLE_CALLER, 0, 0x01020304,
+                          slice_str("c"), slice_str(""));
+    assert_int_equal(n, frame_hello_size(2, 1, 0));
+    assert_int_equal(n, 16 + 12 + 1 + 4);
+    assert_int_equal(get_u32(buf + n - 4), 0x01020304);
+    f = decode_whole(buf, n, &keep);
+    assert_int_equal(frame_parse_hello(&f, &h), FERRY_OK);
+    assert_int_equal(h.version, 2);
+    assert_int_equal(h.max_frame, 0x01020304);
     free(keep);
 
     /* Empty name and token, every role. */
     for (uint8_t role = FRAME_ROLE_CALLER; role <= FRAME_ROLE_PEER; role++) {
-        n = frame_write_hello(buf, 65535, role, 0, slice_str(""),
+        n = frame_write_hello(buf, 65535, role, 0, 0, slice_str(""),
                               slice_str(""));
         f = decode_whole(buf, n, &keep);
         assert_int_equal(frame_parse_hello(&f, &h), FERRY_OK);
@@ -250,8 +272,9 @@ test_roundtrip_hello_ok(void **state)
     size_t n;
 
     (void)state;
-    n = frame_write_hello_ok(buf, 1, 2500, 16777216, slice_str(name_255));
-    assert_int_equal(n, frame_hello_ok_size(FRAME_MAX_NAME));
+    n = frame_write_hello_ok(buf, 1, 2500, 16777216, 9, 9,
+                             slice_str(name_255));
+    assert_int_equal(n, frame_hello_ok_size(1, FRAME_MAX_NAME));
     assert_int_equal(n, 16 + 14 + 255);
     f = decode_whole(buf, n, &keep);
     assert_int_equal(f.type, FRAME_HELLO_OK);
@@ -260,7 +283,23 @@ test_roundtrip_hello_ok(void **state)
     assert_int_equal(h.version, 1);
     assert_int_equal(h.heartbeat_ms, 2500);
     assert_int_equal(h.max_frame, 16777216);
+    assert_int_equal(h.max_deadline_ms, 0);
+    assert_int_equal(h.default_deadline_ms, 0);
     assert_slice(h.name, name_255, FRAME_MAX_NAME);
+    free(keep);
+
+    /* Version 2: the two deadlines after the name. */
+    n = frame_write_hello_ok(buf, 2, 0, 1024, 60000, 5000, slice_str("d"));
+    assert_int_equal(n, frame_hello_ok_size(2, 1));
+    assert_int_equal(n, 16 + 14 + 1 + 8);
+    f = decode_whole(buf, n, &keep);
+    assert_int_equal(frame_parse_hello_ok(&f, &h), FERRY_OK);
+    assert_int_equal(h.version, 2);
+    assert_int_equal(h.heartbeat_ms, 0);
+    assert_int_equal(h.max_frame, 1024);
+    assert_int_equal(h.max_deadline_ms, 60000);
+    assert_int_equal(h.default_deadline_ms, 5000);
+    assert_slice(h.name, "d", 1);
     free(keep);
 }
 
@@ -643,7 +682,7 @@ test_bad_hello(void **state)
     const size_t H = FRAME_HEADER_SIZE;
 
     (void)state;
-    n = frame_write_hello(buf, 1, 1, 0, slice_str("abc"), slice_str("t"));
+    n = frame_write_hello(buf, 1, 1, 0, 0, slice_str("abc"), slice_str("t"));
     assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u16(buf + H + 8, 4 + 2 + 1 + 1); /* name_len past the end */
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
@@ -658,7 +697,7 @@ test_bad_hello(void **state)
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
 
     /* Roles outside 1..3. */
-    n = frame_write_hello(buf, 1, 1, 0, slice_str(""), slice_str(""));
+    n = frame_write_hello(buf, 1, 1, 0, 0, slice_str(""), slice_str(""));
     buf[H + 2] = 0;
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
     buf[H + 2] = 4;
@@ -667,12 +706,55 @@ test_bad_hello(void **state)
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
 
     /* A 256-byte name, all bytes present. */
-    n = frame_write_hello(buf, 1, 1, 0, slice_str(name_255), slice_str(""));
+    n = frame_write_hello(buf, 1, 1, 0, 0, slice_str(name_255),
+                          slice_str(""));
     memmove(buf + H + 10 + 256, buf + H + 10 + 255, 2);
     buf[H + 10 + 255] = 'n';
     put_u16(buf + H + 8, 256);
     put_u32(buf, (uint32_t)(n + 1 - H));
     assert_int_equal(parse_bytes(buf, n + 1), FERRY_EPROTO);
+
+    /* Version 2: max_frame missing, or a byte after it. */
+    n = frame_write_hello(buf, 2, 1, 0, 4096, slice_str("c"), slice_str(""));
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    put_u32(buf, (uint32_t)(n - 4 - H));
+    assert_int_equal(parse_bytes(buf, n - 4), FERRY_EPROTO);
+    put_u32(buf, (uint32_t)(n - H));
+    n = add_trailing(buf, n);
+    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+    /* Version 3: the same bytes after max_frame are ignored. */
+    put_u16(buf + H, 3);
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    /* Version 0 and 1 bodies: the version-1 layout, exactly. */
+    n = frame_write_hello(buf, 0, 1, 0, 0, slice_str("c"), slice_str(""));
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    n = add_trailing(buf, n);
+    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+}
+
+/* Reserved fields are written as 0 and ignored on receipt. */
+static void
+test_reserved_ignored(void **state)
+{
+    uint8_t buf[256];
+    size_t n;
+    const size_t H = FRAME_HEADER_SIZE;
+
+    (void)state;
+    n = frame_write_hello(buf, 2, 1, 0, 0, slice_str("r"), slice_str(""));
+    assert_int_equal(buf[6] | buf[7] | buf[H + 3], 0);
+    buf[6] = buf[7] = 0xff;
+    buf[H + 3] = 0xff;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    n = frame_write_hello_ok(buf, 2, 0, 1024, 1, 1, slice_str("d"));
+    assert_int_equal(buf[H + 2] | buf[H + 3], 0);
+    buf[H + 2] = buf[H + 3] = 0xff;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    n = frame_write_request(buf, 7, 0, 1000, slice_str("echo"),
+                            bytes(NULL, 0), bytes("hi", 2));
+    buf[6] = 0x12;
+    buf[7] = 0x34;
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
 }
 
 static void
@@ -683,7 +765,7 @@ test_bad_hello_ok(void **state)
     const size_t H = FRAME_HEADER_SIZE;
 
     (void)state;
-    n = frame_write_hello_ok(buf, 1, 0, 100, slice_str("d"));
+    n = frame_write_hello_ok(buf, 1, 0, 100, 0, 0, slice_str("d"));
     assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u16(buf + H + 12, 2);
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
@@ -692,11 +774,22 @@ test_bad_hello_ok(void **state)
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
 
     /* A 256-byte name. */
-    n = frame_write_hello_ok(buf, 1, 0, 100, slice_str(name_255));
+    n = frame_write_hello_ok(buf, 1, 0, 100, 0, 0, slice_str(name_255));
     buf[n] = 'n';
     put_u16(buf + H + 12, 256);
     put_u32(buf, (uint32_t)(n + 1 - H));
     assert_int_equal(parse_bytes(buf, n + 1), FERRY_EPROTO);
+
+    /* Version 2: a deadline missing, or a byte after them. */
+    n = frame_write_hello_ok(buf, 2, 0, 100, 60000, 5000, slice_str("d"));
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    put_u32(buf, (uint32_t)(n - 4 - H));
+    assert_int_equal(parse_bytes(buf, n - 4), FERRY_EPROTO);
+    put_u32(buf, (uint32_t)(n - H));
+    n = add_trailing(buf, n);
+    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+    put_u16(buf + H, 3);
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
 }
 
 static void
@@ -781,12 +874,14 @@ test_bad_register(void **state)
     (void)state;
     n = frame_write_register(buf, 1, 5, slice_str("fib"));
     assert_int_equal(parse_bytes(buf, n), FERRY_OK);
+    /* Credits outside 1..65535 are well formed: the broker refuses them
+     * with INVALID_ARGUMENT (protocol.md, REGISTER). */
     put_u32(buf + H, 0);
-    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u32(buf + H, FRAME_MAX_CREDIT + 1);
-    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u32(buf + H, 0xffffffffu);
-    assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
+    assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u32(buf + H, FRAME_MAX_CREDIT);
     assert_int_equal(parse_bytes(buf, n), FERRY_OK);
     put_u16(buf + H + 4, 4); /* service_len past the end */
@@ -795,11 +890,11 @@ test_bad_register(void **state)
     n = add_trailing(buf, n);
     assert_int_equal(parse_bytes(buf, n), FERRY_EPROTO);
 
-    /* service_len 0. */
+    /* service_len 0: well formed too, refused by the broker. */
     frame_write_header(buf, FRAME_REGISTER, 0, 1, 6);
     put_u32(buf + H, 1);
     put_u16(buf + H + 4, 0);
-    assert_int_equal(parse_bytes(buf, H + 6), FERRY_EPROTO);
+    assert_int_equal(parse_bytes(buf, H + 6), FERRY_OK);
 
     /* service_len 256 with all bytes present. */
     n = frame_write_register(buf, 1, 1, slice_str(name_255));
@@ -1012,12 +1107,12 @@ test_error_names(void **state)
     size_t n = sizeof(table) / sizeof(table[0]);
 
     (void)state;
-    assert_int_equal(n, 21);
-    assert_int_equal(FERRY__ERR_COUNT, 22);
+    assert_int_equal(n, 22);
+    assert_int_equal(FERRY__ERR_COUNT, 23);
     assert_string_equal(ferry_errname(FERRY_OK), "OK");
     assert_string_equal(ferry_strerror(FERRY_OK), "success");
     for (size_t i = 0; i < n; i++) {
-        /* Codes are dense 1..21 in declaration order. */
+        /* Codes are dense 1..22 in declaration order. */
         assert_int_equal(table[i].code, (int)i + 1);
         assert_string_equal(ferry_errname((ferry_err)table[i].code),
                             table[i].name);
@@ -1037,12 +1132,14 @@ test_error_names(void **state)
     assert_int_equal(FERRY_ESERVICE_DISABLED, 20);
     assert_string_equal(ferry_errname(FERRY_ESLOW_CONSUMER), "SLOW_CONSUMER");
     assert_int_equal(FERRY_ESLOW_CONSUMER, 21);
+    assert_string_equal(ferry_errname(FERRY_ETIMED_OUT), "TIMED_OUT");
+    assert_int_equal(FERRY_ETIMED_OUT, 22);
     assert_string_equal(ferry_strerror(FERRY_EDEADLINE), "deadline exceeded");
     /* Out of range: never NULL. */
-    assert_string_equal(ferry_errname((ferry_err)22), "UNKNOWN_ERROR");
+    assert_string_equal(ferry_errname((ferry_err)23), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)9999), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)-1), "UNKNOWN_ERROR");
-    assert_string_equal(ferry_strerror((ferry_err)22), "unknown error");
+    assert_string_equal(ferry_strerror((ferry_err)23), "unknown error");
     assert_string_equal(ferry_strerror((ferry_err)-5), "unknown error");
 }
 
@@ -1094,6 +1191,13 @@ jint(json_t *o, const char *key)
     return json_integer_value(v);
 }
 
+/* An integer field that only some vectors carry; dflt when absent. */
+static json_int_t
+jint_or(json_t *o, const char *key, json_int_t dflt)
+{
+    return json_object_get(o, key) != NULL ? jint(o, key) : dflt;
+}
+
 static struct slice
 jtext(json_t *o, const char *key)
 {
@@ -1113,6 +1217,25 @@ jhex(json_t *o, const char *key, size_t at)
     size_t n = unhex(jstr(o, key), vec_scratch + at, 8192);
 
     return bytes(vec_scratch + at, n);
+}
+
+/*
+ * Appends a vector's "trailing_hex" (bytes a version-3 HELLO or HELLO_OK
+ * carries after the version-2 fields, which a receiver ignores) to the
+ * frame of m bytes at out, and fixes its body_len. Returns the new size.
+ */
+static size_t
+append_trailing(uint8_t *out, size_t m, json_t *fl)
+{
+    json_t *t = json_object_get(fl, "trailing_hex");
+    size_t k;
+
+    if (t == NULL) {
+        return m;
+    }
+    k = unhex(json_string_value(t), out + m, 256);
+    put_u32(out, (uint32_t)(m + k - FRAME_HEADER_SIZE));
+    return m + k;
 }
 
 static uint8_t
@@ -1163,10 +1286,17 @@ check_valid_vector(json_t *v, const uint8_t *wire, size_t n)
         assert_int_equal(h.heartbeat_ms, jint(fl, "heartbeat_ms"));
         assert_true(slice_eq(h.name, jtext(fl, "name")));
         assert_true(slice_eq(h.token, jtext(fl, "token")));
+        /* max_frame is on the wire from version 2 on, and so in the
+         * vector; version 1 has none. */
+        assert_int_equal(h.max_frame, jint_or(fl, "max_frame", 0));
+        assert_int_equal(h.version >= 2,
+                         json_object_get(fl, "max_frame") != NULL);
         m = frame_write_hello(out, (uint16_t)jint(fl, "version"),
                               (uint8_t)jint(fl, "role"),
                               (uint32_t)jint(fl, "heartbeat_ms"),
+                              (uint32_t)jint_or(fl, "max_frame", 0),
                               jtext(fl, "name"), jtext(fl, "token"));
+        m = append_trailing(out, m, fl);
         break;
     }
     case FRAME_HELLO_OK: {
@@ -1176,10 +1306,19 @@ check_valid_vector(json_t *v, const uint8_t *wire, size_t n)
         assert_int_equal(h.heartbeat_ms, jint(fl, "heartbeat_ms"));
         assert_int_equal(h.max_frame, jint(fl, "max_frame"));
         assert_true(slice_eq(h.name, jtext(fl, "name")));
+        assert_int_equal(h.max_deadline_ms, jint_or(fl, "max_deadline_ms", 0));
+        assert_int_equal(h.default_deadline_ms,
+                         jint_or(fl, "default_deadline_ms", 0));
+        assert_int_equal(h.version >= 2,
+                         json_object_get(fl, "max_deadline_ms") != NULL);
         m = frame_write_hello_ok(out, (uint16_t)jint(fl, "version"),
                                  (uint32_t)jint(fl, "heartbeat_ms"),
                                  (uint32_t)jint(fl, "max_frame"),
+                                 (uint32_t)jint_or(fl, "max_deadline_ms", 0),
+                                 (uint32_t)jint_or(fl, "default_deadline_ms",
+                                                   0),
                                  jtext(fl, "name"));
+        m = append_trailing(out, m, fl);
         break;
     }
     case FRAME_REQUEST: {
@@ -1290,7 +1429,7 @@ test_vectors(void **state)
     }
     vec_scratch = malloc(2 * 8192);
     assert_non_null(vec_scratch);
-    assert_int_equal(jint(root, "version"), 1);
+    assert_int_equal(jint(root, "version"), FERRY_PROTOCOL_VERSION);
     assert_int_equal(jint(root, "max_body"), FRAME_DEFAULT_MAX_BODY);
     frames = json_object_get(root, "frames");
     assert_true(json_is_array(frames));
@@ -1349,6 +1488,7 @@ main(void)
         cmocka_unit_test(test_bad_request),
         cmocka_unit_test(test_bad_error),
         cmocka_unit_test(test_bad_register),
+        cmocka_unit_test(test_reserved_ignored),
         cmocka_unit_test(test_bad_empty_frames),
         cmocka_unit_test(test_parse_wrong_type),
         cmocka_unit_test(test_parse_failure_leaves_output),

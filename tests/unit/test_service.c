@@ -164,7 +164,7 @@ pickable(struct fx *f, size_t i)
             f->reg[k].in_flight = f->reg[k].credit;
         }
     }
-    r = service_pick(f->svc, &f->rng);
+    r = service_pick(f->svc, &f->rng, 0);
     for (size_t k = 0; k < f->svc->n_regs; k++) {
         f->reg[k].in_flight = saved[k];
     }
@@ -208,7 +208,7 @@ test_eject_after_failures_in_a_row(void **state)
     /* The other worker is untouched and takes the requests. */
     assert_false(ejected(f, 1));
     assert_true(pickable(f, 1));
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[1]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[1]);
     fx_free(f);
 }
 
@@ -332,7 +332,7 @@ test_sole_worker_probe_not_reejected(void **state)
     eject(f, 0);
     service_remove_reg(f->svc, &f->reg[1]);
     at(f, 1000);
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     service_worker_sent(&f->reg[0]);
     assert_false(outcomes(f, 0, false, 1, &ej3));
     assert_false(ejected(f, 0));
@@ -353,7 +353,7 @@ test_eject_last_worker_reports_all_out(void **state)
     assert_false(outcomes(f, 1, false, 2, &all));
     assert_true(outcomes(f, 1, false, 1, &all));
     assert_true(ejected(f, 1));
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     fx_free(f);
 }
 
@@ -367,31 +367,31 @@ test_probe_after_expiry(void **state)
     f->reg[1].in_flight = CREDIT;
     at(f, 999);
     assert_true(ejected(f, 0));
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     at(f, 1000);
     assert_false(ejected(f, 0));
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     assert_true(f->sess[0].probing);
     service_worker_sent(&f->reg[0]);
     /* Exactly one probe: nothing more while it is out. */
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     at(f, 5000);
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     assert_false(ejected(f, 0));
     /* A probe cancelled without an outcome: another may go. */
     service_worker_unsent(&f->reg[0]);
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     service_worker_sent(&f->reg[0]);
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     /* Its success heals the worker: requests flow freely again. */
     assert_false(outcomes(f, 0, true, 1, &ej3));
     assert_false(f->sess[0].probing);
     for (int k = 0; k < CREDIT; k++) {
-        assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+        assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
         service_worker_sent(&f->reg[0]);
         f->reg[0].in_flight++;
     }
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     assert_int_equal(f->sess[0].ejections, 1);
     /* Healed means a fresh count: two failures do not eject it. */
     outcomes(f, 0, false, 2, &ej3);
@@ -407,7 +407,7 @@ test_probe_failure_reejects_longer(void **state)
     eject(f, 0);
     f->reg[1].in_flight = CREDIT;
     at(f, 1500);
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     service_worker_sent(&f->reg[0]);
     /* One failure is enough for a probe. */
     assert_false(outcomes(f, 0, false, 1, &ej3));
@@ -415,11 +415,11 @@ test_probe_failure_reejects_longer(void **state)
     assert_false(f->sess[0].probing);
     assert_true(f->sess[0].ejected_until == now(f) + 2000);
     assert_int_equal(f->sess[0].ejections, 2);
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     at(f, 3499);
-    assert_null(service_pick(f->svc, &f->rng));
+    assert_null(service_pick(f->svc, &f->rng, 0));
     at(f, 3500);
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     fx_free(f);
 }
 
@@ -432,27 +432,27 @@ test_pick_avoid(void **state)
 
     all.max_percent = 100;
     /* Equal load: plain pick takes worker 0; avoiding it, another. */
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
-    r = service_pick_avoid(f->svc, &f->rng, f->conn[0].id);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
+    r = service_pick_avoid(f->svc, &f->rng, f->conn[0].id, 0);
     assert_true(r == &f->reg[1] || r == &f->reg[2]);
-    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, 0), &f->reg[0]);
+    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, 0, 0), &f->reg[0]);
     /* The others are busy but healthy: wait for them, not worker 0. */
     f->reg[1].in_flight = CREDIT;
     f->reg[2].in_flight = CREDIT;
-    assert_null(service_pick_avoid(f->svc, &f->rng, f->conn[0].id));
+    assert_null(service_pick_avoid(f->svc, &f->rng, f->conn[0].id, 0));
     /* The others are ejected (or draining): worker 0 after all. */
     f->reg[1].in_flight = 0;
     f->reg[2].in_flight = 0;
     outcomes(f, 1, false, 3, &all);
     outcomes(f, 2, false, 3, &all);
     assert_true(ejected(f, 1) && ejected(f, 2));
-    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, f->conn[0].id),
+    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, f->conn[0].id, 0),
                      &f->reg[0]);
     at(f, 1000);
     f->sess[1].draining = true;
     f->reg[2].in_flight = CREDIT;
     f->sess[2].ejected_until = now(f) + 1;
-    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, f->conn[0].id),
+    assert_ptr_equal(service_pick_avoid(f->svc, &f->rng, f->conn[0].id, 0),
                      &f->reg[0]);
     fx_free(f);
 }
@@ -683,7 +683,7 @@ test_probing_worker_ignores_older_requests(void **state)
     eject(f, 0);
     f->reg[1].in_flight = CREDIT;
     at(f, 1000);
-    assert_ptr_equal(service_pick(f->svc, &f->rng), &f->reg[0]);
+    assert_ptr_equal(service_pick(f->svc, &f->rng, 0), &f->reg[0]);
     assert_true(service_worker_sent(&f->reg[0]));
     /* A second request sent meanwhile is not a probe. */
     assert_false(service_worker_sent(&f->reg[0]));

@@ -29,12 +29,16 @@ def encode_from_fields(v):
     t = ft.TYPES[v["type"]]
     fid = int(v["id"])
     fl = v["fields"]
+    trailing = bytes.fromhex(fl.get("trailing_hex", ""))
     if t == ft.HELLO:
         return ft.encode_hello(fl["role"], fl["heartbeat_ms"], fl["name"],
-                               fl["token"], fl["version"])
+                               fl["token"], fl["version"],
+                               fl.get("max_frame", 0), trailing)
     if t == ft.HELLO_OK:
         return ft.encode_hello_ok(fl["version"], fl["heartbeat_ms"],
-                                  fl["max_frame"], fl["name"])
+                                  fl["max_frame"], fl["name"],
+                                  fl.get("max_deadline_ms", 0),
+                                  fl.get("default_deadline_ms", 0), trailing)
     if t == ft.REQUEST:
         return ft.encode_request(fid, fl["service"],
                                  bytes.fromhex(fl["payload_hex"]),
@@ -54,12 +58,19 @@ def expected_fields(v):
     fl = v["fields"]
     t = ft.TYPES[v["type"]]
     if t == ft.HELLO:
-        return {"version": fl["version"], "role": fl["role"],
-                "heartbeat_ms": fl["heartbeat_ms"],
-                "name": fl["name"].encode(), "token": fl["token"].encode()}
+        d = {"version": fl["version"], "role": fl["role"],
+             "heartbeat_ms": fl["heartbeat_ms"],
+             "name": fl["name"].encode(), "token": fl["token"].encode()}
+        if fl["version"] >= 2:
+            d["max_frame"] = fl["max_frame"]
+        return d
     if t == ft.HELLO_OK:
-        return {"version": fl["version"], "heartbeat_ms": fl["heartbeat_ms"],
-                "max_frame": fl["max_frame"], "name": fl["name"].encode()}
+        d = {"version": fl["version"], "heartbeat_ms": fl["heartbeat_ms"],
+             "max_frame": fl["max_frame"], "name": fl["name"].encode()}
+        if fl["version"] >= 2:
+            d["max_deadline_ms"] = fl["max_deadline_ms"]
+            d["default_deadline_ms"] = fl["default_deadline_ms"]
+        return d
     if t == ft.REQUEST:
         return {"deadline_ms": fl["deadline_ms"],
                 "service": fl["service"].encode(),
@@ -82,7 +93,7 @@ class TestVectors(unittest.TestCase):
         cls.invalid = [v for v in cls.data["frames"] if "type" not in v]
 
     def test_file_shape(self):
-        self.assertEqual(self.data["version"], 1)
+        self.assertEqual(self.data["version"], ft.PROTOCOL_VERSION)
         self.assertEqual(self.data["max_body"], ft.DEFAULT_MAX_BODY)
         names = [v["name"] for v in self.data["frames"]]
         self.assertEqual(len(names), len(set(names)), "duplicate names")
@@ -140,25 +151,41 @@ class TestVectors(unittest.TestCase):
                     ft.parse_body(f)
                 self.assertEqual(cm.exception.name, v["error"])
 
-    def test_protocol_doc_example(self):
-        """The hex dump in docs/protocol.md's Example section is the
-        recorded request_doc_example, byte for byte."""
+    @staticmethod
+    def doc_blocks():
+        """The hex of each code block in docs/protocol.md's Example
+        section."""
         path = os.path.join(ft.ROOT, "docs", "protocol.md")
         with open(path, encoding="utf-8") as f:
             doc = f.read()
         section = doc.split("## Example", 1)[1]
-        block = section.split("```", 2)[1]
-        hexbytes = ""
-        for line in block.splitlines():
-            # Keep the leading run of two-digit hex groups on each line.
-            m = re.match(r"\s*((?:[0-9a-f]{2}\s+)*[0-9a-f]{2})(\s{2,}|$)",
-                         line)
-            if m:
-                hexbytes += m.group(1).replace(" ", "")
+        blocks = section.split("```")[1::2]
+        out = []
+        for block in blocks:
+            hexbytes = ""
+            for line in block.splitlines():
+                # Keep the leading run of two-digit hex groups.
+                m = re.match(
+                    r"\s*((?:[0-9a-f]{2}\s+)*[0-9a-f]{2})(\s{2,}|$)", line)
+                if m:
+                    hexbytes += m.group(1).replace(" ", "")
+            out.append(hexbytes)
+        return out
+
+    def test_protocol_doc_example(self):
+        """The hex dumps in docs/protocol.md's Example section are the
+        recorded request_doc_example and a version-2 HELLO, byte for
+        byte."""
+        blocks = self.doc_blocks()
+        self.assertEqual(len(blocks), 2)
         rec = {v["name"]: v for v in self.valid}["request_doc_example"]
-        self.assertEqual(hexbytes, rec["hex"])
+        self.assertEqual(blocks[0], rec["hex"])
         self.assertEqual(ft.encode_request(7, "echo", b"hi", 1000).hex(),
-                         hexbytes)
+                         blocks[0])
+        hello = ft.encode_hello(ft.ROLE_CALLER, 0, "cli", "", 2, 1 << 20)
+        self.assertEqual(blocks[1], hello.hex())
+        f, _ = ft.decode_frame(hello)
+        self.assertEqual(ft.parse_body(f)["max_frame"], 1 << 20)
 
     def test_error_table_matches_doc(self):
         """The header's error list (what ferrytest parses) matches the
@@ -168,7 +195,7 @@ class TestVectors(unittest.TestCase):
             doc = f.read()
         table = doc.split("## Error codes", 1)[1].split("\n## ", 1)[0]
         rows = re.findall(r"^\| (\d+) \| ([A-Z_]+) \|", table, re.M)
-        self.assertEqual(len(rows), 21)
+        self.assertEqual(len(rows), 22)
         self.assertEqual({n: int(c) for c, n in rows}, ft.ERRORS)
 
 
