@@ -81,7 +81,8 @@ const char *ferry_errname(ferry_err err);
 struct ferry_opts {
     const char *name;            /* shown in ferry services; default pid */
     const char *token;           /* access token sent in HELLO, or NULL */
-    uint32_t heartbeat_ms;       /* idle ping interval; default 2500 */
+    uint32_t heartbeat_ms;       /* idle ping interval; workers: default
+                                    2500; callers: default 0 (none) */
     uint32_t connect_timeout_ms; /* connect + HELLO; default 2000 */
     uint32_t reconnect_min_ms;   /* first reconnect delay; default 50 */
     uint32_t reconnect_max_ms;   /* backoff cap; default 2000 */
@@ -131,6 +132,17 @@ typedef void (*ferry_reply_cb)(void *arg, ferry_err err, const void *data,
  * means $FERRY_ADDR, else 127.0.0.1:7700). It connects lazily, on the first
  * call or on ferry_client_connect(). Returns FERRY_EINVALID_ARGUMENT for a
  * bad address, FERRY_ENOMEM.
+ *
+ * Heartbeats: a caller announces opts->heartbeat_ms only when it is set.
+ * It then sends PING whenever it has sent nothing for that long, and takes
+ * ferryd for dead after three of ferryd's own intervals (HELLO_OK) without
+ * a frame from it: the connection is closed and the calls in flight fail
+ * with FERRY_ECONNECTION, long before their deadlines. Both happen only
+ * while the client is driven (ferry_call(), ferry_client_run()), so a
+ * program that announces an interval and is idle between calls calls
+ * ferry_client_run(c, 0) at least every heartbeat_ms, or ferryd closes it
+ * after three intervals of silence. With 0 (the default) the client is
+ * never timed out for silence and never times ferryd out.
  */
 ferry_err ferry_client_new(const char *addr, const struct ferry_opts *opts,
                            struct ferry_client **out);
@@ -179,6 +191,13 @@ int ferry_client_fd(const struct ferry_client *c);
 
 /* Calls queued or sent and not yet completed. */
 size_t ferry_client_pending(const struct ferry_client *c);
+
+/*
+ * How many times the client has connected (HELLO_OK received) since it was
+ * made: 1 after its first connection, one more for each reconnect. For
+ * telling a flapping link from a steady one.
+ */
+uint64_t ferry_client_connects(const struct ferry_client *c);
 
 /* ---------------------------------------------------------------- worker */
 

@@ -32,9 +32,11 @@ ferry_client_new(const char *addr, const struct ferry_opts *opts,
     if (c == NULL) {
         return FERRY_ENOMEM;
     }
-    /* A caller announces no heartbeat: a synchronous caller is idle between
-     * calls and must not be taken for dead. */
-    err = ferry__conn_init(&c->conn, addr, opts, FRAME_ROLE_CALLER, false);
+    /* A caller announces a heartbeat only when asked to: a synchronous
+     * caller is idle between calls, and one that announced an interval but
+     * is not driven meanwhile would be taken for dead. */
+    err = ferry__conn_init(&c->conn, addr, opts, FRAME_ROLE_CALLER,
+                           opts != NULL && opts->heartbeat_ms > 0);
     if (err != FERRY_OK) {
         free(c);
         return err;
@@ -212,6 +214,16 @@ client_expire(struct ferry_client *c)
     }
 }
 
+/* Pings when we owe one and gives up a silent ferryd, failing what is in
+ * flight with FERRY_ECONNECTION. */
+static void
+client_keepalive(struct ferry_client *c)
+{
+    if (!ferry__conn_keepalive(&c->conn)) {
+        client_lose(c);
+    }
+}
+
 /* One loop turn: write, wait up to timeout_ms (bounded by the next
  * deadline), read and handle replies, expire calls. */
 static void
@@ -238,6 +250,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
         /* Calls live only on an open connection; never leave one behind. */
         client_fail_all(c, FERRY_ECONNECTION, c->conn.errmsg);
     } else {
+        t = ferry__conn_timeout(&c->conn, t);
         if (ferry__conn_wait(&c->conn, -1, t, &readable, &woken) != FERRY_OK) {
             ferry__conn_close(&c->conn, "poll: %s", strerror(c->conn.sys_err));
             client_lose(c);
@@ -247,6 +260,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
         }
     }
     client_expire(c);
+    client_keepalive(c);
 }
 
 /*
@@ -442,11 +456,16 @@ ferry_client_run(struct ferry_client *c, int timeout_ms)
     }
     if (ferry__calltab_count(&c->calls) == 0) {
         /* Nothing to wait for, but a program watching the socket expects
-         * progress: send what is queued and take in what came (a close). */
+         * progress: send what is queued, take in what came (a close) and
+         * keep the heartbeat. */
         if (ferry__conn_flush(&c->conn) != FERRY_OK) {
             client_lose(c);
         } else if (ferry__conn_is_open(&c->conn)) {
             client_read(c);
+            client_keepalive(c);
+            if (ferry__conn_flush(&c->conn) != FERRY_OK) {
+                client_lose(c);
+            }
         }
         return FERRY_OK;
     }
@@ -475,4 +494,11 @@ size_t
 ferry_client_pending(const struct ferry_client *c)
 {
     return ferry__calltab_count(&c->calls);
+}
+
+uint64_t
+ferry_client_connects(const struct ferry_client *c)
+{
+    /* The connection's epoch is bumped by every HELLO_OK. */
+    return c->conn.epoch;
 }

@@ -270,9 +270,11 @@ fake_send_request(struct fake_conn *c, uint64_t id, const char *service,
                                    slice_str(""), slice_str(payload)));
 }
 
-/* Reads HELLO, checks the role and heartbeat, answers HELLO_OK. */
+/* Reads HELLO, checks the role and heartbeat, answers HELLO_OK announcing
+ * ok_heartbeat_ms. */
 static void
-fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
+fake_hello_hb(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
+              uint32_t ok_heartbeat_ms)
 {
     struct frame_hello h;
     struct frame f;
@@ -286,8 +288,16 @@ fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
     FAKE_CHECK(h.heartbeat_ms == heartbeat_ms);
     FAKE_CHECK(h.name.len > 0);
     fake_write(c, out,
-               frame_write_hello_ok(out, 1, 0, FRAME_DEFAULT_MAX_BODY,
+               frame_write_hello_ok(out, 1, ok_heartbeat_ms,
+                                    FRAME_DEFAULT_MAX_BODY,
                                     slice_str("fake/0")));
+}
+
+/* As fake_hello_hb(), for a ferryd that promises no PING. */
+static void
+fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
+{
+    fake_hello_hb(c, role, heartbeat_ms, 0);
 }
 
 /* Reads frames until the peer closes; any REQUEST/REPLY/ERROR fails. */
@@ -432,7 +442,9 @@ test_client_connection_loss_and_backoff(void **state)
 
     fake_start(&fk, script_drop_then_serve);
     assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    assert_int_equal(ferry_client_connects(c), 0);
     async_call(c, "svc", "1", 5000, &s[0]);
+    assert_int_equal(ferry_client_connects(c), 1);
     async_call(c, "svc", "2", 5000, &s[1]);
     assert_int_equal(ferry_client_run(c, 5000), FERRY_OK);
     for (int i = 0; i < 2; i++) {
@@ -451,6 +463,7 @@ test_client_connection_loss_and_backoff(void **state)
     assert_int_equal(rep.len, 4);
     assert_memory_equal(rep.data, "back", 4);
     ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 2);
     ferry_client_free(c);
     fake_finish(&fk);
 }
@@ -501,6 +514,54 @@ test_client_local_deadline_cancels(void **state)
     assert_int_equal(rep.len, 5);
     assert_memory_equal(rep.data, "fresh", 5);
     ferry_reply_release(&rep);
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+static void
+script_silent_daemon(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame f;
+    int pings = 0;
+
+    /* A caller that asks for heartbeats announces them; this ferryd
+     * promises a PING every 100 ms and then sends nothing at all. */
+    fake_hello_hb(&c, FRAME_ROLE_CALLER, 100, 100);
+    FAKE_CHECK(fake_read_skip_pings(&c, &f, &pings) &&
+               f.type == FRAME_REQUEST);
+    while (fake_read(&c, &f)) {
+        FAKE_CHECK(f.type == FRAME_PING);
+        pings++;
+    }
+    FAKE_CHECK(pings >= 1); /* the caller kept its promise meanwhile */
+    fake_close(&c);
+}
+
+static void
+test_client_heartbeat_gives_up_silent_daemon(void **state)
+{
+    struct ferry_opts opts = {.heartbeat_ms = 100};
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 20000};
+    struct ferry_reply rep;
+    struct ferry_client *c;
+    struct fake fk;
+    uint64_t t0;
+
+    fake_start(&fk, script_silent_daemon);
+    assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    t0 = ferry__now_ms();
+    /* Three of ferryd's 100 ms intervals of silence end the call, not its
+     * 20 s deadline. */
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 < 10000);
+    assert_non_null(strstr((const char *)rep.data, "no sign of life"));
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_fd(c), -1);
+    assert_int_equal(ferry_client_connects(c), 1);
     ferry_client_free(c);
     fake_finish(&fk);
 }
@@ -817,6 +878,7 @@ main(void)
         cmocka_unit_test(test_client_pipelined_replies_in_any_order),
         cmocka_unit_test(test_client_connection_loss_and_backoff),
         cmocka_unit_test(test_client_local_deadline_cancels),
+        cmocka_unit_test(test_client_heartbeat_gives_up_silent_daemon),
         cmocka_unit_test(test_client_hello_refused),
         cmocka_unit_test(test_client_free_cancels_pending),
         cmocka_unit_test(test_client_rejects_bad_requests),
