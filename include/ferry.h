@@ -180,6 +180,25 @@ ferry_err ferry_call_async(struct ferry_client *c,
                            void *arg);
 
 /*
+ * As ferry_call_async(), and writes the call's request id (unique among
+ * this client's calls) to *id (may be NULL) when it returns FERRY_OK, for
+ * ferry_call_cancel().
+ */
+ferry_err ferry_call_start(struct ferry_client *c,
+                           const struct ferry_request *req, ferry_reply_cb cb,
+                           void *arg, uint64_t *id);
+
+/*
+ * Asks ferryd to cancel the asynchronous call id (a CANCEL frame, sent with
+ * the next write). The call still ends exactly once through its callback:
+ * with FERRY_ECANCELLED from ferryd, or with the reply or error that was
+ * already on its way, or locally at its deadline. Returns
+ * FERRY_EINVALID_ARGUMENT when no call with that id is in flight (it has
+ * ended), FERRY_ENOMEM.
+ */
+ferry_err ferry_call_cancel(struct ferry_client *c, uint64_t id);
+
+/*
  * Drives I/O: writes queued requests, reads replies, runs callbacks, sends
  * heartbeats. Returns when no call is pending, or after timeout_ms (-1: no
  * limit). Returns FERRY_OK, or FERRY_EDEADLINE when time ran out first.
@@ -211,6 +230,14 @@ struct ferry_job;
  * handler); the payload is valid only until the handler returns.
  */
 typedef void (*ferry_handler_cb)(struct ferry_job *job, void *arg);
+
+/*
+ * Called when ferryd cancels a job the program holds (its caller cancelled
+ * or went away, or its deadline passed). The job stays valid and held: the
+ * program still answers it with ferry_job_reply() or ferry_job_fail() to
+ * release it (possibly from this callback); that answer is not sent.
+ */
+typedef void (*ferry_cancel_cb)(struct ferry_job *job, void *arg);
 
 /* As ferry_client_new(), for a worker. */
 ferry_err ferry_worker_new(const char *addr, const struct ferry_opts *opts,
@@ -258,6 +285,13 @@ int ferry_worker_fd(const struct ferry_worker *w);
 bool ferry_worker_is_ready(const struct ferry_worker *w);
 
 /*
+ * Sets the function called when ferryd cancels a held job (NULL: none, the
+ * default; a cancelled job's answer is dropped all the same).
+ */
+void ferry_worker_on_cancel(struct ferry_worker *w, ferry_cancel_cb cb,
+                            void *arg);
+
+/*
  * Makes ferry_worker_run() return soon; async-signal-safe. From then on
  * ferry_worker_poll() tells ferryd to send no more requests (DRAIN) and
  * does not reconnect, so a program driving it can answer the jobs it holds
@@ -270,6 +304,10 @@ const void *ferry_job_payload(const struct ferry_job *job, size_t *len);
 
 /* The routing key (len 0 when none); valid only inside the handler. */
 const void *ferry_job_key(const struct ferry_job *job, size_t *len);
+
+/* ferryd's id of the request, unique among the jobs held on one
+ * connection; for logs, and to match a cancel to its job. */
+uint64_t ferry_job_id(const struct ferry_job *job);
 
 /* The service this job was sent to. Valid until the job is answered. */
 const char *ferry_job_service(const struct ferry_job *job);

@@ -322,8 +322,8 @@ client_check_request(const struct ferry_request *req)
 }
 
 ferry_err
-ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
-                 ferry_reply_cb cb, void *arg)
+ferry_call_start(struct ferry_client *c, const struct ferry_request *req,
+                 ferry_reply_cb cb, void *arg, uint64_t *id)
 {
     struct slice service, key, payload;
     struct ferry__call *call;
@@ -372,12 +372,34 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
     buf_commit(&c->conn.out,
                frame_write_request(p, call->id, (uint8_t)req->flags,
                                    req->deadline_ms, service, key, payload));
+    if (id != NULL) {
+        *id = call->id;
+    }
     if (buf_len(&c->conn.out) >= CLIENT_FLUSH_AT) {
         /* A failed send fails again at the next turn, which then ends the
          * calls in flight: callbacks never run from here. */
         (void)ferry__conn_flush(&c->conn);
     }
     return FERRY_OK;
+}
+
+ferry_err
+ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
+                 ferry_reply_cb cb, void *arg)
+{
+    return ferry_call_start(c, req, cb, arg, NULL);
+}
+
+ferry_err
+ferry_call_cancel(struct ferry_client *c, uint64_t id)
+{
+    if (ferry__calltab_find(&c->calls, id) == NULL) {
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    /* Calls live only on an open connection, so this one is on it. The
+     * call ends with ferryd's answer to the CANCEL (or the reply that was
+     * already on its way), or locally at its deadline. */
+    return ferry__conn_send_empty(&c->conn, FRAME_CANCEL, id);
 }
 
 /* Where a synchronous call waits for its own completion. */

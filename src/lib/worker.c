@@ -167,6 +167,12 @@ ferry_job_key(const struct ferry_job *job, size_t *len)
     return job->key.p;
 }
 
+uint64_t
+ferry_job_id(const struct ferry_job *job)
+{
+    return job->id;
+}
+
 const char *
 ferry_job_service(const struct ferry_job *job)
 {
@@ -476,6 +482,10 @@ worker_on_frame(struct ferry_worker *w, const struct frame *f)
         if (job != NULL && !job->cancelled) {
             job->cancelled = true;
             w->nlive--;
+            if (w->on_cancel != NULL) {
+                /* It may answer (and so release) the job. */
+                w->on_cancel(job, w->on_cancel_arg);
+            }
         }
         return;
     case FRAME_REGISTERED:
@@ -663,6 +673,13 @@ ferry_worker_run(struct ferry_worker *w,
     w->stop = 0;
     worker_drain_wake(w);
     return err;
+}
+
+void
+ferry_worker_on_cancel(struct ferry_worker *w, ferry_cancel_cb cb, void *arg)
+{
+    w->on_cancel = cb;
+    w->on_cancel_arg = arg;
 }
 
 int

@@ -567,6 +567,53 @@ test_client_heartbeat_gives_up_silent_daemon(void **state)
 }
 
 static void
+script_cancel(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame f;
+    uint64_t id;
+
+    fake_hello(&c, FRAME_ROLE_CALLER, 0);
+    FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_REQUEST);
+    id = f.id;
+    FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_CANCEL);
+    FAKE_CHECK(f.id == id);
+    fake_send_error(&c, id, FERRY_ECANCELLED, "cancelled by the caller");
+    fake_expect_eof(&c);
+    fake_close(&c);
+}
+
+static void
+test_client_cancel(void **state)
+{
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 10000};
+    struct ferry_client *c;
+    struct seen s = {0};
+    struct fake fk;
+    uint64_t id = 0;
+
+    fake_start(&fk, script_cancel);
+    assert_int_equal(ferry_client_new(fk.addr, NULL, &c), FERRY_OK);
+    assert_int_equal(ferry_call_start(c, &r, record_cb, &s, &id), FERRY_OK);
+    assert_true(id != 0);
+    assert_int_equal(ferry_call_cancel(c, id + 1), FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(ferry_client_run(c, 50), FERRY_EDEADLINE);
+    assert_int_equal(s.calls, 0);
+    /* The call ends with ferryd's answer to the CANCEL. */
+    assert_int_equal(ferry_call_cancel(c, id), FERRY_OK);
+    assert_int_equal(ferry_client_run(c, 5000), FERRY_OK);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.err, FERRY_ECANCELLED);
+    assert_string_equal(s.data, "cancelled by the caller");
+    assert_int_equal(ferry_call_cancel(c, id), FERRY_EINVALID_ARGUMENT);
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+static void
 script_refuse_hello(int lfd)
 {
     struct fake_conn c = fake_accept(lfd);
@@ -663,6 +710,7 @@ struct wstate {
     struct ferry_worker *w;    /* the worker under test */
     struct ferry_job *held[4]; /* jobs answered later */
     int nheld;                 /* entries in held */
+    uint64_t cancelled_id;     /* the job ferryd cancelled */
     bool stop_seen;            /* the "stop" request came */
     bool x_seen;               /* the "x" request came */
 };
@@ -696,6 +744,16 @@ worker_handler(struct ferry_job *job, void *arg)
                              FERRY_OK);
         }
     }
+}
+
+static void
+worker_cancel_cb(struct ferry_job *job, void *arg)
+{
+    struct wstate *st = arg;
+
+    /* Told once, with the job still held. */
+    assert_int_equal(st->cancelled_id, 0);
+    st->cancelled_id = ferry_job_id(job);
 }
 
 /* Reads REGISTER for "svc" with credit 2 and accepts it. */
@@ -770,6 +828,7 @@ test_worker_replies_now_later_and_drains(void **state)
                      FERRY_EINVALID_ARGUMENT);
     assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
+    ferry_worker_on_cancel(st.w, worker_cancel_cb, &st);
     while (!st.stop_seen && turns++ < 500) {
         assert_int_equal(ferry_worker_poll(st.w, 10), FERRY_OK);
         was_ready = was_ready || ferry_worker_is_ready(st.w);
@@ -779,6 +838,9 @@ test_worker_replies_now_later_and_drains(void **state)
         if (held_at > 0 && turns == held_at + 25) {
             /* After ~250 ms, with pings in between: answer the held jobs,
              * outside any handler. The cancelled one is dropped. */
+            assert_int_equal(ferry_job_id(st.held[0]), 11);
+            assert_int_equal(ferry_job_id(st.held[1]), 12);
+            assert_int_equal(st.cancelled_id, 12);
             assert_int_equal(ferry_job_reply(st.held[0], "later", 5), FERRY_OK);
             assert_int_equal(
                 ferry_job_fail(st.held[1], FERRY_EWORKER_ERROR, "too late"),
@@ -879,6 +941,7 @@ main(void)
         cmocka_unit_test(test_client_connection_loss_and_backoff),
         cmocka_unit_test(test_client_local_deadline_cancels),
         cmocka_unit_test(test_client_heartbeat_gives_up_silent_daemon),
+        cmocka_unit_test(test_client_cancel),
         cmocka_unit_test(test_client_hello_refused),
         cmocka_unit_test(test_client_free_cancels_pending),
         cmocka_unit_test(test_client_rejects_bad_requests),
