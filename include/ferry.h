@@ -155,15 +155,20 @@ void ferry_client_free(struct ferry_client *c);
  * Connects and exchanges HELLO now, waiting up to connect_timeout_ms.
  * Returns FERRY_ECONNECTION (refused, reset, timed out), FERRY_EVERSION,
  * FERRY_EUNAUTHORIZED. After a lost connection the client reconnects by
- * itself on the next call, no sooner than its backoff allows; a call made
- * during the backoff fails at once with FERRY_ECONNECTION.
+ * itself on the next call, no sooner than its backoff allows: ferry_call()
+ * waits for the backoff and tries again, within the call's deadline (so a
+ * call made while ferryd restarts succeeds once it is back), while
+ * ferry_call_async() made during the backoff fails at once with
+ * FERRY_ECONNECTION.
  */
 ferry_err ferry_client_connect(struct ferry_client *c);
 
 /*
  * Synchronous call: sends req and waits for its reply or its deadline.
- * Returns the same code as out->err. out is always written. Other
- * asynchronous calls on the client make progress while it waits.
+ * While ferryd cannot be reached it keeps reconnecting (with the backoff)
+ * until the deadline; the request is sent once, on the first connection
+ * that comes up. Returns the same code as out->err. out is always written.
+ * Other asynchronous calls on the client make progress while it waits.
  */
 ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
                      struct ferry_reply *out);

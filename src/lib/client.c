@@ -14,6 +14,7 @@
  */
 #include "lib/client.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,37 @@ client_sync_cb(void *arg, ferry_err err, const void *data, size_t len)
     s->out->len = len;
 }
 
+/*
+ * Starts a synchronous call; while ferryd cannot be reached, waits for the
+ * backoff and tries again until the call's deadline, since a caller that
+ * waits anyway is better served by a reply after ferryd's restart than by
+ * FERRY_ECONNECTION at once.
+ */
+static ferry_err
+client_call_connecting(struct ferry_client *c, const struct ferry_request *req,
+                       struct client_sync *s)
+{
+    uint32_t d = req != NULL && req->deadline_ms ? req->deadline_ms
+                                                 : FERRY__DEFAULT_DEADLINE_MS;
+    uint64_t end = ferry__now_ms() + d, now;
+    ferry_err err;
+
+    for (;;) {
+        err = ferry_call_async(c, req, client_sync_cb, s);
+        now = ferry__now_ms();
+        if (err != FERRY_ECONNECTION || c->closing || now >= end) {
+            return err;
+        }
+        /* Other calls in flight fail with the connection, so the wait
+         * holds nothing up. */
+        uint64_t at = c->conn.retry_at_ms > now ? c->conn.retry_at_ms : now + 1;
+        if (at > end) {
+            at = end;
+        }
+        (void)poll(NULL, 0, ferry__ms_to_timeout(at - now));
+    }
+}
+
 ferry_err
 ferry_call(struct ferry_client *c, const struct ferry_request *req,
            struct ferry_reply *out)
@@ -439,7 +471,7 @@ ferry_call(struct ferry_client *c, const struct ferry_request *req,
     out->err = FERRY_OK;
     out->data = NULL;
     out->len = 0;
-    err = ferry_call_async(c, req, client_sync_cb, &s);
+    err = client_call_connecting(c, req, &s);
     if (err != FERRY_OK) {
         msg = err == FERRY_ECONNECTION ? c->conn.errmsg : ferry_strerror(err);
         client_sync_cb(&s, err, msg, strlen(msg));

@@ -452,13 +452,11 @@ test_client_connection_loss_and_backoff(void **state)
         assert_int_equal(s[i].err, FERRY_ECONNECTION);
     }
     assert_int_equal(ferry_client_fd(c), -1);
-    /* Within the backoff a call fails at once, with a message. */
-    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
-    assert_int_equal(rep.err, FERRY_ECONNECTION);
-    assert_non_null(rep.data);
-    assert_true(rep.len > 0);
-    ferry_reply_release(&rep);
-    usleep(700 * 1000);
+    /* Within the backoff an asynchronous call fails at once... */
+    assert_int_equal(ferry_call_async(c, &r, record_cb, &s[0]),
+                     FERRY_ECONNECTION);
+    assert_int_equal(s[0].calls, 1);
+    /* ...and a synchronous one waits for the backoff and reconnects. */
     assert_int_equal(ferry_call(c, &r, &rep), FERRY_OK);
     assert_int_equal(rep.len, 4);
     assert_memory_equal(rep.data, "back", 4);
@@ -466,6 +464,31 @@ test_client_connection_loss_and_backoff(void **state)
     assert_int_equal(ferry_client_connects(c), 2);
     ferry_client_free(c);
     fake_finish(&fk);
+}
+
+static void
+test_client_call_gives_up_at_deadline(void **state)
+{
+    struct ferry_opts opts = {.reconnect_min_ms = 20, .reconnect_max_ms = 40};
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 300};
+    struct ferry_reply rep;
+    struct ferry_client *c;
+    uint64_t t0;
+
+    /* Nobody listens: the call keeps trying until its deadline only. */
+    assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", &opts,
+                                      &c),
+                     FERRY_OK);
+    t0 = ferry__now_ms();
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 >= 300);
+    assert_true(rep.len > 0);
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 0);
+    ferry_client_free(c);
 }
 
 static void
@@ -939,6 +962,7 @@ main(void)
         cmocka_unit_test(test_calltab_order_and_lookup),
         cmocka_unit_test(test_client_pipelined_replies_in_any_order),
         cmocka_unit_test(test_client_connection_loss_and_backoff),
+        cmocka_unit_test(test_client_call_gives_up_at_deadline),
         cmocka_unit_test(test_client_local_deadline_cancels),
         cmocka_unit_test(test_client_heartbeat_gives_up_silent_daemon),
         cmocka_unit_test(test_client_cancel),
