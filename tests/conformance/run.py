@@ -227,6 +227,7 @@ class Driver:
                                      cwd=tmp, env=child_env())
         err.close()
         self.lines = queue.Queue()
+        self.pending = None  # when the unanswered command was sent
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -252,6 +253,10 @@ class Driver:
 
 class Caller(Driver):
     def command(self, cmd, timeout):
+        self.send(cmd)
+        return self.receive(timeout)
+
+    def send(self, cmd):
         line = json.dumps(cmd)
         if self.verbose:
             print(f"    {self.label} < {line[:300]}", flush=True)
@@ -261,6 +266,8 @@ class Caller(Driver):
         except (BrokenPipeError, OSError):
             raise Failure(f"{self.label}: driver is gone "
                           f"(exit {self.proc.poll()})") from None
+
+    def receive(self, timeout):
         got = self.next_line(timeout)
         if got is None:
             raise Failure(f"{self.label}: driver exited "
@@ -277,6 +284,8 @@ class Caller(Driver):
         """quit, then the driver must exit 0 by itself."""
         if self.proc.poll() is None:
             try:
+                if self.pending is not None:
+                    self.receive(10.0)
                 self.command({"op": "quit"}, 10.0)
             except Failure:
                 pass
@@ -403,7 +412,7 @@ def check_error_pair(answer):
 # -------------------------------------------------------------- scenario
 
 RUNNER_KEYS = ("caller", "expect", "within_ms", "timeout_s", "repeat",
-               "comment", "payload", "key")
+               "comment", "payload", "key", "background")
 
 
 def substitute(value, i):
@@ -463,6 +472,8 @@ class Run:
     def step(self, s):
         if "caller" in s:
             return self.step_caller(s)
+        if "answer_of" in s:
+            return self.step_answer(s, self.callers[s["answer_of"]])
         if "worker" in s:
             return self.step_worker(s)
         if "events" in s:
@@ -493,10 +504,23 @@ class Run:
             cmd["key_hex"] = s["key"].encode().hex()
         if cmd.get("op") == "connect" and "addr" not in cmd:
             cmd["addr"] = self.ferryd.addr
-        t0 = time.monotonic()
-        answer = self.caller(s["caller"]).command(
-            cmd, self.left(s.get("timeout_s")))
-        took = (time.monotonic() - t0) * 1000
+        caller = self.caller(s["caller"])
+        if caller.pending is not None:
+            raise Failure(f"{caller.label}: a background command is still "
+                          f"unanswered")
+        caller.send(cmd)
+        caller.pending = time.monotonic()
+        if s.get("background"):
+            return None  # answered by a later answer_of step
+        return self.step_answer(s, caller)
+
+    def step_answer(self, s, caller):
+        """Reads the answer to the caller's last command and checks it."""
+        if caller.pending is None:
+            raise Failure(f"{caller.label}: no command to answer")
+        answer = caller.receive(self.left(s.get("timeout_s")))
+        took = (time.monotonic() - caller.pending) * 1000
+        caller.pending = None
         why = check_error_pair(answer)
         if why is None and "expect" in s:
             why = matches(answer, as_hex(s["expect"]))
