@@ -159,15 +159,15 @@ void ferry_client_free(struct ferry_client *c);
  * waits for the backoff and tries again, within the call's deadline (so a
  * call made while ferryd restarts succeeds once it is back), while
  * ferry_call_async() made during the backoff fails at once with
- * FERRY_ECONNECTION.
+ * FERRY_ECONNECTION. A client that has never connected fails at once too.
  */
 ferry_err ferry_client_connect(struct ferry_client *c);
 
 /*
  * Synchronous call: sends req and waits for its reply or its deadline.
- * While ferryd cannot be reached it keeps reconnecting (with the backoff)
- * until the deadline; the request is sent once, on the first connection
- * that comes up. Returns the same code as out->err. out is always written.
+ * When a client that was connected cannot reach ferryd again, it keeps
+ * reconnecting (with the backoff) until the deadline; the request is sent
+ * once, on the first connection that comes up. Returns the same code as out->err. out is always written.
  * Other asynchronous calls on the client make progress while it waits.
  */
 ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,

@@ -430,10 +430,11 @@ client_sync_cb(void *arg, ferry_err err, const void *data, size_t len)
 }
 
 /*
- * Starts a synchronous call; while ferryd cannot be reached, waits for the
- * backoff and tries again until the call's deadline, since a caller that
- * waits anyway is better served by a reply after ferryd's restart than by
- * FERRY_ECONNECTION at once.
+ * Starts a synchronous call. When a client that was connected cannot reach
+ * ferryd again, waits for the backoff and tries again until the call's
+ * deadline, since a caller that waits anyway is better served by a reply
+ * after ferryd's restart than by FERRY_ECONNECTION at once. A client that
+ * never connected (no ferryd there, a wrong address) fails at once.
  */
 static ferry_err
 client_call_connecting(struct ferry_client *c, const struct ferry_request *req,
@@ -447,7 +448,8 @@ client_call_connecting(struct ferry_client *c, const struct ferry_request *req,
     for (;;) {
         err = ferry_call_async(c, req, client_sync_cb, s);
         now = ferry__now_ms();
-        if (err != FERRY_ECONNECTION || c->closing || now >= end) {
+        if (err != FERRY_ECONNECTION || c->closing || now >= end ||
+            c->conn.epoch == 0) {
             return err;
         }
         /* Other calls in flight fail with the connection, so the wait

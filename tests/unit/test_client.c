@@ -467,6 +467,16 @@ test_client_connection_loss_and_backoff(void **state)
 }
 
 static void
+script_hello_then_leave(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+
+    fake_hello(&c, FRAME_ROLE_CALLER, 0);
+    fake_close(&c);
+    close(lfd); /* nobody listens from now on */
+}
+
+static void
 test_client_call_gives_up_at_deadline(void **state)
 {
     struct ferry_opts opts = {.reconnect_min_ms = 20, .reconnect_max_ms = 40};
@@ -476,18 +486,34 @@ test_client_call_gives_up_at_deadline(void **state)
                               .deadline_ms = 300};
     struct ferry_reply rep;
     struct ferry_client *c;
+    struct fake fk;
     uint64_t t0;
 
-    /* Nobody listens: the call keeps trying until its deadline only. */
+    /* Never connected: no ferryd there, so it fails at once. */
     assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", &opts,
                                       &c),
                      FERRY_OK);
+    r.deadline_ms = 20000;
+    t0 = ferry__now_ms();
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 < 10000);
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 0);
+    ferry_client_free(c);
+
+    /* Connected once, then ferryd is gone: the call keeps reconnecting
+     * until its deadline only. */
+    fake_start(&fk, script_hello_then_leave);
+    assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    assert_int_equal(ferry_client_connect(c), FERRY_OK);
+    fake_finish(&fk);
+    r.deadline_ms = 300;
     t0 = ferry__now_ms();
     assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
     assert_true(ferry__now_ms() - t0 >= 300);
     assert_true(rep.len > 0);
     ferry_reply_release(&rep);
-    assert_int_equal(ferry_client_connects(c), 0);
+    assert_int_equal(ferry_client_connects(c), 1);
     ferry_client_free(c);
 }
 
