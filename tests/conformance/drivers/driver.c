@@ -234,8 +234,7 @@ drv_decode(json_t *cmd)
         case FRAME_HELLO: {
             struct frame_hello h;
             if ((err = frame_parse_hello(&f, &h)) == FERRY_OK) {
-                json_object_set_new(fields, "version",
-                                    json_integer(h.version));
+                json_object_set_new(fields, "version", json_integer(h.version));
                 json_object_set_new(fields, "role", json_integer(h.role));
                 json_object_set_new(fields, "heartbeat_ms",
                                     json_integer(h.heartbeat_ms));
@@ -247,8 +246,7 @@ drv_decode(json_t *cmd)
         case FRAME_HELLO_OK: {
             struct frame_hello_ok h;
             if ((err = frame_parse_hello_ok(&f, &h)) == FERRY_OK) {
-                json_object_set_new(fields, "version",
-                                    json_integer(h.version));
+                json_object_set_new(fields, "version", json_integer(h.version));
                 json_object_set_new(fields, "heartbeat_ms",
                                     json_integer(h.heartbeat_ms));
                 json_object_set_new(fields, "max_frame",
@@ -264,8 +262,7 @@ drv_decode(json_t *cmd)
                                     json_integer(q.deadline_ms));
                 json_object_set_new(fields, "service", drv_jstr(q.service));
                 drv_set_hex(fields, "key_hex", q.key.p, q.key.len);
-                drv_set_hex(fields, "payload_hex", q.payload.p,
-                            q.payload.len);
+                drv_set_hex(fields, "payload_hex", q.payload.p, q.payload.len);
             }
             break;
         }
@@ -357,10 +354,9 @@ drv_encode(json_t *cmd)
             return drv_bad("BAD_COMMAND", "bad hex");
         }
         out = malloc(frame_request_size(a.len, klen, plen));
-        n = frame_write_request(out, id, flags,
-                                (uint32_t)drv_int(fl, "deadline_ms", 0), a,
-                                (struct slice){key, klen},
-                                (struct slice){payload, plen});
+        n = frame_write_request(
+            out, id, flags, (uint32_t)drv_int(fl, "deadline_ms", 0), a,
+            (struct slice){key, klen}, (struct slice){payload, plen});
         break;
     case FRAME_REPLY:
         if (!drv_field_hex(fl, "payload_hex", &payload, &plen)) {
@@ -670,11 +666,11 @@ drv_await(struct drv_caller *dc, json_t *cmd)
 
 /* One request of a pipeline. */
 struct drv_pipe {
-    char *payload;    /* owned */
-    size_t len;       /* bytes in payload */
-    bool done;        /* answered */
-    bool match;       /* the reply was its own payload */
-    ferry_err err;    /* the outcome */
+    char *payload; /* owned */
+    size_t len;    /* bytes in payload */
+    bool done;     /* answered */
+    bool match;    /* the reply was its own payload */
+    ferry_err err; /* the outcome */
 };
 
 static void
@@ -684,8 +680,8 @@ drv_pipe_cb(void *arg, ferry_err err, const void *data, size_t len)
 
     p->done = true;
     p->err = err;
-    p->match = err == FERRY_OK && len == p->len &&
-               memcmp(data, p->payload, len) == 0;
+    p->match =
+        err == FERRY_OK && len == p->len && memcmp(data, p->payload, len) == 0;
 }
 
 static json_t *
@@ -788,9 +784,9 @@ drv_command(struct drv_caller *dc, json_t *cmd, bool *quit)
     }
     if (strcmp(op, "stats") == 0) {
         o = drv_ok();
-        json_object_set_new(o, "connects",
-                            json_integer((json_int_t)ferry_client_connects(
-                                dc->c)));
+        json_object_set_new(
+            o, "connects",
+            json_integer((json_int_t)ferry_client_connects(dc->c)));
         return o;
     }
     return drv_bad("BAD_COMMAND", "unknown op");
@@ -859,16 +855,16 @@ struct drv_later {
 };
 
 struct drv_worker {
-    struct ferry_worker *w;    /* owned */
-    const char *name;          /* borrowed from argv */
-    struct drv_later *later;   /* owned: delayed answers */
-    size_t nlater;             /* entries in later */
-    size_t caplater;           /* entries allocated */
-    struct ferry_job **hung;   /* owned array: hang jobs held */
-    size_t nhung;              /* entries in hung */
-    size_t caphung;            /* entries allocated */
-    size_t held;               /* jobs held now */
-    uint64_t handled;          /* jobs answered */
+    struct ferry_worker *w;  /* owned */
+    const char *name;        /* borrowed from argv */
+    struct drv_later *later; /* owned: delayed answers */
+    size_t nlater;           /* entries in later */
+    size_t caplater;         /* entries allocated */
+    struct ferry_job **hung; /* owned array: hang jobs held */
+    size_t nhung;            /* entries in hung */
+    size_t caphung;          /* entries allocated */
+    size_t held;             /* jobs held now */
+    uint64_t handled;        /* jobs answered */
 };
 
 static struct drv_worker dw;
@@ -1116,10 +1112,9 @@ drv_worker_main(int argc, char **argv)
         if (strcmp(argv[i], "--service") == 0) {
             service = argv[i + 1];
         } else if (strcmp(argv[i], "--credit") == 0 && service != NULL) {
-            err = ferry_worker_register(dw.w, service,
-                                        (uint32_t)strtoul(argv[i + 1], NULL,
-                                                          10),
-                                        drv_handler, NULL);
+            err = ferry_worker_register(
+                dw.w, service, (uint32_t)strtoul(argv[i + 1], NULL, 10),
+                drv_handler, NULL);
             if (err != FERRY_OK) {
                 drv_failed(err);
                 ferry_worker_free(dw.w);
@@ -1187,9 +1182,10 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
         return drv_worker_main(argc, argv);
     }
-    fprintf(stderr, "usage: %s caller | worker --addr A --service S "
-                    "--credit N [--token T] [--name NAME] "
-                    "[--heartbeat-ms MS]\n",
+    fprintf(stderr,
+            "usage: %s caller | worker --addr A --service S "
+            "--credit N [--token T] [--name NAME] "
+            "[--heartbeat-ms MS]\n",
             argv[0]);
     return 2;
 }
