@@ -140,6 +140,7 @@ class Ferryd:
         self.tmp = tmp
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
+        self.unix_addr = "unix:" + os.path.join(tmp, "ferryd.sock")
         self.log_path = os.path.join(tmp, "ferryd.log")
         self.args = []
         for key, value in options.items():
@@ -150,7 +151,7 @@ class Ferryd:
 
     def start(self, timeout=15.0):
         cmd = [os.path.join(ferry_bin(), "ferryd"), "--listen", self.addr,
-               "--http", "off", "--data-dir", self.tmp,
+               "--listen", self.unix_addr, "--http", "off", "--data-dir", self.tmp,
                "--run-dir", self.tmp] + self.args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -502,8 +503,8 @@ class Run:
             cmd["payload_hex"] = s["payload"].encode().hex()
         if "key" in s:
             cmd["key_hex"] = s["key"].encode().hex()
-        if cmd.get("op") == "connect" and "addr" not in cmd:
-            cmd["addr"] = self.ferryd.addr
+        if cmd.get("op") == "connect":
+            cmd["addr"] = self.address(cmd.get("addr"))
         caller = self.caller(s["caller"])
         if caller.pending is not None:
             raise Failure(f"{caller.label}: a background command is still "
@@ -530,9 +531,16 @@ class Run:
             raise Failure(f"{why}; answer {json.dumps(answer)[:300]}")
         return answer
 
+    def address(self, addr):
+        """ferryd's TCP address by default, "$unix" for its unix socket."""
+        if addr is None:
+            return self.ferryd.addr
+        return self.ferryd.unix_addr if addr == "$unix" else addr
+
     def step_worker(self, s):
         name = s["worker"]
-        cmd = self.driver_cmd() + ["worker", "--addr", self.ferryd.addr]
+        cmd = self.driver_cmd() + ["worker", "--addr",
+                                   self.address(s.get("addr"))]
         for svc in s["services"]:
             cmd += ["--service", svc["service"], "--credit",
                     str(svc.get("credit", 1))]
