@@ -602,6 +602,12 @@ class Run:
                           f"want {s['status']}")
 
     def step_log(self, s):
+        end = time.monotonic() + self.left(s.get("timeout_s", 10))
+        for text in s.get("until", []):
+            while text not in self.ferryd.log():
+                if time.monotonic() >= end:
+                    raise Failure(f"ferryd's log still lacks {text!r}")
+                time.sleep(0.02)
         log = self.ferryd.log()
         for text in s.get("lacks", []):
             if text in log:
