@@ -178,7 +178,10 @@ ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
  * from ferry_client_run() or ferry_call(), with the reply, the daemon's
  * error, or a local error (FERRY_ECONNECTION when the connection drops,
  * FERRY_EDEADLINE when the reply does not come in time). Returns an error
- * without calling cb when the request is invalid or cannot be queued.
+ * without calling cb when the request is invalid (FERRY_EINVALID_ARGUMENT),
+ * larger than the max_frame ferryd announced in HELLO_OK (FERRY_ETOO_BIG:
+ * refused here, so the connection stays), or cannot be queued
+ * (FERRY_ECONNECTION, FERRY_ENOMEM).
  */
 ferry_err ferry_call_async(struct ferry_client *c,
                            const struct ferry_request *req, ferry_reply_cb cb,

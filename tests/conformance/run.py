@@ -3,7 +3,7 @@
 real ferryd with one client's driver (tests/conformance/DRIVER.md).
 
     python3 tests/conformance/run.py --client c|python|node|php
-                                     [--scenario NAME]... [-v]
+                                     [--scenario NAME]... [-v] [--list]
 
 Each scenario gets its own ferryd ($FERRY_BIN/ferryd, a free port, a data
 folder of its own, HTTP off) and its own driver processes; everything this
@@ -663,7 +663,11 @@ class Run:
         """Stops everything; returns problems found on the way out."""
         problems = []
         for c in self.callers.values():
-            rc = c.quit()
+            try:
+                rc = c.quit()
+            except Exception as e:  # stop the rest whatever happens
+                rc = repr(e)
+                c.stop()
             if rc != 0:
                 problems.append(f"caller {c.label} exited with {rc}")
         for w in self.workers.values():
@@ -714,7 +718,13 @@ def main():
                     help="run only this one (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show every command, answer and event")
+    ap.add_argument("--list", action="store_true",
+                    help="list the scenarios and what each shows, then exit")
     args = ap.parse_args()
+    if args.list:
+        for sc in load_scenarios(args.scenario):
+            print(f"{sc['name']}: {sc.get('doc', '')}")
+        return 0
 
     driver_file = DRIVERS[args.client][1](ferry_bin())
     if not os.path.exists(driver_file):
