@@ -89,6 +89,9 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TWORK_SRC  := $(wildcard tests/workers/*.c)
 TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
 
+# The conformance driver of libferry (tests/conformance/DRIVER.md).
+CONF_DRIVER := $(BUILD)/tests/ferry-conformance-driver
+
 .PHONY: all deps demo test test-unit test-integration test-fault \
         test-vectors test-browser fuzz bench format lint clean install \
         uninstall deb tests-build
@@ -151,6 +154,10 @@ $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(CONF_DRIVER): $(call obj,tests/conformance/drivers/driver.c) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
+
 # npm ci only when node_modules is missing or older than the lock; under
 # flock, and checked again inside it, so builds into several BUILD folders
 # at once do not install over each other.
@@ -176,7 +183,7 @@ $(DASH_OBJ): $(DASH_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-tests-build: all $(UNIT_BINS) $(TWORK_BINS)
+tests-build: all $(UNIT_BINS) $(TWORK_BINS) $(CONF_DRIVER)
 
 deps:
 	bash scripts/deps.sh

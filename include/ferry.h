@@ -82,7 +82,8 @@ const char *ferry_errname(ferry_err err);
 struct ferry_opts {
     const char *name;            /* shown in ferry services; default pid */
     const char *token;           /* access token sent in HELLO, or NULL */
-    uint32_t heartbeat_ms;       /* idle ping interval; default 2500 */
+    uint32_t heartbeat_ms;       /* idle ping interval; workers: default
+                                    2500; callers: default 0 (none) */
     uint32_t connect_timeout_ms; /* connect + HELLO; default 2000 */
     uint32_t reconnect_min_ms;   /* first reconnect delay; default 50 */
     uint32_t reconnect_max_ms;   /* backoff cap; default 2000 */
@@ -132,6 +133,17 @@ typedef void (*ferry_reply_cb)(void *arg, ferry_err err, const void *data,
  * means $FERRY_ADDR, else 127.0.0.1:7700). It connects lazily, on the first
  * call or on ferry_client_connect(). Returns FERRY_EINVALID_ARGUMENT for a
  * bad address, FERRY_ENOMEM.
+ *
+ * Heartbeats: a caller announces opts->heartbeat_ms only when it is set.
+ * It then sends PING whenever it has sent nothing for that long, and takes
+ * ferryd for dead after three of ferryd's own intervals (HELLO_OK) without
+ * a frame from it: the connection is closed and the calls in flight fail
+ * with FERRY_ECONNECTION, long before their deadlines. Both happen only
+ * while the client is driven (ferry_call(), ferry_client_run()), so a
+ * program that announces an interval and is idle between calls calls
+ * ferry_client_run(c, 0) at least every heartbeat_ms, or ferryd closes it
+ * after three intervals of silence. With 0 (the default) the client is
+ * never timed out for silence and never times ferryd out.
  */
 ferry_err ferry_client_new(const char *addr, const struct ferry_opts *opts,
                            struct ferry_client **out);
@@ -144,15 +156,20 @@ void ferry_client_free(struct ferry_client *c);
  * Connects and exchanges HELLO now, waiting up to connect_timeout_ms.
  * Returns FERRY_ECONNECTION (refused, reset, timed out), FERRY_EVERSION,
  * FERRY_EUNAUTHORIZED. After a lost connection the client reconnects by
- * itself on the next call, no sooner than its backoff allows; a call made
- * during the backoff fails at once with FERRY_ECONNECTION.
+ * itself on the next call, no sooner than its backoff allows: ferry_call()
+ * waits for the backoff and tries again, within the call's deadline (so a
+ * call made while ferryd restarts succeeds once it is back), while
+ * ferry_call_async() made during the backoff fails at once with
+ * FERRY_ECONNECTION. A client that has never connected fails at once too.
  */
 ferry_err ferry_client_connect(struct ferry_client *c);
 
 /*
  * Synchronous call: sends req and waits for its reply or its deadline.
- * Returns the same code as out->err. out is always written. Other
- * asynchronous calls on the client make progress while it waits.
+ * When a client that was connected cannot reach ferryd again, it keeps
+ * reconnecting (with the backoff) until the deadline; the request is sent
+ * once, on the first connection that comes up. Returns the same code as out->err. out is always written.
+ * Other asynchronous calls on the client make progress while it waits.
  */
 ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
                      struct ferry_reply *out);
@@ -162,11 +179,33 @@ ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
  * from ferry_client_run() or ferry_call(), with the reply, the daemon's
  * error, or a local error (FERRY_ECONNECTION when the connection drops,
  * FERRY_EDEADLINE when the reply does not come in time). Returns an error
- * without calling cb when the request is invalid or cannot be queued.
+ * without calling cb when the request is invalid (FERRY_EINVALID_ARGUMENT),
+ * larger than the max_frame ferryd announced in HELLO_OK (FERRY_ETOO_BIG:
+ * refused here, so the connection stays), or cannot be queued
+ * (FERRY_ECONNECTION, FERRY_ENOMEM).
  */
 ferry_err ferry_call_async(struct ferry_client *c,
                            const struct ferry_request *req, ferry_reply_cb cb,
                            void *arg);
+
+/*
+ * As ferry_call_async(), and writes the call's request id (unique among
+ * this client's calls) to *id (may be NULL) when it returns FERRY_OK, for
+ * ferry_call_cancel().
+ */
+ferry_err ferry_call_start(struct ferry_client *c,
+                           const struct ferry_request *req, ferry_reply_cb cb,
+                           void *arg, uint64_t *id);
+
+/*
+ * Asks ferryd to cancel the asynchronous call id (a CANCEL frame, sent with
+ * the next write). The call still ends exactly once through its callback:
+ * with FERRY_ECANCELLED from ferryd, or with the reply or error that was
+ * already on its way, or locally at its deadline. Returns
+ * FERRY_EINVALID_ARGUMENT when no call with that id is in flight (it has
+ * ended), FERRY_ENOMEM.
+ */
+ferry_err ferry_call_cancel(struct ferry_client *c, uint64_t id);
 
 /*
  * Drives I/O: writes queued requests, reads replies, runs callbacks, sends
@@ -181,6 +220,13 @@ int ferry_client_fd(const struct ferry_client *c);
 /* Calls queued or sent and not yet completed. */
 size_t ferry_client_pending(const struct ferry_client *c);
 
+/*
+ * How many times the client has connected (HELLO_OK received) since it was
+ * made: 1 after its first connection, one more for each reconnect. For
+ * telling a flapping link from a steady one.
+ */
+uint64_t ferry_client_connects(const struct ferry_client *c);
+
 /* ---------------------------------------------------------------- worker */
 
 struct ferry_worker;
@@ -193,6 +239,14 @@ struct ferry_job;
  * handler); the payload is valid only until the handler returns.
  */
 typedef void (*ferry_handler_cb)(struct ferry_job *job, void *arg);
+
+/*
+ * Called when ferryd cancels a job the program holds (its caller cancelled
+ * or went away, or its deadline passed). The job stays valid and held: the
+ * program still answers it with ferry_job_reply() or ferry_job_fail() to
+ * release it (possibly from this callback); that answer is not sent.
+ */
+typedef void (*ferry_cancel_cb)(struct ferry_job *job, void *arg);
 
 /* As ferry_client_new(), for a worker. */
 ferry_err ferry_worker_new(const char *addr, const struct ferry_opts *opts,
@@ -240,6 +294,13 @@ int ferry_worker_fd(const struct ferry_worker *w);
 bool ferry_worker_is_ready(const struct ferry_worker *w);
 
 /*
+ * Sets the function called when ferryd cancels a held job (NULL: none, the
+ * default; a cancelled job's answer is dropped all the same).
+ */
+void ferry_worker_on_cancel(struct ferry_worker *w, ferry_cancel_cb cb,
+                            void *arg);
+
+/*
  * Makes ferry_worker_run() return soon; async-signal-safe. From then on
  * ferry_worker_poll() tells ferryd to send no more requests (DRAIN) and
  * does not reconnect, so a program driving it can answer the jobs it holds
@@ -252,6 +313,10 @@ const void *ferry_job_payload(const struct ferry_job *job, size_t *len);
 
 /* The routing key (len 0 when none); valid only inside the handler. */
 const void *ferry_job_key(const struct ferry_job *job, size_t *len);
+
+/* ferryd's id of the request, unique among the jobs held on one
+ * connection; for logs, and to match a cancel to its job. */
+uint64_t ferry_job_id(const struct ferry_job *job);
 
 /* The service this job was sent to. Valid until the job is answered. */
 const char *ferry_job_service(const struct ferry_job *job);

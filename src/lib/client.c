@@ -14,6 +14,7 @@
  */
 #include "lib/client.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,11 @@ ferry_client_new(const char *addr, const struct ferry_opts *opts,
     if (c == NULL) {
         return FERRY_ENOMEM;
     }
-    /* A caller announces no heartbeat: a synchronous caller is idle between
-     * calls and must not be taken for dead. */
-    err = ferry__conn_init(&c->conn, addr, opts, FRAME_ROLE_CALLER, false);
+    /* A caller announces a heartbeat only when asked to: a synchronous
+     * caller is idle between calls, and one that announced an interval but
+     * is not driven meanwhile would be taken for dead. */
+    err = ferry__conn_init(&c->conn, addr, opts, FRAME_ROLE_CALLER,
+                           opts != NULL && opts->heartbeat_ms > 0);
     if (err != FERRY_OK) {
         free(c);
         return err;
@@ -212,6 +215,16 @@ client_expire(struct ferry_client *c)
     }
 }
 
+/* Pings when we owe one and gives up a silent ferryd, failing what is in
+ * flight with FERRY_ECONNECTION. */
+static void
+client_keepalive(struct ferry_client *c)
+{
+    if (!ferry__conn_keepalive(&c->conn)) {
+        client_lose(c);
+    }
+}
+
 /* One loop turn: write, wait up to timeout_ms (bounded by the next
  * deadline), read and handle replies, expire calls. */
 static void
@@ -238,6 +251,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
         /* Calls live only on an open connection; never leave one behind. */
         client_fail_all(c, FERRY_ECONNECTION, c->conn.errmsg);
     } else {
+        t = ferry__conn_timeout(&c->conn, t);
         if (ferry__conn_wait(&c->conn, -1, t, &readable, &woken) != FERRY_OK) {
             ferry__conn_close(&c->conn, "poll: %s", strerror(c->conn.sys_err));
             client_lose(c);
@@ -247,6 +261,7 @@ client_turn(struct ferry_client *c, int timeout_ms)
         }
     }
     client_expire(c);
+    client_keepalive(c);
 }
 
 /*
@@ -329,8 +344,8 @@ client_deadline(const struct ferry__conn *c, uint32_t deadline_ms)
 }
 
 ferry_err
-ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
-                 ferry_reply_cb cb, void *arg)
+ferry_call_start(struct ferry_client *c, const struct ferry_request *req,
+                 ferry_reply_cb cb, void *arg, uint64_t *id)
 {
     struct slice service, key, payload;
     struct ferry__call *call;
@@ -379,12 +394,34 @@ ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
     buf_commit(&c->conn.out,
                frame_write_request(p, call->id, (uint8_t)req->flags,
                                    req->deadline_ms, service, key, payload));
+    if (id != NULL) {
+        *id = call->id;
+    }
     if (buf_len(&c->conn.out) >= CLIENT_FLUSH_AT) {
         /* A failed send fails again at the next turn, which then ends the
          * calls in flight: callbacks never run from here. */
         (void)ferry__conn_flush(&c->conn);
     }
     return FERRY_OK;
+}
+
+ferry_err
+ferry_call_async(struct ferry_client *c, const struct ferry_request *req,
+                 ferry_reply_cb cb, void *arg)
+{
+    return ferry_call_start(c, req, cb, arg, NULL);
+}
+
+ferry_err
+ferry_call_cancel(struct ferry_client *c, uint64_t id)
+{
+    if (ferry__calltab_find(&c->calls, id) == NULL) {
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    /* Calls live only on an open connection, so this one is on it. The
+     * call ends with ferryd's answer to the CANCEL (or the reply that was
+     * already on its way), or locally at its deadline. */
+    return ferry__conn_send_empty(&c->conn, FRAME_CANCEL, id);
 }
 
 /* Where a synchronous call waits for its own completion. */
@@ -413,6 +450,39 @@ client_sync_cb(void *arg, ferry_err err, const void *data, size_t len)
     s->out->len = len;
 }
 
+/*
+ * Starts a synchronous call. When a client that was connected cannot reach
+ * ferryd again, waits for the backoff and tries again until the call's
+ * deadline, since a caller that waits anyway is better served by a reply
+ * after ferryd's restart than by FERRY_ECONNECTION at once. A client that
+ * never connected (no ferryd there, a wrong address) fails at once.
+ */
+static ferry_err
+client_call_connecting(struct ferry_client *c, const struct ferry_request *req,
+                       struct client_sync *s)
+{
+    uint32_t d = req != NULL && req->deadline_ms ? req->deadline_ms
+                                                 : FERRY__DEFAULT_DEADLINE_MS;
+    uint64_t end = ferry__now_ms() + d, now;
+    ferry_err err;
+
+    for (;;) {
+        err = ferry_call_async(c, req, client_sync_cb, s);
+        now = ferry__now_ms();
+        if (err != FERRY_ECONNECTION || c->closing || now >= end ||
+            c->conn.epoch == 0) {
+            return err;
+        }
+        /* Other calls in flight fail with the connection, so the wait
+         * holds nothing up. */
+        uint64_t at = c->conn.retry_at_ms > now ? c->conn.retry_at_ms : now + 1;
+        if (at > end) {
+            at = end;
+        }
+        (void)poll(NULL, 0, ferry__ms_to_timeout(at - now));
+    }
+}
+
 ferry_err
 ferry_call(struct ferry_client *c, const struct ferry_request *req,
            struct ferry_reply *out)
@@ -424,7 +494,7 @@ ferry_call(struct ferry_client *c, const struct ferry_request *req,
     out->err = FERRY_OK;
     out->data = NULL;
     out->len = 0;
-    err = ferry_call_async(c, req, client_sync_cb, &s);
+    err = client_call_connecting(c, req, &s);
     if (err != FERRY_OK) {
         msg = err == FERRY_ECONNECTION ? c->conn.errmsg : ferry_strerror(err);
         client_sync_cb(&s, err, msg, strlen(msg));
@@ -463,11 +533,16 @@ ferry_client_run(struct ferry_client *c, int timeout_ms)
     }
     if (ferry__calltab_count(&c->calls) == 0) {
         /* Nothing to wait for, but a program watching the socket expects
-         * progress: send what is queued and take in what came (a close). */
+         * progress: send what is queued, take in what came (a close) and
+         * keep the heartbeat. */
         if (ferry__conn_flush(&c->conn) != FERRY_OK) {
             client_lose(c);
         } else if (ferry__conn_is_open(&c->conn)) {
             client_read(c);
+            client_keepalive(c);
+            if (ferry__conn_flush(&c->conn) != FERRY_OK) {
+                client_lose(c);
+            }
         }
         return FERRY_OK;
     }
@@ -496,4 +571,11 @@ size_t
 ferry_client_pending(const struct ferry_client *c)
 {
     return ferry__calltab_count(&c->calls);
+}
+
+uint64_t
+ferry_client_connects(const struct ferry_client *c)
+{
+    /* The connection's epoch is bumped by every HELLO_OK. */
+    return c->conn.epoch;
 }

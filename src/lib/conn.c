@@ -404,6 +404,58 @@ ferry__conn_abort(struct ferry__conn *c, ferry_err code, const char *why)
                       c->addr.text, ferry_errname(code), why);
 }
 
+/* ferryd's PINGs are owed only to a connection that announced an interval
+ * (docs/protocol.md, Connection life), so only such a one may take ferryd's
+ * silence for its death. */
+static bool
+conn_watches_peer(const struct ferry__conn *c)
+{
+    return c->heartbeat_ms > 0 && c->peer_heartbeat_ms > 0;
+}
+
+int
+ferry__conn_timeout(const struct ferry__conn *c, int timeout_ms)
+{
+    uint64_t now = ferry__now_ms(), due, t;
+
+    t = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
+    if (c->fd < 0) {
+        return timeout_ms;
+    }
+    if (c->heartbeat_ms > 0 && buf_len(&c->out) == 0) {
+        /* With output queued, writability wakes us instead. */
+        due = c->last_send_ms + c->heartbeat_ms;
+        t = due <= now ? 0 : (due - now < t ? due - now : t);
+    }
+    if (conn_watches_peer(c)) {
+        due = c->last_recv_ms + 3 * (uint64_t)c->peer_heartbeat_ms + 1;
+        t = due <= now ? 0 : (due - now < t ? due - now : t);
+    }
+    return t == UINT64_MAX ? -1 : ferry__ms_to_timeout(t);
+}
+
+bool
+ferry__conn_keepalive(struct ferry__conn *c)
+{
+    uint64_t now = ferry__now_ms();
+
+    if (c->fd < 0) {
+        return true;
+    }
+    if (conn_watches_peer(c) &&
+        now - c->last_recv_ms > 3 * (uint64_t)c->peer_heartbeat_ms) {
+        ferry__conn_close(c, "no sign of life from ferryd at '%s' for %llu ms",
+                          c->addr.text,
+                          (unsigned long long)(now - c->last_recv_ms));
+        return false;
+    }
+    if (c->heartbeat_ms > 0 && buf_len(&c->out) == 0 &&
+        now - c->last_send_ms >= c->heartbeat_ms) {
+        (void)ferry__conn_send_empty(c, FRAME_PING, 0);
+    }
+    return true;
+}
+
 /* Milliseconds left until end, at least 0. */
 static int
 conn_left(uint64_t end)

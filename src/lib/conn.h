@@ -148,6 +148,21 @@ void ferry__conn_abort(struct ferry__conn *c, ferry_err code, const char *why);
 ferry_err ferry__conn_wait(struct ferry__conn *c, int wake_fd, int timeout_ms,
                            bool *readable, bool *woken);
 
+/*
+ * The wait of one turn: timeout_ms (-1: no limit) shortened to the next
+ * PING we owe and to the moment a silent ferryd counts as dead. Only a
+ * connection that announced a heartbeat has either duty.
+ */
+int ferry__conn_timeout(const struct ferry__conn *c, int timeout_ms);
+
+/*
+ * The heartbeat duties of a turn, on an open connection that announced an
+ * interval: queues a PING when nothing was sent for that long, and closes
+ * the connection (errmsg says why) when ferryd sent nothing for three of
+ * its own intervals. Returns false when it closed the connection.
+ */
+bool ferry__conn_keepalive(struct ferry__conn *c);
+
 /* Clamps a millisecond span to an int timeout for poll(2). */
 int ferry__ms_to_timeout(uint64_t ms);
 

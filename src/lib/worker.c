@@ -167,6 +167,12 @@ ferry_job_key(const struct ferry_job *job, size_t *len)
     return job->key.p;
 }
 
+uint64_t
+ferry_job_id(const struct ferry_job *job)
+{
+    return job->id;
+}
+
 const char *
 ferry_job_service(const struct ferry_job *job)
 {
@@ -476,6 +482,10 @@ worker_on_frame(struct ferry_worker *w, const struct frame *f)
         if (job != NULL && !job->cancelled) {
             job->cancelled = true;
             w->nlive--;
+            if (w->on_cancel != NULL) {
+                /* It may answer (and so release) the job. */
+                w->on_cancel(job, w->on_cancel_arg);
+            }
         }
         return;
     case FRAME_REGISTERED:
@@ -519,48 +529,12 @@ worker_drain_wake(struct ferry_worker *w)
     }
 }
 
-/* The wait of one turn: the caller's timeout, shortened to the next ping
- * we owe and the moment ferryd would count as dead. */
-static int
-worker_turn_timeout(const struct ferry_worker *w, int timeout_ms)
-{
-    uint64_t now = ferry__now_ms(), due, t;
-    const struct ferry__conn *c = &w->conn;
-
-    t = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
-    if (c->heartbeat_ms > 0 && buf_len(&c->out) == 0) {
-        /* With output queued, writability wakes us instead. */
-        due = c->last_send_ms + c->heartbeat_ms;
-        t = due <= now ? 0 : (due - now < t ? due - now : t);
-    }
-    if (c->peer_heartbeat_ms > 0) {
-        due = c->last_recv_ms + 3 * (uint64_t)c->peer_heartbeat_ms + 1;
-        t = due <= now ? 0 : (due - now < t ? due - now : t);
-    }
-    return t == UINT64_MAX ? -1 : ferry__ms_to_timeout(t);
-}
-
 /* Pings when we owe one and gives up a silent ferryd. */
 static void
 worker_heartbeat(struct ferry_worker *w)
 {
-    struct ferry__conn *c = &w->conn;
-    uint64_t now = ferry__now_ms();
-
-    if (!ferry__conn_is_open(c)) {
-        return;
-    }
-    if (c->peer_heartbeat_ms > 0 &&
-        now - c->last_recv_ms > 3 * (uint64_t)c->peer_heartbeat_ms) {
-        ferry__conn_close(c, "no sign of life from ferryd at '%s' for %llu ms",
-                          c->addr.text,
-                          (unsigned long long)(now - c->last_recv_ms));
+    if (!ferry__conn_keepalive(&w->conn)) {
         worker_lose(w);
-        return;
-    }
-    if (c->heartbeat_ms > 0 && buf_len(&c->out) == 0 &&
-        now - c->last_send_ms >= c->heartbeat_ms) {
-        (void)ferry__conn_send_empty(c, FRAME_PING, 0);
     }
 }
 
@@ -617,7 +591,7 @@ ferry_worker_poll(struct ferry_worker *w, int timeout_ms)
         return FERRY_OK;
     }
     if (ferry__conn_wait(&w->conn, w->wake[0],
-                         worker_turn_timeout(w, timeout_ms), &readable,
+                         ferry__conn_timeout(&w->conn, timeout_ms), &readable,
                          &woken) != FERRY_OK) {
         ferry__conn_close(&w->conn, "poll: %s", strerror(w->conn.sys_err));
         worker_lose(w);
@@ -699,6 +673,13 @@ ferry_worker_run(struct ferry_worker *w,
     w->stop = 0;
     worker_drain_wake(w);
     return err;
+}
+
+void
+ferry_worker_on_cancel(struct ferry_worker *w, ferry_cancel_cb cb, void *arg)
+{
+    w->on_cancel = cb;
+    w->on_cancel_arg = arg;
 }
 
 int

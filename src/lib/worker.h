@@ -62,6 +62,8 @@ struct ferry_worker {
     size_t nheld;               /* held, any connection */
     struct ferry_job held;      /* list head of held jobs */
     struct pool jobs_pool;      /* every job record */
+    ferry_cancel_cb on_cancel;  /* or NULL: told of cancelled jobs */
+    void *on_cancel_arg;        /* borrowed: passed to on_cancel */
     ferry_err fatal;            /* why serving is impossible */
     int wake[2];                /* self-pipe for ferry_worker_stop */
     volatile sig_atomic_t stop; /* set by ferry_worker_stop */

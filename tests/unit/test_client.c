@@ -273,10 +273,11 @@ fake_send_request(struct fake_conn *c, uint64_t id, const char *service,
 }
 
 /* Reads HELLO, checks the role and heartbeat, answers a version-2
- * HELLO_OK with these deadlines. */
+ * HELLO_OK announcing ok_heartbeat_ms and these deadlines. */
 static void
-fake_hello_v2(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
-              uint32_t max_deadline_ms, uint32_t default_deadline_ms)
+fake_hello_full(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
+                uint32_t ok_heartbeat_ms, uint32_t max_deadline_ms,
+                uint32_t default_deadline_ms)
 {
     struct frame_hello h;
     struct frame f;
@@ -292,16 +293,33 @@ fake_hello_v2(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
     /* libferry speaks version 2 and announces its own limit. */
     FAKE_CHECK(h.max_frame != 0);
     fake_write(c, out,
-               frame_write_hello_ok(out, 2, 0, FRAME_DEFAULT_MAX_BODY,
-                                    max_deadline_ms, default_deadline_ms,
-                                    slice_str("fake/0")));
+               frame_write_hello_ok(out, 2, ok_heartbeat_ms,
+                                    FRAME_DEFAULT_MAX_BODY, max_deadline_ms,
+                                    default_deadline_ms, slice_str("fake/0")));
 }
 
-/* As fake_hello_v2 with ferryd's default deadlines. */
+/* As fake_hello_full() with ferryd's default deadlines. */
+static void
+fake_hello_v2(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
+              uint32_t max_deadline_ms, uint32_t default_deadline_ms)
+{
+    fake_hello_full(c, role, heartbeat_ms, 0, max_deadline_ms,
+                    default_deadline_ms);
+}
+
+/* As fake_hello_full(), announcing ok_heartbeat_ms. */
+static void
+fake_hello_hb(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms,
+              uint32_t ok_heartbeat_ms)
+{
+    fake_hello_full(c, role, heartbeat_ms, ok_heartbeat_ms, 60000, 5000);
+}
+
+/* As fake_hello_hb(), for a ferryd that promises no PING. */
 static void
 fake_hello(struct fake_conn *c, uint8_t role, uint32_t heartbeat_ms)
 {
-    fake_hello_v2(c, role, heartbeat_ms, 60000, 5000);
+    fake_hello_hb(c, role, heartbeat_ms, 0);
 }
 
 /* Reads frames until the peer closes; any REQUEST/REPLY/ERROR fails. */
@@ -446,7 +464,9 @@ test_client_connection_loss_and_backoff(void **state)
 
     fake_start(&fk, script_drop_then_serve);
     assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    assert_int_equal(ferry_client_connects(c), 0);
     async_call(c, "svc", "1", 5000, &s[0]);
+    assert_int_equal(ferry_client_connects(c), 1);
     async_call(c, "svc", "2", 5000, &s[1]);
     assert_int_equal(ferry_client_run(c, 5000), FERRY_OK);
     for (int i = 0; i < 2; i++) {
@@ -454,19 +474,69 @@ test_client_connection_loss_and_backoff(void **state)
         assert_int_equal(s[i].err, FERRY_ECONNECTION);
     }
     assert_int_equal(ferry_client_fd(c), -1);
-    /* Within the backoff a call fails at once, with a message. */
-    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
-    assert_int_equal(rep.err, FERRY_ECONNECTION);
-    assert_non_null(rep.data);
-    assert_true(rep.len > 0);
-    ferry_reply_release(&rep);
-    usleep(700 * 1000);
+    /* Within the backoff an asynchronous call fails at once... */
+    assert_int_equal(ferry_call_async(c, &r, record_cb, &s[0]),
+                     FERRY_ECONNECTION);
+    assert_int_equal(s[0].calls, 1);
+    /* ...and a synchronous one waits for the backoff and reconnects. */
     assert_int_equal(ferry_call(c, &r, &rep), FERRY_OK);
     assert_int_equal(rep.len, 4);
     assert_memory_equal(rep.data, "back", 4);
     ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 2);
     ferry_client_free(c);
     fake_finish(&fk);
+}
+
+static void
+script_hello_then_leave(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+
+    fake_hello(&c, FRAME_ROLE_CALLER, 0);
+    fake_close(&c);
+    close(lfd); /* nobody listens from now on */
+}
+
+static void
+test_client_call_gives_up_at_deadline(void **state)
+{
+    struct ferry_opts opts = {.reconnect_min_ms = 20, .reconnect_max_ms = 40};
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 300};
+    struct ferry_reply rep;
+    struct ferry_client *c;
+    struct fake fk;
+    uint64_t t0;
+
+    /* Never connected: no ferryd there, so it fails at once. */
+    assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", &opts,
+                                      &c),
+                     FERRY_OK);
+    r.deadline_ms = 20000;
+    t0 = ferry__now_ms();
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 < 10000);
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 0);
+    ferry_client_free(c);
+
+    /* Connected once, then ferryd is gone: the call keeps reconnecting
+     * until its deadline only. */
+    fake_start(&fk, script_hello_then_leave);
+    assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    assert_int_equal(ferry_client_connect(c), FERRY_OK);
+    fake_finish(&fk);
+    r.deadline_ms = 300;
+    t0 = ferry__now_ms();
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 >= 300);
+    assert_true(rep.len > 0);
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_connects(c), 1);
+    ferry_client_free(c);
 }
 
 static void
@@ -573,6 +643,101 @@ test_client_deadlines_from_hello_ok(void **state)
 }
 
 static void
+script_silent_daemon(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame f;
+    int pings = 0;
+
+    /* A caller that asks for heartbeats announces them; this ferryd
+     * promises a PING every 100 ms and then sends nothing at all. */
+    fake_hello_hb(&c, FRAME_ROLE_CALLER, 100, 100);
+    FAKE_CHECK(fake_read_skip_pings(&c, &f, &pings) &&
+               f.type == FRAME_REQUEST);
+    while (fake_read(&c, &f)) {
+        FAKE_CHECK(f.type == FRAME_PING);
+        pings++;
+    }
+    FAKE_CHECK(pings >= 1); /* the caller kept its promise meanwhile */
+    fake_close(&c);
+}
+
+static void
+test_client_heartbeat_gives_up_silent_daemon(void **state)
+{
+    struct ferry_opts opts = {.heartbeat_ms = 100};
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 20000};
+    struct ferry_reply rep;
+    struct ferry_client *c;
+    struct fake fk;
+    uint64_t t0;
+
+    fake_start(&fk, script_silent_daemon);
+    assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    t0 = ferry__now_ms();
+    /* Three of ferryd's 100 ms intervals of silence end the call, not its
+     * 20 s deadline. */
+    assert_int_equal(ferry_call(c, &r, &rep), FERRY_ECONNECTION);
+    assert_true(ferry__now_ms() - t0 < 10000);
+    assert_non_null(strstr((const char *)rep.data, "no sign of life"));
+    ferry_reply_release(&rep);
+    assert_int_equal(ferry_client_fd(c), -1);
+    assert_int_equal(ferry_client_connects(c), 1);
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+static void
+script_cancel(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame f;
+    uint64_t id;
+
+    fake_hello(&c, FRAME_ROLE_CALLER, 0);
+    FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_REQUEST);
+    id = f.id;
+    FAKE_CHECK(fake_read(&c, &f) && f.type == FRAME_CANCEL);
+    FAKE_CHECK(f.id == id);
+    fake_send_error(&c, id, FERRY_ECANCELLED, "cancelled by the caller");
+    fake_expect_eof(&c);
+    fake_close(&c);
+}
+
+static void
+test_client_cancel(void **state)
+{
+    struct ferry_request r = {.service = "svc",
+                              .payload = "x",
+                              .payload_len = 1,
+                              .deadline_ms = 10000};
+    struct ferry_client *c;
+    struct seen s = {0};
+    struct fake fk;
+    uint64_t id = 0;
+
+    fake_start(&fk, script_cancel);
+    assert_int_equal(ferry_client_new(fk.addr, NULL, &c), FERRY_OK);
+    assert_int_equal(ferry_call_start(c, &r, record_cb, &s, &id), FERRY_OK);
+    assert_true(id != 0);
+    assert_int_equal(ferry_call_cancel(c, id + 1), FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(ferry_client_run(c, 50), FERRY_EDEADLINE);
+    assert_int_equal(s.calls, 0);
+    /* The call ends with ferryd's answer to the CANCEL. */
+    assert_int_equal(ferry_call_cancel(c, id), FERRY_OK);
+    assert_int_equal(ferry_client_run(c, 5000), FERRY_OK);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.err, FERRY_ECANCELLED);
+    assert_string_equal(s.data, "cancelled by the caller");
+    assert_int_equal(ferry_call_cancel(c, id), FERRY_EINVALID_ARGUMENT);
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+static void
 script_refuse_hello(int lfd)
 {
     struct fake_conn c = fake_accept(lfd);
@@ -669,6 +834,7 @@ struct wstate {
     struct ferry_worker *w;    /* the worker under test */
     struct ferry_job *held[4]; /* jobs answered later */
     int nheld;                 /* entries in held */
+    uint64_t cancelled_id;     /* the job ferryd cancelled */
     bool stop_seen;            /* the "stop" request came */
     bool x_seen;               /* the "x" request came */
 };
@@ -702,6 +868,16 @@ worker_handler(struct ferry_job *job, void *arg)
                              FERRY_OK);
         }
     }
+}
+
+static void
+worker_cancel_cb(struct ferry_job *job, void *arg)
+{
+    struct wstate *st = arg;
+
+    /* Told once, with the job still held. */
+    assert_int_equal(st->cancelled_id, 0);
+    st->cancelled_id = ferry_job_id(job);
 }
 
 /* Reads REGISTER for "svc" with credit 2 and accepts it. */
@@ -776,6 +952,7 @@ test_worker_replies_now_later_and_drains(void **state)
                      FERRY_EINVALID_ARGUMENT);
     assert_int_equal(ferry_worker_register(st.w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
+    ferry_worker_on_cancel(st.w, worker_cancel_cb, &st);
     while (!st.stop_seen && turns++ < 500) {
         assert_int_equal(ferry_worker_poll(st.w, 10), FERRY_OK);
         was_ready = was_ready || ferry_worker_is_ready(st.w);
@@ -785,6 +962,9 @@ test_worker_replies_now_later_and_drains(void **state)
         if (held_at > 0 && turns == held_at + 25) {
             /* After ~250 ms, with pings in between: answer the held jobs,
              * outside any handler. The cancelled one is dropped. */
+            assert_int_equal(ferry_job_id(st.held[0]), 11);
+            assert_int_equal(ferry_job_id(st.held[1]), 12);
+            assert_int_equal(st.cancelled_id, 12);
             assert_int_equal(ferry_job_reply(st.held[0], "later", 5), FERRY_OK);
             assert_int_equal(
                 ferry_job_fail(st.held[1], FERRY_EWORKER_ERROR, "too late"),
@@ -883,8 +1063,11 @@ main(void)
         cmocka_unit_test(test_calltab_order_and_lookup),
         cmocka_unit_test(test_client_pipelined_replies_in_any_order),
         cmocka_unit_test(test_client_connection_loss_and_backoff),
+        cmocka_unit_test(test_client_call_gives_up_at_deadline),
         cmocka_unit_test(test_client_local_deadline_cancels),
         cmocka_unit_test(test_client_deadlines_from_hello_ok),
+        cmocka_unit_test(test_client_heartbeat_gives_up_silent_daemon),
+        cmocka_unit_test(test_client_cancel),
         cmocka_unit_test(test_client_hello_refused),
         cmocka_unit_test(test_client_free_cancels_pending),
         cmocka_unit_test(test_client_rejects_bad_requests),
