@@ -25,6 +25,7 @@ enum config_type {
     CT_MS,    /* uint32 count of milliseconds */
     CT_COUNT, /* uint32 count */
     CT_BYTES, /* size in bytes, k/m/g suffix allowed */
+    CT_MODE,  /* uint32 file mode, in octal */
     CT_STR,   /* string */
     CT_LISTEN,
     CT_LEVEL,
@@ -58,6 +59,8 @@ static const struct config_key config_keys[] = {
      "$RUNTIME_DIRECTORY, else /run/ferry (root), else "
      "$XDG_RUNTIME_DIR/ferry, else data_dir",
      "folder for the default unix socket (created 0700; must be safe)"},
+    {"unix_socket_mode", CT_MODE, FIELD(unix_socket_mode), 0, 0777, "0660",
+     "file mode of every unix socket (octal; connecting needs write)"},
     {"name", CT_STR, FIELD(name), 1, 255, "ferryd", "this daemon's name"},
     {"log_level", CT_LEVEL, FIELD(log_level), 0, 0, "info",
      "debug, info, warn or error"},
@@ -203,7 +206,8 @@ config_numeric_defaults(struct config *cfg)
         size_t n;
         ferry_err rc;
 
-        if (k->type != CT_MS && k->type != CT_COUNT && k->type != CT_BYTES) {
+        if (k->type != CT_MS && k->type != CT_COUNT && k->type != CT_BYTES &&
+            k->type != CT_MODE) {
             continue;
         }
         n = strcspn(k->dflt, " ");
@@ -324,7 +328,7 @@ config_find(const char *key)
 
 /* Parses a whole unsigned number with an optional size suffix. */
 static bool
-config_parse_number(const char *text, bool sizes, uint64_t *out)
+config_parse_number(const char *text, bool sizes, int base, uint64_t *out)
 {
     static const struct {
         const char *suffix;
@@ -345,7 +349,7 @@ config_parse_number(const char *text, bool sizes, uint64_t *out)
         return false;
     }
     errno = 0;
-    v = strtoull(text, &end, 10);
+    v = strtoull(text, &end, base);
     if (errno != 0) {
         return false;
     }
@@ -487,7 +491,9 @@ config_set_number(struct config *cfg, const struct config_key *k,
     char *field = (char *)cfg + k->offset;
     uint64_t v;
 
-    if (!config_parse_number(value, k->type == CT_BYTES, &v) || v < k->min ||
+    if (!config_parse_number(value, k->type == CT_BYTES,
+                             k->type == CT_MODE ? 8 : 10, &v) ||
+        v < k->min ||
         v > k->max) {
         snprintf(err, err_size,
                  "%s: bad value '%s' (expected %s from %llu to %llu)", k->name,
@@ -496,6 +502,13 @@ config_set_number(struct config *cfg, const struct config_key *k,
                  : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
                                        : "a whole number",
                  (unsigned long long)k->min, (unsigned long long)k->max);
+        if (k->type == CT_MODE) {
+            snprintf(err, err_size,
+                     "%s: bad value '%s' (expected an octal file mode from "
+                     "%04llo to %04llo)",
+                     k->name, value, (unsigned long long)k->min,
+                     (unsigned long long)k->max);
+        }
         return FERRY_EINVALID_ARGUMENT;
     }
     if (k->size == sizeof(uint64_t)) {
@@ -565,6 +578,7 @@ config_set(struct config *cfg, const char *key, const char *value,
     case CT_MS:
     case CT_COUNT:
     case CT_BYTES:
+    case CT_MODE:
         return config_set_number(cfg, k, value, err, err_size);
     }
     return FERRY_EINVALID_ARGUMENT;
@@ -854,7 +868,7 @@ config_needs_restart(const struct config_key *k)
 {
     return k->type == CT_LISTEN || k->type == CT_HTTP ||
            k->offset == OFF(data_dir) || k->offset == OFF(run_dir) ||
-           k->offset == OFF(name) || k->offset == OFF(max_frame) ||
+           k->offset == OFF(unix_socket_mode) || k->offset == OFF(name) || k->offset == OFF(max_frame) ||
            k->offset == OFF(http_header_timeout_ms) ||
            k->offset == OFF(http_idle_timeout_ms);
 }
@@ -903,6 +917,7 @@ config_key_equal(const struct config_key *k, const struct config *a,
     case CT_MS:
     case CT_COUNT:
     case CT_BYTES:
+    case CT_MODE:
         break;
     }
     return memcmp(fa, fb, k->size) == 0;
@@ -945,6 +960,7 @@ config_key_move(const struct config_key *k, struct config *live,
     case CT_MS:
     case CT_COUNT:
     case CT_BYTES:
+    case CT_MODE:
         memcpy(fl, fn, k->size);
         return;
     }
@@ -978,6 +994,8 @@ config_metavar(const struct config_key *k)
         return "MS";
     case CT_COUNT:
         return "N";
+    case CT_MODE:
+        return "MODE";
     case CT_BYTES:
         return "BYTES";
     case CT_LISTEN:

@@ -44,6 +44,7 @@ struct config {
     char *data_dir;                     /* owned; durable state (paths.h) */
     char *run_dir;                      /* owned; the default socket's
                                            folder, NULL = derived */
+    uint32_t unix_socket_mode;          /* mode of unix sockets (0660) */
     char *name;                         /* owned; this daemon's name */
     char *config_file;                  /* owned; the file read, or NULL */
     enum log_level log_level;           /* threshold for log lines */

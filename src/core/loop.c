@@ -272,6 +272,13 @@ loop_listen(struct loop *l, const char *text)
         }
         uv_pipe_init(&l->uv, &ls->h.pipe, 0);
         rc = uv_pipe_bind(&ls->h.pipe, ls->path);
+        /* The umask decides the mode bind gives; connecting needs write,
+         * so the group (php-fpm's user added to ferryd's group) is let in
+         * by the mode set here, not by chance. Before listen: no one can
+         * connect in between. */
+        if (rc == 0 && chmod(ls->path, l->cfg->unix_socket_mode) != 0) {
+            rc = uv_translate_sys_error(errno);
+        }
     } else {
         uv_tcp_init(&l->uv, &ls->h.tcp);
         rc = uv_tcp_bind(&ls->h.tcp, (const struct sockaddr *)&a.ss, 0);

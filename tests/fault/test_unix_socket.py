@@ -34,14 +34,15 @@ class TestUnixSocketFolders(FerryTestCase):
         os.chmod(path, mode)
         return path
 
-    def start_refused(self, *args):
-        """Runs ferryd expecting a refusal at start: exit 1 and a message."""
+    def start_refused(self, *args, status=1):
+        """Runs ferryd expecting a refusal at start: exit status (1, or 2
+        for a bad flag) and a message."""
         cmd = [binary("ferryd"), "--http", "off"] + list(args)
         r = subprocess.run(cmd, capture_output=True, timeout=20,
                            stdin=subprocess.DEVNULL)
         err = r.stderr.decode(errors="replace")
         self.assertEqual(sanitizer_report(err), None, err)
-        self.assertEqual(r.returncode, 1, f"{cmd}: {err}")
+        self.assertEqual(r.returncode, status, f"{cmd}: {err}")
         return err
 
     def test_data_dir_of_another_user_refused(self):
@@ -130,3 +131,82 @@ class TestUnixSocketFolders(FerryTestCase):
         finally:
             p.kill()
             p.wait(10)
+
+
+CONNECT_AS_NOBODY = r"""
+import os, socket, sys
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    sys.exit(13)
+sys.exit(0)
+"""
+
+
+class TestUnixSocketMode(TestUnixSocketFolders):
+    """unix_socket_mode (default 0660): the socket's mode is set by ferryd,
+    not left to the umask, so a frontend's user (php-fpm's www-data) can be
+    let in by ferryd's group, and only by it."""
+
+    def connects_as_nobody(self, path):
+        r = subprocess.run(["python3", "-c", CONNECT_AS_NOBODY, path],
+                           timeout=20)
+        return r.returncode == 0
+
+    def shared_folder(self):
+        # Root's folder, readable by the group nogroup; setgid so that the
+        # socket made in it is in that group too (as /run/ferry is the
+        # ferry group's under systemd).
+        os.chmod(self.base, 0o755)
+        path = self.folder("shared", owner=0, mode=0o750)
+        os.chown(path, 0, NOBODY)
+        os.chmod(path, 0o2750)
+        return path
+
+    def test_default_mode_lets_the_group_in(self):
+        shared = self.shared_folder()
+        sock = os.path.join(shared, "ferryd.sock")
+        old = os.umask(0o077)  # the mode must not come from the umask
+        try:
+            d = self.daemon("--listen", "unix:" + sock,
+                            "--data-dir", self.folder("data"))
+        finally:
+            os.umask(old)
+        st = os.stat(sock)
+        self.assertEqual(st.st_mode & 0o777, 0o660)
+        self.assertEqual(st.st_gid, NOBODY)
+        self.assertTrue(self.connects_as_nobody(sock))
+        d.stop()
+
+    def test_mode_0600_keeps_the_group_out(self):
+        shared = self.shared_folder()
+        sock = os.path.join(shared, "ferryd.sock")
+        d = self.daemon("--listen", "unix:" + sock, "--unix-socket-mode",
+                        "0600", "--data-dir", self.folder("data"))
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
+        self.assertFalse(self.connects_as_nobody(sock))
+        # ferryd's own user still connects.
+        r = run_ferry(["call", "echo", "x"], addr="unix:" + sock)
+        self.assertEqual((r.returncode, r.stdout), (0, b"x\n"), r)
+        d.stop()
+
+    def test_bad_mode_refused(self):
+        for bad in ("0999", "1777", "rw", "-1"):
+            err = self.start_refused("--unix-socket-mode", bad, "--listen",
+                                     f"127.0.0.1:{free_port()}",
+                                     "--data-dir", self.folder("d" + bad),
+                                     status=2)
+            self.assertIn(f"unix-socket-mode: bad value '{bad}' (expected "
+                          "an octal file mode from 0000 to 0777)", err)
+        # The same in a file, naming its line.
+        conf = os.path.join(self.base, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[ferryd]\nunix_socket_mode = 0778\n")
+        err = self.start_refused("--config", conf, "--data-dir",
+                                 self.folder("dconf"), status=2)
+        self.assertIn("line 2", err)
+        self.assertIn("unix_socket_mode: bad value '0778'", err)
