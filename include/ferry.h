@@ -87,7 +87,9 @@ struct ferry_opts {
     uint32_t connect_timeout_ms; /* connect + HELLO; default 2000 */
     uint32_t reconnect_min_ms;   /* first reconnect delay; default 50 */
     uint32_t reconnect_max_ms;   /* backoff cap; default 2000 */
-    uint32_t max_frame;          /* largest frame accepted; default 16 MiB */
+    uint32_t max_frame;          /* largest frame body accepted, told to
+                                    ferryd in HELLO: it sends nothing
+                                    larger; at least 1028; default 16 MiB */
 };
 
 /* ---------------------------------------------------------------- caller */
@@ -132,7 +134,7 @@ typedef void (*ferry_reply_cb)(void *arg, ferry_err err, const void *data,
  * Creates a caller for addr ("host:port", "[v6]:port" or "unix:/path"; NULL
  * means $FERRY_ADDR, else 127.0.0.1:7700). It connects lazily, on the first
  * call or on ferry_client_connect(). Returns FERRY_EINVALID_ARGUMENT for a
- * bad address, FERRY_ENOMEM.
+ * bad address or a max_frame below 1028, FERRY_ENOMEM.
  *
  * Heartbeats: a caller announces opts->heartbeat_ms only when it is set.
  * It then sends PING whenever it has sent nothing for that long, and takes

@@ -105,6 +105,11 @@ ferry__conn_init(struct ferry__conn *c, const char *addr,
     if (c->reconnect_max_ms < c->reconnect_min_ms) {
         c->reconnect_max_ms = c->reconnect_min_ms;
     }
+    /* ferryd refuses a max_frame below the largest ERROR body. */
+    if (opts->max_frame != 0 && opts->max_frame < FRAME_MIN_CLIENT_MAX) {
+        err = FERRY_EINVALID_ARGUMENT;
+        goto out_free;
+    }
     c->max_frame = opts->max_frame ? opts->max_frame : FRAME_DEFAULT_MAX_BODY;
     c->backoff_ms = c->reconnect_min_ms;
     rand_init(&c->rng, ferry__now_ms() ^ ((uint64_t)getpid() << 32) ^

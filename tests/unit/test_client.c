@@ -805,7 +805,13 @@ test_client_rejects_bad_requests(void **state)
     struct seen s = {0};
     char name[300];
 
+    struct ferry_opts small = {.max_frame = 1027};
+
     assert_int_equal(ferry_client_new("no-port", NULL, &c),
+                     FERRY_EINVALID_ARGUMENT);
+    /* ferryd would refuse it: the largest ERROR body must fit. */
+    assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", &small,
+                                      &c),
                      FERRY_EINVALID_ARGUMENT);
     assert_int_equal(ferry_client_new("unix:/nonexistent/ferry.sock", NULL, &c),
                      FERRY_OK);
