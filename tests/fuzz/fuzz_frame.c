@@ -130,7 +130,10 @@ roundtrip(const struct frame *f)
         if (frame_parse_register(f, &a) != FERRY_OK) {
             return;
         }
-        check(a.credit >= 1 && a.credit <= FRAME_MAX_CREDIT);
+        /* Any credit and a 0..255-byte name parse: the broker, not the
+         * codec, refuses credit 0 or above FRAME_MAX_CREDIT and an empty
+         * name (protocol.md, REGISTER). */
+        check(a.service.len <= FRAME_MAX_NAME);
         n = frame_write_register(out, f->id, a.credit, a.service);
         check(n == f->body.len + FRAME_HEADER_SIZE);
         g = redecode(out, n);
