@@ -461,8 +461,8 @@ static ferry_err
 client_call_connecting(struct ferry_client *c, const struct ferry_request *req,
                        struct client_sync *s)
 {
-    uint32_t d = req != NULL && req->deadline_ms ? req->deadline_ms
-                                                 : FERRY__DEFAULT_DEADLINE_MS;
+    /* The deadline as the last HELLO_OK said ferryd would apply it. */
+    uint32_t d = client_deadline(&c->conn, req != NULL ? req->deadline_ms : 0);
     uint64_t end = ferry__now_ms() + d, now;
     ferry_err err;
 
