@@ -240,12 +240,10 @@ drv_decode(json_t *cmd)
                                     json_integer(h.heartbeat_ms));
                 json_object_set_new(fields, "name", drv_jstr(h.name));
                 json_object_set_new(fields, "token", drv_jstr(h.token));
-#ifdef FRAME_VERSION_2
                 if (h.version >= FRAME_VERSION_2) {
                     json_object_set_new(fields, "max_frame",
                                         json_integer(h.max_frame));
                 }
-#endif
             }
             break;
         }
@@ -258,14 +256,12 @@ drv_decode(json_t *cmd)
                 json_object_set_new(fields, "max_frame",
                                     json_integer(h.max_frame));
                 json_object_set_new(fields, "name", drv_jstr(h.name));
-#ifdef FRAME_VERSION_2
                 if (h.version >= FRAME_VERSION_2) {
                     json_object_set_new(fields, "max_deadline_ms",
                                         json_integer(h.max_deadline_ms));
                     json_object_set_new(fields, "default_deadline_ms",
                                         json_integer(h.default_deadline_ms));
                 }
-#endif
             }
             break;
         }
@@ -350,32 +346,19 @@ drv_encode(json_t *cmd)
     switch (type) {
     case FRAME_HELLO:
         b = slice_str(drv_str(fl, "token", ""));
-#ifdef FRAME_VERSION_2
-        /* The codec of protocol version 2 lays HELLO out by version. */
+        /* The codec lays HELLO out by version. */
         out = malloc(frame_hello_size(version, a.len, b.len));
         n = frame_write_hello(out, version, (uint8_t)drv_int(fl, "role", 1),
                               (uint32_t)drv_int(fl, "heartbeat_ms", 0),
                               (uint32_t)drv_int(fl, "max_frame", 0), a, b);
-#else
-        out = malloc(frame_hello_size(a.len, b.len));
-        n = frame_write_hello(out, version, (uint8_t)drv_int(fl, "role", 1),
-                              (uint32_t)drv_int(fl, "heartbeat_ms", 0), a, b);
-#endif
         break;
     case FRAME_HELLO_OK:
-#ifdef FRAME_VERSION_2
         out = malloc(frame_hello_ok_size(version, a.len));
         n = frame_write_hello_ok(
             out, version, (uint32_t)drv_int(fl, "heartbeat_ms", 0),
             (uint32_t)drv_int(fl, "max_frame", 0),
             (uint32_t)drv_int(fl, "max_deadline_ms", 0),
             (uint32_t)drv_int(fl, "default_deadline_ms", 0), a);
-#else
-        out = malloc(frame_hello_ok_size(a.len));
-        n = frame_write_hello_ok(out, version,
-                                 (uint32_t)drv_int(fl, "heartbeat_ms", 0),
-                                 (uint32_t)drv_int(fl, "max_frame", 0), a);
-#endif
         break;
     case FRAME_REQUEST:
         a = slice_str(drv_str(fl, "service", ""));
