@@ -394,9 +394,23 @@ def as_hex(expect):
     return out
 
 
-def check_error_pair(answer):
+def error_class(client, name):
+    """The class a client raises for error NAME, in its language's idiom
+    (DRIVER.md: Python and Node 'DeadlineError', PHP
+    'Ferry\\Exception\\DeadlineException'); None for C, which has none."""
+    camel = "".join(w.capitalize() for w in name.split("_"))
+    if client in ("python", "node"):
+        # WORKER_ERROR is WorkerError, not WorkerErrorError.
+        return camel if camel.endswith("Error") else camel + "Error"
+    if client == "php":
+        return "Ferry\\Exception\\" + camel + "Exception"
+    return None
+
+
+def check_error_pair(answer, client=None):
     """A failure answer carries a known name and the code of that name,
-    read by the driver from the client's error (DRIVER.md)."""
+    read by the driver from the client's error (DRIVER.md), and the class
+    of the language's idiom."""
     if answer.get("ok") is not False:
         return None
     name = answer.get("error")
@@ -407,6 +421,11 @@ def check_error_pair(answer):
     if answer.get("code") != ERROR_CODES[name]:
         return (f"error {name} carries code {answer.get('code')!r}, "
                 f"ferry.h says {ERROR_CODES[name]}")
+    want = error_class(client, name)
+    got = answer.get("class")
+    if want is not None and not (isinstance(got, str) and
+                                 (got == want or got.endswith("." + want))):
+        return f"error {name} raised as class {got!r}, want {want!r}"
     return None
 
 
@@ -522,7 +541,7 @@ class Run:
         answer = caller.receive(self.left(s.get("timeout_s")))
         took = (time.monotonic() - caller.pending) * 1000
         caller.pending = None
-        why = check_error_pair(answer)
+        why = check_error_pair(answer, self.client)
         if why is None and "expect" in s:
             why = matches(answer, as_hex(s["expect"]))
         if why is None and "within_ms" in s and took > s["within_ms"]:
@@ -647,7 +666,7 @@ class Run:
                     why = f"trailing_hex {extra!r}, want {later!r}"
                     bad.append(f"{v['name']}: {why}")
                     continue
-            why = check_error_pair(got) or matches(got, want)
+            why = check_error_pair(got, self.client) or matches(got, want)
             if why is None and want["ok"] and later is None:
                 enc = c.command({"op": "encode", "type": v["type"],
                                  "flags": v["flags"], "id": v["id"],
