@@ -223,6 +223,14 @@ int ferry_client_fd(const struct ferry_client *c);
 size_t ferry_client_pending(const struct ferry_client *c);
 
 /*
+ * Why the last connect attempt or the connection failed ("ferryd at
+ * '127.0.0.1:7700' refused the connection: UNAUTHORIZED: invalid token for
+ * role 'caller'"), for a program to show beside the code it got;
+ * "" while nothing failed. Valid until the next call on the client.
+ */
+const char *ferry_client_errmsg(const struct ferry_client *c);
+
+/*
  * How many times the client has connected (HELLO_OK received) since it was
  * made: 1 after its first connection, one more for each reconnect. For
  * telling a flapping link from a steady one.
@@ -288,6 +296,13 @@ ferry_err ferry_worker_poll(struct ferry_worker *w, int timeout_ms);
 
 /* The socket to watch for readability, or -1 while disconnected. */
 int ferry_worker_fd(const struct ferry_worker *w);
+
+/*
+ * Why the last connect attempt, the connection or a registration failed,
+ * as ferry_client_errmsg(); for telling the user why ferry_worker_run()
+ * returned an error. Valid until the next call on the worker.
+ */
+const char *ferry_worker_errmsg(const struct ferry_worker *w);
 
 /*
  * Whether the worker is connected and every declared service is registered;

@@ -579,3 +579,9 @@ ferry_client_connects(const struct ferry_client *c)
     /* The connection's epoch is bumped by every HELLO_OK. */
     return c->conn.epoch;
 }
+
+const char *
+ferry_client_errmsg(const struct ferry_client *c)
+{
+    return c->conn.errmsg;
+}

@@ -688,6 +688,12 @@ ferry_worker_fd(const struct ferry_worker *w)
     return w->conn.fd;
 }
 
+const char *
+ferry_worker_errmsg(const struct ferry_worker *w)
+{
+    return w->conn.errmsg;
+}
+
 void
 ferry_worker_stop(struct ferry_worker *w)
 {

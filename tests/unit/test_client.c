@@ -761,8 +761,10 @@ test_client_hello_refused(void **state)
 
     fake_start(&fk, script_refuse_hello);
     assert_int_equal(ferry_client_new(fk.addr, &opts, &c), FERRY_OK);
+    assert_string_equal(ferry_client_errmsg(c), "");
     assert_int_equal(ferry_client_connect(c), FERRY_EUNAUTHORIZED);
     assert_int_equal(ferry_client_fd(c), -1);
+    assert_non_null(strstr(ferry_client_errmsg(c), "UNAUTHORIZED: bad token"));
     ferry_client_free(c);
     fake_finish(&fk);
 }
@@ -1014,6 +1016,8 @@ test_worker_registration_refused(void **state)
     assert_int_equal(ferry_worker_register(w, "svc", 2, worker_handler, &st),
                      FERRY_OK);
     assert_int_equal(ferry_worker_run(w, NULL, NULL), FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(ferry_worker_errmsg(w), "refused service 'svc'"));
+    assert_non_null(strstr(ferry_worker_errmsg(w), "bad name"));
     ferry_worker_free(w);
     fake_finish(&fk);
 }
