@@ -571,10 +571,12 @@ drv_connect(struct drv_caller *dc, json_t *cmd)
     }
     err = ferry_client_connect(dc->c);
     if (err != FERRY_OK) {
-        m = ferry_strerror(err);
+        json_t *o;
+        m = ferry_client_errmsg(dc->c);
+        o = drv_fail(err, m, strlen(m));
         ferry_client_free(dc->c);
         dc->c = NULL;
-        return drv_fail(err, m, strlen(m));
+        return o;
     }
     return drv_ok();
 }
@@ -1085,11 +1087,13 @@ static void
 drv_failed(ferry_err err)
 {
     json_t *o = json_object();
+    const char *m = dw.w != NULL ? ferry_worker_errmsg(dw.w) : "";
 
     json_object_set_new(o, "event", json_string("failed"));
     json_object_set_new(o, "error", json_string(ferry_errname(err)));
     json_object_set_new(o, "code", json_integer(err));
-    json_object_set_new(o, "message", json_string(ferry_strerror(err)));
+    json_object_set_new(o, "message",
+                        drv_jstr(slice_str(m[0] ? m : ferry_strerror(err))));
     drv_emit(o);
 }
 
