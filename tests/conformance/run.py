@@ -4,6 +4,7 @@ real ferryd with one client's driver (tests/conformance/DRIVER.md).
 
     python3 tests/conformance/run.py --client c|python|node|php
                                      [--scenario NAME]... [-v] [--list]
+                                     [--require-driver]
 
 Each scenario gets its own ferryd ($FERRY_BIN/ferryd, a free port, a data
 folder of its own, HTTP off) and its own driver processes; everything this
@@ -11,7 +12,8 @@ starts is stopped by PID when the scenario ends, whatever happened. One
 line per scenario ("ok NAME" or "FAIL NAME: why" with the tails of the
 logs), then "RESULT passed=N failed=M"; the exit status is 1 when a
 scenario failed. A client whose driver does not exist yet gets one line
-saying so and "RESULT passed=0 failed=0" (exit 0).
+saying so and "RESULT passed=0 failed=0" (exit 0), or with
+--require-driver "RESULT passed=0 failed=1" (exit 1).
 
 Standard library only: scenarios are data, the runner only starts
 processes, sends commands and compares answers (README.md has the format).
@@ -737,6 +739,8 @@ def main():
                     help="run only this one (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show every command, answer and event")
+    ap.add_argument("--require-driver", action="store_true",
+                    help="a missing driver is a failure, not a skip")
     ap.add_argument("--list", action="store_true",
                     help="list the scenarios and what each shows, then exit")
     args = ap.parse_args()
@@ -748,6 +752,9 @@ def main():
     driver_file = DRIVERS[args.client][1](ferry_bin())
     if not os.path.exists(driver_file):
         print(f"conformance {args.client}: no driver yet ({driver_file})")
+        if args.require_driver:
+            print("RESULT passed=0 failed=1")
+            return 1
         print("RESULT passed=0 failed=0")
         return 0
     passed = failed = 0
