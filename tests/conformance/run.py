@@ -153,8 +153,8 @@ class Ferryd:
 
     def start(self, timeout=15.0):
         cmd = [os.path.join(ferry_bin(), "ferryd"), "--listen", self.addr,
-               "--listen", self.unix_addr, "--http", "off", "--data-dir", self.tmp,
-               "--run-dir", self.tmp] + self.args
+               "--listen", self.unix_addr, "--http", "off",
+               "--data-dir", self.tmp, "--run-dir", self.tmp] + self.args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, cwd=self.tmp,
