@@ -299,8 +299,9 @@ class AsyncClient:
                 raise
             except OSError as e:
                 self._backoff.failed(_monotonic())
+                why = e.strerror or str(e) or type(e).__name__
                 self._last_error = connection_error(
-                    self.addr, f"connecting to {self.addr}: {e}")
+                    self.addr, f"connecting to '{self.addr}': {why}")
                 fut.set_exception(self._last_error)
                 fut.exception()
                 if once:

@@ -349,11 +349,11 @@ class Client:
                     raise
                 except OSError as e:
                     self._backoff.failed(_monotonic())
-                    why = str(e) or type(e).__name__
+                    why = e.strerror or str(e) or type(e).__name__
                     if isinstance(e, TimeoutError):
                         why = "timed out connecting"
                     self._last_error = connection_error(
-                        self.addr, f"connecting to {self.addr}: {why}")
+                        self.addr, f"connecting to '{self.addr}': {why}")
                     if once:
                         raise self._last_error from None
             finally:
