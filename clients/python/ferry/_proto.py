@@ -66,9 +66,12 @@ DRAIN_FRAME = HEADER.pack(0, DRAIN, 0, 0, 0)
 class WireError(Exception):
     """A frame the codec refuses: .name is PROTO, TOO_BIG or UNKNOWN_TYPE."""
 
+    CODES = {"PROTO": 1, "TOO_BIG": 2, "UNKNOWN_TYPE": 4}
+
     def __init__(self, name: str, detail: str = "") -> None:
         super().__init__(f"{name}: {detail}" if detail else name)
         self.name = name
+        self.code = self.CODES[name]
         self.detail = detail
 
 

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The conformance driver of the Python client (tests/conformance/DRIVER.md).
+
+    driver.py caller      JSON commands on stdin, one answer line each
+    driver.py worker --addr A --service S --credit N [...]
+
+It only uses what the ferry package offers its users, plus its codec for
+decode/encode: errors are reported from the exception's own .name, .code
+and .message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+
+import ferry  # noqa: E402
+from ferry import _proto as P  # noqa: E402
+
+_out_lock = threading.Lock()
+
+
+def emit(obj: dict[str, Any]) -> None:
+    line = json.dumps(obj, separators=(",", ":"))
+    with _out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def failure(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, ferry.FerryError):
+        return {"ok": False, "error": e.name, "code": e.code,
+                "message": e.message, "class": type(e).__name__}
+    if isinstance(e, P.WireError):
+        return {"ok": False, "error": e.name, "code": e.code,
+                "message": e.detail, "class": "WireError"}
+    return {"ok": False, "error": type(e).__name__, "message": str(e)}
+
+
+def gen_payload(spec: dict[str, int]) -> bytes:
+    n, seed = spec["size"], spec.get("seed", 0)
+    return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+# ------------------------------------------------------------ codec
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def decode(cmd: dict[str, Any]) -> dict[str, Any]:
+    wire = bytes.fromhex(cmd["hex"])
+    max_body = cmd.get("max_frame") or P.DEFAULT_MAX_BODY
+    try:
+        f, _ = P.decode_frame(wire, max_body)
+        if f is None:
+            return {"ok": False, "error": "INCOMPLETE"}
+        d = P.parse_body(f)
+    except P.WireError as e:
+        return failure(e)
+    t = f.type
+    fields: dict[str, Any] = {}
+    if t == P.HELLO:
+        fields = {"version": d["version"], "role": d["role"],
+                  "heartbeat_ms": d["heartbeat_ms"], "name": _s(d["name"]),
+                  "token": _s(d["token"])}
+        if "max_frame" in d:
+            fields["max_frame"] = d["max_frame"]
+    elif t == P.HELLO_OK:
+        fields = {"version": d["version"], "heartbeat_ms": d["heartbeat_ms"],
+                  "max_frame": d["max_frame"], "name": _s(d["name"])}
+        for k in ("max_deadline_ms", "default_deadline_ms"):
+            if k in d:
+                fields[k] = d[k]
+    elif t == P.REQUEST:
+        fields = {"deadline_ms": d["deadline_ms"],
+                  "service": _s(d["service"]), "key_hex": d["key"].hex(),
+                  "payload_hex": d["payload"].hex()}
+    elif t == P.REPLY:
+        fields = {"payload_hex": d["payload"].hex()}
+    elif t == P.ERROR:
+        fields = {"code": d["code"],
+                  "code_name": ferry.errname(d["code"]),
+                  "message": _s(d["message"])}
+    elif t == P.REGISTER:
+        fields = {"credit": d["credit"], "service": _s(d["service"])}
+    return {"ok": True, "type": P.TYPE_NAMES[t], "flags": f.flags,
+            "id": str(f.id), "fields": fields}
+
+
+def encode(cmd: dict[str, Any]) -> dict[str, Any]:
+    t = P.TYPES[cmd["type"]]
+    fid = int(cmd.get("id", "0"))
+    flags = cmd.get("flags", 0)
+    fl = cmd.get("fields", {})
+    if t == P.HELLO:
+        b = P.encode_hello(fl["role"], fl["heartbeat_ms"], fl["name"],
+                           fl["token"], fl["version"],
+                           fl.get("max_frame", 0))
+    elif t == P.HELLO_OK:
+        b = P.encode_hello_ok(fl["version"], fl["heartbeat_ms"],
+                              fl["max_frame"], fl["name"],
+                              fl.get("max_deadline_ms", 0),
+                              fl.get("default_deadline_ms", 0))
+    elif t == P.REQUEST:
+        b = P.encode_request(fid, fl["service"],
+                             bytes.fromhex(fl["payload_hex"]),
+                             fl["deadline_ms"], bytes.fromhex(fl["key_hex"]),
+                             flags)
+    elif t == P.REPLY:
+        b = P.encode_reply(fid, bytes.fromhex(fl["payload_hex"]))
+    elif t == P.ERROR:
+        b = P.encode_error(fid, fl["code"], fl["message"])
+    elif t == P.REGISTER:
+        b = P.encode_register(fid, fl["service"], fl["credit"])
+    else:
+        b = P.encode_empty(t, fid)
+    if flags and t != P.REQUEST:
+        b = b[:5] + bytes([flags]) + b[6:]
+    return {"ok": True, "hex": b.hex()}
+
+
+# ----------------------------------------------------------- caller
+
+class Caller:
+    def __init__(self) -> None:
+        self.client: ferry.Client | None = None
+        self.tags: dict[str, tuple[ferry.CallFuture, bytes | None]] = {}
+
+    def need(self) -> ferry.Client:
+        if self.client is None:
+            raise ferry.FerryError.of(16, "not connected (no connect)")
+        return self.client
+
+    @staticmethod
+    def call_args(cmd: dict[str, Any]) -> tuple[bytes, bytes | None,
+                                                dict[str, Any]]:
+        gen = None
+        if "payload_gen" in cmd:
+            payload = gen = gen_payload(cmd["payload_gen"])
+        else:
+            payload = bytes.fromhex(cmd.get("payload_hex", ""))
+        kw: dict[str, Any] = {
+            "deadline_ms": cmd.get("deadline_ms"),
+            "idempotent": bool(cmd.get("idempotent", False)),
+        }
+        if cmd.get("key_hex"):
+            kw["key"] = bytes.fromhex(cmd["key_hex"])
+        return payload, gen, kw
+
+    @staticmethod
+    def result(reply: bytes, gen: bytes | None) -> dict[str, Any]:
+        if gen is not None:
+            return {"ok": True, "reply_len": len(reply),
+                    "echo_ok": reply == gen}
+        return {"ok": True, "reply_hex": reply.hex()}
+
+    def handle(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        op = cmd.get("op")
+        if op == "decode":
+            return decode(cmd)
+        if op == "encode":
+            return encode(cmd)
+        if op == "connect":
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+            kw: dict[str, Any] = {}
+            if "heartbeat_ms" in cmd:
+                kw["heartbeat_ms"] = cmd["heartbeat_ms"]
+            if "max_frame" in cmd:
+                kw["max_frame"] = cmd["max_frame"]
+            self.client = ferry.Client(cmd["addr"], token=cmd.get("token"),
+                                       name=cmd.get("name", "conformance"),
+                                       **kw)
+            return {"ok": True}
+        if op == "call":
+            payload, gen, kw = self.call_args(cmd)
+            reply = self.need().call(cmd["service"], payload, **kw)
+            return self.result(reply, gen)
+        if op == "send":
+            payload, gen, kw = self.call_args(cmd)
+            fut = self.need().submit(cmd["service"], payload, **kw)
+            self.tags[cmd["tag"]] = (fut, gen)
+            return {"ok": True}
+        if op == "cancel":
+            fut, _ = self.tags[cmd["tag"]]
+            fut.cancel()
+            return {"ok": True}
+        if op == "await":
+            fut, gen = self.tags[cmd["tag"]]
+            timeout = cmd.get("timeout_ms", 30000) / 1000.0
+            try:
+                reply = fut.result(timeout)
+            except TimeoutError:
+                return {"ok": False, "error": "HUNG"}
+            del self.tags[cmd["tag"]]
+            return self.result(reply, gen)
+        if op == "pipeline":
+            return self.pipeline(cmd)
+        if op == "stats":
+            return {"ok": True, "connects": self.need().connects}
+        if op == "close":
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+            return {"ok": True}
+        if op == "quit":
+            return {"ok": True}
+        return {"ok": False, "error": "BAD_COMMAND",
+                "message": f"unknown op {op!r}"}
+
+    def pipeline(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        c = self.need()
+        size = cmd["payload_size"]
+        payloads = [str(i).encode().ljust(size, b"x")
+                    for i in range(cmd["count"])]
+        futs = [c.submit(cmd["service"], p,
+                         deadline_ms=cmd.get("deadline_ms"))
+                for p in payloads]
+        replied = mismatched = 0
+        errors: dict[str, int] = {}
+        for p, f in zip(payloads, futs):
+            try:
+                r = f.result()
+            except ferry.FerryError as e:
+                errors[e.name] = errors.get(e.name, 0) + 1
+                continue
+            replied += 1
+            if r != p:
+                mismatched += 1
+        return {"ok": True, "replied": replied, "mismatched": mismatched,
+                "errors": errors}
+
+
+def run_caller() -> int:
+    caller = Caller()
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            cmd = json.loads(line)
+            ans = caller.handle(cmd)
+        except (ferry.FerryError, P.WireError) as e:
+            ans = failure(e)
+        except Exception as e:  # noqa: BLE001
+            ans = {"ok": False, "error": "DRIVER",
+                   "message": f"{type(e).__name__}: {e}"}
+            cmd = {}
+        emit(ans)
+        if cmd.get("op") == "quit":
+            break
+    if caller.client is not None:
+        caller.client.close()
+    return 0
+
+
+# ----------------------------------------------------------- worker
+
+def run_worker(argv: list[str]) -> int:
+    addr = None
+    token = None
+    name = "conformance-python"
+    heartbeat = None
+    services: list[list[Any]] = []
+    i = 0
+    while i < len(argv):
+        a, v = argv[i], argv[i + 1] if i + 1 < len(argv) else None
+        if v is None:
+            print(f"driver: {a} needs a value", file=sys.stderr)
+            return 2
+        if a == "--addr":
+            addr = v
+        elif a == "--service":
+            services.append([v, 1])
+        elif a == "--credit":
+            if not services:
+                print("driver: --credit before --service", file=sys.stderr)
+                return 2
+            services[-1][1] = int(v)
+        elif a == "--token":
+            token = v
+        elif a == "--name":
+            name = v
+        elif a == "--heartbeat-ms":
+            heartbeat = int(v)
+        else:
+            print(f"driver: unknown option {a}", file=sys.stderr)
+            return 2
+        i += 2
+    kw: dict[str, Any] = {}
+    if heartbeat is not None:
+        kw["heartbeat_ms"] = heartbeat
+    w = ferry.Worker(addr, token=token, name=name, **kw)
+
+    def on_end(job: ferry.Job) -> None:
+        emit({"event": "end", "id": str(job.id), "held": w.held})
+
+    def on_cancel(job: ferry.Job) -> None:
+        emit({"event": "cancel", "id": str(job.id)})
+
+    def handler(job: ferry.Job) -> bytes | None:
+        emit({"event": "start", "id": str(job.id), "service": job.service,
+              "payload_hex": job.payload.hex(), "held": w.held})
+        job.on_cancel(on_cancel)
+        job.add_done_callback(on_end)
+        p = job.payload
+        if p.startswith(b"sleep:"):
+            _, ms, rest = (p.split(b":", 2) + [b""])[:3]
+            job.defer()
+            t = threading.Timer(int(ms) / 1000.0, job.reply, args=(rest,))
+            t.daemon = True
+            t.start()
+            return None
+        if p.startswith(b"fail:"):
+            raise ferry.WorkerError(message=p[5:].decode("utf-8",
+                                                         "replace"))
+        if p.startswith(b"invalid:"):
+            raise ferry.InvalidArgumentError(
+                message=p[8:].decode("utf-8", "replace"))
+        if p == b"hang":
+            job.defer()
+            return None
+        if p == b"exit":
+            os._exit(3)
+        if p == b"name":
+            return name.encode()
+        if p.startswith(b"size:"):
+            return b"x" * int(p[5:])
+        return p
+
+    credit_total = 0
+    for svc, credit in services:
+        w.register(svc, handler, credit)
+        credit_total += credit
+
+    def ready(_: ferry.Worker) -> None:
+        emit({"event": "ready"})
+
+    try:
+        w.run(ready)
+    except ferry.FerryError as e:
+        emit({"event": "failed", "error": e.name, "code": e.code,
+              "message": e.message})
+        return 1
+    emit({"event": "exit", "handled": w.handled})
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("caller", "worker"):
+        print("usage: driver.py caller | driver.py worker --addr A "
+              "--service S --credit N ...", file=sys.stderr)
+        return 2
+    if sys.argv[1] == "caller":
+        return run_caller()
+    return run_worker(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
