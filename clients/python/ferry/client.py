@@ -41,7 +41,6 @@ _ERROR = P.ERROR
 
 _READ_SIZE = 256 * 1024
 _SEND_JOIN = 64 * 1024     # payloads up to this are joined to the header
-_IDLE_CHECK_S = 0.02       # an idle connection is checked before a call
 
 
 class _Call:
@@ -115,7 +114,7 @@ class CallFuture(concurrent.futures.Future):  # type: ignore[type-arg]
 
 class _Conn:
     """One open connection and what its handshake said."""
-    __slots__ = ("sock", "hello", "poll", "alive", "last_recv",
+    __slots__ = ("sock", "hello", "poll", "peek", "alive", "last_recv",
                  "last_send", "peer_max")
 
     def __init__(self, sock: socket.socket, hello: Hello) -> None:
@@ -123,9 +122,17 @@ class _Conn:
         self.hello = hello
         self.poll = select.poll()
         self.poll.register(sock.fileno(), select.POLLIN)
+        self.peek = select.poll()  # for has_input(), outside the read lock
+        self.peek.register(sock.fileno(), select.POLLIN)
         self.alive = True
         self.last_recv = self.last_send = _monotonic()
         self.peer_max = hello.max_frame
+
+    def has_input(self) -> bool:
+        try:
+            return bool(self.peek.poll(0))
+        except RuntimeError:  # another thread is checking
+            return False
 
 
 class Client:
@@ -406,9 +413,10 @@ class Client:
         started = now
         conn = self._conn
         if conn is None or not conn.alive or (
-                not self._pending and now - conn.last_recv > _IDLE_CHECK_S
-                and now - conn.last_send > _IDLE_CHECK_S):
+                not self._pending and conn.has_input()):
             if conn is not None and conn.alive:
+                # ferryd sent something while nothing was asked: PINGs,
+                # or its close (a restart). Read it before sending.
                 self._check_idle(conn)
             conn = self._ensure(now + safety_ms(self._hello, dl) / 1000.0)
             now = _monotonic()
