@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import select
 import socket
 import time
 from . import _proto as P
@@ -43,15 +44,34 @@ class _Protocol(asyncio.Protocol):
         self.flush_scheduled = False
         self.last_recv = self.last_send = _monotonic()
         self.max_body = P.DEFAULT_MAX_BODY
+        self.peek: select.poll | None = None
+        self.input_waiter: asyncio.Future[None] | None = None
+
+    def has_input(self) -> bool:
+        """Whether the socket has bytes (or ferryd's close) the loop has
+        not handed over yet."""
+        return self.peek is not None and bool(self.peek.poll(0))
+
+    def _input_seen(self) -> None:
+        w = self.input_waiter
+        if w is not None:
+            self.input_waiter = None
+            if not w.done():
+                w.set_result(None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family != socket.AF_UNIX:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.peek = select.poll()
+            self.peek.register(sock.fileno(), select.POLLIN)
 
     def data_received(self, data: bytes) -> None:  # noqa: C901
         self.last_recv = _monotonic()
+        if self.input_waiter is not None:
+            self._input_seen()
         if self.buf:
             self.buf += data
             data = self.buf  # type: ignore[assignment]
@@ -131,6 +151,7 @@ class _Protocol(asyncio.Protocol):
         if not self.alive:
             return
         self.alive = False
+        self._input_seen()
         if not self.ready.done():
             self.ready.set_exception(err)
         if self.transport is not None:
@@ -343,6 +364,15 @@ class AsyncClient:
         if dl < 0 or dl > 0xFFFFFFFF:
             raise FerryError.of(11, "deadline_ms must be 0 to 4294967295")
         p = self._proto
+        if p is not None and p.alive and not p.pending and p.has_input():
+            # ferryd sent something while nothing was asked: PINGs, or
+            # its close (a restart). Let the loop read it before sending.
+            w = p.input_waiter = \
+                asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(w, 0.5)
+            except asyncio.TimeoutError:
+                pass
         if p is None or not p.alive:
             started = _monotonic()
             p = await self._ensure(started + safety_ms(self._hello, dl) /
