@@ -16,8 +16,9 @@ import heapq
 import select
 import socket
 import time
+from typing import Any, Iterable
 from . import _proto as P
-from ._common import (CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
+from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       RECONNECT_MAX_MS, RECONNECT_MIN_MS, Backoff, Hello,
                       connection_error, error_message, lost_message,
                       parse_addr, parse_hello_answer, safety_ms)
@@ -36,8 +37,8 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.hello: Hello | None = None
-        self.ready: asyncio.Future[Hello] = \
-            asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[Hello] = self.loop.create_future()
         self.alive = True
         self.pending: dict[int, asyncio.Future[bytes]] = {}
         self.wbuf: list[bytes] = []
@@ -166,7 +167,7 @@ class _Protocol(asyncio.Protocol):
         self.wbuf.extend(parts)
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -212,7 +213,8 @@ class AsyncClient:
         self._closed = False
         self._last_error: FerryError | None = None
         self._hello: Hello | None = None
-        self._timers: list[tuple[float, int, _Protocol]] = []
+        self._timers: list[tuple[float, int, _Protocol, Any]] = []
+        self._seq = 0
         self._ticker: asyncio.TimerHandle | None = None
         self._service_cache: dict[str, bytes] = {}
         # How many times a connection was made (HELLO_OK received).
@@ -343,6 +345,126 @@ class AsyncClient:
                    idempotent: bool = False) -> bytes:
         """Calls service; returns the reply's bytes or raises the
         FerryError subclass. Cancelling the awaiting task sends CANCEL."""
+        p = await self._ready(deadline_ms or 0)
+        cid, fut, head, body = self._prepare(p, service, payload,
+                                             deadline_ms, key, idempotent)
+        p.write(head, body)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if p.pending.pop(cid, None) is not None and p.alive:
+                p.write(P.encode_cancel(cid))
+            raise
+
+    async def call_many(self, service: str,
+                        payloads: Iterable[bytes | str], *,
+                        deadline_ms: int | None = None,
+                        key: bytes | str | None = None,
+                        idempotent: bool = False,
+                        return_exceptions: bool = False
+                        ) -> list[bytes | FerryError]:
+        """Calls service once per payload, all in flight at once (one
+        write), and returns the replies in order; the first FerryError is
+        raised, or with return_exceptions=True takes its place. Cancelling
+        the awaiting task sends CANCEL for the calls still open."""
+        p = await self._ready(deadline_ms or 0)
+        calls = []
+        payloads = list(payloads)
+        if not payloads:
+            return []
+        # The first call checks the arguments; the rest reuse them.
+        cid, fut, head, body = self._prepare(p, service, payloads[0],
+                                             deadline_ms, key, idempotent,
+                                             timer=False)
+        calls.append((cid, fut))
+        wbuf = p.wbuf
+        wbuf.append(head)
+        wbuf.append(body)
+        s = self._service_cache.get(service) or service.encode()
+        k = b"" if key is None else (
+            key.encode() if isinstance(key, str) else bytes(key))
+        dl = deadline_ms or 0
+        fixed = 8 + len(s) + len(k)
+        max_frame = p.hello.max_frame  # type: ignore[union-attr]
+        pack = _REQ_HEAD.pack
+        flags = 1 if idempotent else 0
+        pending = p.pending
+        create = p.loop.create_future
+        tail = s + k
+        ls, lk = len(s), len(k)
+        next_id = self._next_id
+        try:
+            for pl in payloads[1:]:
+                if isinstance(pl, str):
+                    pl = pl.encode()
+                body_len = fixed + len(pl)
+                if body_len > max_frame:
+                    raise FerryError.of(
+                        2, f"request body of {body_len} bytes is larger "
+                           f"than ferryd's max_frame {max_frame}")
+                cid = next_id
+                next_id += 1
+                fut = create()
+                pending[cid] = fut
+                calls.append((cid, fut))
+                wbuf.append(pack(body_len, 3, flags, 0, cid, dl, ls, lk) +
+                            tail)
+                wbuf.append(pl)
+        except BaseException:
+            self._next_id = next_id
+            for cid, _ in calls:
+                pending.pop(cid, None)
+            p.wbuf.clear()
+            raise
+        self._next_id = next_id
+        hello = p.hello
+        assert hello is not None
+        self._seq += 1
+        heapq.heappush(self._timers, (
+            _monotonic() + (min(dl or hello.default_deadline_ms,
+                                hello.max_deadline_ms) + CALL_SLACK_MS)
+            / 1000.0, self._seq, p, [c for c, _ in calls]))
+        p.write()
+        out: list[bytes | FerryError] = []
+        try:
+            for cid, fut in calls:
+                try:
+                    out.append(await fut)
+                except FerryError as e:
+                    if not return_exceptions:
+                        raise
+                    out.append(e)
+        except BaseException:
+            for cid, fut in calls:
+                if p.pending.pop(cid, None) is not None and p.alive:
+                    p.write(P.encode_cancel(cid))
+            raise
+        return out
+
+    async def _ready(self, dl: int) -> _Protocol:
+        """The open connection: after reading what an idle one has, and
+        connecting when there is none (with backoff, within the call's
+        deadline)."""
+        p = self._proto
+        if p is not None and p.alive and not p.pending and \
+                _monotonic() - p.last_recv > 0.001 and p.has_input():
+            # ferryd sent something while nothing was asked: PINGs, or
+            # its close (a restart). Let the loop read it before sending.
+            w = p.input_waiter = \
+                asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(w, 0.5)
+            except asyncio.TimeoutError:
+                pass
+        if p is None or not p.alive:
+            p = await self._ensure(_monotonic() +
+                                   safety_ms(self._hello, dl) / 1000.0)
+        return p
+
+    def _prepare(self, p: _Protocol, service: str, payload: bytes | str,
+                 deadline_ms: int | None, key: bytes | str | None,
+                 idempotent: bool, timer: bool = True
+                 ) -> tuple[int, "asyncio.Future[bytes]", bytes, bytes]:
         s = self._service_cache.get(service)
         if s is None:
             s = service.encode() if isinstance(service, str) else bytes(
@@ -363,23 +485,6 @@ class AsyncClient:
         dl = deadline_ms or 0
         if dl < 0 or dl > 0xFFFFFFFF:
             raise FerryError.of(11, "deadline_ms must be 0 to 4294967295")
-        p = self._proto
-        if p is not None and p.alive and not p.pending and p.has_input():
-            # ferryd sent something while nothing was asked: PINGs, or
-            # its close (a restart). Let the loop read it before sending.
-            w = p.input_waiter = \
-                asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(w, 0.5)
-            except asyncio.TimeoutError:
-                pass
-        if p is None or not p.alive:
-            started = _monotonic()
-            p = await self._ensure(started + safety_ms(self._hello, dl) /
-                                   1000.0)
-            now = _monotonic()
-            if dl:
-                dl = max(1, dl - int((now - started) * 1000))
         body_len = 8 + len(s) + len(k) + len(payload)
         hello = p.hello
         assert hello is not None
@@ -389,22 +494,19 @@ class AsyncClient:
                                    f"{hello.max_frame}")
         cid = self._next_id
         self._next_id = cid + 1
-        fut: asyncio.Future[bytes] = \
-            asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[bytes] = p.loop.create_future()
         p.pending[cid] = fut
-        heapq.heappush(self._timers, (
-            _monotonic() + safety_ms(hello, dl) / 1000.0, cid, p))
+        if timer:
+            self._seq += 1
+            heapq.heappush(self._timers, (
+                _monotonic() + (min(dl or hello.default_deadline_ms,
+                                    hello.max_deadline_ms) + CALL_SLACK_MS)
+                / 1000.0, self._seq, p, cid))
         head = _REQ_HEAD.pack(body_len, 3, 1 if idempotent else 0, 0, cid,
                               dl, len(s), len(k)) + s
         if k:
             head += k
-        p.write(head, payload)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if p.pending.pop(cid, None) is not None and p.alive:
-                p.write(P.encode_cancel(cid))
-            raise
+        return cid, fut, head, payload
 
     # --------------------------------------------------------- timers
 
@@ -419,13 +521,15 @@ class AsyncClient:
         now = _monotonic()
         timers = self._timers
         while timers and timers[0][0] <= now:
-            _, cid, p = heapq.heappop(timers)
-            fut = p.pending.pop(cid, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(FerryError.of(
-                    7, "no answer from ferryd before the call's deadline"))
-                if p.alive:
-                    p.write(P.encode_cancel(cid))
+            _, _, p, ids = heapq.heappop(timers)
+            for cid in (ids if isinstance(ids, list) else (ids,)):
+                fut = p.pending.pop(cid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(FerryError.of(
+                        7, "no answer from ferryd before the call's "
+                           "deadline"))
+                    if p.alive:
+                        p.write(P.encode_cancel(cid))
         p = self._proto
         if p is not None and p.alive and p.hello is not None:
             hb = p.hello.heartbeat_ms / 1000.0
@@ -437,10 +541,11 @@ class AsyncClient:
             elif self._heartbeat_ms and \
                     now - p.last_send >= self._heartbeat_ms / 1000.0:
                 p.write(P.PING_FRAME)
-        if len(timers) > 1024 and (p is None or len(timers) >
-                                   4 * len(p.pending) + 1024):
-            # Drop timers of calls long answered.
-            live = p.pending if p is not None else {}
-            self._timers = [t for t in timers if t[1] in live]
+        if len(timers) > 4096:
+            # Drop the timers of calls long answered.
+            def live(t: tuple) -> bool:
+                ids = t[3] if isinstance(t[3], list) else (t[3],)
+                return any(i in t[2].pending for i in ids)
+            self._timers = [t for t in timers if live(t)]
             heapq.heapify(self._timers)
         self._arm_ticker()

@@ -18,14 +18,16 @@ fail with ConnectionError.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import select
+import struct
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from . import _proto as P
-from ._common import (CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
+from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       RECONNECT_MAX_MS, RECONNECT_MIN_MS, Backoff, Hello,
                       connection_error, error_message, lost_message,
                       parse_addr, parse_hello_answer, safety_ms)
@@ -41,6 +43,8 @@ _ERROR = P.ERROR
 
 _READ_SIZE = 256 * 1024
 _SEND_JOIN = 64 * 1024     # payloads up to this are joined to the header
+_IDLE_CHECK_S = 0.001      # a connection idle this long is checked first
+_RCV_TICK_US = 50000       # SO_RCVTIMEO: a reader looks at its clock
 
 
 class _Call:
@@ -173,8 +177,7 @@ class Client:
         self._read_lock = threading.Lock()
         self._conn: _Conn | None = None
         self._pending: dict[int, _Call] = {}
-        self._next_id = 1
-        self._id_lock = threading.Lock()
+        self._ids = itertools.count(1)
         self._rbuf = bytearray(_READ_SIZE)
         self._rview = memoryview(self._rbuf)
         self._rstart = 0
@@ -221,6 +224,52 @@ class Client:
         if c.error is not None:
             raise c.error
         return c.result  # type: ignore[return-value]
+
+    def call_many(self, service: str, payloads: Iterable[bytes | str], *,
+                  deadline_ms: int | None = None,
+                  key: bytes | str | None = None, idempotent: bool = False,
+                  return_exceptions: bool = False
+                  ) -> list[bytes | FerryError]:
+        """Calls service once per payload, all in flight at once (sent in
+        one write), and returns the replies in order. A failure raises the
+        first FerryError, or with return_exceptions=True takes its place
+        in the list."""
+        calls: list[_Call] = []
+        parts: list[bytes] = []
+        conn = None
+        try:
+            for p in payloads:
+                c, conn, head, body = self._prepare(
+                    service, p, deadline_ms, key, idempotent, None)
+                calls.append(c)
+                parts.append(head)
+                parts.append(body)
+        except FerryError:
+            for c in calls:
+                self._pending.pop(c.id, None)
+            raise
+        if conn is not None:
+            try:
+                with self._write_lock:
+                    conn.sock.sendall(b"".join(parts))
+                conn.last_send = _monotonic()
+            except OSError as e:
+                self._lose(conn, connection_error(
+                    self.addr, f"sending to {self.addr}: {e}"))
+        out: list[bytes | FerryError] = []
+        for c in calls:
+            if not c.done:
+                self._wait(c)
+            if c.error is not None:
+                if not return_exceptions:
+                    for rest in calls:
+                        if not rest.done:
+                            self._cancel(rest)
+                    raise c.error
+                out.append(c.error)
+            else:
+                out.append(c.result)  # type: ignore[arg-type]
+        return out
 
     def submit(self, service: str, payload: bytes | str = b"", *,
                deadline_ms: int | None = None,
@@ -308,6 +357,8 @@ class Client:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             hello = self._handshake(sock, _monotonic() + left)
             sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                            struct.pack("ll", 0, _RCV_TICK_US))
         except BaseException:
             sock.close()
             raise
@@ -389,6 +440,27 @@ class Client:
     def _start(self, service: str, payload: bytes | str, deadline_ms: int |
                None, key: bytes | str | None, idempotent: bool,
                fut: CallFuture | None) -> _Call:
+        c, conn, head, payload = self._prepare(service, payload, deadline_ms,
+                                               key, idempotent, fut)
+        try:
+            with self._write_lock:
+                if len(payload) <= _SEND_JOIN:
+                    conn.sock.sendall(head + payload)
+                else:
+                    conn.sock.sendall(head)
+                    conn.sock.sendall(payload)
+            conn.last_send = _monotonic()
+        except OSError as e:
+            self._lose(conn, connection_error(
+                self.addr, f"sending to {self.addr}: {e}"))
+        return c
+
+    def _prepare(self, service: str, payload: bytes | str,
+                 deadline_ms: int | None, key: bytes | str | None,
+                 idempotent: bool, fut: CallFuture | None
+                 ) -> tuple[_Call, _Conn, bytes, bytes]:
+        """Checks a call, gives it an id and a slot in the table; the
+        request's head and payload, to be sent by the caller."""
         s = self._service_cache.get(service)
         if s is None:
             s = service.encode() if isinstance(service, str) else bytes(
@@ -413,7 +485,8 @@ class Client:
         started = now
         conn = self._conn
         if conn is None or not conn.alive or (
-                not self._pending and conn.has_input()):
+                not self._pending and now - conn.last_recv > _IDLE_CHECK_S
+                and conn.has_input()):
             if conn is not None and conn.alive:
                 # ferryd sent something while nothing was asked: PINGs,
                 # or its close (a restart). Read it before sending.
@@ -428,30 +501,22 @@ class Client:
             raise FerryError.of(2, f"request body of {body_len} bytes is "
                                    f"larger than ferryd's max_frame "
                                    f"{conn.peer_max}")
-        with self._id_lock:
-            cid = self._next_id
-            self._next_id = cid + 1
-        c = _Call(cid, now + safety_ms(conn.hello, dl) / 1000.0, fut)
+        cid = next(self._ids)
+        hello = conn.hello
+        c = _Call(cid, now + (min(dl or hello.default_deadline_ms,
+                                  hello.max_deadline_ms) + CALL_SLACK_MS)
+                  / 1000.0, fut)
         head = _REQ_HEAD.pack(body_len, 3, 1 if idempotent else 0, 0, cid,
                               dl, len(s), len(k)) + s
         if k:
             head += k
-        with self._state_lock:
-            if not conn.alive:
-                raise connection_error(self.addr, "connection lost")
-            self._pending[cid] = c
-        try:
-            with self._write_lock:
-                if len(payload) <= _SEND_JOIN:
-                    conn.sock.sendall(head + payload)
-                else:
-                    conn.sock.sendall(head)
-                    conn.sock.sendall(payload)
-            conn.last_send = _monotonic()
-        except OSError as e:
-            self._lose(conn, connection_error(
-                self.addr, f"sending to {self.addr}: {e}"))
-        return c
+        # The dict's own atomicity and the alive check after the insert
+        # keep a call from outliving a connection that _lose() ends.
+        self._pending[cid] = c
+        if not conn.alive:
+            self._pending.pop(cid, None)
+            raise connection_error(self.addr, "connection lost")
+        return c, conn, head, payload
 
     def _cancel(self, c: _Call) -> None:
         """A future was cancelled: forget the call, tell ferryd."""
@@ -505,27 +570,20 @@ class Client:
 
     def _lead(self, c: _Call | None, until: float = 0.0) -> None:
         """Reads and dispatches frames until c is done (or, for the
-        background thread, c None, until no call is pending or `until`)."""
+        background thread, c None, until no call is pending or `until`).
+        A read returns at least every _RCV_TICK_US (SO_RCVTIMEO), so the
+        clock is looked at without a poll() before every read."""
         conn = self._conn
         if conn is None or not conn.alive:
             return
-        poll = conn.poll.poll
-        while True:
-            if c is not None:
-                if c.done:
+        read = self._read
+        if c is not None:
+            while not c.done and _monotonic() < c.deadline_at:
+                if not read(conn):
                     return
-                left = c.deadline_at - _monotonic()
-                if left <= 0:
-                    return
-            else:
-                if not self._pending or self._closed:
-                    return
-                left = until - _monotonic()
-                if left <= 0:
-                    return
-            if not poll(int(left * 1000) + 1):
-                continue
-            if not self._read(conn):
+            return
+        while self._pending and not self._closed and _monotonic() < until:
+            if not read(conn):
                 return
 
     def _read(self, conn: _Conn) -> bool:

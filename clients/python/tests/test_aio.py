@@ -33,6 +33,27 @@ class TestAsyncClient(fhelp.TestCase):
                 self.assertEqual(await c.call("echo", b"u"), b"u")
         run(main())
 
+    def test_call_many(self):
+        d = self.daemon("--max-frame", "1024")
+        self.pyproc([TW, d.addr])
+
+        async def main():
+            async with ferry.AsyncClient(d.addr) as c:
+                ps = [b"%d" % i for i in range(3000)]
+                self.assertEqual(await c.call_many("echo", ps), ps)
+                got = await c.call_many("aecho", [b"a", "b"])
+                self.assertEqual(got, [b"A", b"B"])
+                errs = await c.call_many("boom", [b"1", b"2"],
+                                         return_exceptions=True)
+                self.assertTrue(all(isinstance(e, ferry.WorkerError)
+                                    for e in errs))
+                with self.assertRaises(ferry.TooBigError):
+                    await c.call_many("echo", [b"a", b"x" * 2000])
+                self.assertEqual(await c.call("echo", b"ok"), b"ok")
+                with self.assertRaises(ferry.DeadlineError):
+                    await c.call_many("hang", [b"", b""], deadline_ms=200)
+        run(main())
+
     def test_task_cancel_sends_cancel(self):
         d = self.daemon()
         w = self.pyproc([TW, d.addr])

@@ -61,6 +61,23 @@ class TestClient(fhelp.TestCase):
             self.assertEqual([f.result(20) for f in futs], ps)
             self.assertIs(ferry.Client.call_async, ferry.Client.submit)
 
+    def test_call_many(self):
+        d = self.daemon("--max-frame", "1024", "--worker-wait-ms", "100")
+        self.pyproc([TW, d.addr])
+        with ferry.Client(d.addr) as c:
+            ps = [b"%d" % i for i in range(2000)]
+            self.assertEqual(c.call_many("echo", ps), ps)
+            self.assertEqual(c.call_many("echo", []), [])
+            got = c.call_many("boom", [b"a", b"b"], return_exceptions=True)
+            self.assertEqual([type(e) for e in got],
+                             [ferry.WorkerError, ferry.WorkerError])
+            with self.assertRaises(ferry.WorkerError):
+                c.call_many("boom", [b"a"])
+            with self.assertRaises(ferry.TooBigError):
+                c.call_many("echo", [b"a", b"x" * 2000])
+            self.assertEqual(c.call("echo", b"ok"), b"ok")
+            self.assertEqual(c.connects, 1)
+
     def test_cancel_sends_cancel(self):
         d = self.daemon()
         w = self.pyproc([TW, d.addr])
