@@ -128,6 +128,10 @@ def encode(cmd: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------- caller
 
+class BadCommand(Exception):
+    """A command the driver cannot run (DRIVER.md: BAD_COMMAND)."""
+
+
 class Caller:
     def __init__(self) -> None:
         self.client: ferry.Client | None = None
@@ -135,8 +139,15 @@ class Caller:
 
     def need(self) -> ferry.Client:
         if self.client is None:
-            raise ferry.FerryError.of(16, "not connected (no connect)")
+            raise BadCommand("no client yet (connect first)")
         return self.client
+
+    def tag(self, cmd: dict[str, Any]) -> tuple[ferry.CallFuture,
+                                                 bytes | None]:
+        t = self.tags.get(cmd.get("tag", ""))
+        if t is None:
+            raise BadCommand(f"unknown tag {cmd.get('tag')!r}")
+        return t
 
     @staticmethod
     def call_args(cmd: dict[str, Any]) -> tuple[bytes, bytes | None,
@@ -185,21 +196,26 @@ class Caller:
             reply = self.need().call(cmd["service"], payload, **kw)
             return self.result(reply, gen)
         if op == "send":
+            if cmd.get("tag") in self.tags:
+                raise BadCommand(f"tag {cmd['tag']!r} is busy")
             payload, gen, kw = self.call_args(cmd)
             fut = self.need().submit(cmd["service"], payload, **kw)
             self.tags[cmd["tag"]] = (fut, gen)
             return {"ok": True}
         if op == "cancel":
-            fut, _ = self.tags[cmd["tag"]]
+            fut, _ = self.tag(cmd)
             fut.cancel()
             return {"ok": True}
         if op == "await":
-            fut, gen = self.tags[cmd["tag"]]
+            fut, gen = self.tag(cmd)
             timeout = cmd.get("timeout_ms", 30000) / 1000.0
             try:
                 reply = fut.result(timeout)
             except TimeoutError:
                 return {"ok": False, "error": "HUNG"}
+            except ferry.FerryError:
+                del self.tags[cmd["tag"]]
+                raise
             del self.tags[cmd["tag"]]
             return self.result(reply, gen)
         if op == "pipeline":
@@ -213,8 +229,7 @@ class Caller:
             return {"ok": True}
         if op == "quit":
             return {"ok": True}
-        return {"ok": False, "error": "BAD_COMMAND",
-                "message": f"unknown op {op!r}"}
+        raise BadCommand(f"unknown op {op!r}")
 
     def pipeline(self, cmd: dict[str, Any]) -> dict[str, Any]:
         c = self.need()
@@ -245,15 +260,22 @@ def run_caller() -> int:
         line = line.strip()
         if not line:
             continue
+        cmd = {}
         try:
             cmd = json.loads(line)
+            if not isinstance(cmd, dict):
+                raise BadCommand("not a JSON object")
             ans = caller.handle(cmd)
+        except json.JSONDecodeError as e:
+            ans = {"ok": False, "error": "BAD_COMMAND",
+                   "message": f"not JSON: {e}"}
+        except BadCommand as e:
+            ans = {"ok": False, "error": "BAD_COMMAND", "message": str(e)}
         except (ferry.FerryError, P.WireError) as e:
             ans = failure(e)
         except Exception as e:  # noqa: BLE001
-            ans = {"ok": False, "error": "DRIVER",
+            ans = {"ok": False, "error": "BAD_COMMAND",
                    "message": f"{type(e).__name__}: {e}"}
-            cmd = {}
         emit(ans)
         if cmd.get("op") == "quit":
             break
@@ -300,6 +322,13 @@ def run_worker(argv: list[str]) -> int:
         kw["heartbeat_ms"] = heartbeat
     w = ferry.Worker(addr, token=token, name=name, **kw)
 
+    hanging: set[ferry.Job] = set()
+
+    def on_stop(_: ferry.Worker) -> None:
+        # A drain waits for the jobs that will be answered, not for hang.
+        for job in list(hanging):
+            job.drop()
+
     def on_end(job: ferry.Job) -> None:
         emit({"event": "end", "id": str(job.id), "held": w.held})
 
@@ -307,8 +336,11 @@ def run_worker(argv: list[str]) -> int:
         emit({"event": "cancel", "id": str(job.id)})
 
     def handler(job: ferry.Job) -> bytes | None:
-        emit({"event": "start", "id": str(job.id), "service": job.service,
-              "payload_hex": job.payload.hex(), "held": w.held})
+        ev = {"event": "start", "id": str(job.id), "service": job.service,
+              "payload_hex": job.payload[:1024].hex(), "held": w.held}
+        if len(job.payload) > 1024:
+            ev["payload_len"] = len(job.payload)
+        emit(ev)
         job.on_cancel(on_cancel)
         job.add_done_callback(on_end)
         p = job.payload
@@ -327,6 +359,8 @@ def run_worker(argv: list[str]) -> int:
                 message=p[8:].decode("utf-8", "replace"))
         if p == b"hang":
             job.defer()
+            hanging.add(job)
+            job.add_done_callback(hanging.discard)
             return None
         if p == b"exit":
             os._exit(3)
@@ -345,7 +379,7 @@ def run_worker(argv: list[str]) -> int:
         emit({"event": "ready"})
 
     try:
-        w.run(ready)
+        w.run(ready, on_stop)
     except ferry.FerryError as e:
         emit({"event": "failed", "error": e.name, "code": e.code,
               "message": e.message})

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 # The protocol version this client speaks. Version 2 adds the client's
 # max_frame to HELLO and ferryd's deadlines to HELLO_OK.
-PROTOCOL_VERSION = 1  # flipped to 2 once ferryd speaks it
+PROTOCOL_VERSION = 2
 
 HEADER = struct.Struct(">IBBHQ")
 HEADER_SIZE = 16
@@ -253,6 +253,8 @@ def parse_hello_ok(body: bytes) -> dict[str, Any]:
     if d["version"] >= 2:
         d["max_deadline_ms"] = r.u32()
         d["default_deadline_ms"] = r.u32()
+        if d["version"] >= 3:
+            r.rest()  # a later version's fields, ignored
     r.end()
     return d
 

@@ -105,6 +105,12 @@ class Job:
             code = code.code
         return self._finish(P.encode_error(self.id, code, message.encode()))
 
+    def drop(self) -> bool:
+        """Ends the job without an answer, as if cancelled: the worker
+        stops holding it (a drain does not wait for it) and ferryd answers
+        the caller when the deadline passes or this worker leaves."""
+        return self._finish(None)
+
     def on_cancel(self, fn: Callable[["Job"], None]) -> None:
         """fn(job) runs (on the worker's loop) when ferryd cancels the
         job: the caller is gone, cancelled, or the deadline passed. Runs at
@@ -340,6 +346,7 @@ class Worker:
         self._idle: asyncio.Event | None = None
         self._next_reg = 1
         self._on_ready: Callable[["Worker"], None] | None = None
+        self._on_stop: Callable[["Worker"], None] | None = None
         # Jobs held now; jobs answered (replied or failed) so far;
         # connections made (HELLO_OK received).
         self.held = 0
@@ -376,19 +383,24 @@ class Worker:
 
     # -------------------------------------------------------------- run
 
-    def run(self, on_ready: Callable[["Worker"], None] | None = None
-            ) -> None:
+    def run(self, on_ready: Callable[["Worker"], None] | None = None,
+            on_stop: Callable[["Worker"], None] | None = None) -> None:
         """Serves until stop() or SIGTERM/SIGINT: then sends DRAIN,
-        finishes the jobs it holds and returns. Raises the FerryError that
-        made serving impossible (UNAUTHORIZED, a refused REGISTER)."""
-        asyncio.run(self.serve(on_ready))
+        finishes the jobs it holds and returns. on_ready(worker) runs each
+        time every service is registered (again after a reconnection);
+        on_stop(worker) once DRAIN is sent (a place to drop() jobs not
+        worth waiting for). Raises the FerryError that made serving
+        impossible (UNAUTHORIZED, a refused REGISTER)."""
+        asyncio.run(self.serve(on_ready, on_stop))
 
-    async def serve(self, on_ready: Callable[["Worker"], None] | None = None
+    async def serve(self, on_ready: Callable[["Worker"], None] | None = None,
+                    on_stop: Callable[["Worker"], None] | None = None
                     ) -> None:
         """run() for a loop that is already running."""
         if not self._services:
             raise ValueError("no service registered")
         self._on_ready = on_ready
+        self._on_stop = on_stop
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_thread = threading.get_ident()
@@ -454,6 +466,8 @@ class Worker:
             stop.cancel()
             if self._stopping and proto.alive:
                 proto.write(P.DRAIN_FRAME)
+                if self._on_stop is not None:
+                    self._on_stop(self)
                 await self._drain(proto)
                 proto.flush()
                 if proto.transport is not None and proto.alive:
@@ -534,6 +548,12 @@ class Worker:
             elif self._heartbeat_ms and \
                     now - p.last_send >= self._heartbeat_ms / 1000.0:
                 p.write(P.PING_FRAME)
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs held now."""
+        p = self._proto
+        return list(p.jobs.values()) if p is not None else []
 
     def _begin_stop(self) -> None:
         if self._stopping:
