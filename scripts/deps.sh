@@ -11,6 +11,8 @@ PKGS=(
     libcmocka-dev clang libclang-rt-14-dev
     libh2o-dev wrk apache2-utils curl
     python3
+    # The Python client's benchmark peers (bench/clients/python_bench.py).
+    python3-redis redis-server
     # sd_notify for Type=notify; systemd-analyze checks the unit file.
     libsystemd-dev systemd
     # The man pages are checked by mandoc and groff; make deb needs these.
