@@ -5,7 +5,6 @@ processes, and a per-test time limit."""
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
 import sys
