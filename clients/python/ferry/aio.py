@@ -345,7 +345,12 @@ class AsyncClient:
                    idempotent: bool = False) -> bytes:
         """Calls service; returns the reply's bytes or raises the
         FerryError subclass. Cancelling the awaiting task sends CANCEL."""
+        started = _monotonic()
         p = await self._ready(deadline_ms or 0)
+        if deadline_ms and _monotonic() - started > 0.001:
+            # Time spent reconnecting counts against the deadline.
+            deadline_ms = max(1, deadline_ms -
+                              int((_monotonic() - started) * 1000))
         cid, fut, head, body = self._prepare(p, service, payload,
                                              deadline_ms, key, idempotent)
         p.write(head, body)
@@ -367,7 +372,11 @@ class AsyncClient:
         write), and returns the replies in order; the first FerryError is
         raised, or with return_exceptions=True takes its place. Cancelling
         the awaiting task sends CANCEL for the calls still open."""
+        started = _monotonic()
         p = await self._ready(deadline_ms or 0)
+        if deadline_ms and _monotonic() - started > 0.001:
+            deadline_ms = max(1, deadline_ms -
+                              int((_monotonic() - started) * 1000))
         calls = []
         payloads = list(payloads)
         if not payloads:

@@ -63,6 +63,16 @@ class TestWorker(fhelp.TestCase):
         self.assertIn("FAILED UNAUTHORIZED", p.lines)
         self.assertEqual(p.wait(10), 1)
 
+    def test_refused_register_fails_run(self):
+        d = self.daemon()
+        w = ferry.Worker(d.addr, handle_signals=False)
+        w.register("echo", lambda job: b"mine")  # a built-in: refused
+        with self.assertRaises(ferry.InvalidArgumentError) as cm:
+            w.run()
+        self.assertIn("built-in", cm.exception.message)
+        with ferry.Client(d.addr) as c:
+            self.assertEqual(c.call("echo", b"ferryd's"), b"ferryd's")
+
     def test_in_process_worker_and_job_api(self):
         d = self.daemon()
         w = ferry.Worker(d.addr, handle_signals=False)
