@@ -180,6 +180,49 @@ class TestClient(fhelp.TestCase):
                 fut.result(1)
             self.assertEqual(c.connects, 1)
 
+    def test_own_max_frame(self):
+        """A reply larger than the max_frame the client announced comes
+        back as TOO_BIG from ferryd, and the connection stays."""
+        d = self.daemon()
+        with ferry.Client(d.addr, max_frame=2048) as c:
+            self.assertEqual(c.call("echo", b"y" * 2000), b"y" * 2000)
+            with self.assertRaises(ferry.TooBigError):
+                c.call("echo", b"y" * 3000)
+            self.assertEqual(c.call("echo", b"ok"), b"ok")
+            self.assertEqual(c.connects, 1)
+
+    def test_mixed_threads_futures_and_cancels(self):
+        d = self.daemon()
+        self.pyproc([TW, d.addr, "64"])
+        c = ferry.Client(d.addr)
+        self.addCleanup(c.close)
+        bad = []
+
+        def sync_caller(t):
+            for i in range(200):
+                p = b"%d-%d" % (t, i)
+                if c.call("echo", p) != p:
+                    bad.append(p)
+
+        def future_caller():
+            for i in range(20):
+                hang = c.submit("hang", b"", deadline_ms=20000)
+                futs = [c.submit("echo", b"f%d" % j) for j in range(50)]
+                hang.cancel()
+                if [f.result(10) for f in futs] != \
+                        [b"f%d" % j for j in range(50)]:
+                    bad.append(i)
+                if c.call_many("aecho", [b"a", b"b"]) != [b"A", b"B"]:
+                    bad.append(("many", i))
+        ts = [threading.Thread(target=sync_caller, args=(t,))
+              for t in range(4)] + [threading.Thread(target=future_caller)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(25)
+        self.assertEqual(bad, [])
+        self.assertEqual(c.connects, 1)
+
     def test_tokens(self):
         d = self.daemon("--caller-token", "s3cret")
         with self.assertRaises(ferry.UnauthorizedError) as cm:
