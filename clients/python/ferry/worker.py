@@ -93,8 +93,11 @@ class Job:
             data = b""
         elif isinstance(payload, str):
             data = payload.encode()
-        else:
+        elif isinstance(payload, (bytes, bytearray, memoryview)):
             data = bytes(payload)
+        else:
+            raise TypeError(f"a reply is bytes or str, not "
+                            f"{type(payload).__name__}")
         return self._finish(P.encode_reply(self.id, data))
 
     def fail(self, code: int | FerryError = 9, message: str = "") -> bool:
@@ -594,7 +597,13 @@ class Worker:
             job.fail(9, f"{type(e).__name__}: {e}")
             return
         if not job._deferred:
-            job.reply(out)  # type: ignore[arg-type]
+            self._answer(job, out)
+
+    def _answer(self, job: Job, out: Any) -> None:
+        try:
+            job.reply(out)
+        except TypeError as e:
+            job.fail(9, f"handler of '{job.service}': {e}")
 
     async def _run_async(self, svc: _Service, job: Job) -> None:
         try:
@@ -609,7 +618,7 @@ class Worker:
             job.fail(9, f"{type(e).__name__}: {e}")
             return
         if not job._deferred:
-            job.reply(out)
+            self._answer(job, out)
 
     def _job_ended(self, job: Job, frame: bytes | None) -> None:
         """On the loop: a job was answered (frame) or dropped (None)."""

@@ -249,6 +249,9 @@ class TestClient(fhelp.TestCase):
             with self.assertRaises(ferry.WorkerError) as cm:
                 c.call("boom", b"")
             self.assertIn("boom", cm.exception.message)
+            with self.assertRaises(ferry.WorkerError) as cm:
+                c.call("boom", b"int")
+            self.assertIn("not int", cm.exception.message)
             self.assertEqual(c.call("aecho", b"abc"), b"ABC")
             self.assertEqual(c.call("slow", b"s"), b"done:s")
 

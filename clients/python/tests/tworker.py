@@ -48,6 +48,8 @@ async def aecho(job):
 
 
 def boom(job):
+    if job.payload == b"int":
+        return 5  # not a reply: WORKER_ERROR
     raise ValueError("boom")
 
 
