@@ -48,6 +48,9 @@ MAX_NAME = 255
 MAX_KEY = 1024
 MAX_ERRMSG = 1024
 MAX_CREDIT = 65535
+# The least max_frame a client may announce: an ERROR with the longest
+# message (4 + 1024 bytes) must fit.
+MIN_CLIENT_MAX_FRAME = 4 + MAX_ERRMSG
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")

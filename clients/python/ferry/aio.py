@@ -203,6 +203,11 @@ class AsyncClient:
         self._name = name.encode()
         if len(self._token) > P.MAX_NAME or len(self._name) > P.MAX_NAME:
             raise ValueError("token and name are at most 255 bytes")
+        if max_frame and not P.MIN_CLIENT_MAX_FRAME <= max_frame <= \
+                0xFFFFFFFF:
+            raise ValueError(f"max_frame must be 0 or "
+                             f"{P.MIN_CLIENT_MAX_FRAME} to 4294967295 "
+                             "(ferryd needs room for its largest ERROR)")
         self._heartbeat_ms = heartbeat_ms
         self._max_frame = max_frame
         self._connect_timeout = connect_timeout_ms / 1000.0

@@ -190,6 +190,8 @@ class TestClient(fhelp.TestCase):
                 c.call("echo", b"y" * 3000)
             self.assertEqual(c.call("echo", b"ok"), b"ok")
             self.assertEqual(c.connects, 1)
+        with self.assertRaises(ValueError):
+            ferry.Client(d.addr, max_frame=1000)
 
     def test_mixed_threads_futures_and_cancels(self):
         d = self.daemon()
