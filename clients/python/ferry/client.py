@@ -24,6 +24,7 @@ import struct
 import socket
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterable
 
 from . import _proto as P
@@ -82,6 +83,29 @@ class _Call:
                 fut.set_exception(error)
         except concurrent.futures.InvalidStateError:
             pass  # cancelled meanwhile
+
+
+def _bg_main(ref: "weakref.ref[Client]", wake: threading.Event) -> None:
+    """The background thread of a Client (see Client._bg_step)."""
+    while True:
+        c = ref()
+        if c is None or c._closed:
+            return
+        wait = c._bg_step()
+        del c
+        if wait > 0:
+            wake.wait(wait)
+            wake.clear()
+
+
+def _close_box(box: list[socket.socket | None]) -> None:
+    """Closes the socket of a Client that was dropped without close()."""
+    sock = box[0]
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass
 
 
 class CallFuture(concurrent.futures.Future):  # type: ignore[type-arg]
@@ -194,10 +218,16 @@ class Client:
         # How many times a connection was made (HELLO_OK received).
         self.connects = 0
         self._wake = threading.Event()
-        self._bg = threading.Thread(target=self._bg_run,
+        # The thread holds the client only through a weak reference, so a
+        # client dropped without close() is collected and its socket
+        # closed (by the finalizer below).
+        self._bg = threading.Thread(target=_bg_main,
+                                    args=(weakref.ref(self), self._wake),
                                     name=f"ferry-client {self.addr}",
                                     daemon=True)
         self._bg_started = False
+        self._sockbox: list[socket.socket | None] = [None]
+        weakref.finalize(self, _close_box, self._sockbox)
         if connect:
             try:
                 self.connect()
@@ -368,6 +398,7 @@ class Client:
             sock.close()
             raise
         conn = _Conn(sock, hello)
+        self._sockbox[0] = sock
         with self._state_lock:
             self._rstart = self._rend = 0
             self._conn = conn
@@ -702,49 +733,49 @@ class Client:
     def _kick(self) -> None:
         self._wake.set()
 
-    def _bg_run(self) -> None:
-        while not self._closed:
-            conn = self._conn
-            now = _monotonic()
-            tick = 0.25
-            if conn is not None and conn.alive:
-                hb = conn.hello.heartbeat_ms / 1000.0
-                if hb and self._heartbeat_ms and \
-                        now - conn.last_recv > 3 * hb:
-                    self._lose(conn, connection_error(
-                        self.addr, f"ferryd silent for "
-                                   f"{int((now - conn.last_recv) * 1000)} "
-                                   f"ms, 3 x heartbeat "
-                                   f"{conn.hello.heartbeat_ms} ms"))
-                    continue
-                mine = self._heartbeat_ms / 1000.0
-                if mine and now - conn.last_send >= mine:
-                    try:
-                        with self._write_lock:
-                            conn.sock.sendall(P.PING_FRAME)
-                        conn.last_send = now
-                    except OSError as e:
-                        self._lose(conn, connection_error(
-                            self.addr, f"sending to {self.addr}: {e}"))
-                        continue
-                if mine:
-                    tick = min(tick, max(0.01, mine / 2))
-                if hb:
-                    tick = min(tick, max(0.01, hb / 2))
-            self._expire_futures(now)
-            if conn is not None and conn.alive and \
-                    self._read_lock.acquire(False):
+    def _bg_step(self) -> float:
+        """One turn of the background thread: heartbeats both ways, the
+        futures' timers, reading for futures. How long to sleep (0: go
+        on at once)."""
+        conn = self._conn
+        now = _monotonic()
+        tick = 0.25
+        if conn is not None and conn.alive:
+            hb = conn.hello.heartbeat_ms / 1000.0
+            if hb and self._heartbeat_ms and now - conn.last_recv > 3 * hb:
+                self._lose(conn, connection_error(
+                    self.addr, f"ferryd silent for "
+                               f"{int((now - conn.last_recv) * 1000)} ms, "
+                               f"3 x heartbeat {conn.hello.heartbeat_ms} "
+                               "ms"))
+                return 0.0
+            mine = self._heartbeat_ms / 1000.0
+            if mine and now - conn.last_send >= mine:
                 try:
-                    if self._pending:
-                        self._lead(None, _monotonic() + tick)
-                    elif conn.alive and conn.poll.poll(0):
-                        self._read(conn)
-                finally:
-                    self._read_lock.release()
-                if self._pending and conn.alive:
-                    continue
-            self._wake.wait(tick)
-            self._wake.clear()
+                    with self._write_lock:
+                        conn.sock.sendall(P.PING_FRAME)
+                    conn.last_send = now
+                except OSError as e:
+                    self._lose(conn, connection_error(
+                        self.addr, f"sending to {self.addr}: {e}"))
+                    return 0.0
+            if mine:
+                tick = min(tick, max(0.01, mine / 2))
+            if hb:
+                tick = min(tick, max(0.01, hb / 2))
+        self._expire_futures(now)
+        if conn is not None and conn.alive and \
+                self._read_lock.acquire(False):
+            try:
+                if self._pending:
+                    self._lead(None, _monotonic() + tick)
+                elif conn.alive and conn.poll.poll(0):
+                    self._read(conn)
+            finally:
+                self._read_lock.release()
+            if self._pending and conn.alive:
+                return 0.0
+        return tick
 
     def _expire_futures(self, now: float) -> None:
         for c in list(self._pending.values()):

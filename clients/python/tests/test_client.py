@@ -225,6 +225,23 @@ class TestClient(fhelp.TestCase):
         self.assertEqual(bad, [])
         self.assertEqual(c.connects, 1)
 
+    def test_dropped_client_is_collected(self):
+        """A client dropped without close() is collected: its background
+        thread ends and its socket is closed."""
+        import gc
+        d = self.daemon()
+        before = threading.active_count()
+        for _ in range(5):
+            c = ferry.Client(d.addr)
+            c.submit("echo", b"x").result(5)
+            del c
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while threading.active_count() > before and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(threading.active_count(), before)
+
     def test_tokens(self):
         d = self.daemon("--caller-token", "s3cret")
         with self.assertRaises(ferry.UnauthorizedError) as cm:
