@@ -311,8 +311,10 @@ final class Connection
             $w = null;
             $e = null;
             $usec = (int)min($left * 1000, 3600e6);
-            if (@stream_select($r, $w, $e, intdiv($usec, 1000000), $usec % 1000000) === false
-                && !$this->interrupted()) {
+            if (@stream_select($r, $w, $e, intdiv($usec, 1000000), $usec % 1000000) === false) {
+                if ($this->interrupted()) {
+                    return null; // a signal: let the caller look at its flags
+                }
                 $this->close();
                 throw new ConnectionException("connection to '{$this->address->text}' failed");
             }

@@ -1,0 +1,335 @@
+<?php
+// SPDX-License-Identifier: MIT
+/*
+ * driver.php - the PHP client's conformance driver (tests/conformance/
+ * DRIVER.md): `driver.php caller` answers JSON commands from stdin with
+ * Ferry\Client and Ferry\Codec; `driver.php worker --addr A --service S
+ * --credit N ...` serves with Ferry\Worker and reports events. Errors are
+ * reported from the exception's own getErrorName() / getCode().
+ */
+
+declare(strict_types=1);
+
+require dirname(__DIR__) . '/autoload.php';
+
+use Ferry\Call;
+use Ferry\Client;
+use Ferry\Codec;
+use Ferry\ErrorCode;
+use Ferry\Exception\InvalidArgumentException;
+use Ferry\Exception\WorkerErrorException;
+use Ferry\FerryException;
+use Ferry\Frame;
+use Ferry\Job;
+use Ferry\WaitTimeoutException;
+use Ferry\Worker;
+
+function out(array $msg): void
+{
+    fwrite(STDOUT, json_encode($msg, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE) . "\n");
+    fflush(STDOUT);
+}
+
+function failure(FerryException $e): array
+{
+    return ['ok' => false, 'error' => $e->getErrorName(), 'code' => $e->getCode(),
+            'message' => $e->getMessage(), 'class' => get_class($e)];
+}
+
+function gen(int $size, int $seed): string
+{
+    $s = '';
+    for ($i = 0; $i < $size; $i++) {
+        $s .= chr(($i * 7 + $seed) % 251);
+    }
+    return $s;
+}
+
+/** The payload of a call command and, for payload_gen, the bytes expected back. */
+function payload(array $cmd): array
+{
+    if (isset($cmd['payload_gen'])) {
+        $p = gen((int)$cmd['payload_gen']['size'], (int)($cmd['payload_gen']['seed'] ?? 0));
+        return [$p, true];
+    }
+    return [(string)hex2bin($cmd['payload_hex'] ?? ''), false];
+}
+
+function callOptions(array $cmd): array
+{
+    $o = [];
+    if (isset($cmd['deadline_ms'])) {
+        $o['deadline_ms'] = (int)$cmd['deadline_ms'];
+    }
+    if (isset($cmd['key_hex'])) {
+        $o['key'] = (string)hex2bin($cmd['key_hex']);
+    }
+    if (!empty($cmd['idempotent'])) {
+        $o['idempotent'] = true;
+    }
+    return $o;
+}
+
+function replyAnswer(string $reply, bool $gen, string $payload): array
+{
+    if ($gen) {
+        return ['ok' => true, 'reply_len' => strlen($reply), 'echo_ok' => $reply === $payload];
+    }
+    return ['ok' => true, 'reply_hex' => bin2hex($reply)];
+}
+
+function fieldsOf(Frame $f): array
+{
+    $x = $f->fields;
+    switch ($f->type) {
+        case Frame::REQUEST:
+            return ['deadline_ms' => $x['deadline_ms'], 'service' => $x['service'],
+                    'key_hex' => bin2hex($x['key']), 'payload_hex' => bin2hex($x['payload'])];
+        case Frame::REPLY:
+            return ['payload_hex' => bin2hex($x['payload'])];
+        case Frame::ERROR:
+            return ['code' => $x['code'], 'code_name' => ErrorCode::name($x['code']), 'message' => $x['message']];
+        default:
+            return $x;
+    }
+}
+
+function caller(): int
+{
+    $client = null;
+    /** @var array<string, array{0: Call, 1: bool, 2: string}> $tags */
+    $tags = [];
+    while (($line = fgets(STDIN)) !== false) {
+        $line = trim($line);
+        if ($line === '') {
+            continue;
+        }
+        $cmd = json_decode($line, true);
+        if (!is_array($cmd)) {
+            out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => 'not a JSON object']);
+            continue;
+        }
+        $op = $cmd['op'] ?? '';
+        try {
+            switch ($op) {
+                case 'decode':
+                    $bin = (string)hex2bin($cmd['hex']);
+                    $r = Codec::decode($bin, (int)($cmd['max_frame'] ?? Codec::DEFAULT_MAX_BODY));
+                    if ($r === null) {
+                        out(['ok' => false, 'error' => 'INCOMPLETE', 'message' => 'more bytes needed']);
+                        break;
+                    }
+                    [$f] = $r;
+                    $fields = fieldsOf($f);
+                    out(['ok' => true, 'type' => $f->typeName(), 'flags' => $f->flags,
+                         'id' => Codec::idToString($f->id), 'fields' => $fields === [] ? new stdClass() : $fields]);
+                    break;
+                case 'encode':
+                    $type = array_search($cmd['type'], Frame::NAMES, true);
+                    if ($type === false) {
+                        out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => "unknown type {$cmd['type']}"]);
+                        break;
+                    }
+                    $bytes = Codec::encodeFields($type, (int)($cmd['flags'] ?? 0),
+                                                 Codec::idFromString((string)($cmd['id'] ?? '0')),
+                                                 (array)($cmd['fields'] ?? []));
+                    out(['ok' => true, 'hex' => bin2hex($bytes)]);
+                    break;
+                case 'connect':
+                    $client?->close();
+                    $client = null;
+                    $tags = [];
+                    $opts = ['persistent' => getenv('FERRY_PHP_PERSISTENT') !== '0'];
+                    foreach (['token', 'name', 'heartbeat_ms', 'max_frame'] as $k) {
+                        if (isset($cmd[$k])) {
+                            $opts[$k] = $cmd[$k];
+                        }
+                    }
+                    if (!isset($opts['token'])) {
+                        $opts['token'] = '';
+                    }
+                    $c = new Client($cmd['addr'] ?? null, $opts);
+                    $c->connect();
+                    $client = $c;
+                    out(['ok' => true]);
+                    break;
+                case 'call':
+                    [$p, $gen] = payload($cmd);
+                    out(replyAnswer(need($client)->call($cmd['service'], $p, callOptions($cmd)), $gen, $p));
+                    break;
+                case 'send':
+                    [$p, $gen] = payload($cmd);
+                    $tags[$cmd['tag']] = [need($client)->send($cmd['service'], $p, callOptions($cmd)), $gen, $p];
+                    out(['ok' => true]);
+                    break;
+                case 'cancel':
+                    need($client)->cancel($tags[$cmd['tag']][0]);
+                    out(['ok' => true]);
+                    break;
+                case 'await':
+                    [$call, $gen, $p] = $tags[$cmd['tag']];
+                    try {
+                        $reply = need($client)->wait($call, (int)($cmd['timeout_ms'] ?? 30000));
+                    } catch (WaitTimeoutException $e) {
+                        out(['ok' => false, 'error' => 'HUNG', 'message' => $e->getMessage()]);
+                        break;
+                    }
+                    unset($tags[$cmd['tag']]);
+                    out(replyAnswer($reply, $gen, $p));
+                    break;
+                case 'pipeline':
+                    $n = (int)$cmd['count'];
+                    $size = (int)$cmd['payload_size'];
+                    $calls = [];
+                    $o = isset($cmd['deadline_ms']) ? ['deadline_ms' => (int)$cmd['deadline_ms']] : [];
+                    for ($i = 0; $i < $n; $i++) {
+                        $calls[$i] = [$cmd['service'], str_pad((string)$i, $size, 'x'), $o];
+                    }
+                    $replied = 0;
+                    $mismatched = 0;
+                    $errors = [];
+                    foreach (need($client)->callMany($calls) as $i => $r) {
+                        if ($r instanceof FerryException) {
+                            $errors[$r->getErrorName()] = ($errors[$r->getErrorName()] ?? 0) + 1;
+                        } elseif ($r === $calls[$i][1]) {
+                            $replied++;
+                        } else {
+                            $replied++;
+                            $mismatched++;
+                        }
+                    }
+                    out(['ok' => true, 'replied' => $replied, 'mismatched' => $mismatched,
+                         'errors' => $errors === [] ? new stdClass() : $errors]);
+                    break;
+                case 'stats':
+                    out(['ok' => true, 'connects' => need($client)->connects()]);
+                    break;
+                case 'close':
+                    $client?->close();
+                    $client = null;
+                    $tags = [];
+                    out(['ok' => true]);
+                    break;
+                case 'quit':
+                    $client?->close();
+                    out(['ok' => true]);
+                    return 0;
+                default:
+                    out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => "unknown op '$op'"]);
+            }
+        } catch (FerryException $e) {
+            out(failure($e));
+        } catch (\Throwable $e) {
+            out(['ok' => false, 'error' => 'DRIVER', 'message' => get_class($e) . ': ' . $e->getMessage()]);
+        }
+    }
+    return 0;
+}
+
+function need(?Client $c): Client
+{
+    if ($c === null) {
+        throw new \LogicException('not connected (send connect first)');
+    }
+    return $c;
+}
+
+function worker(array $argv): int
+{
+    $addr = null;
+    $services = [];
+    $opts = ['token' => ''];
+    $name = 'php-conformance';
+    for ($i = 0; $i < count($argv); $i++) {
+        $a = $argv[$i];
+        $v = $argv[$i + 1] ?? null;
+        if ($v === null) {
+            fwrite(STDERR, "driver.php: $a needs a value\n");
+            return 2;
+        }
+        $i++;
+        switch ($a) {
+            case '--addr':
+                $addr = $v;
+                break;
+            case '--service':
+                $services[] = [$v, 1];
+                break;
+            case '--credit':
+                $services[count($services) - 1][1] = (int)$v;
+                break;
+            case '--token':
+                $opts['token'] = $v;
+                break;
+            case '--name':
+                $name = $v;
+                break;
+            case '--heartbeat-ms':
+                $opts['heartbeat_ms'] = (int)$v;
+                break;
+            default:
+                fwrite(STDERR, "driver.php: unknown option $a\n");
+                return 2;
+        }
+    }
+    $opts['name'] = $name;
+    $w = new Worker($addr, $opts);
+    $handler = static function (Job $job) use ($w, $name): ?string {
+        $p = $job->payload;
+        if (str_starts_with($p, 'sleep:')) {
+            $parts = explode(':', $p, 3);
+            $rest = $parts[2] ?? '';
+            $t = $w->after((int)$parts[1], static fn () => $job->reply($rest));
+            $job->onCancel(static fn () => $w->cancelTimer($t));
+            return null;
+        }
+        if (str_starts_with($p, 'fail:')) {
+            throw new WorkerErrorException(substr($p, 5));
+        }
+        if (str_starts_with($p, 'invalid:')) {
+            throw new InvalidArgumentException(substr($p, 8));
+        }
+        if ($p === 'hang') {
+            return null;
+        }
+        if ($p === 'exit') {
+            exit(3);
+        }
+        if ($p === 'name') {
+            return $name;
+        }
+        if (str_starts_with($p, 'size:')) {
+            return str_repeat('x', (int)substr($p, 5));
+        }
+        return $p;
+    };
+    foreach ($services as [$s, $credit]) {
+        $w->register($s, $handler, $credit);
+    }
+    $w->on('ready', static fn () => out(['event' => 'ready']));
+    $w->on('start', static fn (Job $j) => out(['event' => 'start', 'id' => $j->idString(),
+                                                'service' => $j->service,
+                                                'payload_hex' => bin2hex($j->payload), 'held' => $w->held()]));
+    $w->on('cancel', static fn (Job $j) => out(['event' => 'cancel', 'id' => $j->idString()]));
+    $w->on('end', static fn (Job $j) => out(['event' => 'end', 'id' => $j->idString(), 'held' => $w->held()]));
+    $w->on('disconnect', static fn (FerryException $e) => fwrite(STDERR, 'driver.php: ' . $e->getMessage() . "\n"));
+    try {
+        $handled = $w->run();
+    } catch (FerryException $e) {
+        out(['event' => 'failed', 'error' => $e->getErrorName(), 'code' => $e->getCode(),
+             'message' => $e->getMessage()]);
+        return 1;
+    }
+    out(['event' => 'exit', 'handled' => $handled]);
+    return 0;
+}
+
+$mode = $argv[1] ?? '';
+if ($mode === 'caller') {
+    exit(caller());
+}
+if ($mode === 'worker') {
+    exit(worker(array_slice($argv, 2)));
+}
+fwrite(STDERR, "usage: driver.php caller | driver.php worker --addr A --service S --credit N ...\n");
+exit(2);
