@@ -303,8 +303,14 @@ function worker(array $argv): int
         }
         return $p;
     };
-    foreach ($services as [$s, $credit]) {
-        $w->register($s, $handler, $credit);
+    try {
+        foreach ($services as [$s, $credit]) {
+            $w->register($s, $handler, $credit);
+        }
+    } catch (FerryException $e) {
+        out(['event' => 'failed', 'error' => $e->getErrorName(), 'code' => $e->getCode(),
+             'message' => $e->getMessage()]);
+        return 1;
     }
     $w->on('ready', static fn () => out(['event' => 'ready']));
     $w->on('start', static fn (Job $j) => out(['event' => 'start', 'id' => $j->idString(),
