@@ -166,6 +166,9 @@ final class Ferryd extends Proc
                                 ?int $httpPort = null)
     {
         $this->dir = $dir ?? TestEnv::tempDir('ferry-php-test-');
+        if (!is_dir($this->dir)) {
+            mkdir($this->dir, 0700, true);
+        }
         $this->port = $port ?? TestEnv::freePort();
         $this->httpPort = $httpPort ?? TestEnv::freePort();
         $this->tcp = "127.0.0.1:{$this->port}";
@@ -242,3 +245,4 @@ function php_worker(string $addr, string $dir, array $services, array $extra = [
     }
     return new WorkerProc(array_merge($cmd, $extra), $dir, '"event":"ready"');
 }
+require __DIR__ . '/FpmStack.php';
