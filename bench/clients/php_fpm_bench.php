@@ -15,28 +15,50 @@ require dirname(__DIR__, 2) . '/clients/php/tests/bootstrap.php';
 $seconds = (int)($argv[1] ?? 5);
 $conns = (int)($argv[2] ?? 8);
 $children = (int)($argv[3] ?? 4);
+$rounds = (int)($argv[4] ?? 3);
 $stack = new FpmStack($children);
 $rows = [];
 try {
-    foreach (['persistent' => 'n=10', 'fresh connection per request' => 'n=10&fresh=1'] as $name => $q) {
-        [$status, , $body] = $stack->get($q);
-        if ($status !== 200) {
-            throw new RuntimeException("page fails ($status): $body");
+    $runs = [
+        'persistent (default)' => ['n=10', 'fib.php'],
+        'fresh connection per request' => ['n=10&fresh=1', 'fib.php'],
+        'no ferry (the page prints the answer)' => ['', 'noferry.php'],
+    ];
+    $rps = [];
+    // Rounds alternate the modes, so a change in the machine's load hits all of them.
+    for ($round = 1; $round <= $rounds; $round++) {
+        foreach ($runs as $name => [$q, $page]) {
+            [$status, , $body] = $stack->get($q, $page);
+            if ($status !== 200) {
+                throw new RuntimeException("page fails ($status): $body");
+            }
+            $cmd = sprintf('wrk -t1 -c%d -d%ds --latency %s 2>&1', $conns, $seconds,
+                           escapeshellarg($stack->url($q, $page)));
+            $out = shell_exec($cmd);
+            preg_match('/Requests\/sec:\s+([0-9.]+)/', $out, $m);
+            preg_match('/^\s+50%\s+(\S+)/m', $out, $p50);
+            preg_match('/^\s+99%\s+(\S+)/m', $out, $p99);
+            preg_match('/Non-2xx or 3xx responses: (\d+)/', $out, $bad);
+            $rps[$name][] = (float)($m[1] ?? 0);
+            $lat[$name][] = ($p50[1] ?? '?') . ' / ' . ($p99[1] ?? '?');
+            $non2xx[$name] = ($non2xx[$name] ?? 0) + (int)($bad[1] ?? 0);
+            fwrite(STDERR, "== round $round, $name: $cmd\n$out\n");
         }
-        $cmd = sprintf('wrk -t1 -c%d -d%ds --latency %s 2>&1', $conns, $seconds, escapeshellarg($stack->url($q)));
-        $out = shell_exec($cmd);
-        preg_match('/Requests\/sec:\s+([0-9.]+)/', $out, $rps);
-        preg_match('/50%\s+(\S+)/', $out, $p50);
-        preg_match('/99%\s+(\S+)/', $out, $p99);
-        preg_match('/Non-2xx or 3xx responses: (\d+)/', $out, $bad);
-        $rows[] = [$name, $rps[1] ?? '?', $p50[1] ?? '?', $p99[1] ?? '?', $bad[1] ?? '0', $stack->callers()];
-        fwrite(STDERR, "== $name: $cmd\n$out\n");
+    }
+    foreach ($runs as $name => $unused) {
+        $r = $rps[$name];
+        sort($r);
+        $rows[] = [$name, number_format($r[intdiv(count($r), 2)], 0, '.', ''),
+                   implode(', ', array_map(fn ($x) => number_format($x, 0, '.', ''), $rps[$name])),
+                   implode(', ', $lat[$name]), $non2xx[$name]];
     }
 } finally {
     $stack->cleanup();
 }
-printf("wrk -t1 -c%d -d%ds, php-fpm pm=static max_children=%d, page fib.php?n=10\n", $conns, $seconds, $children);
-printf("| connection | requests/s | p50 | p99 | non-2xx | ferryd callers after |\n| --- | --- | --- | --- | --- | --- |\n");
+printf("wrk -t1 -c%d -d%ds x %d rounds, php-fpm pm=static max_children=%d, page fib.php?n=10\n",
+       $conns, $seconds, $rounds, $children);
+printf("| connection | requests/s (median) | each round | p50 / p99 each round | non-2xx |\n"
+       . "| --- | --- | --- | --- | --- |\n");
 foreach ($rows as $r) {
-    printf("| %s | %s | %s | %s | %s | %s |\n", ...$r);
+    printf("| %s | %s | %s | %s | %s |\n", ...$r);
 }

@@ -56,6 +56,8 @@ final class Connection
     public int $nextId;
 
     private string $rbuf = '';
+    /** Where the next frame starts in rbuf (frames taken are not copied out one by one). */
+    private int $rpos = 0;
     private bool $eof = false;
 
     /** @var array<string, Connection> open persistent connections of this process */
@@ -157,7 +159,7 @@ final class Connection
             self::$hooked = true;
             register_shutdown_function(static function (): void {
                 foreach (self::$live as $conn) {
-                    if ($conn->calls !== [] || $conn->writing || $conn->rbuf !== '') {
+                    if ($conn->calls !== [] || $conn->writing || $conn->hasPartialInput()) {
                         $conn->close();
                     }
                 }
@@ -231,7 +233,8 @@ final class Connection
         $off = 0;
         $len = strlen($bytes);
         while ($off < $len) {
-            $n = @fwrite($this->stream, $off === 0 ? $bytes : substr($bytes, $off));
+            // At most 1 MiB a write: a partial write then copies little.
+            $n = @fwrite($this->stream, $off === 0 && $len <= 1048576 ? $bytes : substr($bytes, $off, 1048576));
             if ($n === false) {
                 $this->close();
                 throw new ConnectionException("connection to '{$this->address->text}' lost while writing");
@@ -273,16 +276,25 @@ final class Connection
     public function readFrame(float $deadlineAtMs, ?int $max = null): ?Frame
     {
         for (;;) {
-            if ($this->rbuf !== '') {
+            if ($this->rpos < strlen($this->rbuf)) {
                 try {
-                    $r = Codec::decode($this->rbuf, $max ?? $this->readMax);
+                    $r = Codec::decode($this->rbuf, $max ?? $this->readMax, $this->rpos);
                 } catch (FerryException $e) {
                     $this->close();
                     throw $e;
                 }
                 if ($r !== null) {
-                    $this->rbuf = (string)substr($this->rbuf, $r[1]);
+                    $this->rpos += $r[1];
+                    if ($this->rpos === strlen($this->rbuf)) {
+                        $this->rbuf = '';
+                        $this->rpos = 0;
+                    }
                     return $r[0];
+                }
+                // Keep only the partial frame before reading more.
+                if ($this->rpos > 0) {
+                    $this->rbuf = substr($this->rbuf, $this->rpos);
+                    $this->rpos = 0;
                 }
             }
             if ($this->stream === null || $this->eof) {
@@ -324,7 +336,7 @@ final class Connection
     /** Whether bytes of a frame were read but the frame is not whole yet. */
     public function hasPartialInput(): bool
     {
-        return $this->rbuf !== '';
+        return $this->rpos < strlen($this->rbuf);
     }
 
     /** stream_select fails on EINTR when a signal arrives: not an error. */
@@ -355,7 +367,7 @@ final class Connection
             if ($chunk === '') {
                 if (feof($this->stream)) {
                     $this->eof = true;
-                    return $this->rbuf !== '';
+                    return $this->hasPartialInput();
                 }
                 return true;
             }
@@ -379,6 +391,7 @@ final class Connection
         }
         $this->eof = true;
         $this->rbuf = '';
+        $this->rpos = 0;
     }
 
     // ---- handshake state across page views (web SAPIs only)

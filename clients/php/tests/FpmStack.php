@@ -95,6 +95,12 @@ if (!\$persistent) {
     \$ferry->close();
 }
 PHP);
+        // The same page without ferry, for the bench's baseline.
+        file_put_contents("$d/www/noferry.php", <<<'PHP'
+<?php
+header('Content-Type: application/json');
+echo '{"N": 10, "result": "0 1 1 2 3 5 8 13 21 34"}';
+PHP);
         $addr = $this->ferryd->unix;
         $user = posix_getpwuid(posix_geteuid())['name'];
         $group = posix_getgrgid(posix_getegid())['name'];
@@ -135,34 +141,29 @@ http {
     proxy_temp_path $d/nginx-proxy;
     uwsgi_temp_path $d/nginx-uwsgi;
     scgi_temp_path $d/nginx-scgi;
-    upstream fpm {
-        server unix:$d/php-fpm.sock;
-        keepalive 8;
-    }
     server {
         listen 127.0.0.1:{$this->port};
         root $d/www;
         location ~ \\.php\$ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn on;
-            fastcgi_pass fpm;
+            fastcgi_pass unix:$d/php-fpm.sock;
         }
     }
 }
 CONF);
     }
 
-    public function url(string $query = ''): string
+    public function url(string $query = '', string $page = 'fib.php'): string
     {
-        return "http://127.0.0.1:{$this->port}/fib.php" . ($query !== '' ? "?$query" : '');
+        return "http://127.0.0.1:{$this->port}/$page" . ($query !== '' ? "?$query" : '');
     }
 
     /** One page view with curl: [status, headers (lowercase name => value), body]. */
-    public function get(string $query = ''): array
+    public function get(string $query = '', string $page = 'fib.php'): array
     {
         $out = [];
-        exec('curl -s -m 10 -D - ' . escapeshellarg($this->url($query)), $out, $rc);
+        exec('curl -s -m 10 -D - ' . escapeshellarg($this->url($query, $page)), $out, $rc);
         if ($rc !== 0) {
             return [0, [], "curl exit $rc"];
         }
