@@ -203,10 +203,17 @@ final class Ferryd extends Proc
         return $body === false ? null : json_decode($body, true);
     }
 
+    /** Stops ferryd, removes its folder; fails on a sanitizer report in its output (ASan build). */
     public function cleanup(): void
     {
         $this->stop();
+        $text = $this->err() . $this->out();
         TestEnv::rmTree($this->dir);
+        foreach (['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'] as $mark) {
+            if (($i = strpos($text, $mark)) !== false) {
+                throw new RuntimeException("ferryd sanitizer report:\n" . substr($text, max(0, $i - 200), 3000));
+            }
+        }
     }
 }
 
