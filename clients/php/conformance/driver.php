@@ -94,12 +94,44 @@ function fieldsOf(Frame $f): array
     }
 }
 
+/** Reads the next command line, driving the client while stdin is quiet. */
+function nextLine(?Client $client, string &$inbuf): ?string
+{
+    for (;;) {
+        $nl = strpos($inbuf, "\n");
+        if ($nl !== false) {
+            $line = substr($inbuf, 0, $nl);
+            $inbuf = (string)substr($inbuf, $nl + 1);
+            return $line;
+        }
+        $r = [STDIN];
+        $w = $e = null;
+        $n = @stream_select($r, $w, $e, 0, 20000);
+        if ($n > 0) {
+            $chunk = fread(STDIN, 65536);
+            if ($chunk === false || ($chunk === '' && feof(STDIN))) {
+                return $inbuf !== '' ? $inbuf . ($inbuf = '') : null;
+            }
+            $inbuf .= $chunk;
+            continue;
+        }
+        // Heartbeats and calls left in flight make progress between commands.
+        $client?->poll(0);
+    }
+}
+
+final class BadCommand extends \RuntimeException
+{
+}
+
 function caller(): int
 {
     $client = null;
     /** @var array<string, array{0: Call, 1: bool, 2: string}> $tags */
     $tags = [];
-    while (($line = fgets(STDIN)) !== false) {
+    stream_set_blocking(STDIN, false);
+    $inbuf = '';
+    while (($line = nextLine($client, $inbuf)) !== null) {
         $line = trim($line);
         if ($line === '') {
             continue;
@@ -125,10 +157,9 @@ function caller(): int
                          'id' => Codec::idToString($f->id), 'fields' => $fields === [] ? new stdClass() : $fields]);
                     break;
                 case 'encode':
-                    $type = array_search($cmd['type'], Frame::NAMES, true);
+                    $type = array_search($cmd['type'] ?? '', Frame::NAMES, true);
                     if ($type === false) {
-                        out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => "unknown type {$cmd['type']}"]);
-                        break;
+                        throw new BadCommand("unknown frame type '" . ($cmd['type'] ?? '') . "'");
                     }
                     $bytes = Codec::encodeFields($type, (int)($cmd['flags'] ?? 0),
                                                  Codec::idFromString((string)($cmd['id'] ?? '0')),
@@ -139,14 +170,11 @@ function caller(): int
                     $client?->close();
                     $client = null;
                     $tags = [];
-                    $opts = ['persistent' => getenv('FERRY_PHP_PERSISTENT') !== '0'];
+                    $opts = ['persistent' => getenv('FERRY_PHP_PERSISTENT') !== '0', 'token' => ''];
                     foreach (['token', 'name', 'heartbeat_ms', 'max_frame'] as $k) {
                         if (isset($cmd[$k])) {
                             $opts[$k] = $cmd[$k];
                         }
-                    }
-                    if (!isset($opts['token'])) {
-                        $opts['token'] = '';
                     }
                     $c = new Client($cmd['addr'] ?? null, $opts);
                     $c->connect();
@@ -158,21 +186,28 @@ function caller(): int
                     out(replyAnswer(need($client)->call($cmd['service'], $p, callOptions($cmd)), $gen, $p));
                     break;
                 case 'send':
+                    $tag = (string)($cmd['tag'] ?? '');
+                    if (isset($tags[$tag])) {
+                        throw new BadCommand("tag '$tag' is busy");
+                    }
                     [$p, $gen] = payload($cmd);
-                    $tags[$cmd['tag']] = [need($client)->send($cmd['service'], $p, callOptions($cmd)), $gen, $p];
+                    $tags[$tag] = [need($client)->send($cmd['service'], $p, callOptions($cmd)), $gen, $p];
                     out(['ok' => true]);
                     break;
                 case 'cancel':
-                    need($client)->cancel($tags[$cmd['tag']][0]);
+                    need($client)->cancel(tagged($tags, $cmd)[0]);
                     out(['ok' => true]);
                     break;
                 case 'await':
-                    [$call, $gen, $p] = $tags[$cmd['tag']];
+                    [$call, $gen, $p] = tagged($tags, $cmd);
                     try {
                         $reply = need($client)->wait($call, (int)($cmd['timeout_ms'] ?? 30000));
                     } catch (WaitTimeoutException $e) {
                         out(['ok' => false, 'error' => 'HUNG', 'message' => $e->getMessage()]);
                         break;
+                    } catch (FerryException $e) {
+                        unset($tags[$cmd['tag']]);
+                        throw $e;
                     }
                     unset($tags[$cmd['tag']]);
                     out(replyAnswer($reply, $gen, $p));
@@ -191,11 +226,9 @@ function caller(): int
                     foreach (need($client)->callMany($calls) as $i => $r) {
                         if ($r instanceof FerryException) {
                             $errors[$r->getErrorName()] = ($errors[$r->getErrorName()] ?? 0) + 1;
-                        } elseif ($r === $calls[$i][1]) {
-                            $replied++;
                         } else {
                             $replied++;
-                            $mismatched++;
+                            $mismatched += $r === $calls[$i][1] ? 0 : 1;
                         }
                     }
                     out(['ok' => true, 'replied' => $replied, 'mismatched' => $mismatched,
@@ -215,21 +248,32 @@ function caller(): int
                     out(['ok' => true]);
                     return 0;
                 default:
-                    out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => "unknown op '$op'"]);
+                    throw new BadCommand("unknown op '$op'");
             }
         } catch (FerryException $e) {
             out(failure($e));
+        } catch (BadCommand $e) {
+            out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => $e->getMessage()]);
         } catch (\Throwable $e) {
-            out(['ok' => false, 'error' => 'DRIVER', 'message' => get_class($e) . ': ' . $e->getMessage()]);
+            out(['ok' => false, 'error' => 'BAD_COMMAND', 'message' => get_class($e) . ': ' . $e->getMessage()]);
         }
     }
     return 0;
 }
 
+function tagged(array $tags, array $cmd): array
+{
+    $tag = (string)($cmd['tag'] ?? '');
+    if (!isset($tags[$tag])) {
+        throw new BadCommand("unknown tag '$tag'");
+    }
+    return $tags[$tag];
+}
+
 function need(?Client $c): Client
 {
     if ($c === null) {
-        throw new \LogicException('not connected (send connect first)');
+        throw new BadCommand('no client yet (send connect first)');
     }
     return $c;
 }
@@ -274,7 +318,8 @@ function worker(array $argv): int
     }
     $opts['name'] = $name;
     $w = new Worker($addr, $opts);
-    $handler = static function (Job $job) use ($w, $name): ?string {
+    $hanging = [];
+    $handler = static function (Job $job) use ($w, $name, &$hanging): ?string {
         $p = $job->payload;
         if (str_starts_with($p, 'sleep:')) {
             $parts = explode(':', $p, 3);
@@ -290,6 +335,7 @@ function worker(array $argv): int
             throw new InvalidArgumentException(substr($p, 8));
         }
         if ($p === 'hang') {
+            $hanging[$job->id] = $job; // never answered; not waited for at a graceful stop
             return null;
         }
         if ($p === 'exit') {
@@ -315,7 +361,14 @@ function worker(array $argv): int
     $w->on('ready', static fn () => out(['event' => 'ready']));
     $w->on('start', static fn (Job $j) => out(['event' => 'start', 'id' => $j->idString(),
                                                 'service' => $j->service,
-                                                'payload_hex' => bin2hex($j->payload), 'held' => $w->held()]));
+                                                'payload_hex' => bin2hex(substr($j->payload, 0, 1024)),
+                                                'payload_len' => strlen($j->payload), 'held' => $w->held()]));
+    $w->on('stopping', static function () use (&$hanging): void {
+        foreach ($hanging as $job) {
+            $job->abandon();
+        }
+        $hanging = [];
+    });
     $w->on('cancel', static fn (Job $j) => out(['event' => 'cancel', 'id' => $j->idString()]));
     $w->on('end', static fn (Job $j) => out(['event' => 'end', 'id' => $j->idString(), 'held' => $w->held()]));
     $w->on('disconnect', static fn (FerryException $e) => fwrite(STDERR, 'driver.php: ' . $e->getMessage() . "\n"));

@@ -159,12 +159,8 @@ final class Client
             if ($conn === null) {
                 break;
             }
-            $at = min($call->safetyAtMs, $until);
-            if ($this->hello['heartbeat_ms'] > 0) {
-                $at = min($at, $conn->lastSendMs + $this->hello['heartbeat_ms']);
-            }
             try {
-                $f = $conn->readFrame($at);
+                $f = $conn->readFrame(min($call->safetyAtMs, $until, $this->dutyAt($conn)));
             } catch (FerryException $e) {
                 $this->lost($conn, $e);
                 continue;
@@ -173,21 +169,98 @@ final class Client
                 $this->dispatch($conn, $f);
                 continue;
             }
+            if (!$this->maintain($conn)) {
+                continue;
+            }
             $now = Connection::nowMs();
             if ($now >= $call->safetyAtMs) {
                 $this->expire($call);
             } elseif ($now >= $until) {
                 throw new WaitTimeoutException("call {$call->id} to '{$call->service}' not answered in "
                                                . "{$timeoutMs} ms");
-            } elseif ($this->hello['heartbeat_ms'] > 0 && $conn->isOpen()) {
-                try {
-                    $conn->send(Codec::ping(), $now + 1000);
-                } catch (FerryException $e) {
-                    $this->lost($conn, $e);
-                }
             }
         }
         return $call->result();
+    }
+
+    /**
+     * Drives the connection for up to $timeoutMs without waiting on any one
+     * call: takes in answers to calls in flight (their wait() then returns
+     * at once), pings when this client announced a heartbeat, and takes
+     * ferryd for dead after 3 of its heartbeat intervals of silence. For a
+     * program that does other work between send() and wait(), or sits
+     * idle with a heartbeat promised.
+     */
+    public function poll(int $timeoutMs = 0): void
+    {
+        $conn = $this->conn;
+        if ($conn === null || !$conn->isOpen()) {
+            return;
+        }
+        $until = Connection::nowMs() + max(0, $timeoutMs);
+        do {
+            try {
+                $f = $conn->readFrame(min($until, $this->dutyAt($conn)));
+            } catch (FerryException $e) {
+                $this->lost($conn, $e);
+                return;
+            }
+            if ($f !== null) {
+                $this->dispatch($conn, $f);
+                continue;
+            }
+            if (!$this->maintain($conn)) {
+                return;
+            }
+        } while (Connection::nowMs() < $until);
+    }
+
+    /** The socket, for a program's own stream_select (then call poll()); null when not connected. */
+    public function socket()
+    {
+        return $this->conn?->stream();
+    }
+
+    /** When the heartbeat next needs looking at (INF when this client announced none). */
+    private function dutyAt(Connection $conn): float
+    {
+        $hb = $this->hello['heartbeat_ms'];
+        if ($hb <= 0 || !$conn->isOpen()) {
+            return INF;
+        }
+        $at = $conn->lastSendMs + $hb;
+        $peer = (int)($conn->hello['heartbeat_ms'] ?? 0);
+        return $peer > 0 ? min($at, $conn->lastRecvMs + 3 * $peer) : $at;
+    }
+
+    /**
+     * The heartbeat's duties: PING when nothing was sent for heartbeat_ms;
+     * ferryd silent for 3 of its intervals is taken for dead (its calls end
+     * with CONNECTION, not sent again). False when the connection is gone.
+     */
+    private function maintain(Connection $conn): bool
+    {
+        $hb = $this->hello['heartbeat_ms'];
+        if ($hb <= 0) {
+            return $conn->isOpen();
+        }
+        $now = Connection::nowMs();
+        $peer = (int)($conn->hello['heartbeat_ms'] ?? 0);
+        if ($peer > 0 && $now - $conn->lastRecvMs > 3 * $peer) {
+            $this->lost($conn, new ConnectionException(sprintf(
+                "ferryd at '%s' silent for %d ms, 3 x heartbeat %d ms", $conn->address->text,
+                $now - $conn->lastRecvMs, $peer)), false);
+            return false;
+        }
+        if ($now - $conn->lastSendMs >= $hb && $conn->isOpen()) {
+            try {
+                $conn->send(Codec::ping(), $now + 1000);
+            } catch (FerryException $e) {
+                $this->lost($conn, $e);
+                return false;
+            }
+        }
+        return $conn->isOpen();
     }
 
     /**
@@ -291,7 +364,7 @@ final class Client
     {
         $conn = $this->conn;
         if ($conn !== null && $conn->isOpen() && $conn->calls === [] && !$conn->hasPartialInput()) {
-            $this->poll($conn);
+            $this->takeIdle($conn);
         }
         if ($this->conn !== null && $this->conn->isOpen()) {
             return $this->conn;
@@ -302,7 +375,7 @@ final class Client
     }
 
     /** Takes in, without waiting, what an idle connection has: PINGs, ferryd's goodbye, EOF. */
-    private function poll(Connection $conn): void
+    private function takeIdle(Connection $conn): void
     {
         try {
             while (($f = $conn->readFrame(0.0)) !== null) {
@@ -388,7 +461,7 @@ final class Client
      * new connection (ferryd had closed it before reading them); the rest
      * end with the error.
      */
-    private function lost(Connection $conn, FerryException $why): void
+    private function lost(Connection $conn, FerryException $why, bool $mayResend = true): void
     {
         $conn->close();
         if ($this->conn === $conn) {
@@ -396,7 +469,7 @@ final class Client
         }
         $again = [];
         foreach ($conn->calls as $id => $call) {
-            if ($call->retryable && $why instanceof ConnectionException && $call->frame !== null) {
+            if ($mayResend && $call->retryable && $why instanceof ConnectionException && $call->frame !== null) {
                 $again[] = $call;
                 unset($conn->calls[$id]);
             }

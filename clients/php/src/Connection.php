@@ -203,6 +203,7 @@ final class Connection
         $h['max_deadline_ms'] ??= self::FALLBACK_MAX_DEADLINE_MS;
         $h['default_deadline_ms'] ??= self::FALLBACK_DEFAULT_DEADLINE_MS;
         $this->hello = $h;
+        $this->lastRecvMs = self::nowMs();
         if ($maxFrame === 0) {
             $this->readMax = $h['max_frame'];
         }

@@ -98,6 +98,22 @@ final class Job
         $this->worker->answer($this, Codec::error($this->id, $code, $message));
     }
 
+    /**
+     * Stops holding the job without answering it (its credit is not given
+     * back: ferryd fails it at its deadline or when this worker goes).
+     * For a job that will never be answered, so that a graceful stop does
+     * not wait for it.
+     */
+    public function abandon(): void
+    {
+        if ($this->done) {
+            return;
+        }
+        $this->done = true;
+        $this->onCancel = [];
+        $this->worker->release($this);
+    }
+
     /** @internal ferryd sent CANCEL for it. */
     public function cancelled(): void
     {

@@ -96,7 +96,8 @@ final class Worker
     /**
      * Listens to the worker's events: 'ready' (every service registered),
      * 'start' (Job, before its handler), 'cancel' (Job), 'end' (Job, answered
-     * or dropped), 'disconnect' (FerryException: why; it reconnects).
+     * or dropped), 'disconnect' (FerryException: why; it reconnects),
+     * 'stopping' (stop() began: DRAIN sent, held jobs still to finish).
      */
     public function on(string $event, callable $fn): self
     {
@@ -255,6 +256,7 @@ final class Worker
         if ($this->stopping && !$this->drainSent) {
             $this->drainSent = true;
             $this->out .= Codec::drain();
+            $this->emit('stopping');
         }
         $this->flush();
         $now = Connection::nowMs();
@@ -348,6 +350,15 @@ final class Worker
             $job->fail($e->getCode(), $e->getMessage());
         } catch (\Throwable $e) {
             $job->fail(ErrorCode::WORKER_ERROR, get_class($e) . ': ' . $e->getMessage());
+        }
+    }
+
+    /** @internal Job::abandon */
+    public function release(Job $job): void
+    {
+        if (($this->held[$job->id] ?? null) === $job) {
+            unset($this->held[$job->id]);
+            $this->emit('end', $job);
         }
     }
 
