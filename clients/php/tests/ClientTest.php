@@ -234,4 +234,48 @@ final class ClientTest extends TestCase
             $d->cleanup();
         }
     }
+
+    public function testHeartbeatKeepsAnIdleCallerThatPolls(): void
+    {
+        $d = new Ferryd(['--heartbeat-ms', '100']);
+        try {
+            $c = new Client($d->unix, ['persistent' => false, 'heartbeat_ms' => 100]);
+            $this->assertSame('a', $c->call('echo', 'a'));
+            $until = microtime(true) + 1.0; // 10 intervals; ferryd closes after 3 silent ones
+            while (microtime(true) < $until) {
+                $c->poll(50);
+            }
+            $this->assertSame('b', $c->call('echo', 'b'));
+            $this->assertSame(1, $c->connects());
+        } finally {
+            $d->cleanup();
+        }
+    }
+
+    public function testAStoppedFerrydIsTakenForDead(): void
+    {
+        $d = new Ferryd(['--heartbeat-ms', '200']);
+        $w = php_worker($d->unix, $d->dir, ['hb' => 1]);
+        try {
+            $c = new Client($d->unix, ['persistent' => false, 'heartbeat_ms' => 100]);
+            $h = $c->send('hb', 'hang', ['deadline_ms' => 20000]);
+            $this->assertTrue((bool)TestEnv::waitFor(fn () => str_contains($w->out(), '"start"')));
+            $d->signal(SIGSTOP);
+            $t = microtime(true);
+            try {
+                $c->wait($h);
+                $this->fail('answered by a stopped ferryd');
+            } catch (Exception\ConnectionException $e) {
+                $this->assertStringContainsString('silent', $e->getMessage());
+            }
+            $this->assertLessThan(10.0, microtime(true) - $t, 'long before the 20 s deadline');
+            $d->signal(SIGCONT);
+            $this->assertSame('back', $c->call('echo', 'back', ['deadline_ms' => 10000]));
+            $this->assertSame(2, $c->connects());
+        } finally {
+            $d->signal(SIGCONT);
+            $w->stop();
+            $d->cleanup();
+        }
+    }
 }
