@@ -90,6 +90,10 @@ function fieldsOf(Frame $f): array
         case Frame::ERROR:
             return ['code' => $x['code'], 'code_name' => ErrorCode::name($x['code']), 'message' => $x['message']];
         default:
+            if (isset($x['trailing'])) {
+                $x['trailing_hex'] = bin2hex($x['trailing']);
+                unset($x['trailing']);
+            }
             return $x;
     }
 }

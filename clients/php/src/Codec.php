@@ -41,24 +41,25 @@ final class Codec
      * max_frame, the largest body this client accepts (0 = no limit).
      */
     public static function hello(int $version, int $role, int $heartbeatMs, string $name,
-                                 string $token, ?int $maxFrame = 0): string
+                                 string $token, ?int $maxFrame = 0, string $trailing = ''): string
     {
         $body = pack('nCCN', $version, $role, 0, $heartbeatMs)
             . pack('n', strlen($name)) . $name . pack('n', strlen($token)) . $token;
         if ($version >= 2 && $maxFrame !== null) {
             $body .= pack('N', $maxFrame);
         }
-        return self::frame(Frame::HELLO, $body);
+        return self::frame(Frame::HELLO, $body . $trailing);
     }
 
     public static function helloOk(int $version, int $heartbeatMs, int $maxFrame, string $name,
-                                   int $maxDeadlineMs = 0, int $defaultDeadlineMs = 0): string
+                                   int $maxDeadlineMs = 0, int $defaultDeadlineMs = 0,
+                                   string $trailing = ''): string
     {
         $body = pack('nnNN', $version, 0, $heartbeatMs, $maxFrame) . pack('n', strlen($name)) . $name;
         if ($version >= 2) {
             $body .= pack('NN', $maxDeadlineMs, $defaultDeadlineMs);
         }
-        return self::frame(Frame::HELLO_OK, $body);
+        return self::frame(Frame::HELLO_OK, $body . $trailing);
     }
 
     public static function request(int $id, string $service, string $payload, int $deadlineMs = 0,
@@ -117,11 +118,13 @@ final class Codec
                 return self::hello((int)$f['version'], (int)$f['role'], (int)$f['heartbeat_ms'],
                                    (string)$f['name'], (string)$f['token'],
                                    isset($f['max_frame']) ? (int)$f['max_frame']
-                                       : ((int)$f['version'] === 2 ? 0 : null));
+                                       : ((int)$f['version'] >= 2 ? 0 : null),
+                                   (string)hex2bin($f['trailing_hex'] ?? ''));
             case Frame::HELLO_OK:
                 return self::helloOk((int)$f['version'], (int)$f['heartbeat_ms'], (int)$f['max_frame'],
                                      (string)$f['name'], (int)($f['max_deadline_ms'] ?? 0),
-                                     (int)($f['default_deadline_ms'] ?? 0));
+                                     (int)($f['default_deadline_ms'] ?? 0),
+                                     (string)hex2bin($f['trailing_hex'] ?? ''));
             case Frame::REQUEST:
                 return self::request($id, (string)$f['service'], (string)hex2bin($f['payload_hex']),
                                      (int)$f['deadline_ms'], (string)hex2bin($f['key_hex'] ?? ''), $flags);
@@ -222,14 +225,19 @@ final class Codec
                 $token = self::str16($b, $p, 'HELLO token');
                 $out = ['version' => $f['version'], 'role' => $f['role'], 'heartbeat_ms' => $f['hb'],
                         'name' => $name, 'token' => $token];
-                if ($f['version'] >= 2 && $n - $p >= 4) {
+                if ($f['version'] >= 2) {
+                    if ($n - $p < 4) {
+                        throw new ProtoException("HELLO version {$f['version']} without max_frame");
+                    }
                     $out['max_frame'] = unpack('N', $b, $p)[1];
                     $p += 4;
-                } elseif ($f['version'] === 2) {
-                    throw new ProtoException('HELLO version 2 without max_frame');
                 }
-                if ($p !== $n && $f['version'] <= 2) {
-                    throw new ProtoException('HELLO has trailing bytes');
+                if ($p !== $n) {
+                    if ($f['version'] <= 2) {
+                        throw new ProtoException('HELLO has trailing bytes');
+                    }
+                    // A later version's own fields: ignored, kept for the curious.
+                    $out['trailing'] = substr($b, $p);
                 }
                 return $out;
             case Frame::HELLO_OK:
@@ -250,8 +258,11 @@ final class Codec
                     $out['default_deadline_ms'] = $d['def'];
                     $p += 8;
                 }
-                if ($p !== $n && $f['version'] <= 2) {
-                    throw new ProtoException('HELLO_OK has trailing bytes');
+                if ($p !== $n) {
+                    if ($f['version'] <= 2) {
+                        throw new ProtoException('HELLO_OK has trailing bytes');
+                    }
+                    $out['trailing'] = substr($b, $p);
                 }
                 return $out;
             case Frame::REGISTER:

@@ -27,7 +27,7 @@ use Ferry\Exception\InvalidArgumentException;
 final class Connection
 {
     /** The protocol version this client sends in HELLO (decisions: 2). */
-    public const PROTOCOL_VERSION = 1;
+    public const PROTOCOL_VERSION = 2;
 
     /** Assumed when HELLO_OK (version 1) or a lost state file does not say. */
     public const FALLBACK_DEFAULT_DEADLINE_MS = 5000;

@@ -42,7 +42,13 @@ final class ClientTest extends TestCase
             $this->assertSame("\x00\xff", $c->call('echo', "\x00\xff"));
             $this->assertSame('', $c->call('echo', ''));
             $this->assertSame(1, $c->connects());
-            $this->assertSame(65536, $c->serverInfo()['max_frame']);
+            $info = $c->serverInfo();
+            $this->assertSame(65536, $info['max_frame']);
+            $this->assertSame(2, $info['version']);
+            $this->assertSame(5000, $info['default_deadline_ms']);
+            $this->assertSame(60000, $info['max_deadline_ms']);
+            // A caller that announced no heartbeat is promised none.
+            $this->assertSame(0, $info['heartbeat_ms']);
             $c->close();
         }
     }
@@ -143,6 +149,21 @@ final class ClientTest extends TestCase
         }
         // Refused before sending: the same connection carries on.
         $this->assertSame('x', $c->call('echo', 'x'));
+        $this->assertSame(1, $c->connects());
+    }
+
+    public function testAReplyLargerThanOurMaxFrameIsTooBig(): void
+    {
+        $c = new Client(self::$d->unix, ['persistent' => false, 'max_frame' => 2048]);
+        $this->assertSame(str_repeat('s', 2000), $c->call('echo', str_repeat('s', 2000)));
+        try {
+            $c->call('t', 'size:5000');
+            $this->fail('got a reply past our max_frame');
+        } catch (Exception\TooBigException $e) {
+            $this->assertSame(2, $e->getCode());
+        }
+        // ferryd replaced the reply by an ERROR: the connection stays.
+        $this->assertSame('still', $c->call('echo', 'still'));
         $this->assertSame(1, $c->connects());
     }
 
