@@ -17,6 +17,10 @@ PKGS=(
     libsystemd-dev systemd
     # The man pages are checked by mandoc and groff; make deb needs these.
     mandoc groff-base dpkg-dev debhelper fakeroot
+    # clients/php: the client and worker (pcntl, posix are in php-cli), the
+    # Fibonacci example (gmp; bcmath as fallback), its PHPUnit tests, and
+    # the real frontend its FPM test and bench start (nginx, php-fpm).
+    php-cli php-gmp php-bcmath phpunit php8.2-fpm nginx
 )
 
 # The dashboard is bundled with npm at build time and its test drives
