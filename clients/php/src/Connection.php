@@ -422,6 +422,21 @@ final class Connection
         $path = self::statePath($key);
         if ($path !== null) {
             @file_put_contents($path, json_encode($hello), LOCK_EX);
+            self::pruneStates(dirname($path));
+        }
+    }
+
+    /** Removes the state files of processes that are gone (FPM recycles its children). */
+    private static function pruneStates(string $dir): void
+    {
+        if (!function_exists('posix_kill')) {
+            return;
+        }
+        foreach (glob($dir . '/*.json') ?: [] as $f) {
+            $pid = (int)basename($f);
+            if ($pid > 0 && $pid !== getmypid() && !@posix_kill($pid, 0) && posix_get_last_error() === 3) {
+                @unlink($f);
+            }
         }
     }
 
