@@ -107,12 +107,15 @@ final class Client
         $pending = [];
         $out = [];
         $batch = [];
+        $conn = null;
         foreach ($calls as $k => $c) {
             $service = $c['service'] ?? $c[0];
             $payload = $c['payload'] ?? $c[1] ?? '';
             $options = $c[2] ?? $c;
             try {
-                $pending[$k] = $this->prepare((string)$service, (string)$payload, (array)$options);
+                // One look at the connection for the whole batch.
+                $pending[$k] = $this->prepare((string)$service, (string)$payload, (array)$options, $conn);
+                $conn = $this->conn;
                 $batch[] = $pending[$k];
             } catch (FerryException $e) {
                 $out[$k] = $e;
@@ -320,7 +323,7 @@ final class Client
     // ---- internals
 
     /** Validates and encodes a call, connecting first when needed. */
-    private function prepare(string $service, string $payload, array $options): Call
+    private function prepare(string $service, string $payload, array $options, ?Connection $conn = null): Call
     {
         $key = (string)($options['key'] ?? '');
         if ($service === '' || strlen($service) > Codec::MAX_NAME) {
@@ -334,7 +337,9 @@ final class Client
             throw new InvalidArgumentException('deadline_ms must be 0 to 2^32-1');
         }
         $flags = !empty($options['idempotent']) ? Frame::IDEMPOTENT : 0;
-        $conn = $this->ready($deadline);
+        if ($conn === null || $conn !== $this->conn || !$conn->isOpen()) {
+            $conn = $this->ready($deadline);
+        }
         $size = Codec::requestSize($service, $key, strlen($payload)) - Codec::HEADER_SIZE;
         if ($size > $conn->maxFrame()) {
             throw new TooBigException("request of $size bytes is larger than ferryd's max_frame "
@@ -422,6 +427,7 @@ final class Client
             $call->retryable = $idle;
             $conn->calls[$call->id] = $call;
         }
+        $conn->resendable = $conn->resendable || $idle;
         try {
             $conn->send($bytes, max(Connection::nowMs() + 1000, $calls[0]->safetyAtMs));
         } catch (FerryException $e) {
@@ -438,8 +444,12 @@ final class Client
                 $this->lost($conn, ErrorCode::exception($f->fields['code'], $f->fields['message']));
                 return;
             }
-            foreach ($conn->calls as $c) {
-                $c->retryable = false;
+            if ($conn->resendable) {
+                // Something came back: the connection was alive after the sends.
+                $conn->resendable = false;
+                foreach ($conn->calls as $c) {
+                    $c->retryable = false;
+                }
             }
             $call = $conn->calls[$f->id] ?? null;
             if ($call === null) {

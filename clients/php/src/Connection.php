@@ -44,6 +44,8 @@ final class Connection
     /** hrtime in ms of the last frame sent and the last bytes received. */
     public float $lastSendMs = 0.0;
     public float $lastRecvMs = 0.0;
+    /** @internal whether some call in flight may still be sent again (Client) */
+    public bool $resendable = false;
     /** @internal whether a Client counted this handshake in connects() */
     public bool $counted = false;
     /** Whether a frame is half written (the socket cannot be reused then). */
@@ -302,35 +304,41 @@ final class Connection
                 $this->close();
                 throw new ConnectionException("connection to '{$this->address->text}' closed by ferryd");
             }
-            $chunk = @fread($this->stream, 262144);
-            if ($chunk === false) {
-                $this->close();
-                throw new ConnectionException("connection to '{$this->address->text}' failed");
-            }
-            if ($chunk !== '') {
-                $this->rbuf .= $chunk;
-                $this->lastRecvMs = self::nowMs();
-                continue;
-            }
-            if (feof($this->stream)) {
-                $this->eof = true;
-                continue;
-            }
+            // Wait for the socket (or only look, when the time is up), then
+            // read: two system calls, and a readable socket that gives
+            // nothing is ferryd's close.
             $left = $deadlineAtMs - self::nowMs();
-            if ($left <= 0) {
-                return null;
-            }
+            $usec = $left > 0 ? (int)min($left * 1000, 3600e6) : 0;
             $r = [$this->stream];
             $w = null;
             $e = null;
-            $usec = (int)min($left * 1000, 3600e6);
-            if (@stream_select($r, $w, $e, intdiv($usec, 1000000), $usec % 1000000) === false) {
+            $n = @stream_select($r, $w, $e, intdiv($usec, 1000000), $usec % 1000000);
+            if ($n === false) {
                 if ($this->interrupted()) {
                     return null; // a signal: let the caller look at its flags
                 }
                 $this->close();
                 throw new ConnectionException("connection to '{$this->address->text}' failed");
             }
+            if ($n === 0) {
+                return null;
+            }
+            $chunk = @fread($this->stream, 262144);
+            if ($chunk === false) {
+                $this->close();
+                throw new ConnectionException("connection to '{$this->address->text}' failed");
+            }
+            if ($chunk === '') {
+                $this->eof = true;
+                continue;
+            }
+            if ($this->rpos === strlen($this->rbuf)) {
+                $this->rbuf = $chunk;
+                $this->rpos = 0;
+            } else {
+                $this->rbuf .= $chunk;
+            }
+            $this->lastRecvMs = self::nowMs();
         }
     }
 
