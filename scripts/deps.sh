@@ -21,6 +21,9 @@ PKGS=(
     # Fibonacci example (gmp; bcmath as fallback), its PHPUnit tests, and
     # the real frontend its FPM test and bench start (nginx, php-fpm).
     php-cli php-gmp php-bcmath phpunit php8.2-fpm nginx
+    # The PHP client's peer in bench/clients/php_client_bench.sh (with
+    # redis-server above).
+    php-redis
 )
 
 # The dashboard is bundled with npm at build time and its test drives
