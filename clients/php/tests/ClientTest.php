@@ -53,6 +53,36 @@ final class ClientTest extends TestCase
         }
     }
 
+    public function testIpv6Address(): void
+    {
+        $s = @stream_socket_server('tcp://[::1]:0');
+        if ($s === false) {
+            $this->markTestSkipped('no ::1 here');
+        }
+        $name = stream_socket_get_name($s, false);
+        fclose($s);
+        $port = (int)substr($name, strrpos($name, ':') + 1);
+        $d = new Ferryd(['--listen', "[::1]:$port"]);
+        try {
+            $c = new Client("[::1]:$port", ['persistent' => false]);
+            $this->assertSame('six', $c->call('echo', 'six'));
+        } finally {
+            $d->cleanup();
+        }
+    }
+
+    public function testBadAddressesAreRefused(): void
+    {
+        foreach (['', 'nohost', 'host:', 'host:99999', '[::1]', 'unix:', '1.2.3.4:0'] as $bad) {
+            try {
+                new Client($bad);
+                $this->fail("accepted '$bad'");
+            } catch (Exception\InvalidArgumentException $e) {
+                $this->assertStringContainsString('bad address', $e->getMessage());
+            }
+        }
+    }
+
     public function testWorkerErrorsAreTheirClasses(): void
     {
         $c = new Client(self::$d->unix, ['persistent' => false]);
