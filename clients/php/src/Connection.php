@@ -101,8 +101,15 @@ final class Connection
         }
         $stateKey = md5(implode("\0", [$address->url, $role, $heartbeat, $name, $token, $maxFrame,
                                         self::PROTOCOL_VERSION]));
-        if ($persistent && isset(self::$live[$stateKey]) && self::$live[$stateKey]->isOpen()) {
-            return self::$live[$stateKey];
+        // PHP keys a persistent socket by its URL alone: one per address
+        // and process. Another client of this process holding it with other
+        // credentials (token, name, ...) gets a connection of its own.
+        $live = self::$live[$address->url] ?? null;
+        if ($persistent && $live !== null && $live->isOpen()) {
+            if ($live->stateKey === $stateKey) {
+                return $live;
+            }
+            $persistent = false;
         }
         $flags = STREAM_CLIENT_CONNECT | ($persistent ? STREAM_CLIENT_PERSISTENT : 0);
         $timeout = max(0.001, ($deadlineAtMs - self::nowMs()) / 1000.0);
@@ -118,13 +125,14 @@ final class Connection
         stream_set_write_buffer($stream, 0);
         stream_set_blocking($stream, false);
         if ($persistent && ftell($stream) > 0) {
-            $state = self::loadState($stateKey);
+            $state = self::loadState($address->url, $stateKey);
             if ($state !== null) {
                 $c->adopt($state, $maxFrame);
                 self::keep($c);
                 return $c;
             }
-            // Greeted by someone we cannot vouch for: start afresh.
+            // Greeted with other credentials, or by someone we cannot vouch
+            // for: start afresh.
             $c->close();
             $stream = @stream_socket_client($address->url, $errno, $errstr, $timeout, $flags);
             if ($stream === false) {
@@ -142,7 +150,7 @@ final class Connection
             throw $e;
         }
         if ($persistent) {
-            self::saveState($stateKey, $c->hello);
+            self::saveState($address->url, $stateKey, $c->hello);
             self::keep($c);
         }
         return $c;
@@ -156,7 +164,7 @@ final class Connection
      */
     private static function keep(self $c): void
     {
-        self::$live[$c->stateKey] = $c;
+        self::$live[$c->address->url] = $c;
         if (!self::$hooked) {
             self::$hooked = true;
             register_shutdown_function(static function (): void {
@@ -392,9 +400,9 @@ final class Connection
             @fclose($this->stream);
             $this->stream = null;
             if ($this->persistent) {
-                self::dropState($this->stateKey);
-                if ((self::$live[$this->stateKey] ?? null) === $this) {
-                    unset(self::$live[$this->stateKey]);
+                if ((self::$live[$this->address->url] ?? null) === $this) {
+                    unset(self::$live[$this->address->url]);
+                    self::dropState($this->address->url);
                 }
             }
         }
@@ -408,7 +416,7 @@ final class Connection
     /** @var array<string, array> handshake state of this page view, by state key */
     private static array $states = [];
 
-    private static function statePath(string $key): ?string
+    private static function statePath(string $url): ?string
     {
         if (PHP_SAPI === 'cli' || PHP_SAPI === 'phpdbg') {
             return null;
@@ -421,15 +429,17 @@ final class Connection
         if (@fileowner($dir) !== $uid) {
             return null;
         }
-        return $dir . '/' . getmypid() . '-' . $key . '.json';
+        return $dir . '/' . getmypid() . '-' . md5($url) . '.json';
     }
 
-    private static function saveState(string $key, array $hello): void
+    /** Remembers what the handshake on $url's persistent socket said, and with which credentials. */
+    private static function saveState(string $url, string $key, array $hello): void
     {
-        self::$states[$key] = $hello;
-        $path = self::statePath($key);
+        $state = ['key' => $key, 'hello' => $hello];
+        self::$states[$url] = $state;
+        $path = self::statePath($url);
         if ($path !== null) {
-            @file_put_contents($path, json_encode($hello), LOCK_EX);
+            @file_put_contents($path, json_encode($state), LOCK_EX);
             self::pruneStates(dirname($path));
         }
     }
@@ -448,27 +458,27 @@ final class Connection
         }
     }
 
-    private static function loadState(string $key): ?array
+    /** HELLO_OK of $url's persistent socket when it was greeted with the credentials $key; else null. */
+    private static function loadState(string $url, string $key): ?array
     {
-        if (isset(self::$states[$key])) {
-            return self::$states[$key];
+        $state = self::$states[$url] ?? null;
+        if ($state === null) {
+            $path = self::statePath($url);
+            $text = $path !== null ? @file_get_contents($path) : false;
+            $state = is_string($text) ? json_decode($text, true) : null;
+            if (!is_array($state) || !isset($state['key'], $state['hello']['max_frame'],
+                                             $state['hello']['default_deadline_ms'])) {
+                return null;
+            }
+            self::$states[$url] = $state;
         }
-        $path = self::statePath($key);
-        if ($path === null) {
-            return null;
-        }
-        $text = @file_get_contents($path);
-        $hello = is_string($text) ? json_decode($text, true) : null;
-        if (!is_array($hello) || !isset($hello['max_frame'], $hello['default_deadline_ms'])) {
-            return null;
-        }
-        return self::$states[$key] = $hello;
+        return $state['key'] === $key ? $state['hello'] : null;
     }
 
-    private static function dropState(string $key): void
+    private static function dropState(string $url): void
     {
-        unset(self::$states[$key]);
-        $path = self::statePath($key);
+        unset(self::$states[$url]);
+        $path = self::statePath($url);
         if ($path !== null) {
             @unlink($path);
         }

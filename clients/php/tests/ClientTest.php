@@ -213,6 +213,20 @@ final class ClientTest extends TestCase
         $a->close();
     }
 
+    public function testOtherCredentialsGetTheirOwnConnection(): void
+    {
+        $a = new Client(self::$d->unix, ['name' => 'cred-a']);
+        $b = new Client(self::$d->unix, ['name' => 'cred-b']);
+        $this->assertSame('a', $a->call('echo', 'a'));
+        $this->assertSame('b', $b->call('echo', 'b'));
+        $this->assertSame('a2', $a->call('echo', 'a2'));
+        $this->assertSame('b2', $b->call('echo', 'b2'));
+        // Neither took over the other's socket, neither broke the other's.
+        $this->assertSame([1, 1], [$a->connects(), $b->connects()]);
+        $a->close();
+        $b->close();
+    }
+
     public function testConnectFailsAtOnceOnABadToken(): void
     {
         $d = new Ferryd(['--caller-token', 'sesame']);

@@ -77,7 +77,8 @@ final class FpmStack
 declare(strict_types=1);
 require '$autoload';
 \$persistent = (\$_GET['fresh'] ?? '') !== '1';
-\$ferry = new Ferry\\Client(getenv('FERRY_ADDR'), ['persistent' => \$persistent, 'name' => 'fpm-page']);
+\$ferry = new Ferry\\Client(getenv('FERRY_ADDR'), ['persistent' => \$persistent,
+                                                   'name' => 'fpm-' . (\$_GET['name'] ?? 'page')]);
 try {
     \$reply = \$ferry->call('fib', json_encode(['n' => (int)(\$_GET['n'] ?? 10)]), ['deadline_ms' => 3000]);
 } catch (Ferry\\FerryException \$e) {

@@ -65,6 +65,19 @@ final class FpmTest extends TestCase
         $this->assertStringNotContainsString('Fatal', (string)@file_get_contents($this->s->dir . '/php-errors.log'));
     }
 
+    public function testAnotherNameIsAnotherHandshake(): void
+    {
+        [$procs] = $this->views(10);
+        // Other credentials on the process's one persistent socket: greeted
+        // again, never taken over with the old ones.
+        [$p2, $c2] = $this->views(10, 'n=10&name=other');
+        $this->assertSame($p2, $c2);
+        $this->assertSame(10 - $p2, $this->reused);
+        [$p3, $c3] = $this->views(10);
+        $this->assertSame($p3, $c3);
+        $this->assertLessThanOrEqual(2, $this->s->callers());
+    }
+
     public function testFreshConnectionPerRequest(): void
     {
         [, $connects] = $this->views(10, 'n=10&fresh=1');
