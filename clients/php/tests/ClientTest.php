@@ -302,11 +302,11 @@ final class ClientTest extends TestCase
 
     public function testHeartbeatKeepsAnIdleCallerThatPolls(): void
     {
-        $d = new Ferryd(['--heartbeat-ms', '100']);
+        $d = new Ferryd(['--heartbeat-ms', '200']);
         try {
-            $c = new Client($d->unix, ['persistent' => false, 'heartbeat_ms' => 100]);
+            $c = new Client($d->unix, ['persistent' => false, 'heartbeat_ms' => 200]);
             $this->assertSame('a', $c->call('echo', 'a'));
-            $until = microtime(true) + 1.0; // 10 intervals; ferryd closes after 3 silent ones
+            $until = microtime(true) + 1.5; // 7 intervals; ferryd closes after 3 silent ones
             while (microtime(true) < $until) {
                 $c->poll(50);
             }

@@ -85,9 +85,9 @@ final class WorkerTest extends TestCase
     public function testHeartbeatsKeepAnIdleWorker(): void
     {
         // ferryd closes a connection silent for 3 x its heartbeat.
-        $this->d = new Ferryd(['--heartbeat-ms', '100']);
-        $w = $this->worker(['s' => 1], ['--heartbeat-ms', '100']);
-        usleep(1200000);
+        $this->d = new Ferryd(['--heartbeat-ms', '200']);
+        $w = $this->worker(['s' => 1], ['--heartbeat-ms', '200']);
+        usleep(1500000); // 7 intervals; ferryd closes after 3 silent ones
         $c = new Client($this->d->unix, ['persistent' => false]);
         $this->assertSame('alive', $c->call('s', 'alive'));
         $this->assertSame(1, substr_count($w->out(), '"ready"'), 'the worker never had to reconnect');
