@@ -57,15 +57,25 @@ final class FibTest extends TestCase
         return $p;
     }
 
-    public function testSameAnswersAsTheCWorker(): void
+    public static function phpFlavours(): array
+    {
+        return [
+            'gmp' => [[]],
+            // Nothing but PHP's core (no php.ini, no gmp) and bcmath.
+            'bcmath only' => [['-n', '-d', 'extension=bcmath']],
+        ];
+    }
+
+    /** @dataProvider phpFlavours */
+    public function testSameAnswersAsTheCWorker(array $phpArgs): void
     {
         $dc = new Ferryd();
         $dp = new Ferryd();
         $wc = $wp = null;
         try {
             $wc = new WorkerProc([TestEnv::bin('fib_worker'), '--addr', $dc->unix], $dc->dir);
-            $wp = new WorkerProc([PHP_BINARY, TestEnv::root() . '/examples/fib/php/fib_worker.php', '--addr',
-                                  $dp->unix], $dp->dir);
+            $wp = new WorkerProc(array_merge([PHP_BINARY], $phpArgs, [TestEnv::root()
+                                  . '/examples/fib/php/fib_worker.php', '--addr', $dp->unix]), $dp->dir);
             $cc = new Client($dc->unix, ['persistent' => false]);
             $cp = new Client($dp->unix, ['persistent' => false]);
             $replies = 0;
