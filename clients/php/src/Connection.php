@@ -29,6 +29,9 @@ final class Connection
     /** The protocol version this client sends in HELLO (decisions: 2). */
     public const PROTOCOL_VERSION = 2;
 
+    /** The smallest max_frame a client may announce: 4 + 1024, the largest ERROR body. */
+    public const MIN_MAX_FRAME = 1028;
+
     /** Assumed when HELLO_OK (version 1) or a lost state file does not say. */
     public const FALLBACK_DEFAULT_DEADLINE_MS = 5000;
     public const FALLBACK_MAX_DEADLINE_MS = 60000;
@@ -98,6 +101,11 @@ final class Connection
         $maxFrame = $hello['max_frame'] ?? 0;
         if (strlen($name) > Codec::MAX_NAME || strlen($token) > Codec::MAX_NAME) {
             throw new InvalidArgumentException('name and token must be at most 255 bytes');
+        }
+        if ($maxFrame !== 0 && ($maxFrame < self::MIN_MAX_FRAME || $maxFrame > 0xffffffff)) {
+            // ferryd refuses less: its largest ERROR must fit.
+            throw new InvalidArgumentException('max_frame must be 0 (ferryd\'s limit) or at least '
+                                               . self::MIN_MAX_FRAME);
         }
         $stateKey = md5(implode("\0", [$address->url, $role, $heartbeat, $name, $token, $maxFrame,
                                         self::PROTOCOL_VERSION]));

@@ -195,6 +195,15 @@ final class ClientTest extends TestCase
         // ferryd replaced the reply by an ERROR: the connection stays.
         $this->assertSame('still', $c->call('echo', 'still'));
         $this->assertSame(1, $c->connects());
+        // Below the largest ERROR body is refused before connecting.
+        $small = new Client(self::$d->unix, ['persistent' => false, 'max_frame' => 1027]);
+        try {
+            $small->connect();
+            $this->fail('announced max_frame 1027');
+        } catch (Exception\InvalidArgumentException $e) {
+            $this->assertStringContainsString('1028', $e->getMessage());
+        }
+        $this->assertSame(0, $small->connects());
     }
 
     public function testPersistentConnectionIsShared(): void
