@@ -21,7 +21,7 @@ final class FpmStack
     public ?Proc $fpm = null;
     public ?Proc $nginx = null;
 
-    public function __construct(int $children = 2)
+    public function __construct(int $children = 2, int $maxRequests = 0)
     {
         foreach (['/usr/sbin/nginx', '/usr/sbin/php-fpm8.2'] as $b) {
             if (!is_executable($b)) {
@@ -33,7 +33,7 @@ final class FpmStack
         $this->ferryd = new Ferryd([], $this->dir . '/ferryd');
         try {
             $this->startFib();
-            $this->writeConfigs($children);
+            $this->writeConfigs($children, $maxRequests);
             $fpm = ['/usr/sbin/php-fpm8.2', '-y', "{$this->dir}/php-fpm.conf", '-F'];
             if (posix_geteuid() === 0) {
                 $fpm[] = '-R'; // the current user is root here: FPM must be told it may run so
@@ -66,7 +66,7 @@ final class FpmStack
         return true;
     }
 
-    private function writeConfigs(int $children): void
+    private function writeConfigs(int $children, int $maxRequests): void
     {
         $d = $this->dir;
         @mkdir("$d/www");
@@ -117,6 +117,7 @@ group = $group
 listen = $d/php-fpm.sock
 pm = static
 pm.max_children = $children
+pm.max_requests = $maxRequests
 clear_env = yes
 env[FERRY_ADDR] = $addr
 catch_workers_output = yes

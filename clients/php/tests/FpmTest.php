@@ -20,7 +20,20 @@ final class FpmTest extends TestCase
 
     protected function setUp(): void
     {
-        $this->s = new FpmStack(2);
+        // Each test's own stack; a recycling one for the test that wants it.
+        $this->s = new FpmStack(2, $this->getName() === 'testRecycledChildren' ? 5 : 0);
+    }
+
+    public function testRecycledChildren(): void
+    {
+        // pm.max_requests 5: children exit and new ones (new pids) greet ferryd.
+        [$procs, $connects] = $this->views(30);
+        $this->assertGreaterThanOrEqual(6, $procs);
+        $this->assertSame($procs, $connects);
+        // The state files of the children gone are removed by the new ones
+        // (those that left after the last handshake may still be there).
+        $this->assertLessThanOrEqual(4, count(glob($this->s->dir . '/tmp/ferry-php-*/*.json')));
+        $this->assertTrue((bool)TestEnv::waitFor(fn () => $this->s->callers() <= 2, 3000));
     }
 
     protected function tearDown(): void
