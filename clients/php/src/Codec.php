@@ -154,12 +154,12 @@ final class Codec
         if (strlen($buf) - $offset < self::HEADER_SIZE) {
             return null;
         }
-        $h = unpack('Nlen/Ctype/Cflags/nres/Jid', $buf, $offset);
-        $len = $h['len'];
+        $h = unpack('Nl/Ct/Cf/nr/Ji', $buf, $offset);
+        $len = $h['l'];
         if ($maxBody > 0 && $len > $maxBody) {
             throw new TooBigException("frame body of $len bytes is larger than $maxBody");
         }
-        $type = $h['type'];
+        $type = $h['t'];
         if ($type < Frame::HELLO || $type > Frame::DRAIN) {
             throw new UnknownTypeException("unknown frame type $type");
         }
@@ -167,7 +167,7 @@ final class Codec
             return null;
         }
         $body = substr($buf, $offset + self::HEADER_SIZE, $len);
-        $frame = new Frame($type, $h['flags'], $h['id'], self::parseBody($type, $body));
+        $frame = new Frame($type, $h['f'], $h['i'], self::parseBody($type, $body));
         return [$frame, self::HEADER_SIZE + $len];
     }
 
