@@ -79,6 +79,13 @@ require '$autoload';
 \$persistent = (\$_GET['fresh'] ?? '') !== '1';
 \$ferry = new Ferry\\Client(getenv('FERRY_ADDR'), ['persistent' => \$persistent,
                                                    'name' => 'fpm-' . (\$_GET['name'] ?? 'page')]);
+if (isset(\$_GET['abandon'])) {
+    // A page that leaves a call in flight: the socket must not be passed on.
+    \$ferry->send('fib', '{"n": 5}');
+    header('X-Ferry-Pid: ' . getmypid());
+    echo "abandoned\\n";
+    exit;
+}
 try {
     \$reply = \$ferry->call('fib', json_encode(['n' => (int)(\$_GET['n'] ?? 10)]), ['deadline_ms' => 3000]);
 } catch (Ferry\\FerryException \$e) {

@@ -91,6 +91,27 @@ final class FpmTest extends TestCase
         $this->assertLessThanOrEqual(2, $this->s->callers());
     }
 
+    public function testAPageThatLeavesACallInFlightDoesNotPassItsSocketOn(): void
+    {
+        $this->views(6);
+        [$status, $h, $body] = $this->s->get('abandon=1');
+        $this->assertSame([200, "abandoned"], [$status, trim($body)]);
+        $pid = $h['x-ferry-pid'];
+        // That process's next view greets ferryd again; the others reuse.
+        $seen = false;
+        for ($i = 0; $i < 20 && !$seen; $i++) {
+            [$status, $h2, $body] = $this->s->get('n=10');
+            $this->assertSame(200, $status, $body);
+            if ($h2['x-ferry-pid'] === $pid) {
+                $seen = true;
+                $this->assertSame(['1', '0'], [$h2['x-ferry-connects'], $h2['x-ferry-reused']]);
+            } else {
+                $this->assertSame('0', $h2['x-ferry-connects']);
+            }
+        }
+        $this->assertTrue($seen, 'the process came round again');
+    }
+
     public function testFreshConnectionPerRequest(): void
     {
         [, $connects] = $this->views(10, 'n=10&fresh=1');
