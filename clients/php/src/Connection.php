@@ -424,20 +424,27 @@ final class Connection
     /** @var array<string, array> handshake state of this page view, by state key */
     private static array $states = [];
 
-    private static function statePath(string $url): ?string
+    /** The state file of $url for this process; with $create, its folder is made (0700) and checked. */
+    private static function statePath(string $url, bool $create = false): ?string
     {
         if (PHP_SAPI === 'cli' || PHP_SAPI === 'phpdbg') {
             return null;
         }
-        $uid = function_exists('posix_geteuid') ? posix_geteuid() : getmyuid();
-        $dir = sys_get_temp_dir() . "/ferry-php-$uid";
-        if (!is_dir($dir) && !@mkdir($dir, 0700) && !is_dir($dir)) {
-            return null;
-        }
-        if (@fileowner($dir) !== $uid) {
-            return null;
+        $dir = sys_get_temp_dir() . '/ferry-php-' . self::uid();
+        if ($create) {
+            if (!is_dir($dir) && !@mkdir($dir, 0700) && !is_dir($dir)) {
+                return null;
+            }
+            if (@fileowner($dir) !== self::uid() || (@fileperms($dir) & 0077) !== 0) {
+                return null; // someone else's folder: keep nothing there
+            }
         }
         return $dir . '/' . getmypid() . '-' . md5($url) . '.json';
+    }
+
+    private static function uid(): int
+    {
+        return function_exists('posix_geteuid') ? posix_geteuid() : getmyuid();
     }
 
     /** Remembers what the handshake on $url's persistent socket said, and with which credentials. */
@@ -445,7 +452,7 @@ final class Connection
     {
         $state = ['key' => $key, 'hello' => $hello];
         self::$states[$url] = $state;
-        $path = self::statePath($url);
+        $path = self::statePath($url, true);
         if ($path !== null) {
             @file_put_contents($path, json_encode($state), LOCK_EX);
             self::pruneStates(dirname($path));
@@ -471,8 +478,15 @@ final class Connection
     {
         $state = self::$states[$url] ?? null;
         if ($state === null) {
+            // One open, fstat and read a page view: the file must be ours.
             $path = self::statePath($url);
-            $text = $path !== null ? @file_get_contents($path) : false;
+            $f = $path !== null ? @fopen($path, 'rb') : false;
+            if ($f === false) {
+                return null;
+            }
+            $st = fstat($f);
+            $text = $st !== false && $st['uid'] === self::uid() ? fread($f, 4096) : false;
+            fclose($f);
             $state = is_string($text) ? json_decode($text, true) : null;
             if (!is_array($state) || !isset($state['key'], $state['hello']['max_frame'],
                                              $state['hello']['default_deadline_ms'])) {

@@ -35,6 +35,11 @@ final class FpmStack
             $this->startFib();
             $this->writeConfigs($children, $maxRequests);
             $fpm = ['/usr/sbin/php-fpm8.2', '-y', "{$this->dir}/php-fpm.conf", '-F'];
+            if (getenv('FERRY_FPM_PRELOAD') === '1') {
+                // Ferry's classes compiled and linked once at FPM's start (README).
+                array_push($fpm, '-d', 'opcache.preload=' . dirname(__DIR__) . '/preload.php',
+                           '-d', 'opcache.preload_user=' . posix_getpwuid(posix_geteuid())['name']);
+            }
             if (posix_geteuid() === 0) {
                 $fpm[] = '-R'; // the current user is root here: FPM must be told it may run so
             }
@@ -76,6 +81,7 @@ final class FpmStack
 <?php
 declare(strict_types=1);
 require '$autoload';
+\$t0 = hrtime(true);
 \$persistent = (\$_GET['fresh'] ?? '') !== '1';
 \$ferry = new Ferry\\Client(getenv('FERRY_ADDR'), ['persistent' => \$persistent,
                                                    'name' => 'fpm-' . (\$_GET['name'] ?? 'page')]);
@@ -94,6 +100,7 @@ try {
     echo \$e->getErrorName(), ': ', \$e->getMessage(), "\\n";
     exit;
 }
+header('X-Ferry-Us: ' . intdiv(hrtime(true) - \$t0, 1000)); // the client's part of the view
 header('X-Ferry-Pid: ' . getmypid());
 header('X-Ferry-Connects: ' . \$ferry->connects());
 header('X-Ferry-Reused: ' . (\$ferry->isReused() ? '1' : '0'));
