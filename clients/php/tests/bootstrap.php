@@ -192,7 +192,17 @@ final class Ferryd extends Proc
     public function restart(): self
     {
         $this->stop();
+        $this->checkSanitizer($this->err() . $this->out());
         return new self($this->args, $this->dir, $this->port, $this->httpPort);
+    }
+
+    private function checkSanitizer(string $text): void
+    {
+        foreach (['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'] as $mark) {
+            if (($i = strpos($text, $mark)) !== false) {
+                throw new RuntimeException("ferryd sanitizer report:\n" . substr($text, max(0, $i - 200), 3000));
+            }
+        }
     }
 
     /** GET on ferryd's HTTP side, decoded JSON. */
@@ -209,11 +219,7 @@ final class Ferryd extends Proc
         $this->stop();
         $text = $this->err() . $this->out();
         TestEnv::rmTree($this->dir);
-        foreach (['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'] as $mark) {
-            if (($i = strpos($text, $mark)) !== false) {
-                throw new RuntimeException("ferryd sanitizer report:\n" . substr($text, max(0, $i - 200), 3000));
-            }
-        }
+        $this->checkSanitizer($text);
     }
 }
 
