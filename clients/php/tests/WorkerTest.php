@@ -124,4 +124,16 @@ final class WorkerTest extends TestCase
         $this->assertSame('failed', $ev['event']);
         $this->assertSame('INVALID_ARGUMENT', $ev['error']);
     }
+
+    public function testABuiltInCannotBeShadowed(): void
+    {
+        $this->d = new Ferryd();
+        $p = new Proc([PHP_BINARY, dirname(__DIR__) . '/conformance/driver.php', 'worker', '--addr', $this->d->unix,
+                       '--service', 'echo', '--credit', '1'], $this->d->dir, 'shadow');
+        $this->assertSame(1, $p->wait(10000));
+        $ev = json_decode(trim($p->out()), true);
+        // ferryd refused the REGISTER (decision 7): Worker::run threw its ERROR.
+        $this->assertSame(['failed', 'INVALID_ARGUMENT', 11], [$ev['event'], $ev['error'], $ev['code']]);
+        $this->assertStringContainsString('built-in', $ev['message']);
+    }
 }
