@@ -51,7 +51,8 @@ final class FpmStack
                 throw new RuntimeException("nginx/php-fpm not up:\n" . $this->logs());
             }
         } catch (Throwable $e) {
-            $this->stop();
+            fwrite(STDERR, $this->logs());
+            $this->cleanup();
             throw $e;
         }
     }
