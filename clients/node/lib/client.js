@@ -192,7 +192,7 @@ class Client extends EventEmitter {
       return Promise.resolve();
     }
     if (this._state === 'closed') {
-      return Promise.reject(new FerryError(16, 'client closed'));
+      return Promise.reject(FerryError.of(16, 'client closed'));
     }
     return new Promise((resolve, reject) => {
       this._connectWaiters.push({ resolve, reject });
@@ -218,13 +218,13 @@ class Client extends EventEmitter {
         if (opts.deadlineMs !== undefined) {
           deadlineMs = opts.deadlineMs;
           if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > codec.MAX_U32) {
-            throw new FerryError(11, `deadlineMs must be an integer from 0 to ${codec.MAX_U32}`);
+            throw FerryError.of(11, `deadlineMs must be an integer from 0 to ${codec.MAX_U32}`);
           }
         }
         if (opts.key !== undefined && opts.key !== null) {
           key = codec.toBytes(opts.key, 'key');
           if (key.length > codec.MAX_KEY) {
-            throw new FerryError(11, `key is ${key.length} bytes, more than ${codec.MAX_KEY}`);
+            throw FerryError.of(11, `key is ${key.length} bytes, more than ${codec.MAX_KEY}`);
           }
         }
         if (opts.idempotent) {
@@ -242,7 +242,7 @@ class Client extends EventEmitter {
       return Promise.reject(err);
     }
     if (this._state === 'closed') {
-      return Promise.reject(new FerryError(16, 'client closed'));
+      return Promise.reject(FerryError.of(16, 'client closed'));
     }
     if (signal !== null && signal.aborted) {
       return Promise.reject(FerryError.of(12, 'call cancelled', { cause: signal.reason }));
@@ -288,7 +288,7 @@ class Client extends EventEmitter {
       this._settleError(c, FerryError.of(12, 'client closed'));
     }
     for (const w of this._connectWaiters.splice(0)) {
-      w.reject(new FerryError(16, 'client closed'));
+      w.reject(FerryError.of(16, 'client closed'));
     }
     const conn = this._conn;
     this._conn = null;
@@ -307,7 +307,7 @@ class Client extends EventEmitter {
     }
     b = Buffer.from(name, 'utf8');
     if (b.length < 1 || b.length > codec.MAX_NAME) {
-      throw new FerryError(11, `service name must be 1 to ${codec.MAX_NAME} bytes`);
+      throw FerryError.of(11, `service name must be 1 to ${codec.MAX_NAME} bytes`);
     }
     if (this._services.size < SERVICE_CACHE_MAX) {
       this._services.set(name, b);
@@ -564,7 +564,7 @@ class Client extends EventEmitter {
       const msg = e.message.toString('utf8');
       if (id === 0) {
         const err = FerryError.of(e.code, msg || undefined);
-        conn.fail(new FerryError(16, `ferryd at '${this.addr}' closed the connection: ${err.code}: ${err.message}`, { cause: err }));
+        conn.fail(FerryError.of(16, `ferryd at '${this.addr}' closed the connection: ${err.code}: ${err.message}`, { cause: err }));
         return;
       }
       const c = this._calls.get(id);

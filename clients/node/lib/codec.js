@@ -99,7 +99,7 @@ const EMPTY = Buffer.alloc(0);
 
 function checkLen(n, max, what) {
   if (n > max) {
-    throw new FerryError(11, `${what} is ${n} bytes, more than ${max}`);
+    throw FerryError.of(11, `${what} is ${n} bytes, more than ${max}`);
   }
 }
 
@@ -184,7 +184,7 @@ function encodeRequest(id, service, payload, { deadlineMs = 0, key, flags = 0 } 
   const k = toBytes(key, 'key');
   const p = toBytes(payload, 'payload');
   if (s.length < 1 || s.length > MAX_NAME) {
-    throw new FerryError(11, `service name must be 1 to ${MAX_NAME} bytes`);
+    throw FerryError.of(11, `service name must be 1 to ${MAX_NAME} bytes`);
   }
   checkLen(k.length, MAX_KEY, 'key');
   const b = Buffer.allocUnsafe(requestSize(s.length, k.length, p.length));
@@ -235,7 +235,7 @@ function encodeEmpty(type, id = 0) {
 /* ------------------------------------------------------------ reading */
 
 function proto(why) {
-  return new FerryError(1, why);
+  return FerryError.of(1, why);
 }
 
 /** A cursor over a frame body; every take checks the bytes left. */
@@ -304,10 +304,10 @@ function checkHeader(buf, off, maxBody) {
   const bodyLen = buf.readUInt32BE(off);
   const type = buf[off + 4];
   if (maxBody > 0 && bodyLen > maxBody) {
-    throw new FerryError(2, `frame body of ${bodyLen} bytes is larger than ${maxBody}`);
+    throw FerryError.of(2, `frame body of ${bodyLen} bytes is larger than ${maxBody}`);
   }
   if (type === 0 || type > TYPE_MAX) {
-    throw new FerryError(4, `unknown frame type ${type}`);
+    throw FerryError.of(4, `unknown frame type ${type}`);
   }
   return bodyLen;
 }

@@ -43,7 +43,7 @@ function parseAddr(addr) {
   if (addr.startsWith('unix:')) {
     const path = addr.slice(5);
     if (path === '') {
-      throw new FerryError(11, `bad address '${addr}': no socket path`);
+      throw FerryError.of(11, `bad address '${addr}': no socket path`);
     }
     return { text: addr, opts: { path } };
   }
@@ -55,14 +55,14 @@ function parseAddr(addr) {
   } else {
     const i = addr.lastIndexOf(':');
     if (i <= 0 || addr.indexOf(':') !== i) {
-      throw new FerryError(11, `bad address '${addr}': want host:port, [v6]:port or unix:/path`);
+      throw FerryError.of(11, `bad address '${addr}': want host:port, [v6]:port or unix:/path`);
     }
     host = addr.slice(0, i);
     port = addr.slice(i + 1);
   }
   const p = /^\d{1,5}$/.test(port) ? Number(port) : -1;
   if (p < 1 || p > 65535) {
-    throw new FerryError(11, `bad address '${addr}': port must be 1..65535`);
+    throw FerryError.of(11, `bad address '${addr}': port must be 1..65535`);
   }
   return { text: addr, opts: { host, port: p } };
 }
@@ -101,12 +101,12 @@ function commonOpts(o, role) {
   for (const k of ['heartbeatMs', 'connectTimeoutMs', 'reconnectMinMs', 'reconnectMaxMs', 'maxFrame']) {
     const v = opts[k];
     if (!Number.isInteger(v) || v < 0 || v > codec.MAX_U32) {
-      throw new FerryError(11, `${k} must be an integer from 0 to ${codec.MAX_U32}`);
+      throw FerryError.of(11, `${k} must be an integer from 0 to ${codec.MAX_U32}`);
     }
   }
   if (Buffer.byteLength(String(opts.token)) > codec.MAX_NAME ||
       Buffer.byteLength(String(opts.name)) > codec.MAX_NAME) {
-    throw new FerryError(11, `token and name must be at most ${codec.MAX_NAME} bytes`);
+    throw FerryError.of(11, `token and name must be at most ${codec.MAX_NAME} bytes`);
   }
   return opts;
 }
@@ -138,7 +138,7 @@ class Conn {
     this.socket = s;
     s.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
-      this.fail(new FerryError(16, `connecting to '${this.addr}': timed out after ${opts.connectTimeoutMs} ms`));
+      this.fail(FerryError.of(16, `connecting to '${this.addr}': timed out after ${opts.connectTimeoutMs} ms`));
     }, opts.connectTimeoutMs);
     s.on('connect', () => {
       this.state = 'hello';
@@ -166,10 +166,10 @@ class Conn {
     });
     s.on('error', (err) => {
       const what = this.state === 'connecting' ? 'connecting to' : 'connection to';
-      this.fail(new FerryError(16, `${what} '${this.addr}': ${err.message}`));
+      this.fail(FerryError.of(16, `${what} '${this.addr}': ${err.message}`));
     });
     s.on('close', () => {
-      this.fail(new FerryError(16, `ferryd at '${this.addr}' closed the connection`));
+      this.fail(FerryError.of(16, `ferryd at '${this.addr}' closed the connection`));
     });
   }
 
@@ -326,7 +326,7 @@ class Conn {
     const now = performance.now();
     if (inb > 0 && now - this.lastRecv >= 3 * inb) {
       const silent = Math.round(now - this.lastRecv);
-      this.fail(new FerryError(16, `ferryd at '${this.addr}' silent for ${silent} ms (3 x heartbeat ${inb} ms)`));
+      this.fail(FerryError.of(16, `ferryd at '${this.addr}' silent for ${silent} ms (3 x heartbeat ${inb} ms)`));
       return;
     }
     if (out > 0 && now - this.lastSend >= out && !this.blocked) {
@@ -351,7 +351,7 @@ class Conn {
     } catch (e) {
       // The socket is going anyway.
     }
-    this.fail(new FerryError(16, `protocol error from ferryd at '${this.addr}': ${errname(errno)}: ${why}`));
+    this.fail(FerryError.of(16, `protocol error from ferryd at '${this.addr}': ${errname(errno)}: ${why}`));
   }
 
   /** Closes at once; the owner hears of it once. */

@@ -131,10 +131,10 @@ class Worker extends EventEmitter {
     }
     const bytes = Buffer.from(String(service), 'utf8');
     if (bytes.length < 1 || bytes.length > codec.MAX_NAME) {
-      throw new FerryError(11, `service name must be 1 to ${codec.MAX_NAME} bytes`);
+      throw FerryError.of(11, `service name must be 1 to ${codec.MAX_NAME} bytes`);
     }
     if (!Number.isInteger(credit) || credit < 1 || credit > codec.MAX_CREDIT) {
-      throw new FerryError(11, `credit must be an integer from 1 to ${codec.MAX_CREDIT}`);
+      throw FerryError.of(11, `credit must be an integer from 1 to ${codec.MAX_CREDIT}`);
     }
     const s = { name: String(service), handler, credit, bytes, registered: false };
     this._services.set(s.name, s);
@@ -150,7 +150,7 @@ class Worker extends EventEmitter {
    * refuses the worker (token, a refused REGISTER). */
   start() {
     if (this._state === 'closed' || this._state === 'stopping') {
-      return Promise.reject(new FerryError(16, 'worker stopped'));
+      return Promise.reject(FerryError.of(16, 'worker stopped'));
     }
     if (this._ready) {
       return Promise.resolve();
@@ -183,7 +183,7 @@ class Worker extends EventEmitter {
         });
       }
     }
-    this._close(new FerryError(16, 'worker stopped'));
+    this._close(FerryError.of(16, 'worker stopped'));
     if (conn !== null) {
       await conn.end();
     }
@@ -353,7 +353,7 @@ class Worker extends EventEmitter {
         }
         const err = FerryError.of(e.code, e.message.toString('utf8') || undefined);
         if (id === 0) {
-          conn.fail(new FerryError(16, `ferryd at '${this.addr}' closed the connection: ${err.code}: ${err.message}`, { cause: err }));
+          conn.fail(FerryError.of(16, `ferryd at '${this.addr}' closed the connection: ${err.code}: ${err.message}`, { cause: err }));
           return;
         }
         const name = this._regIds.get(id);
