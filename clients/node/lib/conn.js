@@ -54,15 +54,15 @@ function parseAddr(addr) {
     [, host, port] = m6;
   } else {
     const i = addr.lastIndexOf(':');
-    if (i <= 0 || addr.indexOf(':') !== i) {
+    if (i <= 0) {
       throw FerryError.of(11, `bad address '${addr}': want host:port, [v6]:port or unix:/path`);
     }
     host = addr.slice(0, i);
     port = addr.slice(i + 1);
   }
   const p = /^\d{1,5}$/.test(port) ? Number(port) : -1;
-  if (p < 1 || p > 65535) {
-    throw FerryError.of(11, `bad address '${addr}': port must be 1..65535`);
+  if (p < 0 || p > 65535) {
+    throw FerryError.of(11, `bad address '${addr}': port must be 0..65535`);
   }
   return { text: addr, opts: { host, port: p } };
 }
@@ -289,8 +289,10 @@ class Conn {
         this.abort(1, `bad ERROR: ${err.message}`);
         return;
       }
-      const msg = e.message.toString('utf8') || undefined;
-      const err = FerryError.of(e.code, msg);
+      // As libferry: VERSION and UNAUTHORIZED keep their code, any other
+      // refusal is a failed connection that names it.
+      const text = `ferryd at '${this.addr}' refused the connection: ${errname(e.code)}: ${e.message.toString('utf8')}`;
+      const err = FerryError.of(e.code === 3 || e.code === 15 ? e.code : 16, text);
       err.fromPeer = true;
       this.fail(err);
     } else {
