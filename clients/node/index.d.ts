@@ -88,6 +88,8 @@ export class Job {
   reply(data: Bytes): boolean;
   /** Fails the job with an error (a FerryError's code, else WORKER_ERROR) or a code and message. */
   fail(err: Error | ErrorName | number, message?: string): boolean;
+  /** Gives the job up unanswered (stop() no longer waits for it). */
+  abandon(): boolean;
 }
 
 /**

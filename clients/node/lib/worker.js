@@ -83,6 +83,26 @@ class Job {
     return this._worker._answer(this, null, errno, msg || '');
   }
 
+  /**
+   * Gives the job up without answering (it no longer counts as held, so
+   * stop() does not wait for it); its caller gets ferryd's DEADLINE, or
+   * WORKER_LOST once this worker is gone. Returns false when it had been
+   * answered or cancelled already.
+   */
+  abandon() {
+    if (this.answered || this.cancelled) {
+      return false;
+    }
+    this.answered = true;
+    this.payload = null;
+    const w = this._worker;
+    if (w._jobs.get(this._wireId) === this) {
+      w._jobs.delete(this._wireId);
+      w._checkIdle();
+    }
+    return true;
+  }
+
   _abort(reason) {
     this.cancelled = true;
     this._reason = reason;
@@ -327,8 +347,8 @@ class Worker extends EventEmitter {
         const j = this._jobs.get(id);
         if (j !== undefined) {
           this._jobs.delete(id);
-          j._abort(FerryError.of(12, 'cancelled by ferryd'));
           this.emit('cancel', j);
+          j._abort(FerryError.of(12, 'cancelled by ferryd'));
           this._checkIdle();
         }
         return;
