@@ -51,6 +51,9 @@ function fieldsOf(type, f) {
       if (f.maxFrame !== undefined) {
         o.max_frame = f.maxFrame;
       }
+      if (f.trailing !== undefined) {
+        o.trailing_hex = f.trailing.toString('hex');
+      }
       return o;
     }
     case codec.HELLO_OK: {
@@ -58,6 +61,9 @@ function fieldsOf(type, f) {
       if (f.maxDeadlineMs !== undefined) {
         o.max_deadline_ms = f.maxDeadlineMs;
         o.default_deadline_ms = f.defaultDeadlineMs;
+      }
+      if (f.trailing !== undefined) {
+        o.trailing_hex = f.trailing.toString('hex');
       }
       return o;
     }

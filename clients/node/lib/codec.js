@@ -327,6 +327,8 @@ function parseHello(body) {
   }
   if (h.version <= 2) {
     r.end('HELLO');
+  } else {
+    h.trailing = r.rest(); // a later version's fields, ignored
   }
   if (h.role < ROLE_CALLER || h.role > ROLE_PEER) {
     throw proto(`role ${h.role} is not 1, 2 or 3`);
@@ -349,6 +351,8 @@ function parseHelloOk(body) {
   }
   if (h.version <= 2) {
     r.end('HELLO_OK');
+  } else {
+    h.trailing = r.rest();
   }
   return h;
 }
@@ -384,9 +388,8 @@ function parseRegister(body) {
   const credit = r.u32('credit');
   const service = r.str16(MAX_NAME, 'service');
   r.end('REGISTER');
-  if (service.length === 0 || credit === 0 || credit > MAX_CREDIT) {
-    throw proto('REGISTER needs a service name and a credit of 1..65535');
-  }
+  // A credit of 0 or above 65535 and an empty name are well formed: the
+  // receiver refuses them with INVALID_ARGUMENT, keeping the connection.
   return { credit, service };
 }
 
