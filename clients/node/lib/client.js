@@ -491,7 +491,7 @@ class Client extends EventEmitter {
     for (const w of this._connectWaiters.splice(0)) {
       w.reject(err);
     }
-    if (err.fromPeer) {
+    if (err.fromPeer && (err.errno === 15 || err.errno === 3)) {
       // ferryd refused us (UNAUTHORIZED, VERSION, ...): waiting calls
       // fail with its answer rather than wait for their deadline.
       this._failWaiting(err);
