@@ -23,7 +23,7 @@ const codec = require('./codec');
 const { FerryError, errname } = require('./errors');
 
 /** The protocol version this client sends in HELLO. */
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 
 const ARENA_SIZE = 64 * 1024;
 const ARENA_MAX_FRAME = 16 * 1024; // larger frames get their own Buffer

@@ -16,6 +16,11 @@ after(async () => { await d.stop(); });
 test('a call returns the reply as a Buffer', async () => {
   const c = new ferry.Client({ addr: d.addr });
   try {
+    await c.connect();
+    assert.equal(c.server.version, ferry.PROTOCOL_VERSION);
+    assert.equal(ferry.PROTOCOL_VERSION, 2);
+    assert.equal(c.server.defaultDeadlineMs, 5000);
+    assert.equal(c.server.maxDeadlineMs, 60000);
     const r = await c.call('echo', 'hello');
     assert.ok(Buffer.isBuffer(r));
     assert.equal(r.toString(), 'hello');
@@ -250,7 +255,8 @@ async function scripted(hb, onFrame, opts = {}) {
         buf = buf.subarray(f.size);
         frames.push(f);
         if (f.type === codec.HELLO) {
-          s.write(codec.encodeHelloOk({ version: 1, heartbeatMs: hb, maxFrame: codec.DEFAULT_MAX_BODY, name: 'fake' }));
+          s.write(codec.encodeHelloOk({ version: opts.version || 1, heartbeatMs: hb, maxFrame: codec.DEFAULT_MAX_BODY,
+            name: 'fake', maxDeadlineMs: opts.maxDeadlineMs || 0, defaultDeadlineMs: opts.defaultDeadlineMs || 0 }));
           if (opts.noRead) {
             s.pause();
           }
@@ -347,5 +353,38 @@ test('a REPLY for an unknown id is ignored, a frame a caller must not get closes
   } finally {
     await c.close();
     s.srv.close();
+  }
+});
+
+test('safety timers follow HELLO_OK v2: default_deadline_ms for deadline 0, capped by max_deadline_ms', async () => {
+  const s = await scripted(0, null, { version: 2, defaultDeadlineMs: 200, maxDeadlineMs: 400 });
+  const c = new ferry.Client({ addr: s.addr, heartbeatMs: 0 });
+  try {
+    await c.connect();
+    const t0 = Date.now();
+    const r1 = assert.rejects(c.call('never', 'x'), { code: 'DEADLINE' }).then(() => Date.now() - t0);
+    const r2 = assert.rejects(c.call('never', 'y', { deadlineMs: 100000 }), { code: 'DEADLINE' }).then(() => Date.now() - t0);
+    const [a, b] = await Promise.all([r1, r2]);
+    assert.ok(a >= 400 && a < 2000, `default: ${a} ms`); // 200 + 250 slack
+    assert.ok(b >= 600 && b < 2500, `capped: ${b} ms`); // 400 + 250 slack
+    // Each expired call was cancelled at the server.
+    await waitFor(() => s.frames.filter((f) => f.type === codec.CANCEL).length === 2, 2000, 'two CANCELs');
+    const hello = s.frames.find((f) => f.type === codec.HELLO);
+    assert.equal(hello.fields.version, 2);
+    assert.equal(hello.fields.maxFrame, codec.DEFAULT_MAX_BODY);
+  } finally {
+    await c.close();
+    s.srv.close();
+  }
+});
+
+test('a reply larger than our announced max_frame comes as TOO_BIG; the connection stays', async () => {
+  const c = new ferry.Client({ addr: d.addr, maxFrame: 2048 });
+  try {
+    await assert.rejects(c.call('echo', Buffer.alloc(5000)), (e) => e instanceof ferry.TooBigError && /2048/.test(e.message));
+    assert.equal((await c.call('echo', 'small')).toString(), 'small');
+    assert.equal(c.connects, 1);
+  } finally {
+    await c.close();
   }
 });

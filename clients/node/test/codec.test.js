@@ -8,11 +8,6 @@ const assert = require('node:assert/strict');
 const { codec, FerryError } = require('..');
 const VECTORS = require('../../../tests/vectors/frames.json');
 
-// Vectors whose meaning protocol version 2 changed (issue 10): skipped
-// while the tree still has the version-1 file.
-const V1_ONLY = new Set(VECTORS.version < 2 ? ['hello_future_version', 'register_credit_0',
-  'register_credit_65536', 'register_service_len_0'] : []);
-
 function encodeFields(v) {
   const f = v.fields;
   const id = BigInt(v.id);
@@ -29,7 +24,7 @@ function encodeFields(v) {
 
 test('valid vectors decode and re-encode byte for byte', () => {
   let n = 0;
-  for (const v of VECTORS.frames.filter((x) => x.type && !V1_ONLY.has(x.name))) {
+  for (const v of VECTORS.frames.filter((x) => x.type)) {
     const buf = Buffer.from(v.hex, 'hex');
     const f = codec.decodeFrame(buf, v.max_body || VECTORS.max_body);
     assert.ok(f !== null, v.name);
@@ -64,7 +59,7 @@ test('valid vectors decode and re-encode byte for byte', () => {
 
 test('invalid vectors are refused with their code; short ones need more bytes', () => {
   let n = 0;
-  for (const v of VECTORS.frames.filter((x) => !x.type && !V1_ONLY.has(x.name))) {
+  for (const v of VECTORS.frames.filter((x) => !x.type)) {
     const buf = Buffer.from(v.hex, 'hex');
     if (v.incomplete) {
       assert.equal(codec.decodeFrame(buf, v.max_body || VECTORS.max_body), null, v.name);
@@ -78,7 +73,7 @@ test('invalid vectors are refused with their code; short ones need more bytes', 
 });
 
 test('the stream decoder cuts any split of the bytes into the same frames', () => {
-  const frames = VECTORS.frames.filter((x) => x.type && !V1_ONLY.has(x.name)).map((v) => Buffer.from(v.hex, 'hex'));
+  const frames = VECTORS.frames.filter((x) => x.type).map((v) => Buffer.from(v.hex, 'hex'));
   const all = Buffer.concat(frames);
   for (const step of [1, 3, 16, 17, 100, all.length]) {
     const got = [];

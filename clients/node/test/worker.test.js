@@ -160,3 +160,10 @@ test('a lost worker: its callers get WORKER_LOST, its job signals abort', async 
     await w.stop({ timeoutMs: 10 });
   }
 });
+
+test('registering a built-in service is refused: start() rejects with InvalidArgumentError', async () => {
+  const w = new ferry.Worker({ addr: d.addr });
+  w.handle('echo', (p) => p);
+  await assert.rejects(w.start(), (e) => e instanceof ferry.InvalidArgumentError && /echo/.test(e.message));
+  await w.stop();
+});
