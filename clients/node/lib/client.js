@@ -491,9 +491,11 @@ class Client extends EventEmitter {
     for (const w of this._connectWaiters.splice(0)) {
       w.reject(err);
     }
-    if (err.fromPeer && (err.errno === 15 || err.errno === 3)) {
-      // ferryd refused us (UNAUTHORIZED, VERSION, ...): waiting calls
-      // fail with its answer rather than wait for their deadline.
+    if (!this._everReady || (err.fromPeer && (err.errno === 15 || err.errno === 3))) {
+      // Never connected (nothing there, as libferry) or refused (a wrong
+      // token, VERSION): waiting calls fail now rather than at their
+      // deadline. Only a client that was connected waits for ferryd to
+      // come back.
       this._failWaiting(err);
     }
     this._retryLater();

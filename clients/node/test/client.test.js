@@ -208,6 +208,10 @@ test('connect() fails with CONNECTION when nothing listens, UNAUTHORIZED on a wr
   const port = await freePort();
   const c = new ferry.Client({ addr: `127.0.0.1:${port}` });
   await assert.rejects(c.connect(), { code: 'CONNECTION' });
+  // A client that never connected does not wait for a ferryd to appear.
+  const t0 = Date.now();
+  await assert.rejects(c.call('echo', 'x', { deadlineMs: 10000 }), (e) => e.code === 'CONNECTION' && /ECONNREFUSED/.test(e.message));
+  assert.ok(Date.now() - t0 < 2000);
   await c.close();
   const d2 = await new Daemon(['--caller-token', 's3cret']).start();
   try {
