@@ -45,6 +45,7 @@ class Call {
     this.signal = signal;
     this.onAbort = null;
     this.state = WAITING;
+    this.queuedLen = -1; // bytes counted in _waitingBytes while it waits
     this.start = 0;
     this.expireAt = 0;
     this.list = null; // Timers list while armed
@@ -331,10 +332,10 @@ class Client extends EventEmitter {
 
   _wait(c) {
     this._waiting.push(c);
-    this._waitingBytes += this._payloadLen(c);
+    c.queuedLen = this._payloadLen(c);
+    this._waitingBytes += c.queuedLen;
     if (this._waitingBytes > this.maxQueuedBytes && this._waiting.length - this._waitingHead > 1) {
       this._waiting.pop();
-      this._waitingBytes -= this._payloadLen(c);
       this._finish(c);
       c.reject(FerryError.of(10, `client: more than ${this.maxQueuedBytes} bytes of calls wait to be sent to ferryd`));
       return;
@@ -392,7 +393,7 @@ class Client extends EventEmitter {
       if (c.state !== WAITING) {
         continue;
       }
-      this._waitingBytes -= this._payloadLen(c);
+      this._unqueue(c);
       this._send(conn, c, now);
     }
     if (this._waitingHead === q.length) {
@@ -402,8 +403,16 @@ class Client extends EventEmitter {
     }
   }
 
+  _unqueue(c) {
+    if (c.queuedLen >= 0) {
+      this._waitingBytes -= c.queuedLen;
+      c.queuedLen = -1;
+    }
+  }
+
   /** Takes c out of the table and its timer list. */
   _finish(c) {
+    this._unqueue(c);
     c.state = DONE;
     this._calls.delete(c.id);
     this._timers.remove(c);

@@ -157,12 +157,7 @@ class Conn {
     });
     s.on('drain', () => {
       this.blocked = false;
-      if (this.out.length > 0 || this.arenaOff > this.sealed) {
-        this.flush();
-      }
-      if (!this.blocked && this.state === 'ready') {
-        this.owner._connDrain(this);
-      }
+      this.flush();
     });
     s.on('error', (err) => {
       const what = this.state === 'connecting' ? 'connecting to' : 'connection to';
@@ -231,6 +226,9 @@ class Conn {
     this.seal();
     const out = this.out;
     if (out.length === 0) {
+      if (this.state === 'ready') {
+        this.owner._connDrain(this);
+      }
       return;
     }
     this.out = [];
@@ -250,6 +248,8 @@ class Conn {
     }
     if (!ok) {
       this.blocked = true;
+    } else if (this.state === 'ready') {
+      this.owner._connDrain(this); // room again: calls that waited may go
     }
   }
 

@@ -392,3 +392,20 @@ test('a reply larger than our announced max_frame comes as TOO_BIG; the connecti
     await c.close();
   }
 });
+
+test('calls beyond the write queue wait and all go once the socket takes them', async () => {
+  const c = new ferry.Client({ addr: d.addr, maxQueuedBytes: 256 * 1024 });
+  try {
+    await c.connect();
+    const p = Buffer.alloc(32 * 1024, 7);
+    // 64 x 32 KiB in one tick: 2 MiB, eight times the queue bound.
+    const rs = await Promise.allSettled(Array.from({ length: 64 }, () => c.call('echo', p, { deadlineMs: 20000 })));
+    const ok = rs.filter((r) => r.status === 'fulfilled' && r.value.equals(p)).length;
+    const over = rs.filter((r) => r.status === 'rejected' && r.reason.code === 'OVERLOADED').length;
+    assert.equal(ok + over, 64);
+    assert.ok(ok >= 8, `${ok} answered`);
+    assert.equal(c.pending, 0);
+  } finally {
+    await c.close();
+  }
+});
