@@ -45,6 +45,8 @@ class Call {
     this.signal = signal;
     this.onAbort = null;
     this.state = WAITING;
+    this.conn = null; // the connection it was queued on
+    this.seq = 0; // it leaves with that connection's write number seq
     this.queuedLen = -1; // bytes counted in _waitingBytes while it waits
     this.start = 0;
     this.expireAt = 0;
@@ -377,8 +379,9 @@ class Client extends EventEmitter {
       conn.push(head);
       conn.push(typeof c.payload === 'string' ? Buffer.from(c.payload, 'utf8') : c.payload);
     }
-    c.payload = null; // nothing of the caller's is held once it is sent
     c.state = SENT;
+    c.conn = conn;
+    c.seq = conn.flushes + 1;
   }
 
   /** Sends the calls that waited, in order, while the connection takes
@@ -414,6 +417,8 @@ class Client extends EventEmitter {
   _finish(c) {
     this._unqueue(c);
     c.state = DONE;
+    c.payload = null;
+    c.conn = null;
     this._calls.delete(c.id);
     this._timers.remove(c);
     if (c.onAbort !== null) {
@@ -516,11 +521,38 @@ class Client extends EventEmitter {
     }
     this._conn = null;
     this._lastError = err;
-    // Calls at ferryd may or may not have run: they fail; waiting ones
-    // stay for the next connection.
+    // Calls at ferryd may or may not have run: they fail. Calls whose
+    // bytes never reached the socket wait, with those that waited
+    // already, for the next connection.
+    const again = [];
     for (const c of [...this._calls.values()]) {
-      if (c.state === SENT) {
+      if (c.state !== SENT) {
+        continue;
+      }
+      if (c.conn === conn && c.seq > conn.flushes) {
+        c.state = WAITING;
+        c.conn = null;
+        again.push(c);
+      } else {
         this._settleError(c, FerryError.of(16, err.message));
+      }
+    }
+    if (again.length > 0) {
+      again.sort((a, b) => a.id - b.id);
+      const rest = this._waiting.slice(this._waitingHead);
+      this._waiting = [];
+      this._waitingHead = 0;
+      this._waitingBytes = 0;
+      for (const c of again) {
+        this._waiting.push(c);
+        c.queuedLen = this._payloadLen(c);
+        this._waitingBytes += c.queuedLen;
+      }
+      for (const c of rest) {
+        if (c !== undefined && c.state === WAITING) {
+          this._waiting.push(c);
+          this._waitingBytes += c.queuedLen;
+        }
       }
     }
     this.emit('disconnect', err);

@@ -6,9 +6,12 @@
  *
  * Output: frames are written into a shared arena Buffer (header in
  * place, no Buffer per frame for small ones) and leave in one write per
- * tick (process.nextTick). When socket.write() returns false nothing more
+ * turn of the event loop (setImmediate: after the I/O of the turn, so a
+ * close that came in the same turn is seen before we write). When socket.write() returns false nothing more
  * is written until 'drain'; the bytes waiting meanwhile are counted
- * (queuedBytes) so that callers can bound them. Input: every chunk goes
+ * (queuedBytes) so that callers can bound them. flushes counts the writes
+ * made, so a caller can tell whether a frame it queued ever reached the
+ * socket. Input: every chunk goes
  * through a FrameDecoder; each frame is handed to the owner.
  *
  * A Conn lives for one socket. Its owner (Client or Worker) makes a new
@@ -126,6 +129,7 @@ class Conn {
     this.sealed = 0; // arena bytes before this are in out
     this.out = []; // Buffers waiting for the next flush
     this.flushScheduled = false;
+    this.flushes = 0; // writes handed to the socket
     this.lastSend = 0;
     this.lastRecv = 0;
     this.hbTimer = null;
@@ -163,6 +167,11 @@ class Conn {
       const what = this.state === 'connecting' ? 'connecting to' : 'connection to';
       this.fail(FerryError.of(16, `${what} '${this.addr}': ${err.message}`));
     });
+    s.on('end', () => {
+      // ferryd closed its side: nothing more will come, and what we would
+      // write now is lost.
+      this.fail(FerryError.of(16, `ferryd at '${this.addr}' closed the connection`));
+    });
     s.on('close', () => {
       this.fail(FerryError.of(16, `ferryd at '${this.addr}' closed the connection`));
     });
@@ -193,7 +202,7 @@ class Conn {
     this.queuedBytes += n;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushBound);
+      setImmediate(this.flushBound);
     }
     return off;
   }
@@ -213,7 +222,7 @@ class Conn {
     this.queuedBytes += buf.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushBound);
+      setImmediate(this.flushBound);
     }
   }
 
@@ -233,6 +242,7 @@ class Conn {
     }
     this.out = [];
     this.queuedBytes = 0;
+    this.flushes++;
     this.lastSend = performance.now();
     const s = this.socket;
     let ok;
