@@ -20,7 +20,7 @@
 const { EventEmitter } = require('events');
 const codec = require('./codec');
 const { Conn, Backoff, commonOpts } = require('./conn');
-const { FerryError } = require('./errors');
+const { FerryError, errnoOf } = require('./errors');
 
 const COPY_BELOW = 16 * 1024;
 
@@ -70,7 +70,7 @@ class Job {
       errno = err;
       msg = message;
     } else if (typeof err === 'string') {
-      errno = require('./errors').errnoOf(err) || 9;
+      errno = errnoOf(err) || 9;
       msg = message;
     } else if (err instanceof FerryError) {
       errno = err.errno;
