@@ -586,16 +586,27 @@ class Client extends EventEmitter {
 
   /* ------------------------------------------------------- from ferryd */
 
-  _connFrame(conn, type, flags, id, body) {
+  _connFrame(conn, type, flags, id, buf, start, end) {
     if (type === codec.REPLY) {
       const c = this._calls.get(id);
       if (c === undefined) {
         return; // ended here already (cancelled, timed out)
       }
       this._finish(c);
-      c.resolve(body.length < COPY_BELOW ? Buffer.from(body) : body);
+      const len = end - start;
+      let reply;
+      if (len < COPY_BELOW) {
+        // Small replies are copied so that they do not hold the whole
+        // 64 KiB read chunk.
+        reply = Buffer.allocUnsafe(len);
+        buf.copy(reply, 0, start, end);
+      } else {
+        reply = buf.subarray(start, end);
+      }
+      c.resolve(reply);
       return;
     }
+    const body = buf.subarray(start, end);
     if (type === codec.ERROR) {
       let e;
       try {

@@ -441,13 +441,16 @@ function parseBody(type, body) {
 /**
  * Cuts a byte stream into frames. push(chunk) calls
  * onFrame(type, flags, id, body) for every whole frame, in order; a body
- * is a view into the chunk it came in (valid as long as it is held).
- * A bad header throws from push() (the stream is then unusable).
+ * is a view into the chunk it came in (valid as long as it is held). With
+ * raw set it calls onFrame(type, flags, id, buf, start, end) instead, the
+ * body being buf[start..end), and makes no view. A bad header throws from
+ * push() (the stream is then unusable).
  */
 class FrameDecoder {
-  constructor(maxBody, onFrame) {
+  constructor(maxBody, onFrame, raw = false) {
     this.maxBody = maxBody;
     this.onFrame = onFrame;
+    this.raw = raw;
     this.parts = null; // chunks of an incomplete frame
     this.have = 0; // bytes in parts
     this.want = 0; // bytes of the whole frame, once the header is in
@@ -478,8 +481,12 @@ class FrameDecoder {
       if (end > len) {
         break;
       }
-      this.onFrame(chunk[off + 4], chunk[off + 5], readId(chunk, off + 8),
-        chunk.subarray(off + HEADER_SIZE, end));
+      if (this.raw) {
+        this.onFrame(chunk[off + 4], chunk[off + 5], readId(chunk, off + 8), chunk, off + HEADER_SIZE, end);
+      } else {
+        this.onFrame(chunk[off + 4], chunk[off + 5], readId(chunk, off + 8),
+          chunk.subarray(off + HEADER_SIZE, end));
+      }
       off = end;
     }
     if (off < len) {

@@ -16,7 +16,8 @@
  *
  * A Conn lives for one socket. Its owner (Client or Worker) makes a new
  * one to reconnect, and gets four calls: _connReady(conn, helloOk),
- * _connFrame(conn, type, flags, id, body), _connFailed(conn, err) when the
+ * _connFrame(conn, type, flags, id, buf, start, end) (the body is
+ * buf[start..end)), _connFailed(conn, err) when the
  * handshake did not succeed, _connLost(conn, err) when a ready connection
  * ended, and _connDrain(conn) when a blocked socket drained.
  */
@@ -136,7 +137,8 @@ class Conn {
     this.connectTimer = null;
     this.error = null; // why it closed
     this.flushBound = () => this.flush();
-    this.decoder = new codec.FrameDecoder(opts.maxFrame, (t, f, id, body) => this.onFrame(t, f, id, body));
+    this.decoder = new codec.FrameDecoder(opts.maxFrame,
+      (t, f, id, buf, start, end) => this.onFrame(t, f, id, buf, start, end), true);
 
     const s = net.connect(opts.addr.opts);
     this.socket = s;
@@ -274,14 +276,15 @@ class Conn {
 
   /* ------------------------------------------------------------- input */
 
-  onFrame(type, flags, id, body) {
+  onFrame(type, flags, id, buf, start, end) {
     if (this.state === 'ready') {
-      this.owner._connFrame(this, type, flags, id, body);
+      this.owner._connFrame(this, type, flags, id, buf, start, end);
       return;
     }
     if (this.state !== 'hello') {
       return;
     }
+    const body = buf.subarray(start, end);
     if (type === codec.HELLO_OK) {
       let h;
       try {

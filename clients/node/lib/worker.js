@@ -338,7 +338,8 @@ class Worker extends EventEmitter {
     this._retryTimer = setTimeout(() => this._open(), this._backoff.take());
   }
 
-  _connFrame(conn, type, flags, id, body) {
+  _connFrame(conn, type, flags, id, buf, start, end) {
+    const body = buf.subarray(start, end);
     switch (type) {
       case codec.REQUEST:
         this._request(conn, flags, id, body);
