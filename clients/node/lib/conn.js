@@ -32,6 +32,7 @@ const PROTOCOL_VERSION = 2;
 const ARENA_SIZE = 64 * 1024;
 const ARENA_MAX_FRAME = 16 * 1024; // larger frames get their own Buffer
 const DEFAULT_ADDR = '127.0.0.1:7700';
+const MIN_MAX_FRAME = 4 + codec.MAX_ERRMSG; // the largest ERROR body
 
 /**
  * Parses "host:port", "[v6]:port" or "unix:/path" into net.connect
@@ -107,6 +108,10 @@ function commonOpts(o, role) {
     if (!Number.isInteger(v) || v < 0 || v > codec.MAX_U32) {
       throw FerryError.of(11, `${k} must be an integer from 0 to ${codec.MAX_U32}`);
     }
+  }
+  if (opts.maxFrame !== 0 && opts.maxFrame < MIN_MAX_FRAME) {
+    // ferryd refuses it: its own ERROR frames must fit.
+    throw FerryError.of(11, `maxFrame must be 0 (no limit) or at least ${MIN_MAX_FRAME}`);
   }
   if (Buffer.byteLength(String(opts.token)) > codec.MAX_NAME ||
       Buffer.byteLength(String(opts.name)) > codec.MAX_NAME) {

@@ -73,6 +73,8 @@ test('errors are FerryError subclasses with .code and .errno', async () => {
     await assert.rejects(c.call('echo', 'x', { key: Buffer.alloc(1025) }), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(c.call('echo', 'x', { deadlineMs: -1 }), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(c.call('echo', 42), TypeError);
+    assert.throws(() => new ferry.Client({ addr: d.addr, maxFrame: 1027 }), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => new ferry.Client({ addr: 'nocolon' }), { code: 'INVALID_ARGUMENT' });
     // The connection survived all of that.
     assert.equal((await c.call('echo', 'still')).toString(), 'still');
     assert.equal(c.connects, 1);
