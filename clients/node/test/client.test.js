@@ -411,3 +411,35 @@ test('calls beyond the write queue wait and all go once the socket takes them', 
     await c.close();
   }
 });
+
+test('an error code this client does not know is a FerryError UNKNOWN_ERROR with its number', async () => {
+  const s = await scripted(0, (sock, f) => {
+    if (f.type === codec.REQUEST) {
+      sock.write(codec.encodeError(f.id, 999, 'from the future'));
+    }
+  });
+  const c = new ferry.Client({ addr: s.addr, heartbeatMs: 0 });
+  try {
+    await assert.rejects(c.call('svc', 'x'), (e) => e.constructor === ferry.FerryError &&
+      e.code === 'UNKNOWN_ERROR' && e.errno === 999 && e.message === 'from the future');
+  } finally {
+    await c.close();
+    s.srv.close();
+  }
+});
+
+test('ERROR with id 0 closes the connection: calls in flight fail with CONNECTION naming it', async () => {
+  const s = await scripted(0, (sock, f) => {
+    if (f.type === codec.REQUEST) {
+      sock.end(codec.encodeError(0, 22, 'silent for 3012 ms, 3 x heartbeat 1000 ms'));
+    }
+  });
+  const c = new ferry.Client({ addr: s.addr, heartbeatMs: 0, reconnectMinMs: 5000, reconnectMaxMs: 5000 });
+  try {
+    await assert.rejects(c.call('svc', 'x', { deadlineMs: 5000 }), (e) => e instanceof ferry.ConnectionError &&
+      /TIMED_OUT: silent for 3012 ms/.test(e.message));
+  } finally {
+    await c.close();
+    s.srv.close();
+  }
+});
