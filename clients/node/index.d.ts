@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+// Types of the ferry client for Node.js (lib/index.js).
+/// <reference types="node" />
+import { EventEmitter } from 'events';
+
+export type Bytes = Buffer | Uint8Array | string;
+
+/** The protocol version sent in HELLO. */
+export const PROTOCOL_VERSION: number;
+
+export interface ConnectionOptions {
+  /** "host:port", "[v6]:port" or "unix:/path"; default $FERRY_ADDR, else "127.0.0.1:7700". */
+  addr?: string;
+  /** Access token sent in HELLO; default $FERRY_TOKEN. */
+  token?: string;
+  /** Name shown by `ferry services`; default "node-PID". */
+  name?: string;
+  /** Interval of our idle PINGs, announced to ferryd (0 = none); default 2500. */
+  heartbeatMs?: number;
+  /** TCP connect plus HELLO; default 2000. */
+  connectTimeoutMs?: number;
+  /** First reconnect delay; default 50. */
+  reconnectMinMs?: number;
+  /** Reconnect backoff cap; default 2000. */
+  reconnectMaxMs?: number;
+  /** Largest frame body accepted from ferryd (announced in HELLO v2); default 16 MiB. */
+  maxFrame?: number;
+}
+
+export interface ClientOptions extends ConnectionOptions {
+  /** Bytes of calls that may wait to be written before calls reject with OverloadedError; default 32 MiB. */
+  maxQueuedBytes?: number;
+}
+
+export interface CallOptions {
+  /** Time allowed in ms; 0 or absent = ferryd's default_deadline_ms. */
+  deadlineMs?: number;
+  /** Routing key (0..1024 bytes). */
+  key?: Bytes;
+  /** Safe to run twice: ferryd may retry it on another worker. */
+  idempotent?: boolean;
+  /** Aborting it sends CANCEL and rejects the call with CancelledError (name "AbortError"). */
+  signal?: AbortSignal;
+}
+
+/** What ferryd said in HELLO_OK. */
+export interface ServerInfo {
+  version: number;
+  name: string;
+  heartbeatMs: number;
+  maxFrame: number;
+  maxDeadlineMs?: number;
+  defaultDeadlineMs?: number;
+}
+
+export class Client extends EventEmitter {
+  constructor(opts?: ClientOptions);
+  readonly addr: string;
+  /** How many times a connection was made (HELLO_OK received). */
+  readonly connects: number;
+  /** Calls not yet answered. */
+  readonly pending: number;
+  readonly connected: boolean;
+  /** The last HELLO_OK, or null before the first. */
+  readonly server: ServerInfo | null;
+  connect(): Promise<void>;
+  call(service: string, payload?: Bytes | null, opts?: CallOptions): Promise<Buffer>;
+  close(): Promise<void>;
+  on(event: 'connect', listener: (server: ServerInfo) => void): this;
+  on(event: 'disconnect', listener: (err: FerryError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export class Job {
+  /** ferryd's id of the request. */
+  readonly id: bigint;
+  readonly service: string;
+  /** Time the caller had left when the job arrived (ms). */
+  readonly deadlineMs: number;
+  readonly idempotent: boolean;
+  readonly key: Buffer;
+  readonly payload: Buffer | null;
+  readonly answered: boolean;
+  readonly cancelled: boolean;
+  /** Aborted when ferryd cancels the job or the connection is lost. */
+  readonly signal: AbortSignal;
+  /** Answers the job; false when it was answered or cancelled already. */
+  reply(data: Bytes): boolean;
+  /** Fails the job with an error (a FerryError's code, else WORKER_ERROR) or a code and message. */
+  fail(err: Error | ErrorName | number, message?: string): boolean;
+  /** Gives the job up unanswered (stop() no longer waits for it). */
+  abandon(): boolean;
+}
+
+/**
+ * Returns the reply (or a promise of it); throws to fail the job; returns
+ * undefined to answer later with job.reply() / job.fail().
+ */
+export type Handler = (payload: Buffer, job: Job) =>
+  Bytes | void | undefined | Promise<Bytes | void | undefined>;
+
+export interface HandleOptions {
+  /** Jobs of this service held at once, 1..65535; default 16. */
+  credit?: number;
+}
+
+export class Worker extends EventEmitter {
+  constructor(opts?: ConnectionOptions);
+  readonly addr: string;
+  readonly connects: number;
+  /** Jobs answered. */
+  readonly handled: number;
+  /** Jobs held now (received, not answered or cancelled). */
+  readonly held: number;
+  readonly ready: boolean;
+  handle(service: string, handler: Handler, opts?: HandleOptions): this;
+  start(): Promise<void>;
+  stop(opts?: { timeoutMs?: number }): Promise<void>;
+  on(event: 'ready', listener: () => void): this;
+  on(event: 'cancel', listener: (job: Job) => void): this;
+  on(event: 'disconnect' | 'error', listener: (err: FerryError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export type ErrorName =
+  | 'PROTO' | 'TOO_BIG' | 'VERSION' | 'UNKNOWN_TYPE' | 'UNKNOWN_SERVICE' | 'NO_WORKER'
+  | 'DEADLINE' | 'WORKER_LOST' | 'WORKER_ERROR' | 'OVERLOADED' | 'INVALID_ARGUMENT'
+  | 'CANCELLED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'UNAUTHORIZED' | 'CONNECTION'
+  | 'NOMEM' | 'SYS' | 'CIRCUIT_OPEN' | 'SERVICE_DISABLED' | 'SLOW_CONSUMER' | 'TIMED_OUT';
+
+export class FerryError extends Error {
+  constructor(errno: number, message?: string, options?: { cause?: unknown });
+  /** The error's name, "DEADLINE" ("UNKNOWN_ERROR" for a code this client does not know). */
+  readonly code: ErrorName | 'UNKNOWN_ERROR';
+  /** The stable number, 7. */
+  readonly errno: number;
+  static of(errno: number, message?: string, options?: { cause?: unknown }): FerryError;
+}
+
+interface FerryErrorClass<C extends ErrorName, N extends number> {
+  new (message?: string, options?: { cause?: unknown }): FerryError & { readonly code: C; readonly errno: N };
+  readonly code: C;
+  readonly errno: N;
+}
+
+export const ProtoError: FerryErrorClass<'PROTO', 1>;
+export const TooBigError: FerryErrorClass<'TOO_BIG', 2>;
+export const VersionError: FerryErrorClass<'VERSION', 3>;
+export const UnknownTypeError: FerryErrorClass<'UNKNOWN_TYPE', 4>;
+export const UnknownServiceError: FerryErrorClass<'UNKNOWN_SERVICE', 5>;
+export const NoWorkerError: FerryErrorClass<'NO_WORKER', 6>;
+export const DeadlineError: FerryErrorClass<'DEADLINE', 7>;
+export const WorkerLostError: FerryErrorClass<'WORKER_LOST', 8>;
+export const WorkerError: FerryErrorClass<'WORKER_ERROR', 9>;
+export const OverloadedError: FerryErrorClass<'OVERLOADED', 10>;
+export const InvalidArgumentError: FerryErrorClass<'INVALID_ARGUMENT', 11>;
+export const CancelledError: FerryErrorClass<'CANCELLED', 12>;
+export const ShuttingDownError: FerryErrorClass<'SHUTTING_DOWN', 13>;
+export const DuplicateIdError: FerryErrorClass<'DUPLICATE_ID', 14>;
+export const UnauthorizedError: FerryErrorClass<'UNAUTHORIZED', 15>;
+export const ConnectionError: FerryErrorClass<'CONNECTION', 16>;
+export const NomemError: FerryErrorClass<'NOMEM', 17>;
+export const SysError: FerryErrorClass<'SYS', 18>;
+export const CircuitOpenError: FerryErrorClass<'CIRCUIT_OPEN', 19>;
+export const ServiceDisabledError: FerryErrorClass<'SERVICE_DISABLED', 20>;
+export const SlowConsumerError: FerryErrorClass<'SLOW_CONSUMER', 21>;
+export const TimedOutError: FerryErrorClass<'TIMED_OUT', 22>;
+
+/** [errno, NAME, default message] of every code. */
+export const CODES: ReadonlyArray<readonly [number, ErrorName, string]>;
+export function errname(errno: number): ErrorName | 'UNKNOWN_ERROR';
+export function errnoOf(name: string): number | undefined;
+
+export function parseAddr(addr?: string): { text: string; opts: { host: string; port: number } | { path: string } };
+
+export interface DecodedFrame {
+  type: number;
+  flags: number;
+  id: bigint;
+  body: Buffer;
+  size: number;
+  fields: Record<string, unknown>;
+}
+
+/** The wire codec (docs/protocol.md). */
+export namespace codec {
+  const HEADER_SIZE: 16;
+  const DEFAULT_MAX_BODY: number;
+  const HELLO: 1, HELLO_OK: 2, REQUEST: 3, REPLY: 4, ERROR: 5, CANCEL: 6,
+    REGISTER: 7, REGISTERED: 8, PING: 9, DRAIN: 10;
+  const TYPE_NAMES: ReadonlyArray<string | null>;
+  const TYPES: Readonly<Record<string, number>>;
+  function decodeFrame(buf: Buffer, maxBody?: number): DecodedFrame | null;
+  function encodeHello(h?: { version?: number; role?: number; heartbeatMs?: number; name?: Bytes; token?: Bytes; maxFrame?: number }): Buffer;
+  function encodeHelloOk(h?: { version?: number; heartbeatMs?: number; maxFrame?: number; name?: Bytes; maxDeadlineMs?: number; defaultDeadlineMs?: number }): Buffer;
+  function encodeRequest(id: number | bigint, service: Bytes, payload?: Bytes, opts?: { deadlineMs?: number; key?: Bytes; flags?: number }): Buffer;
+  function encodeReply(id: number | bigint, payload?: Bytes): Buffer;
+  function encodeError(id: number | bigint, errno: number, message?: Bytes): Buffer;
+  function encodeRegister(id: number | bigint, service: Bytes, credit: number): Buffer;
+  function encodeEmpty(type: number, id?: number | bigint): Buffer;
+}
