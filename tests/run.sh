@@ -87,14 +87,15 @@ run_clients() {
     done
 }
 
-# The conformance scenarios, once per client whose driver exists
-# (tests/conformance/DRIVER.md).
+# The conformance scenarios, once per client, through its driver
+# (tests/conformance/DRIVER.md); a client without one fails.
 run_conformance() {
     local c out rc p f
     [ -f tests/conformance/run.py ] || return 0
     for c in c python node php; do
         echo "== conformance $c"
-        out=$(timeout 900 python3 tests/conformance/run.py --client "$c" 2>&1)
+        out=$(timeout 900 python3 tests/conformance/run.py --require-driver \
+            --client "$c" 2>out=$(timeout 900 python3 tests/conformance/run.py --client "$c" 2>&1)1)
         rc=$?
         echo "$out"
         p=$(echo "$out" | sed -n 's/^RESULT passed=\([0-9]*\) failed=.*/\1/p' | tail -1)
