@@ -95,7 +95,7 @@ run_conformance() {
     for c in c python node php; do
         echo "== conformance $c"
         out=$(timeout 900 python3 tests/conformance/run.py --require-driver \
-            --client "$c" 2>out=$(timeout 900 python3 tests/conformance/run.py --client "$c" 2>&1)1)
+            --client "$c" 2>&1)
         rc=$?
         echo "$out"
         p=$(echo "$out" | sed -n 's/^RESULT passed=\([0-9]*\) failed=.*/\1/p' | tail -1)
