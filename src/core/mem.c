@@ -82,6 +82,13 @@ mem_mark(const struct loop *l, unsigned sixteenths)
 }
 
 bool
+mem_is_shedding(const struct loop *l)
+{
+    return l->cfg->max_memory != 0 &&
+           l->mem.used >= mem_mark(l, MEM_SHED_16THS);
+}
+
+bool
 mem_is_tight(struct loop *l, size_t more)
 {
     if (l->cfg->max_memory == 0 ||

@@ -41,7 +41,7 @@ struct mem {
     uint64_t scan_at;       /* loop ms of that scan */
     uint64_t trim_used;     /* used at the last malloc_trim */
     uint64_t trim_at;       /* loop ms of the last malloc_trim */
-    uint64_t read_since;    /* binary bytes read since the last sample */
+    uint64_t read_since;    /* bytes read since the last sample */
     uint64_t refused;       /* requests refused for the budget */
     uint64_t closed_budget; /* connections closed for the budget */
     uint64_t closed_output; /* closed over output_limit */
@@ -61,13 +61,18 @@ uint64_t mem_live_bytes(void);
 void mem_step(struct loop *l);
 
 /*
- * Counts n bytes a binary connection read. A loop turn can read megabytes
+ * Counts n bytes a connection read (binary, or HTTP through
+ * http/server.c's hook on h2o's reads). A loop turn can read megabytes
  * from each of many sockets before the prepare hook samples again; every
  * MiB read samples at once and, past the shedding mark, sheds now, so the
- * budget is overshot by about a MiB of binary input, not by a turn's.
+ * budget is overshot by about a MiB of input, not by a turn's.
  * May close any conn, the reader included: call it last.
  */
 void mem_note_read(struct loop *l, size_t n);
+
+/* Whether the last sample is past the shedding mark (MEM_SHED_16THS):
+ * input that can wait (HTTP reads) waits for the next turn. */
+bool mem_is_shedding(const struct loop *l);
 
 /*
  * Whether a new request of more bytes must be refused with OVERLOADED:

@@ -26,6 +26,7 @@
 #include "core/addr.h"
 #include "core/list.h"
 #include "core/map.h"
+#include "core/mem.h"
 #include "core/sockstat.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -54,10 +55,14 @@ struct http_conn {
                                   budget) */
     h2o_timeout_entry_t sniff; /* bounds the wait for the first bytes */
     struct timeval connected_at; /* for h2o's logs */
+    struct list paused_node;   /* on s->paused while its reads wait */
+    uint64_t turn;             /* s->turn when turn_read was counted */
+    uint64_t turn_read;        /* bytes read in that turn */
     bool h1;                   /* has sent an HTTP/1.x request */
     bool shed;                 /* shut down by the memory bounds; h2o
                                   closes it on the EOF */
     bool sniffing;             /* ours until the first bytes tell */
+    bool paused;               /* reading stopped by us, not by h2o */
 };
 
 /* The first handler of every path: counts what a request took of its
@@ -109,6 +114,14 @@ struct http_server {
     uv_idle_t job_idle;              /* runs them, once a turn */
     bool job_idle_on;                /* job_idle started */
     uint64_t sse_dropped;            /* SSE events skipped */
+    uv_alloc_cb h2o_alloc_cb;        /* h2o's own, under the read hook */
+    uv_read_cb h2o_read_cb;          /* ... */
+    uv_prepare_t turn_prep;          /* resumes paused reads each turn */
+    uint64_t turn;                   /* loop turns seen by turn_prep */
+    struct list paused;              /* struct http_conn, reads paused */
+    bool paused_all;                 /* every read paused for the budget */
+    uint64_t reads_paused_turn;      /* reads paused: a turn's share */
+    uint64_t reads_paused_memory;    /* reads paused: the budget */
 };
 
 struct loop *
@@ -540,6 +553,183 @@ http_server_add_counters(struct http_server *s)
     }
 }
 
+/*
+ * The read hook. h2o reads its sockets itself (libuv calls the alloc and
+ * read callbacks h2o's binding gave uv_read_start()), so without a hook
+ * the bytes a loop turn reads from HTTP sockets are seen by the memory
+ * budget only at the next sample, a turn later: a turn can read several
+ * MiB from each ready socket. The hook puts its own callbacks in the
+ * libuv handle (ours: the uv_tcp_t of struct http_conn), which call h2o's
+ * and then: cap one read at HTTP_READ_MAX, count every byte read and
+ * every byte h2o's input buffer grew by to mem_note_read() (a sample
+ * every MiB, shedding at once past the mark), stop reading a connection
+ * for the rest of the turn once it read HTTP_TURN_READ, and past the
+ * shedding mark stop reading every HTTP connection until the next turn
+ * (what is waiting stays in the kernel). The paused ones are resumed by
+ * a prepare hook before the next poll, if h2o still wants to read them.
+ *
+ * h2o calls uv_read_start() again, with its own callbacks, whenever it
+ * starts reading again after a stop: the hook is put back after each of
+ * h2o's read callbacks, at each resume, and in a round of
+ * HTTP_REHOOK_STEP connections each turn for restarts from elsewhere
+ * (h2o's write callbacks). Until then a connection's reads are seen at
+ * the next sample, as before.
+ */
+#define HTTP_READ_MAX (256 * 1024)   /* one read of an HTTP socket */
+#define HTTP_TURN_READ (1024 * 1024) /* one conn's reads in one turn */
+#define HTTP_REHOOK_STEP 64          /* conns checked per turn */
+
+static void http_conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void http_conn_read_cb(uv_stream_t *st, ssize_t nread,
+                              const uv_buf_t *b);
+
+/* Puts the hook in c's handle if h2o's callbacks are there. */
+static void
+http_conn_hook(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    uv_stream_t *st = (uv_stream_t *)&c->tcp;
+
+    if (st->read_cb == NULL || st->read_cb == http_conn_read_cb ||
+        uv_is_closing((uv_handle_t *)st)) {
+        return;
+    }
+    if (s->h2o_read_cb == NULL) {
+        s->h2o_read_cb = st->read_cb;
+        s->h2o_alloc_cb = st->alloc_cb;
+    }
+    if (st->read_cb != s->h2o_read_cb || st->alloc_cb != s->h2o_alloc_cb) {
+        return;
+    }
+    st->alloc_cb = http_conn_alloc_cb;
+    st->read_cb = http_conn_read_cb;
+}
+
+/* Bytes h2o's input buffer of c has reserved. */
+static size_t
+http_conn_input_capacity(const struct http_conn *c)
+{
+    const h2o_buffer_t *in = c->sock->input;
+
+    return in != NULL && in->bytes != NULL ? in->capacity : 0;
+}
+
+/* Stops reading c until the next turn (h2o thinks it still reads). */
+static void
+http_conn_pause(struct http_conn *c)
+{
+    if (c->paused || c->shed || uv_is_closing((uv_handle_t *)&c->tcp)) {
+        return;
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->paused = true;
+    list_push_back(&c->s->paused, &c->paused_node);
+}
+
+/* Past the shedding mark: every HTTP read waits for the next turn,
+ * except those of connections shed (they must read their EOF). */
+static void
+http_server_pause_all(struct http_server *s)
+{
+    if (s->paused_all) {
+        return;
+    }
+    s->paused_all = true;
+    s->reads_paused_memory++;
+    for (struct list *n = s->conns.next; n != &s->conns; n = n->next) {
+        struct http_conn *c = container_of(n, struct http_conn, node);
+        if (c->tcp.read_cb != NULL) {
+            http_conn_pause(c);
+        }
+    }
+}
+
+static void
+http_conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct http_conn *c = container_of((uv_tcp_t *)h, struct http_conn, tcp);
+    size_t before = http_conn_input_capacity(c);
+    size_t after;
+
+    c->s->h2o_alloc_cb(h, suggested, b);
+    if (b->len > HTTP_READ_MAX) {
+        b->len = HTTP_READ_MAX;
+    }
+    /* A doubling of h2o's buffer counts as read: the allocator sees all
+     * of it at once. */
+    after = http_conn_input_capacity(c);
+    if (after > before) {
+        mem_note_read(c->s->loop, after - before);
+    }
+}
+
+static void
+http_conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    struct http_conn *c = container_of((uv_tcp_t *)st, struct http_conn, tcp);
+    struct http_server *s = c->s;
+    struct loop *l = s->loop;
+
+    /* h2o may close the socket (c stays until the close callback), stop
+     * reading, or stop and start again with its own callbacks. */
+    s->h2o_read_cb(st, nread, b);
+    if (nread <= 0) {
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)st)) {
+        http_conn_hook(c);
+        if (c->turn != s->turn) {
+            c->turn = s->turn;
+            c->turn_read = 0;
+        }
+        c->turn_read += (uint64_t)nread;
+        if (c->turn_read >= HTTP_TURN_READ && st->read_cb != NULL &&
+            !c->paused && !c->shed) {
+            s->reads_paused_turn++;
+            http_conn_pause(c);
+        }
+    }
+    mem_note_read(l, (size_t)nread);
+    if (mem_is_shedding(l)) {
+        http_server_pause_all(s);
+    }
+}
+
+/* Before each poll: reads paused in the last turn go on where h2o still
+ * wants them; a round of connections gets the hook back. */
+static void
+http_server_turn_cb(uv_prepare_t *p)
+{
+    struct http_server *s = p->data;
+
+    s->turn++;
+    s->paused_all = false;
+    while (!list_is_empty(&s->paused)) {
+        struct http_conn *c =
+            container_of(s->paused.next, struct http_conn, paused_node);
+        uv_stream_t *st = (uv_stream_t *)&c->tcp;
+
+        list_remove(&c->paused_node);
+        c->paused = false;
+        if (uv_is_closing((uv_handle_t *)st)) {
+            continue;
+        }
+        if (st->read_cb == s->h2o_read_cb) {
+            /* h2o started reading again itself meanwhile. */
+            http_conn_hook(c);
+        } else if (h2o_socket_is_reading(c->sock)) {
+            /* It cannot fail: the handle is open and not reading. */
+            (void)uv_read_start(st, http_conn_alloc_cb, http_conn_read_cb);
+        }
+    }
+    for (size_t i = 0; i < HTTP_REHOOK_STEP && i < s->n_conns; i++) {
+        struct http_conn *c = container_of(s->conns.next, struct http_conn, node);
+        list_remove(&c->node);
+        list_push_back(&s->conns, &c->node);
+        http_conn_hook(c);
+    }
+}
+
 static void
 http_server_conn_close_cb(uv_handle_t *h)
 {
@@ -547,6 +737,7 @@ http_server_conn_close_cb(uv_handle_t *h)
     struct http_server *s = c->s;
 
     list_remove(&c->node);
+    list_remove(&c->paused_node);
     map_del(&s->by_sock, (uint64_t)(uintptr_t)c->sock);
     s->n_conns--;
     pool_put(&s->conn_pool, c);
@@ -657,6 +848,10 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     c->done = 0;
     c->h1 = false;
     c->shed = false;
+    c->paused = false;
+    c->turn = 0;
+    c->turn_read = 0;
+    list_init(&c->paused_node);
     list_push_back(&s->conns, &c->node);
     /* Without its entry the conn's requests are not counted as done, so it
      * only looks bigger to the memory budget. */
@@ -668,6 +863,7 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     h2o_timeout_link(s->ctx.loop, &s->ctx.http1.req_timeout, &c->sniff);
     sock->data = c;
     h2o_socket_read_start(sock, http_server_sniff_cb);
+    http_conn_hook(c);
 }
 
 static void
@@ -786,6 +982,11 @@ http_server_new(struct loop *l, struct route_table *routes,
     uv_idle_init(&l->uv, &s->job_idle);
     s->job_idle.data = s;
     uv_unref((uv_handle_t *)&s->job_idle);
+    list_init(&s->paused);
+    uv_prepare_init(&l->uv, &s->turn_prep);
+    s->turn_prep.data = s;
+    uv_prepare_start(&s->turn_prep, http_server_turn_cb);
+    uv_unref((uv_handle_t *)&s->turn_prep);
     uv_timer_init(&l->uv, &s->sweep);
     s->sweep.data = s;
     /* The sweep never keeps the loop alive. */
@@ -907,6 +1108,9 @@ http_server_close(struct http_server *s)
     }
     if (!uv_is_closing((uv_handle_t *)&s->job_idle)) {
         uv_close((uv_handle_t *)&s->job_idle, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *)&s->turn_prep)) {
+        uv_close((uv_handle_t *)&s->turn_prep, NULL);
     }
     if (s->ctx_live && s->n_conns == 0) {
         /* h2o_context_request_shutdown() armed HTTP/2's graceful-shutdown
