@@ -9,6 +9,12 @@
 #include <string.h>
 
 #define BUF_MIN_CAP 4096
+/* Past this a buffer grows by this much at a time instead of doubling:
+ * one growth of a 32 MiB output to 64 MiB is a jump the memory budget
+ * (core/mem.c) cannot see coming, one of 4 MiB is within its slack.
+ * Blocks that large are mmap'd, so growing one is a mremap, not a copy
+ * (except under ASan, whose realloc copies). */
+#define BUF_GROW_STEP (4 * 1024 * 1024)
 
 void
 buf_init(struct buf *b)
@@ -43,8 +49,11 @@ buf_reserve(struct buf *b, size_t n)
         return FERRY_ENOMEM;
     }
     cap = b->cap ? b->cap : BUF_MIN_CAP;
-    while (cap < len + n) {
+    while (cap < len + n && cap < BUF_GROW_STEP) {
         cap *= 2;
+    }
+    if (cap < len + n) {
+        cap = (len + n + BUF_GROW_STEP - 1) / BUF_GROW_STEP * BUF_GROW_STEP;
     }
     if (b->rpos > 0 && len > 0) {
         memmove(b->data, b->data + b->rpos, len);

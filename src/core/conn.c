@@ -295,7 +295,11 @@ conn_out_prepare(struct conn *c, size_t n)
         return NULL;
     }
     if (b->data != NULL || bufpool_get(&c->loop->bufs, b) == FERRY_OK) {
+        size_t cap = b->cap;
         p = buf_prepare(b, n);
+        if (b->cap > cap) {
+            mem_note_alloc(c->loop, b->cap - cap);
+        }
     }
     if (p == NULL) {
         /* Closing here could re-enter whoever is sending; defer it. */
@@ -644,6 +648,7 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct buf *shared = &c->loop->rbuf;
     size_t want = CONN_READ_MIN;
     size_t have = buf_len(&c->in);
+    size_t cap;
 
     if (c->state == CONN_CLOSING) {
         bufpool_put(&c->loop->bufs, &c->in);
@@ -679,10 +684,14 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     }
     /* Else whatever room the block has: a cut frame rarely fills it, so
      * the read needs no larger buffer. */
+    cap = c->in.cap;
     if (buf_reserve(&c->in, want) != FERRY_OK) {
         b->base = NULL;
         b->len = 0;
         return;
+    }
+    if (c->in.cap > cap) {
+        mem_note_alloc(c->loop, c->in.cap - cap);
     }
     b->base = (char *)buf_tail(&c->in);
     b->len = buf_room(&c->in);

@@ -219,6 +219,12 @@ mem_step(struct loop *l)
 }
 
 void
+mem_note_alloc(struct loop *l, size_t n)
+{
+    l->mem.read_since += n;
+}
+
+void
 mem_note_read(struct loop *l, size_t n)
 {
     uint64_t used;

@@ -41,7 +41,7 @@ struct mem {
     uint64_t scan_at;       /* loop ms of that scan */
     uint64_t trim_used;     /* used at the last malloc_trim */
     uint64_t trim_at;       /* loop ms of the last malloc_trim */
-    uint64_t read_since;    /* bytes read since the last sample */
+    uint64_t read_since;    /* bytes read or grown since the last sample */
     uint64_t refused;       /* requests refused for the budget */
     uint64_t closed_budget; /* connections closed for the budget */
     uint64_t closed_output; /* closed over output_limit */
@@ -69,6 +69,13 @@ void mem_step(struct loop *l);
  * May close any conn, the reader included: call it last.
  */
 void mem_note_read(struct loop *l, size_t n);
+
+/*
+ * Counts n bytes a buffer grew by (a doubling is seen by the allocator at
+ * once, whatever was read into it), without sampling: the next
+ * mem_note_read() samples if the MiB is full. Safe anywhere.
+ */
+void mem_note_alloc(struct loop *l, size_t n);
 
 /* Whether the last sample is past the shedding mark (MEM_SHED_16THS):
  * input that can wait (HTTP reads) waits for the next turn. */

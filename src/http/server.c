@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <h2o/http1.h>
 #include <h2o/http2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,8 +562,8 @@ http_server_add_counters(struct http_server *s)
  * MiB from each ready socket. The hook puts its own callbacks in the
  * libuv handle (ours: the uv_tcp_t of struct http_conn), which call h2o's
  * and then: cap one read at HTTP_READ_MAX, count every byte read and
- * every byte h2o's input buffer grew by to mem_note_read() (a sample
- * every MiB, shedding at once past the mark), stop reading a connection
+ * every byte h2o's input buffer grew by (mem_note_read(), _alloc(): a
+ * sample every MiB, shedding at once past the mark), stop reading a connection
  * for the rest of the turn once it read HTTP_TURN_READ, and past the
  * shedding mark stop reading every HTTP connection until the next turn
  * (what is waiting stays in the kernel). The paused ones are resumed by
@@ -659,7 +660,7 @@ http_conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
      * of it at once. */
     after = http_conn_input_capacity(c);
     if (after > before) {
-        mem_note_read(c->s->loop, after - before);
+        mem_note_alloc(c->s->loop, after - before);
     }
 }
 
@@ -670,6 +671,12 @@ http_conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     struct http_server *s = c->s;
     struct loop *l = s->loop;
 
+    /* A conn shed for the memory bounds ends at its next read: Linux
+     * still queues what the peer sends after shutdown(SHUT_RD), and h2o
+     * would take it in until the peer stops. */
+    if (c->shed && nread > 0) {
+        nread = UV_EOF;
+    }
     /* h2o may close the socket (c stays until the close callback), stop
      * reading, or stop and start again with its own callbacks. */
     s->h2o_read_cb(st, nread, b);
@@ -937,6 +944,12 @@ http_server_new(struct loop *l, struct route_table *routes,
     s->routes = *routes;
     memset(routes, 0, sizeof(*routes));
     s->max_body = cfg->http_max_body != 0 ? cfg->http_max_body : cfg->max_frame;
+    /* h2o moves a socket buffer of 32 MiB or more (an HTTP/1.1 body
+     * near the default http_max_body doubles to that) into a mapping of
+     * a deleted file in /tmp, which the allocator's count, and so the
+     * memory budget, never sees, and which fills /tmp. On the heap it is
+     * counted like everything else. */
+    h2o_socket_buffer_mmap_settings.threshold = SIZE_MAX;
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(FERRYD_NAME));
     s->globalconf.max_request_entity_size = s->max_body;
