@@ -434,6 +434,94 @@ class TestCallerThatNeverReads(MemoryCase):
         self.assertEqual(in_flight, 0)
 
 
+class TestOutputSoftLimit(MemoryCase):
+    """output_soft_limit 8 MiB held output_soft_seconds 1 s, below
+    output_limit (64 MiB): a caller that keeps 16 MiB of replies unread
+    is closed for it and counted; one that reads them within a fraction
+    of a second, again and again for longer than the limit's seconds in
+    all, is not."""
+
+    SOFT = ("--output-soft-limit", "8m", "--output-soft-seconds", "1")
+    BURST = 16                  # requests of 1 MiB replies per burst
+
+    def caller(self, d):
+        s = raw_socket(d.port, rcvbuf=32 << 10)
+        buf = hello(s)
+        return s, buf
+
+    def burst(self, s, first):
+        s.sendall(b"".join(encode_request(i, "big", b"1", deadline_ms=60000)
+                           for i in range(first, first + self.BURST)))
+
+    def test_held_above_soft_limit_is_closed(self):
+        d, base = self.start(*self.SOFT)
+        w = BigReplyWorker(d.addr, "big", MIB)
+        w.start()
+        s, buf = self.caller(d)
+        self.burst(s, 1)
+        # Held: read nothing until ferryd gives up on it (1-2 s).
+        end = time.monotonic() + 15
+        soft = 0
+        while time.monotonic() < end and soft == 0:
+            time.sleep(0.2)
+            soft = metric(d, "ferry_connections_closed_total",
+                          reason="output_soft_limit")
+        hard = metric(d, "ferry_connections_closed_total",
+                      reason="output_limit")
+        frames = []
+        while True:
+            f = read_frame(s, buf, 10)
+            if f is None:
+                break
+            frames.append(f)
+        s.close()
+        w.finish()
+        errors = [errname(parse_error(f.body)[0]) for f in frames
+                  if f.type == ERROR and f.id == 0]
+        replies = sum(f.type == REPLY for f in frames)
+        figure("output-soft-limit-held", closed_soft=soft,
+               closed_hard=hard, replies_read_after=replies,
+               errors=errors)
+        self.assertEqual(soft, 1)
+        self.assertEqual(hard, 0)
+        # Closed: what it reads after is what the kernel held, then EOF.
+        self.assertLess(replies, self.BURST)
+        self.assertTrue(set(errors) <= {"SLOW_CONSUMER"}, errors)
+        self.assertIn("output above output_soft_limit", d.log)
+
+    def test_dipping_below_in_time_is_not_closed(self):
+        d, base = self.start(*self.SOFT)
+        w = BigReplyWorker(d.addr, "big", MIB)
+        w.start()
+        s, buf = self.caller(d)
+        start = time.monotonic()
+        rounds = 0
+        # Above the soft limit for a few tenths of a second at a time, for
+        # more than three times output_soft_seconds in all.
+        while time.monotonic() - start < 3.5:
+            first = 1 + rounds * self.BURST
+            self.burst(s, first)
+            time.sleep(0.3)
+            got = set()
+            while len(got) < self.BURST:
+                f = read_frame(s, buf, 10)
+                self.assertIsNotNone(f, f"closed in round {rounds}")
+                self.assertEqual(f.type, REPLY, f)
+                self.assertEqual(len(f.body), MIB)
+                got.add(f.id)
+            self.assertEqual(got, set(range(first, first + self.BURST)))
+            rounds += 1
+        soft = metric(d, "ferry_connections_closed_total",
+                      reason="output_soft_limit")
+        s.close()
+        w.finish()
+        figure("output-soft-limit-dipping", rounds=rounds,
+               seconds=round(time.monotonic() - start, 1),
+               closed_soft=soft)
+        self.assertGreater(rounds, 3)
+        self.assertEqual(soft, 0)
+
+
 class TestHttp2Bodies(MemoryCase):
     def test_http2_streams_with_unfinished_bodies(self):
         """One HTTP/2 connection, 100 streams, 15 MiB of body each, never
