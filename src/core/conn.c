@@ -856,6 +856,14 @@ conn_run_backlog(struct loop *l)
 }
 
 void
+conn_pause_reads(struct conn *c)
+{
+    if (c->reading && c->state != CONN_CLOSING && !c->destroyed) {
+        conn_pause(c);
+    }
+}
+
+void
 conn_wake(struct conn *c)
 {
     if (c->paused && conn_out_pending(c) <= c->loop->cfg->low_water) {

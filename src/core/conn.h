@@ -215,6 +215,10 @@ void conn_abort(struct conn *c, ferry_err code, const char *msg);
  */
 void conn_close(struct conn *c, const char *reason);
 
+/* Stops reading c until conn_wake() (the memory budget: past its
+ * shedding mark no connection reads more in this turn). */
+void conn_pause_reads(struct conn *c);
+
 /* Resumes reading a conn paused by flow control, when nothing holds it
  * back any more (its role's can_read, its output above low water). */
 void conn_wake(struct conn *c);

@@ -132,7 +132,8 @@ mem_biggest_conn(struct loop *l, uint64_t *bytes)
 static void
 mem_shed(struct loop *l)
 {
-    uint64_t est = l->mem.used;
+    uint64_t pending = l->mem.shed_pending + l->mem.shed_pending_conns;
+    uint64_t est = l->mem.used > pending ? l->mem.used - pending : 0;
     uint64_t target = mem_mark(l, MEM_TARGET_16THS);
     unsigned closed = 0;
 
@@ -157,7 +158,9 @@ mem_shed(struct loop *l)
                        "memory budget: closing the connections holding the "
                        "most");
             est = est > cb ? est - cb : 0;
+            l->mem.shed_pending_conns += cb;
         } else {
+            /* Counted in shed_pending until h2o has closed it. */
             l->http_shed(l->http, h, "the memory budget");
             est = est > hb ? est - hb : 0;
         }
@@ -169,6 +172,37 @@ mem_shed(struct loop *l)
     }
 }
 
+/* Past the shedding mark: no binary conn reads more in this turn (the
+ * HTTP side pauses its own, http/server.c), so what the ones closed held
+ * is freed before more comes in. */
+static void
+mem_pause_reads(struct loop *l)
+{
+    if (l->mem.reads_paused) {
+        return;
+    }
+    l->mem.reads_paused = true;
+    for (struct list *n = l->all.next; n != &l->all; n = n->next) {
+        conn_pause_reads(container_of(n, struct conn, all_node));
+    }
+}
+
+/* The next turn: they read again, unless paused for their output. */
+static void
+mem_resume_reads(struct loop *l)
+{
+    if (!l->mem.reads_paused) {
+        return;
+    }
+    l->mem.reads_paused = false;
+    for (struct list *n = l->all.next; n != &l->all; n = n->next) {
+        struct conn *c = container_of(n, struct conn, all_node);
+        if (c->state != CONN_CLOSING && !c->destroyed) {
+            conn_wake(c);
+        }
+    }
+}
+
 void
 mem_step(struct loop *l)
 {
@@ -177,6 +211,9 @@ mem_step(struct loop *l)
     uint64_t used;
     bool scan;
 
+    /* The binary conns closed in the last turn are freed by now. */
+    l->mem.shed_pending_conns = 0;
+    mem_resume_reads(l);
     if (now == l->mem.sampled_at) {
         return;
     }
@@ -242,7 +279,14 @@ mem_note_read(struct loop *l, size_t n)
     if (used > l->mem.peak) {
         l->mem.peak = used;
     }
-    if (used >= mem_mark(l, MEM_SHED_16THS)) {
+    /* What the conns closed since the last shedding held is not freed
+     * yet (HTTP ones at their next read, binary ones after this turn):
+     * closing more for it would close innocent ones. */
+    if (used >= mem_mark(l, MEM_SHED_16THS) + l->mem.shed_pending +
+                    l->mem.shed_pending_conns) {
         mem_shed(l);
+    }
+    if (used >= mem_mark(l, MEM_SHED_16THS)) {
+        mem_pause_reads(l);
     }
 }

@@ -37,6 +37,10 @@ struct mem {
     uint64_t peak;          /* highest sample */
     uint64_t sampled_at;    /* loop ms of the last sample */
     uint64_t shed_at;       /* loop ms of the last shedding */
+    uint64_t shed_pending;  /* what HTTP conns shed hold until h2o
+                               has closed them (not freed yet) */
+    uint64_t shed_pending_conns; /* ... binary conns closed this turn */
+    bool reads_paused;      /* binary reads paused for this turn */
     uint64_t scanned_used;  /* used at the last scan of HTTP conns */
     uint64_t scan_at;       /* loop ms of that scan */
     uint64_t trim_used;     /* used at the last malloc_trim */

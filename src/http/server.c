@@ -51,6 +51,11 @@ struct http_conn {
     h2o_socket_t *sock;        /* borrowed: h2o's socket, freed by h2o
                                   just before the close callback */
     struct list node;          /* on s->conns while open */
+    uint64_t serial;           /* tells a reuse of the pooled struct */
+    uint64_t shed_held;        /* what it held when shed, counted in
+                                  loop->mem.shed_pending until closed */
+    uint64_t out_held;         /* bytes of answers h2o holds for it
+                                  (http_server_note_output()) */
     uint64_t done;             /* of the bytes received, what HTTP/2
                                   requests handed to handlers took (memory
                                   budget) */
@@ -100,6 +105,7 @@ struct http_server {
     struct list conns;               /* struct http_conn, open ones */
     struct map by_sock;              /* h2o socket -> struct http_conn */
     uint64_t refused;                /* closed at accept: over the limit */
+    uint64_t next_serial;            /* of struct http_conn */
     struct route_table routes;       /* the REST routes */
     size_t max_body;                 /* largest body accepted */
     bool stopping;                   /* shutdown asked */
@@ -460,10 +466,13 @@ http_server_shed(struct http_server *s, void *conn, const char *why)
     struct http_conn *c = conn;
     uv_os_fd_t fd;
 
-    log_warn("http conn: holds %llu bytes of unfinished requests, closed "
-             "for %s",
-             (unsigned long long)http_conn_bytes(c), why);
+    log_warn("http conn: holds %llu bytes of unfinished requests and "
+             "%llu of answers, closed for %s",
+             (unsigned long long)http_conn_bytes(c),
+             (unsigned long long)c->out_held, why);
     c->shed = true;
+    c->shed_held = http_conn_bytes(c) + c->out_held;
+    s->loop->mem.shed_pending += c->shed_held;
     if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0) {
         shutdown(fd, SHUT_RDWR);
     }
@@ -489,6 +498,7 @@ http_server_scan(struct http_server *s, uint64_t limit, uint64_t *bytes)
             http_server_shed(s, c, "http_conn_body_limit");
             continue;
         }
+        b += c->out_held;
         if (b > most) {
             most = b;
             best = c;
@@ -513,17 +523,65 @@ http_head_credit(const h2o_req_t *req)
     return n < 512 ? n : 512;
 }
 
-static int
-http_server_count_on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The open connection req came on, or NULL. */
+static struct http_conn *
+http_server_conn_of(struct http_server *s, h2o_req_t *req)
 {
-    struct http_server *s = ((struct http_count_handler *)self)->s;
     h2o_socket_t *sock = NULL;
-    struct http_conn *c;
 
     if (req->conn->callbacks->get_socket != NULL) {
         sock = req->conn->callbacks->get_socket(req->conn);
     }
-    c = sock != NULL ? map_get(&s->by_sock, (uint64_t)(uintptr_t)sock) : NULL;
+    return sock != NULL ? map_get(&s->by_sock, (uint64_t)(uintptr_t)sock)
+                        : NULL;
+}
+
+/* An answer's bytes, given back to its connection's count when h2o
+ * frees the request's pool. In that pool. */
+struct http_out_note {
+    struct http_server *s; /* borrowed */
+    h2o_socket_t *sock;    /* borrowed: a key of s->by_sock, maybe gone */
+    uint64_t serial;       /* the conn's, when noted */
+    size_t len;            /* bytes noted */
+};
+
+static void
+http_out_note_dispose(void *p)
+{
+    struct http_out_note *n = p;
+    struct http_conn *c =
+        map_get(&n->s->by_sock, (uint64_t)(uintptr_t)n->sock);
+
+    if (c != NULL && c->serial == n->serial) {
+        c->out_held -= n->len < c->out_held ? n->len : c->out_held;
+    }
+}
+
+void
+http_server_note_output(h2o_req_t *req, size_t len)
+{
+    struct http_server *s =
+        container_of(req->conn->ctx, struct http_server, ctx);
+    struct http_conn *c = http_server_conn_of(s, req);
+    struct http_out_note *n;
+
+    if (c == NULL || len == 0) {
+        return;
+    }
+    n = h2o_mem_alloc_shared(&req->pool, sizeof(*n), http_out_note_dispose);
+    n->s = s;
+    n->sock = c->sock;
+    n->serial = c->serial;
+    n->len = len;
+    c->out_held += len;
+}
+
+static int
+http_server_count_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct http_server *s = ((struct http_count_handler *)self)->s;
+    struct http_conn *c = http_server_conn_of(s, req);
+
     if (c == NULL) {
         return -1;
     }
@@ -745,6 +803,10 @@ http_server_conn_close_cb(uv_handle_t *h)
 
     list_remove(&c->node);
     list_remove(&c->paused_node);
+    if (c->shed) {
+        uint64_t *pending = &s->loop->mem.shed_pending;
+        *pending -= c->shed_held < *pending ? c->shed_held : *pending;
+    }
     map_del(&s->by_sock, (uint64_t)(uintptr_t)c->sock);
     s->n_conns--;
     pool_put(&s->conn_pool, c);
@@ -852,6 +914,9 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     sock =
         h2o_uv_socket_create((uv_stream_t *)&c->tcp, http_server_conn_close_cb);
     c->sock = sock;
+    c->serial = ++s->next_serial;
+    c->out_held = 0;
+    c->shed_held = 0;
     c->done = 0;
     c->h1 = false;
     c->shed = false;

@@ -73,6 +73,14 @@ void http_server_watch(struct http_server *s, struct http_watch *w,
 /* Stops watching; before the answer's state goes away. */
 void http_server_unwatch(struct http_watch *w);
 
+/*
+ * Counts len bytes of an answer to req, handed to h2o whole, as held by
+ * req's connection until h2o frees the request: a client that does not
+ * read (or, in HTTP/2, opens no window) keeps them, and the memory
+ * budget's shedding must see who holds them.
+ */
+void http_server_note_output(h2o_req_t *req, size_t len);
+
 /* A piece was handed to h2o (h2o_send), or h2o took it (proceed). */
 void http_watch_sent(struct http_server *s, struct http_watch *w);
 void http_watch_taken(struct http_watch *w);

@@ -571,6 +571,85 @@ class TestHttp1BodyCounted(MemoryCase):
         self.assertGreater(used - used0, 16 * MIB)
 
 
+def h2_calls_no_window(streams, body, data_frame=16384):
+    """Preface and SETTINGS with INITIAL_WINDOW_SIZE 0 (ferryd may send
+    no DATA), then on each stream a whole POST /v1/call/echo of body
+    bytes: every answer stays in ferryd."""
+    yield (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+           h2_frame(4, 0, 0, struct.pack(">HI", 4, 0)))
+    chunk = b"e" * data_frame
+    for k in range(streams):
+        sid = 1 + 2 * k
+        out = [h2_headers(sid, "/v1/call/echo", body)]
+        left = body
+        while left > 0:
+            n = min(left, data_frame)
+            left -= n
+            out.append(h2_frame(0, 0x1 if left == 0 else 0, sid, chunk[:n]))
+        yield b"".join(out)
+
+
+def closed_by_peer(s, timeout):
+    """Whether the peer closes s (EOF or reset) within timeout, reading
+    and dropping whatever it sent before."""
+    s.setblocking(True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            if not s.recv(1 << 16):
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except (TimeoutError, socket.timeout):
+            return False
+    return False
+
+
+class TestHttp2AnswersNotRead(MemoryCase):
+    def test_answers_held_by_http2_client_are_shed_first(self):
+        """An HTTP/2 client that opens no flow-control window calls echo
+        on 48 streams with 512 KiB bodies: all 24 MiB of answers stay in
+        ferryd. Then two binary callers each hold 16 MiB of a frame,
+        pushing ferryd past the shedding mark of max_memory 96m. The
+        connection holding the most is the HTTP/2 one, and it is closed
+        first (before, answers counted for nobody: the binary callers
+        were closed and the client kept its 24 MiB)."""
+        d, base = self.start("--max-memory", "96m")
+        s = raw_socket(d.http_port)
+        stop = threading.Event()
+        total = 48 * (MIB // 2)
+        sent = push(s, h2_calls_no_window(48, MIB // 2), stop, 30)
+        time.sleep(1.0)
+        used_held = metric(d, "ferry_memory_used_bytes")
+        held = []
+        for i in range(2):
+            h = raw_socket(d.port)
+            hello(h, name=f"held-{i}")
+            held.append(h)
+            push(h, held_frame(16 * MIB - 1), stop, 30)
+        end = time.monotonic() + 10
+        closed = 0
+        while time.monotonic() < end and closed == 0:
+            time.sleep(0.2)
+            closed = metric(d, "ferry_connections_closed_total",
+                            reason="max_memory")
+        http_closed = closed_by_peer(s, 5)
+        binary_open = [not closed_by_peer(h, 0.3) for h in held]
+        s.close()
+        for h in held:
+            h.close()
+        figure("http2-answers-not-read", sent_mib=round(sent / MIB, 1),
+               used_held_mib=round(used_held / MIB, 1),
+               closed_max_memory=closed, http2_closed=http_closed,
+               binary_open=binary_open)
+        self.assertGreater(sent, total)
+        self.assertGreater(used_held, 24 * MIB)
+        self.assertGreaterEqual(closed, 1)
+        self.assertTrue(http_closed)
+        self.assertIn(True, binary_open)
+
+
 class TestAllFloodsAtOnce(MemoryCase):
     TIME_LIMIT = 240
     BUDGET = 128 * MIB
