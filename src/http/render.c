@@ -199,16 +199,21 @@ render_next_phase(struct render *r)
     r->cursor[0] = '\0';
 }
 
-/* One slice of the services of the current pass. */
+/* One slice of the services of the current pass. A JSON object lists
+ * its service's workers, so k of them can be far more than a slice: the
+ * slice ends after the object that passed RENDER_SLICE since start (out's
+ * length when the step began), the rest of the picked ones next time. */
 static ferry_err
-render_services(struct render *r, struct buf *out, size_t k, size_t *visits)
+render_services(struct render *r, struct buf *out, size_t k, size_t *visits,
+                size_t start)
 {
-    size_t n;
+    size_t n, used;
     ferry_err err = render_pick(r, k, &n, visits);
 
     if (err != FERRY_OK) {
         return err;
     }
+    used = n;
     if (r->doc == RENDER_METRICS) {
         char *text = NULL;
         size_t size = 0;
@@ -230,17 +235,22 @@ render_services(struct render *r, struct buf *out, size_t k, size_t *visits)
                 r->requests += r->pick[i]->requests;
             }
             err = render_json(out, o, r->n_done + i > 0);
+            if (err == FERRY_OK && i + 1 < n &&
+                buf_len(out) - start >= RENDER_SLICE) {
+                used = i + 1;
+                break;
+            }
         }
     }
     if (err != FERRY_OK) {
         return err;
     }
-    if (n > 0) {
-        memcpy(r->cursor, r->pick[n - 1]->name,
-               strlen(r->pick[n - 1]->name) + 1);
+    if (used > 0) {
+        memcpy(r->cursor, r->pick[used - 1]->name,
+               strlen(r->pick[used - 1]->name) + 1);
     }
-    r->n_done += n;
-    if (n < k) {
+    r->n_done += used;
+    if (used == n && n < k) {
         render_next_phase(r);
     }
     return FERRY_OK;
@@ -248,7 +258,8 @@ render_services(struct render *r, struct buf *out, size_t k, size_t *visits)
 
 /* The exposition: per family its head, then a pass; then the tail. */
 static ferry_err
-render_metrics_unit(struct render *r, struct buf *out, size_t *visits)
+render_metrics_unit(struct render *r, struct buf *out, size_t *visits,
+                    size_t start)
 {
     unsigned families = metrics_n_families();
     char *text = NULL;
@@ -258,7 +269,7 @@ render_metrics_unit(struct render *r, struct buf *out, size_t *visits)
     if (r->phase < families && r->in_pass) {
         size_t k =
             r->phase + 1 == families ? RENDER_K_HIST : RENDER_K_LINE;
-        ferry_err err = render_services(r, out, k, visits);
+        ferry_err err = render_services(r, out, k, visits, start);
         if (err == FERRY_OK && r->n_done == 0) {
             r->in_pass = false; /* the pass ended: next family's head */
         }
@@ -280,7 +291,8 @@ render_metrics_unit(struct render *r, struct buf *out, size_t *visits)
 
 /* The JSON documents: {"services":[ a pass ] and the rest }. */
 static ferry_err
-render_json_unit(struct render *r, struct buf *out, size_t *visits)
+render_json_unit(struct render *r, struct buf *out, size_t *visits,
+                 size_t start)
 {
     static const char head[] = "{\"services\":[";
     json_t *root;
@@ -292,7 +304,7 @@ render_json_unit(struct render *r, struct buf *out, size_t *visits)
         render_next_phase(r);
         return buf_append(out, head, sizeof(head) - 1);
     case 1:
-        return render_services(r, out, RENDER_K_JSON, visits);
+        return render_services(r, out, RENDER_K_JSON, visits, start);
     default:
         break;
     }
@@ -327,8 +339,9 @@ render_step(struct render *r, struct buf *out, bool *done)
 
     while (!r->done && err == FERRY_OK &&
            buf_len(out) - start < RENDER_SLICE && visits < RENDER_MAX_VISITS) {
-        err = r->doc == RENDER_METRICS ? render_metrics_unit(r, out, &visits)
-                                       : render_json_unit(r, out, &visits);
+        err = r->doc == RENDER_METRICS
+                  ? render_metrics_unit(r, out, &visits, start)
+                  : render_json_unit(r, out, &visits, start);
     }
     *done = r->done;
     return err;

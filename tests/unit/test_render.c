@@ -18,7 +18,10 @@
 #include <jansson.h>
 
 #include "broker/broker.h"
+#include "broker/builtin.h"
 #include "broker/service.h"
+#include "broker/session.h"
+#include "core/conn.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/loop.h"
@@ -256,6 +259,92 @@ test_table_changes_between_slices(void **state)
     buf_release(&out);
 }
 
+#define N_BUSY 40      /* services with many workers */
+#define N_WORKERS 2000 /* workers of each */
+
+/* Fake registrations: the services document lists a service's workers,
+ * so 32 services of 2,000 workers are megabytes of one unit of work. */
+struct fake_workers {
+    struct conn conn;
+    struct session worker;
+    struct wreg regs[N_WORKERS];
+    struct wreg *ptrs[N_WORKERS];
+};
+
+static struct service *busy[N_BUSY]; /* with fake regs until teardown */
+static struct fake_workers *fw;       /* ... */
+
+/* The broker must not free the fake registrations. */
+static int
+teardown_busy(void **state)
+{
+    for (unsigned i = 0; i < N_BUSY; i++) {
+        if (busy[i] != NULL) {
+            busy[i]->regs = NULL;
+            busy[i]->n_regs = 0;
+            busy[i] = NULL;
+        }
+    }
+    free(fw);
+    fw = NULL;
+    return teardown(state);
+}
+
+static void
+test_slices_bounded_with_many_workers(void **state)
+{
+    struct fixture *fx = *state;
+    struct buf out;
+    struct render r;
+    bool done = false;
+    size_t biggest = 0, steps_n = 0;
+    json_t *names;
+
+    fw = calloc(1, sizeof(*fw));
+    assert_non_null(fw);
+    fw->conn.name = "w";
+    fw->conn.peer = "127.0.0.1:1";
+    fw->worker.conn = &fw->conn;
+    for (size_t i = 0; i < N_WORKERS; i++) {
+        fw->regs[i].worker = &fw->worker;
+        fw->regs[i].credit = 1;
+        fw->ptrs[i] = &fw->regs[i];
+    }
+    for (unsigned i = 0; i < N_BUSY; i++) {
+        busy[i] = add(fx, i);
+        assert_int_equal(busy[i]->n_regs, 0);
+        for (size_t j = 0; j < N_WORKERS; j++) {
+            fw->regs[j].svc = busy[i];
+        }
+        busy[i]->regs = fw->ptrs;
+        busy[i]->n_regs = N_WORKERS;
+    }
+    /* One busy service's object, for the bound. */
+    {
+        json_t *o = builtin_service_json(&fx->broker, busy[0]);
+        char *text = json_dumps(o, JSON_COMPACT);
+        biggest = strlen(text);
+        free(text);
+        json_decref(o);
+    }
+    assert_true(biggest > 100 * 1024);
+    buf_init(&out);
+    render_init(&r, &fx->broker, RENDER_SERVICES);
+    while (!done) {
+        size_t before = buf_len(&out);
+        assert_int_equal(render_step(&r, &out, &done), FERRY_OK);
+        /* A slice ends after the object that passed RENDER_SLICE. */
+        assert_true(buf_len(&out) - before <= RENDER_SLICE + biggest + 1);
+        steps_n++;
+    }
+    render_release(&r);
+    names = names_of(&out);
+    assert_int_equal(json_array_size(names), N_SERVICES + 3);
+    assert_true(steps_n > N_BUSY / 2);
+    json_decref(names);
+    buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -264,6 +353,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_json_in_name_order_once, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_slices_bounded_with_many_workers,
+                                        setup, teardown_busy),
         cmocka_unit_test_setup_teardown(test_table_changes_between_slices,
                                         setup, teardown),
     };
