@@ -69,6 +69,7 @@ struct http_conn {
                                   closes it on the EOF */
     bool sniffing;             /* ours until the first bytes tell */
     bool paused;               /* reading stopped by us, not by h2o */
+    bool stall_shut;           /* shut down for a stalled answer */
 };
 
 /* The first handler of every path: counts what a request took of its
@@ -179,6 +180,9 @@ http_server_count_sse_dropped(struct http_server *s, uint64_t n)
     s->sse_dropped += n;
 }
 
+static struct http_conn *http_server_conn_of(struct http_server *s,
+                                             h2o_req_t *req);
+
 /* Shuts down the socket under req's connection (see http_server_abort()). */
 static void
 http_server_shut_req(h2o_req_t *req)
@@ -200,6 +204,7 @@ http_server_sweep_cb(uv_timer_t *t)
     struct http_server *s = t->data;
     uint64_t limit = s->loop->cfg->http_stall_timeout_ms;
     uint64_t now = loop_now(s->loop);
+    struct http_conn *c;
 
     if (list_is_empty(&s->watched)) {
         uv_timer_stop(t);
@@ -215,8 +220,17 @@ http_server_sweep_cb(uv_timer_t *t)
             continue;
         }
         /* h2o closes the connection on the failed write; the answer's
-         * state goes with it (and unwatches itself). */
+         * state goes with it (and unwatches itself). Counted once per
+         * connection: the streams of one HTTP/2 connection that stall
+         * together end together. */
         w->stalled = true;
+        c = http_server_conn_of(s, w->req);
+        if (c != NULL && c->stall_shut) {
+            continue;
+        }
+        if (c != NULL) {
+            c->stall_shut = true;
+        }
         if (s->stalled++ % 100 == 0) {
             log_warn("http: a client took nothing of its answer for %llu ms "
                      "(http_stall_timeout_ms), closing its connection "
@@ -921,6 +935,7 @@ http_server_accept_cb(uv_stream_t *listener, int status)
     c->h1 = false;
     c->shed = false;
     c->paused = false;
+    c->stall_shut = false;
     c->turn = 0;
     c->turn_read = 0;
     list_init(&c->paused_node);

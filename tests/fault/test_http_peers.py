@@ -509,6 +509,32 @@ class TestStalledStreams(PeersCase):
                 continue
             self.assertTrue(chunk, "the reading client was closed")
             buf += chunk
+        # A stalled SSE client stalls only once the kernel's buffers hold
+        # the events it did not read, so its close can come a few seconds
+        # after the others: wait for three (reading one would unstall
+        # it), then one more sweep, which must count none twice.
+        # The reader goes on reading meanwhile.
+        def read_for(seconds):
+            nonlocal buf
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                reader.sock.settimeout(max(0.01, until - time.monotonic()))
+                try:
+                    chunk = reader.sock.recv(1 << 20)
+                except socket.timeout:
+                    continue
+                self.assertTrue(chunk, "the reading client was closed")
+                buf += chunk
+
+        wait_end = time.monotonic() + 20
+        while True:
+            m = promparse.parse(d.http("GET", "/metrics", timeout=60)
+                                .body.decode())
+            stalled = metric(m, "ferry_http_stalled_closed_total")
+            if stalled >= 3 or time.monotonic() > wait_end:
+                break
+            read_for(0.3)
+        read_for(1.2)
         m = promparse.parse(d.http("GET", "/metrics", timeout=60)
                             .body.decode())
         stalled = metric(m, "ferry_http_stalled_closed_total")
