@@ -848,14 +848,19 @@ http_server_sniff_end(struct http_conn *c)
     c->sock->data = NULL;
 }
 
+/* Closes c while it is still ours (no HTTP side has it). */
+static void
+http_server_sniff_close(struct http_conn *c)
+{
+    http_server_sniff_end(c);
+    h2o_socket_close(c->sock);
+}
+
 /* A client that sent nothing whole in http_header_timeout_ms. */
 static void
 http_server_sniff_timeout(h2o_timeout_entry_t *e)
 {
-    struct http_conn *c = container_of(e, struct http_conn, sniff);
-
-    http_server_sniff_end(c);
-    h2o_socket_close(c->sock);
+    http_server_sniff_close(container_of(e, struct http_conn, sniff));
 }
 
 /*
@@ -873,8 +878,7 @@ http_server_sniff_cb(h2o_socket_t *sock, const char *err)
     size_t n = sock->input->size;
 
     if (err != NULL) {
-        http_server_sniff_end(c);
-        h2o_socket_close(sock);
+        http_server_sniff_close(c);
         return;
     }
     if (n > HTTP_PREFACE_LEN) {
@@ -1160,8 +1164,7 @@ http_server_shutdown(struct http_server *s)
     for (struct list *e = s->conns.next; e != &s->conns; e = e->next) {
         struct http_conn *c = container_of(e, struct http_conn, node);
         if (c->sniffing) {
-            http_server_sniff_end(c);
-            h2o_socket_close(c->sock);
+            http_server_sniff_close(c);
         }
     }
     if (s->n_conns == 0) {

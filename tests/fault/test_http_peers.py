@@ -498,22 +498,7 @@ class TestStalledStreams(PeersCase):
         reader = self.rawhttp(d, timeout=30)
         reader.send(http_req_bytes("GET", "/v1/stats/stream"))
         buf = b""
-        # The reader reads all along; the others not at all until the
-        # bound (checked once a second) has passed for them.
-        end = time.monotonic() + self.STALL_MS / 1000 + 2.5
-        while time.monotonic() < end:
-            reader.sock.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                chunk = reader.sock.recv(1 << 20)
-            except socket.timeout:
-                continue
-            self.assertTrue(chunk, "the reading client was closed")
-            buf += chunk
-        # A stalled SSE client stalls only once the kernel's buffers hold
-        # the events it did not read, so its close can come a few seconds
-        # after the others: wait for three (reading one would unstall
-        # it), then one more sweep, which must count none twice.
-        # The reader goes on reading meanwhile.
+
         def read_for(seconds):
             nonlocal buf
             until = time.monotonic() + seconds
@@ -526,6 +511,13 @@ class TestStalledStreams(PeersCase):
                 self.assertTrue(chunk, "the reading client was closed")
                 buf += chunk
 
+        # The reader reads all along; the others not at all until the
+        # bound (checked once a second) has passed for them.
+        read_for(self.STALL_MS / 1000 + 2.5)
+        # A stalled SSE client stalls only once the kernel's buffers hold
+        # the events it did not read, so its close can come a few seconds
+        # after the others: wait for three (reading one would unstall
+        # it), then one more sweep, which must count none twice.
         wait_end = time.monotonic() + 20
         while True:
             m = promparse.parse(d.http("GET", "/metrics", timeout=60)

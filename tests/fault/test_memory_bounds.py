@@ -69,6 +69,16 @@ def metric(d, name, **labels):
         return 0
 
 
+def wait_metric(d, seconds, name, **labels):
+    """The counter name{labels} once it is above 0, or 0 after seconds."""
+    end = time.monotonic() + seconds
+    value = 0
+    while time.monotonic() < end and value == 0:
+        time.sleep(0.2)
+        value = metric(d, name, **labels)
+    return value
+
+
 def raw_socket(port, rcvbuf=64 << 10):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -94,6 +104,17 @@ def read_frame(s, buf, timeout):
         if not chunk:
             return None
         buf += chunk
+
+
+def frames_until_closed(s, buf, most=1 << 20):
+    """The frames s still gives (at most most) until EOF or reset."""
+    frames = []
+    while len(frames) < most:
+        f = read_frame(s, buf, 10)
+        if f is None:
+            break
+        frames.append(f)
+    return frames
 
 
 def hello(s, role=1, name="flood"):
@@ -418,12 +439,7 @@ class TestCallerThatNeverReads(MemoryCase):
         # flight hold: far below 1,024 MiB.
         self.assertLess(peak, 64 * MIB + 64 * MIB)
         # Closed: what it reads now ends (a few replies, EOF).
-        frames, buf = [], bytearray()
-        while len(frames) < 1100:
-            f = read_frame(s, buf, 10)
-            if f is None:
-                break
-            frames.append(f)
+        frames = frames_until_closed(s, bytearray(), 1100)
         s.close()
         w.finish()
         in_flight = metric(d, "ferry_in_flight", service="big")
@@ -460,20 +476,11 @@ class TestOutputSoftLimit(MemoryCase):
         s, buf = self.caller(d)
         self.burst(s, 1)
         # Held: read nothing until ferryd gives up on it (1-2 s).
-        end = time.monotonic() + 15
-        soft = 0
-        while time.monotonic() < end and soft == 0:
-            time.sleep(0.2)
-            soft = metric(d, "ferry_connections_closed_total",
-                          reason="output_soft_limit")
+        soft = wait_metric(d, 15, "ferry_connections_closed_total",
+                           reason="output_soft_limit")
         hard = metric(d, "ferry_connections_closed_total",
                       reason="output_limit")
-        frames = []
-        while True:
-            f = read_frame(s, buf, 10)
-            if f is None:
-                break
-            frames.append(f)
+        frames = frames_until_closed(s, buf)
         s.close()
         w.finish()
         errors = [errname(parse_error(f.body)[0]) for f in frames
@@ -628,12 +635,8 @@ class TestHttp2AnswersNotRead(MemoryCase):
             hello(h, name=f"held-{i}")
             held.append(h)
             push(h, held_frame(16 * MIB - 1), stop, 30)
-        end = time.monotonic() + 10
-        closed = 0
-        while time.monotonic() < end and closed == 0:
-            time.sleep(0.2)
-            closed = metric(d, "ferry_connections_closed_total",
-                            reason="max_memory")
+        closed = wait_metric(d, 10, "ferry_connections_closed_total",
+                             reason="max_memory")
         http_closed = closed_by_peer(s, 5)
         binary_open = [not closed_by_peer(h, 0.3) for h in held]
         s.close()
