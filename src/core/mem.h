@@ -40,7 +40,7 @@ struct mem {
     uint64_t shed_pending;  /* what HTTP conns shed hold until h2o
                                has closed them (not freed yet) */
     uint64_t shed_pending_conns; /* ... binary conns closed this turn */
-    bool reads_paused;      /* binary reads paused for this turn */
+    bool reads_paused;           /* binary reads paused for this turn */
     uint64_t scanned_used;  /* used at the last scan of HTTP conns */
     uint64_t scan_at;       /* loop ms of that scan */
     uint64_t trim_used;     /* used at the last malloc_trim */

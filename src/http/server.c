@@ -61,9 +61,9 @@ struct http_conn {
                                   budget) */
     h2o_timeout_entry_t sniff; /* bounds the wait for the first bytes */
     struct timeval connected_at; /* for h2o's logs */
-    struct list paused_node;   /* on s->paused while its reads wait */
-    uint64_t turn;             /* s->turn when turn_read was counted */
-    uint64_t turn_read;        /* bytes read in that turn */
+    struct list paused_node;     /* on s->paused while its reads wait */
+    uint64_t turn;               /* s->turn when turn_read was counted */
+    uint64_t turn_read;          /* bytes read in that turn */
     bool h1;                   /* has sent an HTTP/1.x request */
     bool shed;                 /* shut down by the memory bounds; h2o
                                   closes it on the EOF */
@@ -563,8 +563,7 @@ static void
 http_out_note_dispose(void *p)
 {
     struct http_out_note *n = p;
-    struct http_conn *c =
-        map_get(&n->s->by_sock, (uint64_t)(uintptr_t)n->sock);
+    struct http_conn *c = map_get(&n->s->by_sock, (uint64_t)(uintptr_t)n->sock);
 
     if (c != NULL && c->serial == n->serial) {
         c->out_held -= n->len < c->out_held ? n->len : c->out_held;
@@ -802,7 +801,8 @@ http_server_turn_cb(uv_prepare_t *p)
         }
     }
     for (size_t i = 0; i < HTTP_REHOOK_STEP && i < s->n_conns; i++) {
-        struct http_conn *c = container_of(s->conns.next, struct http_conn, node);
+        struct http_conn *c =
+            container_of(s->conns.next, struct http_conn, node);
         list_remove(&c->node);
         list_push_back(&s->conns, &c->node);
         http_conn_hook(c);

@@ -272,7 +272,7 @@ struct fake_workers {
 };
 
 static struct service *busy[N_BUSY]; /* with fake regs until teardown */
-static struct fake_workers *fw;       /* ... */
+static struct fake_workers *fw;      /* ... */
 
 /* The broker must not free the fake registrations. */
 static int
