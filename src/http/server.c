@@ -800,7 +800,9 @@ http_server_turn_cb(uv_prepare_t *p)
             (void)uv_read_start(st, http_conn_alloc_cb, http_conn_read_cb);
         }
     }
-    for (size_t i = 0; i < HTTP_REHOOK_STEP && i < s->n_conns; i++) {
+    for (size_t i = 0; i < HTTP_REHOOK_STEP && i < s->n_conns &&
+                       !list_is_empty(&s->conns);
+         i++) {
         struct http_conn *c =
             container_of(s->conns.next, struct http_conn, node);
         list_remove(&c->node);
