@@ -88,6 +88,7 @@ dashboard_send(h2o_req_t *req, const struct dashboard_asset *a,
         http_respond(req, 304, NULL, "", 0);
         return;
     }
+    http_server_note_output(req, a->len);
     http_respond(req, 200, a->content_type, a->data, a->len);
 }
 

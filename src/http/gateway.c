@@ -66,6 +66,8 @@ gateway_done(struct icall *ic, ferry_err err, const void *data, size_t len)
     h2o_req_t *req = gc->req;
 
     if (err == FERRY_OK) {
+        /* Up to max_frame, held by h2o until the client takes it. */
+        http_server_note_output(req, len);
         http_respond(req, 200, gc->ctype, data, len);
         return;
     }

@@ -6,7 +6,6 @@
  * so one error looks the same on every path.
  */
 #include "http/respond.h"
-#include "http/server.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -94,7 +93,6 @@ http_respond(h2o_req_t *req, int status, const char *content_type,
                   H2O_STRLIT("HEAD"))) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     } else {
-        http_server_note_output(req, len);
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
     }
 }
