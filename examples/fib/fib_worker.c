@@ -9,7 +9,8 @@
  * Numbers are computed once into a growing table (fib.c) and every answer
  * is a copy of a prefix of its text. Anything but an object whose "n" is an
  * integer in 1..max is refused with INVALID_ARGUMENT and a message saying
- * what is expected.
+ * what is expected. The request contract, which the Python, Node and PHP
+ * workers follow too, is examples/fib/README.md.
  */
 #include <jansson.h>
 #include <signal.h>
@@ -55,22 +56,35 @@ fib_usage(FILE *out)
             FIB_DEFAULT_MAX);
 }
 
-/* Reads n from the request; writes *n only when it is valid. */
+/*
+ * Reads n from the request as examples/fib/README.md defines it; writes *n
+ * only when it is valid. Every number is decoded as a double, as in
+ * JavaScript, so all four workers see the same values: 10, 10.0 and 1e1
+ * are n = 10, and an integer beyond 64 bits is merely out of range.
+ */
 static bool
 fib_parse_n(const struct fib_worker *fw, const void *payload, size_t len,
             size_t *n, char *why, size_t why_len)
 {
-    json_error_t jerr;
+    json_error_t jerr = {0}; /* json_error_code() unknown if unread */
     json_t *root, *jn;
-    json_int_t v;
+    double v;
 
     if (len > FIB_MAX_PAYLOAD) {
         snprintf(why, why_len, "payload larger than %d bytes", FIB_MAX_PAYLOAD);
         return false;
     }
-    root = json_loadb(payload, len, 0, &jerr);
-    if (root == NULL && strstr(jerr.text, "too big") != NULL) {
-        /* An integer beyond jansson's range is still an out-of-range n. */
+    /* No JSON text holds a NUL byte, but jansson 2.14 skips one right
+     * after a number, true, false or null. */
+    root = NULL;
+    if (memchr(payload, '\0', len) == NULL) {
+        root = json_loadb(payload, len,
+                          JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL |
+                              JSON_ALLOW_NUL,
+                          &jerr);
+    }
+    if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+        /* A number beyond double range: n's, or one n cannot be told from. */
         snprintf(why, why_len, "n must be an integer between 1 and %zu",
                  fw->max);
         return false;
@@ -82,14 +96,13 @@ fib_parse_n(const struct fib_worker *fw, const void *payload, size_t len,
         return false;
     }
     jn = json_object_get(root, "n");
-    if (jn == NULL || !json_is_integer(jn) ||
-        (v = json_integer_value(jn)) < 1 || (json_int_t)fw->max < v) {
+    v = json_is_real(jn) ? json_real_value(jn) : 0.0;
+    json_decref(root);
+    if (!(v >= 1.0 && v <= (double)fw->max && v == (double)(size_t)v)) {
         snprintf(why, why_len, "n must be an integer between 1 and %zu",
                  fw->max);
-        json_decref(root);
         return false;
     }
-    json_decref(root);
     *n = (size_t)v;
     return true;
 }
