@@ -8,16 +8,14 @@
  *
  *   node fib_worker.js [--addr ADDR] [--max N] [--credit N] [--token TOKEN]
  *
- * Byte for byte the answers of the C worker (examples/fib/fib_worker.c),
- * refusals included: the numbers are computed once into a growing table
- * and an answer is a prefix of its text; anything but an object whose "n"
- * is an integer in 1..max is refused with INVALID_ARGUMENT and the same
- * message, the request read as jansson reads it (jansson_json.js).
- * SIGTERM or SIGINT: DRAIN, answer what is held, exit 0.
+ * The answers of the C worker (examples/fib/fib_worker.c), byte for byte:
+ * the numbers are computed once into a growing table and an answer is a
+ * prefix of its text; the request is read with JSON.parse and checked as
+ * examples/fib/README.md says, and refused with INVALID_ARGUMENT and the
+ * same message. SIGTERM or SIGINT: DRAIN, answer what is held, exit 0.
  */
 const path = require('path');
 const { Worker, InvalidArgumentError } = require(path.join(__dirname, '..', '..', '..', 'clients', 'node'));
-const { load } = require('./jansson_json');
 
 const DEFAULT_MAX = 10000;
 const MAX_MAX = 1000000;
@@ -81,23 +79,58 @@ function formatSize(n) {
   return Math.floor(digits) + 64;
 }
 
+const NOT_OBJECT = 'payload must be a JSON object like {"n": 10}';
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const LONE_SURROGATE = /\p{Cs}/u; // a pair is one code point under /u
+
+/** What the C worker's parser refuses but JSON.parse takes: a lone
+ * surrogate, NUL in a key; and a number beyond double range (Infinity). */
+function faults(root) {
+  const f = { refused: false, overflow: false };
+  const stack = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      f.refused ||= LONE_SURROGATE.test(v);
+    } else if (typeof v === 'number') {
+      f.overflow ||= !Number.isFinite(v);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        f.refused ||= k.includes('\0') || LONE_SURROGATE.test(k);
+        stack.push(x);
+      }
+    }
+  }
+  return f;
+}
+
+/** n, or why the payload is refused (examples/fib/README.md). */
 function parseN(payload, max) {
   const range = `n must be an integer between 1 and ${max}`;
   if (payload.length > MAX_PAYLOAD) {
     return { why: `payload larger than ${MAX_PAYLOAD} bytes` };
   }
-  const r = load(payload);
-  if (r.error !== undefined && r.error.includes('too big')) {
-    return { why: range }; // an integer beyond range is still out of range
+  let root;
+  try {
+    root = JSON.parse(UTF8.decode(payload));
+  } catch {
+    return { why: NOT_OBJECT };
   }
-  if (r.error !== undefined || !(r.value instanceof Map)) {
-    return { why: 'payload must be a JSON object like {"n": 10}' };
+  const f = faults(root);
+  if (f.refused) {
+    return { why: NOT_OBJECT };
   }
-  const jn = r.value.get('n');
-  if (jn === undefined || jn.int === undefined || jn.int < 1n || BigInt(max) < jn.int) {
+  if (f.overflow) {
     return { why: range };
   }
-  return { n: Number(jn.int) };
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) {
+    return { why: NOT_OBJECT };
+  }
+  const n = Object.hasOwn(root, 'n') ? root.n : undefined;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
+    return { why: range };
+  }
+  return { n };
 }
 
 function parseArg(v, lo, hi) {
