@@ -5,7 +5,8 @@
  * C worker (examples/fib/fib_worker.c) does: {"n": N} gets
  * {"N": N, "result": "0 1 1 2 3 ..."}, the first N Fibonacci numbers
  * (F0 = 0, F1 = 1) in exact decimal (GMP, else bcmath); anything else gets
- * INVALID_ARGUMENT with the C worker's message, byte for byte.
+ * INVALID_ARGUMENT with the C worker's message. The request is read with
+ * json_decode and checked as examples/fib/README.md says.
  *
  *   php fib_worker.php [--addr ADDR] [--max N] [--credit N] [--token TOKEN]
  *
@@ -15,7 +16,6 @@
 declare(strict_types=1);
 
 require dirname(__DIR__, 3) . '/clients/php/autoload.php';
-require __DIR__ . '/JanssonLike.php';
 
 use Ferry\ErrorCode;
 use Ferry\FerryException;
@@ -74,25 +74,61 @@ function fib_format_size(int $n): int
     return (int)$digits + 64;
 }
 
-/** The n asked for, or the C worker's message for why the payload is refused. */
+const FIB_NOT_OBJECT = 'payload must be a JSON object like {"n": 10}';
+
+/**
+ * What the C worker's parser refuses but json_decode takes (NUL in a key),
+ * and a number beyond double range (INF): [refused, overflow].
+ *
+ * @return array{bool, bool}
+ */
+function fib_faults(mixed $root): array
+{
+    $refused = $overflow = false;
+    $stack = [$root];
+    while ($stack !== []) {
+        $v = array_pop($stack);
+        if (is_float($v)) {
+            $overflow = $overflow || is_infinite($v);
+        } elseif (is_array($v) || $v instanceof stdClass) {
+            foreach ($v as $k => $x) {
+                $refused = $refused || str_contains((string)$k, "\0");
+                $stack[] = $x;
+            }
+        }
+    }
+    return [$refused, $overflow];
+}
+
+/** The n asked for, or why the payload is refused (examples/fib/README.md). */
 function fib_parse_n(string $payload, int $max): int|string
 {
     $range = "n must be an integer between 1 and $max";
     if (strlen($payload) > FIB_MAX_PAYLOAD) {
         return 'payload larger than ' . FIB_MAX_PAYLOAD . ' bytes';
     }
-    [$root, $err] = JanssonLike::load($payload);
-    if ($root === null && $err !== null && str_contains($err, 'too big')) {
+    try {
+        // A payload of FIB_MAX_PAYLOAD bytes nests at most that deep.
+        $root = json_decode($payload, false, FIB_MAX_PAYLOAD + 1, JSON_THROW_ON_ERROR);
+    } catch (JsonException) {
+        return FIB_NOT_OBJECT;
+    }
+    [$refused, $overflow] = fib_faults($root);
+    if ($refused) {
+        return FIB_NOT_OBJECT;
+    }
+    if ($overflow) {
         return $range;
     }
-    if ($root === null || $root[0] !== 'object') {
-        return 'payload must be a JSON object like {"n": 10}';
+    if (!$root instanceof stdClass) {
+        return FIB_NOT_OBJECT;
     }
-    $jn = $root[1]['n'] ?? null;
-    if ($jn === null || $jn[0] !== 'integer' || $jn[1] < 1 || $max < $jn[1]) {
+    // Every number counts by its value: 10, 10.0 and 1e1 are all n = 10.
+    $n = property_exists($root, 'n') ? $root->n : null;
+    if (!(is_int($n) || is_float($n)) || $n < 1 || $n > $max || floor($n) != $n) {
         return $range;
     }
-    return $jn[1];
+    return (int)$n;
 }
 
 function fib_usage($out): void
