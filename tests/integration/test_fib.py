@@ -1,10 +1,28 @@
 # SPDX-License-Identifier: MIT
 """The Fibonacci service (examples/fib): {"n": N} -> {"N": N, "result":
 "0 1 1 2 ..."}, the first N numbers exact; bad input -> INVALID_ARGUMENT
-and the worker keeps serving."""
+with the contract's message (examples/fib/README.md, its corpus
+examples/fib/payloads.json) and the worker keeps serving."""
 import json
+import os
 
 from ferrytest import FerryTestCase
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                      "examples", "fib", "payloads.json")
+MESSAGES = {
+    "object": 'payload must be a JSON object like {"n": 10}',
+    "range": "n must be an integer between 1 and 10000",
+    "size": "payload larger than 4096 bytes",
+}
+
+
+def corpus_payload(p):
+    """A payload of payloads.json: a string of bytes, or parts joined."""
+    if isinstance(p, str):
+        return p.encode("latin-1")
+    return b"".join(corpus_payload(x) if isinstance(x, str)
+                    else corpus_payload(x[0]) * x[1] for x in p)
 
 
 def fib_list(n):
@@ -72,6 +90,28 @@ class TestFib(FerryTestCase):
                 self.assertTrue(msg, "no message with INVALID_ARGUMENT")
                 # The worker still serves.
                 self.assertEqual(self.result(4), "0 1 1 2")
+
+    def test_the_contract_corpus(self):
+        """Every payload of payloads.json gets the answer it expects: the
+        "compare" ones and what the C worker answers to the "differ" ones."""
+        with open(CORPUS, encoding="utf-8") as f:
+            doc = json.load(f)
+        cases = [(want, corpus_payload(p)) for want, p in doc["compare"]]
+        cases += [(d["c"], corpus_payload(d["payload"]))
+                  for d in doc["differ"]]
+        for want, p in cases:
+            with self.subTest(payload=p[:60]):
+                f = self.fib(p)
+                if want == "ok":
+                    self.assertReply(f)
+                    n = json.loads(f.body)["N"]
+                    self.assertEqual(f.body, json.dumps(
+                        {"N": n, "result": " ".join(
+                            map(str, fib_list(n)))}).encode())
+                else:
+                    self.assertEqual(
+                        self.assertError(f, "INVALID_ARGUMENT"),
+                        MESSAGES[want].encode())
 
     def test_max_flag(self):
         d = self.daemon()
