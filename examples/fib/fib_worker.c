@@ -66,7 +66,7 @@ static bool
 fib_parse_n(const struct fib_worker *fw, const void *payload, size_t len,
             size_t *n, char *why, size_t why_len)
 {
-    json_error_t jerr = {0}; /* json_error_code() unknown if unread */
+    json_error_t jerr = {0}; /* json_error_code() is 0 until set */
     json_t *root, *jn;
     double v;
 
@@ -78,10 +78,9 @@ fib_parse_n(const struct fib_worker *fw, const void *payload, size_t len,
      * after a number, true, false or null. */
     root = NULL;
     if (memchr(payload, '\0', len) == NULL) {
-        root = json_loadb(payload, len,
-                          JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL |
-                              JSON_ALLOW_NUL,
-                          &jerr);
+        root = json_loadb(
+            payload, len,
+            JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
     }
     if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
         /* A number beyond double range: n's, or one n cannot be told from. */

@@ -19,10 +19,10 @@ import os
 import re
 import sys
 import threading
+from typing import NoReturn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "clients", "python"))
-sys.path.insert(0, HERE)
 
 import ferry  # noqa: E402
 
@@ -84,7 +84,7 @@ NOT_OBJECT = 'payload must be a JSON object like {"n": 10}'
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _refuse_constant(name: str) -> float:
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
@@ -169,6 +169,7 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(USAGE)
             return 2
         i += 2
+    sys.set_int_max_str_digits(0)
     # A payload of MAX_PAYLOAD bytes nests at most that deep.
     sys.setrecursionlimit(MAX_PAYLOAD + 1000)
     table = FibTable()
