@@ -143,7 +143,7 @@ test('the known differences are real (when one goes away, move it into "compare"
   const got = await answers(CORPUS.differ.map((d) => corpusPayload(d.payload)));
   got.forEach(([c, n], i) => {
     const d = CORPUS.differ[i];
-    assert.deepEqual([kind(c), kind(n)], [d.c, d.others], d.why);
+    assert.deepEqual([kind(c), kind(n)], [d.c, d.node], d.why);
   });
 });
 

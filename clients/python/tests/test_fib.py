@@ -42,7 +42,7 @@ def load_corpus():
     with open(CORPUS, encoding="utf-8") as f:
         doc = json.load(f)
     return ([(e, corpus_payload(p)) for e, p in doc["compare"]],
-            [(corpus_payload(d["payload"]), d["c"], d["others"], d["why"])
+            [(corpus_payload(d["payload"]), d["c"], d["python"], d["why"])
              for d in doc["differ"]])
 
 
@@ -137,8 +137,12 @@ class TestFib(fhelp.TestCase):
         it into "compare"."""
         _, differ = load_corpus()
         got = self.answers([p for p, _, _, _ in differ])
-        for (p, c, others, why), (ra, rb) in zip(differ, got):
-            self.assertEqual((kind(ra), kind(rb)), (c, others), why)
+        for (p, c, py, why), (ra, rb) in zip(differ, got):
+            self.assertEqual((kind(ra), kind(rb)), (c, py), why)
+        with open(CORPUS, encoding="utf-8") as f:
+            for d in json.load(f)["differ"]:
+                self.assertGreater(len({d["c"], d["python"], d["node"],
+                                        d["php"]}), 1, d["why"])
 
     def test_max_and_frame_limit(self):
         d1 = self.daemon()

@@ -88,24 +88,44 @@ def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _faults(root: object) -> tuple[bool, bool]:
-    """(refused, overflow): a string or key the C worker's parser refuses
-    (a lone surrogate, NUL in a key), and a number beyond double range."""
-    refused = overflow = False
-    stack = [root]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            for k, x in v.items():
-                refused |= "\0" in k or SURROGATE.search(k) is not None
-                stack.append(x)
-        elif isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, str):
-            refused |= SURROGATE.search(v) is not None
-        elif isinstance(v, float):
-            overflow |= math.isinf(v)
-    return refused, overflow
+class _Reader:
+    """json.loads with every number a double, as in the other three
+    workers, noting what the C worker's parser refuses but json takes (a
+    lone surrogate, NUL in a key) and any number beyond double range, in
+    every value, even one that a later duplicate key replaces."""
+
+    def __init__(self) -> None:
+        self.refused = False
+        self.overflow = False
+
+    def load(self, text: str) -> object:
+        root = json.loads(text, parse_int=self.number,
+                          parse_float=self.number,
+                          parse_constant=_refuse_constant,
+                          object_pairs_hook=self.pairs)
+        self.check(root)
+        return root
+
+    def number(self, text: str) -> float:
+        v = float(text)
+        self.overflow |= math.isinf(v)
+        return v
+
+    def pairs(self, items: list[tuple[str, object]]) -> dict:
+        for k, v in items:
+            self.refused |= "\0" in k or SURROGATE.search(k) is not None
+            self.check(v)
+        return dict(items)
+
+    def check(self, value: object) -> None:
+        """The strings in value; objects were checked by pairs()."""
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, str):
+                self.refused |= SURROGATE.search(v) is not None
+            elif isinstance(v, list):
+                stack.extend(v)
 
 
 def parse_n(payload: bytes, max_n: int) -> tuple[int | None, str]:
@@ -113,17 +133,14 @@ def parse_n(payload: bytes, max_n: int) -> tuple[int | None, str]:
     if len(payload) > MAX_PAYLOAD:
         return None, f"payload larger than {MAX_PAYLOAD} bytes"
     range_msg = f"n must be an integer between 1 and {max_n}"
+    r = _Reader()
     try:
-        # Every number a double, as in the other three workers.
-        root = json.loads(payload.decode("utf-8"), parse_int=float,
-                          parse_float=float,
-                          parse_constant=_refuse_constant)
+        root = r.load(payload.decode("utf-8"))
     except (ValueError, RecursionError):
         return None, NOT_OBJECT
-    refused, overflow = _faults(root)
-    if refused:
+    if r.refused:
         return None, NOT_OBJECT
-    if overflow:
+    if r.overflow:
         return None, range_msg
     if not isinstance(root, dict):
         return None, NOT_OBJECT
