@@ -23,6 +23,33 @@ RECONNECT_MIN_MS = 50
 RECONNECT_MAX_MS = 2000
 
 
+def check_call(cache: dict[str, bytes], service: str | bytes,
+               payload: bytes | str, key: bytes | str | None,
+               deadline_ms: int | None) -> tuple[bytes, bytes, bytes, int]:
+    """A call's arguments as the wire takes them: (service, payload, key,
+    deadline_ms), or InvalidArgumentError. Service names are encoded once
+    and kept in cache (at most 1024 of them)."""
+    s = cache.get(service)  # type: ignore[call-overload]
+    if s is None:
+        s = service.encode() if isinstance(service, str) else bytes(service)
+        if not 0 < len(s) <= P.MAX_NAME:
+            raise FerryError.of(11, "service name must be 1 to 255 bytes")
+        if len(cache) < 1024:
+            cache[service] = s  # type: ignore[index]
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if key is None:
+        k = b""
+    else:
+        k = key.encode() if isinstance(key, str) else bytes(key)
+        if len(k) > P.MAX_KEY:
+            raise FerryError.of(11, "key must be at most 1024 bytes")
+    dl = deadline_ms or 0
+    if dl < 0 or dl > 0xFFFFFFFF:
+        raise FerryError.of(11, "deadline_ms must be 0 to 4294967295")
+    return s, payload, k, dl
+
+
 def default_addr() -> str:
     env = os.environ.get("FERRY_ADDR")
     return env if env else DEFAULT_ADDR

@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterable
 from . import _proto as P
 from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       RECONNECT_MAX_MS, RECONNECT_MIN_MS, Backoff, Hello,
-                      connection_error, error_message, lost_message,
-                      parse_addr, parse_hello_answer, safety_ms)
+                      check_call, connection_error, error_message,
+                      lost_message, parse_addr, parse_hello_answer,
+                      safety_ms)
 from .errors import FerryError
 
 _HEADER = P.HEADER
@@ -497,26 +498,8 @@ class Client:
                  ) -> tuple[_Call, _Conn, bytes, bytes]:
         """Checks a call, gives it an id and a slot in the table; the
         request's head and payload, to be sent by the caller."""
-        s = self._service_cache.get(service)
-        if s is None:
-            s = service.encode() if isinstance(service, str) else bytes(
-                service)
-            if not 0 < len(s) <= P.MAX_NAME:
-                raise FerryError.of(11, "service name must be 1 to 255 "
-                                        "bytes")
-            if len(self._service_cache) < 1024:
-                self._service_cache[service] = s
-        if isinstance(payload, str):
-            payload = payload.encode()
-        if key is None:
-            k = b""
-        else:
-            k = key.encode() if isinstance(key, str) else bytes(key)
-            if len(k) > P.MAX_KEY:
-                raise FerryError.of(11, "key must be at most 1024 bytes")
-        dl = deadline_ms or 0
-        if dl < 0 or dl > 0xFFFFFFFF:
-            raise FerryError.of(11, "deadline_ms must be 0 to 4294967295")
+        s, payload, k, dl = check_call(self._service_cache, service,
+                                       payload, key, deadline_ms)
         now = _monotonic()
         started = now
         conn = self._conn
