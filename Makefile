@@ -52,6 +52,8 @@ BROKER_SRC := $(wildcard src/broker/*.c)
 # The HTTP side of ferryd (h2o): server, gateway, admin, dashboard.
 HTTP_SRC   := $(wildcard src/http/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
+# The in-memory cache (pure C, no libuv): services/cache and the bench.
+CACHE_SRC  := $(wildcard src/cache/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -60,6 +62,7 @@ CORE_OBJ   := $(call obj,$(CORE_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 HTTP_OBJ   := $(call obj,$(HTTP_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+CACHE_OBJ  := $(call obj,$(CACHE_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -82,7 +85,8 @@ LIBFERRY_SO := $(BUILD)/libferry.so.$(VERSION).0
 PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
-        $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server
+        $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
+        $(BUILD)/bench_cache_shift
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -137,6 +141,10 @@ $(BUILD)/hello_worker: $(call obj,examples/hello/hello_worker.c) $(LIBFERRY)
 $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# The cache under shifting value sizes (bench/cache_shift.sh runs it).
+$(BUILD)/bench_cache_shift: $(call obj,bench/cache_shift.c) $(CACHE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # The bare-h2o baseline of bench/http_run.sh: same h2o, same libuv, no broker.
 $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 	$(CC) $(LDFLAGS) -o $@ $^ -lh2o -luv
@@ -144,7 +152,7 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 # Unit tests link the module under test from core/proto/broker objects.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
-                       $(HTTP_OBJ) $(LIBFERRY)
+                       $(HTTP_OBJ) $(CACHE_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
