@@ -143,7 +143,7 @@ $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 
 # The cache under shifting value sizes (bench/cache_shift.sh runs it).
 $(BUILD)/bench_cache_shift: $(call obj,bench/cache_shift.c) $(CACHE_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
 # The bare-h2o baseline of bench/http_run.sh: same h2o, same libuv, no broker.
 $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)

@@ -6,10 +6,12 @@
  * Items sit in a chained hash table (the chain pointer is in the item)
  * that grows by doubling, moving a few buckets per call (Redis-style
  * incremental rehash), so no call ever walks the whole table. They also
- * sit on one circular list, the CLOCK ring: a hit only raises the item's
- * 2-bit reference count; the hand, when room is needed, lowers counts as
- * it passes and evicts the first item found at 0 (or dead). New items go
- * just behind the hand, so they are the last it looks at.
+ * sit on one circular list, the CLOCK ring: a hit only sets the item's
+ * reference count (REF_MAX = 1: a reference bit; 2 or 3 kept stale hot
+ * items longer after a shift and measured worse, docs/benchmarks.md); the
+ * hand, when room is needed, lowers counts as it passes and evicts the
+ * first item found at 0 (or dead). New items go just behind the hand, so
+ * they are the last it looks at.
  *
  * Accounting: an item is charged malloc_usable_size + 8 (glibc's chunk
  * header), which is what glibc's arena really gives up for it; the tables
@@ -27,7 +29,7 @@
 #define CHUNK_OVERHEAD 8   /* glibc's size field before each chunk */
 #define TABLE_MIN 64       /* buckets of a new table */
 #define REHASH_STEP 4      /* buckets moved per operation while growing */
-#define REF_MAX 3          /* the CLOCK count saturates here */
+#define REF_MAX 1          /* CLOCK: one reference bit (see docs) */
 
 struct item {
     struct item *hnext; /* hash chain; borrowed (the table owns items) */
