@@ -626,6 +626,26 @@ store_item(struct cache *c, const void *key, size_t klen, uint32_t h,
         c->st.store_too_large++;
         return CACHE_TOO_LARGE;
     }
+    /* Same size class (the old chunk holds the new item and costs no more
+     * than a new one would): overwrite in place, no malloc, no free. */
+    if (old != NULL && !keep_old &&
+        c->alloc.usable_fn(c->alloc.arg, old) >= req &&
+        item_charge(c, old) <= est) {
+        old->version = ++c->next_version;
+        old->expires = expires;
+        old->flags = flags;
+        old->vlen = (uint32_t)vlen;
+        if (alen) {
+            memcpy(old->data + klen, a, alen);
+        }
+        if (blen) {
+            memcpy(old->data + klen + alen, b, blen);
+        }
+        if (version_out != NULL) {
+            *version_out = old->version;
+        }
+        return CACHE_STORED;
+    }
     if (old != NULL && !keep_old) {
         item_drop(c, old);
         old = NULL;
