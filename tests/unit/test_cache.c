@@ -172,6 +172,44 @@ test_set_get_delete(void **state)
     free_cache(c);
 }
 
+/* A set of the same size overwrites the item in place; a smaller or a
+ * bigger one too, or a new chunk: either way the value, version and count
+ * are right. A value taken from the item itself can be stored back. */
+static void
+test_overwrite(void **state)
+{
+    struct cache *c = new_cache(1 << 20, 0);
+    struct cache_view v;
+    struct cache_stats st;
+    uint64_t ver = 0, prev = 0;
+    const char *vals[] = {"aaaa", "bbbb", "cc", "dddddddddddddddddddddddd",
+                          "e", "ffff"};
+
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        assert_int_equal(cache_set(c, K("k"), K(vals[i]), (uint32_t)i, 0, 0,
+                                   &ver),
+                         CACHE_STORED);
+        assert_true(ver > prev);
+        prev = ver;
+        want_value(c, "k", vals[i], 0);
+        assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
+        assert_int_equal(v.flags, i);
+        check_accounting(c);
+    }
+    assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
+    assert_int_equal(cache_set(c, K("k"), v.val + 1, 2, 0, 0, 0, NULL),
+                     CACHE_STORED);
+    want_value(c, "k", "ff", 0);
+    assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
+    assert_int_equal(cache_append(c, K("k"), v.val, v.len, 0, NULL),
+                     CACHE_STORED);
+    want_value(c, "k", "ffff", 0);
+    cache_stats_get(c, &st);
+    assert_int_equal(st.items, 1);
+    check_accounting(c);
+    free_cache(c);
+}
+
 static void
 test_key_limits(void **state)
 {
@@ -679,6 +717,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_get_delete),
+        cmocka_unit_test(test_overwrite),
         cmocka_unit_test(test_key_limits),
         cmocka_unit_test(test_add_replace),
         cmocka_unit_test(test_append_prepend),
