@@ -16,7 +16,8 @@
  * the same every run). Cache-aside in batches of 100: get the 100 keys
  * (one multi-key get), then set each one that missed. A phase runs 2 x
  * keys lookups, at least 200,000 (so the 10 KiB phase runs long enough
- * to reach its steady state); the hit ratio is that of its second half. After each phase: the cache's own byte count, items, evictions, RSS.
+ * to reach its steady state); the hit ratio is that of its second half. After
+ * each phase: the cache's own byte count, items, evictions, RSS.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -71,8 +72,8 @@ zipf_init(struct zipf *z, uint64_t n, double theta)
         z->zetan += 1.0 / pow((double)i, theta);
     }
     z->alpha = 1.0 / (1.0 - theta);
-    z->eta = (1.0 - pow(2.0 / (double)n, 1.0 - theta)) /
-             (1.0 - zeta2 / z->zetan);
+    z->eta =
+        (1.0 - pow(2.0 / (double)n, 1.0 - theta)) / (1.0 - zeta2 / z->zetan);
     z->half_pow = pow(0.5, theta);
 }
 
@@ -117,8 +118,7 @@ rss_kib(pid_t pid)
 /* The two back ends of the same sequence. */
 struct target {
     /* Looks up n keys; sets hit[i]. */
-    void (*get_batch)(struct target *t, char keys[][32], size_t n,
-                      bool *hit);
+    void (*get_batch)(struct target *t, char keys[][32], size_t n, bool *hit);
     void (*set_batch)(struct target *t, char keys[][32], size_t n,
                       const uint8_t *val, size_t vlen);
     void (*report)(struct target *t);
@@ -136,8 +136,8 @@ mod_get(struct target *t, char keys[][32], size_t n, bool *hit)
     for (size_t i = 0; i < n; i++) {
         struct cache_view v;
 
-        hit[i] = cache_get(t->c, keys[i], strlen(keys[i]), t->now, &v) ==
-                 CACHE_OK;
+        hit[i] =
+            cache_get(t->c, keys[i], strlen(keys[i]), t->now, &v) == CACHE_OK;
     }
 }
 
@@ -303,8 +303,8 @@ mc_set(struct target *t, char keys[][32], size_t n, const uint8_t *val,
     char line[512];
 
     for (size_t i = 0; i < n; i++) {
-        len += (size_t)sprintf((char *)buf + len, "set %s 0 0 %zu\r\n",
-                               keys[i], vlen);
+        len += (size_t)sprintf((char *)buf + len, "set %s 0 0 %zu\r\n", keys[i],
+                               vlen);
         memcpy(buf + len, val, vlen);
         len += vlen;
         memcpy(buf + len, "\r\n", 2);
@@ -426,8 +426,7 @@ run_speed(int KEYS)
     memset(val, 'v', sizeof(val));
     for (int i = 0; i < KEYS; i++) {
         snprintf(keys[i], sizeof(keys[i]), "key:%d", i);
-        cache_set(c, keys[i], strlen(keys[i]), val, sizeof(val), 0, 0, 0,
-                  NULL);
+        cache_set(c, keys[i], strlen(keys[i]), val, sizeof(val), 0, 0, 0, NULL);
     }
     for (int i = 0; i < OPS; i++) {
         order[i] = (uint32_t)(next_rand() % KEYS);
@@ -452,8 +451,8 @@ run_speed(int KEYS)
         cache_set(c, k, strlen(k), val, sizeof(val), 0, 0, 0, NULL);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("set (replace): %.0f ns/op (%d sets)\n",
-           elapsed_ns(&t0, &t1) / OPS, OPS);
+    printf("set (replace): %.0f ns/op (%d sets)\n", elapsed_ns(&t0, &t1) / OPS,
+           OPS);
     cache_free(c);
     free(order);
     if (sum != (uint64_t)OPS * 64) {

@@ -26,10 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_OVERHEAD 8   /* glibc's size field before each chunk */
-#define TABLE_MIN 64       /* buckets of a new table */
-#define REHASH_STEP 4      /* buckets moved per operation while growing */
-#define REF_MAX 1          /* CLOCK: one reference bit (see docs) */
+#define CHUNK_OVERHEAD 8 /* glibc's size field before each chunk */
+#define TABLE_MIN 64     /* buckets of a new table */
+#define REHASH_STEP 4    /* buckets moved per operation while growing */
+#define REF_MAX 1        /* CLOCK: one reference bit (see docs) */
 
 struct item {
     struct item *hnext; /* hash chain; borrowed (the table owns items) */
@@ -72,12 +72,22 @@ struct cache {
 
 /* SipHash-1-3: keys come from outside, so chains must not be floodable. */
 #define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                              \
-    do {                                                                      \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);            \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                               \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                               \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);            \
+#define SIPROUND                                                               \
+    do {                                                                       \
+        v0 += v1;                                                              \
+        v1 = ROTL(v1, 13);                                                     \
+        v1 ^= v0;                                                              \
+        v0 = ROTL(v0, 32);                                                     \
+        v2 += v3;                                                              \
+        v3 = ROTL(v3, 16);                                                     \
+        v3 ^= v2;                                                              \
+        v0 += v3;                                                              \
+        v3 = ROTL(v3, 21);                                                     \
+        v3 ^= v0;                                                              \
+        v2 += v1;                                                              \
+        v1 = ROTL(v1, 17);                                                     \
+        v1 ^= v2;                                                              \
+        v2 = ROTL(v2, 32);                                                     \
     } while (0)
 
 static uint64_t
@@ -132,22 +142,34 @@ libc_usable(void *arg, void *p)
 }
 
 static const struct cache_alloc libc_alloc = {
-    libc_malloc, libc_free, libc_usable, NULL,
+    libc_malloc,
+    libc_free,
+    libc_usable,
+    NULL,
 };
 
 const char *
 cache_status_name(enum cache_status s)
 {
     switch (s) {
-    case CACHE_OK: return "ok";
-    case CACHE_STORED: return "stored";
-    case CACHE_NOT_STORED: return "not_stored";
-    case CACHE_EXISTS: return "exists";
-    case CACHE_NOT_FOUND: return "not_found";
-    case CACHE_TOO_LARGE: return "too_large";
-    case CACHE_NO_MEMORY: return "no_memory";
-    case CACHE_NOT_NUMBER: return "not_a_number";
-    case CACHE_BAD_KEY: return "bad_key";
+    case CACHE_OK:
+        return "ok";
+    case CACHE_STORED:
+        return "stored";
+    case CACHE_NOT_STORED:
+        return "not_stored";
+    case CACHE_EXISTS:
+        return "exists";
+    case CACHE_NOT_FOUND:
+        return "not_found";
+    case CACHE_TOO_LARGE:
+        return "too_large";
+    case CACHE_NO_MEMORY:
+        return "no_memory";
+    case CACHE_NOT_NUMBER:
+        return "not_a_number";
+    case CACHE_BAD_KEY:
+        return "bad_key";
     }
     return "unknown";
 }
@@ -491,8 +513,7 @@ key_ok(size_t klen)
 
 /* The live item for key, or NULL; a dead one found is freed. */
 static struct item *
-lookup(struct cache *c, const void *key, size_t klen, uint32_t h,
-       int64_t now)
+lookup(struct cache *c, const void *key, size_t klen, uint32_t h, int64_t now)
 {
     struct item *it = *bucket_of(c, h);
 
@@ -753,8 +774,8 @@ store(struct cache *c, enum store_mode mode, const void *key, size_t klen,
         return store_item(c, key, klen, h, old, val, vlen, ov, old->vlen,
                           old->flags, old->expires, now, version_out);
     }
-    return store_item(c, key, klen, h, old, val, vlen, NULL, 0, flags,
-                      expires, now, version_out);
+    return store_item(c, key, klen, h, old, val, vlen, NULL, 0, flags, expires,
+                      now, version_out);
 }
 
 enum cache_status
@@ -802,8 +823,7 @@ cache_append(struct cache *c, const void *key, size_t klen, const void *val,
              size_t vlen, int64_t now, uint64_t *version_out)
 {
     c->st.cmd_append++;
-    return store(c, M_APPEND, key, klen, val, vlen, 0, 0, 0, now,
-                 version_out);
+    return store(c, M_APPEND, key, klen, val, vlen, 0, 0, 0, now, version_out);
 }
 
 enum cache_status
@@ -811,8 +831,7 @@ cache_prepend(struct cache *c, const void *key, size_t klen, const void *val,
               size_t vlen, int64_t now, uint64_t *version_out)
 {
     c->st.cmd_prepend++;
-    return store(c, M_PREPEND, key, klen, val, vlen, 0, 0, 0, now,
-                 version_out);
+    return store(c, M_PREPEND, key, klen, val, vlen, 0, 0, 0, now, version_out);
 }
 
 enum cache_status
@@ -864,8 +883,8 @@ parse_u64(const uint8_t *p, size_t n, uint64_t *out)
 }
 
 static enum cache_status
-arith(struct cache *c, bool incr, const void *key, size_t klen,
-      uint64_t delta, int64_t now, uint64_t *result)
+arith(struct cache *c, bool incr, const void *key, size_t klen, uint64_t delta,
+      int64_t now, uint64_t *result)
 {
     struct item *it;
     uint32_t h;
@@ -905,8 +924,8 @@ arith(struct cache *c, bool incr, const void *key, size_t klen,
         it->version = ++c->next_version;
         st = CACHE_STORED;
     } else {
-        st = store_item(c, key, klen, h, it, buf + sizeof(buf) - n, n, NULL,
-                        0, it->flags, it->expires, now, NULL);
+        st = store_item(c, key, klen, h, it, buf + sizeof(buf) - n, n, NULL, 0,
+                        it->flags, it->expires, now, NULL);
     }
     if (st != CACHE_STORED) {
         return st;

@@ -22,20 +22,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_KEY_MAX 250                      /* memcached's key limit */
-#define CACHE_DEFAULT_MAX_BYTES (64u << 20)    /* ferryd's default cap */
-#define CACHE_DEFAULT_ITEM_MAX (1u << 20)      /* memcached's -I default */
+#define CACHE_KEY_MAX 250                   /* memcached's key limit */
+#define CACHE_DEFAULT_MAX_BYTES (64u << 20) /* ferryd's default cap */
+#define CACHE_DEFAULT_ITEM_MAX (1u << 20)   /* memcached's -I default */
 
 enum cache_status {
-    CACHE_OK,          /* get/touch/delete/incr done */
-    CACHE_STORED,      /* set/add/replace/append/prepend/cas stored */
-    CACHE_NOT_STORED,  /* add: key exists; replace/append/prepend: absent */
-    CACHE_EXISTS,      /* cas: the version changed since it was read */
-    CACHE_NOT_FOUND,   /* no such live key */
-    CACHE_TOO_LARGE,   /* the item exceeds item_max (or the whole cap) */
-    CACHE_NO_MEMORY,   /* malloc failed, or eviction could not make room */
-    CACHE_NOT_NUMBER,  /* incr/decr on a value that is not a decimal u64 */
-    CACHE_BAD_KEY,     /* key length 0 or over CACHE_KEY_MAX */
+    CACHE_OK,         /* get/touch/delete/incr done */
+    CACHE_STORED,     /* set/add/replace/append/prepend/cas stored */
+    CACHE_NOT_STORED, /* add: key exists; replace/append/prepend: absent */
+    CACHE_EXISTS,     /* cas: the version changed since it was read */
+    CACHE_NOT_FOUND,  /* no such live key */
+    CACHE_TOO_LARGE,  /* the item exceeds item_max (or the whole cap) */
+    CACHE_NO_MEMORY,  /* malloc failed, or eviction could not make room */
+    CACHE_NOT_NUMBER, /* incr/decr on a value that is not a decimal u64 */
+    CACHE_BAD_KEY,    /* key length 0 or over CACHE_KEY_MAX */
 };
 
 /* A short lowercase name for a status ("stored", "not_found" ...). */
@@ -51,9 +51,9 @@ struct cache_alloc {
 };
 
 struct cache_config {
-    size_t max_bytes;     /* the cap; 0 = CACHE_DEFAULT_MAX_BYTES */
-    size_t item_max;      /* largest key + value; 0 = CACHE_DEFAULT_ITEM_MAX */
-    uint64_t seed[2];     /* hash key (SipHash); random in the daemon */
+    size_t max_bytes; /* the cap; 0 = CACHE_DEFAULT_MAX_BYTES */
+    size_t item_max;  /* largest key + value; 0 = CACHE_DEFAULT_ITEM_MAX */
+    uint64_t seed[2]; /* hash key (SipHash); random in the daemon */
     const struct cache_alloc *alloc; /* borrowed; NULL = libc malloc */
 };
 
@@ -70,23 +70,23 @@ struct cache_stats {
     uint64_t expired_lazy;      /* found dead on access */
     uint64_t expired_reclaimed; /* found dead by cache_reclaim/eviction */
     uint64_t flushed;           /* dropped because of a flush */
-    uint64_t cmd_get, cmd_set, cmd_add, cmd_replace, cmd_append,
-        cmd_prepend, cmd_cas, cmd_delete, cmd_incr, cmd_decr, cmd_touch,
-        cmd_flush;              /* calls of each operation */
+    uint64_t cmd_get, cmd_set, cmd_add, cmd_replace, cmd_append, cmd_prepend,
+        cmd_cas, cmd_delete, cmd_incr, cmd_decr, cmd_touch,
+        cmd_flush; /* calls of each operation */
     uint64_t cas_hits, cas_badval, cas_misses;
     uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
     uint64_t delete_hits, delete_misses, touch_hits, touch_misses;
     uint64_t store_too_large, store_no_memory;
-    uint64_t rehash_steps;      /* buckets moved by incremental growth */
+    uint64_t rehash_steps; /* buckets moved by incremental growth */
 };
 
 /* What a get returns; val is borrowed (see the file comment). */
 struct cache_view {
-    const uint8_t *val;  /* borrowed */
-    size_t len;          /* bytes of val */
-    uint32_t flags;      /* client flags */
-    uint64_t version;    /* cas unique; never 0 */
-    int64_t expires;     /* absolute ms, 0 = never */
+    const uint8_t *val; /* borrowed */
+    size_t len;         /* bytes of val */
+    uint32_t flags;     /* client flags */
+    uint64_t version;   /* cas unique; never 0 */
+    int64_t expires;    /* absolute ms, 0 = never */
 };
 
 struct cache;
@@ -127,9 +127,9 @@ enum cache_status cache_add(struct cache *c, const void *key, size_t klen,
                             const void *val, size_t vlen, uint32_t flags,
                             int64_t expires, int64_t now,
                             uint64_t *version_out);
-enum cache_status cache_replace(struct cache *c, const void *key,
-                                size_t klen, const void *val, size_t vlen,
-                                uint32_t flags, int64_t expires, int64_t now,
+enum cache_status cache_replace(struct cache *c, const void *key, size_t klen,
+                                const void *val, size_t vlen, uint32_t flags,
+                                int64_t expires, int64_t now,
                                 uint64_t *version_out);
 enum cache_status cache_cas(struct cache *c, const void *key, size_t klen,
                             const void *val, size_t vlen, uint32_t flags,
@@ -138,9 +138,9 @@ enum cache_status cache_cas(struct cache *c, const void *key, size_t klen,
 enum cache_status cache_append(struct cache *c, const void *key, size_t klen,
                                const void *val, size_t vlen, int64_t now,
                                uint64_t *version_out);
-enum cache_status cache_prepend(struct cache *c, const void *key,
-                                size_t klen, const void *val, size_t vlen,
-                                int64_t now, uint64_t *version_out);
+enum cache_status cache_prepend(struct cache *c, const void *key, size_t klen,
+                                const void *val, size_t vlen, int64_t now,
+                                uint64_t *version_out);
 
 /* CACHE_OK or CACHE_NOT_FOUND. */
 enum cache_status cache_delete(struct cache *c, const void *key, size_t klen,

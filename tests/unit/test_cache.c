@@ -23,8 +23,8 @@
 
 /* A counting allocator: what the cache holds, as malloc reports it. */
 struct counter {
-    size_t live;  /* usable + 8 of every live block */
-    size_t peak;  /* the most live ever was */
+    size_t live;       /* usable + 8 of every live block */
+    size_t peak;       /* the most live ever was */
     size_t fail_after; /* mallocs left before one fails; SIZE_MAX = never */
 };
 
@@ -68,8 +68,7 @@ cnt_usable(void *arg, void *p)
 }
 
 static struct counter cnt;
-static struct cache_alloc cnt_alloc = {cnt_malloc, cnt_free, cnt_usable,
-                                       &cnt};
+static struct cache_alloc cnt_alloc = {cnt_malloc, cnt_free, cnt_usable, &cnt};
 
 static struct cache *
 new_cache(size_t max, size_t item_max)
@@ -150,8 +149,7 @@ test_set_get_delete(void **state)
     assert_true(v2 > v1);
     want_value(c, "a", "two!", 0);
     /* Binary keys and values, an empty value. */
-    assert_int_equal(cache_set(c, bin, 5, bin, 5, 0, 0, 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_set(c, bin, 5, bin, 5, 0, 0, 0, NULL), CACHE_STORED);
     assert_int_equal(cache_get(c, bin, 5, 0, &v), CACHE_OK);
     assert_memory_equal(v.val, bin, 5);
     assert_int_equal(cache_get(c, bin, 4, 0, &v), CACHE_NOT_FOUND);
@@ -183,12 +181,12 @@ test_overwrite(void **state)
     struct cache_stats st;
     uint64_t ver = 0, prev = 0;
     const char *vals[] = {"aaaa", "bbbb", "cc", "dddddddddddddddddddddddd",
-                          "e", "ffff"};
+                          "e",    "ffff"};
 
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-        assert_int_equal(cache_set(c, K("k"), K(vals[i]), (uint32_t)i, 0, 0,
-                                   &ver),
-                         CACHE_STORED);
+        assert_int_equal(
+            cache_set(c, K("k"), K(vals[i]), (uint32_t)i, 0, 0, &ver),
+            CACHE_STORED);
         assert_true(ver > prev);
         prev = ver;
         want_value(c, "k", vals[i], 0);
@@ -222,9 +220,9 @@ test_key_limits(void **state)
     memset(val, 'v', sizeof(val));
     assert_int_equal(cache_set(c, key, 0, K("x"), 0, 0, 0, NULL),
                      CACHE_BAD_KEY);
-    assert_int_equal(cache_set(c, key, CACHE_KEY_MAX + 1, K("x"), 0, 0, 0,
-                               NULL),
-                     CACHE_BAD_KEY);
+    assert_int_equal(
+        cache_set(c, key, CACHE_KEY_MAX + 1, K("x"), 0, 0, 0, NULL),
+        CACHE_BAD_KEY);
     assert_int_equal(cache_get(c, key, CACHE_KEY_MAX + 1, 0, &v),
                      CACHE_BAD_KEY);
     assert_int_equal(cache_set(c, key, CACHE_KEY_MAX, K("x"), 0, 0, 0, NULL),
@@ -249,8 +247,7 @@ test_add_replace(void **state)
 
     assert_int_equal(cache_replace(c, K("k"), K("r"), 0, 0, 0, NULL),
                      CACHE_NOT_STORED);
-    assert_int_equal(cache_add(c, K("k"), K("a"), 0, 0, 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_add(c, K("k"), K("a"), 0, 0, 0, NULL), CACHE_STORED);
     assert_int_equal(cache_add(c, K("k"), K("b"), 0, 0, 0, NULL),
                      CACHE_NOT_STORED);
     want_value(c, "k", "a", 0);
@@ -282,18 +279,15 @@ test_append_prepend(void **state)
                      CACHE_STORED);
     assert_int_equal(cache_append(c, K("k"), K("Z"), 0, &v2), CACHE_STORED);
     assert_true(v2 > v1);
-    assert_int_equal(cache_prepend(c, K("k"), K("A"), 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_prepend(c, K("k"), K("A"), 0, NULL), CACHE_STORED);
     assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
     assert_int_equal(v.len, 5);
     assert_memory_equal(v.val, "AmidZ", 5);
-    assert_int_equal(v.flags, 42);   /* kept */
+    assert_int_equal(v.flags, 42);     /* kept */
     assert_int_equal(v.expires, 1000); /* kept */
     /* Growing past item_max (key 1 + value 7 = 8 is the limit). */
-    assert_int_equal(cache_append(c, K("k"), K("12"), 0, NULL),
-                     CACHE_STORED);
-    assert_int_equal(cache_append(c, K("k"), K("3"), 0, NULL),
-                     CACHE_TOO_LARGE);
+    assert_int_equal(cache_append(c, K("k"), K("12"), 0, NULL), CACHE_STORED);
+    assert_int_equal(cache_append(c, K("k"), K("3"), 0, NULL), CACHE_TOO_LARGE);
     want_value(c, "k", "AmidZ12", 0);
     check_accounting(c);
     free_cache(c);
@@ -309,29 +303,24 @@ test_cas(void **state)
 
     assert_int_equal(cache_cas(c, K("k"), K("x"), 0, 0, 1, 0, NULL),
                      CACHE_NOT_FOUND);
-    assert_int_equal(cache_set(c, K("k"), K("a"), 0, 0, 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_set(c, K("k"), K("a"), 0, 0, 0, NULL), CACHE_STORED);
     assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
     ver = v.version;
     /* Another writer changes it first: our cas must fail. */
-    assert_int_equal(cache_set(c, K("k"), K("b"), 0, 0, 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_set(c, K("k"), K("b"), 0, 0, 0, NULL), CACHE_STORED);
     assert_int_equal(cache_cas(c, K("k"), K("mine"), 0, 0, ver, 0, NULL),
                      CACHE_EXISTS);
     want_value(c, "k", "b", 0);
     assert_int_equal(cache_get(c, K("k"), 0, &v), CACHE_OK);
-    assert_int_equal(cache_cas(c, K("k"), K("mine"), 5, 0, v.version, 0,
-                               &ver2),
+    assert_int_equal(cache_cas(c, K("k"), K("mine"), 5, 0, v.version, 0, &ver2),
                      CACHE_STORED);
     assert_true(ver2 > v.version);
     /* The same version again: stale now. */
-    assert_int_equal(cache_cas(c, K("k"), K("again"), 0, 0, v.version, 0,
-                               NULL),
+    assert_int_equal(cache_cas(c, K("k"), K("again"), 0, 0, v.version, 0, NULL),
                      CACHE_EXISTS);
     want_value(c, "k", "mine", 0);
     /* Every change bumps the version: incr, append, touch does not. */
-    assert_int_equal(cache_set(c, K("n"), K("1"), 0, 0, 0, &ver),
-                     CACHE_STORED);
+    assert_int_equal(cache_set(c, K("n"), K("1"), 0, 0, 0, &ver), CACHE_STORED);
     assert_int_equal(cache_incr(c, K("n"), 1, 0, NULL), CACHE_OK);
     assert_int_equal(cache_get(c, K("n"), 0, &v), CACHE_OK);
     assert_true(v.version > ver);
@@ -349,7 +338,7 @@ test_cas(void **state)
 
 static void
 want_incr(struct cache *c, bool incr, const char *key, uint64_t delta,
-            enum cache_status want, uint64_t want_val)
+          enum cache_status want, uint64_t want_val)
 {
     uint64_t r = 12345;
     enum cache_status st = incr ? cache_incr(c, K(key), delta, 0, &r)
@@ -374,8 +363,8 @@ test_incr_decr(void **state)
     want_incr(c, true, "n", 1, CACHE_NOT_FOUND, 0);
     want_incr(c, false, "n", 1, CACHE_NOT_FOUND, 0);
     cache_set(c, K("n"), K("9"), 3, 77, 0, NULL);
-    want_incr(c, true, "n", 1, CACHE_OK, 10); /* grows a digit */
-    want_incr(c, false, "n", 3, CACHE_OK, 7); /* shrinks */
+    want_incr(c, true, "n", 1, CACHE_OK, 10);   /* grows a digit */
+    want_incr(c, false, "n", 3, CACHE_OK, 7);   /* shrinks */
     want_incr(c, false, "n", 100, CACHE_OK, 0); /* floor */
     assert_int_equal(cache_get(c, K("n"), 0, &v), CACHE_OK);
     assert_int_equal(v.flags, 3);
@@ -455,8 +444,7 @@ test_flush(void **state)
     cache_set(c, K("b"), K("1"), 0, 0, 0, NULL);
     cache_flush(c, 0, 0); /* now, even at time 0 */
     want_missing(c, "a", 0);
-    assert_int_equal(cache_add(c, K("b"), K("2"), 0, 0, 0, NULL),
-                     CACHE_STORED);
+    assert_int_equal(cache_add(c, K("b"), K("2"), 0, 0, 0, NULL), CACHE_STORED);
     want_value(c, "b", "2", 0);
     /* A delayed flush: items stored before its time go at its time. */
     cache_set(c, K("c"), K("1"), 0, 0, 10, NULL);
@@ -537,12 +525,10 @@ test_cap_never_exceeded(void **state)
         rnd ^= rnd << 13;
         rnd ^= rnd >> 7;
         rnd ^= rnd << 17;
-        n = i < 8000 ? 100 : i < 12000 ? 10240 : i < 12100
-                ? 60000 : rnd % 3000;
+        n = i < 8000 ? 100 : i < 12000 ? 10240 : i < 12100 ? 60000 : rnd % 3000;
         snprintf(key, sizeof(key), "key:%llu",
                  (unsigned long long)(rnd % 5000));
-        assert_int_equal(cache_set(c, key, strlen(key), val, n, 0, 0, i,
-                                   NULL),
+        assert_int_equal(cache_set(c, key, strlen(key), val, n, 0, 0, i, NULL),
                          CACHE_STORED);
         if (i % 7 == 0) {
             cache_append(c, key, strlen(key), val, 50, i, NULL);
@@ -584,8 +570,7 @@ test_no_memory(void **state)
     cnt.fail_after = 0;
     assert_int_equal(cache_set(c, K("b"), K("1"), 0, 0, 0, NULL),
                      CACHE_NO_MEMORY);
-    assert_int_equal(cache_append(c, K("a"), K("2"), 0, NULL),
-                     CACHE_NO_MEMORY);
+    assert_int_equal(cache_append(c, K("a"), K("2"), 0, NULL), CACHE_NO_MEMORY);
     cnt.fail_after = SIZE_MAX;
     want_value(c, "a", "1", 0); /* append's failure kept the item */
     want_missing(c, "b", 0);
@@ -609,9 +594,9 @@ test_hot_key_survives_scan(void **state)
     cache_set(c, K("hot"), K("H"), 0, 0, 0, NULL);
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof(key), "cold:%d", i);
-        assert_int_equal(cache_set(c, key, strlen(key), val, sizeof(val), 0,
-                                   0, 0, NULL),
-                         CACHE_STORED);
+        assert_int_equal(
+            cache_set(c, key, strlen(key), val, sizeof(val), 0, 0, 0, NULL),
+            CACHE_STORED);
         if (i % 50 == 0) {
             want_value(c, "hot", "H", 0);
         }
@@ -675,9 +660,9 @@ test_growth_while_reading(void **state)
 
     for (int i = 0; i < 50000; i++) {
         snprintf(key, sizeof(key), "g%d", i);
-        assert_int_equal(cache_set(c, key, strlen(key), key, strlen(key), 0,
-                                   0, 0, NULL),
-                         CACHE_STORED);
+        assert_int_equal(
+            cache_set(c, key, strlen(key), key, strlen(key), 0, 0, 0, NULL),
+            CACHE_STORED);
         /* Read back a spread of earlier keys during the migration. */
         for (int j = i; j >= 0; j -= 1 + j / 4) {
             snprintf(val, sizeof(val), "g%d", j);
