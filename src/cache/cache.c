@@ -376,27 +376,23 @@ rehash_step(struct cache *c, size_t n)
 
 static bool make_room(struct cache *c, size_t need, int64_t now);
 
-/* Starts a growth when the table is fuller than one item per bucket and
- * the bigger table fits under the cap (evicting for it if it must; when
- * it cannot, chains just get longer). */
-static void
-table_maybe_grow(struct cache *c, int64_t now)
+/* Starts moving the table to one of nb buckets (bigger or smaller: the
+ * buckets of t[0] below rehash_pos are in t[1] either way), if the new
+ * table fits under the cap, evicting for it when it must (never more
+ * than an eighth of the cap). False when it did not start. */
+static bool
+table_start_resize(struct cache *c, size_t nb, int64_t now)
 {
-    size_t nb = (c->t[0].mask + 1) * 2;
     size_t bytes = nb * sizeof(struct item *);
     size_t est = chunk_estimate(bytes);
     struct item **b;
 
-    if (c->t[1].b != NULL || c->st.items <= c->t[0].mask + 1) {
-        return;
-    }
-    /* Never evict more than an eighth of the cap for the table. */
     if (est > c->max_bytes / 8 || !make_room(c, est, now)) {
-        return;
+        return false;
     }
     b = c->alloc.malloc_fn(c->alloc.arg, bytes);
     if (b == NULL) {
-        return;
+        return false;
     }
     memset(b, 0, bytes);
     c->t[1].b = b;
@@ -405,6 +401,35 @@ table_maybe_grow(struct cache *c, int64_t now)
     charge(c, c->t[1].charge);
     c->st.table_bytes += c->t[1].charge;
     c->rehash_pos = 0;
+    return true;
+}
+
+/* Doubles the table when it holds more than one item per bucket (when it
+ * cannot, chains just get longer). */
+static void
+table_maybe_grow(struct cache *c, int64_t now)
+{
+    if (c->t[1].b == NULL && c->st.items > c->t[0].mask + 1) {
+        table_start_resize(c, (c->t[0].mask + 1) * 2, now);
+    }
+}
+
+/* Shrinks the table to about two buckets per item once it holds fewer
+ * than one item per eight buckets (after a shift to big values, say), so
+ * the bytes go back to items. Called from cache_reclaim only. */
+static void
+table_maybe_shrink(struct cache *c, int64_t now)
+{
+    size_t nb = TABLE_MIN;
+
+    if (c->t[1].b != NULL || c->t[0].mask + 1 <= TABLE_MIN ||
+        c->st.items * 8 >= c->t[0].mask + 1) {
+        return;
+    }
+    while (nb < c->st.items * 2) {
+        nb *= 2;
+    }
+    table_start_resize(c, nb, now);
 }
 
 /*
@@ -993,6 +1018,7 @@ cache_reclaim(struct cache *c, int64_t now, size_t budget)
 
     flush_tick(c, now);
     rehash_step(c, budget);
+    table_maybe_shrink(c, now);
     if (c->cursor == NULL) {
         c->cursor = c->hand;
     }

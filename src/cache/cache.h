@@ -172,8 +172,9 @@ void cache_flush(struct cache *c, int64_t at, int64_t now);
 
 /*
  * The background step: examines at most `budget` items for expiry or a
- * flush, frees the dead ones, and moves at most `budget` buckets of an
- * incremental table growth. Returns the number of items freed.
+ * flush, frees the dead ones, moves at most `budget` buckets of an
+ * incremental table growth or shrink, and starts a shrink when the table
+ * has more than eight buckets per item. Returns the number of items freed.
  */
 size_t cache_reclaim(struct cache *c, int64_t now, size_t budget);
 

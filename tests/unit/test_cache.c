@@ -689,6 +689,50 @@ test_growth_while_reading(void **state)
     free_cache(c);
 }
 
+/* After most items go, cache_reclaim shrinks the table step by step; the
+ * rest are found at every step and the bytes go back. */
+static void
+test_shrink_while_reading(void **state)
+{
+    struct cache *c = new_cache(64u << 20, 0);
+    struct cache_stats st, st2;
+    char key[32];
+    int steps = 0;
+
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        cache_set(c, key, strlen(key), key, strlen(key), 0, 0, 0, NULL);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        if (i % 100 != 0) {
+            assert_int_equal(cache_delete(c, key, strlen(key), 0), CACHE_OK);
+        }
+    }
+    cache_stats_get(c, &st);
+    assert_true(st.table_bytes > 32768 * sizeof(void *));
+    for (steps = 0; steps < 2000; steps++) {
+        (void)cache_reclaim(c, 0, 64); /* starts or moves the shrink */
+        for (int i = 0; i < 20000; i += 100) {
+            snprintf(key, sizeof(key), "s%d", i);
+            want_value(c, key, key, 0);
+        }
+        check_accounting(c);
+        cache_stats_get(c, &st2);
+        if (st2.table_bytes < 8192) {
+            break;
+        }
+    }
+    /* 32768 buckets, 64 moved per call and 4 per get: tens of calls, not
+     * one. */
+    assert_true(steps > 5 && steps < 2000);
+    cache_stats_get(c, &st);
+    assert_int_equal(st.items, 200);
+    /* 32768 buckets shrunk to 512 (pow2 >= 2 x 200): 4 KiB and change. */
+    assert_true(st.table_bytes < 8192);
+    free_cache(c);
+}
+
 static void
 test_status_names(void **state)
 {
@@ -716,6 +760,7 @@ main(void)
         cmocka_unit_test(test_hot_key_survives_scan),
         cmocka_unit_test(test_reclaim_budget),
         cmocka_unit_test(test_growth_while_reading),
+        cmocka_unit_test(test_shrink_while_reading),
         cmocka_unit_test(test_status_names),
     };
 
