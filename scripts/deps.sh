@@ -24,6 +24,9 @@ PKGS=(
     # The PHP client's peer in bench/clients/php_client_bench.sh (with
     # redis-server above).
     php-redis
+    # The cache's peer in bench/cache_shift.sh (and, later, the memcached
+    # face's differential tests).
+    memcached
 )
 
 # The dashboard is bundled with npm at build time and its test drives

@@ -464,6 +464,7 @@ make_room(struct cache *c, size_t need, int64_t now)
             c->hand = it->next;
         } else {
             c->st.evictions++;
+            c->st.evicted_bytes += item_charge(c, it);
             item_drop(c, it);
         }
     }

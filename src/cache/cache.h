@@ -67,6 +67,8 @@ struct cache_stats {
     uint64_t get_hits;          /* get, gat, get_many keys found */
     uint64_t get_misses;        /* ... not found or expired */
     uint64_t evictions;         /* live items dropped to make room */
+    uint64_t evicted_bytes;     /* their charge: a caller may malloc_trim
+                                   after many (see docs/internals.md) */
     uint64_t expired_lazy;      /* found dead on access */
     uint64_t expired_reclaimed; /* found dead by cache_reclaim/eviction */
     uint64_t flushed;           /* dropped because of a flush */

@@ -604,6 +604,8 @@ test_hot_key_survives_scan(void **state)
     want_value(c, "hot", "H", 0);
     cache_stats_get(c, &st);
     assert_true(st.evictions > 4000);
+    /* Each evicted item was charged at least its header, key and value. */
+    assert_true(st.evicted_bytes >= st.evictions * (62 + 6 + 100));
     /* The newest cold keys are in, the oldest gone. */
     want_missing(c, "cold:0", 0);
     want_missing(c, "cold:100", 0);
