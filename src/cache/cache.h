@@ -119,7 +119,11 @@ void cache_get_many(struct cache *c, size_t n, const void *const *keys,
  * present; cas only when present with version == `version` (EXISTS when it
  * differs, NOT_FOUND when absent). On CACHE_STORED, *version_out (may be
  * NULL) is the item's new version. append/prepend keep the item's flags
- * and expiry (theirs are ignored, as memcached does).
+ * and expiry (theirs are ignored, as memcached does). CACHE_TOO_LARGE
+ * leaves the cache unchanged; after CACHE_NO_MEMORY (malloc failed) a set,
+ * add, replace or cas may have dropped the old item, as memcached's set
+ * does, while append, prepend, incr and decr keep it. val may point into
+ * the cache (a view of the same key, say).
  */
 enum cache_status cache_set(struct cache *c, const void *key, size_t klen,
                             const void *val, size_t vlen, uint32_t flags,
