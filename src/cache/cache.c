@@ -643,6 +643,17 @@ cache_get_many(struct cache *c, size_t n, const void *const *keys,
     }
 }
 
+/* Whether n > 0 bytes at p lie in the item's key or value (then it must stay
+ * alive until they are copied). Compared as integers: p may be anything. */
+static bool
+points_into(const struct item *it, const void *p, size_t n)
+{
+    uintptr_t x = (uintptr_t)p;
+    uintptr_t lo = (uintptr_t)it->data;
+
+    return n > 0 && x >= lo && x < lo + it->klen + it->vlen;
+}
+
 enum store_mode { M_SET, M_ADD, M_REPLACE, M_CAS, M_APPEND, M_PREPEND };
 
 /*
@@ -659,11 +670,8 @@ store_item(struct cache *c, const void *key, size_t klen, uint32_t h,
     size_t vlen = alen + blen;
     size_t req = sizeof(struct item) + klen + vlen;
     size_t est = chunk_estimate(req);
-    bool keep_old = old != NULL && (a != NULL || b != NULL) &&
-                    ((alen && (const uint8_t *)a >= old->data &&
-                      (const uint8_t *)a < old->data + old->klen + old->vlen) ||
-                     (blen && (const uint8_t *)b >= old->data &&
-                      (const uint8_t *)b < old->data + old->klen + old->vlen));
+    bool keep_old =
+        old != NULL && (points_into(old, a, alen) || points_into(old, b, blen));
     uint8_t ref = old != NULL ? old->ref : 0;
     struct item *it;
     size_t got;
