@@ -735,6 +735,217 @@ test_shrink_while_reading(void **state)
     free_cache(c);
 }
 
+/* Random operations on 300 keys against a plain model (no eviction: the
+ * cap is large), with time moving, TTLs, flushes, reclaim, the table
+ * growing and shrinking as items come and go. */
+struct model {
+    bool live;
+    uint8_t val[80];
+    size_t len;
+    uint32_t flags;
+    int64_t expires;
+};
+
+static void
+test_against_model(void **state)
+{
+    enum { NK = 300 };
+    static struct model m[NK];
+    struct cache *c = new_cache(64u << 20, 0);
+    uint64_t rnd = 0x1234567;
+    int64_t now = 1;
+    char key[16];
+    int incr_ok = 0;
+
+    memset(m, 0, sizeof(m));
+    for (int step = 0; step < 60000; step++) {
+        int k, op;
+        struct model *e;
+        uint8_t val[40];
+        size_t vlen;
+        struct cache_view v;
+        enum cache_status st;
+        int64_t exp;
+
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        k = (int)(rnd % NK);
+        op = (int)((rnd >> 16) % 12);
+        vlen = (rnd >> 24) % 20;
+        exp = (rnd >> 32) % 4 == 0 ? now + (int64_t)((rnd >> 40) % 50) : 0;
+        for (size_t i = 0; i < vlen; i++) {
+            /* A third of the values are digits, for incr. */
+            val[i] = (rnd >> 45) % 3 == 0
+                         ? (uint8_t)('0' + (rnd >> (i % 50)) % 10)
+                         : (uint8_t)('a' + (rnd >> (i % 50)) % 26);
+        }
+        snprintf(key, sizeof(key), "m%d", k);
+        e = &m[k];
+        if (e->live && e->expires != 0 && e->expires <= now) {
+            e->live = false;
+        }
+        /* Phases: grow, then mostly delete (so the table shrinks). */
+        if (step > 30000 && step < 40000 && op < 6) {
+            op = 6;
+        }
+        switch (op) {
+        case 0:
+        case 1:
+            st = cache_set(c, key, strlen(key), val, vlen, (uint32_t)k, exp,
+                           now, NULL);
+            assert_int_equal(st, CACHE_STORED);
+            e->live = true;
+            memcpy(e->val, val, vlen);
+            e->len = vlen;
+            e->flags = (uint32_t)k;
+            e->expires = exp;
+            break;
+        case 2:
+            st = cache_add(c, key, strlen(key), val, vlen, 1, exp, now, NULL);
+            assert_int_equal(st, e->live ? CACHE_NOT_STORED : CACHE_STORED);
+            if (!e->live) {
+                e->live = true;
+                memcpy(e->val, val, vlen);
+                e->len = vlen;
+                e->flags = 1;
+                e->expires = exp;
+            }
+            break;
+        case 3:
+            st = cache_replace(c, key, strlen(key), val, vlen, 2, exp, now,
+                               NULL);
+            assert_int_equal(st, e->live ? CACHE_STORED : CACHE_NOT_STORED);
+            if (e->live) {
+                memcpy(e->val, val, vlen);
+                e->len = vlen;
+                e->flags = 2;
+                e->expires = exp;
+            }
+            break;
+        case 4:
+            if (e->len + vlen > sizeof(e->val)) {
+                vlen = 0;
+            }
+            if (rnd & 1) {
+                st = cache_append(c, key, strlen(key), val, vlen, now, NULL);
+                if (e->live) {
+                    memcpy(e->val + e->len, val, vlen);
+                }
+            } else {
+                st = cache_prepend(c, key, strlen(key), val, vlen, now, NULL);
+                if (e->live) {
+                    memmove(e->val + vlen, e->val, e->len);
+                    memcpy(e->val, val, vlen);
+                }
+            }
+            assert_int_equal(st, e->live ? CACHE_STORED : CACHE_NOT_STORED);
+            if (e->live) {
+                e->len += vlen;
+            }
+            break;
+        case 5:
+            st = cache_touch(c, key, strlen(key), exp, now);
+            assert_int_equal(st, e->live ? CACHE_OK : CACHE_NOT_FOUND);
+            if (e->live) {
+                e->expires = exp;
+            }
+            break;
+        case 6:
+        case 7:
+            st = cache_delete(c, key, strlen(key), now);
+            assert_int_equal(st, e->live ? CACHE_OK : CACHE_NOT_FOUND);
+            e->live = false;
+            break;
+        case 8: {
+            uint64_t r;
+
+            st = cache_incr(c, key, strlen(key), 7, now, &r);
+            if (!e->live) {
+                assert_int_equal(st, CACHE_NOT_FOUND);
+            } else {
+                size_t d = 0;
+
+                while (d < e->len && e->val[d] >= '0' && e->val[d] <= '9') {
+                    d++;
+                }
+                /* Up to 19 digits always fit in 64 bits; 20 may not. */
+                if (e->len > 0 && d == e->len && d < 20) {
+                    assert_int_equal(st, CACHE_OK);
+                    incr_ok++;
+                } else if (d == 0 || d < e->len) {
+                    assert_int_equal(st, CACHE_NOT_NUMBER);
+                }
+            }
+            if (st == CACHE_OK) {
+                e->len = (size_t)snprintf((char *)e->val, sizeof(e->val),
+                                          "%llu", (unsigned long long)r);
+            }
+            break;
+        }
+        case 9: {
+            uint64_t ver = 0;
+
+            if (cache_get(c, key, strlen(key), now, &v) == CACHE_OK) {
+                ver = v.version;
+            }
+            st = cache_cas(c, key, strlen(key), val, vlen, 3, exp,
+                           ver + (rnd & 1), now, NULL);
+            assert_int_equal(st, !e->live    ? CACHE_NOT_FOUND
+                                 : (rnd & 1) ? CACHE_EXISTS
+                                             : CACHE_STORED);
+            if (st == CACHE_STORED) {
+                memcpy(e->val, val, vlen);
+                e->len = vlen;
+                e->flags = 3;
+                e->expires = exp;
+            }
+            break;
+        }
+        case 10:
+            if (step % 50 == 0) {
+                cache_reclaim(c, now, (rnd >> 8) % 40);
+            }
+            if (step % 10007 == 0) {
+                cache_flush(c, now, now);
+                memset(m, 0, sizeof(m));
+            }
+            break;
+        default:
+            break;
+        }
+        /* Check this key, and now and then all. */
+        for (int j = step % 1000 == 0 ? 0 : k;
+             j < (step % 1000 == 0 ? NK : k + 1); j++) {
+            struct model *f = &m[j];
+
+            if (f->live && f->expires != 0 && f->expires <= now) {
+                f->live = false;
+            }
+            snprintf(key, sizeof(key), "m%d", j);
+            st = cache_get(c, key, strlen(key), now, &v);
+            if (!f->live) {
+                assert_int_equal(st, CACHE_NOT_FOUND);
+                continue;
+            }
+            assert_int_equal(st, CACHE_OK);
+            assert_int_equal(v.len, f->len);
+            assert_memory_equal(v.val, f->val, f->len);
+            assert_int_equal(v.flags, f->flags);
+            assert_int_equal(v.expires, f->expires);
+        }
+        if (step % 3 == 0) {
+            now++;
+        }
+        if (step % 5000 == 0) {
+            check_accounting(c);
+        }
+    }
+    assert_true(incr_ok > 100);
+    check_accounting(c);
+    free_cache(c);
+}
+
 static void
 test_status_names(void **state)
 {
@@ -763,6 +974,7 @@ main(void)
         cmocka_unit_test(test_reclaim_budget),
         cmocka_unit_test(test_growth_while_reading),
         cmocka_unit_test(test_shrink_while_reading),
+        cmocka_unit_test(test_against_model),
         cmocka_unit_test(test_status_names),
     };
 
