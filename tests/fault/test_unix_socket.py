@@ -17,7 +17,8 @@ from ferrytest import (FerryTestCase, binary, free_port, run_ferry,
 NOBODY = 65534
 
 
-class TestUnixSocketFolders(FerryTestCase):
+class SocketFolderCase(FerryTestCase):
+    """Folders given to root or to uid 65534, and ferryd refusals."""
     TIME_LIMIT = 60
 
     def setUp(self):
@@ -45,6 +46,9 @@ class TestUnixSocketFolders(FerryTestCase):
         self.assertEqual(r.returncode, status, f"{cmd}: {err}")
         return err
 
+
+
+class TestUnixSocketFolders(SocketFolderCase):
     def test_data_dir_of_another_user_refused(self):
         theirs = self.folder("theirs", owner=NOBODY, mode=0o777)
         err = self.start_refused("--data-dir", theirs, "--listen",
@@ -141,21 +145,38 @@ os.setuid(65534)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 try:
     s.connect(sys.argv[1])
-except PermissionError:
+except PermissionError as e:
+    print(e, file=sys.stderr)
     sys.exit(13)
 sys.exit(0)
 """
 
 
-class TestUnixSocketMode(TestUnixSocketFolders):
+class TestUnixSocketMode(SocketFolderCase):
     """unix_socket_mode (default 0660): the socket's mode is set by ferryd,
     not left to the umask, so a frontend's user (php-fpm's www-data) can be
     let in by ferryd's group, and only by it."""
 
     def connects_as_nobody(self, path):
+        """True when uid 65534 (group 65534) connects; False when refused
+        (EACCES); anything else fails the test, naming what it saw."""
         r = subprocess.run(["python3", "-c", CONNECT_AS_NOBODY, path],
-                           timeout=20)
+                           capture_output=True, timeout=20)
+        seen = [(p, oct(os.stat(p).st_mode), os.stat(p).st_uid,
+                 os.stat(p).st_gid)
+                for p in self.components(path)]
+        self.assertIn(r.returncode, (0, 13),
+                      f"{r.stderr.decode(errors='replace')} {seen}")
+        self.last_seen = f"{r.stderr.decode(errors='replace')} {seen}"
         return r.returncode == 0
+
+    @staticmethod
+    def components(path):
+        out = []
+        while path not in ("/", ""):
+            out.append(path)
+            path = os.path.dirname(path)
+        return ["/"] + out[::-1]
 
     def shared_folder(self):
         # Root's folder, readable by the group nogroup; setgid so that the
@@ -179,7 +200,7 @@ class TestUnixSocketMode(TestUnixSocketFolders):
         st = os.stat(sock)
         self.assertEqual(st.st_mode & 0o777, 0o660)
         self.assertEqual(st.st_gid, NOBODY)
-        self.assertTrue(self.connects_as_nobody(sock))
+        self.assertTrue(self.connects_as_nobody(sock), self.last_seen)
         d.stop()
 
     def test_mode_0600_keeps_the_group_out(self):
