@@ -117,18 +117,22 @@ writer_note_map(struct store *s)
     }
 }
 
-/* Doubles the map, up to max_bytes, once the loop holds no read txn.
- * false when it is at the limit already or LMDB refuses. */
 static bool
+writer_can_grow(const struct store *s)
+{
+    return atomic_load(&s->w_map_bytes) < s->max_bytes;
+}
+
+/* Doubles the map, up to max_bytes, once the loop holds no read txn; no
+ * txn of the writer may be open. When LMDB refuses, the map stays as it
+ * is for good (max_bytes drops to it), so a retry cannot loop. */
+static void
 writer_grow(struct store *s)
 {
     uint64_t cur = atomic_load(&s->w_map_bytes);
     uint64_t next;
     int rc;
 
-    if (cur >= s->max_bytes) {
-        return false;
-    }
     next = cur > s->max_bytes / 2 ? s->max_bytes : cur * 2;
     pthread_rwlock_wrlock(&s->map_lock);
     rc = mdb_env_set_mapsize(s->env, (size_t)next);
@@ -136,12 +140,12 @@ writer_grow(struct store *s)
     if (rc != 0) {
         log_error("store: growing the map to %llu bytes: %s",
                   (unsigned long long)next, mdb_strerror(rc));
-        return false;
+        s->max_bytes = cur;
+        return;
     }
     atomic_fetch_add(&s->w_grows, 1);
     writer_note_map(s);
     log_info("store: map grown to %llu bytes", (unsigned long long)next);
-    return true;
 }
 
 static void
@@ -198,8 +202,10 @@ retry:
             } else if (rc == WRITER_REFUSED) {
                 b->result.status = STORE_REFUSED;
             } else if (rc == MDB_MAP_FULL) {
-                if (writer_grow(s)) {
+                if (writer_can_grow(s)) {
+                    /* The map can only change with no txn open. */
                     mdb_txn_abort(txn);
+                    writer_grow(s);
                     goto retry;
                 }
                 writer_fail(b, FERRY_ENO_SPACE);
@@ -211,7 +217,8 @@ retry:
         rc = mdb_txn_commit(txn);
         if (rc == MDB_MAP_FULL) {
             /* The commit itself needs pages (the free list). */
-            if (writer_grow(s)) {
+            if (writer_can_grow(s)) {
+                writer_grow(s);
                 goto retry;
             }
             if (last != NULL) {
