@@ -161,6 +161,14 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
+# tests/fault/store_writer: the store driven from outside ferryd.
+FAULT_BINS := $(BUILD)/tests/store_writer
+$(BUILD)/tests/store_writer: $(call obj,tests/fault/store_writer.c) \
+                             $(STORE_OBJ) $(CORE_OBJ) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(INIH_LIBS) $(SYSTEMD_LIBS) \
+	    $(LMDB_LIBS) -lm
+
 # Test workers (misbehaving on purpose) use libferry only.
 $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)
 	@mkdir -p $(dir $@)
@@ -195,7 +203,7 @@ $(DASH_OBJ): $(DASH_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-tests-build: all $(UNIT_BINS) $(TWORK_BINS) $(CONF_DRIVER)
+tests-build: all $(UNIT_BINS) $(TWORK_BINS) $(FAULT_BINS) $(CONF_DRIVER)
 
 deps:
 	bash scripts/deps.sh
