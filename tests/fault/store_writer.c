@@ -3,8 +3,9 @@
  * store_writer.c - drives the store (src/store/) from outside ferryd, for
  * tests/fault/test_store_crash.py and a quick group-commit measurement.
  *
- *   store_writer write DIR INFLIGHT SYNC_MS COUNT
- *       keeps INFLIGHT one-put batches queued, key i -> value "v<i>",
+ *   store_writer write DIR INFLIGHT SYNC_MS COUNT [FIRST]
+ *       keeps INFLIGHT one-put batches queued, key i -> value "v<i>"
+ *       for i from FIRST (0),
  *       prints "ack <i>" on stdout once batch i is committed (SYNC_MS 0:
  *       on disk); COUNT 0 = until killed. At the end: writes/s and
  *       batches per commit on stderr.
@@ -25,6 +26,7 @@ struct writer {
     uint64_t next;    /* next id to write */
     uint64_t count;   /* ids to write; 0 = no end */
     uint64_t acked;   /* ids committed */
+    uint64_t inflight; /* batches submitted, not decided */
 };
 
 static void writer_submit(struct writer *w);
@@ -41,6 +43,7 @@ writer_done(void *arg, const struct store_result *r)
         exit(1);
     }
     w->acked++;
+    w->inflight--;
     writer_submit(w);
 }
 
@@ -72,7 +75,7 @@ writer_submit(struct writer *w)
     struct one *o;
     int kl, vl;
 
-    if (w->count != 0 && w->next >= w->count) {
+    if (w->count != 0 && w->acked + w->inflight >= w->count) {
         return;
     }
     kl = snprintf(k, sizeof(k), "k%012llu", (unsigned long long)w->next);
@@ -86,12 +89,13 @@ writer_submit(struct writer *w)
     }
     o->w = w;
     o->id = w->next++;
+    w->inflight++;
     store_submit(w->s, b, one_done, o);
 }
 
 static int
 run_write(const char *dir, unsigned inflight, uint32_t sync_ms,
-          uint64_t count)
+          uint64_t count, uint64_t first)
 {
     struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, sync_ms};
     struct writer w = {0};
@@ -105,6 +109,7 @@ run_write(const char *dir, unsigned inflight, uint32_t sync_ms,
         return 1;
     }
     w.count = count;
+    w.next = first;
     t0 = uv_hrtime();
     for (unsigned i = 0; i < inflight; i++) {
         writer_submit(&w);
@@ -169,15 +174,15 @@ run_check(const char *dir)
 int
 main(int argc, char **argv)
 {
-    if (argc == 6 && strcmp(argv[1], "write") == 0) {
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "write") == 0) {
         return run_write(argv[2], (unsigned)atoi(argv[3]),
-                         (uint32_t)atoi(argv[4]),
-                         strtoull(argv[5], NULL, 10));
+                         (uint32_t)atoi(argv[4]), strtoull(argv[5], NULL, 10),
+                         argc == 7 ? strtoull(argv[6], NULL, 10) : 0);
     }
     if (argc == 3 && strcmp(argv[1], "check") == 0) {
         return run_check(argv[2]);
     }
-    fprintf(stderr, "usage: store_writer write DIR INFLIGHT SYNC_MS COUNT\n"
+    fprintf(stderr, "usage: store_writer write DIR INFLIGHT SYNC_MS COUNT [FIRST]\n"
                     "       store_writer check DIR < ids\n");
     return 64;
 }
