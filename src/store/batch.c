@@ -132,8 +132,8 @@ ferry_err
 store_batch_put(struct store_batch *b, unsigned table, const void *key,
                 size_t klen, const void *val, size_t vlen)
 {
-    return batch_add(b, STORE_OP_PUT, table, key, klen, val, vlen,
-                     STORE_IF_ANY, NULL, 0);
+    return batch_add(b, STORE_OP_PUT, table, key, klen, val, vlen, STORE_IF_ANY,
+                     NULL, 0);
 }
 
 ferry_err
@@ -149,8 +149,8 @@ store_batch_put_if(struct store_batch *b, unsigned table, const void *key,
                    size_t klen, const void *val, size_t vlen,
                    enum store_cond cond, const void *expect, size_t elen)
 {
-    return batch_add(b, STORE_OP_PUT, table, key, klen, val, vlen, cond,
-                     expect, elen);
+    return batch_add(b, STORE_OP_PUT, table, key, klen, val, vlen, cond, expect,
+                     elen);
 }
 
 ferry_err

@@ -162,8 +162,8 @@ static ferry_err
 store_open_env(struct store *s, const struct store_opts *o)
 {
     unsigned flags = MDB_NOTLS | (o->sync_ms > 0 ? MDB_NOSYNC : 0);
-    uint64_t first = STORE_MIN_MAP < s->max_bytes ? STORE_MIN_MAP
-                                                  : s->max_bytes;
+    uint64_t first =
+        STORE_MIN_MAP < s->max_bytes ? STORE_MIN_MAP : s->max_bytes;
     MDB_txn *txn;
     int dead = 0;
     int rc;
@@ -218,8 +218,8 @@ store_open(struct store **out, uv_loop_t *loop, const struct store_opts *o)
     long page = sysconf(_SC_PAGESIZE);
     ferry_err rc;
 
-    if (o->dir == NULL || o->n_tables == 0 ||
-        o->n_tables > STORE_MAX_TABLES || o->max_bytes < STORE_MIN_MAP ||
+    if (o->dir == NULL || o->n_tables == 0 || o->n_tables > STORE_MAX_TABLES ||
+        o->max_bytes < STORE_MIN_MAP ||
         (uint64_t)(size_t)o->max_bytes != o->max_bytes) {
         return FERRY_EINVALID_ARGUMENT;
     }
@@ -302,6 +302,8 @@ void
 store_close(struct store *s)
 {
     s->closing = true;
+    /* A writer growing the map waits for the loop's read txn to end. */
+    store_rtxn_end(s);
     pthread_mutex_lock(&s->mu);
     s->stop = true;
     pthread_cond_signal(&s->wake);
@@ -422,8 +424,8 @@ store_seek(struct store_cursor *c, const void *key, size_t klen,
     if (klen > STORE_MAX_KEY) {
         return FERRY_EINVALID_ARGUMENT;
     }
-    return store_cursor_get(c, &mk, klen == 0 ? MDB_FIRST : MDB_SET_RANGE, k,
-                            v, found);
+    return store_cursor_get(c, &mk, klen == 0 ? MDB_FIRST : MDB_SET_RANGE, k, v,
+                            found);
 }
 
 ferry_err

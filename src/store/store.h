@@ -44,13 +44,13 @@ struct store_batch;
 
 /* How an environment is opened; borrowed for the call only. */
 struct store_opts {
-    const char *dir;                /* folder of data.mdb, created 0700 */
-    const char *const *tables;      /* table names; a table's id is its
-                                       index here */
-    size_t n_tables;                /* entries in tables */
-    uint64_t max_bytes;             /* the map never grows past this */
-    uint32_t sync_ms;               /* 0: fsync in every commit (always);
-                                       N: MDB_NOSYNC, fsync every N ms */
+    const char *dir;           /* folder of data.mdb, created 0700 */
+    const char *const *tables; /* table names; a table's id is its
+                                  index here */
+    size_t n_tables;           /* entries in tables */
+    uint64_t max_bytes;        /* the map never grows past this */
+    uint32_t sync_ms;          /* 0: fsync in every commit (always);
+                                  N: MDB_NOSYNC, fsync every N ms */
 };
 
 /* A slice of LMDB's map: valid until the current loop callback returns. */
@@ -62,12 +62,12 @@ struct store_val {
 /* The condition of one operation, checked against the value the key has
  * when its batch is applied (earlier batches of the group included). */
 enum store_cond {
-    STORE_IF_ANY = 0,     /* always */
-    STORE_IF_ABSENT,      /* the key does not exist */
-    STORE_IF_PRESENT,     /* the key exists */
-    STORE_IF_EQUALS,      /* the value is exactly the expected bytes */
-    STORE_IF_PREFIX       /* the value begins with the expected bytes (a
-                             revision kept at the front of a kv value) */
+    STORE_IF_ANY = 0, /* always */
+    STORE_IF_ABSENT,  /* the key does not exist */
+    STORE_IF_PRESENT, /* the key exists */
+    STORE_IF_EQUALS,  /* the value is exactly the expected bytes */
+    STORE_IF_PREFIX   /* the value begins with the expected bytes (a
+                         revision kept at the front of a kv value) */
 };
 
 /* What became of a batch. */
@@ -95,22 +95,22 @@ typedef void (*store_done_cb)(void *arg, const struct store_result *r);
 /* Counters for /v1/stats, /metrics and the dashboard. Owned by the store;
  * read on the loop thread (store_stats). */
 struct store_stats {
-    uint64_t commits;          /* write transactions committed */
-    uint64_t batches;          /* batches decided (all statuses) */
-    uint64_t batches_refused;  /* of which a condition refused */
-    uint64_t batches_failed;   /* of which failed (NO_SPACE, SYS) */
-    uint64_t ops;              /* operations committed */
-    uint64_t max_group;        /* most batches in one commit */
-    uint64_t grows;            /* times the map was grown */
-    uint64_t syncs;            /* mdb_env_sync calls (store_sync = N) */
-    uint64_t stale_readers;    /* dead readers cleared at open */
-    uint64_t used_bytes;       /* pages in use in the map, in bytes */
-    uint64_t map_bytes;        /* the map's size now */
-    uint64_t max_bytes;        /* store_max_bytes */
-    uint64_t queued;           /* batches waiting for or in a commit */
-    struct hist commit_us;     /* commit latency (txn begin to commit
-                                  return, fsync included), µs */
-    struct hist group_size;    /* batches per commit */
+    uint64_t commits;         /* write transactions committed */
+    uint64_t batches;         /* batches decided (all statuses) */
+    uint64_t batches_refused; /* of which a condition refused */
+    uint64_t batches_failed;  /* of which failed (NO_SPACE, SYS) */
+    uint64_t ops;             /* operations committed */
+    uint64_t max_group;       /* most batches in one commit */
+    uint64_t grows;           /* times the map was grown */
+    uint64_t syncs;           /* mdb_env_sync calls (store_sync = N) */
+    uint64_t stale_readers;   /* dead readers cleared at open */
+    uint64_t used_bytes;      /* pages in use in the map, in bytes */
+    uint64_t map_bytes;       /* the map's size now */
+    uint64_t max_bytes;       /* store_max_bytes */
+    uint64_t queued;          /* batches waiting for or in a commit */
+    struct hist commit_us;    /* commit latency (txn begin to commit
+                                 return, fsync included), µs */
+    struct hist group_size;   /* batches per commit */
 };
 
 /*
@@ -182,9 +182,8 @@ ferry_err store_batch_put_if(struct store_batch *b, unsigned table,
                              size_t vlen, enum store_cond cond,
                              const void *expect, size_t elen);
 ferry_err store_batch_del_if(struct store_batch *b, unsigned table,
-                             const void *key, size_t klen,
-                             enum store_cond cond, const void *expect,
-                             size_t elen);
+                             const void *key, size_t klen, enum store_cond cond,
+                             const void *expect, size_t elen);
 
 /*
  * Takes ownership of b and queues it for the writer; cb runs on the loop

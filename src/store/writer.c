@@ -158,9 +158,8 @@ writer_fail(struct store_batch *b, ferry_err err)
 static ferry_err
 writer_err(int rc)
 {
-    return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT
-               ? FERRY_ENO_SPACE
-               : FERRY_ESYS;
+    return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT ? FERRY_ENO_SPACE
+                                                              : FERRY_ESYS;
 }
 
 /* Decides every batch of the group and commits those that apply. */
@@ -257,8 +256,8 @@ void *
 writer_main(void *arg)
 {
     struct store *s = arg;
-    bool dirty = false;    /* commits since the last sync (store_sync N) */
-    uint64_t sync_at = 0;  /* when the next sync is due, µs */
+    bool dirty = false;   /* commits since the last sync (store_sync N) */
+    uint64_t sync_at = 0; /* when the next sync is due, µs */
 
     pthread_mutex_lock(&s->mu);
     for (;;) {

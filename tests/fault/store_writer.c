@@ -22,10 +22,10 @@
 static const char *const tables[] = {"kv"};
 
 struct writer {
-    struct store *s;  /* borrowed */
-    uint64_t next;    /* next id to write */
-    uint64_t count;   /* ids to write; 0 = no end */
-    uint64_t acked;   /* ids committed */
+    struct store *s;   /* borrowed */
+    uint64_t next;     /* next id to write */
+    uint64_t count;    /* ids to write; 0 = no end */
+    uint64_t acked;    /* ids committed */
     uint64_t inflight; /* batches submitted, not decided */
 };
 
@@ -94,8 +94,8 @@ writer_submit(struct writer *w)
 }
 
 static int
-run_write(const char *dir, unsigned inflight, uint32_t sync_ms,
-          uint64_t count, uint64_t first)
+run_write(const char *dir, unsigned inflight, uint32_t sync_ms, uint64_t count,
+          uint64_t first)
 {
     struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, sync_ms};
     struct writer w = {0};
@@ -182,7 +182,8 @@ main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "check") == 0) {
         return run_check(argv[2]);
     }
-    fprintf(stderr, "usage: store_writer write DIR INFLIGHT SYNC_MS COUNT [FIRST]\n"
-                    "       store_writer check DIR < ids\n");
+    fprintf(stderr,
+            "usage: store_writer write DIR INFLIGHT SYNC_MS COUNT [FIRST]\n"
+            "       store_writer check DIR < ids\n");
     return 64;
 }

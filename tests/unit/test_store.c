@@ -157,8 +157,7 @@ test_put_get_delete(void **state)
     {
         struct store_val v;
         bool found = true;
-        assert_int_equal(store_get(f->s, 1, "alpha", 5, &v, &found),
-                         FERRY_OK);
+        assert_int_equal(store_get(f->s, 1, "alpha", 5, &v, &found), FERRY_OK);
         assert_false(found);
     }
     b = store_batch_new();
@@ -246,9 +245,9 @@ test_condition_refuses_its_batch_only(void **state)
     /* 0: put-if-absent of an existing key: refused, its other op too. */
     b = store_batch_new();
     assert_int_equal(store_batch_put(b, 0, "side0", 5, "x", 1), FERRY_OK);
-    assert_int_equal(store_batch_put_if(b, 0, "cas", 3, "new", 3,
-                                        STORE_IF_ABSENT, NULL, 0),
-                     FERRY_OK);
+    assert_int_equal(
+        store_batch_put_if(b, 0, "cas", 3, "new", 3, STORE_IF_ABSENT, NULL, 0),
+        FERRY_OK);
     store_submit(f->s, b, done_cb, &r[0]);
     /* 1: CAS on the revision prefix: applies. */
     b = store_batch_new();
@@ -266,9 +265,9 @@ test_condition_refuses_its_batch_only(void **state)
     store_submit(f->s, b, done_cb, &r[2]);
     /* 3: delete if equal to the current value: applies. */
     b = store_batch_new();
-    assert_int_equal(store_batch_del_if(b, 0, "cas", 3, STORE_IF_EQUALS,
-                                        "rev2:world", 10),
-                     FERRY_OK);
+    assert_int_equal(
+        store_batch_del_if(b, 0, "cas", 3, STORE_IF_EQUALS, "rev2:world", 10),
+        FERRY_OK);
     store_submit(f->s, b, done_cb, &r[3]);
     wait_all(f, r, 4);
 
@@ -287,9 +286,9 @@ test_condition_refuses_its_batch_only(void **state)
     /* IF_PRESENT on a missing key. */
     memset(&r0, 0, sizeof(r0));
     b = store_batch_new();
-    assert_int_equal(store_batch_del_if(b, 0, "cas", 3, STORE_IF_PRESENT,
-                                        NULL, 0),
-                     FERRY_OK);
+    assert_int_equal(
+        store_batch_del_if(b, 0, "cas", 3, STORE_IF_PRESENT, NULL, 0),
+        FERRY_OK);
     store_submit(f->s, b, done_cb, &r0);
     wait_all(f, &r0, 1);
     assert_int_equal(r0.r.status, STORE_REFUSED);
@@ -354,8 +353,7 @@ test_no_space(void **state)
         struct store_batch *b = store_batch_new();
         memset(&r, 0, sizeof(r));
         assert_int_equal(store_batch_put(b, 0, "half", 4, "x", 1), FERRY_OK);
-        assert_int_equal(store_batch_put(b, 0, "bigX", 4, val, big),
-                         FERRY_OK);
+        assert_int_equal(store_batch_put(b, 0, "bigX", 4, val, big), FERRY_OK);
         store_submit(f->s, b, done_cb, &r);
         wait_all(f, &r, 1);
         assert_int_equal(r.r.status, STORE_FAILED);
@@ -413,6 +411,39 @@ test_map_grows(void **state)
         struct store_val v;
         bool found;
         assert_int_equal(store_get(f->s, 0, "g63", 3, &v, &found), FERRY_OK);
+        assert_true(found);
+        assert_int_equal(v.len, big);
+    }
+    free(val);
+}
+
+/* Close right after a read, with a write queued that must grow the map:
+ * the writer waits for the read txn, which close ends first. */
+static void
+test_close_while_reading_and_growing(void **state)
+{
+    struct fx *f = *state;
+    size_t big = 3u << 20;
+    char *val = malloc(big);
+    struct res r = {0};
+
+    memset(val, 'c', big);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_string_equal(get1(f, "x"), "");
+    {
+        struct store_batch *b = store_batch_new();
+        assert_int_equal(store_batch_put(b, 0, "big", 3, val, big), FERRY_OK);
+        store_submit(f->s, b, done_cb, &r);
+    }
+    assert_string_equal(get1(f, "x"), "");
+    fx_close(f);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    {
+        struct store_val v;
+        bool found;
+        assert_int_equal(store_get(f->s, 0, "big", 3, &v, &found), FERRY_OK);
         assert_true(found);
         assert_int_equal(v.len, big);
     }
@@ -523,6 +554,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_reading_and_growing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_reader_cleared, setup,
                                         teardown),
