@@ -12,11 +12,11 @@
  * Writes are batches (put and delete operations, each with an optional
  * condition) queued on the loop with a completion callback. One writer
  * thread takes every batch queued since its last commit, applies them in
- * one transaction (each batch in a nested one, so a batch whose condition
- * fails is refused alone), commits and hands the results back to the loop
- * (uv_async), which runs the callbacks. With store_sync = always the commit
- * includes the fsync: no callback runs before its batch is on disk, and
- * the loop never waits for the disk.
+ * one transaction (a batch's conditions are all checked before any of its
+ * writes, so a batch whose condition fails is refused alone), commits and hands
+ * the results back to the loop (uv_async), which runs the callbacks. With
+ * store_sync = always the commit includes the fsync: no callback runs before
+ * its batch is on disk, and the loop never waits for the disk.
  *
  * Everything here is called on the loop thread only; writer.c is the
  * writer thread.
@@ -60,7 +60,8 @@ struct store_val {
 };
 
 /* The condition of one operation, checked against the value the key has
- * when its batch is applied (earlier batches of the group included). */
+ * before its batch is applied (earlier batches of the group included,
+ * earlier operations of the same batch not: like etcd's txn compares). */
 enum store_cond {
     STORE_IF_ANY = 0, /* always */
     STORE_IF_ABSENT,  /* the key does not exist */
