@@ -359,6 +359,23 @@ test_no_space(void **state)
         assert_int_equal(r.r.status, STORE_FAILED);
         assert_int_equal(r.r.err, FERRY_ENO_SPACE);
     }
+    /* Queued together at the limit: only the big one fails. */
+    {
+        struct res g[3] = {{0}};
+        struct store_batch *b = store_batch_new();
+        put1(f, "grpA", "a", &g[0]);
+        assert_int_equal(store_batch_put(b, 0, "grpB", 4, val, big), FERRY_OK);
+        store_submit(f->s, b, done_cb, &g[1]);
+        put1(f, "grpC", "c", &g[2]);
+        wait_all(f, g, 3);
+        assert_int_equal(g[0].r.status, STORE_COMMITTED);
+        assert_int_equal(g[1].r.status, STORE_FAILED);
+        assert_int_equal(g[1].r.err, FERRY_ENO_SPACE);
+        assert_int_equal(g[2].r.status, STORE_COMMITTED);
+        assert_string_equal(get1(f, "grpA"), "a");
+        assert_string_equal(get1(f, "grpB"), "");
+        assert_string_equal(get1(f, "grpC"), "c");
+    }
     /* Reads still served; small writes that fit still commit. */
     assert_string_equal(get1(f, "small"), "kept");
     assert_string_equal(get1(f, "half"), "");
