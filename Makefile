@@ -40,6 +40,7 @@ CMOCKA_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 H2O_LIBS     := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || \
                   echo -lsystemd)
+LMDB_LIBS    := $(shell pkg-config --libs lmdb 2>/dev/null || echo -llmdb)
 
 # libferry: the codec, the pieces of core it needs (none of them libuv),
 # the client and worker. ferryd links these from libferry too.
@@ -54,6 +55,8 @@ HTTP_SRC   := $(wildcard src/http/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 # The in-memory cache (pure C, no libuv): services/cache and the bench.
 CACHE_SRC  := $(wildcard src/cache/*.c)
+# The durable store (LMDB and its writer thread).
+STORE_SRC  := $(wildcard src/store/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -63,6 +66,7 @@ BROKER_OBJ := $(call obj,$(BROKER_SRC))
 HTTP_OBJ   := $(call obj,$(HTTP_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 CACHE_OBJ  := $(call obj,$(CACHE_SRC))
+STORE_OBJ  := $(call obj,$(STORE_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -119,9 +123,9 @@ $(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
 	    -Wl,--version-script=src/lib/libferry.map -o $@ $(PIC_OBJ)
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
-                 $(LIBFERRY)
+                 $(STORE_OBJ) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
-	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
+	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
 # paths, not in libferry.
@@ -152,10 +156,18 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 # Unit tests link the module under test from core/proto/broker objects.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
-                       $(HTTP_OBJ) $(CACHE_OBJ) $(LIBFERRY)
+                       $(HTTP_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
-	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
+
+# tests/fault/store_writer: the store driven from outside ferryd.
+FAULT_BINS := $(BUILD)/tests/store_writer
+$(BUILD)/tests/store_writer: $(call obj,tests/fault/store_writer.c) \
+                             $(STORE_OBJ) $(CORE_OBJ) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(INIH_LIBS) $(SYSTEMD_LIBS) \
+	    $(LMDB_LIBS) -lm
 
 # Test workers (misbehaving on purpose) use libferry only.
 $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)
@@ -191,7 +203,7 @@ $(DASH_OBJ): $(DASH_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-tests-build: all $(UNIT_BINS) $(TWORK_BINS) $(CONF_DRIVER)
+tests-build: all $(UNIT_BINS) $(TWORK_BINS) $(FAULT_BINS) $(CONF_DRIVER)
 
 deps:
 	bash scripts/deps.sh

@@ -54,7 +54,8 @@ extern "C" {
     X(CIRCUIT_OPEN, 19, "circuit open, failing fast")                        \
     X(SERVICE_DISABLED, 20, "service disabled by an operator")               \
     X(SLOW_CONSUMER, 21, "peer does not read what is sent to it")            \
-    X(TIMED_OUT, 22, "the connection was silent too long")
+    X(TIMED_OUT, 22, "the connection was silent too long")                   \
+    X(NO_SPACE, 23, "no space left in the store")
 
 enum ferry_err {
     FERRY_OK = 0,

@@ -10,6 +10,8 @@ PKGS=(
     libuv1-dev libinih-dev libgmp-dev libjansson-dev libxxhash-dev
     libcmocka-dev clang libclang-rt-14-dev
     libh2o-dev wrk apache2-utils curl
+    # The durable store (src/store/); mdb_stat and friends to inspect it.
+    liblmdb-dev lmdb-utils
     python3
     # The Python client's benchmark peers (bench/clients/python_bench.py).
     python3-redis redis-server

@@ -126,7 +126,8 @@ export type ErrorName =
   | 'PROTO' | 'TOO_BIG' | 'VERSION' | 'UNKNOWN_TYPE' | 'UNKNOWN_SERVICE' | 'NO_WORKER'
   | 'DEADLINE' | 'WORKER_LOST' | 'WORKER_ERROR' | 'OVERLOADED' | 'INVALID_ARGUMENT'
   | 'CANCELLED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'UNAUTHORIZED' | 'CONNECTION'
-  | 'NOMEM' | 'SYS' | 'CIRCUIT_OPEN' | 'SERVICE_DISABLED' | 'SLOW_CONSUMER' | 'TIMED_OUT';
+  | 'NOMEM' | 'SYS' | 'CIRCUIT_OPEN' | 'SERVICE_DISABLED' | 'SLOW_CONSUMER' | 'TIMED_OUT'
+  | 'NO_SPACE';
 
 export class FerryError extends Error {
   constructor(errno: number, message?: string, options?: { cause?: unknown });
@@ -165,6 +166,7 @@ export const CircuitOpenError: FerryErrorClass<'CIRCUIT_OPEN', 19>;
 export const ServiceDisabledError: FerryErrorClass<'SERVICE_DISABLED', 20>;
 export const SlowConsumerError: FerryErrorClass<'SLOW_CONSUMER', 21>;
 export const TimedOutError: FerryErrorClass<'TIMED_OUT', 22>;
+export const NoSpaceError: FerryErrorClass<'NO_SPACE', 23>;
 
 /** [errno, NAME, default message] of every code. */
 export const CODES: ReadonlyArray<readonly [number, ErrorName, string]>;

@@ -172,6 +172,13 @@ static const struct config_key config_keys[] = {
      "window of a service's failure rate"},
     {"breaker_open_ms", CT_MS, FIELD(breaker_open_ms), 1, 3600000, "5000",
      "an open circuit fails requests fast this long, then probes"},
+    {"store_sync", CT_MS, FIELD(store_sync_ms), 1, 60000, "always",
+     "always: every write's reply waits for its fsync (group commit); N: "
+     "fsync every N ms, losing at most N ms of acknowledged writes on "
+     "power loss"},
+    {"store_max_bytes", CT_BYTES, FIELD(store_max_bytes), 1048576,
+     UINT64_C(1) << 44, "1073741824",
+     "the store's map grows up to this; past it writes get NO_SPACE"},
     {"breaker_probes", CT_COUNT, FIELD(breaker_probes), 1, 1000, "3",
      "probe requests that must succeed to close a circuit"},
 };
@@ -491,6 +498,11 @@ config_set_number(struct config *cfg, const struct config_key *k,
     char *field = (char *)cfg + k->offset;
     uint64_t v;
 
+    /* store_sync: "always" or a number of milliseconds. */
+    if (k->offset == OFF(store_sync_ms) && strcasecmp(value, "always") == 0) {
+        *(uint32_t *)(void *)field = 0;
+        return FERRY_OK;
+    }
     if (!config_parse_number(value, k->type == CT_BYTES,
                              k->type == CT_MODE ? 8 : 10, &v) ||
         v < k->min ||
@@ -498,7 +510,8 @@ config_set_number(struct config *cfg, const struct config_key *k,
         snprintf(err, err_size,
                  "%s: bad value '%s' (expected %s from %llu to %llu)", k->name,
                  value,
-                 k->type == CT_MS      ? "milliseconds"
+                 k->offset == OFF(store_sync_ms) ? "always or milliseconds"
+                 : k->type == CT_MS              ? "milliseconds"
                  : k->type == CT_BYTES ? "bytes (k, m, g suffix allowed)"
                                        : "a whole number",
                  (unsigned long long)k->min, (unsigned long long)k->max);
@@ -870,7 +883,9 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(data_dir) || k->offset == OFF(run_dir) ||
            k->offset == OFF(unix_socket_mode) || k->offset == OFF(name) || k->offset == OFF(max_frame) ||
            k->offset == OFF(http_header_timeout_ms) ||
-           k->offset == OFF(http_idle_timeout_ms);
+           k->offset == OFF(http_idle_timeout_ms) ||
+           k->offset == OFF(store_sync_ms) ||
+           k->offset == OFF(store_max_bytes);
 }
 
 static bool
@@ -991,7 +1006,7 @@ config_metavar(const struct config_key *k)
 {
     switch (k->type) {
     case CT_MS:
-        return "MS";
+        return k->offset == OFF(store_sync_ms) ? "always|MS" : "MS";
     case CT_COUNT:
         return "N";
     case CT_MODE:

@@ -113,6 +113,9 @@ struct config {
     uint32_t breaker_window_ms;         /* span of the failure rate */
     uint32_t breaker_open_ms;           /* open before the probes */
     uint32_t breaker_probes;            /* probes that must succeed */
+    uint32_t store_sync_ms;             /* 0 = fsync in every commit
+                                           (always); N = every N ms */
+    uint64_t store_max_bytes;           /* the store's map limit */
 };
 
 /* Whether an access token is set (an empty one is off). */

@@ -174,6 +174,9 @@ check_config(const struct config *cfg)
     check(cfg->breaker_min_requests >= 1);
     check(cfg->breaker_window_ms >= 10);
     check(cfg->breaker_probes >= 1 && cfg->breaker_probes <= 1000);
+    check(cfg->store_sync_ms <= 60000);
+    check(cfg->store_max_bytes >= 1048576 &&
+          cfg->store_max_bytes <= UINT64_C(1) << 44);
 }
 
 /* Reads the input as a config file into cfg (config_init() done). */

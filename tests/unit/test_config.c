@@ -82,6 +82,25 @@ test_set_values(void **state)
         config_set(&cfg, "name", "node-a", CONFIG_SRC_FILE, err, sizeof(err)),
         FERRY_OK);
     assert_string_equal(cfg.name, "node-a");
+    /* store_sync: "always" (the default) or milliseconds. */
+    assert_int_equal(cfg.store_sync_ms, 0);
+    assert_true(cfg.store_max_bytes == UINT64_C(1) << 30);
+    assert_int_equal(config_set(&cfg, "store-sync", "50", CONFIG_SRC_FLAG, err,
+                                sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.store_sync_ms, 50);
+    assert_int_equal(config_set(&cfg, "store_sync", "always", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.store_sync_ms, 0);
+    assert_int_equal(config_set(&cfg, "store_sync", "0", CONFIG_SRC_FILE, err,
+                                sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "always or milliseconds"));
+    assert_int_equal(config_set(&cfg, "store_max_bytes", "64m",
+                                CONFIG_SRC_FILE, err, sizeof(err)),
+                     FERRY_OK);
+    assert_true(cfg.store_max_bytes == UINT64_C(64) << 20);
     config_release(&cfg);
 }
 

@@ -34,6 +34,7 @@ const CODES = [
   [20, 'SERVICE_DISABLED', 'service disabled by an operator'],
   [21, 'SLOW_CONSUMER', 'peer does not read what is sent to it'],
   [22, 'TIMED_OUT', 'the connection was silent too long'],
+  [23, 'NO_SPACE', 'no space left in the store'],
 ];
 
 const NAMES = new Map(CODES.map(([n, name]) => [n, name]));

@@ -1,7 +1,7 @@
 <?php
 // SPDX-License-Identifier: MIT
 /*
- * ErrorCode.php - the stable error codes of the ferry protocol (1..22, as
+ * ErrorCode.php - the stable error codes of the ferry protocol (1..23, as
  * in include/ferry.h and docs/protocol.md): names, default messages, and
  * the exception class each one raises.
  */
@@ -34,6 +34,7 @@ final class ErrorCode
     public const SERVICE_DISABLED = 20;
     public const SLOW_CONSUMER = 21;
     public const TIMED_OUT = 22;
+    public const NO_SPACE = 23;
 
     /** code => [NAME, default message, class suffix] */
     private const TABLE = [
@@ -63,6 +64,7 @@ final class ErrorCode
         21 => ['SLOW_CONSUMER', 'peer does not read what is sent to it',
                'SlowConsumer'],
         22 => ['TIMED_OUT', 'the connection was silent too long', 'TimedOut'],
+        23 => ['NO_SPACE', 'no space left in the store', 'NoSpace'],
     ];
 
     /** "DEADLINE" for 7; "UNKNOWN_ERROR" for a code this client does not know. */

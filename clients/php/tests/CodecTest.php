@@ -113,7 +113,7 @@ final class CodecTest extends TestCase
 
     public function testEveryCodeHasItsClass(): void
     {
-        for ($c = 1; $c <= 22; $c++) {
+        for ($c = 1; $c <= 23; $c++) {
             $e = ErrorCode::exception($c, 'm');
             $this->assertSame($c, $e->getCode());
             $this->assertSame(ErrorCode::name($c), $e->getErrorName());
@@ -123,6 +123,7 @@ final class CodecTest extends TestCase
         }
         $this->assertSame('Ferry\\Exception\\DeadlineException', get_class(ErrorCode::exception(7)));
         $this->assertSame('TIMED_OUT', ErrorCode::exception(22)->getErrorName());
+        $this->assertSame('Ferry\\Exception\\NoSpaceException', get_class(ErrorCode::exception(23)));
         $u = ErrorCode::exception(999, 'x');
         $this->assertSame([999, 'UNKNOWN_ERROR'], [$u->getCode(), $u->getErrorName()]);
     }

@@ -35,6 +35,7 @@ CODES: tuple[tuple[int, str, str], ...] = (
     (20, "SERVICE_DISABLED", "service disabled by an operator"),
     (21, "SLOW_CONSUMER", "peer does not read what is sent to it"),
     (22, "TIMED_OUT", "the connection was silent too long"),
+    (23, "NO_SPACE", "no space left in the store"),
 )
 
 _NAMES = {c: n for c, n, _ in CODES}
@@ -120,6 +121,7 @@ CircuitOpenError = _CLASSES[19]
 ServiceDisabledError = _CLASSES[20]
 SlowConsumerError = _CLASSES[21]
 TimedOutError = _CLASSES[22]
+NoSpaceError = _CLASSES[23]
 
 __all__ = [
     "FerryError", "errname", "CODES", "ProtoError", "TooBigError",
@@ -129,4 +131,5 @@ __all__ = [
     "ShuttingDownError", "DuplicateIdError", "UnauthorizedError",
     "ConnectionError", "NomemError", "SysError", "CircuitOpenError",
     "ServiceDisabledError", "SlowConsumerError", "TimedOutError",
+    "NoSpaceError",
 ]

@@ -148,6 +148,7 @@ class TestErrors(unittest.TestCase):
         for c, n in header.items():
             self.assertEqual(mine.get(c), n, f"code {c}")
         self.assertEqual(mine[22], "TIMED_OUT")
+        self.assertEqual(mine[23], "NO_SPACE")
 
     def test_one_class_per_code(self):
         names = set()
@@ -164,6 +165,7 @@ class TestErrors(unittest.TestCase):
         self.assertIs(type(ferry.FerryError.of(7)), ferry.DeadlineError)
         self.assertEqual(ferry.DeadlineError().message, "deadline exceeded")
         self.assertEqual(ferry.TimedOutError().code, 22)
+        self.assertEqual(ferry.NoSpaceError().code, 23)
         self.assertEqual(ferry.WorkerError(message="x").name, "WORKER_ERROR")
         unknown = ferry.FerryError.of(999, "later")
         self.assertEqual((type(unknown), unknown.name),

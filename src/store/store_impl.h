@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_impl.h - what store.c (the environment, reads, the loop side),
+ * batch.c (building batches) and writer.c (the writer thread) share.
+ * Nothing outside src/store/ includes it.
+ */
+#ifndef FERRY_STORE_STORE_IMPL_H
+#define FERRY_STORE_STORE_IMPL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+enum store_op_kind { STORE_OP_PUT = 0, STORE_OP_DEL = 1 };
+
+/* One operation; its bytes live in the batch's data, by offset. */
+struct store_op {
+    uint8_t kind;  /* enum store_op_kind */
+    uint8_t table; /* table id */
+    uint8_t cond;  /* enum store_cond */
+    uint32_t klen; /* key bytes */
+    size_t koff;   /* key at data + koff */
+    size_t vlen;   /* value bytes (put) */
+    size_t voff;   /* value at data + voff */
+    size_t elen;   /* expected bytes (IF_EQUALS, IF_PREFIX) */
+    size_t eoff;   /* expected at data + eoff */
+};
+
+/* Owned by its builder, then by the store from store_submit until its
+ * callback returns. */
+struct store_batch {
+    struct store_batch *next;   /* in the store's pending or done list */
+    struct store_op *ops;       /* owned */
+    size_t n_ops;               /* entries used in ops */
+    size_t cap_ops;             /* entries allocated */
+    unsigned char *data;        /* owned: keys, values, expected values */
+    size_t len;                 /* bytes used in data */
+    size_t cap;                 /* bytes allocated */
+    store_done_cb cb;           /* run on the loop once decided */
+    void *arg;                  /* borrowed, for cb */
+    struct store_result result; /* written by the writer */
+    uint32_t group;             /* first batch of a commit: batches in it */
+    uint64_t commit_us;         /* first batch of a commit: its latency */
+};
+
+/* A singly linked FIFO of batches. */
+struct store_list {
+    struct store_batch *head; /* first, or NULL */
+    struct store_batch *tail; /* last, or NULL */
+};
+
+/* Owned by whoever called store_open. */
+struct store {
+    uv_loop_t *loop;               /* borrowed */
+    MDB_env *env;                  /* owned */
+    MDB_dbi dbi[STORE_MAX_TABLES]; /* one per table */
+    char *names[STORE_MAX_TABLES]; /* owned table names */
+    size_t n_tables;               /* entries in dbi and names */
+    uint32_t sync_ms;              /* 0 = always */
+    uint64_t max_bytes;            /* map size limit */
+
+    /* Loop side. */
+    MDB_txn *rtxn;            /* owned read txn, reset between
+                                 turns (NULL before the first) */
+    bool rtxn_live;           /* rtxn renewed this turn */
+    unsigned n_cursors;       /* cursors open on rtxn */
+    uv_prepare_t prepare;     /* resets rtxn before the poll */
+    uv_async_t async;         /* the writer's "batches done" */
+    unsigned open_handles;    /* handles not closed yet */
+    uint64_t in_flight;       /* submitted, callback not run */
+    bool closing;             /* store_close was called */
+    struct store_stats stats; /* counters, loop-owned */
+
+    /* Shared with the writer thread, under mu. */
+    pthread_mutex_t mu;        /* guards the lists and flags */
+    pthread_cond_t wake;       /* the writer has work or must stop */
+    struct store_list pending; /* submitted, not taken yet */
+    struct store_list done;    /* decided, callbacks not run */
+    bool stop;                 /* drain, then exit */
+
+    /* The map may only be resized while the loop holds no read txn. */
+    pthread_rwlock_t map_lock; /* loop: read while rtxn is live;
+                                  writer: write to resize */
+    pthread_t writer;          /* the writer thread */
+    bool writer_started;       /* writer needs joining */
+
+    /* Written by the writer, read by the loop. */
+    _Atomic uint64_t w_used_bytes; /* pages in use, bytes */
+    _Atomic uint64_t w_map_bytes;  /* map size */
+    _Atomic uint64_t w_grows;      /* map growths */
+    _Atomic uint64_t w_syncs;      /* mdb_env_sync calls */
+};
+
+void store_list_push(struct store_list *l, struct store_batch *b);
+
+/* The writer thread's body (writer.c); arg is the struct store. */
+void *writer_main(void *arg);
+
+/* The bytes of an operation. */
+static inline const unsigned char *
+store_op_key(const struct store_batch *b, const struct store_op *op)
+{
+    return b->data + op->koff;
+}
+
+#endif

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer.c - the store's one writer thread. It takes every batch queued
+ * since its last commit (the group), applies them in one write
+ * transaction, each batch's conditions checked before any of its writes so
+ * a batch whose condition fails is refused alone, commits (with the fsync,
+ * store_sync = always) and hands the group back to the loop through uv_async.
+ * MDB_MAP_FULL grows the map (doubling, up to store_max_bytes) and retries the
+ * group; at the limit the batch that does not fit fails with NO_SPACE and the
+ * rest commit. With store_sync = N the commits do not fsync; this thread calls
+ * mdb_env_sync every N ms while there is something unsynced.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "store/store_impl.h"
+
+/* Internal result of applying a batch: its condition failed. */
+#define WRITER_REFUSED (-30000)
+
+static uint64_t
+writer_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Whether the current value v satisfies op's condition. */
+static bool
+writer_cond_holds(const struct store_batch *b, const struct store_op *op,
+                  int get_rc, const MDB_val *v)
+{
+    const unsigned char *expect = b->data + op->eoff;
+
+    switch ((enum store_cond)op->cond) {
+    case STORE_IF_ANY:
+        return true;
+    case STORE_IF_ABSENT:
+        return get_rc == MDB_NOTFOUND;
+    case STORE_IF_PRESENT:
+        return get_rc == 0;
+    case STORE_IF_EQUALS:
+        return get_rc == 0 && v->mv_size == op->elen &&
+               (op->elen == 0 || memcmp(v->mv_data, expect, op->elen) == 0);
+    case STORE_IF_PREFIX:
+        return get_rc == 0 && v->mv_size >= op->elen &&
+               (op->elen == 0 || memcmp(v->mv_data, expect, op->elen) == 0);
+    }
+    return false;
+}
+
+/*
+ * Applies b in txn: first every condition, against the state before b
+ * (earlier batches of the group included), then the operations. 0,
+ * WRITER_REFUSED (nothing of b written, txn still good) or an LMDB error,
+ * after which b may be half-applied and the caller must abort txn.
+ * Checking before writing spares a nested txn per batch (LMDB allocates
+ * about 3 MB for each).
+ */
+static int
+writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
+{
+    int rc;
+
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const struct store_op *op = &b->ops[i];
+        MDB_val k = {op->klen, (void *)store_op_key(b, op)};
+        MDB_val v;
+        int g;
+
+        if (op->cond == STORE_IF_ANY) {
+            continue;
+        }
+        g = mdb_get(txn, s->dbi[op->table], &k, &v);
+        if (g != 0 && g != MDB_NOTFOUND) {
+            return g;
+        }
+        if (!writer_cond_holds(b, op, g, &v)) {
+            b->result.refused_op = i;
+            return WRITER_REFUSED;
+        }
+    }
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const struct store_op *op = &b->ops[i];
+        MDB_dbi dbi = s->dbi[op->table];
+        MDB_val k = {op->klen, (void *)store_op_key(b, op)};
+        MDB_val v;
+
+        if (op->kind == STORE_OP_PUT) {
+            v.mv_size = op->vlen;
+            v.mv_data = b->data + op->voff;
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        } else {
+            rc = mdb_del(txn, dbi, &k, NULL);
+            if (rc == MDB_NOTFOUND) {
+                rc = 0;
+            }
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Refreshes the map figures the loop reads. */
+static void
+writer_note_map(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0) {
+        atomic_store(&s->w_used_bytes,
+                     (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
+        atomic_store(&s->w_map_bytes, (uint64_t)info.me_mapsize);
+    }
+}
+
+static bool
+writer_can_grow(const struct store *s)
+{
+    return atomic_load(&s->w_map_bytes) < s->max_bytes;
+}
+
+/* Doubles the map, up to max_bytes, once the loop holds no read txn; no
+ * txn of the writer may be open. When LMDB refuses, the map stays as it
+ * is for good (max_bytes drops to it), so a retry cannot loop. */
+static void
+writer_grow(struct store *s)
+{
+    uint64_t cur = atomic_load(&s->w_map_bytes);
+    uint64_t next;
+    int rc;
+
+    next = cur > s->max_bytes / 2 ? s->max_bytes : cur * 2;
+    pthread_rwlock_wrlock(&s->map_lock);
+    rc = mdb_env_set_mapsize(s->env, (size_t)next);
+    pthread_rwlock_unlock(&s->map_lock);
+    if (rc != 0) {
+        log_error("store: growing the map to %llu bytes: %s",
+                  (unsigned long long)next, mdb_strerror(rc));
+        s->max_bytes = cur;
+        return;
+    }
+    atomic_fetch_add(&s->w_grows, 1);
+    writer_note_map(s);
+    log_info("store: map grown to %llu bytes", (unsigned long long)next);
+}
+
+static void
+writer_fail(struct store_batch *b, ferry_err err)
+{
+    b->result.status = STORE_FAILED;
+    b->result.err = err;
+}
+
+static ferry_err
+writer_err(int rc)
+{
+    return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT ? FERRY_ENO_SPACE
+                                                              : FERRY_ESYS;
+}
+
+/* Decides every batch of the group and commits those that apply. */
+static void
+writer_commit_group(struct store *s, struct store_batch *group)
+{
+    uint64_t t0;
+    uint32_t n = 0;
+
+    for (struct store_batch *b = group; b != NULL; b = b->next) {
+        b->result.status = STORE_COMMITTED;
+        b->result.err = FERRY_OK;
+        n++;
+    }
+retry:
+    t0 = writer_now_us();
+    {
+        MDB_txn *txn;
+        struct store_batch *last = NULL;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+        if (rc != 0) {
+            log_error("store: beginning a write: %s", mdb_strerror(rc));
+            for (struct store_batch *b = group; b != NULL; b = b->next) {
+                if (b->result.status != STORE_FAILED) {
+                    writer_fail(b, writer_err(rc));
+                }
+            }
+            goto out;
+        }
+        for (struct store_batch *b = group; b != NULL; b = b->next) {
+            if (b->result.status == STORE_FAILED) {
+                continue;
+            }
+            b->result.status = STORE_COMMITTED;
+            rc = writer_apply(s, txn, b);
+            if (rc == 0) {
+                last = b;
+            } else if (rc == WRITER_REFUSED) {
+                b->result.status = STORE_REFUSED;
+            } else {
+                /* b may be half-written: the group starts again, with a
+                 * bigger map or without b. The map can only change with
+                 * no txn open. */
+                mdb_txn_abort(txn);
+                if (rc == MDB_MAP_FULL && writer_can_grow(s)) {
+                    writer_grow(s);
+                } else {
+                    if (rc != MDB_MAP_FULL) {
+                        log_error("store: applying a batch: %s",
+                                  mdb_strerror(rc));
+                    }
+                    writer_fail(b, writer_err(rc));
+                }
+                goto retry;
+            }
+        }
+        rc = mdb_txn_commit(txn);
+        if (rc == MDB_MAP_FULL) {
+            /* The commit itself needs pages (the free list). */
+            if (writer_can_grow(s)) {
+                writer_grow(s);
+                goto retry;
+            }
+            if (last != NULL) {
+                writer_fail(last, FERRY_ENO_SPACE);
+                goto retry;
+            }
+        } else if (rc != 0) {
+            if (rc != ENOSPC && rc != EDQUOT) {
+                log_error("store: commit: %s", mdb_strerror(rc));
+            }
+            for (struct store_batch *b = group; b != NULL; b = b->next) {
+                if (b->result.status == STORE_COMMITTED) {
+                    writer_fail(b, writer_err(rc));
+                }
+            }
+        }
+    }
+out:
+    group->group = n;
+    group->commit_us = writer_now_us() - t0;
+    writer_note_map(s);
+}
+
+static void
+writer_sync(struct store *s)
+{
+    int rc = mdb_env_sync(s->env, 1);
+
+    if (rc != 0) {
+        log_error("store: sync: %s", mdb_strerror(rc));
+    }
+    atomic_fetch_add(&s->w_syncs, 1);
+}
+
+void *
+writer_main(void *arg)
+{
+    struct store *s = arg;
+    bool dirty = false;   /* commits since the last sync (store_sync N) */
+    uint64_t sync_at = 0; /* when the next sync is due, µs */
+
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        struct store_batch *group;
+
+        while (s->pending.head == NULL && !s->stop) {
+            if (dirty) {
+                uint64_t now = writer_now_us();
+                struct timespec ts;
+
+                if (now >= sync_at) {
+                    pthread_mutex_unlock(&s->mu);
+                    writer_sync(s);
+                    pthread_mutex_lock(&s->mu);
+                    dirty = false;
+                    continue;
+                }
+                ts.tv_sec = (time_t)(sync_at / 1000000u);
+                ts.tv_nsec = (long)(sync_at % 1000000u) * 1000;
+                pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+            } else {
+                pthread_cond_wait(&s->wake, &s->mu);
+            }
+        }
+        if (s->pending.head == NULL) {
+            break; /* stop, with nothing left */
+        }
+        group = s->pending.head;
+        s->pending.head = s->pending.tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        writer_commit_group(s, group);
+        if (s->sync_ms > 0) {
+            if (!dirty) {
+                sync_at = writer_now_us() + (uint64_t)s->sync_ms * 1000u;
+            }
+            dirty = true;
+            if (writer_now_us() >= sync_at) {
+                writer_sync(s);
+                dirty = false;
+            }
+        }
+
+        pthread_mutex_lock(&s->mu);
+        for (struct store_batch *b = group, *next; b != NULL; b = next) {
+            next = b->next;
+            store_list_push(&s->done, b);
+        }
+        pthread_mutex_unlock(&s->mu);
+        uv_async_send(&s->async);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (dirty) {
+        writer_sync(s);
+    }
+    return NULL;
+}

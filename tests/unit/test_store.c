@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_store.c - the store on a real LMDB file in a temp folder with a
+ * real uv loop: put/get/delete, group commit of batches queued together,
+ * a failing condition refusing only its batch, data kept across a reopen,
+ * NO_SPACE at a tiny store_max_bytes with reads still served and nothing
+ * half-written, map growth, store_sync = N, a stale reader cleared at open.
+ */
+#include <lmdb.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+static const char *const tables[] = {"kv", "queues", "id"};
+
+struct fx {
+    char dir[64];
+    uv_loop_t loop;
+    struct store *s;
+};
+
+/* One batch's outcome, filled by done_cb. */
+struct res {
+    int calls;
+    struct store_result r;
+};
+
+static void
+done_cb(void *arg, const struct store_result *r)
+{
+    struct res *res = arg;
+
+    res->calls++;
+    res->r = *r;
+}
+
+static void
+fx_open(struct fx *f, uint64_t max_bytes, uint32_t sync_ms)
+{
+    struct store_opts o = {f->dir, tables, 3, max_bytes, sync_ms};
+
+    assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
+}
+
+static void
+fx_close(struct fx *f)
+{
+    store_close(f->s);
+    f->s = NULL;
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    strcpy(f->dir, "/tmp/ferry-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[128];
+
+    if (f->s != NULL) {
+        fx_close(f);
+    }
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop until every result in res[0..n) has its callback. */
+static void
+wait_all(struct fx *f, struct res *res, size_t n)
+{
+    for (int spins = 0; spins < 100000; spins++) {
+        size_t done = 0;
+        for (size_t i = 0; i < n; i++) {
+            done += res[i].calls > 0;
+        }
+        if (done == n) {
+            return;
+        }
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    fail_msg("batches not done");
+}
+
+static void
+put1(struct fx *f, const char *k, const char *v, struct res *res)
+{
+    struct store_batch *b = store_batch_new();
+
+    assert_non_null(b);
+    assert_int_equal(store_batch_put(b, 0, k, strlen(k), v, strlen(v)),
+                     FERRY_OK);
+    store_submit(f->s, b, done_cb, res);
+}
+
+/* The value of k in table 0 as a string, "" when missing (static). */
+static const char *
+get1(struct fx *f, const char *k)
+{
+    static char buf[256];
+    struct store_val v;
+    bool found = false;
+
+    assert_int_equal(store_get(f->s, 0, k, strlen(k), &v, &found), FERRY_OK);
+    if (!found) {
+        return "";
+    }
+    assert_true(v.len < sizeof(buf));
+    memcpy(buf, v.data, v.len);
+    buf[v.len] = '\0';
+    return buf;
+}
+
+static void
+test_put_get_delete(void **state)
+{
+    struct fx *f = *state;
+    struct res r1 = {0}, r2 = {0};
+    struct store_batch *b;
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(store_table(f->s, "queues"), 1);
+    assert_int_equal(store_table(f->s, "nope"), -1);
+    put1(f, "alpha", "one", &r1);
+    /* Never run inside store_submit. */
+    assert_int_equal(r1.calls, 0);
+    assert_string_equal(get1(f, "alpha"), "");
+    wait_all(f, &r1, 1);
+    assert_int_equal(r1.r.status, STORE_COMMITTED);
+    assert_string_equal(get1(f, "alpha"), "one");
+
+    /* Tables are separate. */
+    {
+        struct store_val v;
+        bool found = true;
+        assert_int_equal(store_get(f->s, 1, "alpha", 5, &v, &found), FERRY_OK);
+        assert_false(found);
+    }
+    b = store_batch_new();
+    assert_int_equal(store_batch_del(b, 0, "alpha", 5), FERRY_OK);
+    assert_int_equal(store_batch_del(b, 0, "never", 5), FERRY_OK);
+    assert_int_equal(store_batch_put(b, 1, "q", 1, "x", 1), FERRY_OK);
+    assert_int_equal(store_batch_put(b, 0, "", 0, "x", 1),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(store_batch_len(b), 3);
+    store_submit(f->s, b, done_cb, &r2);
+    wait_all(f, &r2, 1);
+    assert_int_equal(r2.r.status, STORE_COMMITTED);
+    assert_string_equal(get1(f, "alpha"), "");
+
+    /* A cursor walks the keys in order. */
+    {
+        struct res r[3] = {{0}};
+        struct store_cursor *c;
+        struct store_val k, v;
+        bool found;
+        put1(f, "p/b", "2", &r[0]);
+        put1(f, "p/a", "1", &r[1]);
+        put1(f, "q/a", "3", &r[2]);
+        wait_all(f, r, 3);
+        assert_int_equal(store_cursor_open(f->s, 0, &c), FERRY_OK);
+        assert_int_equal(store_seek(c, "p/", 2, &k, &v, &found), FERRY_OK);
+        assert_true(found);
+        assert_memory_equal(k.data, "p/a", 3);
+        assert_int_equal(store_next(c, &k, &v, &found), FERRY_OK);
+        assert_memory_equal(k.data, "p/b", 3);
+        assert_memory_equal(v.data, "2", 1);
+        assert_int_equal(store_next(c, &k, &v, &found), FERRY_OK);
+        assert_memory_equal(k.data, "q/a", 3);
+        assert_int_equal(store_next(c, &k, &v, &found), FERRY_OK);
+        assert_false(found);
+        store_cursor_close(c);
+    }
+    assert_int_equal(store_stats(f->s)->batches, 5);
+}
+
+static void
+test_group_commit(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 2000 };
+    struct res *res = calloc(N, sizeof(*res));
+    const struct store_stats *st;
+    char k[32], v[32];
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "key%05d", i);
+        snprintf(v, sizeof(v), "val%d", i);
+        put1(f, k, v, &res[i]);
+    }
+    wait_all(f, res, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].r.status, STORE_COMMITTED);
+    }
+    st = store_stats(f->s);
+    assert_int_equal(st->batches, N);
+    assert_true(st->commits >= 1);
+    /* Queued together, they share commits. */
+    assert_true(st->commits < N);
+    assert_true(st->max_group > 1);
+    assert_int_equal(st->group_size.count, st->commits);
+    assert_int_equal(st->group_size.sum, N);
+    assert_int_equal(st->commit_us.count, st->commits);
+    assert_string_equal(get1(f, "key01234"), "val1234");
+    free(res);
+}
+
+static void
+test_condition_refuses_its_batch_only(void **state)
+{
+    struct fx *f = *state;
+    struct res r0 = {0}, r[4] = {{0}};
+    struct store_batch *b;
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    put1(f, "cas", "rev1:hello", &r0);
+    wait_all(f, &r0, 1);
+
+    /* Queued together, one group: */
+    /* 0: put-if-absent of an existing key: refused, its other op too. */
+    b = store_batch_new();
+    assert_int_equal(store_batch_put(b, 0, "side0", 5, "x", 1), FERRY_OK);
+    assert_int_equal(
+        store_batch_put_if(b, 0, "cas", 3, "new", 3, STORE_IF_ABSENT, NULL, 0),
+        FERRY_OK);
+    store_submit(f->s, b, done_cb, &r[0]);
+    /* 1: CAS on the revision prefix: applies. */
+    b = store_batch_new();
+    assert_int_equal(store_batch_put_if(b, 0, "cas", 3, "rev2:world", 10,
+                                        STORE_IF_PREFIX, "rev1:", 5),
+                     FERRY_OK);
+    assert_int_equal(store_batch_put(b, 0, "side1", 5, "y", 1), FERRY_OK);
+    store_submit(f->s, b, done_cb, &r[1]);
+    /* 2: the same CAS again sees batch 1's write: refused. */
+    b = store_batch_new();
+    assert_int_equal(store_batch_put(b, 0, "side2", 5, "z", 1), FERRY_OK);
+    assert_int_equal(store_batch_put_if(b, 0, "cas", 3, "rev2:other", 10,
+                                        STORE_IF_PREFIX, "rev1:", 5),
+                     FERRY_OK);
+    store_submit(f->s, b, done_cb, &r[2]);
+    /* 3: delete if equal to the current value: applies. */
+    b = store_batch_new();
+    assert_int_equal(
+        store_batch_del_if(b, 0, "cas", 3, STORE_IF_EQUALS, "rev2:world", 10),
+        FERRY_OK);
+    store_submit(f->s, b, done_cb, &r[3]);
+    wait_all(f, r, 4);
+
+    assert_int_equal(r[0].r.status, STORE_REFUSED);
+    assert_int_equal(r[0].r.refused_op, 1);
+    assert_int_equal(r[1].r.status, STORE_COMMITTED);
+    assert_int_equal(r[2].r.status, STORE_REFUSED);
+    assert_int_equal(r[2].r.refused_op, 1);
+    assert_int_equal(r[3].r.status, STORE_COMMITTED);
+    assert_string_equal(get1(f, "side0"), "");
+    assert_string_equal(get1(f, "side1"), "y");
+    assert_string_equal(get1(f, "side2"), "");
+    assert_string_equal(get1(f, "cas"), "");
+    assert_int_equal(store_stats(f->s)->batches_refused, 2);
+
+    /* IF_PRESENT on a missing key. */
+    memset(&r0, 0, sizeof(r0));
+    b = store_batch_new();
+    assert_int_equal(
+        store_batch_del_if(b, 0, "cas", 3, STORE_IF_PRESENT, NULL, 0),
+        FERRY_OK);
+    store_submit(f->s, b, done_cb, &r0);
+    wait_all(f, &r0, 1);
+    assert_int_equal(r0.r.status, STORE_REFUSED);
+}
+
+static void
+test_reopen_keeps_data(void **state)
+{
+    struct fx *f = *state;
+    struct res r[2] = {{0}};
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    put1(f, "durable", "yes", &r[0]);
+    /* Queued and not waited for: the close drains it. */
+    put1(f, "drained", "too", &r[1]);
+    fx_close(f);
+    assert_int_equal(r[1].calls, 1);
+    assert_int_equal(r[1].r.status, STORE_COMMITTED);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_string_equal(get1(f, "durable"), "yes");
+    assert_string_equal(get1(f, "drained"), "too");
+}
+
+static void
+test_no_space(void **state)
+{
+    struct fx *f = *state;
+    size_t big = 256 * 1024;
+    char *val = malloc(big);
+    struct res r = {0};
+    int committed = 0, failed = 0;
+    const struct store_stats *st;
+
+    memset(val, 'v', big);
+    fx_open(f, 2u << 20, 0); /* 2 MiB */
+    put1(f, "small", "kept", &r);
+    wait_all(f, &r, 1);
+    /* 256 KiB values until the map is full. */
+    for (int i = 0; i < 20 && failed == 0; i++) {
+        struct store_batch *b = store_batch_new();
+        char k[16];
+        snprintf(k, sizeof(k), "big%02d", i);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(store_batch_put(b, 0, k, strlen(k), val, big),
+                         FERRY_OK);
+        store_submit(f->s, b, done_cb, &r);
+        wait_all(f, &r, 1);
+        if (r.r.status == STORE_COMMITTED) {
+            committed++;
+        } else {
+            assert_int_equal(r.r.status, STORE_FAILED);
+            assert_int_equal(r.r.err, FERRY_ENO_SPACE);
+            failed++;
+        }
+    }
+    assert_true(committed >= 1);
+    assert_int_equal(failed, 1);
+    st = store_stats(f->s);
+    assert_true(st->map_bytes <= 2u << 20);
+    /* A batch of a small put and a big one: nothing of it is written. */
+    {
+        struct store_batch *b = store_batch_new();
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(store_batch_put(b, 0, "half", 4, "x", 1), FERRY_OK);
+        assert_int_equal(store_batch_put(b, 0, "bigX", 4, val, big), FERRY_OK);
+        store_submit(f->s, b, done_cb, &r);
+        wait_all(f, &r, 1);
+        assert_int_equal(r.r.status, STORE_FAILED);
+        assert_int_equal(r.r.err, FERRY_ENO_SPACE);
+    }
+    /* Queued together at the limit: only the big one fails. */
+    {
+        struct res g[3] = {{0}};
+        struct store_batch *b = store_batch_new();
+        put1(f, "grpA", "a", &g[0]);
+        assert_int_equal(store_batch_put(b, 0, "grpB", 4, val, big), FERRY_OK);
+        store_submit(f->s, b, done_cb, &g[1]);
+        put1(f, "grpC", "c", &g[2]);
+        wait_all(f, g, 3);
+        assert_int_equal(g[0].r.status, STORE_COMMITTED);
+        assert_int_equal(g[1].r.status, STORE_FAILED);
+        assert_int_equal(g[1].r.err, FERRY_ENO_SPACE);
+        assert_int_equal(g[2].r.status, STORE_COMMITTED);
+        assert_string_equal(get1(f, "grpA"), "a");
+        assert_string_equal(get1(f, "grpB"), "");
+        assert_string_equal(get1(f, "grpC"), "c");
+    }
+    /* Reads still served; small writes that fit still commit. */
+    assert_string_equal(get1(f, "small"), "kept");
+    assert_string_equal(get1(f, "half"), "");
+    memset(&r, 0, sizeof(r));
+    put1(f, "after", "ok", &r);
+    wait_all(f, &r, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    assert_string_equal(get1(f, "after"), "ok");
+    fx_close(f);
+    /* And the file is sound after a reopen. */
+    fx_open(f, 2u << 20, 0);
+    assert_string_equal(get1(f, "small"), "kept");
+    assert_string_equal(get1(f, "half"), "");
+    assert_string_equal(get1(f, "after"), "ok");
+    free(val);
+}
+
+static void
+test_map_grows(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 64 };
+    size_t big = 64 * 1024;
+    char *val = malloc(big);
+    struct res res[N] = {{0}};
+    uint64_t first;
+
+    memset(val, 'g', big);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    first = store_stats(f->s)->map_bytes;
+    assert_int_equal(first, STORE_MIN_MAP);
+    for (int i = 0; i < N; i++) {
+        struct store_batch *b = store_batch_new();
+        char k[16];
+        snprintf(k, sizeof(k), "g%02d", i);
+        assert_int_equal(store_batch_put(b, 0, k, strlen(k), val, big),
+                         FERRY_OK);
+        store_submit(f->s, b, done_cb, &res[i]);
+        /* Keep reading while the writer grows the map. */
+        (void)get1(f, "g00");
+    }
+    wait_all(f, res, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].r.status, STORE_COMMITTED);
+    }
+    assert_true(store_stats(f->s)->map_bytes >= 4 * first);
+    assert_true(store_stats(f->s)->grows >= 2);
+    assert_true(store_stats(f->s)->used_bytes >= (uint64_t)N * big);
+    {
+        struct store_val v;
+        bool found;
+        assert_int_equal(store_get(f->s, 0, "g63", 3, &v, &found), FERRY_OK);
+        assert_true(found);
+        assert_int_equal(v.len, big);
+    }
+    free(val);
+}
+
+/* Close right after a read, with a write queued that must grow the map:
+ * the writer waits for the read txn, which close ends first. */
+static void
+test_close_while_reading_and_growing(void **state)
+{
+    struct fx *f = *state;
+    size_t big = 3u << 20;
+    char *val = malloc(big);
+    struct res r = {0};
+
+    memset(val, 'c', big);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_string_equal(get1(f, "x"), "");
+    {
+        struct store_batch *b = store_batch_new();
+        assert_int_equal(store_batch_put(b, 0, "big", 3, val, big), FERRY_OK);
+        store_submit(f->s, b, done_cb, &r);
+    }
+    assert_string_equal(get1(f, "x"), "");
+    fx_close(f);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    {
+        struct store_val v;
+        bool found;
+        assert_int_equal(store_get(f->s, 0, "big", 3, &v, &found), FERRY_OK);
+        assert_true(found);
+        assert_int_equal(v.len, big);
+    }
+    free(val);
+}
+
+static void
+test_sync_interval(void **state)
+{
+    struct fx *f = *state;
+    struct res r = {0};
+
+    fx_open(f, UINT64_C(1) << 30, 20);
+    put1(f, "nosync", "1", &r);
+    wait_all(f, &r, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    assert_string_equal(get1(f, "nosync"), "1");
+    /* Within a few intervals the writer syncs by itself. */
+    for (int i = 0; i < 200 && store_stats(f->s)->syncs == 0; i++) {
+        usleep(5000);
+    }
+    assert_true(store_stats(f->s)->syncs >= 1);
+    fx_close(f);
+    fx_open(f, UINT64_C(1) << 30, 20);
+    assert_string_equal(get1(f, "nosync"), "1");
+}
+
+/* A child process that opens the environment, takes a reader when asked,
+ * says so on the pipe and waits to be killed. */
+static pid_t
+spawn_holder(const char *dir, bool reader)
+{
+    int pipefd[2];
+    pid_t pid;
+    char c;
+
+    assert_int_equal(pipe(pipefd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        close(pipefd[0]);
+        if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 4) != 0 ||
+            mdb_env_open(env, dir, MDB_NOTLS, 0600) != 0 ||
+            (reader && mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)) {
+            _exit(1);
+        }
+        if (write(pipefd[1], "r", 1) != 1) {
+            _exit(1);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    close(pipefd[1]);
+    assert_int_equal(read(pipefd[0], &c, 1), 1);
+    close(pipefd[0]);
+    return pid;
+}
+
+static void
+test_stale_reader_cleared(void **state)
+{
+    struct fx *f = *state;
+    pid_t keeper, reader;
+
+    /* Create the environment. A live process keeps it open (else the
+     * next open resets the reader table by itself), one that held a
+     * reader is SIGKILLed. */
+    fx_open(f, UINT64_C(1) << 30, 0);
+    fx_close(f);
+    keeper = spawn_holder(f->dir, false);
+    reader = spawn_holder(f->dir, true);
+    kill(reader, SIGKILL);
+    assert_int_equal(waitpid(reader, NULL, 0), reader);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(store_stats(f->s)->stale_readers, 1);
+    kill(keeper, SIGKILL);
+    assert_int_equal(waitpid(keeper, NULL, 0), keeper);
+}
+
+static void
+test_bad_opts(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = {f->dir, tables, 0, UINT64_C(1) << 30, 0};
+    struct store *s;
+
+    assert_int_equal(store_open(&s, &f->loop, &o), FERRY_EINVALID_ARGUMENT);
+    o.n_tables = 3;
+    o.max_bytes = 4096;
+    assert_int_equal(store_open(&s, &f->loop, &o), FERRY_EINVALID_ARGUMENT);
+    o.max_bytes = UINT64_C(1) << 30;
+    o.dir = "/proc/ferry-no-such-store";
+    assert_int_equal(store_open(&s, &f->loop, &o), FERRY_ESYS);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_condition_refuses_its_batch_only,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_reading_and_growing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_reader_cleared, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_opts, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
