@@ -44,6 +44,9 @@ HEAD=$(git -C "$REPO" rev-parse --short HEAD)
 R=${FRESH_ROOT:-$(mktemp -d /var/tmp/ferry-fresh-XXXXXX)}
 LOG=$R.logs
 mkdir -p "$R" "$LOG"
+# mktemp made it 0700; as the root of a Debian system it is 0755, or no
+# other user could reach anything (test_unix_socket connects as uid 65534).
+chmod 0755 "$R"
 MOUNTS=()
 DEMO_PGID=
 
