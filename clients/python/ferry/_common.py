@@ -23,6 +23,21 @@ RECONNECT_MIN_MS = 50
 RECONNECT_MAX_MS = 2000
 
 
+def check_identity(token: str | None, name: str,
+                   max_frame: int) -> tuple[bytes, bytes]:
+    """A caller's HELLO fields as bytes, or ValueError: token and name at
+    most 255 bytes, max_frame 0 or room for ferryd's largest ERROR."""
+    tok = (token or "").encode()
+    nam = name.encode()
+    if len(tok) > P.MAX_NAME or len(nam) > P.MAX_NAME:
+        raise ValueError("token and name are at most 255 bytes")
+    if max_frame and not P.MIN_CLIENT_MAX_FRAME <= max_frame <= 0xFFFFFFFF:
+        raise ValueError(f"max_frame must be 0 or "
+                         f"{P.MIN_CLIENT_MAX_FRAME} to 4294967295 "
+                         "(ferryd needs room for its largest ERROR)")
+    return tok, nam
+
+
 def check_call(cache: dict[str, bytes], service: str | bytes,
                payload: bytes | str, key: bytes | str | None,
                deadline_ms: int | None) -> tuple[bytes, bytes, bytes, int]:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 from . import _proto as P
 from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       RECONNECT_MAX_MS, RECONNECT_MIN_MS, Backoff, Hello,
-                      check_call, connection_error, error_message,
+                      check_call, check_identity, connection_error, error_message,
                       lost_message, parse_addr, parse_hello_answer,
                       safety_ms)
 from .errors import FerryError
@@ -188,15 +188,7 @@ class Client:
                  reconnect_max_ms: int = RECONNECT_MAX_MS) -> None:
         self._addr = parse_addr(addr)
         self.addr = self._addr.text
-        self._token = (token or "").encode()
-        self._name = name.encode()
-        if len(self._token) > P.MAX_NAME or len(self._name) > P.MAX_NAME:
-            raise ValueError("token and name are at most 255 bytes")
-        if max_frame and not P.MIN_CLIENT_MAX_FRAME <= max_frame <= \
-                0xFFFFFFFF:
-            raise ValueError(f"max_frame must be 0 or "
-                             f"{P.MIN_CLIENT_MAX_FRAME} to 4294967295 "
-                             "(ferryd needs room for its largest ERROR)")
+        self._token, self._name = check_identity(token, name, max_frame)
         self._heartbeat_ms = heartbeat_ms
         self._max_frame = max_frame
         self._connect_timeout = connect_timeout_ms / 1000.0
