@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "broker/broker.h"
+#include "servants/servants.h"
 #include "core/addr.h"
 #include "core/config.h"
 #include "core/conn.h"
@@ -39,6 +40,7 @@ struct ferryd {
     struct config cfg;         /* settings */
     struct loop loop;          /* the event loop */
     struct broker broker;      /* the request path */
+    struct servants servants;  /* the store and the services on it */
     uv_signal_t sigterm;       /* graceful stop */
     uv_signal_t sigint;        /* graceful stop */
     uv_signal_t sighup;        /* reload */
@@ -63,6 +65,9 @@ ferryd_on_empty(struct loop *l)
         return;
     }
     d->closed = true;
+    /* The broker has stopped: the store's last commits land now, their
+     * answers find no caller, and its handles close with the others. */
+    servants_close(&d->servants);
     if (l->http != NULL) {
         http_server_close(l->http);
     }
@@ -367,6 +372,14 @@ main(int argc, char **argv)
     }
     d.broker.on_stopped = ferryd_on_stopped;
     d.broker.on_reload = ferryd_reload;
+    if (servants_open(&d.servants, &d.broker) != FERRY_OK) {
+        fprintf(stderr,
+                "ferryd: the store in %s/store cannot open (see the log "
+                "above); stopping\n",
+                d.cfg.data_dir);
+        status = 1;
+        goto out_broker;
+    }
     d.argc = argc;
     d.argv = argv;
     uv_signal_init(&d.loop.uv, &d.sigterm);
@@ -406,6 +419,11 @@ out_broker:
     /* Whatever is still open (a second signal) closes now. */
     d.loop.stopping = false;
     loop_destroy_conns(&d.loop);
+    if (d.servants.store != NULL) {
+        /* Stopped early (an error at start, a second signal). */
+        servants_close(&d.servants);
+        uv_run(&d.loop.uv, UV_RUN_NOWAIT);
+    }
     broker_release(&d.broker);
 out_loop:
     loop_release(&d.loop);

@@ -67,19 +67,19 @@ struct backend {
 
 /* What a backend sees of a request; borrowed for call() only. */
 struct bcall {
-    struct broker *b;       /* borrowed */
-    struct service *svc;    /* borrowed: the service called */
-    struct slice key;       /* routing key, borrowed */
-    struct slice payload;   /* borrowed */
-    uint8_t flags;          /* REQUEST flags (FERRY_IDEMPOTENT ...) */
-    uint32_t deadline_ms;   /* its whole deadline, default and cap
-                               applied */
-    uint64_t deadline;      /* loop ms it ends at */
-    bool internals;         /* the caller may see internals
-                               (core/access.h) */
-    bool admin;             /* the caller may give operator commands */
-    bool answered;          /* set by the bcall_* answers; the broker's */
-    void *priv;             /* the broker's: the reply sink */
+    struct broker *b;     /* borrowed */
+    struct service *svc;  /* borrowed: the service called */
+    struct slice key;     /* routing key, borrowed */
+    struct slice payload; /* borrowed */
+    uint8_t flags;        /* REQUEST flags (FERRY_IDEMPOTENT ...) */
+    uint32_t deadline_ms; /* its whole deadline, default and cap
+                             applied */
+    uint64_t deadline;    /* loop ms it ends at */
+    bool internals;       /* the caller may see internals
+                             (core/access.h) */
+    bool admin;           /* the caller may give operator commands */
+    bool answered;        /* set by the bcall_* answers; the broker's */
+    void *priv;           /* the broker's: the reply sink */
 };
 
 /*
@@ -122,6 +122,10 @@ void broker_answer(struct broker *b, uint64_t handle, ferry_err err,
                    const void *data, size_t len);
 void broker_answer_error(struct broker *b, uint64_t handle, ferry_err err,
                          const char *msg);
+
+/* Who the caller of c is, for a log line ("'name' at 'peer'", or the
+ * HTTP gateway). */
+void bcall_who(struct bcall *c, char *buf, size_t size);
 
 /* Whether held request handle still waits for its answer. */
 bool broker_is_waiting(struct broker *b, uint64_t handle);

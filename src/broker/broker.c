@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "broker/builtin.h"
+#include "broker/sink.h"
 #include "broker/icall.h"
 #include "broker/session.h"
 #include "core/conn.h"
@@ -36,8 +37,9 @@ static void broker_req_timer_cb(struct timer *t);
 static void broker_forget_cb(struct timer *t);
 static void broker_enqueue(struct broker *b, struct req *r);
 static void broker_grace_cb(struct timer *t);
-static void broker_send_error(struct broker *b, struct conn *c, uint64_t id,
-                              ferry_err code, const char *msg);
+static void broker_outcome(struct broker *b, struct req *r, bool ok,
+                           bool breaker_only);
+static bool broker_is_retryable(ferry_err code);
 
 ferry_err
 broker_init(struct broker *b, struct loop *l)
@@ -73,6 +75,8 @@ broker_release(struct broker *b)
     }
     map_release(&b->reqs);
     map_release(&b->icalls);
+    free(b->scratch);
+    b->scratch = NULL;
     pos = 0;
     while (smap_next(&b->services, &pos, &val)) {
         struct service *svc = val;
@@ -227,15 +231,6 @@ broker_req_may_retry(const struct broker *b, const struct req *r)
     return (r->flags & FERRY_IDEMPOTENT) != 0 && b->cfg->retry_max > 0;
 }
 
-/* The caller's session while it is open, else NULL. */
-static struct session *
-broker_caller(struct broker *b, uint64_t conn_id)
-{
-    struct conn *c = loop_conn(b->loop, conn_id);
-
-    return c != NULL ? c->data : NULL;
-}
-
 /*
  * Takes the record out of every structure (table, caller map, queue or
  * worker list, timer), gives back the worker's credit and the record.
@@ -243,19 +238,14 @@ broker_caller(struct broker *b, uint64_t conn_id)
 static void
 broker_req_free(struct broker *b, struct req *r)
 {
-    struct session *caller = broker_caller(b, r->caller_conn);
-
-    if (caller != NULL) {
-        map_del(&caller->inflight, r->caller_id);
-        if (caller->conn->paused) {
-            conn_wake(caller->conn);
-        }
-    }
+    r->sink.ops->untrack(b, &r->sink);
     map_del(&b->reqs, r->id);
     loop_timer_stop(b->loop, &r->tm);
     list_remove(&r->node);
     if (r->state == REQ_QUEUED) {
         r->svc->queued--;
+    } else if (r->state == REQ_HELD) {
+        r->svc->in_flight--;
     } else if (r->state == REQ_AT_WORKER && r->reg != NULL) {
         r->svc->in_flight--;
         r->reg->in_flight--;
@@ -285,24 +275,21 @@ static void
 broker_req_fail(struct broker *b, struct req *r, ferry_err code,
                 struct slice msg)
 {
-    struct conn *c = loop_conn(b->loop, r->caller_conn);
+    struct sink k = r->sink;
 
     service_count_error(r->svc, code);
-    if (r->caller_conn == 0) {
-        /* Free first: the callback may start new calls. */
-        uint64_t ic = r->caller_id;
-        broker_req_free(b, r);
-        icall_complete(b, ic, code, msg.p, msg.len);
-        return;
-    }
-    if (c != NULL) {
-        uint8_t *p = conn_out_prepare(c, frame_error_size(msg.len));
-        if (p != NULL) {
-            conn_out_commit(
-                c, frame_write_error(p, r->caller_id, (uint16_t)code, msg));
-        }
-    }
+    /* Free first: an in-daemon caller's callback may start new calls. */
     broker_req_free(b, r);
+    k.ops->error(b, &k, code, msg);
+}
+
+/* Tells the backend that held request h ended without its answer. */
+static void
+broker_held_cancelled(struct backend *be, uint64_t h)
+{
+    if (be != NULL && be->ops->cancelled != NULL) {
+        be->ops->cancelled(be, h);
+    }
 }
 
 static void
@@ -358,8 +345,7 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
  * worker conn a retry failed at, taken only when no other fits; 0: none.
  */
 static struct wreg *
-broker_pick(struct broker *b, struct service *svc, uint64_t avoid,
-            size_t body)
+broker_pick(struct broker *b, struct service *svc, uint64_t avoid, size_t body)
 {
     uint32_t max = b->cfg->service_max_in_flight;
 
@@ -396,19 +382,20 @@ broker_req_too_big(struct broker *b, struct req *r, size_t body)
 
 /* Answers a request of disabled svc: its fallback, or SERVICE_DISABLED. */
 static void
-broker_disabled(struct broker *b, struct conn *caller, uint64_t id,
-                struct service *svc, uint64_t start_ns)
+broker_disabled(struct broker *b, struct sink *k, struct service *svc,
+                uint64_t start_ns)
 {
+    ferry_err err;
+
     if (svc->fallback == NULL) {
         service_count_error(svc, FERRY_ESERVICE_DISABLED);
-        broker_send_error(b, caller, id, FERRY_ESERVICE_DISABLED,
-                          "service disabled by an operator");
+        sink_error_code(b, k, FERRY_ESERVICE_DISABLED,
+                        "service disabled by an operator");
         return;
     }
-    if (builtin_reply(b, caller, id, svc->fallback, svc->fallback_len) !=
-        FERRY_OK) {
-        service_count_error(svc, FERRY_ENOMEM);
-        broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);
+    err = k->ops->reply(b, k, svc->fallback, svc->fallback_len);
+    if (err != FERRY_OK) {
+        service_count_error(svc, err);
         return;
     }
     svc->fallbacks++;
@@ -438,6 +425,12 @@ broker_outcome(struct broker *b, struct req *r, bool ok, bool breaker_only)
     struct service_breaker br;
     bool all_out = false;
 
+    if (r->state == REQ_HELD) {
+        broker_breaker(cfg, &br);
+        service_circuit_outcome(r->svc, &br, ok, r->probe);
+        r->probe = 0;
+        return;
+    }
     if (r->state != REQ_AT_WORKER || r->reg == NULL) {
         return;
     }
@@ -454,34 +447,53 @@ broker_outcome(struct broker *b, struct req *r, bool ok, bool breaker_only)
     }
 }
 
-/* Answers a request that got no record: an error frame to conn c, or the
- * icall's callback when c is NULL. */
-static void
-broker_send_error(struct broker *b, struct conn *c, uint64_t id, ferry_err code,
-                  const char *msg)
+/* Reusing an id is a connection error (as stream-id reuse in HTTP/2):
+ * ERROR with id 0, and the close ends every request. Out of line: the
+ * message buffer stays off the request path's stack. */
+static void __attribute__((noinline, cold))
+broker_duplicate_id(struct conn *caller, uint64_t id)
 {
-    if (c == NULL) {
-        if (msg == NULL) {
-            msg = ferry_strerror(code);
-        }
-        icall_complete(b, id, code, msg, strlen(msg));
-        return;
-    }
-    conn_send_error(c, id, code, msg);
+    char msg[80];
+
+    snprintf(msg, sizeof(msg), "request id %llu is already in flight",
+             (unsigned long long)id);
+    conn_fail(caller, FERRY_EDUPLICATE_ID, msg);
 }
 
 void
 broker_request(struct broker *b, struct conn *caller, uint64_t id,
                uint8_t flags, const struct frame_request *q)
 {
-    broker_submit(b, caller, NULL, id, flags, q);
+    struct session *s = caller->data;
+    struct sink k;
+
+    /* First: any answer with this id would be taken for the request in
+     * flight's. */
+    if (map_get(&s->inflight, id) != NULL) {
+        broker_duplicate_id(caller, id);
+        return;
+    }
+    k = sink_conn(caller, caller->id, id, s->internals, s->admin);
+    broker_submit(b, &k, flags, q);
 }
 
-void
-broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
-              uint64_t id, uint8_t flags, const struct frame_request *q)
+/* A request's whole deadline: its own or the default, within the cap. */
+static uint32_t
+broker_deadline_ms(const struct config *cfg, uint32_t asked)
 {
-    struct session *s = caller != NULL ? caller->data : NULL;
+    uint32_t d = asked != 0 ? asked : cfg->default_deadline_ms;
+
+    return d > cfg->max_deadline_ms ? cfg->max_deadline_ms : d;
+}
+
+static void broker_call(struct broker *b, struct sink *k, struct service *svc,
+                        uint8_t flags, const struct frame_request *q,
+                        uint64_t now, uint64_t start_ns);
+
+void
+broker_submit(struct broker *b, struct sink *k, uint8_t flags,
+              const struct frame_request *q)
+{
     const struct config *cfg = b->cfg;
     struct service *svc;
     struct wreg *reg = NULL;
@@ -494,58 +506,38 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     size_t body;
     uint32_t d;
 
-    /* First: any answer with this id would be taken for the request in
-     * flight's. Reusing an id is a connection error (as stream-id reuse
-     * in HTTP/2): ERROR with id 0, and the close ends every request. */
-    if (s != NULL && map_get(&s->inflight, id) != NULL) {
-        char msg[80];
-        snprintf(msg, sizeof(msg), "request id %llu is already in flight",
-                 (unsigned long long)id);
-        conn_fail(caller, FERRY_EDUPLICATE_ID, msg);
-        return;
-    }
     if (b->shutting_down) {
-        broker_send_error(b, caller, id, FERRY_ESHUTTING_DOWN, NULL);
+        sink_error_code(b, k, FERRY_ESHUTTING_DOWN, NULL);
         return;
     }
     if (mem_is_tight(b->loop, q->key.len + q->payload.len)) {
-        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
-                          "memory budget (max_memory) reached");
+        sink_error_code(b, k, FERRY_EOVERLOADED,
+                        "memory budget (max_memory) reached");
         return;
     }
     svc = broker_service(b, q->service, !service_name_is_reserved(q->service),
                          &err);
     if (svc == NULL) {
-        broker_send_error(b, caller, id, err,
-                          err == FERRY_EUNKNOWN_SERVICE    ? "unknown service"
-                          : err == FERRY_EINVALID_ARGUMENT ? BROKER_BAD_NAME
-                                                           : NULL);
+        sink_error_code(b, k, err,
+                        err == FERRY_EUNKNOWN_SERVICE    ? "unknown service"
+                        : err == FERRY_EINVALID_ARGUMENT ? BROKER_BAD_NAME
+                                                         : NULL);
         return;
     }
     service_count_request(svc);
     if (svc->disabled) {
-        broker_disabled(b, caller, id, svc, start_ns);
+        broker_disabled(b, k, svc, start_ns);
         return;
     }
-    if (svc->builtin != NULL && svc->n_regs == 0) {
-        char msg[CONFIG_ERR_SIZE];
-        msg[0] = '\0'; /* not = "": that zeroes all of it per request */
-        err = svc->builtin(b, caller, id, q->payload, msg, sizeof(msg));
-        if (err == FERRY_OK) {
-            /* Answered within this turn: the turn's cached clock would
-             * say 0, so read the clock (tens of ns) and round up. */
-            service_count_reply(svc, (uv_hrtime() - start_ns + 999) / 1000);
-        } else {
-            service_count_error(svc, err);
-            broker_send_error(b, caller, id, err, msg[0] ? msg : NULL);
-        }
+    if (svc->backend != NULL) {
+        broker_call(b, k, svc, flags, q, now, start_ns);
         return;
     }
     /* An open circuit fails fast, without queueing. */
     broker_breaker(cfg, &br);
     if (!service_circuit_admit(svc, &br, &probe)) {
         service_count_error(svc, FERRY_ECIRCUIT_OPEN);
-        broker_send_error(b, caller, id, FERRY_ECIRCUIT_OPEN, NULL);
+        sink_error_code(b, k, FERRY_ECIRCUIT_OPEN, NULL);
         return;
     }
     body = frame_request_size(svc->name_len, q->key.len, q->payload.len) -
@@ -563,7 +555,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
                  "worker of '%.40s'",
                  body, svc->name);
         service_count_error(svc, FERRY_ETOO_BIG);
-        broker_send_error(b, caller, id, FERRY_ETOO_BIG, msg);
+        sink_error_code(b, k, FERRY_ETOO_BIG, msg);
         return;
     }
     if (reg == NULL && svc->queued >= cfg->queue_limit) {
@@ -571,8 +563,7 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
             service_circuit_unprobe(svc, probe);
         }
         service_count_error(svc, FERRY_EOVERLOADED);
-        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
-                          "service queue is full");
+        sink_error_code(b, k, FERRY_EOVERLOADED, "service queue is full");
         return;
     }
     /* Queued requests hold copies: bound their bytes, not just their count,
@@ -583,8 +574,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
             service_circuit_unprobe(svc, probe);
         }
         service_count_error(svc, FERRY_EOVERLOADED);
-        broker_send_error(b, caller, id, FERRY_EOVERLOADED,
-                          "queued request bytes limit reached");
+        sink_error_code(b, k, FERRY_EOVERLOADED,
+                        "queued request bytes limit reached");
         return;
     }
     r = pool_get(&b->req_pool);
@@ -595,15 +586,12 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     r->probe = probe;
     r->id = b->next_req_id++;
     r->b = b;
-    r->caller_conn = caller != NULL ? caller->id : 0;
-    r->caller_id = id;
+    r->sink = *k;
+    r->sink.c = NULL;
     r->svc = svc;
     r->start_ns = start_ns;
     r->flags = flags;
-    d = q->deadline_ms != 0 ? q->deadline_ms : cfg->default_deadline_ms;
-    if (d > cfg->max_deadline_ms) {
-        d = cfg->max_deadline_ms;
-    }
+    d = broker_deadline_ms(cfg, q->deadline_ms);
     r->deadline = now + d;
     r->budget_ms = d;
     timer_init(&r->tm, broker_req_timer_cb);
@@ -611,11 +599,8 @@ broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
     if (map_put(&b->reqs, r->id, r) != FERRY_OK) {
         goto out_put;
     }
-    if (s != NULL && map_put(&s->inflight, id, r) != FERRY_OK) {
+    if (k->ops->track(b, k, r) != FERRY_OK) {
         goto out_del;
-    }
-    if (ic != NULL) {
-        ic->req_id = r->id;
     }
     b->live++;
     svc->reqs++;
@@ -651,7 +636,7 @@ out_nomem:
         service_circuit_unprobe(svc, probe);
     }
     service_count_error(svc, FERRY_ENOMEM);
-    broker_send_error(b, caller, id, FERRY_ENOMEM, NULL);
+    sink_error_code(b, k, FERRY_ENOMEM, NULL);
     broker_maybe_free_service(b, svc);
 }
 
@@ -852,6 +837,14 @@ broker_req_timer_cb(struct timer *t)
         broker_req_resend(b, r);
         return;
     }
+    if (r->state == REQ_HELD) {
+        struct backend *be = r->be;
+        uint64_t h = r->id;
+        broker_outcome(b, r, false, false);
+        broker_req_fail_code(b, r, FERRY_EDEADLINE);
+        broker_held_cancelled(be, h);
+        return;
+    }
     if (service_active_workers(svc) == 0) {
         broker_req_fail(
             b, r, svc->had_workers ? FERRY_ENO_WORKER : FERRY_EUNKNOWN_SERVICE,
@@ -873,16 +866,21 @@ broker_cancel(struct broker *b, struct conn *caller, uint64_t id)
     struct session *s = caller->data;
     struct req *r = map_get(&s->inflight, id);
     struct service *svc;
+    struct backend *be;
+    uint64_t h;
 
     if (r == NULL) {
         /* Already answered: the reply is on its way. */
         return;
     }
     svc = r->svc;
+    be = r->state == REQ_HELD ? r->be : NULL;
+    h = r->id;
     if (r->state == REQ_AT_WORKER) {
         broker_cancel_at_worker(b, r);
     }
     broker_req_fail(b, r, FERRY_ECANCELLED, slice_str("request cancelled"));
+    broker_held_cancelled(be, h);
     broker_dispatch(b, svc);
     broker_maybe_free_service(b, svc);
 }
@@ -908,7 +906,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
 {
     struct req *r = broker_held(b, worker, id);
     struct service *svc;
-    struct conn *c;
+    struct sink k;
 
     if (r == NULL) {
         return;
@@ -916,33 +914,12 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
     svc = r->svc;
     broker_outcome(b, r, true, false);
     service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
-    if (r->caller_conn == 0) {
-        uint64_t ic = r->caller_id;
-        broker_req_free(b, r);
-        icall_complete(b, ic, FERRY_OK, payload.p, payload.len);
-        broker_dispatch(b, svc);
-        return;
-    }
-    c = loop_conn(b->loop, r->caller_conn);
-    if (c != NULL && !session_takes(c->data, payload.len)) {
-        /* Above the caller's max_frame: the worker answered well, the
-         * caller gets TOO_BIG for that id and keeps its connection. */
-        session_send_too_big(c, r->caller_id, payload.len);
-        broker_req_free(b, r);
-        broker_dispatch(b, svc);
-        return;
-    }
-    if (c != NULL) {
-        uint8_t *p = conn_out_prepare(c, FRAME_HEADER_SIZE + payload.len);
-        if (p != NULL) {
-            frame_write_reply_header(p, r->caller_id, (uint32_t)payload.len);
-            if (payload.len > 0) {
-                memcpy(p + FRAME_HEADER_SIZE, payload.p, payload.len);
-            }
-            conn_out_commit(c, FRAME_HEADER_SIZE + payload.len);
-        }
-    }
+    /* Free first: an in-daemon caller's callback may start new calls. A
+     * reply above the caller's max_frame: the worker answered well, the
+     * caller gets TOO_BIG for that id and keeps its connection. */
+    k = r->sink;
     broker_req_free(b, r);
+    (void)k.ops->reply(b, &k, payload.p, payload.len);
     broker_dispatch(b, svc);
 }
 
@@ -978,11 +955,14 @@ static void
 broker_abandon(struct broker *b, struct req *r)
 {
     struct service *svc = r->svc;
+    struct backend *be = r->state == REQ_HELD ? r->be : NULL;
+    uint64_t h = r->id;
 
     if (r->state == REQ_AT_WORKER) {
         broker_cancel_at_worker(b, r);
     }
     broker_req_free(b, r);
+    broker_held_cancelled(be, h);
     broker_dispatch(b, svc);
     broker_maybe_free_service(b, svc);
 }
@@ -992,7 +972,7 @@ broker_drop(struct broker *b, uint64_t req_id, uint64_t icall_id)
 {
     struct req *r = map_get(&b->reqs, req_id);
 
-    if (r == NULL || r->caller_conn != 0 || r->caller_id != icall_id) {
+    if (r == NULL || r->sink.ops != &sink_icall_ops || r->sink.id != icall_id) {
         return;
     }
     broker_abandon(b, r);
@@ -1037,7 +1017,13 @@ broker_fail_all(struct broker *b)
     if (ids == NULL) {
         /* Out of memory: fail them one lookup at a time. */
         while (map_next(&b->reqs, &pos, &id, &val)) {
-            broker_req_fail_code(b, val, FERRY_ESHUTTING_DOWN);
+            struct req *r = val;
+            struct backend *be = r->state == REQ_HELD ? r->be : NULL;
+            if (r->state == REQ_AT_WORKER) {
+                broker_cancel_at_worker(b, r);
+            }
+            broker_req_fail_code(b, r, FERRY_ESHUTTING_DOWN);
+            broker_held_cancelled(be, id);
             pos = 0;
         }
         return;
@@ -1045,10 +1031,12 @@ broker_fail_all(struct broker *b)
     for (size_t i = 0; i < k; i++) {
         struct req *r = map_get(&b->reqs, ids[i]);
         if (r != NULL) {
+            struct backend *be = r->state == REQ_HELD ? r->be : NULL;
             if (r->state == REQ_AT_WORKER) {
                 broker_cancel_at_worker(b, r);
             }
             broker_req_fail_code(b, r, FERRY_ESHUTTING_DOWN);
+            broker_held_cancelled(be, ids[i]);
         }
     }
     free(ids);
@@ -1083,4 +1071,284 @@ broker_shutdown(struct broker *b)
     log_info("shutting down, %zu requests in flight", b->live);
     loop_timer_start(b->loop, &b->grace,
                      loop_now(b->loop) + (b->live == 0 ? 0 : b->cfg->grace_ms));
+}
+
+/* ---- in-daemon backends (backend.h) ---- */
+
+/* The broker's part of a struct bcall (its priv), on the stack of
+ * broker_call() for the call() only. */
+struct bcall_ctx {
+    struct sink *k;     /* the caller's sink */
+    struct backend *be; /* the service's backend */
+    uint64_t start_ns;  /* arrival, for latency */
+    uint64_t now;       /* loop ms at arrival */
+    uint32_t probe;     /* the circuit's half-open round it probes */
+};
+
+ferry_err
+broker_add_backend(struct broker *b, const char *name, struct backend *be)
+{
+    struct slice n = slice_str(name);
+    struct service *svc;
+
+    if (!service_name_is_builtin(n) || !service_name_is_valid(n) ||
+        smap_get(&b->services, n.p, n.len) != NULL) {
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    svc = service_new(b->loop, n, be);
+    if (svc == NULL) {
+        return FERRY_ENOMEM;
+    }
+    if (smap_put(&b->services, svc->name, svc->name_len, svc) != FERRY_OK) {
+        service_free(svc);
+        return FERRY_ENOMEM;
+    }
+    timer_init(&svc->forget, broker_forget_cb);
+    be->b = b;
+    return FERRY_OK;
+}
+
+/* Counts c's answer, given at once, in its service's stats and circuit:
+ * err FERRY_OK for a REPLY. */
+static inline void
+broker_call_done(struct bcall *c, ferry_err err)
+{
+    struct bcall_ctx *x = c->priv;
+    struct service_breaker br;
+
+    c->answered = true;
+    if (err == FERRY_OK) {
+        /* Answered within this turn: the turn's cached clock would say 0,
+         * so read the clock (tens of ns) and round up. */
+        service_count_reply(c->svc, (uv_hrtime() - x->start_ns + 999) / 1000);
+        if (service_circuit_fast_ok(c->svc, x->now)) {
+            return;
+        }
+    } else {
+        service_count_error(c->svc, err);
+    }
+    broker_breaker(c->b->cfg, &br);
+    service_circuit_outcome(
+        c->svc, &br, err == FERRY_OK || !broker_is_retryable(err), x->probe);
+}
+
+/* Whether c may still be answered; a second answer is the backend's bug. */
+static bool
+broker_call_open(struct bcall *c)
+{
+    if (c->answered) {
+        log_error("service '%s': backend answered a request twice",
+                  c->svc->name);
+        return false;
+    }
+    return true;
+}
+
+void
+bcall_reply(struct bcall *c, const void *data, size_t len)
+{
+    struct bcall_ctx *x = c->priv;
+
+    if (broker_call_open(c)) {
+        broker_call_done(c, x->k->ops->reply(c->b, x->k, data, len));
+    }
+}
+
+uint8_t *
+bcall_reply_prepare(struct bcall *c, size_t len)
+{
+    struct bcall_ctx *x = c->priv;
+    ferry_err err;
+    uint8_t *p;
+
+    if (!broker_call_open(c)) {
+        return NULL;
+    }
+    if (len > UINT32_MAX) {
+        bcall_error(c, FERRY_ETOO_BIG, NULL);
+        return NULL;
+    }
+    p = x->k->ops->prepare(c->b, x->k, (uint32_t)len, &err);
+    if (p == NULL) {
+        broker_call_done(c, err);
+    }
+    return p;
+}
+
+void
+bcall_reply_commit(struct bcall *c)
+{
+    struct bcall_ctx *x = c->priv;
+
+    if (broker_call_open(c)) {
+        x->k->ops->commit(c->b, x->k);
+        broker_call_done(c, FERRY_OK);
+    }
+}
+
+void
+bcall_error(struct bcall *c, ferry_err code, const char *msg)
+{
+    struct bcall_ctx *x = c->priv;
+
+    if (broker_call_open(c)) {
+        sink_error_code(c->b, x->k, code, msg);
+        broker_call_done(c, code);
+    }
+}
+
+void
+bcall_who(struct bcall *c, char *buf, size_t size)
+{
+    struct bcall_ctx *x = c->priv;
+
+    x->k->ops->who(c->b, x->k, buf, size);
+}
+
+uint64_t
+bcall_hold(struct bcall *c)
+{
+    struct bcall_ctx *x = c->priv;
+    struct broker *b = c->b;
+    struct req *r;
+
+    if (!broker_call_open(c)) {
+        return 0;
+    }
+    r = pool_get(&b->req_pool);
+    if (r == NULL) {
+        bcall_error(c, FERRY_ENOMEM, NULL);
+        return 0;
+    }
+    memset(r, 0, offsetof(struct req, inline_data));
+    r->id = b->next_req_id++;
+    r->b = b;
+    r->sink = *x->k;
+    r->sink.c = NULL;
+    r->be = x->be;
+    r->svc = c->svc;
+    r->start_ns = x->start_ns;
+    r->flags = c->flags;
+    r->deadline = c->deadline;
+    r->budget_ms = c->deadline_ms;
+    r->sent_at = loop_now(b->loop);
+    timer_init(&r->tm, broker_req_timer_cb);
+    list_init(&r->node);
+    if (map_put(&b->reqs, r->id, r) != FERRY_OK) {
+        pool_put(&b->req_pool, r);
+        bcall_error(c, FERRY_ENOMEM, NULL);
+        return 0;
+    }
+    if (x->k->ops->track(b, x->k, r) != FERRY_OK) {
+        map_del(&b->reqs, r->id);
+        pool_put(&b->req_pool, r);
+        bcall_error(c, FERRY_ENOMEM, NULL);
+        return 0;
+    }
+    r->state = REQ_HELD;
+    r->probe = x->probe;
+    x->probe = 0;
+    b->live++;
+    c->svc->reqs++;
+    c->svc->in_flight++;
+    c->answered = true;
+    if (loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
+        /* Without a deadline timer it could wait for ever. */
+        uint64_t h = r->id;
+        broker_req_fail_code(b, r, FERRY_ENOMEM);
+        broker_held_cancelled(x->be, h);
+        return 0;
+    }
+    return r->id;
+}
+
+/* The record of held request handle, or NULL when it has ended. */
+static struct req *
+broker_held_req(struct broker *b, uint64_t handle)
+{
+    struct req *r = map_get(&b->reqs, handle);
+
+    return r != NULL && r->state == REQ_HELD ? r : NULL;
+}
+
+bool
+broker_is_waiting(struct broker *b, uint64_t handle)
+{
+    return broker_held_req(b, handle) != NULL;
+}
+
+void
+broker_answer(struct broker *b, uint64_t handle, ferry_err err,
+              const void *data, size_t len)
+{
+    struct req *r = broker_held_req(b, handle);
+    struct sink k;
+
+    if (r == NULL) {
+        return;
+    }
+    if (err != FERRY_OK) {
+        broker_answer_error(b, handle, err, NULL);
+        return;
+    }
+    broker_outcome(b, r, true, false);
+    service_count_reply(r->svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
+    k = r->sink;
+    broker_req_free(b, r);
+    (void)k.ops->reply(b, &k, data, len);
+}
+
+void
+broker_answer_error(struct broker *b, uint64_t handle, ferry_err err,
+                    const char *msg)
+{
+    struct req *r = broker_held_req(b, handle);
+
+    if (r == NULL) {
+        return;
+    }
+    if (err == FERRY_OK || (unsigned)err >= FERRY__ERR_COUNT) {
+        err = FERRY_EWORKER_ERROR;
+    }
+    broker_outcome(b, r, !broker_is_retryable(err), false);
+    broker_req_fail(b, r, err,
+                    slice_str(msg != NULL ? msg : ferry_strerror(err)));
+}
+
+/* Hands a request of svc to its in-daemon backend, by its circuit. */
+static void
+broker_call(struct broker *b, struct sink *k, struct service *svc,
+            uint8_t flags, const struct frame_request *q, uint64_t now,
+            uint64_t start_ns)
+{
+    struct bcall_ctx x = {k, svc->backend, start_ns, now, 0};
+    struct service_breaker br;
+    struct bcall c;
+
+    /* A closed circuit admits without a probe: the common case, inline. */
+    if (svc->circuit != CIRCUIT_CLOSED) {
+        broker_breaker(b->cfg, &br);
+        if (!service_circuit_admit(svc, &br, &x.probe)) {
+            service_count_error(svc, FERRY_ECIRCUIT_OPEN);
+            sink_error_code(b, k, FERRY_ECIRCUIT_OPEN, NULL);
+            return;
+        }
+    }
+    c.b = b;
+    c.svc = svc;
+    c.key = q->key;
+    c.payload = q->payload;
+    c.flags = flags;
+    c.deadline_ms = broker_deadline_ms(b->cfg, q->deadline_ms);
+    c.deadline = now + c.deadline_ms;
+    c.internals = k->internals;
+    c.admin = k->admin;
+    c.answered = false;
+    c.priv = &x;
+    x.be->ops->call(x.be, &c);
+    if (!c.answered) {
+        log_error("service '%s': backend '%s' left a request unanswered",
+                  svc->name, x.be->ops->kind);
+        bcall_error(&c, FERRY_EWORKER_ERROR, "the backend gave no answer");
+    }
 }

@@ -22,7 +22,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/backend.h"
 #include "broker/service.h"
+#include "broker/sink.h"
 #include "core/list.h"
 #include "core/loop.h"
 #include "core/map.h"
@@ -38,17 +40,18 @@ struct config_changes;
                                                     record holds inline */
 
 enum req_state {
-    REQ_QUEUED = 0,    /* in its service's queue */
-    REQ_AT_WORKER = 1, /* forwarded, waiting for the worker's answer */
-    REQ_RETRY_WAIT = 2 /* failed at a worker, backing off before a retry */
+    REQ_QUEUED = 0,     /* in its service's queue */
+    REQ_AT_WORKER = 1,  /* forwarded, waiting for the worker's answer */
+    REQ_RETRY_WAIT = 2, /* failed at a worker, backing off before a retry */
+    REQ_HELD = 3        /* held by an in-daemon backend (bcall_hold) */
 };
 
 /* A request in flight; pooled, owned by the broker's request table. */
 struct req {
     uint64_t id;          /* broker id, the key in the table */
     struct broker *b;     /* borrowed: the broker it belongs to */
-    uint64_t caller_conn; /* conn id of the caller, 0 for an icall */
-    uint64_t caller_id;   /* the caller's own request id, or icall id */
+    struct sink sink;     /* where its answer goes (c NULL: by id) */
+    struct backend *be;   /* borrowed: the backend holding it (REQ_HELD) */
     uint64_t worker_conn; /* conn id of the worker, 0 while queued */
     uint64_t failed_conn; /* conn id of the worker it last failed at */
     struct service *svc;  /* borrowed: outlives its queued requests */
@@ -75,21 +78,25 @@ struct req {
 
 /* Owned by main(); reached from the loop as loop->broker. */
 struct broker {
-    struct loop *loop;        /* borrowed */
-    const struct config *cfg; /* borrowed */
-    struct smap services;     /* name -> struct service, owned */
-    struct map reqs;          /* broker id -> struct req, owned */
-    struct pool req_pool;     /* request records */
-    uint64_t next_req_id;     /* broker ids start at 1 */
-    size_t live;              /* requests not yet answered */
-    uint64_t rng;             /* xorshift state for two choices */
-    uint64_t queued_bytes;    /* key+payload bytes held by records */
-    uint64_t late_replies;    /* worker answers for unknown ids */
-    struct map icalls;        /* icall id -> struct icall, borrowed */
-    uint64_t next_icall_id;   /* icall ids start at 1 */
-    bool shutting_down;       /* SIGTERM seen: refuse new requests */
-    bool stopped;             /* shutdown finished its work */
-    struct timer grace;       /* ends the shutdown grace period */
+    struct loop *loop;          /* borrowed */
+    const struct config *cfg;   /* borrowed */
+    struct smap services;       /* name -> struct service, owned */
+    struct map reqs;            /* broker id -> struct req, owned */
+    struct pool req_pool;       /* request records */
+    uint64_t next_req_id;       /* broker ids start at 1 */
+    size_t live;                /* requests not yet answered */
+    uint64_t rng;               /* xorshift state for two choices */
+    uint64_t queued_bytes;      /* key+payload bytes held by records */
+    uint64_t late_replies;      /* worker answers for unknown ids */
+    struct map icalls;          /* icall id -> struct icall, borrowed */
+    uint8_t *scratch;           /* owned: an icall's reply assembled by
+                                   bcall_reply_prepare(), reused */
+    size_t scratch_cap;         /* bytes at scratch */
+    uint64_t next_icall_id;     /* icall ids start at 1 */
+    struct backend builtins[3]; /* echo, ferry.services, ferry.admin */
+    bool shutting_down;         /* SIGTERM seen: refuse new requests */
+    bool stopped;               /* shutdown finished its work */
+    struct timer grace;         /* ends the shutdown grace period */
     void (*on_stopped)(struct broker *b); /* set by main() */
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */
@@ -109,15 +116,12 @@ struct service *broker_service(struct broker *b, struct slice name, bool create,
 void broker_request(struct broker *b, struct conn *caller, uint64_t id,
                     uint8_t flags, const struct frame_request *q);
 
-struct icall;
-
 /*
- * The request path of every caller: a conn (caller, ic NULL, id the
- * caller's request id) or an in-daemon call (caller NULL, ic, id its icall
- * id). Answers errors itself.
+ * The request path of every caller: the answer goes to sink k (a binary
+ * caller's conn, an icall). Answers errors itself.
  */
-void broker_submit(struct broker *b, struct conn *caller, struct icall *ic,
-                   uint64_t id, uint8_t flags, const struct frame_request *q);
+void broker_submit(struct broker *b, struct sink *k, uint8_t flags,
+                   const struct frame_request *q);
 
 /* An in-daemon caller left: drops record req_id of icall icall_id without
  * an answer (CANCEL to the worker holding it). */

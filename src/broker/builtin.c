@@ -3,12 +3,13 @@
  * builtin.c - the services ferryd answers itself: echo, ferry.services and
  * ferry.admin (the operator's commands of control.c).
  *
- * A built-in handler runs on the request path in place of a worker and
- * writes its REPLY straight into the caller's output buffer; the router
- * counts it like any other service. ferry.services answers only a caller
- * that may see internals, ferry.admin only one that may give commands:
- * each door decided that by the rules of core/access.h (the session's
- * flags for a binary caller, the icall's for the HTTP gateway).
+ * Each is an in-daemon backend (backend.h) that answers at once inside
+ * call(): its REPLY goes straight into the caller's sink (a binary
+ * caller's output buffer, the HTTP gateway's callback) and the broker
+ * counts it like any other service's. ferry.services answers only a
+ * caller that may see internals, ferry.admin only one that may give
+ * commands: each door decided that by the rules of core/access.h (the
+ * session's flags for a binary caller, the icall's for the gateway).
  */
 #include "broker/builtin.h"
 
@@ -22,41 +23,14 @@
 #include "broker/session.h"
 #include "core/access.h"
 #include "core/conn.h"
+#include "core/config.h"
 #include "core/hist.h"
 
-ferry_err
-builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
-              const void *data, size_t len)
+/* echo: the payload back, at once. */
+static void
+builtin_echo_call(struct backend *be, struct bcall *c)
 {
-    uint8_t *p;
-
-    if (caller == NULL) {
-        icall_complete(b, id, FERRY_OK, data, len);
-        return FERRY_OK;
-    }
-    /* Too big for the caller's max_frame: it gets TOO_BIG instead, which
-     * ends the request as an answer does. */
-    if (!session_takes(caller->data, len)) {
-        session_send_too_big(caller, id, len);
-        return FERRY_OK;
-    }
-    p = conn_out_prepare(caller, FRAME_HEADER_SIZE + len);
-    if (p == NULL) {
-        return FERRY_ENOMEM;
-    }
-    frame_write_reply_header(p, id, (uint32_t)len);
-    if (len > 0) {
-        memcpy(p + FRAME_HEADER_SIZE, data, len);
-    }
-    conn_out_commit(caller, FRAME_HEADER_SIZE + len);
-    return FERRY_OK;
-}
-
-static ferry_err
-builtin_echo(struct broker *b, struct conn *caller, uint64_t id,
-             struct slice payload, char *msg, size_t msg_size)
-{
-    return builtin_reply(b, caller, id, payload.p, payload.len);
+    bcall_reply(c, c->payload.p, c->payload.len);
 }
 
 json_t *
@@ -152,7 +126,10 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(lat, "p999",
                       json_real(hist_percentile(&svc->latency, 0.999)));
     rc |= builtin_set(o, "name", builtin_json_name(svc->name));
-    rc |= builtin_set(o, "builtin", json_boolean(svc->builtin != NULL));
+    rc |= builtin_set(o, "builtin", json_boolean(svc->backend != NULL));
+    rc |= builtin_set(o, "backend",
+                      json_string(svc->backend != NULL ? svc->backend->ops->kind
+                                                       : "workers"));
     rc |= json_object_set_new(o, "workers", workers);
     rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
     rc |= builtin_set(o, "in_flight", json_integer(svc->in_flight));
@@ -171,6 +148,10 @@ builtin_service_json(struct broker *b, const struct service *svc)
                       json_integer((json_int_t)svc->circuit_opens));
     rc |= json_object_set_new(o, "errors", errors);
     rc |= json_object_set_new(o, "latency_us", lat);
+    if (rc == 0 && svc->backend != NULL &&
+        svc->backend->ops->describe != NULL) {
+        rc |= svc->backend->ops->describe(svc->backend, o);
+    }
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -228,99 +209,94 @@ out_free:
     return NULL;
 }
 
-/* Whether the caller (a conn, or else icall id) may see internals, as
- * decided at its door by the rule of core/access.h. */
-static bool
-builtin_may_see_internals(struct broker *b, struct conn *caller, uint64_t id)
+/* ferry.services: the JSON document of every service, for a caller that
+ * may see internals (decided at its door by the rule of core/access.h). */
+static void
+builtin_services_call(struct backend *be, struct bcall *c)
 {
-    const struct session *s;
-    const struct icall *ic;
-
-    if (caller != NULL) {
-        s = caller->data;
-        return s != NULL && s->internals;
-    }
-    ic = map_get(&b->icalls, id);
-    return ic != NULL && ic->internals;
-}
-
-static ferry_err
-builtin_services(struct broker *b, struct conn *caller, uint64_t id,
-                 struct slice payload, char *msg, size_t msg_size)
-{
+    struct broker *b = c->b;
+    char msg[160];
     json_t *doc;
     char *text;
-    ferry_err err;
 
-    if (!builtin_may_see_internals(b, caller, id)) {
-        snprintf(msg, msg_size,
+    if (!c->internals) {
+        snprintf(msg, sizeof(msg),
                  "ferry.services shows ferryd's internals: it needs %s",
                  access_internals_need(b->cfg));
-        return FERRY_EUNAUTHORIZED;
+        bcall_error(c, FERRY_EUNAUTHORIZED, msg);
+        return;
     }
     doc = builtin_services_json(b);
-    if (doc == NULL) {
-        return FERRY_ENOMEM;
-    }
-    text = json_dumps(doc, JSON_COMPACT);
+    text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL) {
-        return FERRY_ENOMEM;
+        bcall_error(c, FERRY_ENOMEM, NULL);
+        return;
     }
-    err = builtin_reply(b, caller, id, text, strlen(text));
+    bcall_reply(c, text, strlen(text));
     free(text);
-    return err;
 }
 
-/* The operator's commands, for a caller allowed to give them (the admin
- * token, or the unix socket when no admin token is set). */
-static ferry_err
-builtin_admin(struct broker *b, struct conn *caller, uint64_t id,
-              struct slice payload, char *msg, size_t msg_size)
+/* ferry.admin: the operator's commands, for a caller allowed to give them
+ * (the admin token, or the unix socket when no admin token is set). */
+static void
+builtin_admin_call(struct backend *be, struct bcall *c)
 {
-    struct session *s = caller != NULL ? caller->data : NULL;
-    char who[600];
+    char who[600], msg[CONFIG_ERR_SIZE];
     char *text;
     ferry_err err;
 
-    if (s == NULL || !s->admin) {
-        snprintf(msg, msg_size,
-                 "admin commands need the admin token (or, with none set, "
-                 "the unix socket)");
-        return FERRY_EUNAUTHORIZED;
+    if (!c->admin) {
+        bcall_error(c, FERRY_EUNAUTHORIZED,
+                    "admin commands need the admin token (or, with none "
+                    "set, the unix socket)");
+        return;
     }
-    snprintf(who, sizeof(who), "'%s' at '%s'", caller->name, caller->peer);
-    err =
-        control_run_text(b, payload.p, payload.len, who, &text, msg, msg_size);
+    bcall_who(c, who, sizeof(who));
+    msg[0] = '\0';
+    err = control_run_text(c->b, c->payload.p, c->payload.len, who, &text, msg,
+                           sizeof(msg));
     if (err != FERRY_OK) {
-        return err;
+        bcall_error(c, err, msg[0] != '\0' ? msg : NULL);
+        return;
     }
-    err = builtin_reply(b, caller, id, text, strlen(text));
+    bcall_reply(c, text, strlen(text));
     free(text);
-    return err;
 }
+
+static const struct backend_ops builtin_echo_ops = {
+    .kind = "builtin",
+    .call = builtin_echo_call,
+};
+
+static const struct backend_ops builtin_services_ops = {
+    .kind = "builtin",
+    .call = builtin_services_call,
+};
+
+static const struct backend_ops builtin_admin_ops = {
+    .kind = "builtin",
+    .call = builtin_admin_call,
+};
 
 ferry_err
 builtin_register_all(struct broker *b)
 {
     static const struct {
         const char *name;
-        service_builtin_cb cb;
+        const struct backend_ops *ops;
     } builtins[] = {
-        {"echo", builtin_echo},
-        {"ferry.services", builtin_services},
-        {"ferry.admin", builtin_admin},
+        {"echo", &builtin_echo_ops},
+        {"ferry.services", &builtin_services_ops},
+        {"ferry.admin", &builtin_admin_ops},
     };
+    ferry_err err;
 
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-        struct slice name = slice_str(builtins[i].name);
-        struct service *svc = service_new(b->loop, name, builtins[i].cb);
-        if (svc == NULL) {
-            return FERRY_ENOMEM;
-        }
-        if (smap_put(&b->services, svc->name, svc->name_len, svc) != FERRY_OK) {
-            service_free(svc);
-            return FERRY_ENOMEM;
+        b->builtins[i].ops = builtins[i].ops;
+        err = broker_add_backend(b, builtins[i].name, &b->builtins[i]);
+        if (err != FERRY_OK) {
+            return err;
         }
     }
     return FERRY_OK;

@@ -4,8 +4,8 @@
  * back), `ferry.services` (JSON describing every service, for the
  * `ferry services` command) and `ferry.admin` (the operator's commands,
  * for `ferry admin`). They go through the same router and counters
- * as worker-served services; an outside worker that registers `echo` takes
- * it over while it is registered.
+ * as worker-served services, each through its in-daemon backend
+ * (backend.h); no worker may register their names.
  */
 #ifndef FERRY_BROKER_BUILTIN_H
 #define FERRY_BROKER_BUILTIN_H
@@ -20,12 +20,8 @@
 struct broker;
 struct conn;
 
-/* Queues REPLY(id, data) to the caller, or answers icall id when caller
- * is NULL. FERRY_ENOMEM when the caller's output cannot take it. */
-ferry_err builtin_reply(struct broker *b, struct conn *caller, uint64_t id,
-                        const void *data, size_t len);
-
-/* Creates the built-in services in b. */
+/* Creates the built-in services in b, each on its backend in
+ * b->builtins. */
 ferry_err builtin_register_all(struct broker *b);
 
 /* The ferry.services document; NULL when out of memory. The caller owns

@@ -21,6 +21,7 @@ icall_submit(struct broker *b, struct icall *ic, struct slice service,
         .key = key,
         .payload = payload,
     };
+    struct sink k;
 
     ic->id = b->next_icall_id++;
     ic->req_id = 0;
@@ -30,7 +31,8 @@ icall_submit(struct broker *b, struct icall *ic, struct slice service,
         cb(ic, FERRY_ENOMEM, "out of memory", strlen("out of memory"));
         return;
     }
-    broker_submit(b, NULL, ic, ic->id, flags, &q);
+    k = sink_icall(ic->id, ic->internals);
+    broker_submit(b, &k, flags, &q);
 }
 
 void

@@ -14,7 +14,7 @@
 #include "core/rand.h"
 
 struct service *
-service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
+service_new(struct loop *l, struct slice name, struct backend *backend)
 {
     struct service *svc;
 
@@ -29,7 +29,7 @@ service_new(struct loop *l, struct slice name, service_builtin_cb builtin)
     svc->name[name.len] = '\0';
     svc->name_len = name.len;
     svc->loop = l;
-    svc->builtin = builtin;
+    svc->backend = backend;
     list_init(&svc->queue);
     timer_init(&svc->forget, NULL); /* the broker gives it its callback */
     svc->last_active = loop_now(l);
@@ -86,7 +86,7 @@ service_enable(struct service *svc)
 bool
 service_is_idle(const struct service *svc)
 {
-    return svc->builtin == NULL && svc->n_regs == 0 && svc->reqs == 0 &&
+    return svc->backend == NULL && svc->n_regs == 0 && svc->reqs == 0 &&
            svc->queued == 0 && !svc->disabled;
 }
 
@@ -369,6 +369,7 @@ service_circuit_outcome(struct service *svc, const struct service_breaker *br,
         if (++svc->probes_ok >= br->probes) {
             svc->circuit = CIRCUIT_CLOSED;
             memset(wi, 0, sizeof(*wi));
+            svc->window_until = 0;
             log_info("service '%s': circuit closed, %u probes succeeded",
                      svc->name, (unsigned)svc->probes_ok);
         }
@@ -384,6 +385,8 @@ service_circuit_outcome(struct service *svc, const struct service_breaker *br,
         wi->total[i] = 0;
         wi->failed[i] = 0;
     }
+    svc->window_at = (uint32_t)i;
+    svc->window_until = width > 0 ? cur * width : 0;
     wi->total[i]++;
     if (ok) {
         return;

@@ -46,17 +46,12 @@
 #include "core/timer.h"
 #include "proto/frame.h"
 
+struct backend;
 struct broker;
 struct conn;
 struct loop;
 struct session;
 struct service;
-
-/* A built-in service: answers payload for caller request id at once (caller
- * NULL: icall id). On an error it may write its message to msg. */
-typedef ferry_err (*service_builtin_cb)(struct broker *b, struct conn *caller,
-                                        uint64_t id, struct slice payload,
-                                        char *msg, size_t msg_size);
 
 /* One worker's registration of one service; owned by the worker's
  * session, listed (borrowed) by the service. */
@@ -109,7 +104,9 @@ struct service {
     struct loop *loop;                 /* borrowed: the clock of stats */
     char name[FRAME_MAX_NAME + 1];     /* NUL-terminated for logs */
     size_t name_len;                   /* bytes of name */
-    service_builtin_cb builtin;        /* answered by ferryd, or NULL */
+    struct backend *backend;           /* borrowed: the in-daemon backend
+                                          that serves it, or NULL for
+                                          its workers */
     bool had_workers;                  /* a worker registered it once */
     struct wreg **regs;                /* owned array of borrowed regs */
     size_t n_regs;                     /* registrations in regs */
@@ -150,6 +147,9 @@ struct service {
                                           carries its round */
     uint64_t circuit_opens;            /* times the circuit opened */
     struct service_window window;      /* recent outcomes at workers */
+    uint64_t window_until;             /* loop ms the window's current
+                                          slot ends (0: unknown) */
+    uint32_t window_at;                /* index of that slot */
 };
 
 /* The ejection settings, from struct config. */
@@ -163,12 +163,12 @@ struct service_eject {
 /* A service of loop l named name (1..255 bytes); NULL when out of
  * memory. */
 struct service *service_new(struct loop *l, struct slice name,
-                            service_builtin_cb builtin);
+                            struct backend *backend);
 
 /* Frees svc; it must hold no registration and no queued request. */
 void service_free(struct service *svc);
 
-/* Whether nothing keeps svc: not built in, no registration, no request
+/* Whether nothing keeps svc: no in-daemon backend, no registration, no request
  * record, not disabled. */
 bool service_is_idle(const struct service *svc);
 
@@ -255,6 +255,19 @@ void service_circuit_unprobe(struct service *svc, uint32_t probe);
 void service_circuit_outcome(struct service *svc,
                              const struct service_breaker *br, bool ok,
                              uint32_t probe);
+
+/* The common outcome, a success of a closed circuit within the slot of
+ * the window its last outcome went to, counted with one increment: true.
+ * false when service_circuit_outcome() must count it. */
+static inline bool
+service_circuit_fast_ok(struct service *svc, uint64_t now)
+{
+    if (svc->circuit != CIRCUIT_CLOSED || now >= svc->window_until) {
+        return false;
+    }
+    svc->window.total[svc->window_at]++;
+    return true;
+}
 
 /* Opens svc's circuit; why says why, for the log. */
 void service_circuit_open(struct service *svc, const struct service_breaker *br,

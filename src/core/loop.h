@@ -30,6 +30,7 @@ struct conn;
 struct conn_ops;
 struct listener;
 struct broker;
+struct servants;
 struct http_server;
 
 /* Owned by main(); lives as long as the process runs. */
@@ -54,24 +55,26 @@ struct loop {
     struct listener *listeners;        /* owned list */
     const struct conn_ops *accept_ops; /* borrowed: ops of new conns */
     struct broker *broker;             /* borrowed; set by main() */
+    struct servants *servants;         /* borrowed; set by main(): the
+                                          services ferryd serves itself
+                                          (servants/servants.h) */
     struct http_server *http;          /* borrowed; set by main(), NULL
                                           when HTTP is off */
     /* Set by the HTTP side (core never includes it): scans its conns,
      * closing those whose unfinished bodies pass limit (0: none), and
      * returns the open one holding the most, with its bytes in *bytes;
      * NULL when none. */
-    void *(*http_scan)(struct http_server *s, uint64_t limit,
-                       uint64_t *bytes);
+    void *(*http_scan)(struct http_server *s, uint64_t limit, uint64_t *bytes);
     /* ... and closes one it returned; why is for the log. */
     void (*http_shed)(struct http_server *s, void *conn, const char *why);
-    struct mem mem;                    /* the memory budget's state */
-    uint64_t hrtime;                   /* cached uv_hrtime() of this turn,
-                                          0 when not yet read */
-    uint64_t auth_failures;            /* HELLOs refused for their token */
-    uint64_t conns_refused;            /* accepted past max_connections */
-    bool stopping;                     /* closing everything */
-    void (*on_empty)(struct loop *l);  /* called when the last conn is freed
-                                          while stopping */
+    struct mem mem;                   /* the memory budget's state */
+    uint64_t hrtime;                  /* cached uv_hrtime() of this turn,
+                                         0 when not yet read */
+    uint64_t auth_failures;           /* HELLOs refused for their token */
+    uint64_t conns_refused;           /* accepted past max_connections */
+    bool stopping;                    /* closing everything */
+    void (*on_empty)(struct loop *l); /* called when the last conn is freed
+                                         while stopping */
 };
 
 ferry_err loop_init(struct loop *l, const struct config *cfg);

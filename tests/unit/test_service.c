@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "broker/backend.h"
 #include "broker/service.h"
 #include "broker/session.h"
 #include "core/config.h"
@@ -853,12 +854,15 @@ test_retry_budget_forgets_old_seconds(void **state)
 
 /* Forgetting idle services */
 
-static ferry_err
-builtin_nothing(struct broker *b, struct conn *caller, uint64_t id,
-                struct slice payload, char *msg, size_t msg_size)
+static void
+builtin_nothing(struct backend *be, struct bcall *c)
 {
-    return FERRY_OK;
 }
+
+static const struct backend_ops builtin_nothing_ops = {
+    .kind = "builtin",
+    .call = builtin_nothing,
+};
 
 static void
 test_idle_only_without_worker_request_or_disable(void **state)
@@ -892,7 +896,8 @@ test_idle_only_without_worker_request_or_disable(void **state)
 
     /* A built-in service is never idle. */
     f = fx_new(0);
-    b = service_new(&f->loop, slice_str("ferry.b"), builtin_nothing);
+    struct backend nothing = {&builtin_nothing_ops, NULL};
+    b = service_new(&f->loop, slice_str("ferry.b"), &nothing);
     assert_non_null(b);
     assert_false(service_is_idle(b));
     at(f, 86400000);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * servants.c - opens the store and the servants on it, and closes them in
+ * the reverse order at shutdown.
+ *
+ * Every table any servant keeps is named once, in servants_tables below:
+ * the store is opened with all of them (a table's id is its index there,
+ * so a servant looks its own up with store_table()). A servant adds its
+ * table names there and one line each to servants_open/servants_close.
+ */
+#include "servants/servants.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "store/store.h"
+
+/* The union of every servant's tables (at most STORE_MAX_TABLES). Append
+ * only: an existing environment keeps its tables by name, not index, but
+ * keep the order stable all the same. */
+static const char *const servants_tables[] = {
+    "meta", /* ferryd's own: the store's format, for later upgrades */
+};
+
+ferry_err
+servants_open(struct servants *sv, struct broker *b)
+{
+    const struct config *cfg = b->cfg;
+    char dir[4096];
+    struct store_opts o;
+    ferry_err err;
+    int n;
+
+    memset(sv, 0, sizeof(*sv));
+    sv->b = b;
+    n = snprintf(dir, sizeof(dir), "%s/store", cfg->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        log_error("store: data_dir '%s' is too long", cfg->data_dir);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    memset(&o, 0, sizeof(o));
+    o.dir = dir;
+    o.tables = servants_tables;
+    o.n_tables = sizeof(servants_tables) / sizeof(servants_tables[0]);
+    o.max_bytes = cfg->store_max_bytes;
+    o.sync_ms = cfg->store_sync_ms;
+    err = store_open(&sv->store, &b->loop->uv, &o);
+    if (err != FERRY_OK) {
+        log_error("store '%s' cannot open: %s", dir, ferry_strerror(err));
+        sv->store = NULL;
+        return err;
+    }
+    b->loop->servants = sv;
+    /* Each servant's open goes here, in order; on an error, close what
+     * opened (servants_close) and return it. */
+    return FERRY_OK;
+}
+
+void
+servants_close(struct servants *sv)
+{
+    /* Each servant's close goes here, in the reverse order of open. */
+    if (sv->store != NULL) {
+        store_close(sv->store);
+        sv->store = NULL;
+    }
+    if (sv->b != NULL && sv->b->loop->servants == sv) {
+        sv->b->loop->servants = NULL;
+    }
+}
