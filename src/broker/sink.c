@@ -164,8 +164,10 @@ sink_icall_who(struct broker *b, const struct sink *k, char *buf, size_t size)
     snprintf(buf, size, "the HTTP gateway");
 }
 
-/* The reply is assembled in the broker's scratch buffer (grown, never
- * shrunk: no allocation per reply once it fits), then handed over. */
+/* The reply is assembled in the broker's scratch buffer (kept up to
+ * SINK_SCRATCH_KEEP: no allocation per reply once it fits), then handed
+ * over. */
+#define SINK_SCRATCH_KEEP (64 * 1024)
 static uint8_t *
 sink_icall_prepare(struct broker *b, struct sink *k, uint32_t len,
                    ferry_err *err)
@@ -180,13 +182,27 @@ sink_icall_prepare(struct broker *b, struct sink *k, uint32_t len,
         b->scratch_cap = len;
     }
     k->len = len;
-    return b->scratch != NULL ? b->scratch : (uint8_t *)"";
+    /* Room for nothing is somewhere all the same. */
+    return len > 0 ? b->scratch : (uint8_t *)k;
 }
 
 static void
 sink_icall_commit(struct broker *b, struct sink *k)
 {
-    icall_complete(b, k->id, FERRY_OK, b->scratch, k->len);
+    uint8_t *p = b->scratch;
+    size_t cap = b->scratch_cap;
+
+    /* Taken out while the callback runs: a call it starts gets its own. */
+    b->scratch = NULL;
+    b->scratch_cap = 0;
+    icall_complete(b, k->id, FERRY_OK, k->len > 0 ? p : (void *)"", k->len);
+    /* Kept for the next, unless large or replaced meanwhile. */
+    if (b->scratch == NULL && cap <= SINK_SCRATCH_KEEP) {
+        b->scratch = p;
+        b->scratch_cap = cap;
+        return;
+    }
+    free(p);
 }
 
 static ferry_err
