@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * broker_impl.h - what broker.c (request records, deadlines, circuit,
+ * sinks) and workers.c (the worker pool) share inside the broker. Not for
+ * other parts of ferryd: they use broker.h and backend.h.
+ */
+#ifndef FERRY_BROKER_BROKER_IMPL_H
+#define FERRY_BROKER_BROKER_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+
+/* broker.c: a record's life. */
+ferry_err broker_req_copy(struct broker *b, struct req *r, struct slice key,
+                          struct slice payload);
+void broker_req_drop_copy(struct broker *b, struct req *r);
+bool broker_req_may_retry(const struct broker *b, const struct req *r);
+void broker_req_free(struct broker *b, struct req *r);
+void broker_req_fail(struct broker *b, struct req *r, ferry_err code,
+                     struct slice msg);
+void broker_req_fail_code(struct broker *b, struct req *r, ferry_err code);
+void broker_req_timer_cb(struct timer *t);
+/* r ended at its worker or held backend: ok false for a failure that is
+ * the service's fault; feeds ejection and the circuit breaker. */
+void broker_outcome(struct broker *b, struct req *r, bool ok,
+                    bool breaker_only);
+/* Whether an error code is transient or the serving side's fault. */
+bool broker_is_retryable(ferry_err code);
+void broker_held_cancelled(struct backend *be, uint64_t h);
+
+/* workers.c: the worker pool. */
+/* Whether svc's workers can take q now or queue it; false when k has
+ * been answered (TOO_BIG, OVERLOADED; probe given back). *reg: the worker
+ * to forward to, or NULL to queue. */
+bool workers_admit(struct broker *b, struct sink *k, struct service *svc,
+                   const struct frame_request *q, uint32_t probe,
+                   struct wreg **reg);
+/* New record r goes to reg (or the queue when NULL). */
+void workers_start(struct broker *b, struct req *r, struct wreg *reg,
+                   const struct frame_request *q);
+/* r's timer fired in a worker state (at a worker, retry wait, queued). */
+void workers_timer(struct broker *b, struct req *r, uint64_t now);
+/* CANCEL to the worker holding r, when it is still there. */
+void workers_cancel(struct broker *b, struct req *r);
+/* r leaves its worker: the credit slot comes back. */
+void workers_release(struct broker *b, struct req *r);
+
+#endif
