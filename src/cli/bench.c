@@ -221,8 +221,10 @@ bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
 {
     struct bench_slot *slot = &c->slots[s];
     uint8_t *dst = buf_prepare(&c->out, b->req_size);
-    struct slice payload = {b->scratch, b->cfg->payload};
-    struct slice key = {NULL, 0};
+    struct slice payload = {b->cfg->fixed != NULL ? b->cfg->fixed
+                                                  : b->scratch,
+                            b->cfg->payload};
+    struct slice key = {b->cfg->key, b->cfg->key_len};
 
     if (dst == NULL) {
         bench_conn_fail(b, c, "out of memory");
@@ -233,7 +235,9 @@ bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
     slot->sent_ns = b->now;
     slot->busy = true;
     c->in_flight++;
-    bench_fill(b->scratch, b->cfg->payload, slot->id);
+    if (b->cfg->fixed == NULL) {
+        bench_fill(b->scratch, b->cfg->payload, slot->id);
+    }
     buf_commit(&c->out,
                frame_write_request(
                    dst, slot->id, b->cfg->idempotent ? FERRY_IDEMPOTENT : 0,
@@ -331,6 +335,26 @@ bench_on_hello_ok(struct bench *b, struct bench_conn *c, const struct frame *f)
     b->n_ready++;
 }
 
+/* Whether a REPLY carries the bytes its request should get back: the
+ * echo of the derived payload, the --expect-hex bytes, or anything when
+ * a fixed payload has no expected reply. */
+static bool
+bench_reply_is_good(const struct bench *b, const struct frame *f)
+{
+    const struct bench_config *cfg = b->cfg;
+
+    if (cfg->fixed == NULL) {
+        return f->body.len == cfg->payload &&
+               bench_check(f->body.p, f->body.len, f->id);
+    }
+    if (cfg->expect == NULL) {
+        return true;
+    }
+    return f->body.len == cfg->expect_len &&
+           (cfg->expect_len == 0 ||
+            memcmp(f->body.p, cfg->expect, cfg->expect_len) == 0);
+}
+
 /* Handles one frame; false when the connection was closed. */
 static bool
 bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
@@ -344,8 +368,7 @@ bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
             b->wrong++;
             break;
         }
-        if (f->body.len != b->cfg->payload ||
-            !bench_check(f->body.p, f->body.len, f->id)) {
+        if (!bench_reply_is_good(b, f)) {
             b->wrong++;
             b->bad++;
             bench_complete(b, c, slot, false);
@@ -695,9 +718,13 @@ bench_report(struct bench *b)
 
     fprintf(stderr,
             "ferry bench: %s service=%s connections=%u depth=%u "
-            "payload=%u warmup=%us seconds=%u\n",
+            "payload=%u%s warmup=%us seconds=%u key_bytes=%u check=%s\n",
             cfg->addr.text, cfg->service, cfg->connections, cfg->depth,
-            cfg->payload, cfg->warmup_s, cfg->seconds);
+            cfg->payload, cfg->fixed != NULL ? "(fixed)" : "", cfg->warmup_s,
+            cfg->seconds, cfg->key_len,
+            cfg->fixed == NULL     ? "echo"
+            : cfg->expect != NULL ? "expect"
+                                  : "none");
     for (i = 0; i < cfg->connections; i++) {
         m = b->conns[i].measured;
         min = m < min ? m : min;
@@ -759,7 +786,8 @@ bench_run(const struct bench_config *cfg)
     b->cfg = cfg;
     b->ep = -1;
     b->service = slice_str(cfg->service);
-    b->req_size = frame_request_size(b->service.len, 0, cfg->payload);
+    b->req_size =
+        frame_request_size(b->service.len, cfg->key_len, cfg->payload);
     b->conns = calloc(cfg->connections, sizeof(*b->conns));
     b->dirty = calloc(cfg->connections, sizeof(*b->dirty));
     b->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);

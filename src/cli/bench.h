@@ -30,6 +30,13 @@ struct bench_config {
     uint32_t timeout_ms;  /* deadline sent with each request; 0 = default */
     const char *token;    /* borrowed: access token for HELLO, or NULL */
     bool idempotent;      /* set FERRY_IDEMPOTENT on every request */
+    const uint8_t *key;   /* borrowed: routing key of every request */
+    uint32_t key_len;     /* bytes of key; 0 = no key */
+    const uint8_t *fixed; /* borrowed: the payload of every request, or
+                             NULL for one derived from each id (echo) */
+    const uint8_t *expect; /* borrowed: with fixed, the reply every request
+                              must get, or NULL to accept any REPLY */
+    uint32_t expect_len;   /* bytes of expect */
 };
 
 /*

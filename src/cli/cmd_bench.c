@@ -5,6 +5,7 @@
  */
 #include "cli/cmd_bench.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/bench.h"
@@ -21,7 +22,8 @@ cmd_bench_usage(FILE *out)
             "usage: ferry bench [--connections C] [--depth D] [--payload P]\n"
             "                   [--seconds T] [--warmup S] [--service NAME]\n"
             "                   [--timeout MS] [--idempotent] [--addr ADDR]\n"
-            "                   [--token TOKEN]\n\n"
+            "                   [--token TOKEN] [--key K] [--payload-hex HEX\n"
+            "                   [--expect-hex HEX]]\n\n"
             "Closed-loop load: C connections each keep D requests of P "
             "bytes in flight\n"
             "(each reply sends the next request). S seconds of warm-up, "
@@ -38,7 +40,16 @@ cmd_bench_usage(FILE *out)
             "daemon's)\n"
             "  --idempotent     mark every request IDEMPOTENT (ferryd may "
             "retry it)\n"
-            "  --token TOKEN    access token (default $FERRY_TOKEN)\n\n"
+            "  --token TOKEN    access token (default $FERRY_TOKEN)\n"
+            "  --key K          routing key of every request (bytes of K)\n"
+            "  --payload-hex HEX  the same payload for every request, in "
+            "hex (replaces\n"
+            "                   --payload; for services that do not echo, "
+            "e.g. a cache\n"
+            "                   GET: see docs/services.md)\n"
+            "  --expect-hex HEX with --payload-hex: the reply every "
+            "request must get;\n"
+            "                   without it any REPLY counts as good\n\n"
             "Prints one line on stdout:\n"
             "  rps=<int> p50_us=<float> p99_us=<float> p999_us=<float>\n"
             "(replies per second and latency from send to reply, both in "
@@ -66,6 +77,56 @@ cmd_bench_usage(FILE *out)
             "missing replies, 2 usage error, 3 connection error.\n");
 }
 
+static int
+cmd_bench_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Decodes an option's hex text into a new buffer of *len bytes (the
+ * length checked against max before allocating); NULL after a usage
+ * message. */
+static uint8_t *
+cmd_bench_hex(const char *opt, const char *text, uint32_t max, uint32_t *len)
+{
+    size_t n = strlen(text), i;
+    uint8_t *out;
+    int hi, lo;
+
+    if (n % 2 != 0 || n / 2 > max) {
+        cli_usage_error("bench", "%s needs an even number of hex digits, "
+                        "at most %u bytes", opt, max);
+        return NULL;
+    }
+    out = malloc(n / 2 > 0 ? n / 2 : 1);
+    if (out == NULL) {
+        fprintf(stderr, "NOMEM: out of memory\n");
+        return NULL;
+    }
+    for (i = 0; i < n / 2; i++) {
+        hi = cmd_bench_hexval(text[2 * i]);
+        lo = cmd_bench_hexval(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            cli_usage_error("bench", "%s: '%c%c' is not a hex byte", opt,
+                            text[2 * i], text[2 * i + 1]);
+            free(out);
+            return NULL;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *len = (uint32_t)(n / 2);
+    return out;
+}
+
 int
 cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -77,9 +138,10 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         .seconds = 5,
         .warmup_s = 1,
     };
-    const char *v;
+    const char *v, *payload_hex = NULL, *expect_hex = NULL, *key = NULL;
+    uint8_t *fixed = NULL, *expect = NULL;
     bool ok = true;
-    int i, m;
+    int i, m, rc;
 
     for (i = 1; i < argc && ok; i++) {
         if (cli_is_help(argv[i])) {
@@ -110,6 +172,15 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         } else if ((m = cli_opt(argc, argv, &i, "--service", &v)) != 0) {
             ok = m > 0;
             cfg.service = v;
+        } else if ((m = cli_opt(argc, argv, &i, "--key", &v)) != 0) {
+            ok = m > 0;
+            key = v;
+        } else if ((m = cli_opt(argc, argv, &i, "--payload-hex", &v)) != 0) {
+            ok = m > 0;
+            payload_hex = v;
+        } else if ((m = cli_opt(argc, argv, &i, "--expect-hex", &v)) != 0) {
+            ok = m > 0;
+            expect_hex = v;
         } else {
             return cli_usage_error("bench", "unexpected argument '%s'",
                                    argv[i]);
@@ -122,10 +193,22 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         return cli_usage_error("bench", "--service must be 1 to %d bytes",
                                FRAME_MAX_NAME);
     }
-    if (!frame_request_fits(strlen(cfg.service), 0, cfg.payload,
+    if (key != NULL) {
+        if (strlen(key) == 0 || strlen(key) > FRAME_MAX_KEY) {
+            return cli_usage_error("bench", "--key must be 1 to %d bytes",
+                                   FRAME_MAX_KEY);
+        }
+        cfg.key = (const uint8_t *)key;
+        cfg.key_len = (uint32_t)strlen(key);
+    }
+    if (expect_hex != NULL && payload_hex == NULL) {
+        return cli_usage_error("bench", "--expect-hex needs --payload-hex");
+    }
+    if (!frame_request_fits(strlen(cfg.service), cfg.key_len,
+                            payload_hex != NULL ? strlen(payload_hex) / 2
+                                                : cfg.payload,
                             FRAME_DEFAULT_MAX_BODY)) {
-        return cli_usage_error("bench", "--payload %u does not fit in a frame",
-                               cfg.payload);
+        return cli_usage_error("bench", "the payload does not fit in a frame");
     }
     if (addr_parse(ctx->addr, &cfg.addr) != FERRY_OK) {
         return cli_usage_error("bench", "bad address '%s'", ctx->addr);
@@ -134,5 +217,25 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         return CLI_EXIT_CONN;
     }
     cfg.token = ctx->token;
-    return bench_run(&cfg);
+    if (payload_hex != NULL) {
+        fixed = cmd_bench_hex("--payload-hex", payload_hex,
+                              FRAME_DEFAULT_MAX_BODY, &cfg.payload);
+        if (fixed == NULL) {
+            return CLI_EXIT_USAGE;
+        }
+        cfg.fixed = fixed;
+    }
+    if (expect_hex != NULL) {
+        expect = cmd_bench_hex("--expect-hex", expect_hex,
+                               FRAME_DEFAULT_MAX_BODY, &cfg.expect_len);
+        if (expect == NULL) {
+            free(fixed);
+            return CLI_EXIT_USAGE;
+        }
+        cfg.expect = expect;
+    }
+    rc = bench_run(&cfg);
+    free(fixed);
+    free(expect);
+    return rc;
 }
