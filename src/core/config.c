@@ -179,6 +179,12 @@ static const struct config_key config_keys[] = {
     {"store_max_bytes", CT_BYTES, FIELD(store_max_bytes), 1048576,
      UINT64_C(1) << 44, "1073741824",
      "the store's map grows up to this; past it writes get NO_SPACE"},
+    {"cache_max_bytes", CT_BYTES, FIELD(cache_max_bytes), 1048576,
+     UINT64_C(1) << 44, "64m",
+     "ferry.cache's memory cap: keys, values and overhead, counted as "
+     "malloc hands them out; past it the least recently used go"},
+    {"cache_item_max", CT_BYTES, FIELD(cache_item_max), 64, 1073741824, "1m",
+     "largest ferry.cache item (key + value); larger ones get TOO_BIG"},
     {"breaker_probes", CT_COUNT, FIELD(breaker_probes), 1, 1000, "3",
      "probe requests that must succeed to close a circuit"},
 };
@@ -885,7 +891,9 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(http_header_timeout_ms) ||
            k->offset == OFF(http_idle_timeout_ms) ||
            k->offset == OFF(store_sync_ms) ||
-           k->offset == OFF(store_max_bytes);
+           k->offset == OFF(store_max_bytes) ||
+           k->offset == OFF(cache_max_bytes) ||
+           k->offset == OFF(cache_item_max);
 }
 
 static bool

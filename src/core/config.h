@@ -116,6 +116,8 @@ struct config {
     uint32_t store_sync_ms;             /* 0 = fsync in every commit
                                            (always); N = every N ms */
     uint64_t store_max_bytes;           /* the store's map limit */
+    uint64_t cache_max_bytes;           /* ferry.cache's memory cap */
+    uint32_t cache_item_max;            /* largest ferry.cache item */
 };
 
 /* Whether an access token is set (an empty one is off). */

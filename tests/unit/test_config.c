@@ -408,6 +408,33 @@ test_first_error_named(void **state)
     config_release(&cfg);
 }
 
+/* ferry.cache's keys: 64 MiB and 1 MiB by default, sizes with suffixes,
+ * bounds named. */
+static void
+test_cache_keys(void **state)
+{
+    struct config cfg;
+    char err[256];
+
+    (void)state;
+    config_init(&cfg);
+    assert_true(cfg.cache_max_bytes == UINT64_C(64) << 20);
+    assert_int_equal(cfg.cache_item_max, 1 << 20);
+    assert_int_equal(config_set(&cfg, "cache_max_bytes", "2m",
+                                CONFIG_SRC_FILE, err, sizeof(err)),
+                     FERRY_OK);
+    assert_true(cfg.cache_max_bytes == UINT64_C(2) << 20);
+    assert_int_equal(config_set(&cfg, "cache-item-max", "4k", CONFIG_SRC_FLAG,
+                                err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(cfg.cache_item_max, 4096);
+    assert_int_equal(config_set(&cfg, "cache_max_bytes", "1000",
+                                CONFIG_SRC_FILE, err, sizeof(err)),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_non_null(strstr(err, "cache_max_bytes"));
+    config_release(&cfg);
+}
+
 int
 main(void)
 {
@@ -415,6 +442,7 @@ main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_set_values),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_cache_keys),
         cmocka_unit_test(test_bad_values_name_the_key),
         cmocka_unit_test(test_file_and_line_in_errors),
         cmocka_unit_test(test_flags_override_file),

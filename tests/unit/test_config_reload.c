@@ -177,6 +177,28 @@ test_routes_change_owner_with_lines(void **state)
     config_release(&live);
 }
 
+/* The cache is made with its cap and item limit: a reload keeps both. */
+static void
+test_cache_keys_need_a_restart(void **state)
+{
+    struct config live, next;
+    struct config_changes ch;
+
+    (void)state;
+    config_init(&live);
+    config_init(&next);
+    set(&next, "cache_max_bytes", "2m", CONFIG_SRC_FILE);
+    set(&next, "cache_item_max", "4k", CONFIG_SRC_FILE);
+    config_apply(&live, &next, &ch);
+    assert_int_equal(ch.n_kept, 2);
+    assert_int_equal(ch.n_applied, 0);
+    assert_true(named(ch.kept, ch.n_kept, "cache_max_bytes"));
+    assert_true(named(ch.kept, ch.n_kept, "cache_item_max"));
+    assert_true(live.cache_max_bytes == UINT64_C(64) << 20);
+    config_release(&live);
+    config_release(&next);
+}
+
 int
 main(void)
 {
@@ -184,6 +206,7 @@ main(void)
         cmocka_unit_test(test_unchanged_changes_nothing),
         cmocka_unit_test(test_numbers_level_and_strings_move),
         cmocka_unit_test(test_restart_keys_are_kept),
+        cmocka_unit_test(test_cache_keys_need_a_restart),
         cmocka_unit_test(test_routes_change_owner_with_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
