@@ -166,6 +166,12 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
+# The cache's payload codec alone (it needs nothing of the daemon).
+$(BUILD)/tests/test_cache_codec: $(call obj,tests/unit/test_cache_codec.c \
+                                 src/servants/cache_codec.c) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 # tests/fault/store_writer: the store driven from outside ferryd.
 FAULT_BINS := $(BUILD)/tests/store_writer
 $(BUILD)/tests/store_writer: $(call obj,tests/fault/store_writer.c) \

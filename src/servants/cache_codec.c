@@ -343,6 +343,9 @@ cache_codec_write_request(uint8_t *dst, const struct cache_req *r)
     case CACHE_OP_CAS:
         dst = wr64(wr32(wr32(dst, r->flags), r->ttl_ms), r->cas);
         break;
+    case CACHE_OP_APPEND:
+    case CACHE_OP_PREPEND:
+        break;
     case CACHE_OP_INCR:
     case CACHE_OP_DECR:
         wr64(dst, r->delta);
