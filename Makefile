@@ -132,9 +132,9 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
-# paths, not in libferry.
+# paths, and ferry cache the cache payload codec, none in libferry.
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
-              $(LIBFERRY)
+              $(call obj,src/servants/cache_codec.c) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
 $(BUILD)/fib_worker: $(call obj,$(wildcard examples/fib/*.c)) $(LIBFERRY)

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_admin.h"
 #include "cli/cmd_bench.h"
+#include "cli/cmd_cache.h"
 #include "cli/cmd_call.h"
 #include "cli/cmd_services.h"
 #include "core/addr.h"
@@ -35,6 +36,8 @@ static const struct command commands[] = {
      "load generator: throughput and latency of a service"},
     {"admin", cmd_admin, cmd_admin_usage,
      "drain a worker, disable/enable a service, reload the config"},
+    {"cache", cmd_cache, cmd_cache_usage,
+     "get, set, delete ... items of the cache ferry.cache"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
