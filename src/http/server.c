@@ -34,6 +34,7 @@
 #include "core/pool.h"
 #include "http/admin.h"
 #include "http/dashboard.h"
+#include "http/cache_routes.h"
 #include "http/gateway.h"
 #include "http/route.h"
 
@@ -1063,6 +1064,7 @@ http_server_new(struct loop *l, struct route_table *routes,
     /* The gateway's route handler comes first on "/", the JSON 404 last,
      * the dashboard's pages in between. */
     gateway_register(s);
+    cache_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);

@@ -141,6 +141,13 @@ async function main() {
                     uptime: text("uptime"),
                     rss: text("rss"),
                     stream: text("stream-state"),
+                    // The ferry.cache panel: shown once /v1/stats has it.
+                    cache_shown: !document.getElementById("cache-panel")
+                        ?.hidden,
+                    cache_memory: text("cache-memory"),
+                    cache_chart: !!document.querySelector(
+                        "#cache-chart .uplot canvas",
+                    ),
                     charts: [
                         "throughput-chart",
                         "errors-chart",

@@ -208,6 +208,11 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertRegex(seen.get("uptime", ""), r"^\d+[smhd]")
         self.assertRegex(seen.get("rss", ""), r"^\d+(\.\d)? (B|KiB|MiB|GiB)$")
         self.assertEqual(seen.get("stream"), "live", seen)
+        # The cache panel: ferry.cache's memory against its 64 MiB cap.
+        self.assertTrue(seen.get("cache_shown"), seen)
+        self.assertRegex(seen.get("cache_memory", ""),
+                         r"^\d+(\.\d)? (B|KiB|MiB) of 64(\.0)? MiB$", seen)
+        self.assertTrue(seen.get("cache_chart"), seen)
         self.assertTrue(seen.get("ok"), seen)
         self.assertTrue(os.path.getsize(shot) > 10000, shot)
         return seen

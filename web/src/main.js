@@ -8,6 +8,7 @@
 
 import "uplot/dist/uPlot.min.css";
 import "../style.css";
+import { CachePanel } from "./cache.js";
 import { HeatmapChart, LineChart, fmtRate } from "./charts.js";
 import {
     fmtBytes,
@@ -93,6 +94,7 @@ function positive(v) {
 }
 
 function addSnapshot(snap) {
+    charts.cache.add(snap);
     hist.latest = snap;
     hist.lastAt = Date.now();
     hist.times.push(Date.now() / 1000);
@@ -148,6 +150,7 @@ function initCharts() {
         log: true,
     });
     charts.heatmap = new HeatmapChart($("heatmap-chart"));
+    charts.cache = new CachePanel($);
     $("service-select").addEventListener("change", () => render());
 }
 
