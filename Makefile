@@ -172,6 +172,18 @@ $(BUILD)/tests/test_cache_codec: $(call obj,tests/unit/test_cache_codec.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
+# ferry.cache's backend against the stand-in broker and timer of the
+# test itself: no broker or loop objects linked.
+$(BUILD)/tests/test_cache_service: $(call obj,tests/unit/test_cache_service.c \
+                                   src/servants/cache_service.c \
+                                   src/servants/cache_codec.c \
+                                   src/core/config.c src/core/log.c \
+                                   src/core/paths.c src/core/timer.c) \
+                                   $(CACHE_OBJ) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(UV_LIBS) $(INIH_LIBS) \
+	    $(JANSSON_LIBS) -lm
+
 # tests/fault/store_writer: the store driven from outside ferryd.
 FAULT_BINS := $(BUILD)/tests/store_writer
 $(BUILD)/tests/store_writer: $(call obj,tests/fault/store_writer.c) \
