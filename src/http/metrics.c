@@ -26,6 +26,8 @@
 #include "core/procstat.h"
 #include "http/render.h"
 #include "http/server.h"
+#include "servants/cache_service.h"
+#include "servants/servants.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -378,6 +380,9 @@ metrics_write_tail(FILE *f, struct broker *b)
                    "Handshakes refused for a missing or wrong token.");
     fprintf(f, "ferry_auth_failures_total %llu\n",
             (unsigned long long)b->loop->auth_failures);
+    if (b->loop->servants != NULL && b->loop->servants->cache != NULL) {
+        cache_service_metrics(b->loop->servants->cache, f);
+    }
     metrics_mem(f, b->loop);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
@@ -540,6 +545,25 @@ metrics_service_json(struct broker *b, const struct service *svc)
     return o;
 }
 
+/* The "servants" object of /v1/stats: one member per servant running. */
+static int
+metrics_servants(json_t *root, const struct servants *sv)
+{
+    json_t *obj = json_object_get(root, "servants");
+    int rc = 0;
+
+    if (obj == NULL) {
+        obj = json_object();
+        if (obj == NULL || json_object_set_new(root, "servants", obj) != 0) {
+            return -1;
+        }
+    }
+    if (sv->cache != NULL) {
+        rc |= metrics_set(obj, "cache", cache_service_stats_json(sv->cache));
+    }
+    return rc;
+}
+
 json_t *
 metrics_stats_root(struct broker *b, uint64_t requests)
 {
@@ -573,6 +597,9 @@ metrics_stats_root(struct broker *b, uint64_t requests)
     rc |= metrics_set(root, "late_replies",
                       json_integer((json_int_t)b->late_replies));
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
+    if (b->loop->servants != NULL) {
+        rc |= metrics_servants(root, b->loop->servants);
+    }
     if (rc != 0) {
         json_decref(root);
         return NULL;

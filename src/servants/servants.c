@@ -16,6 +16,7 @@
 #include "broker/broker.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "servants/cache_service.h"
 #include "store/store.h"
 
 /* The union of every servant's tables (at most STORE_MAX_TABLES). Append
@@ -56,6 +57,13 @@ servants_open(struct servants *sv, struct broker *b)
     b->loop->servants = sv;
     /* Each servant's open goes here, in order; on an error, close what
      * opened (servants_close) and return it. */
+    err = cache_service_open(&sv->cache, b, b->loop, cfg);
+    if (err != FERRY_OK) {
+        log_error("'%s' cannot start: %s", CACHE_SERVICE_NAME,
+                  ferry_strerror(err));
+        servants_close(sv);
+        return err;
+    }
     return FERRY_OK;
 }
 
@@ -63,6 +71,8 @@ void
 servants_close(struct servants *sv)
 {
     /* Each servant's close goes here, in the reverse order of open. */
+    cache_service_close(sv->cache);
+    sv->cache = NULL;
     if (sv->store != NULL) {
         store_close(sv->store);
         sv->store = NULL;
