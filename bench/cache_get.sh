@@ -29,7 +29,7 @@ VALUE=$(printf 'v%.0s' $(seq 64))
 CAS=$("$BUILDDIR/ferry" --addr "$ADDR" cache set bench:key "$VALUE" | sed 's/^cas=//')
 [ -n "$CAS" ] || { echo "cache set failed" >&2; cat "$TMP/ferryd.log" >&2; exit 1; }
 # The reply of a hit: status 0, flags 0, the cas, the value.
-EXPECT=$(printf '00%08x%016x' 0 "$CAS")$(printf '%s' "$VALUE" | od -An -tx1 | tr -d ' \n')
+EXPECT=$(printf '00%08x%016x' 0 "$CAS")$(printf '%s' "$VALUE" | od -An -v -tx1 | tr -d ' \n')
 
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# ferry bench --connections 16 --depth 16 --seconds $SECS (warm-up 1 s)"
