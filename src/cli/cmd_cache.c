@@ -33,7 +33,8 @@ cmd_cache_usage(FILE *out)
             "       ferry cache del KEY\n"
             "       ferry cache incr|decr KEY [DELTA]\n"
             "       ferry cache touch KEY TTL_MS\n"
-            "       ferry cache flush [DELAY_MS]\n\n"
+            "       ferry cache flush [DELAY_MS]\n"
+            "       ferry cache stats\n\n"
             "One operation of the service ferry.cache (see "
             "docs/services.md). KEY is\n"
             "1 to 250 bytes; VALUE any bytes (- reads all of stdin). get "
@@ -44,7 +45,9 @@ cmd_cache_usage(FILE *out)
             "UTF-8), \"flags\",\n"
             "\"cas\"} instead. Stores print \"cas=C\" (the item's new "
             "version, for cas),\n"
-            "incr/decr the new value.\n\n"
+            "incr/decr the new value. stats prints the cache's counters as "
+            "JSON (from\n"
+            "ferry.services: it needs the token that may see internals).\n\n"
             "  --ttl MS     time to live in milliseconds (default 0: "
             "never expires)\n"
             "  --flags N    32-bit client flags stored with the item "
@@ -225,6 +228,46 @@ cache_cli_status(const char *key, uint8_t op, uint8_t status)
     return CLI_EXIT_FERRY;
 }
 
+/* ferry cache stats: the "cache" object of ferry.cache's entry in
+ * ferry.services. */
+static int
+cache_cli_stats(const struct cli_ctx *ctx)
+{
+    struct ferry_request req = {.service = "ferry.services"};
+    struct ferry_reply reply = {0};
+    json_t *root, *svcs, *svc, *st = NULL;
+    char *text;
+    size_t i;
+    int rc = cli_call_once(ctx, "cache", &req, &reply);
+
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    root = json_loadb((const char *)reply.data, reply.len, 0, NULL);
+    ferry_reply_release(&reply);
+    svcs = json_object_get(root, "services");
+    json_array_foreach(svcs, i, svc) {
+        const char *name = json_string_value(json_object_get(svc, "name"));
+        if (name != NULL && strcmp(name, "ferry.cache") == 0) {
+            st = json_object_get(svc, "cache");
+        }
+    }
+    if (st == NULL) {
+        fprintf(stderr, "PROTO: ferry.services has no ferry.cache stats\n");
+        json_decref(root);
+        return CLI_EXIT_FERRY;
+    }
+    text = json_dumps(st, JSON_INDENT(2));
+    json_decref(root);
+    if (text == NULL) {
+        fprintf(stderr, "NOMEM: out of memory\n");
+        return CLI_EXIT_FERRY;
+    }
+    puts(text);
+    free(text);
+    return cli_flush(CLI_EXIT_OK);
+}
+
 int
 cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -284,6 +327,12 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
     if (n_pos == 0) {
         cmd_cache_usage(stderr);
         return CLI_EXIT_USAGE;
+    }
+    if (strcmp(pos[0], "stats") == 0) {
+        if (n_pos != 1) {
+            return cli_usage_error("cache", "stats takes no argument");
+        }
+        return cache_cli_stats(ctx);
     }
     for (i = 0; i < sizeof(cache_cli_ops) / sizeof(cache_cli_ops[0]); i++) {
         if (strcmp(pos[0], cache_cli_ops[i].name) == 0) {

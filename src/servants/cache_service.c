@@ -377,19 +377,15 @@ cache_service_call(struct backend *be, struct bcall *c)
     cache_service_stored(cs, c, &r, st, version);
 }
 
+/* ferry.services shows the service's stats under "cache" (what `ferry
+ * cache stats` prints). */
 static int
 cache_service_describe(struct backend *be, json_t *obj)
 {
     struct cache_service *cs = container_of(be, struct cache_service, be);
-    struct cache_stats st;
+    json_t *st = cache_service_stats_json(cs);
 
-    cache_stats_get(cs->cache, &st);
-    return json_object_set_new(obj, "items", json_integer((json_int_t)st.items)) ||
-                   json_object_set_new(
-                       obj, "max_bytes",
-                       json_integer((json_int_t)cache_max_bytes(cs->cache)))
-               ? -1
-               : 0;
+    return st == NULL || json_object_set_new(obj, "cache", st) != 0 ? -1 : 0;
 }
 
 static const struct backend_ops cache_service_ops = {
