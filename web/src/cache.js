@@ -20,7 +20,10 @@ export class CachePanel {
     // ids: the elements of index.html's cache card.
     constructor($) {
         this.$ = $;
-        this.chart = new LineChart($("cache-chart"), { yFormat: pct });
+        this.chart = new LineChart($("cache-chart"), {
+            yFormat: pct,
+            yMax: 100,
+        });
         this.times = [];
         this.ratio = [];
         this.memory = [];

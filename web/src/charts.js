@@ -37,7 +37,8 @@ function followWidth(el, getPlot) {
 // A line chart whose set of series can change (services come and go):
 // setSeries() rebuilds the uPlot instance only when the list differs.
 export class LineChart {
-    // el: the container; opts: { yFormat, log, emptyText }.
+    // el: the container; opts: { yFormat, log, emptyText, yMax } (yMax:
+    // a fixed top of the y axis, as 100 for percentages).
     constructor(el, opts) {
         this.el = el;
         this.opts = opts;
@@ -74,7 +75,9 @@ export class LineChart {
     options(series) {
         const fmt = this.opts.yFormat;
         const y = { auto: true };
-        if (this.opts.log) {
+        if (this.opts.yMax) {
+            y.range = () => [0, this.opts.yMax];
+        } else if (this.opts.log) {
             y.distr = 3;
             y.log = 10;
         } else {
