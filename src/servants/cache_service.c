@@ -63,6 +63,8 @@ struct cache_service {
     uint64_t not_number;      /* incr/decr on a value that is no number */
     uint64_t get_many_keys;   /* keys asked for by GET_MANY */
     uint32_t item_max;        /* cache_item_max at open */
+    uint32_t quiet_ticks;     /* steps without writes or reclaims since
+                                 the last check for a trim */
 };
 
 struct cache *
@@ -421,7 +423,16 @@ cache_service_tick(struct timer *t)
     int64_t now = (int64_t)loop_now(cs->loop);
     struct cache_stats st;
 
-    cs->reclaimed += cache_reclaim(cs->cache, now, CACHE_SERVICE_RECLAIM_BUDGET);
+    size_t freed = cache_reclaim(cs->cache, now, CACHE_SERVICE_RECLAIM_BUDGET);
+
+    cs->reclaimed += freed;
+    /* Memory is freed by writes (evictions, deletes), by the reclaim
+     * just run, and by reads that find an item expired: with none of the
+     * first two the check waits for a tenth quiet step, for the last. */
+    if (cs->writes == 0 && freed == 0 && ++cs->quiet_ticks < 10) {
+        goto out_rearm;
+    }
+    cs->quiet_ticks = 0;
     cache_stats_get(cs->cache, &st);
     if (cache_service_wants_trim(cs, &st, now)) {
         malloc_trim(0);
@@ -431,6 +442,7 @@ cache_service_tick(struct timer *t)
         cs->peak_bytes = st.bytes;
     }
     cs->writes = 0;
+out_rearm:
     if (loop_timer_start(cs->loop, &cs->tick,
                          (uint64_t)now + CACHE_SERVICE_RECLAIM_MS) != FERRY_OK) {
         log_warn("'%s': reclaim timer not armed (out of memory): expired "

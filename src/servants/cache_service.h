@@ -59,8 +59,11 @@ int64_t cache_service_now_ms(const struct cache_service *cs);
 int64_t cache_service_unix_to_ms(const struct cache_service *cs,
                                  int64_t unix_s);
 
-/* Called by a face after each write it made to the cache directly: runs
- * the eviction accounting that decides when to malloc_trim. Cheap. */
+/* Called by a face after each write it made to the cache directly
+ * (store, delete, incr, flush ...): counts it, so that the next reclaim
+ * step checks what was evicted or freed and calls malloc_trim when due.
+ * Cheap (one increment); a face that skips it delays the trim until a
+ * write of ferry.cache or an expiry comes. */
 void cache_service_after_write(struct cache_service *cs);
 
 /* The "cache" object of /v1/stats' "servants": counters, items, bytes,
