@@ -221,8 +221,7 @@ bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
 {
     struct bench_slot *slot = &c->slots[s];
     uint8_t *dst = buf_prepare(&c->out, b->req_size);
-    struct slice payload = {b->cfg->fixed != NULL ? b->cfg->fixed
-                                                  : b->scratch,
+    struct slice payload = {b->cfg->fixed != NULL ? b->cfg->fixed : b->scratch,
                             b->cfg->payload};
     struct slice key = {b->cfg->key, b->cfg->key_len};
 
@@ -722,7 +721,7 @@ bench_report(struct bench *b)
             cfg->addr.text, cfg->service, cfg->connections, cfg->depth,
             cfg->payload, cfg->fixed != NULL ? "(fixed)" : "", cfg->warmup_s,
             cfg->seconds, cfg->key_len,
-            cfg->fixed == NULL     ? "echo"
+            cfg->fixed == NULL    ? "echo"
             : cfg->expect != NULL ? "expect"
                                   : "none");
     for (i = 0; i < cfg->connections; i++) {

@@ -103,8 +103,10 @@ cmd_bench_hex(const char *opt, const char *text, uint32_t max, uint32_t *len)
     int hi, lo;
 
     if (n % 2 != 0 || n / 2 > max) {
-        cli_usage_error("bench", "%s needs an even number of hex digits, "
-                        "at most %u bytes", opt, max);
+        cli_usage_error("bench",
+                        "%s needs an even number of hex digits, "
+                        "at most %u bytes",
+                        opt, max);
         return NULL;
     }
     out = malloc(n / 2 > 0 ? n / 2 : 1);

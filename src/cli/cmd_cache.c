@@ -89,7 +89,8 @@ cache_cli_stdin(uint8_t **out, size_t *out_len)
         if (len == cap) {
             if (cap >= CACHE_CLI_STDIN_MAX) {
                 free(data);
-                return cli_usage_error("cache", "value on stdin is larger "
+                return cli_usage_error("cache",
+                                       "value on stdin is larger "
                                        "than %u bytes",
                                        CACHE_CLI_STDIN_MAX);
             }
@@ -246,7 +247,8 @@ cache_cli_stats(const struct cli_ctx *ctx)
     root = json_loadb((const char *)reply.data, reply.len, 0, NULL);
     ferry_reply_release(&reply);
     svcs = json_object_get(root, "services");
-    json_array_foreach(svcs, i, svc) {
+    json_array_foreach(svcs, i, svc)
+    {
         const char *name = json_string_value(json_object_get(svc, "name"));
         if (name != NULL && strcmp(name, "ferry.cache") == 0) {
             st = json_object_get(svc, "cache");
@@ -313,8 +315,7 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
             } else if (cli_opt(argc, argv, &j, "--json", NULL) == 1) {
                 as_json = true;
             } else {
-                return cli_usage_error("cache", "unknown option '%s'",
-                                       argv[j]);
+                return cli_usage_error("cache", "unknown option '%s'", argv[j]);
             }
             continue;
         }
@@ -340,7 +341,8 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (r.op == 0) {
-        return cli_usage_error("cache", "unknown operation '%s' (see ferry "
+        return cli_usage_error("cache",
+                               "unknown operation '%s' (see ferry "
                                "cache --help)",
                                pos[0]);
     }
@@ -366,7 +368,8 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
         break;
     }
     if (n_pos - 1 != need) {
-        return cli_usage_error("cache", "%s: wrong number of arguments (see "
+        return cli_usage_error("cache",
+                               "%s: wrong number of arguments (see "
                                "ferry cache --help)",
                                pos[0]);
     }
@@ -421,8 +424,7 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
         }
         r.value.p = stdin_data;
     } else if (value_arg != NULL) {
-        r.value = (struct slice){(const uint8_t *)value_arg,
-                                 strlen(value_arg)};
+        r.value = (struct slice){(const uint8_t *)value_arg, strlen(value_arg)};
     }
     req.payload_len = cache_codec_write_request(NULL, &r);
     if (!frame_request_fits(strlen(req.service), strlen(key), req.payload_len,

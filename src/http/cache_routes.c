@@ -64,13 +64,12 @@ cache_routes_header_u64(h2o_req_t *req, const char *name, uint64_t v)
     char *text = h2o_mem_alloc_pool(&req->pool, 24);
     int n = snprintf(text, 24, "%" PRIu64, v);
 
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name),
-                          0, NULL, text, (size_t)n);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0,
+                          NULL, text, (size_t)n);
 }
 
 static void
-cache_routes_done(struct icall *ic, ferry_err err, const void *data,
-                  size_t len)
+cache_routes_done(struct icall *ic, ferry_err err, const void *data, size_t len)
 {
     struct cache_routes_call *cc =
         container_of(ic, struct cache_routes_call, ic);
@@ -85,8 +84,7 @@ cache_routes_done(struct icall *ic, ferry_err err, const void *data,
     }
     if (cache_codec_decode_reply(cc->op, (struct slice){data, len}, &rep) !=
         FERRY_OK) {
-        http_respond_error(req, FERRY_EPROTO,
-                           "ferry.cache: malformed reply");
+        http_respond_error(req, FERRY_EPROTO, "ferry.cache: malformed reply");
         return;
     }
     if (rep.status == CACHE_ST_NOT_FOUND) {
@@ -102,8 +100,7 @@ cache_routes_done(struct icall *ic, ferry_err err, const void *data,
         return;
     case CACHE_OP_SET:
         cache_routes_header_u64(req, "ferry-cas", rep.cas);
-        n = snprintf(body, sizeof(body), "{\"cas\":\"%" PRIu64 "\"}",
-                     rep.cas);
+        n = snprintf(body, sizeof(body), "{\"cas\":\"%" PRIu64 "\"}", rep.cas);
         http_respond_json(req, 200, body, (size_t)n);
         return;
     default:
@@ -226,9 +223,9 @@ cache_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!cache_routes_query(req, &r)) {
             return 0;
         }
-        r.value = (struct slice){(const uint8_t *)req->entity.base,
-                                 req->entity.base != NULL ? req->entity.len
-                                                          : 0};
+        r.value =
+            (struct slice){(const uint8_t *)req->entity.base,
+                           req->entity.base != NULL ? req->entity.len : 0};
     }
     n = cache_codec_write_request(NULL, &r);
     payload = h2o_mem_alloc_pool(&req->pool, n);

@@ -149,9 +149,8 @@ cache_codec_decode(struct slice key, struct slice payload,
     unsigned op;
 
     if (payload.len == 0) {
-        return cache_codec_fail(err,
-                                "ferry.cache: empty payload, needs an op "
-                                "byte");
+        return cache_codec_fail(err, "ferry.cache: empty payload, needs an op "
+                                     "byte");
     }
     op = payload.p[0];
     rest = payload.len - 1;
@@ -162,15 +161,13 @@ cache_codec_decode(struct slice key, struct slice payload,
         return cache_codec_fail(err,
                                 "ferry.cache: payload of op %u needs %u "
                                 "bytes after op, got %zu",
-                                op, (unsigned)cache_codec_shape[op].need,
-                                rest);
+                                op, (unsigned)cache_codec_shape[op].need, rest);
     }
     if (cache_codec_shape[op].exact && rest != cache_codec_shape[op].need) {
         return cache_codec_fail(err,
                                 "ferry.cache: payload of op %u takes %u "
                                 "bytes after op, got %zu",
-                                op, (unsigned)cache_codec_shape[op].need,
-                                rest);
+                                op, (unsigned)cache_codec_shape[op].need, rest);
     }
     if (op == CACHE_OP_GET_MANY || op == CACHE_OP_FLUSH) {
         if (key.len > CACHE_CODEC_KEY_MAX) {

@@ -45,24 +45,24 @@ enum cache_reply_status {
     CACHE_ST_EXISTS = 3,
 };
 
-#define CACHE_CODEC_KEY_MAX 250       /* = CACHE_KEY_MAX */
-#define CACHE_CODEC_MANY_MAX 1000     /* keys of one GET_MANY */
-#define CACHE_CODEC_HIT_HEAD 13       /* status, u32 flags, u64 cas */
-#define CACHE_CODEC_MANY_HIT_HEAD 17  /* status, flags, cas, u32 vlen */
-#define CACHE_CODEC_ERR_SIZE 128      /* room for a decode message */
+#define CACHE_CODEC_KEY_MAX 250      /* = CACHE_KEY_MAX */
+#define CACHE_CODEC_MANY_MAX 1000    /* keys of one GET_MANY */
+#define CACHE_CODEC_HIT_HEAD 13      /* status, u32 flags, u64 cas */
+#define CACHE_CODEC_MANY_HIT_HEAD 17 /* status, flags, cas, u32 vlen */
+#define CACHE_CODEC_ERR_SIZE 128     /* room for a decode message */
 
 /* A decoded request; slices borrow the payload. */
 struct cache_req {
-    uint8_t op;          /* enum cache_op */
-    struct slice key;    /* the routing key: the item key */
-    uint32_t flags;      /* SET, ADD, REPLACE, CAS */
-    uint32_t ttl_ms;     /* SET ... CAS, TOUCH, GAT; 0 = never expires */
-    uint32_t delay_ms;   /* FLUSH */
-    uint64_t cas;        /* CAS: the version compared */
-    uint64_t delta;      /* INCR, DECR */
-    struct slice value;  /* SET ... PREPEND, CAS */
-    uint16_t n_keys;     /* GET_MANY: keys in `keys` */
-    struct slice keys;   /* GET_MANY: n_keys x (u16 klen, key), checked */
+    uint8_t op;         /* enum cache_op */
+    struct slice key;   /* the routing key: the item key */
+    uint32_t flags;     /* SET, ADD, REPLACE, CAS */
+    uint32_t ttl_ms;    /* SET ... CAS, TOUCH, GAT; 0 = never expires */
+    uint32_t delay_ms;  /* FLUSH */
+    uint64_t cas;       /* CAS: the version compared */
+    uint64_t delta;     /* INCR, DECR */
+    struct slice value; /* SET ... PREPEND, CAS */
+    uint16_t n_keys;    /* GET_MANY: keys in `keys` */
+    struct slice keys;  /* GET_MANY: n_keys x (u16 klen, key), checked */
 };
 
 /* The op's name in lowercase ("get", "get_many" ...), "?" if none. */

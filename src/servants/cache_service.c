@@ -211,8 +211,7 @@ cache_service_many_cb(void *arg, size_t i, enum cache_status st,
             m->failed = true;
             return;
         }
-        buf_commit(m->out,
-                   cache_codec_write_many_entry(p, false, 0, 0, 0));
+        buf_commit(m->out, cache_codec_write_many_entry(p, false, 0, 0, 0));
         return;
     }
     p = buf_prepare(m->out, CACHE_CODEC_MANY_HIT_HEAD + v->len);
@@ -324,8 +323,7 @@ cache_service_call(struct backend *be, struct bcall *c)
         break;
     case CACHE_OP_REPLACE:
         st = cache_replace(ch, k, r.key.len, r.value.p, r.value.len, r.flags,
-                           cache_service_expiry(now, r.ttl_ms), now,
-                           &version);
+                           cache_service_expiry(now, r.ttl_ms), now, &version);
         break;
     case CACHE_OP_APPEND:
         st = cache_append(ch, k, r.key.len, r.value.p, r.value.len, now,
@@ -343,8 +341,8 @@ cache_service_call(struct backend *be, struct bcall *c)
     case CACHE_OP_DELETE:
         cs->writes++;
         st = cache_delete(ch, k, r.key.len, now);
-        cache_service_status(c, st == CACHE_OK ? CACHE_ST_OK
-                                               : CACHE_ST_NOT_FOUND);
+        cache_service_status(c,
+                             st == CACHE_OK ? CACHE_ST_OK : CACHE_ST_NOT_FOUND);
         return;
     case CACHE_OP_INCR:
     case CACHE_OP_DECR:
@@ -361,10 +359,10 @@ cache_service_call(struct backend *be, struct bcall *c)
         }
         return;
     case CACHE_OP_TOUCH:
-        st = cache_touch(ch, k, r.key.len,
-                         cache_service_expiry(now, r.ttl_ms), now);
-        cache_service_status(c, st == CACHE_OK ? CACHE_ST_OK
-                                               : CACHE_ST_NOT_FOUND);
+        st = cache_touch(ch, k, r.key.len, cache_service_expiry(now, r.ttl_ms),
+                         now);
+        cache_service_status(c,
+                             st == CACHE_OK ? CACHE_ST_OK : CACHE_ST_NOT_FOUND);
         return;
     case CACHE_OP_FLUSH:
         cs->writes++;
@@ -399,8 +397,8 @@ static const struct backend_ops cache_service_ops = {
 
 /* Whether enough was freed since the last trim to give it back. */
 static bool
-cache_service_wants_trim(struct cache_service *cs,
-                         const struct cache_stats *st, int64_t now)
+cache_service_wants_trim(struct cache_service *cs, const struct cache_stats *st,
+                         int64_t now)
 {
     uint64_t freed, need = cache_max_bytes(cs->cache) / 8;
 
@@ -444,7 +442,8 @@ cache_service_tick(struct timer *t)
     cs->writes = 0;
 out_rearm:
     if (loop_timer_start(cs->loop, &cs->tick,
-                         (uint64_t)now + CACHE_SERVICE_RECLAIM_MS) != FERRY_OK) {
+                         (uint64_t)now + CACHE_SERVICE_RECLAIM_MS) !=
+        FERRY_OK) {
         log_warn("'%s': reclaim timer not armed (out of memory): expired "
                  "items are freed on access only",
                  CACHE_SERVICE_NAME);
@@ -452,8 +451,8 @@ out_rearm:
 }
 
 ferry_err
-cache_service_open(struct cache_service **out, struct broker *b,
-                   struct loop *l, const struct config *cfg)
+cache_service_open(struct cache_service **out, struct broker *b, struct loop *l,
+                   const struct config *cfg)
 {
     struct cache_service *cs;
     struct cache_config cc = {
@@ -483,12 +482,12 @@ cache_service_open(struct cache_service **out, struct broker *b,
         goto out_free;
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    cs->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
-                         (int64_t)loop_now(l);
+    cs->wall_offset_ms =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)loop_now(l);
     cs->last_trim = (int64_t)loop_now(l);
     timer_init(&cs->tick, cache_service_tick);
-    err = loop_timer_start(l, &cs->tick,
-                           loop_now(l) + CACHE_SERVICE_RECLAIM_MS);
+    err =
+        loop_timer_start(l, &cs->tick, loop_now(l) + CACHE_SERVICE_RECLAIM_MS);
     if (err != FERRY_OK) {
         goto out_cache;
     }
@@ -586,8 +585,8 @@ static void
 cache_service_family(FILE *f, const char *name, const char *type,
                      const char *help, uint64_t v)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
-            type, name, (unsigned long long)v);
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+            name, (unsigned long long)v);
 }
 
 void

@@ -37,8 +37,8 @@ test_each_op_decodes(void **state)
     char err[CACHE_CODEC_ERR_SIZE];
     static const uint8_t get[] = {1};
     static const uint8_t set[] = {3, 0, 0, 0, 7, 0, 0, 3, 0xe8, 'h', 'i'};
-    static const uint8_t cas[] = {8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-                                  0, 0, 1, 2, 'v'};
+    static const uint8_t cas[] = {8, 0, 0, 0, 1, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 1, 2, 'v'};
     static const uint8_t app[] = {6, 'x', 'y'};
     static const uint8_t incr[] = {10, 0, 0, 0, 0, 0, 0, 1, 0};
     static const uint8_t touch[] = {12, 0, 0, 0, 50};
@@ -224,9 +224,8 @@ test_replies(void **state)
     n = cache_codec_write_hit(buf, 7, 99);
     assert_int_equal(n, CACHE_CODEC_HIT_HEAD);
     memcpy(buf + n, "abc", 3);
-    assert_int_equal(cache_codec_decode_reply(CACHE_OP_GET, sl(buf, n + 3),
-                                              &rep),
-                     FERRY_OK);
+    assert_int_equal(
+        cache_codec_decode_reply(CACHE_OP_GET, sl(buf, n + 3), &rep), FERRY_OK);
     assert_int_equal(rep.status, CACHE_ST_OK);
     assert_int_equal(rep.flags, 7);
     assert_true(rep.cas == 99);
@@ -251,9 +250,9 @@ test_replies(void **state)
     memcpy(buf + n, "xy", 2);
     n += 2;
     n += cache_codec_write_many_entry(buf + n, false, 0, 0, 0);
-    assert_int_equal(cache_codec_decode_reply(CACHE_OP_GET_MANY, sl(buf, n),
-                                              &rep),
-                     FERRY_OK);
+    assert_int_equal(
+        cache_codec_decode_reply(CACHE_OP_GET_MANY, sl(buf, n), &rep),
+        FERRY_OK);
     assert_int_equal(rep.n, 2);
     rest = rep.value;
     assert_true(cache_codec_next_entry(&rest, &hit, &flags, &cas, &v));

@@ -26,15 +26,15 @@
 
 /* What the stand-in broker saw of the last call. */
 static struct {
-    struct backend *be;      /* registered */
-    char name[64];           /* its service name */
-    uint8_t out[1 << 16];    /* the last reply */
-    size_t out_len;          /* its bytes */
-    bool prepared;           /* it came through prepare + commit */
-    ferry_err err;           /* the last error, FERRY_OK if none */
-    char msg[256];           /* its message */
-    struct timer *tick;      /* the armed timer */
-    uint64_t tick_when;      /* when it was armed for */
+    struct backend *be;   /* registered */
+    char name[64];        /* its service name */
+    uint8_t out[1 << 16]; /* the last reply */
+    size_t out_len;       /* its bytes */
+    bool prepared;        /* it came through prepare + commit */
+    ferry_err err;        /* the last error, FERRY_OK if none */
+    char msg[256];        /* its message */
+    struct timer *tick;   /* the armed timer */
+    uint64_t tick_when;   /* when it was armed for */
 } fake;
 
 ferry_err
@@ -188,18 +188,16 @@ reply(uint8_t op)
     struct cache_reply rep;
 
     assert_int_equal(fake.err, FERRY_OK);
-    assert_int_equal(
-        cache_codec_decode_reply(op, (struct slice){fake.out, fake.out_len},
-                                 &rep),
-        FERRY_OK);
+    assert_int_equal(cache_codec_decode_reply(
+                         op, (struct slice){fake.out, fake.out_len}, &rep),
+                     FERRY_OK);
     return rep;
 }
 
 static uint64_t
 set(const char *key, const char *val, uint32_t flags, uint32_t ttl_ms)
 {
-    struct cache_req r = {.op = CACHE_OP_SET, .flags = flags,
-                          .ttl_ms = ttl_ms};
+    struct cache_req r = {.op = CACHE_OP_SET, .flags = flags, .ttl_ms = ttl_ms};
     struct cache_reply rep;
 
     r.value = (struct slice){(const uint8_t *)val, strlen(val)};
@@ -402,15 +400,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_get_hit_is_written_in_place,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_hit_is_written_in_place, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ttl_on_the_loop_clock, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_statuses_and_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_big_and_eviction,
-                                        setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_too_big_and_eviction, setup_small,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_frees_expired_and_trims,
                                         setup, teardown),
     };

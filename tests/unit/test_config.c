@@ -420,8 +420,8 @@ test_cache_keys(void **state)
     config_init(&cfg);
     assert_true(cfg.cache_max_bytes == UINT64_C(64) << 20);
     assert_int_equal(cfg.cache_item_max, 1 << 20);
-    assert_int_equal(config_set(&cfg, "cache_max_bytes", "2m",
-                                CONFIG_SRC_FILE, err, sizeof(err)),
+    assert_int_equal(config_set(&cfg, "cache_max_bytes", "2m", CONFIG_SRC_FILE,
+                                err, sizeof(err)),
                      FERRY_OK);
     assert_true(cfg.cache_max_bytes == UINT64_C(2) << 20);
     assert_int_equal(config_set(&cfg, "cache-item-max", "4k", CONFIG_SRC_FLAG,
