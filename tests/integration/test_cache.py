@@ -222,6 +222,14 @@ class TestCache(FerryTestCase):
         self.assertHttpError(r, 400, "INVALID_ARGUMENT")
         r = http_request(h, "GET", "/v1/cache/" + "k" * 251)
         self.assertHttpError(r, 400, "INVALID_ARGUMENT")
+        # HEAD: the headers of a GET, no body.
+        http_request(h, "PUT", "/v1/cache/h", body=b"body")
+        r = http_request(h, "HEAD", "/v1/cache/h")
+        self.assertEqual((r.status, r.body), (200, b""))
+        self.assertIn("ferry-cas", r.headers)
+        # Over cache_item_max (1 MiB): the service's TOO_BIG is a 413.
+        r = http_request(h, "PUT", "/v1/cache/big", body=b"x" * (2 << 20))
+        self.assertHttpError(r, 413, "TOO_BIG")
         # An empty body is an empty value.
         r = http_request(h, "PUT", "/v1/cache/empty", body=b"")
         self.assertEqual(r.status, 200)
