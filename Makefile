@@ -57,6 +57,9 @@ CLI_SRC    := $(wildcard src/cli/*.c)
 CACHE_SRC  := $(wildcard src/cache/*.c)
 # The durable store (LMDB and its writer thread).
 STORE_SRC  := $(wildcard src/store/*.c)
+# The services ferryd serves itself on the store (ferry.cache, ferry.kv,
+# ferry.id, the memcached face): servants/servants.h.
+SERVANTS_SRC := $(wildcard src/servants/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -67,6 +70,7 @@ HTTP_OBJ   := $(call obj,$(HTTP_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 CACHE_OBJ  := $(call obj,$(CACHE_SRC))
 STORE_OBJ  := $(call obj,$(STORE_SRC))
+SERVANTS_OBJ := $(call obj,$(SERVANTS_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -123,7 +127,7 @@ $(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
 	    -Wl,--version-script=src/lib/libferry.map -o $@ $(PIC_OBJ)
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
-                 $(STORE_OBJ) $(LIBFERRY)
+                 $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
@@ -156,7 +160,8 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 # Unit tests link the module under test from core/proto/broker objects.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
-                       $(HTTP_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(LIBFERRY)
+                       $(HTTP_OBJ) $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) \
+                       $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm

@@ -33,6 +33,8 @@
 #include "core/paths.h"
 #include "http/route.h"
 #include "http/server.h"
+#include "servants/cache_service.h"
+#include "servants/memcache.h"
 
 /* Everything main() owns, so signal callbacks can reach it. */
 struct ferryd {
@@ -49,6 +51,9 @@ struct ferryd {
     char **argv;               /* borrowed from main() */
     int signals;               /* stop signals seen */
     bool closed;               /* on_empty closed the handles */
+    struct cache_service *mc_cache; /* memcache_listen's cache (until
+                                       servants.c opens ferry.cache) */
+    struct memcache_face *memcache; /* memcache_listen, or NULL */
 };
 
 /* Called when the binary side, then again when the HTTP side, has no
@@ -383,6 +388,18 @@ main(int argc, char **argv)
         status = 1;
         goto out_broker;
     }
+    if (d.cfg.memcache_listen != NULL && d.cfg.memcache_listen[0] != '\0' &&
+        strcmp(d.cfg.memcache_listen, "off") != 0) {
+        if (cache_service_open(&d.mc_cache, &d.broker, &d.loop, &d.cfg) !=
+                FERRY_OK ||
+            memcache_open(&d.memcache, &d.loop, d.mc_cache,
+                          1024 * 1024, d.cfg.memcache_listen) != FERRY_OK) {
+            log_error("memcache_listen '%s': cannot start",
+                      d.cfg.memcache_listen);
+            status = 1;
+            goto out_broker;
+        }
+    }
     if (d.cfg.http != NULL) {
         struct http_server *http;
         ferry_err e = http_server_new(&d.loop, &d.routes, &http);
@@ -407,6 +424,8 @@ out_broker:
     d.loop.stopping = false;
     loop_destroy_conns(&d.loop);
     broker_release(&d.broker);
+    memcache_close(d.memcache);
+    cache_service_close(d.mc_cache);
 out_loop:
     loop_release(&d.loop);
     http_server_free(d.loop.http);
