@@ -262,13 +262,17 @@ memcache_parse(const uint8_t *p, size_t n, size_t item_max, struct mc_cmd *cmd)
         size_t first = 1;
         const uint8_t *q, *end = p + len;
         if (cmd->kind == MC_GAT || cmd->kind == MC_GATS) {
-            if (k < 3) {
+            if (k < 2) {
                 return fail(cmd, E_ERROR, line);
             }
             if (!memcache_i64(t[1].p, t[1].len, &cmd->exptime)) {
                 return fail(cmd, E_EXPTIME, line);
             }
             first = 2;
+            if (k == 2) { /* memcached answers a bare END */
+                cmd->used = line;
+                return MC_CMD;
+            }
         }
         if (k <= first) {
             return fail(cmd, E_ERROR, line);
