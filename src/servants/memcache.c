@@ -842,7 +842,9 @@ mc_bytes(struct conn *c, const uint8_t *p, size_t n, size_t *need)
         return 0;
     case MC_ERR:
         f->errors++;
-        mc_str(c, m.err);
+        if (m.err[0] != '\0') {
+            mc_str(c, m.err);
+        }
         mc->swallow = m.swallow;
         return m.used;
     case MC_CMD:

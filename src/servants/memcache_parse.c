@@ -110,10 +110,12 @@ tokenize(const uint8_t *p, size_t n, struct tok *t, size_t max)
     return k;
 }
 
+/* memcached answers nothing, not even an error, to a command that asked
+ * for noreply. */
 static enum mc_result
 fail(struct mc_cmd *cmd, const char *err, size_t used)
 {
-    cmd->err = err;
+    cmd->err = cmd->noreply ? "" : err;
     cmd->used = used;
     return MC_ERR;
 }
@@ -166,7 +168,7 @@ take_data(const uint8_t *p, size_t n, size_t line, uint64_t dlen,
     }
     cmd->used = line + (size_t)dlen + 2;
     if (p[line + dlen] != '\r' || p[line + dlen + 1] != '\n') {
-        cmd->err = E_CHUNK;
+        cmd->err = cmd->noreply ? "" : E_CHUNK;
         return MC_ERR;
     }
     cmd->data = p + line;
@@ -261,6 +263,7 @@ memcache_parse(const uint8_t *p, size_t n, size_t item_max, struct mc_cmd *cmd)
     case MC_GATS: {
         size_t first = 1;
         const uint8_t *q, *end = p + len;
+        cmd->noreply = false;
         if (cmd->kind == MC_GAT || cmd->kind == MC_GATS) {
             if (k < 2) {
                 return fail(cmd, E_ERROR, line);

@@ -69,7 +69,8 @@ struct mc_cmd {
     struct mc_flag flag[MC_META_FLAGS_MAX];
     size_t used;           /* bytes of the input this command takes */
     uint64_t swallow;      /* MC_ERR: bytes to drop after used */
-    const char *err;       /* MC_ERR: the whole answer line, "\r\n" ended */
+    const char *err;       /* MC_ERR: the whole answer line, "\r\n" ended,
+                              or "" (the command asked for noreply) */
     size_t need;           /* MC_NEED: bytes the command needs in all,
                               when known (a data block), else 0 */
 };

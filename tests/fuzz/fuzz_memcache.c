@@ -56,8 +56,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         if (r == MC_ERR) {
-            if (m.err == NULL || strncmp(m.err + strlen(m.err) - 2, "\r\n",
-                                         2) != 0) {
+            size_t el = m.err == NULL ? 0 : strlen(m.err);
+            if (m.err == NULL ||
+                (el > 0 && (el < 2 || strcmp(m.err + el - 2, "\r\n") != 0))) {
                 abort();
             }
             swallow = m.swallow;

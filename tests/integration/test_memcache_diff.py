@@ -9,7 +9,7 @@ import socket
 import time
 
 from ferrytest import FerryTestCase, free_port
-from mctest import Memcached, exchange, normalise
+from mctest import FENCE, FENCE_ANSWER, Memcached, exchange, normalise
 
 BIG = b"v" * 500000
 HUGE = b"h" * 2000000
@@ -110,6 +110,15 @@ SCRIPTS = [
     ("flush_all", b"flush_all\r\nget a b\r\nflush_all noreply\r\n"
      b"flush_all 0\r\nflush_all abc\r\n", True),
     ("after flush", b"set a 0 0 1\r\n1\r\nget a\r\n", True),
+    ("noreply errors", b"incr k abc noreply\r\nset k 0 0 -1 noreply\r\n"
+     b"touch k x noreply\r\ndelete k 5 noreply\r\n"
+     b"flush_all abc noreply\r\nverbosity noreply\r\n"
+     b"verbosity a noreply\r\nincr " + K251 + b" 1 noreply\r\n", True),
+    ("noreply bad chunk", b"set k 0 0 1 noreply\r\nab\r\n"
+     b"set k abc 0 1 noreply\r\nz\r\n", True),
+    ("noreply too large", b"set huge 0 0 2000000 noreply\r\n" + HUGE +
+     b"\r\nget huge\r\n", True),
+    ("verbosity odd", b"verbosity foo bar my\r\nverbosity 1 2\r\n", True),
     ("quit", b"set q 0 0 1\r\nq\r\nquit\r\nget q\r\n", False),
     ("garbage line", b"x" * 3000, False),
     ("long get", b"get " + b" ".join(b"k%d" % i for i in range(800)) +
@@ -153,10 +162,11 @@ class TestMemcacheDiff(FerryTestCase):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             for i in range(0, len(data), 7):
                 s.sendall(data[i:i + 7])
-            s.sendall(b"mn\r\n")
+            s.sendall(FENCE)
             out = b""
             deadline = time.monotonic() + 10
-            while not out.endswith(b"MN\r\n") and time.monotonic() < deadline:
+            while (not out.endswith(FENCE_ANSWER) and
+                   time.monotonic() < deadline):
                 out += s.recv(1 << 20)
             s.close()
             outs.append(normalise(out))
@@ -188,8 +198,10 @@ class TestMemcacheDiff(FerryTestCase):
             two = exchange(port, b"cas r 0 0 1 " + cas + b"\r\n2\r\n")
             got = exchange(port, b"get r\r\n")
             self.assertEqual((one, two, got),
-                             (b"STORED\r\nMN\r\n", b"EXISTS\r\nMN\r\n",
-                              b"VALUE r 0 1\r\n1\r\nEND\r\nMN\r\n"),
+                             (b"STORED\r\n" + FENCE_ANSWER,
+                              b"EXISTS\r\n" + FENCE_ANSWER,
+                              b"VALUE r 0 1\r\n1\r\nEND\r\n" +
+                              FENCE_ANSWER),
                              f"port {port}")
         # meta cas: C with the cas mg returned
         for port in (self.mc.port, self.mport):
@@ -197,7 +209,8 @@ class TestMemcacheDiff(FerryTestCase):
             cas = out.split()[1][1:]
             one = exchange(port, b"ms r 1 C" + cas + b"\r\n3\r\n")
             two = exchange(port, b"ms r 1 C" + cas + b"\r\n4\r\n")
-            self.assertEqual((one, two), (b"HD\r\nMN\r\n", b"EX\r\nMN\r\n"))
+            self.assertEqual((one, two), (b"HD\r\n" + FENCE_ANSWER,
+                                          b"EX\r\n" + FENCE_ANSWER))
 
 
 if __name__ == "__main__":

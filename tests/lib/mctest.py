@@ -64,13 +64,19 @@ class Memcached:
         return self.proc.returncode
 
 
+# A miss no script makes, answered with its opaque: the end of an answer
+# (scripts themselves send mn, so MN cannot be the fence).
+FENCE = b"mg zz-fence Ozz-fence\r\n"
+FENCE_ANSWER = b"EN Ozz-fence\r\n"
+
+
 def exchange(port, data, fence=True, timeout=5.0):
     """Sends data on a fresh connection and returns every byte answered.
-    With fence, "mn\\r\\n" is sent after data and the answer is read up to
-    its "MN\\r\\n"; else (or when the peer closes) up to EOF/timeout."""
+    With fence, FENCE is sent after data and the answer is read up to its
+    FENCE_ANSWER; else (or when the peer closes) up to EOF/timeout."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.sendall(data + (b"mn\r\n" if fence else b""))
+        s.sendall(data + (FENCE if fence else b""))
         out = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -86,7 +92,7 @@ def exchange(port, data, fence=True, timeout=5.0):
                 out += b"<EOF>"
                 break
             out += d
-            if fence and out.endswith(b"MN\r\n"):
+            if fence and out.endswith(FENCE_ANSWER):
                 break
         return out
     finally:
