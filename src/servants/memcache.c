@@ -777,6 +777,10 @@ mc_run(struct memcache_face *f, struct conn *c, const struct mc_cmd *m)
         mc_str(c, "VERSION " MC_VERSION_TEXT "\r\n");
         return;
     case MC_STATS:
+        if (m->has_num) {
+            mc_str(c, "RESET\r\n");
+            return;
+        }
         mc_stats(f, c);
         return;
     case MC_VERBOSITY:

@@ -382,7 +382,11 @@ memcache_parse(const uint8_t *p, size_t n, size_t item_max, struct mc_cmd *cmd)
         cmd->used = line;
         return MC_CMD;
     case MC_STATS:
-        if (k > 1) {
+        cmd->noreply = false;
+        /* "stats reset" is answered RESET; no other group is kept. */
+        if (k == 2 && tok_is(&t[1], "reset")) {
+            cmd->has_num = true;
+        } else if (k > 1) {
             return fail(cmd, E_ERROR, line);
         }
         /* fallthrough */

@@ -67,7 +67,8 @@ SCRIPTS = [
     ("verbosity", b"verbosity 1\r\nverbosity\r\nverbosity a\r\n"
      b"verbosity 1 noreply\r\n", True),
     ("version", b"version\r\n", True),
-    ("stats", b"stats\r\nstats nope\r\n", True),
+    ("stats", b"stats\r\nstats nope\r\nstats noreply\r\nstats reset\r\n",
+     True),
     ("big value", b"set big 0 0 500000\r\n" + BIG + b"\r\nget big\r\n",
      True),
     ("too large", b"set huge 0 0 2000000\r\n" + HUGE + b"\r\nget huge\r\n",
