@@ -153,3 +153,39 @@ class TestMemcacheUnix(FerryTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestMemcacheBackPressure(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_slow_reader_is_paused_not_buffered(self):
+        """A client that pipelines 200 gets of a 500 kB value and reads
+        nothing: the face stops reading it near high_water (the conn's
+        pending output stays bounded, ferryd's RSS does not take the 100 MB
+        of answers), then, once it reads, every answer arrives whole."""
+        import socket
+        import time
+        port = free_port()
+        d = self.daemon("--memcache-listen", f"127.0.0.1:{port}",
+                        "--high-water", "1048576")
+        big = b"b" * 500000
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (len(big), big))
+        self.assertEqual(s.recv(100), b"STORED\r\n")
+        s.sendall(b"get big\r\n" * 200)
+        time.sleep(1.0)
+        with open(f"/proc/{d.pid}/status") as f:
+            rss_kb = int([ln for ln in f if ln.startswith("VmRSS")][0].split()[1])
+        self.assertLess(rss_kb, 90 * 1024, "answers were buffered")
+        want = (b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (len(big), big)) * 200
+        got = bytearray()
+        deadline = time.monotonic() + 30
+        while len(got) < len(want) and time.monotonic() < deadline:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        self.assertEqual(len(got), len(want))
+        self.assertTrue(bytes(got) == want)
