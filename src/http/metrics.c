@@ -26,6 +26,7 @@
 #include "core/procstat.h"
 #include "http/render.h"
 #include "http/server.h"
+#include "servants/memcache.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -46,6 +47,9 @@ metrics_count_conns(const struct loop *l, struct metrics_conns *out)
         const struct conn *c = val;
         if (c->state == CONN_CLOSING || c->ops == NULL) {
             continue;
+        }
+        if (c->ops->bytes != NULL) {
+            continue; /* the memcached face's: ferry_memcache_* */
         }
         if (c->ops == &session_handshake_ops) {
             out->handshake++;
@@ -378,6 +382,9 @@ metrics_write_tail(FILE *f, struct broker *b)
                    "Handshakes refused for a missing or wrong token.");
     fprintf(f, "ferry_auth_failures_total %llu\n",
             (unsigned long long)b->loop->auth_failures);
+    if (memcache_current() != NULL) {
+        memcache_metrics(memcache_current(), f);
+    }
     metrics_mem(f, b->loop);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
@@ -573,6 +580,15 @@ metrics_stats_root(struct broker *b, uint64_t requests)
     rc |= metrics_set(root, "late_replies",
                       json_integer((json_int_t)b->late_replies));
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
+    if (memcache_current() != NULL) {
+        json_t *sv = json_object_get(root, "servants");
+        if (sv == NULL) {
+            sv = json_object();
+            rc |= metrics_set(root, "servants", sv);
+        }
+        rc |= metrics_set(sv, "memcache",
+                          memcache_stats_json(memcache_current()));
+    }
     if (rc != 0) {
         json_decref(root);
         return NULL;

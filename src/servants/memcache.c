@@ -896,6 +896,12 @@ memcache_close(struct memcache_face *f)
     free(f);
 }
 
+const struct memcache_face *
+memcache_current(void)
+{
+    return mc_face;
+}
+
 json_t *
 memcache_stats_json(const struct memcache_face *f)
 {

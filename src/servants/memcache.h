@@ -42,6 +42,9 @@ ferry_err memcache_open(struct memcache_face **out, struct loop *l,
 /* Frees the face; its listener is closed with the loop's others. */
 void memcache_close(struct memcache_face *f);
 
+/* The face running in this process, or NULL (memcache_listen off). */
+const struct memcache_face *memcache_current(void);
+
 /* The "memcache" object of /v1/stats' "servants"; NULL out of memory. */
 json_t *memcache_stats_json(const struct memcache_face *f);
 

@@ -189,3 +189,29 @@ class TestMemcacheBackPressure(FerryTestCase):
         s.close()
         self.assertEqual(len(got), len(want))
         self.assertTrue(bytes(got) == want)
+
+
+class TestMemcacheStats(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_stats_and_metrics(self):
+        import json
+        import urllib.request
+        from mctest import exchange
+        port = free_port()
+        d = self.daemon("--memcache-listen", f"127.0.0.1:{port}")
+        if d.http_url is None:
+            self.skipTest("no HTTP in this ferryd")
+        exchange(port, b"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nbogus\r\n")
+        with urllib.request.urlopen(d.http_url + "/v1/stats") as r:
+            st = json.load(r)["servants"]["memcache"]
+        self.assertEqual(st["commands"]["set"], 1)
+        self.assertEqual(st["commands"]["get"], 2)
+        self.assertEqual(st["commands"]["mg"], 1)  # the fence
+        self.assertEqual(st["errors"], 1)
+        self.assertEqual(st["connections_total"], 1)
+        with urllib.request.urlopen(d.http_url + "/metrics") as r:
+            text = r.read().decode()
+        self.assertIn('ferry_memcache_commands_total{command="get"} 2', text)
+        self.assertIn("ferry_memcache_connections_total 1", text)
+        self.assertIn("ferry_memcache_errors_total 1", text)
