@@ -284,6 +284,12 @@ ferryd_warn_open(const struct config *cfg)
                      cfg->listen[i]);
         }
     }
+    if (cfg->memcache_listen != NULL && ferryd_is_open(cfg->memcache_listen)) {
+        log_warn("memcache_listen '%s' beyond loopback: the memcached face "
+                 "has no access token, anyone who reaches it reads and "
+                 "writes the cache",
+                 cfg->memcache_listen);
+    }
     if (cfg->http != NULL && !config_token_is_set(cfg->admin_token) &&
         ferryd_is_open(cfg->http)) {
         log_warn("http listening on '%s' beyond loopback with no "
@@ -389,7 +395,16 @@ main(int argc, char **argv)
         goto out_broker;
     }
     if (d.cfg.memcache_listen != NULL && d.cfg.memcache_listen[0] != '\0' &&
-        strcmp(d.cfg.memcache_listen, "off") != 0) {
+        strcmp(d.cfg.memcache_listen, "off") != 0 &&
+        strcmp(d.cfg.memcache_listen, "none") != 0) {
+        char perr[PATHS_ERR_SIZE];
+        if (strncmp(d.cfg.memcache_listen, "unix:", 5) == 0 &&
+            paths_check_socket(d.cfg.memcache_listen + 5, (uid_t)-1, perr,
+                               sizeof(perr)) != FERRY_OK) {
+            log_error("memcache_listen '%s': %s", d.cfg.memcache_listen, perr);
+            status = 1;
+            goto out_broker;
+        }
         if (cache_service_open(&d.mc_cache, &d.broker, &d.loop, &d.cfg) !=
                 FERRY_OK ||
             memcache_open(&d.memcache, &d.loop, d.mc_cache,
