@@ -363,10 +363,13 @@ mc_ret_flags(char *d, const struct mc_cmd *m, const char *which,
              const struct cache_view *v, uint64_t cas, int64_t now)
 {
     char *s = d;
+    /* 'K' in which: k returns the decoded key (memcached's mg hit);
+     * else a base64 key comes back as sent, with b after the flags. */
+    bool decoded = strchr(which, 'K') != NULL, tail_b = false;
 
     for (unsigned i = 0; i < m->n_flags; i++) {
         const struct mc_flag *fl = &m->flag[i];
-        if (strchr(which, fl->c) == NULL) {
+        if (strchr(which, fl->c) == NULL && !(fl->c == 'k' && decoded)) {
             continue;
         }
         if (v == NULL && fl->c != 'O' && fl->c != 'k') {
@@ -380,8 +383,14 @@ mc_ret_flags(char *d, const struct mc_cmd *m, const char *which,
             d += fl->len;
             break;
         case 'k':
-            memcpy(d, m->key, m->klen);
-            d += m->klen;
+            if (m->b64 && !decoded) {
+                memcpy(d, m->rkey, m->rklen);
+                d += m->rklen;
+                tail_b = true;
+            } else {
+                memcpy(d, m->key, m->klen);
+                d += m->klen;
+            }
             break;
         case 'c':
             d += mc_u64(d, cas);
@@ -406,6 +415,10 @@ mc_ret_flags(char *d, const struct mc_cmd *m, const char *which,
             break;
         }
     }
+    if (tail_b) {
+        *d++ = ' ';
+        *d++ = 'b';
+    }
     return (size_t)(d - s);
 }
 
@@ -416,9 +429,10 @@ mc_ret_room(const struct mc_cmd *m)
     size_t n = 0;
 
     for (unsigned i = 0; i < m->n_flags; i++) {
-        n += 2 + 24 + m->flag[i].len + (m->flag[i].c == 'k' ? m->klen : 0);
+        n += 2 + 24 + m->flag[i].len +
+             (m->flag[i].c == 'k' ? m->klen + m->rklen : 0);
     }
-    return n;
+    return n + 2;
 }
 
 static void
@@ -453,7 +467,7 @@ mc_mg(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
     enum cache_status st;
     bool q = mc_flag(m, 'q') != NULL;
 
-    if (!mc_flags_ok(m, "cfkstvqOTu")) {
+    if (!mc_flags_ok(m, "bcfkstvqOTu")) {
         f->errors++;
         mc_str(c, E_FLAG);
         return;
@@ -485,7 +499,7 @@ mc_mg(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
         memcpy(d, "VA ", 3);
         d += 3;
         d += mc_u64(d, v.len);
-        d += mc_ret_flags(d, m, "cfkstO", &v, v.version, now);
+        d += mc_ret_flags(d, m, "cfKstO", &v, v.version, now);
         *d++ = '\r';
         *d++ = '\n';
         memcpy(d, v.val, v.len);
@@ -495,7 +509,7 @@ mc_mg(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
         conn_out_commit(c, (size_t)(d - s));
         return;
     }
-    mc_meta_line(c, m, "HD", "cfkstO", &v, v.version, now);
+    mc_meta_line(c, m, "HD", "cfKstO", &v, v.version, now);
 }
 
 static void
@@ -511,7 +525,7 @@ mc_ms(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
     const char *code;
     struct cache_view v = {0};
 
-    if (!mc_flags_ok(m, "cCFkOqTMI")) {
+    if (!mc_flags_ok(m, "bcCFkOqTMI")) {
         f->errors++;
         mc_str(c, E_FLAG);
         return;
@@ -581,7 +595,7 @@ mc_md(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
     const char *code = "HD";
     uint64_t cas;
 
-    if (!mc_flags_ok(m, "CkOq")) {
+    if (!mc_flags_ok(m, "bCkOq")) {
         f->errors++;
         mc_str(c, E_FLAG);
         return;
@@ -619,7 +633,7 @@ mc_ma(struct memcache_face *f, struct conn *c, const struct mc_cmd *m,
     enum cache_status st;
     const char *code = "HD";
 
-    if (!mc_flags_ok(m, "NJDTMqtcvkOC")) {
+    if (!mc_flags_ok(m, "bNJDTMqtcvkOC")) {
         f->errors++;
         mc_str(c, E_FLAG);
         return;

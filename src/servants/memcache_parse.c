@@ -16,6 +16,7 @@ static const char E_CHUNK[] = "CLIENT_ERROR bad data chunk\r\n";
 static const char E_TOO_LARGE[] = "SERVER_ERROR object too large for cache\r\n";
 static const char E_DELTA[] = "CLIENT_ERROR invalid numeric delta argument\r\n";
 static const char E_EXPTIME[] = "CLIENT_ERROR invalid exptime argument\r\n";
+static const char E_DECODE[] = "CLIENT_ERROR error decoding key\r\n";
 static const char E_DELETE[] = "CLIENT_ERROR bad command line format.  "
                                "Usage: delete <key> [noreply]\r\n";
 
@@ -176,6 +177,58 @@ take_data(const uint8_t *p, size_t n, size_t line, uint64_t dlen,
     return MC_CMD;
 }
 
+static int
+b64_value(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Decodes base64 src (padded, a multiple of 4) into dst of room bytes;
+ * returns the length, or 0 when it is not base64 or does not fit. */
+static size_t
+b64_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t room)
+{
+    size_t out = 0;
+
+    if (n == 0 || n % 4 != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        unsigned pad = 0;
+        for (unsigned j = 0; j < 4; j++) {
+            if (src[i + j] == '=' && i + 4 == n && j >= 2) {
+                v[j] = 0;
+                pad++;
+            } else if (pad > 0 || (v[j] = b64_value(src[i + j])) < 0) {
+                return 0;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        if (out + 3 - pad > room) {
+            return 0;
+        }
+        dst[out++] = (uint8_t)(w >> 16);
+        if (pad < 2) {
+            dst[out++] = (uint8_t)(w >> 8);
+        }
+        if (pad < 1) {
+            dst[out++] = (uint8_t)w;
+        }
+    }
+    return out;
+}
+
 static enum mc_result
 parse_meta(const uint8_t *p, size_t n, size_t line, struct tok *t, size_t k,
            size_t item_max, struct mc_cmd *cmd)
@@ -190,7 +243,7 @@ parse_meta(const uint8_t *p, size_t n, size_t line, struct tok *t, size_t k,
     if (k < 2) {
         return fail(cmd, E_ERROR, line);
     }
-    if (t[1].len > MC_KEY_MAX) {
+    if (t[1].len > MC_KEY_MAX) { /* base64 or not, as memcached */
         return fail(cmd, E_FORMAT, line);
     }
     cmd->key = t[1].p;
@@ -205,10 +258,31 @@ parse_meta(const uint8_t *p, size_t n, size_t line, struct tok *t, size_t k,
         if (cmd->n_flags == MC_META_FLAGS_MAX) {
             return fail(cmd, E_FORMAT, line);
         }
+        if (t[i].p[0] == 'b') {
+            cmd->b64 = true;
+        }
         cmd->flag[cmd->n_flags].c = (char)t[i].p[0];
         cmd->flag[cmd->n_flags].tok = t[i].p + 1;
         cmd->flag[cmd->n_flags].len = (uint16_t)(t[i].len - 1);
         cmd->n_flags++;
+    }
+    if (cmd->b64) {
+        cmd->rkey = t[1].p;
+        cmd->rklen = t[1].len;
+        cmd->klen = b64_decode(t[1].p, t[1].len, cmd->kbuf, MC_KEY_MAX);
+        cmd->key = cmd->kbuf;
+        if (cmd->klen == 0) {
+            if (cmd->kind == MC_MS) {
+                /* the data block is still read and dropped */
+                enum mc_result r = take_data(p, n, line, dlen, item_max, cmd);
+                if (r != MC_CMD) {
+                    return r;
+                }
+                cmd->err = E_DECODE;
+                return MC_ERR;
+            }
+            return fail(cmd, E_DECODE, line);
+        }
     }
     if (cmd->kind == MC_MS) {
         return take_data(p, n, line, dlen, item_max, cmd);
@@ -227,6 +301,9 @@ memcache_parse(const uint8_t *p, size_t n, size_t item_max, struct mc_cmd *cmd)
     int64_t sv;
 
     memset(cmd, 0, offsetof(struct mc_cmd, flag));
+    cmd->rkey = NULL;
+    cmd->rklen = 0;
+    cmd->b64 = false;
     cmd->used = 0;
     cmd->swallow = 0;
     cmd->err = NULL;

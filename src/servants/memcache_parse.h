@@ -67,6 +67,11 @@ struct mc_cmd {
     bool has_num;          /* flush_all: a delay was given */
     unsigned n_flags;      /* meta: flags in flag[] */
     struct mc_flag flag[MC_META_FLAGS_MAX];
+    const uint8_t *rkey;   /* meta with b: the key as sent (base64) */
+    size_t rklen;
+    bool b64;              /* meta: the key was sent in base64 (flag b),
+                              key/klen are the decoded bytes in kbuf */
+    uint8_t kbuf[MC_KEY_MAX];
     size_t used;           /* bytes of the input this command takes */
     uint64_t swallow;      /* MC_ERR: bytes to drop after used */
     const char *err;       /* MC_ERR: the whole answer line, "\r\n" ended,

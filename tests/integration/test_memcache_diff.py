@@ -76,6 +76,11 @@ SCRIPTS = [
     ("ms too large", b"ms huge 2000000\r\n" + HUGE + b"\r\nmg huge v\r\n",
      True),
     ("mn", b"mn\r\nmn extra\r\n", True),
+    ("base64 keys", b"set foo 0 0 1\r\nx\r\nmg Zm9v b k v c\r\nmg Zm9v b\r\n"
+     b"ms YmFy 2 b k\r\nhi\r\nget bar\r\nmd YmFy b k q\r\n"
+     b"mg Zm9v k b v\r\nmg Zm9 b v\r\nmg !!!! b v\r\nma Zm9v b\r\n"
+     b"mg Zm9vYmFy b v k\r\nmd Zm9vYmFy b k\r\nms Zm9 2 b\r\nhi\r\n"
+     b"mg " + b"QUFB" * 84 + b" b v\r\n", True),
     ("mg flags", b"set m 9 0 3\r\nabc\r\nmg m v f s k t c\r\nmg m\r\n"
      b"mg m k\r\nmg m s v\r\n", True),
     ("mg miss", b"mg nope v\r\nmg nope v q\r\nmg nope k Oop\r\n"

@@ -143,6 +143,24 @@ test_meta(void **state)
 }
 
 static void
+test_base64_key(void **state)
+{
+    struct mc_cmd m;
+
+    assert_int_equal(parse("mg Zm9vYg== b v\r\n", &m), MC_CMD);
+    assert_true(m.b64);
+    assert_int_equal(m.klen, 4);
+    assert_memory_equal(m.key, "foob", 4);
+    assert_int_equal(m.rklen, 8);
+    assert_int_equal(parse("mg Zm9 b v\r\n", &m), MC_ERR);
+    assert_string_equal(m.err, "CLIENT_ERROR error decoding key\r\n");
+    assert_int_equal(parse("mg Zm=v b\r\n", &m), MC_ERR);
+    /* ms with a bad key still takes its data block */
+    assert_int_equal(parse("ms !!!! 2 b\r\nhi\r\n", &m), MC_ERR);
+    assert_int_equal(m.used, strlen("ms !!!! 2 b\r\nhi\r\n"));
+}
+
+static void
 test_numbers(void **state)
 {
     uint64_t v;
@@ -169,6 +187,7 @@ main(void)
         cmocka_unit_test(test_too_large_swallows),
         cmocka_unit_test(test_line_limits),
         cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_base64_key),
         cmocka_unit_test(test_numbers),
     };
 
