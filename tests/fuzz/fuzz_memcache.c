@@ -68,7 +68,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 m.n_flags > MC_META_FLAGS_MAX) {
                 abort();
             }
-            inside(p, m.used, m.key, m.klen);
+            if (m.b64) { /* decoded into the command's own buffer */
+                inside(p, m.used, m.rkey, m.rklen);
+                if (m.key != m.kbuf || m.klen == 0 || m.rklen > MC_KEY_MAX) {
+                    abort();
+                }
+            } else {
+                inside(p, m.used, m.key, m.klen);
+            }
             inside(p, m.used, m.keys, m.keys_len);
             inside(p, m.used, m.data, m.dlen);
             for (unsigned i = 0; i < m.n_flags; i++) {
