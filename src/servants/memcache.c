@@ -16,6 +16,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/mem.h"
 #include "servants/cache_service.h"
 
 #define MC_REL_MAX 2592000 /* memcached: above, an exptime is absolute */
@@ -740,6 +741,15 @@ mc_run(struct memcache_face *f, struct conn *c, const struct mc_cmd *m)
     uint64_t ver;
 
     f->cmds[m->kind]++;
+    /* Past the memory budget's refusal mark new data is refused, as the
+     * binary side answers OVERLOADED; reads still work. */
+    if (m->dlen > 0 && mem_is_tight(f->loop, m->dlen + m->klen)) {
+        f->errors++;
+        if (!m->noreply) {
+            mc_str(c, "SERVER_ERROR out of memory storing object\r\n");
+        }
+        return;
+    }
     switch (m->kind) {
     case MC_GET:
     case MC_GETS:

@@ -215,3 +215,38 @@ class TestMemcacheStats(FerryTestCase):
         self.assertIn('ferry_memcache_commands_total{command="get"} 2', text)
         self.assertIn("ferry_memcache_connections_total 1", text)
         self.assertIn("ferry_memcache_errors_total 1", text)
+
+
+class TestMemcacheBudget(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_sets_refused_past_the_memory_budget(self):
+        """The cache (64 MiB cap) is filled through the face of a ferryd
+        with max_memory 48 MiB: the budget stops it, by refusing sets
+        (SERVER_ERROR out of memory storing object) or by closing the
+        connection holding the most (its 500 kB input buffer: the budget's
+        shedding, core/mem.h); ferryd keeps serving reads."""
+        import socket
+        port = free_port()
+        self.daemon("--memcache-listen", f"127.0.0.1:{port}",
+                    "--max-memory", str(48 << 20))
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        val = b"m" * 500000
+        refused = None
+        for i in range(120):
+            s.sendall(b"set k%d 0 0 %d\r\n%s\r\n" % (i, len(val), val))
+            line = f.readline()
+            if line != b"STORED\r\n":
+                refused = (i, line)
+                break
+        self.assertIsNotNone(refused, "never refused")
+        self.assertIn(refused[1],
+                      (b"SERVER_ERROR out of memory storing object\r\n", b""))
+        self.assertGreater(refused[0], 10)
+        s.close()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        s.sendall(b"get k0\r\n")
+        self.assertEqual(f.readline(), b"VALUE k0 0 %d\r\n" % len(val))
+        s.close()
