@@ -29,6 +29,9 @@ PKGS=(
     # The cache's peer in bench/cache_shift.sh (and, later, the memcached
     # face's differential tests).
     memcached
+    # Real memcached clients the memcached face is tested with
+    # (tests/integration/test_memcache_clients.py).
+    python3-pymemcache php-memcached libmemcached-tools
 )
 
 # The dashboard is bundled with npm at build time and its test drives

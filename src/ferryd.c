@@ -34,6 +34,8 @@
 #include "core/paths.h"
 #include "http/route.h"
 #include "http/server.h"
+#include "servants/cache_service.h"
+#include "servants/memcache.h"
 
 /* Everything main() owns, so signal callbacks can reach it. */
 struct ferryd {
@@ -51,6 +53,7 @@ struct ferryd {
     char **argv;               /* borrowed from main() */
     int signals;               /* stop signals seen */
     bool closed;               /* on_empty closed the handles */
+    struct memcache_face *memcache; /* memcache_listen, or NULL */
 };
 
 /* Called when the binary side, then again when the HTTP side, has no
@@ -284,6 +287,12 @@ ferryd_warn_open(const struct config *cfg)
                      cfg->listen[i]);
         }
     }
+    if (cfg->memcache_listen != NULL && ferryd_is_open(cfg->memcache_listen)) {
+        log_warn("memcache_listen '%s' beyond loopback: the memcached face "
+                 "has no access token, anyone who reaches it reads and "
+                 "writes the cache",
+                 cfg->memcache_listen);
+    }
     if (cfg->http != NULL && !config_token_is_set(cfg->admin_token) &&
         ferryd_is_open(cfg->http)) {
         log_warn("http listening on '%s' beyond loopback with no "
@@ -396,6 +405,27 @@ main(int argc, char **argv)
         status = 1;
         goto out_broker;
     }
+    if (d.cfg.memcache_listen != NULL && d.cfg.memcache_listen[0] != '\0' &&
+        strcmp(d.cfg.memcache_listen, "off") != 0 &&
+        strcmp(d.cfg.memcache_listen, "none") != 0) {
+        char perr[PATHS_ERR_SIZE];
+        if (strncmp(d.cfg.memcache_listen, "unix:", 5) == 0 &&
+            paths_check_socket(d.cfg.memcache_listen + 5, (uid_t)-1, perr,
+                               sizeof(perr)) != FERRY_OK) {
+            log_error("memcache_listen '%s': %s", d.cfg.memcache_listen, perr);
+            status = 1;
+            goto out_broker;
+        }
+        /* The face serves ferry.cache's own cache. */
+        if (memcache_open(&d.memcache, &d.loop, d.servants.cache,
+                          d.cfg.cache_item_max,
+                          d.cfg.memcache_listen) != FERRY_OK) {
+            log_error("memcache_listen '%s': cannot start",
+                      d.cfg.memcache_listen);
+            status = 1;
+            goto out_broker;
+        }
+    }
     if (d.cfg.http != NULL) {
         struct http_server *http;
         ferry_err e = http_server_new(&d.loop, &d.routes, &http);
@@ -425,6 +455,7 @@ out_broker:
         uv_run(&d.loop.uv, UV_RUN_NOWAIT);
     }
     broker_release(&d.broker);
+    memcache_close(d.memcache);
 out_loop:
     loop_release(&d.loop);
     http_server_free(d.loop.http);

@@ -127,6 +127,9 @@ static const struct config_key config_keys[] = {
      "internals and gives admin commands"},
     {"http", CT_HTTP, FIELD(http), 0, 0, CONFIG_HTTP_DEFAULT,
      "HTTP address (gateway, admin, dashboard), or off"},
+    {"memcache_listen", CT_STR, FIELD(memcache_listen), 0, 255, "none (off)",
+     "address of the memcached text protocol face (host:port or "
+     "unix:PATH), or none"},
     {"route", CT_ROUTE, FIELD(routes), 0, 0, "'" CONFIG_ROUTE_DEFAULT "'",
      "'METHOD /path/{param} service' (repeatable; replaces the defaults; "
      "off = none)"},
@@ -308,6 +311,8 @@ config_release(struct config *cfg)
     free(cfg->name);
     free(cfg->config_file);
     free(cfg->caller_token);
+    free(cfg->memcache_listen);
+    cfg->memcache_listen = NULL;
     free(cfg->worker_token);
     free(cfg->admin_token);
     cfg->caller_token = NULL;
@@ -893,7 +898,8 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(store_sync_ms) ||
            k->offset == OFF(store_max_bytes) ||
            k->offset == OFF(cache_max_bytes) ||
-           k->offset == OFF(cache_item_max);
+           k->offset == OFF(cache_item_max) ||
+           k->offset == OFF(memcache_listen);
 }
 
 static bool

@@ -83,6 +83,8 @@ struct config {
                                            NULL/"" = off */
     char *admin_token;                  /* owned; any role, admin endpoints;
                                            NULL/"" = off */
+    char *memcache_listen;              /* owned; memcached face address,
+                                           NULL = off */
     char *http;                         /* owned; HTTP address, NULL = off */
     char *routes[CONFIG_MAX_ROUTES];    /* owned "METHOD /path service" */
     size_t n_routes;                    /* entries in routes */

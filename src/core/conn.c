@@ -147,6 +147,13 @@ void
 conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
             const char *label)
 {
+    conn_accept_as(l, server, is_unix, label, l->accept_ops);
+}
+
+void
+conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
+               const char *label, const struct conn_ops *ops)
+{
     struct conn *c = calloc(1, sizeof(*c));
     int rc;
 
@@ -157,7 +164,7 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     c->loop = l;
     c->id = l->next_conn_id++;
     c->state = CONN_HANDSHAKE;
-    c->ops = l->accept_ops;
+    c->ops = ops;
     c->peer = conn_no_text;
     c->name = conn_no_text;
     buf_init(&c->in);
@@ -210,10 +217,16 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
         l->conns_refused++;
         log_warn("conn '%s': refused, %u connections open", c->peer,
                  l->cfg->max_connections);
-        conn_fail(c, FERRY_EOVERLOADED, "too many connections");
+        if (ops->bytes != NULL) {
+            conn_close(c, "too many connections");
+        } else {
+            conn_fail(c, FERRY_EOVERLOADED, "too many connections");
+        }
         return;
     }
-    if (loop_timer_start(l, &c->tm,
+    if (ops->bytes != NULL) {
+        conn_set_state(c, CONN_READY);
+    } else if (loop_timer_start(l, &c->tm,
                          c->accepted_at + l->cfg->handshake_timeout_ms) !=
         FERRY_OK) {
         conn_destroy(c);
@@ -422,7 +435,8 @@ conn_abort(struct conn *c, ferry_err code, const char *msg)
     bufpool_put(&c->loop->bufs, &c->out[c->out_cur]);
     c->over_limit = false;
     /* With a write in progress the socket takes nothing more now. */
-    if (!c->writing && frame_error_size(m.len) <= sizeof(frame)) {
+    if (!c->writing && c->ops->bytes == NULL &&
+        frame_error_size(m.len) <= sizeof(frame)) {
         uv_buf_t ub;
         ub.base = (char *)frame;
         ub.len = frame_write_error(frame, 0, (uint16_t)code, m);
@@ -665,7 +679,13 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
         b->len = buf_room(shared);
         return;
     }
-    if (have >= FRAME_HEADER_SIZE) {
+    if (c->ops->bytes != NULL) {
+        /* A data block being cut: grow towards it as its bytes come. */
+        if (c->in_need > have && c->in_need - have > want) {
+            size_t step = have > CONN_READ_SIZE ? have : CONN_READ_SIZE;
+            want = c->in_need - have < step ? c->in_need - have : step;
+        }
+    } else if (have >= FRAME_HEADER_SIZE) {
         const uint8_t *p = buf_head(&c->in);
         uint64_t body = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
                         (uint64_t)p[2] << 8 | p[3];
@@ -722,6 +742,19 @@ conn_process_from(struct conn *c, struct buf *in)
             }
             loop_wake_backlog(c->loop);
             break;
+        }
+        if (c->ops->bytes != NULL) {
+            size_t need = 0;
+            used = c->ops->bytes(c, buf_head(in), buf_len(in), &need);
+            c->in_need = (uint32_t)need;
+            if (used == 0) {
+                break;
+            }
+            budget--;
+            if (c->state != CONN_CLOSING) {
+                buf_consume(in, used);
+            }
+            continue;
         }
         err =
             frame_decode(buf_head(in), buf_len(in), cfg->max_frame, &f, &used);

@@ -68,6 +68,14 @@ struct conn_ops {
      * fail or cancel its requests and free c->data.
      */
     void (*closing)(struct conn *c);
+    /*
+     * Optional, for a role that speaks a byte stream instead of frames
+     * (the memcached face): handles what is at the head of p[0..n) and
+     * returns the bytes it took, 0 when it needs more (*need then set to
+     * the bytes the command needs in all when known, else 0). Such a conn
+     * is READY from accept (no HELLO), and is never sent an ERROR frame.
+     */
+    size_t (*bytes)(struct conn *c, const uint8_t *p, size_t n, size_t *need);
 };
 
 /*
@@ -108,6 +116,8 @@ struct conn {
                                    conn_set_name()): name from HELLO */
     enum conn_state state;      /* changed only by conn_set_state() */
     uint32_t peer_hb_ms;        /* heartbeat the peer announced */
+    uint32_t in_need;           /* ops->bytes: bytes the cut command at
+                                   the head of in needs, 0 unknown */
     uint32_t soft_since_s;      /* loop second after the one in which
                                    output passed output_soft_limit, 0
                                    while below it */
@@ -137,6 +147,9 @@ conn_is_unix(const struct conn *c)
  */
 void conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
                  const char *label);
+/* ... with ops instead of loop->accept_ops (a listener of its own). */
+void conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
+                    const char *label, const struct conn_ops *ops);
 
 /* Changes state; asserts the transition is allowed and traces it. */
 void conn_set_state(struct conn *c, enum conn_state state);

@@ -33,6 +33,8 @@ struct listener {
     bool is_unix;             /* a unix socket, unlinked on close */
     char path[ADDR_MAX_TEXT]; /* socket file of a unix listener */
     char text[ADDR_MAX_TEXT]; /* the address, for logs */
+    const struct conn_ops *ops; /* borrowed: of its conns; NULL = the
+                                   loop's accept_ops */
     struct listener *next;    /* owned: the next listener */
 };
 
@@ -170,7 +172,11 @@ loop_connection_cb(uv_stream_t *server, int status)
         log_warn("listener '%s': %s", ls->text, uv_strerror(status));
         return;
     }
-    conn_accept(ls->loop, server, ls->is_unix, ls->text);
+    if (ls->ops != NULL) {
+        conn_accept_as(ls->loop, server, ls->is_unix, ls->text, ls->ops);
+    } else {
+        conn_accept(ls->loop, server, ls->is_unix, ls->text);
+    }
 }
 
 /* Removes a unix socket file nobody listens on any more. */
@@ -249,6 +255,12 @@ loop_bound_text(struct listener *ls, const char *given)
 ferry_err
 loop_listen(struct loop *l, const char *text)
 {
+    return loop_listen_as(l, text, NULL);
+}
+
+ferry_err
+loop_listen_as(struct loop *l, const char *text, const struct conn_ops *ops)
+{
     struct listener *ls;
     struct addr a;
     int rc;
@@ -262,6 +274,7 @@ loop_listen(struct loop *l, const char *text)
         return FERRY_ENOMEM;
     }
     ls->loop = l;
+    ls->ops = ops;
     ls->is_unix = addr_is_unix(&a);
     snprintf(ls->text, sizeof(ls->text), "%s", text);
     if (ls->is_unix) {

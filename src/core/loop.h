@@ -119,6 +119,10 @@ struct conn *loop_conn(const struct loop *l, uint64_t id);
  * FERRY_ESYS (logged) when it cannot bind.
  */
 ferry_err loop_listen(struct loop *l, const char *addr);
+/* ... whose conns get ops (not accept_ops): a listener of another
+ * protocol (the memcached face). */
+ferry_err loop_listen_as(struct loop *l, const char *addr,
+                         const struct conn_ops *ops);
 
 /* Closes every listener and unlinks the unix socket files. */
 void loop_close_listeners(struct loop *l);

@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "servants/cache_service.h"
 #include "servants/servants.h"
+#include "servants/memcache.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -48,6 +49,9 @@ metrics_count_conns(const struct loop *l, struct metrics_conns *out)
         const struct conn *c = val;
         if (c->state == CONN_CLOSING || c->ops == NULL) {
             continue;
+        }
+        if (c->ops->bytes != NULL) {
+            continue; /* the memcached face's: ferry_memcache_* */
         }
         if (c->ops == &session_handshake_ops) {
             out->handshake++;
@@ -383,6 +387,9 @@ metrics_write_tail(FILE *f, struct broker *b)
     if (b->loop->servants != NULL && b->loop->servants->cache != NULL) {
         cache_service_metrics(b->loop->servants->cache, f);
     }
+    if (memcache_current() != NULL) {
+        memcache_metrics(memcache_current(), f);
+    }
     metrics_mem(f, b->loop);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
@@ -599,6 +606,15 @@ metrics_stats_root(struct broker *b, uint64_t requests)
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
     if (b->loop->servants != NULL) {
         rc |= metrics_servants(root, b->loop->servants);
+    }
+    if (memcache_current() != NULL) {
+        json_t *sv = json_object_get(root, "servants");
+        if (sv == NULL) {
+            sv = json_object();
+            rc |= metrics_set(root, "servants", sv);
+        }
+        rc |= metrics_set(sv, "memcache",
+                          memcache_stats_json(memcache_current()));
     }
     if (rc != 0) {
         json_decref(root);
