@@ -125,6 +125,10 @@ batch_add(struct store_batch *b, enum store_op_kind kind, unsigned table,
     op->voff = batch_copy(b, val, vlen);
     op->elen = elen;
     op->eoff = batch_copy(b, expect, elen);
+    op->fn = NULL;
+    op->fn_arg = NULL;
+    op->act = 0;
+    op->hoff = op->hlen = 0;
     return FERRY_OK;
 }
 
@@ -160,4 +164,42 @@ store_batch_del_if(struct store_batch *b, unsigned table, const void *key,
 {
     return batch_add(b, STORE_OP_DEL, table, key, klen, NULL, 0, cond, expect,
                      elen);
+}
+
+ferry_err
+store_batch_hook(struct store_batch *b, unsigned table, const void *key,
+                 size_t klen, store_hook_fn fn, void *arg)
+{
+    ferry_err rc;
+
+    if (fn == NULL) {
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    rc = batch_add(b, STORE_OP_HOOK, table, key, klen, NULL, 0, STORE_IF_ANY,
+                   NULL, 0);
+    if (rc == FERRY_OK) {
+        b->ops[b->n_ops - 1].fn = fn;
+        b->ops[b->n_ops - 1].fn_arg = arg;
+    }
+    return rc;
+}
+
+ferry_err
+store_batch_revision(struct store_batch *b, unsigned table, const void *key,
+                     size_t klen)
+{
+    ferry_err rc;
+
+    if (table >= STORE_MAX_TABLES || klen == 0 || klen > STORE_MAX_KEY ||
+        b->has_rev) {
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    if ((rc = batch_reserve(b, klen)) != FERRY_OK) {
+        return rc;
+    }
+    b->has_rev = true;
+    b->rev_table = (uint8_t)table;
+    b->rev_klen = (uint32_t)klen;
+    b->rev_koff = batch_copy(b, key, klen);
+    return FERRY_OK;
 }

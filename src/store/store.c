@@ -122,6 +122,7 @@ store_free(struct store *s)
     for (size_t i = 0; i < s->n_tables; i++) {
         free(s->names[i]);
     }
+    free(s->w_scratch);
     hist_release(&s->stats.commit_us);
     hist_release(&s->stats.group_size);
     pthread_rwlock_destroy(&s->map_lock);
@@ -363,6 +364,32 @@ store_get(struct store *s, unsigned table, const void *key, size_t klen,
 }
 
 ferry_err
+store_get_counter(struct store *s, unsigned table, const void *key,
+                  size_t klen, uint64_t *out)
+{
+    struct store_val v;
+    bool found = false;
+    ferry_err rc = store_get(s, table, key, klen, &v, &found);
+    uint64_t n = 0;
+
+    if (rc != FERRY_OK) {
+        return rc;
+    }
+    if (found) {
+        if (v.len != 8) {
+            log_error("store: counter in table '%s' is %zu bytes, not 8",
+                      s->names[table], v.len);
+            return FERRY_ESYS;
+        }
+        for (int i = 0; i < 8; i++) {
+            n = n << 8 | ((const unsigned char *)v.data)[i];
+        }
+    }
+    *out = n;
+    return FERRY_OK;
+}
+
+ferry_err
 store_cursor_open(struct store *s, unsigned table, struct store_cursor **out)
 {
     struct store_cursor *c;
@@ -458,6 +485,11 @@ store_submit(struct store *s, struct store_batch *b, store_done_cb cb,
     b->result.status = STORE_COMMITTED;
     b->result.err = FERRY_OK;
     b->result.refused_op = 0;
+    b->result.rev = 0;
+    if (b->has_rev && b->rev_table >= s->n_tables) {
+        b->result.status = STORE_FAILED;
+        b->result.err = FERRY_EINVALID_ARGUMENT;
+    }
     for (size_t i = 0; i < b->n_ops; i++) {
         if (b->ops[i].table >= s->n_tables) {
             b->result.status = STORE_FAILED;

@@ -36,6 +36,8 @@
 #define STORE_MAX_TABLES 16
 /* LMDB's key size limit (mdb_env_get_maxkeysize with default build). */
 #define STORE_MAX_KEY 511
+/* The largest value a hook may write (LMDB itself takes up to 4 GiB). */
+#define STORE_MAX_VALUE (UINT32_C(1) << 30)
 /* The smallest map, and the first one of a new environment. */
 #define STORE_MIN_MAP (UINT64_C(1) << 20)
 
@@ -87,6 +89,9 @@ struct store_result {
                                  FERRY_ESYS (an LMDB error, logged) */
     size_t refused_op;        /* STORE_REFUSED: index of the operation
                                  whose condition failed */
+    uint64_t rev;             /* STORE_COMMITTED with a revision counter
+                                 (store_batch_revision): the revision this
+                                 batch took; 0 otherwise */
 };
 
 /* Runs on the loop thread once the batch is decided; the batch is freed
@@ -185,6 +190,55 @@ ferry_err store_batch_put_if(struct store_batch *b, unsigned table,
 ferry_err store_batch_del_if(struct store_batch *b, unsigned table,
                              const void *key, size_t klen, enum store_cond cond,
                              const void *expect, size_t elen);
+
+/*
+ * Revisions and hooks: values computed in the writer thread.
+ *
+ * store_batch_revision gives the batch a revision counter: a u64
+ * (big-endian) kept at key in table, absent = 0. When the batch applies,
+ * it takes the counter's value + 1 as its revision, and the counter is
+ * written in the same transaction. Batches are applied in the order they
+ * were submitted, so revisions follow commit order with no gaps: a refused
+ * or failed batch takes none. One counter per (table, key): a global one
+ * (ferry.kv keeps "rev" in its own meta table) or one per table or queue.
+ *
+ * A hook operation (store_batch_hook) computes a key's new value in the
+ * writer, from its value before the batch (NULL when absent) and the
+ * batch's revision (0 without a counter): it returns what to do and, for
+ * STORE_HOOK_PUT, writes the new value into store_hook_value(ctx, len).
+ * Hooks run before any write of their batch, like the conditions, and
+ * may run more than once for one batch (a group retried after the map
+ * grew): each run must depend only on its inputs and overwrite whatever
+ * it records in arg. arg is written by the writer thread and may be read
+ * on the loop from the batch's callback on (the hand-back orders them).
+ * A hook must not block or call the store.
+ */
+enum store_hook_act {
+    STORE_HOOK_PUT = 0, /* write the value given to store_hook_value */
+    STORE_HOOK_DELETE,  /* remove the key */
+    STORE_HOOK_REFUSE   /* refuse the batch (STORE_REFUSED, refused_op) */
+};
+struct store_hook_ctx;
+typedef enum store_hook_act (*store_hook_fn)(void *arg,
+                                             const struct store_val *old,
+                                             uint64_t rev,
+                                             struct store_hook_ctx *ctx);
+/* Room for the new value of len bytes (STORE_MAX_VALUE at most), valid
+ * for the hook's run; NULL when out of memory (the batch then fails
+ * FERRY_ENOMEM whatever the hook returns). */
+void *store_hook_value(struct store_hook_ctx *ctx, size_t len);
+
+ferry_err store_batch_revision(struct store_batch *b, unsigned table,
+                               const void *key, size_t klen);
+ferry_err store_batch_hook(struct store_batch *b, unsigned table,
+                           const void *key, size_t klen, store_hook_fn fn,
+                           void *arg);
+
+/* The counter of store_batch_revision as the loop sees it now: 0 when
+ * absent. FERRY_EINVALID_ARGUMENT, FERRY_ESYS as store_get; FERRY_ESYS
+ * too when the value there is not 8 bytes. */
+ferry_err store_get_counter(struct store *s, unsigned table, const void *key,
+                            size_t klen, uint64_t *out);
 
 /*
  * Takes ownership of b and queues it for the writer; cb runs on the loop

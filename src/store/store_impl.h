@@ -13,7 +13,7 @@
 
 #include "store/store.h"
 
-enum store_op_kind { STORE_OP_PUT = 0, STORE_OP_DEL = 1 };
+enum store_op_kind { STORE_OP_PUT = 0, STORE_OP_DEL = 1, STORE_OP_HOOK = 2 };
 
 /* One operation; its bytes live in the batch's data, by offset. */
 struct store_op {
@@ -26,6 +26,12 @@ struct store_op {
     size_t voff;   /* value at data + voff */
     size_t elen;   /* expected bytes (IF_EQUALS, IF_PREFIX) */
     size_t eoff;   /* expected at data + eoff */
+    store_hook_fn fn; /* STORE_OP_HOOK: the hook */
+    void *fn_arg;     /* borrowed, for fn */
+    /* STORE_OP_HOOK, written by the writer between its two passes: */
+    uint8_t act;      /* enum store_hook_act */
+    size_t hoff;      /* the new value at the writer's scratch + hoff */
+    size_t hlen;      /* its bytes */
 };
 
 /* Owned by its builder, then by the store from store_submit until its
@@ -43,6 +49,19 @@ struct store_batch {
     struct store_result result; /* written by the writer */
     uint32_t group;             /* first batch of a commit: batches in it */
     uint64_t commit_us;         /* first batch of a commit: its latency */
+    bool has_rev;               /* store_batch_revision was called */
+    uint8_t rev_table;          /* the counter's table */
+    uint32_t rev_klen;          /* its key's bytes */
+    size_t rev_koff;            /* its key at data + rev_koff */
+};
+
+/* What a hook writes its value into: the writer's scratch area. */
+struct store_hook_ctx {
+    struct store *s;  /* borrowed */
+    size_t off;       /* the value at s->w_scratch + off */
+    size_t len;       /* its bytes, once store_hook_value was called */
+    bool given;       /* store_hook_value was called */
+    bool nomem;       /* store_hook_value failed */
 };
 
 /* A singly linked FIFO of batches. */
@@ -91,6 +110,11 @@ struct store {
     _Atomic uint64_t w_map_bytes;  /* map size */
     _Atomic uint64_t w_grows;      /* map growths */
     _Atomic uint64_t w_syncs;      /* mdb_env_sync calls */
+
+    /* The writer's own. */
+    unsigned char *w_scratch;      /* owned: hooks' values of a batch */
+    size_t w_scratch_len;          /* bytes used */
+    size_t w_scratch_cap;          /* bytes allocated */
 };
 
 void store_list_push(struct store_list *l, struct store_batch *b);

@@ -11,14 +11,115 @@
  * mdb_env_sync every N ms while there is something unsynced.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
 #include "store/store_impl.h"
 
-/* Internal result of applying a batch: its condition failed. */
+/* Internal results of applying a batch, nothing of it written and the
+ * txn still good: its condition failed; a hook's value could not be had;
+ * its revision counter is not 8 bytes. */
 #define WRITER_REFUSED (-30000)
+#define WRITER_NOMEM (-30001)
+#define WRITER_BADCTR (-30002)
+
+void *
+store_hook_value(struct store_hook_ctx *ctx, size_t len)
+{
+    struct store *s = ctx->s;
+    size_t need;
+
+    ctx->given = true;
+    if (len > STORE_MAX_VALUE || len > SIZE_MAX / 2 - s->w_scratch_len) {
+        ctx->nomem = true;
+        return NULL;
+    }
+    need = s->w_scratch_len + len;
+    if (need > s->w_scratch_cap) {
+        size_t cap = s->w_scratch_cap ? s->w_scratch_cap : 4096;
+        unsigned char *p;
+
+        while (cap < need) {
+            cap *= 2;
+        }
+        p = realloc(s->w_scratch, cap);
+        if (p == NULL) {
+            ctx->nomem = true;
+            return NULL;
+        }
+        s->w_scratch = p;
+        s->w_scratch_cap = cap;
+    }
+    ctx->off = s->w_scratch_len;
+    ctx->len = len;
+    s->w_scratch_len = need;
+    return s->w_scratch + ctx->off;
+}
+
+/* The batch's revision: its counter + 1, or 0 without one. */
+static int
+writer_rev(struct store *s, MDB_txn *txn, const struct store_batch *b,
+           uint64_t *rev)
+{
+    MDB_val k = {b->rev_klen, b->data + b->rev_koff};
+    MDB_val v;
+    uint64_t n = 0;
+    int g;
+
+    *rev = 0;
+    if (!b->has_rev) {
+        return 0;
+    }
+    g = mdb_get(txn, s->dbi[b->rev_table], &k, &v);
+    if (g != 0 && g != MDB_NOTFOUND) {
+        return g;
+    }
+    if (g == 0) {
+        if (v.mv_size != 8) {
+            log_error("store: revision counter is %zu bytes, not 8",
+                      v.mv_size);
+            return WRITER_BADCTR;
+        }
+        for (int i = 0; i < 8; i++) {
+            n = n << 8 | ((const unsigned char *)v.mv_data)[i];
+        }
+    }
+    *rev = n + 1;
+    return 0;
+}
+
+/* Runs the hook of op against the key's value before the batch. */
+static int
+writer_run_hook(struct store *s, MDB_txn *txn, struct store_op *op,
+                const struct store_batch *b, uint64_t rev)
+{
+    MDB_val k = {op->klen, (void *)store_op_key(b, op)};
+    MDB_val v;
+    struct store_val old;
+    struct store_hook_ctx ctx = {s, 0, 0, false, false};
+    enum store_hook_act act;
+    int g = mdb_get(txn, s->dbi[op->table], &k, &v);
+
+    if (g != 0 && g != MDB_NOTFOUND) {
+        return g;
+    }
+    old.data = g == 0 ? v.mv_data : NULL;
+    old.len = g == 0 ? v.mv_size : 0;
+    act = op->fn(op->fn_arg, g == 0 ? &old : NULL, rev, &ctx);
+    if (ctx.nomem) {
+        return WRITER_NOMEM;
+    }
+    if (act == STORE_HOOK_REFUSE) {
+        return WRITER_REFUSED;
+    }
+    op->act = (uint8_t)(act == STORE_HOOK_PUT ? STORE_HOOK_PUT
+                                              : STORE_HOOK_DELETE);
+    op->hoff = ctx.off;
+    op->hlen = act == STORE_HOOK_PUT ? ctx.len : 0;
+    return 0;
+}
 
 static uint64_t
 writer_now_us(void)
@@ -64,14 +165,30 @@ writer_cond_holds(const struct store_batch *b, const struct store_op *op,
 static int
 writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
 {
+    uint64_t rev;
     int rc;
 
+    /* The first pass only reads, so the values it sees stay valid. */
+    s->w_scratch_len = 0;
+    if ((rc = writer_rev(s, txn, b, &rev)) != 0) {
+        return rc;
+    }
     for (size_t i = 0; i < b->n_ops; i++) {
-        const struct store_op *op = &b->ops[i];
+        struct store_op *op = &b->ops[i];
         MDB_val k = {op->klen, (void *)store_op_key(b, op)};
         MDB_val v;
         int g;
 
+        if (op->kind == STORE_OP_HOOK) {
+            rc = writer_run_hook(s, txn, op, b, rev);
+            if (rc == WRITER_REFUSED) {
+                b->result.refused_op = i;
+            }
+            if (rc != 0) {
+                return rc;
+            }
+            continue;
+        }
         if (op->cond == STORE_IF_ANY) {
             continue;
         }
@@ -90,9 +207,15 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
         MDB_val k = {op->klen, (void *)store_op_key(b, op)};
         MDB_val v;
 
-        if (op->kind == STORE_OP_PUT) {
-            v.mv_size = op->vlen;
-            v.mv_data = b->data + op->voff;
+        if (op->kind == STORE_OP_PUT ||
+            (op->kind == STORE_OP_HOOK && op->act == STORE_HOOK_PUT)) {
+            if (op->kind == STORE_OP_PUT) {
+                v.mv_size = op->vlen;
+                v.mv_data = b->data + op->voff;
+            } else {
+                v.mv_size = op->hlen;
+                v.mv_data = s->w_scratch + op->hoff;
+            }
             rc = mdb_put(txn, dbi, &k, &v, 0);
         } else {
             rc = mdb_del(txn, dbi, &k, NULL);
@@ -104,6 +227,19 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
             return rc;
         }
     }
+    if (b->has_rev) {
+        unsigned char be[8];
+        MDB_val k = {b->rev_klen, b->data + b->rev_koff};
+        MDB_val v = {8, be};
+
+        for (int i = 0; i < 8; i++) {
+            be[i] = (unsigned char)(rev >> (56 - 8 * i));
+        }
+        if ((rc = mdb_put(txn, s->dbi[b->rev_table], &k, &v, 0)) != 0) {
+            return rc;
+        }
+    }
+    b->result.rev = rev;
     return 0;
 }
 
@@ -157,6 +293,7 @@ writer_fail(struct store_batch *b, ferry_err err)
 {
     b->result.status = STORE_FAILED;
     b->result.err = err;
+    b->result.rev = 0;
 }
 
 static ferry_err
@@ -199,11 +336,14 @@ retry:
                 continue;
             }
             b->result.status = STORE_COMMITTED;
+            b->result.rev = 0;
             rc = writer_apply(s, txn, b);
             if (rc == 0) {
                 last = b;
             } else if (rc == WRITER_REFUSED) {
                 b->result.status = STORE_REFUSED;
+            } else if (rc == WRITER_NOMEM || rc == WRITER_BADCTR) {
+                writer_fail(b, rc == WRITER_NOMEM ? FERRY_ENOMEM : FERRY_ESYS);
             } else {
                 /* b may be half-written: the group starts again, with a
                  * bigger map or without b. The map can only change with

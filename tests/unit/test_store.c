@@ -4,7 +4,9 @@
  * real uv loop: put/get/delete, group commit of batches queued together,
  * a failing condition refusing only its batch, data kept across a reopen,
  * NO_SPACE at a tiny store_max_bytes with reads still served and nothing
- * half-written, map growth, store_sync = N, a stale reader cleared at open.
+ * half-written, map growth, store_sync = N, a stale reader cleared at open,
+ * revision counters and hooks (commit order, no gaps, kept across a
+ * reopen, recomputed when a group is retried after the map grew).
  */
 #include <lmdb.h>
 #include <setjmp.h>
@@ -559,6 +561,232 @@ test_bad_opts(void **state)
     assert_int_equal(store_open(&s, &f->loop, &o), FERRY_ESYS);
 }
 
+/* What a test hook does and saw; written in the writer thread. */
+struct hk {
+    enum store_hook_act act; /* what to return */
+    size_t vlen;             /* PUT: bytes of value (>= 8) */
+    int runs;                /* times run */
+    uint64_t rev;            /* the revision it was given */
+    bool had_old;            /* the key existed */
+    uint64_t old_rev;        /* the first 8 bytes of the old value */
+};
+
+static uint64_t
+be64(const void *p)
+{
+    const unsigned char *b = p;
+    uint64_t n = 0;
+
+    for (int i = 0; i < 8; i++) {
+        n = n << 8 | b[i];
+    }
+    return n;
+}
+
+/* Writes rev (big-endian) and then 'h' up to vlen. */
+static enum store_hook_act
+test_hook(void *arg, const struct store_val *old, uint64_t rev,
+          struct store_hook_ctx *ctx)
+{
+    struct hk *h = arg;
+    unsigned char *p;
+
+    h->runs++;
+    h->rev = rev;
+    h->had_old = old != NULL;
+    h->old_rev = old != NULL && old->len >= 8 ? be64(old->data) : 0;
+    if (h->act != STORE_HOOK_PUT) {
+        return h->act;
+    }
+    p = store_hook_value(ctx, h->vlen);
+    if (p == NULL) {
+        return STORE_HOOK_PUT;
+    }
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(rev >> (56 - 8 * i));
+    }
+    memset(p + 8, 'h', h->vlen - 8);
+    return STORE_HOOK_PUT;
+}
+
+static void
+hook1(struct fx *f, const char *k, struct hk *h, struct res *res, bool rev)
+{
+    struct store_batch *b = store_batch_new();
+
+    assert_non_null(b);
+    if (rev) {
+        assert_int_equal(store_batch_revision(b, 2, "rev", 3), FERRY_OK);
+    }
+    assert_int_equal(store_batch_hook(b, 0, k, strlen(k), test_hook, h),
+                     FERRY_OK);
+    store_submit(f->s, b, done_cb, res);
+}
+
+static uint64_t
+counter(struct fx *f, unsigned table, const char *k)
+{
+    uint64_t n = 99;
+
+    assert_int_equal(store_get_counter(f->s, table, k, strlen(k), &n),
+                     FERRY_OK);
+    return n;
+}
+
+static void
+test_revisions_in_commit_order(void **state)
+{
+    struct fx *f = *state;
+    struct hk h[6] = {{STORE_HOOK_PUT, 12, 0, 0, false, 0},
+                      {STORE_HOOK_REFUSE, 0, 0, 0, false, 0},
+                      {STORE_HOOK_PUT, 8, 0, 0, false, 0},
+                      {STORE_HOOK_DELETE, 0, 0, 0, false, 0},
+                      {STORE_HOOK_PUT, 9, 0, 0, false, 0},
+                      {STORE_HOOK_PUT, 8, 0, 0, false, 0}};
+    struct res r[7] = {{0}};
+    struct store_batch *b;
+    struct store_val v;
+    bool found;
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(counter(f, 2, "rev"), 0);
+    /* Queued together: one or a few groups, decided in order. */
+    hook1(f, "a", &h[0], &r[0], true);  /* rev 1 */
+    hook1(f, "a", &h[1], &r[1], true);  /* refused: takes none */
+    put1(f, "plain", "p", &r[2]);       /* no counter: rev 0 */
+    hook1(f, "a", &h[2], &r[3], true);  /* rev 2, sees rev 1 */
+    hook1(f, "a", &h[3], &r[4], true);  /* delete at rev 3 */
+    hook1(f, "a", &h[4], &r[5], true);  /* rev 4, key was gone */
+    hook1(f, "nc", &h[5], &r[6], false); /* hook without a counter */
+    wait_all(f, r, 7);
+    assert_int_equal(r[0].r.status, STORE_COMMITTED);
+    assert_int_equal(r[0].r.rev, 1);
+    assert_int_equal(r[1].r.status, STORE_REFUSED);
+    assert_int_equal(r[1].r.refused_op, 0);
+    assert_int_equal(r[1].r.rev, 0);
+    assert_int_equal(r[2].r.rev, 0);
+    assert_int_equal(r[3].r.rev, 2);
+    assert_true(h[2].had_old);
+    assert_int_equal(h[2].old_rev, 1);
+    assert_int_equal(r[4].r.rev, 3);
+    assert_int_equal(r[5].r.rev, 4);
+    assert_false(h[4].had_old);
+    assert_int_equal(r[6].r.status, STORE_COMMITTED);
+    assert_int_equal(r[6].r.rev, 0);
+    assert_int_equal(h[5].rev, 0);
+    assert_int_equal(counter(f, 2, "rev"), 4);
+    assert_int_equal(store_get(f->s, 0, "a", 1, &v, &found), FERRY_OK);
+    assert_true(found);
+    assert_int_equal(v.len, 9);
+    assert_int_equal(be64(v.data), 4);
+
+    /* A hook refusing in a batch with other writes: none of them land. */
+    {
+        struct hk no = {STORE_HOOK_REFUSE, 0, 0, 0, false, 0};
+        struct res rr = {0};
+        b = store_batch_new();
+        assert_int_equal(store_batch_revision(b, 2, "rev", 3), FERRY_OK);
+        assert_int_equal(store_batch_revision(b, 2, "rev", 3),
+                         FERRY_EINVALID_ARGUMENT);
+        assert_int_equal(store_batch_put(b, 0, "side", 4, "s", 1), FERRY_OK);
+        assert_int_equal(store_batch_hook(b, 0, "a", 1, test_hook, &no),
+                         FERRY_OK);
+        assert_int_equal(store_batch_hook(b, 0, "a", 1, NULL, &no),
+                         FERRY_EINVALID_ARGUMENT);
+        store_submit(f->s, b, done_cb, &rr);
+        wait_all(f, &rr, 1);
+        assert_int_equal(rr.r.status, STORE_REFUSED);
+        assert_int_equal(rr.r.refused_op, 1);
+        assert_string_equal(get1(f, "side"), "");
+        assert_int_equal(counter(f, 2, "rev"), 4);
+    }
+    /* Counters are per (table, key): another one starts at 1. */
+    {
+        struct hk q = {STORE_HOOK_PUT, 8, 0, 0, false, 0};
+        struct res rq = {0};
+        b = store_batch_new();
+        assert_int_equal(store_batch_revision(b, 1, "seq/q1", 6), FERRY_OK);
+        assert_int_equal(store_batch_hook(b, 1, "job", 3, test_hook, &q),
+                         FERRY_OK);
+        store_submit(f->s, b, done_cb, &rq);
+        wait_all(f, &rq, 1);
+        assert_int_equal(rq.r.rev, 1);
+        assert_int_equal(counter(f, 1, "seq/q1"), 1);
+        assert_int_equal(counter(f, 2, "rev"), 4);
+    }
+    /* A counter of the wrong size fails its batch, nothing written. */
+    {
+        struct res rb = {0}, rw = {0};
+        struct hk x = {STORE_HOOK_PUT, 8, 0, 0, false, 0};
+        b = store_batch_new();
+        assert_int_equal(store_batch_put(b, 2, "bad", 3, "abc", 3), FERRY_OK);
+        store_submit(f->s, b, done_cb, &rw);
+        wait_all(f, &rw, 1);
+        b = store_batch_new();
+        assert_int_equal(store_batch_revision(b, 2, "bad", 3), FERRY_OK);
+        assert_int_equal(store_batch_hook(b, 0, "x", 1, test_hook, &x),
+                         FERRY_OK);
+        store_submit(f->s, b, done_cb, &rb);
+        wait_all(f, &rb, 1);
+        assert_int_equal(rb.r.status, STORE_FAILED);
+        assert_int_equal(rb.r.err, FERRY_ESYS);
+        assert_int_equal(x.runs, 0);
+        assert_int_equal(store_get_counter(f->s, 2, "bad", 3, &x.rev),
+                         FERRY_ESYS);
+    }
+    /* Kept across a reopen: the next batch takes 5. */
+    fx_close(f);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(counter(f, 2, "rev"), 4);
+    {
+        struct hk n = {STORE_HOOK_PUT, 8, 0, 0, false, 0};
+        struct res rn = {0};
+        hook1(f, "a", &n, &rn, true);
+        wait_all(f, &rn, 1);
+        assert_int_equal(rn.r.rev, 5);
+        assert_int_equal(n.old_rev, 4);
+    }
+}
+
+/* Hook values big enough to grow the map: a group retried after a growth
+ * runs its hooks again, and the revisions still come out 1..N in order. */
+static void
+test_revisions_across_growth(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 48 };
+    struct hk h[N];
+    struct res res[N] = {{0}};
+    int reran = 0;
+
+    fx_open(f, UINT64_C(1) << 30, 0);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        h[i] = (struct hk){STORE_HOOK_PUT, 64 * 1024, 0, 0, false, 0};
+        snprintf(k, sizeof(k), "g%02d", i);
+        hook1(f, k, &h[i], &res[i], true);
+    }
+    wait_all(f, res, N);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        struct store_val v;
+        bool found;
+        assert_int_equal(res[i].r.status, STORE_COMMITTED);
+        assert_int_equal(res[i].r.rev, (uint64_t)i + 1);
+        assert_int_equal(h[i].rev, (uint64_t)i + 1);
+        reran += h[i].runs > 1;
+        snprintf(k, sizeof(k), "g%02d", i);
+        assert_int_equal(store_get(f->s, 0, k, strlen(k), &v, &found),
+                         FERRY_OK);
+        assert_true(found);
+        assert_int_equal(v.len, 64 * 1024);
+        assert_int_equal(be64(v.data), (uint64_t)i + 1);
+    }
+    assert_true(store_stats(f->s)->grows >= 1);
+    assert_true(reran >= 1);
+    assert_int_equal(counter(f, 2, "rev"), N);
+}
+
 int
 main(void)
 {
@@ -577,6 +805,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stale_reader_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_opts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revisions_in_commit_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_revisions_across_growth, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
