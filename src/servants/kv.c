@@ -456,6 +456,7 @@ static void
 kv_watch(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
 {
     uint64_t from = r->from_rev == 0 ? kv->rev + 1 : r->from_rev;
+    uint64_t now, when;
     struct kv_watcher *w;
     size_t len;
     uint32_t n;
@@ -492,8 +493,18 @@ kv_watch(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
     w->req.key.p = w->keybuf;
     w->from = from;
     timer_init(&w->timer, kv_watcher_timeout);
-    if (loop_timer_start(kv->loop, &w->timer,
-                         loop_now(kv->loop) + r->wait_ms) != FERRY_OK) {
+    /* An empty answer before the request's deadline rather than the
+     * broker's DEADLINE error. */
+    now = loop_now(kv->loop);
+    when = now + r->wait_ms;
+    if (c->deadline > now) {
+        uint64_t left = c->deadline - now;
+        uint64_t margin = left / 10 < 100 ? left / 10 : 100;
+        if (when > c->deadline - margin) {
+            when = c->deadline - margin;
+        }
+    }
+    if (loop_timer_start(kv->loop, &w->timer, when) != FERRY_OK) {
         free(w);
         bcall_error(c, FERRY_ENOMEM, NULL);
         return;
