@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "servants/cache_service.h"
+#include "servants/kv.h"
 #include "store/store.h"
 
 /* The union of every servant's tables (at most STORE_MAX_TABLES). Append
@@ -24,6 +25,7 @@
  * keep the order stable all the same. */
 static const char *const servants_tables[] = {
     "meta", /* ferryd's own: the store's format, for later upgrades */
+    "kv",   /* ferry.kv: key -> create_rev, mod_rev, version, value */
 };
 
 ferry_err
@@ -64,6 +66,13 @@ servants_open(struct servants *sv, struct broker *b)
         servants_close(sv);
         return err;
     }
+    err = kv_service_open(&sv->kv, b, b->loop, sv->store);
+    if (err != FERRY_OK) {
+        log_error("'%s' cannot start: %s", KV_SERVICE_NAME,
+                  ferry_strerror(err));
+        servants_close(sv);
+        return err;
+    }
     return FERRY_OK;
 }
 
@@ -71,6 +80,8 @@ void
 servants_close(struct servants *sv)
 {
     /* Each servant's close goes here, in the reverse order of open. */
+    kv_service_close(sv->kv);
+    sv->kv = NULL;
     cache_service_close(sv->cache);
     sv->cache = NULL;
     if (sv->store != NULL) {
