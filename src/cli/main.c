@@ -17,6 +17,7 @@
 #include "cli/cmd_bench.h"
 #include "cli/cmd_cache.h"
 #include "cli/cmd_call.h"
+#include "cli/cmd_kv.h"
 #include "cli/cmd_services.h"
 #include "core/addr.h"
 #include "proto/frame.h"
@@ -38,6 +39,8 @@ static const struct command commands[] = {
      "drain a worker, disable/enable a service, reload the config"},
     {"cache", cmd_cache, cmd_cache_usage,
      "get, set, delete ... items of the cache ferry.cache"},
+    {"kv", cmd_kv, cmd_kv_usage,
+     "get, put, delete, list, count and watch keys of ferry.kv"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -289,3 +289,50 @@ class TestKv(FerryTestCase):
         s = {x["name"]: x for x in json.loads(f.body)["services"]}
         self.assertEqual(s[SVC]["backend"], "kv")
         self.assertEqual(s[SVC]["revision"], n)
+
+
+class TestKvCli(FerryTestCase):
+    TIME_LIMIT = 90
+
+    def ferry(self, d, *args, stdin=None, rc=0):
+        import subprocess
+        from ferrytest import binary
+        p = subprocess.run([binary("ferry"), "--addr", d.addr, "kv", *args],
+                           input=stdin, capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, rc, (args, p.stdout, p.stderr))
+        return p.stdout, p.stderr.decode()
+
+    def test_cli(self):
+        d = self.daemon()
+        self.assertEqual(self.ferry(d, "put", "a/1", "one")[0], b"rev=1\n")
+        self.assertEqual(self.ferry(d, "put", "a/2", "-", stdin=b"t\x00wo")[0],
+                         b"rev=2\n")
+        out, err = self.ferry(d, "get", "a/2", "--meta")
+        self.assertEqual(out, b"t\x00wo")
+        self.assertIn("create_rev=2 mod_rev=2 version=1 bytes=4", err)
+        _, err = self.ferry(d, "get", "nope", rc=1)
+        self.assertIn("NOT_FOUND", err)
+        _, err = self.ferry(d, "put", "a/1", "x", "--if-absent", rc=1)
+        self.assertIn("EXISTS: ferry.kv: 'a/1' is at mod_rev 1", err)
+        self.assertEqual(self.ferry(d, "put", "a/1", "uno", "--if-rev", "1")[0],
+                         b"rev=3\n")
+        for i in range(12):
+            self.ferry(d, "put", "b/%02d" % i, "v")
+        self.assertEqual(self.ferry(d, "count", "--prefix", "b/")[0], b"12\n")
+        self.assertEqual(self.ferry(d, "count")[0], b"14\n")
+        out, _ = self.ferry(d, "ls", "--prefix", "b/", "--limit", "5")
+        self.assertEqual(out.split(), [b"b/%02d" % i for i in range(5)])
+        out, _ = self.ferry(d, "ls", "--meta")
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[0], "a/1\t3\t2")
+        self.assertEqual(len(lines), 14)
+        self.assertEqual(self.ferry(d, "del", "b/00")[0], b"rev=16\n")
+        _, err = self.ferry(d, "del", "b/00", rc=1)
+        self.assertIn("NOT_FOUND", err)
+        out, _ = self.ferry(d, "watch", "a/", "--prefix", "--from-rev", "1",
+                            "--count", "3")
+        self.assertEqual(out, b"put a/1 1 one\nput a/2 2 t\x00wo\n"
+                              b"put a/1 3 uno\n")
+        out, _ = self.ferry(d, "watch", "b/00", "--from-rev", "5",
+                            "--count", "1")
+        self.assertEqual(out, b"delete b/00 16\n")
