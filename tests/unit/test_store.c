@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "servants/store_stats.h"
 #include "store/store.h"
 
 static const char *const tables[] = {"kv", "queues", "id"};
@@ -785,6 +786,31 @@ test_revisions_across_growth(void **state)
     assert_true(store_stats(f->s)->grows >= 1);
     assert_true(reran >= 1);
     assert_int_equal(counter(f, 2, "rev"), N);
+    /* The counters as /v1/stats and /metrics show them. */
+    {
+        json_t *o = store_stats_json(f->s);
+        char *text = NULL, want[96];
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        const struct store_stats *st = store_stats(f->s);
+
+        assert_non_null(o);
+        assert_int_equal(json_integer_value(json_object_get(o, "batches")), N);
+        assert_non_null(json_object_get(json_object_get(o, "commit_us"),
+                                        "p99"));
+        json_decref(o);
+        store_stats_metrics(f->s, m);
+        fclose(m);
+        snprintf(want, sizeof(want),
+                 "ferry_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+                 (unsigned long long)st->commits);
+        assert_non_null(strstr(text, want));
+        snprintf(want, sizeof(want),
+                 "ferry_store_batches_total{status=\"committed\"} %d\n", N);
+        assert_non_null(strstr(text, want));
+        assert_non_null(strstr(text, "# TYPE ferry_store_map_bytes gauge"));
+        free(text);
+    }
 }
 
 int
