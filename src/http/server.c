@@ -36,6 +36,7 @@
 #include "http/dashboard.h"
 #include "http/cache_routes.h"
 #include "http/gateway.h"
+#include "http/kv_routes.h"
 #include "http/route.h"
 
 /* One listening socket; owned by the server, freed in its close cb. */
@@ -1065,6 +1066,7 @@ http_server_new(struct loop *l, struct route_table *routes,
      * the dashboard's pages in between. */
     gateway_register(s);
     cache_routes_register(s);
+    kv_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);

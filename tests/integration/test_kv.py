@@ -336,3 +336,57 @@ class TestKvCli(FerryTestCase):
         out, _ = self.ferry(d, "watch", "b/00", "--from-rev", "5",
                             "--count", "1")
         self.assertEqual(out, b"delete b/00 16\n")
+
+
+class TestKvHttp(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_http(self):
+        import base64
+        d = self.daemon()
+        r = d.http("GET", "/v1/kv/a%2Fb")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(r.headers["ferry-revision"], "0")
+        r = d.http("PUT", "/v1/kv/a%2Fb", b"hello")
+        self.assertEqual((r.status, r.json()), (200, {"revision": "1"}))
+        r = d.http("PUT", "/v1/kv/a%2Fb?if_absent=1", b"x")
+        self.assertEqual(r.status, 412)
+        self.assertEqual(r.headers["ferry-mod-revision"], "1")
+        r = d.http("PUT", "/v1/kv/a%2Fb?if_mod_rev=1", b"world")
+        self.assertEqual(r.json(), {"revision": "2"})
+        r = d.http("GET", "/v1/kv/a%2Fb")
+        self.assertEqual((r.status, r.body), (200, b"world"))
+        self.assertEqual([r.headers[h] for h in (
+            "ferry-revision", "ferry-create-revision", "ferry-mod-revision",
+            "ferry-version")], ["2", "1", "2", "2"])
+        d.http("PUT", "/v1/kv/a%2Fc", b"\xff\x00")
+        d.http("PUT", "/v1/kv/b", b"other")
+        r = d.http("GET", "/v1/kv?prefix=a%2F&limit=1")
+        j = r.json()
+        self.assertEqual((j["revision"], j["more"]), ("4", True))
+        self.assertEqual(j["kvs"][0]["key"], "a/b")
+        self.assertEqual(j["kvs"][0]["value"], "world")
+        self.assertEqual(j["kvs"][0]["mod_revision"], "2")
+        r = d.http("GET", "/v1/kv?prefix=a%2F&start=a%2Fb%00")
+        j = r.json()
+        self.assertFalse(j["more"])
+        self.assertEqual([e["key"] for e in j["kvs"]], ["a/c"])
+        self.assertNotIn("value", j["kvs"][0])  # not UTF-8
+        self.assertEqual(base64.b64decode(j["kvs"][0]["value_b64"]),
+                         b"\xff\x00")
+        r = d.http("GET", "/v1/kv/a%2F?watch=1&prefix_watch=1&from_rev=2")
+        j = r.json()
+        self.assertEqual([(e["type"], e["key"], e["mod_revision"])
+                          for e in j["events"]],
+                         [("put", "a/b", "2"), ("put", "a/c", "3")])
+        r = d.http("GET", "/v1/kv/b?watch=1&wait_ms=200")
+        self.assertEqual(r.json()["events"], [])
+        r = d.http("DELETE", "/v1/kv/b?if_mod_rev=3")
+        self.assertEqual(r.status, 412)
+        r = d.http("DELETE", "/v1/kv/b")
+        self.assertEqual(r.json(), {"revision": "5"})
+        self.assertEqual(d.http("DELETE", "/v1/kv/b").status, 404)
+        self.assertEqual(d.http("GET", "/v1/kv?bogus=1").status, 400)
+        self.assertEqual(d.http("POST", "/v1/kv/x", b"").status, 405)
+        r = d.http("GET", "/v1/kv/" + "k" * 449)
+        self.assertEqual(r.status, 400)
