@@ -27,8 +27,10 @@
 #include "http/render.h"
 #include "http/server.h"
 #include "servants/cache_service.h"
+#include "servants/kv.h"
 #include "servants/servants.h"
 #include "servants/memcache.h"
+#include "servants/store_stats.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -390,6 +392,12 @@ metrics_write_tail(FILE *f, struct broker *b)
     if (memcache_current() != NULL) {
         memcache_metrics(memcache_current(), f);
     }
+    if (b->loop->servants != NULL && b->loop->servants->kv != NULL) {
+        kv_service_metrics(b->loop->servants->kv, f);
+    }
+    if (b->loop->servants != NULL && b->loop->servants->store != NULL) {
+        store_stats_metrics(b->loop->servants->store, f);
+    }
     metrics_mem(f, b->loop);
     procstat_read(&ps);
     metrics_family(f, "ferry_uptime_seconds", "gauge",
@@ -567,6 +575,12 @@ metrics_servants(json_t *root, const struct servants *sv)
     }
     if (sv->cache != NULL) {
         rc |= metrics_set(obj, "cache", cache_service_stats_json(sv->cache));
+    }
+    if (sv->kv != NULL) {
+        rc |= metrics_set(obj, "kv", kv_service_stats_json(sv->kv));
+    }
+    if (sv->store != NULL) {
+        rc |= metrics_set(obj, "store", store_stats_json(sv->store));
     }
     return rc;
 }

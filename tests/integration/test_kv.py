@@ -390,3 +390,21 @@ class TestKvHttp(FerryTestCase):
         self.assertEqual(d.http("POST", "/v1/kv/x", b"").status, 405)
         r = d.http("GET", "/v1/kv/" + "k" * 449)
         self.assertEqual(r.status, 400)
+
+    def test_stats_and_metrics(self):
+        d = self.daemon()
+        for i in range(3):
+            d.http("PUT", "/v1/kv/s%d" % i, b"v")
+        d.http("GET", "/v1/kv/s0")
+        j = d.http("GET", "/v1/stats").json()
+        kv, st = j["servants"]["kv"], j["servants"]["store"]
+        self.assertEqual((kv["rev"], kv["puts"], kv["ops"]["get"]), (3, 3, 1))
+        self.assertGreaterEqual(st["commits"], 1)
+        self.assertEqual(st["batches"], 3)
+        self.assertIn("p99", st["commit_us"])
+        m = d.http("GET", "/metrics").body.decode()
+        self.assertIn("ferry_kv_puts_total 3\n", m)
+        self.assertIn('ferry_kv_requests_total{op="put"} 3\n', m)
+        self.assertIn("ferry_store_commits_total ", m)
+        self.assertIn('ferry_store_commit_seconds_bucket{le="+Inf"} ', m)
+        self.assertIn("ferry_store_map_bytes ", m)
