@@ -147,6 +147,12 @@ async function main() {
                     cache_memory: text("cache-memory"),
                     cache_chart: !!document.querySelector(
                         "#cache-chart .uplot canvas",
+                    // The store panel: shown once /v1/stats has it.
+                    store_shown: !document.getElementById("store-panel")
+                        ?.hidden,
+                    store_size: text("store-size"),
+                    store_chart: !!document.querySelector(
+                        "#store-chart .uplot canvas",
                     ),
                     charts: [
                         "throughput-chart",

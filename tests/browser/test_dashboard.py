@@ -213,6 +213,11 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertRegex(seen.get("cache_memory", ""),
                          r"^\d+(\.\d)? (B|KiB|MiB) of 64(\.0)? MiB$", seen)
         self.assertTrue(seen.get("cache_chart"), seen)
+        # The store panel: bytes used and the map of store_max_bytes.
+        self.assertTrue(seen.get("store_shown"), seen)
+        self.assertRegex(seen.get("store_size", ""),
+                         r"^\d+(\.\d)? (B|KiB|MiB) used, map \d", seen)
+        self.assertTrue(seen.get("store_chart"), seen)
         self.assertTrue(seen.get("ok"), seen)
         self.assertTrue(os.path.getsize(shot) > 10000, shot)
         return seen

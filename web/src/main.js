@@ -10,6 +10,7 @@ import "uplot/dist/uPlot.min.css";
 import "../style.css";
 import { CachePanel } from "./cache.js";
 import { HeatmapChart, LineChart, fmtRate } from "./charts.js";
+import { StorePanel } from "./store.js";
 import {
     fmtBytes,
     fmtCount,
@@ -95,6 +96,7 @@ function positive(v) {
 
 function addSnapshot(snap) {
     charts.cache.add(snap);
+    charts.store.add(snap);
     hist.latest = snap;
     hist.lastAt = Date.now();
     hist.times.push(Date.now() / 1000);
@@ -151,6 +153,7 @@ function initCharts() {
     });
     charts.heatmap = new HeatmapChart($("heatmap-chart"));
     charts.cache = new CachePanel($);
+    charts.store = new StorePanel($);
     $("service-select").addEventListener("change", () => render());
 }
 
