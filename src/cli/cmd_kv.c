@@ -121,9 +121,9 @@ out_bad:
 /* One call of r on key; decodes the reply into *rep, the payload kept in
  * *reply (released by the caller on CLI_EXIT_OK). */
 static int
-kv_cli_call(const struct cli_ctx *ctx, struct slice key,
-            const struct kv_req *r, uint32_t deadline_ms,
-            struct ferry_reply *reply, struct kv_reply *rep)
+kv_cli_call(const struct cli_ctx *ctx, struct slice key, const struct kv_req *r,
+            uint32_t deadline_ms, struct ferry_reply *reply,
+            struct kv_reply *rep)
 {
     struct ferry_request req = {.service = "ferry.kv"};
     uint8_t *payload;
@@ -196,8 +196,8 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
                 return CLI_EXIT_OK;
             }
             if ((m = cli_opt(argc, argv, &j, "--timeout", &v)) != 0) {
-                if (m < 0 || !cli_parse_u32("kv", "--timeout", v, 1,
-                                            UINT32_MAX, &deadline_ms)) {
+                if (m < 0 || !cli_parse_u32("kv", "--timeout", v, 1, UINT32_MAX,
+                                            &deadline_ms)) {
                     return CLI_EXIT_USAGE;
                 }
             } else if ((m = cli_opt(argc, argv, &j, "--if-rev", &v)) != 0) {
@@ -250,8 +250,10 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
 #define KV_NEED(n)                                                             \
     do {                                                                       \
         if (n_pos != (n) + 1) {                                                \
-            return cli_usage_error("kv", "%s: wrong number of arguments (see " \
-                                   "ferry kv --help)", pos[0]);                \
+            return cli_usage_error("kv",                                       \
+                                   "%s: wrong number of arguments (see "       \
+                                   "ferry kv --help)",                         \
+                                   pos[0]);                                    \
         }                                                                      \
     } while (0)
     if (n_pos >= 2) {
@@ -273,7 +275,8 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
             rc = CLI_EXIT_FERRY;
         } else {
             if (meta) {
-                fprintf(stderr, "rev=%" PRIu64 " create_rev=%" PRIu64
+                fprintf(stderr,
+                        "rev=%" PRIu64 " create_rev=%" PRIu64
                         " mod_rev=%" PRIu64 " version=%" PRIu64 " bytes=%zu\n",
                         rep.rev, rep.meta.create_rev, rep.meta.mod_rev,
                         rep.meta.version, rep.value.len);
@@ -291,11 +294,12 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
         KV_NEED(put ? 2 : 1);
         if (if_absent && (has_rev || !put)) {
             return cli_usage_error("kv", "--if-absent is for put, without "
-                                   "--if-rev");
+                                         "--if-rev");
         }
         r.op = put ? KV_OP_PUT : KV_OP_DELETE;
         r.cond = if_absent ? KV_COND_ABSENT
-                           : has_rev ? KV_COND_REV : KV_COND_ANY;
+                 : has_rev ? KV_COND_REV
+                           : KV_COND_ANY;
         r.rev = if_rev;
         if (put && strcmp(pos[2], "-") == 0) {
             if ((rc = kv_cli_stdin(&stdin_data, &r.value.len)) != CLI_EXIT_OK) {
@@ -314,8 +318,9 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
             printf("rev=%" PRIu64 "\n", rep.rev);
             rc = cli_flush(CLI_EXIT_OK);
         } else if (rep.status == KV_ST_EXISTS) {
-            fprintf(stderr, "EXISTS: ferry.kv: '%s' is at mod_rev %" PRIu64
-                    "\n", pos[1], rep.rev);
+            fprintf(stderr,
+                    "EXISTS: ferry.kv: '%s' is at mod_rev %" PRIu64 "\n",
+                    pos[1], rep.rev);
             rc = CLI_EXIT_FERRY;
         } else {
             fprintf(stderr, "NOT_FOUND: ferry.kv: no key '%s'\n", pos[1]);
@@ -410,8 +415,8 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
             struct kv_meta em;
             uint8_t t;
 
-            rc = kv_cli_call(ctx, key, &r, deadline_ms ? deadline_ms
-                                                       : KV_CLI_WAIT_MS + 5000,
+            rc = kv_cli_call(ctx, key, &r,
+                             deadline_ms ? deadline_ms : KV_CLI_WAIT_MS + 5000,
                              &reply, &rep);
             if (rc != CLI_EXIT_OK) {
                 return rc;

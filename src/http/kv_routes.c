@@ -129,7 +129,8 @@ kv_routes_entries(struct slice entries, bool event)
     struct kv_meta m;
     uint8_t t;
 
-    while (arr != NULL && kv_codec_next_entry(&entries, event, &t, &k, &m, &v)) {
+    while (arr != NULL &&
+           kv_codec_next_entry(&entries, event, &t, &k, &m, &v)) {
         json_t *e = json_object();
         int rc = e == NULL;
 
@@ -137,12 +138,13 @@ kv_routes_entries(struct slice entries, bool event)
             rc |= json_object_set_new(e, "type",
                                       json_string(t == 0 ? "put" : "delete"));
         }
-        rc |= e == NULL || kv_routes_bytes(e, "key", k) ||
-              json_object_set_new(e, "create_revision",
-                                  kv_routes_u64(m.create_rev)) ||
-              json_object_set_new(e, "mod_revision", kv_routes_u64(m.mod_rev)) ||
-              json_object_set_new(e, "version", kv_routes_u64(m.version)) ||
-              kv_routes_bytes(e, "value", v);
+        rc |=
+            e == NULL || kv_routes_bytes(e, "key", k) ||
+            json_object_set_new(e, "create_revision",
+                                kv_routes_u64(m.create_rev)) ||
+            json_object_set_new(e, "mod_revision", kv_routes_u64(m.mod_rev)) ||
+            json_object_set_new(e, "version", kv_routes_u64(m.version)) ||
+            kv_routes_bytes(e, "value", v);
         if (rc != 0 || json_array_append_new(arr, e) != 0) {
             json_decref(arr);
             return NULL;
@@ -373,9 +375,9 @@ kv_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (path_len > plen + 1) {
-        uint8_t *k = kv_routes_decode(req, req->path.base + plen + 1,
-                                      req->path.base + path_len, KV_KEY_MAX,
-                                      &n);
+        uint8_t *k =
+            kv_routes_decode(req, req->path.base + plen + 1,
+                             req->path.base + path_len, KV_KEY_MAX, &n);
         if (k == NULL) {
             http_respond_error(req, FERRY_EINVALID_ARGUMENT,
                                "ferry.kv: key must be 1 to 448 bytes");
@@ -423,12 +425,13 @@ kv_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
             return 0;
         }
         r.op = KV_OP_PUT;
-        r.cond = q.if_absent ? KV_COND_ABSENT
-                             : q.has_if_rev ? KV_COND_REV : KV_COND_ANY;
+        r.cond = q.if_absent    ? KV_COND_ABSENT
+                 : q.has_if_rev ? KV_COND_REV
+                                : KV_COND_ANY;
         r.rev = q.if_mod_rev;
-        r.value = (struct slice){(const uint8_t *)req->entity.base,
-                                 req->entity.base != NULL ? req->entity.len
-                                                          : 0};
+        r.value =
+            (struct slice){(const uint8_t *)req->entity.base,
+                           req->entity.base != NULL ? req->entity.len : 0};
     } else if (h2o_memis(m.base, m.len, H2O_STRLIT("DELETE"))) {
         r.op = KV_OP_DELETE;
         r.cond = q.has_if_rev ? KV_COND_REV : KV_COND_ANY;
@@ -460,7 +463,7 @@ kv_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
                  (struct slice){payload, n},
                  r.op == KV_OP_WATCH ? (uint32_t)q.wait_ms + 5000 : 0,
                  r.op == KV_OP_PUT || r.op == KV_OP_DELETE ? 0
-                                                          : FERRY_IDEMPOTENT,
+                                                           : FERRY_IDEMPOTENT,
                  kv_routes_done);
     return 0;
 }

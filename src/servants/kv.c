@@ -21,21 +21,21 @@
 /* A write waiting for its commit; pooled. The hook fills the results in
  * the writer thread; the loop reads them from the batch's callback on. */
 struct kv_write {
-    struct kv_write *next_free;  /* in the pool */
-    struct kv_service *kv;       /* borrowed */
-    uint64_t handle;             /* bcall_hold's */
-    uint8_t op;                  /* KV_OP_PUT or KV_OP_DELETE */
-    uint8_t cond;                /* enum kv_cond */
-    uint64_t want_rev;           /* KV_COND_REV: R */
-    uint8_t key[KV_KEY_MAX];     /* the key */
-    size_t klen;                 /* its bytes */
-    uint8_t *val;                /* owned: the value (PUT) */
-    size_t vlen;                 /* its bytes */
-    size_t vcap;                 /* bytes allocated at val */
+    struct kv_write *next_free; /* in the pool */
+    struct kv_service *kv;      /* borrowed */
+    uint64_t handle;            /* bcall_hold's */
+    uint8_t op;                 /* KV_OP_PUT or KV_OP_DELETE */
+    uint8_t cond;               /* enum kv_cond */
+    uint64_t want_rev;          /* KV_COND_REV: R */
+    uint8_t key[KV_KEY_MAX];    /* the key */
+    size_t klen;                /* its bytes */
+    uint8_t *val;               /* owned: the value (PUT) */
+    size_t vlen;                /* its bytes */
+    size_t vcap;                /* bytes allocated at val */
     /* Written by the hook. */
-    uint8_t status;              /* enum kv_status */
-    uint64_t cur_mod_rev;        /* the key's mod_rev before, 0 absent */
-    struct kv_meta meta;         /* the new meta (delete: mod_rev only) */
+    uint8_t status;       /* enum kv_status */
+    uint64_t cur_mod_rev; /* the key's mod_rev before, 0 absent */
+    struct kv_meta meta;  /* the new meta (delete: mod_rev only) */
 };
 
 /* One event of the history; key and value follow it. */
@@ -49,37 +49,37 @@ struct kv_event {
 
 /* A held WATCH. */
 struct kv_watcher {
-    struct list node;         /* in kv->watchers */
-    struct kv_service *kv;    /* borrowed */
-    struct timer timer;       /* wait_ms */
-    uint64_t handle;          /* bcall_hold's */
-    struct kv_req req;        /* op, prefix, max_events; key -> keybuf */
-    uint64_t from;            /* first revision wanted */
+    struct list node;      /* in kv->watchers */
+    struct kv_service *kv; /* borrowed */
+    struct timer timer;    /* wait_ms */
+    uint64_t handle;       /* bcall_hold's */
+    struct kv_req req;     /* op, prefix, max_events; key -> keybuf */
+    uint64_t from;         /* first revision wanted */
     uint8_t keybuf[KV_KEY_MAX];
 };
 
 struct kv_service {
-    struct backend be;          /* registered as ferry.kv */
-    struct broker *b;           /* borrowed */
-    struct loop *loop;          /* borrowed */
-    struct store *st;           /* borrowed */
-    unsigned t_kv;              /* table "kv" */
-    unsigned t_meta;            /* table "meta" */
-    uint64_t rev;               /* the last revision committed */
+    struct backend be;            /* registered as ferry.kv */
+    struct broker *b;             /* borrowed */
+    struct loop *loop;            /* borrowed */
+    struct store *st;             /* borrowed */
+    unsigned t_kv;                /* table "kv" */
+    unsigned t_meta;              /* table "meta" */
+    uint64_t rev;                 /* the last revision committed */
     struct kv_write *free_writes; /* pool */
-    size_t n_free;              /* entries in it */
-    struct kv_event **ring;     /* owned: the history, oldest at head */
-    size_t ring_head;           /* index of the oldest */
-    size_t ring_n;              /* events in it */
-    uint64_t ring_bytes;        /* their key and value bytes */
-    uint64_t oldest;            /* oldest revision answerable */
-    struct list watchers;       /* held watches */
-    uv_check_t check;           /* wakes watchers after commits */
-    bool check_on;              /* check started */
-    bool closing;               /* kv_service_close was called */
-    uint8_t *out;               /* owned: reply scratch */
-    size_t out_cap;             /* bytes at out */
-    struct kv_stats stats;      /* counters */
+    size_t n_free;                /* entries in it */
+    struct kv_event **ring;       /* owned: the history, oldest at head */
+    size_t ring_head;             /* index of the oldest */
+    size_t ring_n;                /* events in it */
+    uint64_t ring_bytes;          /* their key and value bytes */
+    uint64_t oldest;              /* oldest revision answerable */
+    struct list watchers;         /* held watches */
+    uv_check_t check;             /* wakes watchers after commits */
+    bool check_on;                /* check started */
+    bool closing;                 /* kv_service_close was called */
+    uint8_t *out;                 /* owned: reply scratch */
+    size_t out_cap;               /* bytes at out */
+    struct kv_stats stats;        /* counters */
 };
 
 #define KV_POOL_MAX 1024
@@ -131,8 +131,8 @@ kv_get(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
     struct kv_meta m;
     struct slice val;
     bool found = false;
-    ferry_err err = store_get(kv->st, kv->t_kv, r->key.p, r->key.len, &v,
-                              &found);
+    ferry_err err =
+        store_get(kv->st, kv->t_kv, r->key.p, r->key.len, &v, &found);
     uint8_t *p;
 
     if (err != FERRY_OK) {
@@ -355,8 +355,8 @@ kv_watch_collect(struct kv_service *kv, const struct kv_req *r, uint64_t rev,
     if (p == NULL) {
         return false;
     }
-    for (size_t i = kv_ring_find(kv, rev); i < kv->ring_n && cnt < r->max_events;
-         i++) {
+    for (size_t i = kv_ring_find(kv, rev);
+         i < kv->ring_n && cnt < r->max_events; i++) {
         struct kv_event *e = kv_ring_at(kv, i);
         struct slice k = {e->data, e->klen};
 
@@ -368,8 +368,7 @@ kv_watch_collect(struct kv_service *kv, const struct kv_req *r, uint64_t rev,
             return false;
         }
         off += kv_codec_write_entry(p + off, true, e->type, k, &e->meta,
-                                    (struct slice){e->data + e->klen,
-                                                   e->vlen});
+                                    (struct slice){e->data + e->klen, e->vlen});
         cnt++;
     }
     p = kv->out;
@@ -407,9 +406,10 @@ kv_watcher_answer(struct kv_watcher *w)
         char msg[96];
 
         kv->stats.compacted++;
-        snprintf(msg, sizeof(msg), "revision %llu compacted, oldest kept is "
-                 "%llu", (unsigned long long)w->from,
-                 (unsigned long long)kv->oldest);
+        snprintf(msg, sizeof(msg),
+                 "revision %llu compacted, oldest kept is "
+                 "%llu",
+                 (unsigned long long)w->from, (unsigned long long)kv->oldest);
         broker_answer_error(kv->b, w->handle, FERRY_EINVALID_ARGUMENT, msg);
     } else if (!kv_watch_collect(kv, &w->req, w->from, &len, &n)) {
         broker_answer_error(kv->b, w->handle, FERRY_ENOMEM, NULL);
@@ -465,9 +465,10 @@ kv_watch(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
         char msg[96];
 
         kv->stats.compacted++;
-        snprintf(msg, sizeof(msg), "revision %llu compacted, oldest kept is "
-                 "%llu", (unsigned long long)from,
-                 (unsigned long long)kv->oldest);
+        snprintf(msg, sizeof(msg),
+                 "revision %llu compacted, oldest kept is "
+                 "%llu",
+                 (unsigned long long)from, (unsigned long long)kv->oldest);
         bcall_error(c, FERRY_EINVALID_ARGUMENT, msg);
         return;
     }
@@ -559,8 +560,8 @@ kv_hook(void *arg, const struct store_val *old, uint64_t rev,
     struct kv_write *w = arg;
     struct kv_meta om = {0, 0, 0};
     struct slice ov;
-    bool exists = old != NULL && kv_codec_read_stored(old->data, old->len,
-                                                      &om, &ov);
+    bool exists =
+        old != NULL && kv_codec_read_stored(old->data, old->len, &om, &ov);
     uint8_t *p;
 
     w->cur_mod_rev = exists ? om.mod_rev : 0;
@@ -890,9 +891,9 @@ kv_service_stats_json(struct kv_service *kv)
         bad |= json_object_set_new(ops, kv_codec_op_name(op),
                                    json_integer((json_int_t)s->ops[op]));
     }
-#define KV_J(name) \
-    bad = bad || json_object_set_new(obj, #name, \
-                                     json_integer((json_int_t)s->name))
+#define KV_J(name)                                                             \
+    bad = bad ||                                                               \
+          json_object_set_new(obj, #name, json_integer((json_int_t)s->name))
     KV_J(rev);
     KV_J(puts);
     KV_J(deletes);
@@ -919,7 +920,8 @@ static void
 kv_metric(FILE *f, const char *name, const char *type, const char *help,
           uint64_t v)
 {
-    fprintf(f, "# HELP ferry_kv_%s %s\n# TYPE ferry_kv_%s %s\nferry_kv_%s %llu\n",
+    fprintf(f,
+            "# HELP ferry_kv_%s %s\n# TYPE ferry_kv_%s %s\nferry_kv_%s %llu\n",
             name, help, name, type, name, (unsigned long long)v);
 }
 
@@ -937,19 +939,18 @@ kv_service_metrics(struct kv_service *kv, FILE *f)
     kv_metric(f, "revision", "gauge", "The store revision of ferry.kv.",
               s->rev);
     kv_metric(f, "puts_total", "counter", "Puts committed.", s->puts);
-    kv_metric(f, "deletes_total", "counter", "Deletes committed.",
-              s->deletes);
+    kv_metric(f, "deletes_total", "counter", "Deletes committed.", s->deletes);
     kv_metric(f, "compare_failed_total", "counter",
               "Writes answered EXISTS (a condition failed).", s->cas_failed);
     kv_metric(f, "not_found_total", "counter",
               "Gets and deletes answered NOT_FOUND.", s->not_found);
     kv_metric(f, "write_errors_total", "counter",
               "Writes the store failed (NO_SPACE, SYS).", s->write_errors);
-    kv_metric(f, "writes_pending", "gauge",
-              "Writes waiting for their commit.", s->writes_pending);
+    kv_metric(f, "writes_pending", "gauge", "Writes waiting for their commit.",
+              s->writes_pending);
     kv_metric(f, "watchers", "gauge", "Watches held now.", s->watchers);
-    kv_metric(f, "watch_events_total", "counter",
-              "Events sent to watchers.", s->watch_events);
+    kv_metric(f, "watch_events_total", "counter", "Events sent to watchers.",
+              s->watch_events);
     kv_metric(f, "watch_compacted_total", "counter",
               "Watches refused: from_rev older than the history.",
               s->compacted);

@@ -73,15 +73,19 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
     n--;
     need = kv_fixed(r.op);
     if (n < need) {
-        return kv_bad(err, "ferry.kv: payload of op %u needs %zu bytes "
-                      "after op, got %zu", (unsigned)r.op, need, n);
+        return kv_bad(err,
+                      "ferry.kv: payload of op %u needs %zu bytes "
+                      "after op, got %zu",
+                      (unsigned)r.op, need, n);
     }
     r.key = key;
     switch (r.op) {
     case KV_OP_GET:
         if (n != 0) {
-            return kv_bad(err, "ferry.kv: get takes nothing after op, got "
-                          "%zu bytes", n);
+            return kv_bad(err,
+                          "ferry.kv: get takes nothing after op, got "
+                          "%zu bytes",
+                          n);
         }
         break;
     case KV_OP_PUT:
@@ -97,8 +101,10 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
             r.value.p = p + 9;
             r.value.len = n - 9;
         } else if (n != 9) {
-            return kv_bad(err, "ferry.kv: delete takes 9 bytes after op, "
-                          "got %zu", n);
+            return kv_bad(err,
+                          "ferry.kv: delete takes 9 bytes after op, "
+                          "got %zu",
+                          n);
         }
         break;
     case KV_OP_RANGE:
@@ -116,9 +122,10 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
                           kv_codec_op_name(r.op), elen, KV_KEY_MAX);
         }
         if (n != need + elen) {
-            return kv_bad(err, "ferry.kv: payload of op %u with elen %zu "
-                          "needs %zu bytes after op, got %zu", (unsigned)r.op,
-                          elen, need + elen, n);
+            return kv_bad(err,
+                          "ferry.kv: payload of op %u with elen %zu "
+                          "needs %zu bytes after op, got %zu",
+                          (unsigned)r.op, elen, need + elen, n);
         }
         if (r.mode == KV_MODE_PREFIX && elen != 0) {
             return kv_bad(err, "ferry.kv: %s: a prefix takes no end",
@@ -136,8 +143,10 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
                               (unsigned)r.limit, KV_LIMIT_MAX);
             }
             if (q[4] > 1) {
-                return kv_bad(err, "ferry.kv: range: keys_only is %u, not "
-                              "0 or 1", (unsigned)q[4]);
+                return kv_bad(err,
+                              "ferry.kv: range: keys_only is %u, not "
+                              "0 or 1",
+                              (unsigned)q[4]);
             }
             r.keys_only = q[4] == 1;
         }
@@ -145,8 +154,10 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
     }
     case KV_OP_WATCH:
         if (n != need) {
-            return kv_bad(err, "ferry.kv: watch takes %zu bytes after op, "
-                          "got %zu", need, n);
+            return kv_bad(err,
+                          "ferry.kv: watch takes %zu bytes after op, "
+                          "got %zu",
+                          need, n);
         }
         if (p[0] > 1) {
             return kv_bad(err, "ferry.kv: watch: prefix is %u, not 0 or 1",
@@ -167,8 +178,8 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
     empty_ok = r.op == KV_OP_RANGE || r.op == KV_OP_COUNT ||
                (r.op == KV_OP_WATCH && r.prefix);
     if (key.len > KV_KEY_MAX || (key.len == 0 && !empty_ok)) {
-        return kv_bad(err, "ferry.kv: key of %zu bytes, needs 1 to %d",
-                      key.len, KV_KEY_MAX);
+        return kv_bad(err, "ferry.kv: key of %zu bytes, needs 1 to %d", key.len,
+                      KV_KEY_MAX);
     }
     *out = r;
     return FERRY_OK;

@@ -50,31 +50,31 @@ enum kv_mode {
     KV_MODE_RANGE = 1,  /* [key, end); an empty end: to the last key */
 };
 
-#define KV_KEY_MAX 448            /* bytes of a key */
-#define KV_LIMIT_DEFAULT 1000     /* RANGE limit 0 */
-#define KV_LIMIT_MAX 10000        /* RANGE limit at most */
-#define KV_EVENTS_DEFAULT 1000    /* WATCH max_events 0 */
-#define KV_EVENTS_MAX 10000       /* WATCH max_events at most */
-#define KV_META 24                /* create_rev, mod_rev, version */
-#define KV_ENTRY_HEAD (2 + KV_META + 4)     /* + key + value */
-#define KV_EVENT_HEAD (1 + KV_ENTRY_HEAD)   /* type + entry */
-#define KV_CODEC_ERR_SIZE 128     /* room for a decode message */
+#define KV_KEY_MAX 448                    /* bytes of a key */
+#define KV_LIMIT_DEFAULT 1000             /* RANGE limit 0 */
+#define KV_LIMIT_MAX 10000                /* RANGE limit at most */
+#define KV_EVENTS_DEFAULT 1000            /* WATCH max_events 0 */
+#define KV_EVENTS_MAX 10000               /* WATCH max_events at most */
+#define KV_META 24                        /* create_rev, mod_rev, version */
+#define KV_ENTRY_HEAD (2 + KV_META + 4)   /* + key + value */
+#define KV_EVENT_HEAD (1 + KV_ENTRY_HEAD) /* type + entry */
+#define KV_CODEC_ERR_SIZE 128             /* room for a decode message */
 
 /* A decoded request; slices borrow the payload and the key. */
 struct kv_req {
-    uint8_t op;             /* enum kv_op */
-    struct slice key;       /* the routing key: key, start or prefix */
-    uint8_t cond;           /* PUT, DELETE: enum kv_cond */
-    uint64_t rev;           /* PUT, DELETE with KV_COND_REV: R */
-    struct slice value;     /* PUT */
-    uint8_t mode;           /* RANGE, COUNT: enum kv_mode */
-    struct slice end;       /* RANGE, COUNT: end of KV_MODE_RANGE */
-    uint32_t limit;         /* RANGE: 1..KV_LIMIT_MAX (0 made default) */
-    bool keys_only;         /* RANGE: values left out (vlen 0) */
-    bool prefix;            /* WATCH: key is a prefix */
-    uint64_t from_rev;      /* WATCH: first revision wanted, 0 = after now */
-    uint32_t wait_ms;       /* WATCH: how long to wait for an event */
-    uint32_t max_events;    /* WATCH: 1..KV_EVENTS_MAX */
+    uint8_t op;          /* enum kv_op */
+    struct slice key;    /* the routing key: key, start or prefix */
+    uint8_t cond;        /* PUT, DELETE: enum kv_cond */
+    uint64_t rev;        /* PUT, DELETE with KV_COND_REV: R */
+    struct slice value;  /* PUT */
+    uint8_t mode;        /* RANGE, COUNT: enum kv_mode */
+    struct slice end;    /* RANGE, COUNT: end of KV_MODE_RANGE */
+    uint32_t limit;      /* RANGE: 1..KV_LIMIT_MAX (0 made default) */
+    bool keys_only;      /* RANGE: values left out (vlen 0) */
+    bool prefix;         /* WATCH: key is a prefix */
+    uint64_t from_rev;   /* WATCH: first revision wanted, 0 = after now */
+    uint32_t wait_ms;    /* WATCH: how long to wait for an event */
+    uint32_t max_events; /* WATCH: 1..KV_EVENTS_MAX */
 };
 
 /* The op's name in lowercase ("get", "put" ...), "?" if none. */
@@ -144,8 +144,8 @@ kv_get_u64(const uint8_t *p)
 static inline uint32_t
 kv_get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
 }
 
 /* One RANGE entry or WATCH event (type first when event), written at dst;

@@ -20,7 +20,7 @@ store_stats_json(struct store *s)
     json_t *o = json_object(), *lat = json_object();
     int rc = o == NULL || lat == NULL;
 
-#define SS_J(name) \
+#define SS_J(name)                                                             \
     rc |= store_stats_set(o, #name, json_integer((json_int_t)st->name))
     SS_J(commits);
     SS_J(batches);
@@ -37,10 +37,10 @@ store_stats_json(struct store *s)
     SS_J(queued);
 #undef SS_J
     if (lat != NULL) {
-        rc |= store_stats_set(
-            lat, "p50", json_real(hist_percentile(&st->commit_us, 0.50)));
-        rc |= store_stats_set(
-            lat, "p99", json_real(hist_percentile(&st->commit_us, 0.99)));
+        rc |= store_stats_set(lat, "p50",
+                              json_real(hist_percentile(&st->commit_us, 0.50)));
+        rc |= store_stats_set(lat, "p99",
+                              json_real(hist_percentile(&st->commit_us, 0.99)));
         rc |= store_stats_set(lat, "max",
                               json_integer((json_int_t)st->commit_us.max));
     }
@@ -52,29 +52,30 @@ store_stats_json(struct store *s)
 }
 
 static void
-store_stats_one(FILE *f, const char *name, const char *type,
-                const char *help, unsigned long long v)
+store_stats_one(FILE *f, const char *name, const char *type, const char *help,
+                unsigned long long v)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
-            type, name, v);
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+            name, v);
 }
 
 void
 store_stats_metrics(struct store *s, FILE *f)
 {
-    static const uint64_t le_us[] = {100,   250,    500,    1000,   2500,
-                                     5000,  10000,  25000,  50000,  100000,
-                                     250000, 1000000};
+    static const uint64_t le_us[] = {100,   250,    500,    1000,
+                                     2500,  5000,   10000,  25000,
+                                     50000, 100000, 250000, 1000000};
     const struct store_stats *st = store_stats(s);
     const struct hist *h = &st->commit_us;
 
     store_stats_one(f, "ferry_store_commits_total", "counter",
                     "Write transactions committed.", st->commits);
-    fprintf(f, "# HELP ferry_store_batches_total Write batches decided, by "
-               "outcome.\n# TYPE ferry_store_batches_total counter\n"
-               "ferry_store_batches_total{status=\"committed\"} %llu\n"
-               "ferry_store_batches_total{status=\"refused\"} %llu\n"
-               "ferry_store_batches_total{status=\"failed\"} %llu\n",
+    fprintf(f,
+            "# HELP ferry_store_batches_total Write batches decided, by "
+            "outcome.\n# TYPE ferry_store_batches_total counter\n"
+            "ferry_store_batches_total{status=\"committed\"} %llu\n"
+            "ferry_store_batches_total{status=\"refused\"} %llu\n"
+            "ferry_store_batches_total{status=\"failed\"} %llu\n",
             (unsigned long long)(st->batches - st->batches_refused -
                                  st->batches_failed),
             (unsigned long long)st->batches_refused,
@@ -87,8 +88,8 @@ store_stats_metrics(struct store *s, FILE *f)
                     "Pages in use in the map, in bytes.", st->used_bytes);
     store_stats_one(f, "ferry_store_map_bytes", "gauge",
                     "The map's size now, in bytes.", st->map_bytes);
-    store_stats_one(f, "ferry_store_max_bytes", "gauge",
-                    "store_max_bytes.", st->max_bytes);
+    store_stats_one(f, "ferry_store_max_bytes", "gauge", "store_max_bytes.",
+                    st->max_bytes);
     store_stats_one(f, "ferry_store_queued", "gauge",
                     "Batches waiting for or in a commit.", st->queued);
     fprintf(f, "# HELP ferry_store_commit_seconds Commit latency (txn begin "
@@ -106,9 +107,10 @@ store_stats_metrics(struct store *s, FILE *f)
         fprintf(f, "ferry_store_commit_seconds_bucket{le=\"%g\"} %llu\n",
                 (double)le_us[i] / 1e6, (unsigned long long)n);
     }
-    fprintf(f, "ferry_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
-               "ferry_store_commit_seconds_sum %.6f\n"
-               "ferry_store_commit_seconds_count %llu\n",
+    fprintf(f,
+            "ferry_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+            "ferry_store_commit_seconds_sum %.6f\n"
+            "ferry_store_commit_seconds_count %llu\n",
             (unsigned long long)h->count, (double)h->sum / 1e6,
             (unsigned long long)h->count);
 }

@@ -364,8 +364,8 @@ store_get(struct store *s, unsigned table, const void *key, size_t klen,
 }
 
 ferry_err
-store_get_counter(struct store *s, unsigned table, const void *key,
-                  size_t klen, uint64_t *out)
+store_get_counter(struct store *s, unsigned table, const void *key, size_t klen,
+                  uint64_t *out)
 {
     struct store_val v;
     bool found = false;

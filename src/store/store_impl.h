@@ -17,21 +17,21 @@ enum store_op_kind { STORE_OP_PUT = 0, STORE_OP_DEL = 1, STORE_OP_HOOK = 2 };
 
 /* One operation; its bytes live in the batch's data, by offset. */
 struct store_op {
-    uint8_t kind;  /* enum store_op_kind */
-    uint8_t table; /* table id */
-    uint8_t cond;  /* enum store_cond */
-    uint32_t klen; /* key bytes */
-    size_t koff;   /* key at data + koff */
-    size_t vlen;   /* value bytes (put) */
-    size_t voff;   /* value at data + voff */
-    size_t elen;   /* expected bytes (IF_EQUALS, IF_PREFIX) */
-    size_t eoff;   /* expected at data + eoff */
+    uint8_t kind;     /* enum store_op_kind */
+    uint8_t table;    /* table id */
+    uint8_t cond;     /* enum store_cond */
+    uint32_t klen;    /* key bytes */
+    size_t koff;      /* key at data + koff */
+    size_t vlen;      /* value bytes (put) */
+    size_t voff;      /* value at data + voff */
+    size_t elen;      /* expected bytes (IF_EQUALS, IF_PREFIX) */
+    size_t eoff;      /* expected at data + eoff */
     store_hook_fn fn; /* STORE_OP_HOOK: the hook */
     void *fn_arg;     /* borrowed, for fn */
     /* STORE_OP_HOOK, written by the writer between its two passes: */
-    uint8_t act;      /* enum store_hook_act */
-    size_t hoff;      /* the new value at the writer's scratch + hoff */
-    size_t hlen;      /* its bytes */
+    uint8_t act; /* enum store_hook_act */
+    size_t hoff; /* the new value at the writer's scratch + hoff */
+    size_t hlen; /* its bytes */
 };
 
 /* Owned by its builder, then by the store from store_submit until its
@@ -57,11 +57,11 @@ struct store_batch {
 
 /* What a hook writes its value into: the writer's scratch area. */
 struct store_hook_ctx {
-    struct store *s;  /* borrowed */
-    size_t off;       /* the value at s->w_scratch + off */
-    size_t len;       /* its bytes, once store_hook_value was called */
-    bool given;       /* store_hook_value was called */
-    bool nomem;       /* store_hook_value failed */
+    struct store *s; /* borrowed */
+    size_t off;      /* the value at s->w_scratch + off */
+    size_t len;      /* its bytes, once store_hook_value was called */
+    bool given;      /* store_hook_value was called */
+    bool nomem;      /* store_hook_value failed */
 };
 
 /* A singly linked FIFO of batches. */
@@ -112,9 +112,9 @@ struct store {
     _Atomic uint64_t w_syncs;      /* mdb_env_sync calls */
 
     /* The writer's own. */
-    unsigned char *w_scratch;      /* owned: hooks' values of a batch */
-    size_t w_scratch_len;          /* bytes used */
-    size_t w_scratch_cap;          /* bytes allocated */
+    unsigned char *w_scratch; /* owned: hooks' values of a batch */
+    size_t w_scratch_len;     /* bytes used */
+    size_t w_scratch_cap;     /* bytes allocated */
 };
 
 void store_list_push(struct store_list *l, struct store_batch *b);

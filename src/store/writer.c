@@ -78,8 +78,7 @@ writer_rev(struct store *s, MDB_txn *txn, const struct store_batch *b,
     }
     if (g == 0) {
         if (v.mv_size != 8) {
-            log_error("store: revision counter is %zu bytes, not 8",
-                      v.mv_size);
+            log_error("store: revision counter is %zu bytes, not 8", v.mv_size);
             return WRITER_BADCTR;
         }
         for (int i = 0; i < 8; i++) {
@@ -114,8 +113,8 @@ writer_run_hook(struct store *s, MDB_txn *txn, struct store_op *op,
     if (act == STORE_HOOK_REFUSE) {
         return WRITER_REFUSED;
     }
-    op->act = (uint8_t)(act == STORE_HOOK_PUT ? STORE_HOOK_PUT
-                                              : STORE_HOOK_DELETE);
+    op->act =
+        (uint8_t)(act == STORE_HOOK_PUT ? STORE_HOOK_PUT : STORE_HOOK_DELETE);
     op->hoff = ctx.off;
     op->hlen = act == STORE_HOOK_PUT ? ctx.len : 0;
     return 0;

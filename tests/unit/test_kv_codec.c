@@ -40,8 +40,8 @@ test_decode_ops(void **state)
     static const uint8_t del[] = {3, 2, 0, 0, 0, 0, 0, 0, 0, 7};
     static const uint8_t range[] = {4, 1, 0, 2, 'z', 'z', 0, 0, 0, 0, 1};
     static const uint8_t count[] = {5, 0, 0, 0};
-    static const uint8_t watch[] = {6, 1, 0, 0, 0, 0, 0, 0, 0, 9,
-                                    0, 0, 1, 0, 0, 0, 0, 5};
+    static const uint8_t watch[] = {6, 1, 0, 0, 0, 0, 0, 0, 0,
+                                    9, 0, 0, 1, 0, 0, 0, 0, 5};
 
     assert_int_equal(dec("k", get, sizeof(get), &r, err), FERRY_OK);
     assert_int_equal(r.op, KV_OP_GET);
@@ -93,10 +93,10 @@ test_decode_refuses(void **state)
     static const uint8_t range_ko[] = {4, 0, 0, 0, 0, 0, 0, 0, 2};
     static const uint8_t range_mode[] = {4, 2, 0, 0, 0, 0, 0, 0, 0};
     static const uint8_t count_big[] = {5, 1, 0x01, 0xc1};
-    static const uint8_t watch_max[] = {6, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        0, 0, 0, 0, 0, 0, 0x27, 0x11};
-    static const uint8_t watch_key[] = {6, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t watch_max[] = {6, 0, 0, 0, 0, 0, 0, 0,    0,
+                                        0, 0, 0, 0, 0, 0, 0, 0x27, 0x11};
+    static const uint8_t watch_key[] = {6, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0};
     static const uint8_t unknown[] = {7};
     static const uint8_t zero[] = {0};
 
@@ -240,8 +240,8 @@ test_replies(void **state)
     p = kv_put_u32(p, 2);
     p += kv_codec_write_entry(p, false, 0, sl("a", 1), &m, sl("1", 1));
     p += kv_codec_write_entry(p, false, 0, sl("bb", 2), &m, sl("", 0));
-    assert_int_equal(
-        kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep), FERRY_OK);
+    assert_int_equal(kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep),
+                     FERRY_OK);
     assert_true(rep.more);
     assert_int_equal(rep.n, 2);
     rest = rep.entries;
@@ -256,9 +256,8 @@ test_replies(void **state)
         kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf - 1), &rep),
         FERRY_EPROTO);
     kv_put_u32(buf + 10, 3);
-    assert_int_equal(
-        kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep),
-        FERRY_EPROTO);
+    assert_int_equal(kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep),
+                     FERRY_EPROTO);
 
     /* WATCH: rev, n, events (with their type). */
     p = buf;
@@ -266,16 +265,15 @@ test_replies(void **state)
     p = kv_put_u64(p, 12);
     p = kv_put_u32(p, 1);
     p += kv_codec_write_entry(p, true, 1, sl("a", 1), &m, sl("", 0));
-    assert_int_equal(
-        kv_codec_decode_reply(KV_OP_WATCH, sl(buf, p - buf), &rep), FERRY_OK);
+    assert_int_equal(kv_codec_decode_reply(KV_OP_WATCH, sl(buf, p - buf), &rep),
+                     FERRY_OK);
     rest = rep.entries;
     assert_true(kv_codec_next_entry(&rest, true, &t, &k, &m2, &v));
     assert_int_equal(t, 1);
     assert_int_equal(p - buf, 13 + KV_EVENT_HEAD + 1);
     buf[13] = 2; /* no such event type */
-    assert_int_equal(
-        kv_codec_decode_reply(KV_OP_WATCH, sl(buf, p - buf), &rep),
-        FERRY_EPROTO);
+    assert_int_equal(kv_codec_decode_reply(KV_OP_WATCH, sl(buf, p - buf), &rep),
+                     FERRY_EPROTO);
 
     /* COUNT. */
     p = buf;

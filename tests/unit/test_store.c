@@ -652,12 +652,12 @@ test_revisions_in_commit_order(void **state)
     fx_open(f, UINT64_C(1) << 30, 0);
     assert_int_equal(counter(f, 2, "rev"), 0);
     /* Queued together: one or a few groups, decided in order. */
-    hook1(f, "a", &h[0], &r[0], true);  /* rev 1 */
-    hook1(f, "a", &h[1], &r[1], true);  /* refused: takes none */
-    put1(f, "plain", "p", &r[2]);       /* no counter: rev 0 */
-    hook1(f, "a", &h[2], &r[3], true);  /* rev 2, sees rev 1 */
-    hook1(f, "a", &h[3], &r[4], true);  /* delete at rev 3 */
-    hook1(f, "a", &h[4], &r[5], true);  /* rev 4, key was gone */
+    hook1(f, "a", &h[0], &r[0], true);   /* rev 1 */
+    hook1(f, "a", &h[1], &r[1], true);   /* refused: takes none */
+    put1(f, "plain", "p", &r[2]);        /* no counter: rev 0 */
+    hook1(f, "a", &h[2], &r[3], true);   /* rev 2, sees rev 1 */
+    hook1(f, "a", &h[3], &r[4], true);   /* delete at rev 3 */
+    hook1(f, "a", &h[4], &r[5], true);   /* rev 4, key was gone */
     hook1(f, "nc", &h[5], &r[6], false); /* hook without a counter */
     wait_all(f, r, 7);
     assert_int_equal(r[0].r.status, STORE_COMMITTED);
@@ -796,8 +796,8 @@ test_revisions_across_growth(void **state)
 
         assert_non_null(o);
         assert_int_equal(json_integer_value(json_object_get(o, "batches")), N);
-        assert_non_null(json_object_get(json_object_get(o, "commit_us"),
-                                        "p99"));
+        assert_non_null(
+            json_object_get(json_object_get(o, "commit_us"), "p99"));
         json_decref(o);
         store_stats_metrics(f->s, m);
         fclose(m);
