@@ -282,7 +282,7 @@ kv_routes_query(h2o_req_t *req, struct kv_routes_q *q)
     while (p < end) {
         size_t nlen;
         bool ok;
-        uint64_t flag;
+        uint64_t flag = 0;
 
         amp = memchr(p, '&', (size_t)(end - p));
         amp = amp != NULL ? amp : end;
