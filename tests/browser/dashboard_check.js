@@ -147,6 +147,7 @@ async function main() {
                     cache_memory: text("cache-memory"),
                     cache_chart: !!document.querySelector(
                         "#cache-chart .uplot canvas",
+                    ),
                     // The store panel: shown once /v1/stats has it.
                     store_shown: !document.getElementById("store-panel")
                         ?.hidden,
