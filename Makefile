@@ -23,7 +23,8 @@ DEPFLAGS := -MMD -MP
 
 ifeq ($(SANITIZE),1)
 OPT      := -O1 -g -fno-omit-frame-pointer \
-            -fsanitize=address,undefined -fno-sanitize-recover=undefined
+            -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -DFERRY_TESTING
 LDSAN    := -fsanitize=address,undefined
 else
 OPT      := -O2 -g -DNDEBUG

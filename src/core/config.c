@@ -188,6 +188,10 @@ static const struct config_key config_keys[] = {
      "malloc hands them out; past it the least recently used go"},
     {"cache_item_max", CT_BYTES, FIELD(cache_item_max), 64, 1073741824, "1m",
      "largest ferry.cache item (key + value); larger ones get TOO_BIG"},
+    {"node_id", CT_COUNT, FIELD(node_id), 0, 1023, "0",
+     "ferry.id's node id (10 bits of every id): unique per ferryd"},
+    {"id_clock_wait_ms", CT_MS, FIELD(id_clock_wait_ms), 0, 60000, "1000",
+     "ferry.id waits this long for a clock that moved back, then OVERLOADED"},
     {"breaker_probes", CT_COUNT, FIELD(breaker_probes), 1, 1000, "3",
      "probe requests that must succeed to close a circuit"},
 };
@@ -899,6 +903,7 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(store_max_bytes) ||
            k->offset == OFF(cache_max_bytes) ||
            k->offset == OFF(cache_item_max) ||
+           k->offset == OFF(node_id) || k->offset == OFF(id_clock_wait_ms) ||
            k->offset == OFF(memcache_listen);
 }
 

@@ -120,6 +120,9 @@ struct config {
     uint64_t store_max_bytes;           /* the store's map limit */
     uint64_t cache_max_bytes;           /* ferry.cache's memory cap */
     uint32_t cache_item_max;            /* largest ferry.cache item */
+    uint32_t node_id;                   /* ferry.id's node, 0..1023 */
+    uint32_t id_clock_wait_ms;          /* ferry.id waits this long for a
+                                           clock that went back */
 };
 
 /* Whether an access token is set (an empty one is off). */

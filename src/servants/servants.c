@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "servants/cache_service.h"
 #include "servants/kv.h"
+#include "servants/id.h"
 #include "store/store.h"
 
 /* The union of every servant's tables (at most STORE_MAX_TABLES). Append
@@ -26,6 +27,7 @@
 static const char *const servants_tables[] = {
     "meta", /* ferryd's own: the store's format, for later upgrades */
     "kv",   /* ferry.kv: key -> create_rev, mod_rev, version, value */
+    "id",   /* ferry.id: its high-water mark */
 };
 
 ferry_err
@@ -73,6 +75,13 @@ servants_open(struct servants *sv, struct broker *b)
         servants_close(sv);
         return err;
     }
+    err = id_service_open(&sv->id, b, b->loop, cfg, sv->store);
+    if (err != FERRY_OK) {
+        log_error("'%s' cannot start: %s", ID_SERVICE_NAME,
+                  ferry_strerror(err));
+        servants_close(sv);
+        return err;
+    }
     return FERRY_OK;
 }
 
@@ -80,6 +89,8 @@ void
 servants_close(struct servants *sv)
 {
     /* Each servant's close goes here, in the reverse order of open. */
+    id_service_close(sv->id);
+    sv->id = NULL;
     kv_service_close(sv->kv);
     sv->kv = NULL;
     cache_service_close(sv->cache);
