@@ -27,6 +27,7 @@
 #include "http/render.h"
 #include "http/server.h"
 #include "servants/cache_service.h"
+#include "servants/id.h"
 #include "servants/kv.h"
 #include "servants/servants.h"
 #include "servants/memcache.h"
@@ -389,6 +390,9 @@ metrics_write_tail(FILE *f, struct broker *b)
     if (b->loop->servants != NULL && b->loop->servants->cache != NULL) {
         cache_service_metrics(b->loop->servants->cache, f);
     }
+    if (b->loop->servants != NULL && b->loop->servants->id != NULL) {
+        id_service_metrics(b->loop->servants->id, f);
+    }
     if (memcache_current() != NULL) {
         memcache_metrics(memcache_current(), f);
     }
@@ -581,6 +585,9 @@ metrics_servants(json_t *root, const struct servants *sv)
     }
     if (sv->store != NULL) {
         rc |= metrics_set(obj, "store", store_stats_json(sv->store));
+    }
+    if (sv->id != NULL) {
+        rc |= metrics_set(obj, "id", id_service_stats_json(sv->id));
     }
     return rc;
 }

@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: MIT
+"""ferry.id through a real ferryd: ten million ids in batches of 10,000
+over 4 connections with no duplicate (each batch strictly increasing, and
+the batches' [first, last] ranges disjoint), strictly increasing on one
+connection, DECODE round trip, two node ids, malformed payloads, and a
+restart with the clock set back 10 minutes (FERRY_TEST_CLOCK_OFFSET_MS,
+read only by the sanitizer build, -DFERRY_TESTING): every new id lies
+above every old one. Payloads are encoded here, independently of the C
+codec (docs/services.md)."""
+import struct
+import threading
+import time
+
+from ferrytest import FerryTestCase, http_request
+
+S = "ferry.id"
+EPOCH = 1767225600000
+
+
+def next_(n):
+    return struct.pack(">BI", 1, n)
+
+
+def decode(i):
+    return struct.pack(">BQ", 2, i)
+
+
+def parse_next(body):
+    st, n = struct.unpack_from(">BI", body)
+    assert st == 0, st
+    assert len(body) == 5 + 8 * n, (len(body), n)
+    return struct.unpack_from(">%dQ" % n, body, 5)
+
+
+def split(i):
+    return ((i >> 22) + EPOCH, (i >> 12) & 1023, i & 4095)
+
+
+class TestId(FerryTestCase):
+    TIME_LIMIT = 180
+
+    def ids(self, c, n, fid=1):
+        f = c.call(fid, S, next_(n))
+        self.assertReply(f)
+        return parse_next(f.body)
+
+    def test_ten_million_no_duplicate(self):
+        d = self.daemon()
+        batches, per_conn, depth = 1000, 250, 8
+        ranges = []
+        lock = threading.Lock()
+        errors = []
+
+        def run(c):
+            try:
+                mine = []
+                sent = 0
+                got = 0
+                while sent < min(depth, per_conn):
+                    sent += 1
+                    c.send_request(sent, S, next_(10000))
+                while got < per_conn:
+                    got += 1
+                    f = c.wait_for(got, timeout=30)
+                    if sent < per_conn:
+                        sent += 1
+                        c.send_request(sent, S, next_(10000))
+                    ids = parse_next(f.body)
+                    assert len(ids) == 10000
+                    # strictly increasing inside the batch
+                    assert all(a < b for a, b in zip(ids, ids[1:]))
+                    mine.append((ids[0], ids[-1]))
+                # and from one connection, batch after batch
+                assert all(a[1] < b[0] for a, b in zip(mine, mine[1:]))
+                with lock:
+                    ranges.extend(mine)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        conns = [self.conn(d) for _ in range(4)]
+        t0 = time.monotonic()
+        ts = [threading.Thread(target=run, args=(c,)) for c in conns]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(ranges), batches)
+        ranges.sort()
+        for a, b in zip(ranges, ranges[1:]):
+            self.assertLess(a[1], b[0], "two batches overlap: a duplicate")
+        dt = time.monotonic() - t0
+        print(f"10,000,000 ids in {dt:.1f} s", flush=True)
+        r = http_request(d.http_addr, "GET", "/metrics")
+        self.assertIn("ferry_id_issued_total 10000000", r.body.decode())
+
+    def test_strictly_increasing_and_decode(self):
+        d = self.daemon("--node-id", "517")
+        c = self.conn(d)
+        last = 0
+        before = int(time.time() * 1000)
+        for fid in range(1, 301):
+            for i in self.ids(c, 1 + fid % 7, fid):
+                self.assertGreater(i, last)
+                last = i
+        after = int(time.time() * 1000)
+        f = c.call(400, S, decode(last))
+        self.assertReply(f)
+        ms, node, seq = struct.unpack(">QHH", f.body[1:])
+        self.assertEqual(f.body[0], 0)
+        self.assertEqual((ms, node, seq), split(last))
+        self.assertEqual(node, 517)
+        # the mark may run the ids a little ahead of the clock, never behind
+        self.assertGreaterEqual(ms, before - 5)
+        self.assertLessEqual(ms, after + 2000)
+
+    def test_two_nodes_differ(self):
+        a = self.daemon("--node-id", "1")
+        b = self.daemon("--node-id", "2")
+        ia = set(self.ids(self.conn(a), 5000))
+        ib = set(self.ids(self.conn(b), 5000))
+        self.assertEqual(ia & ib, set())
+        self.assertEqual({split(i)[1] for i in ia}, {1})
+        self.assertEqual({split(i)[1] for i in ib}, {2})
+
+    def test_malformed(self):
+        d = self.daemon()
+        c = self.conn(d)
+        cases = [
+            (b"", "empty payload"),
+            (b"\x01\x00\x00", "needs 4 bytes after op, got 2"),
+            (next_(0), "count 0 out of range"),
+            (next_(10001), "count 10001 out of range"),
+            (b"\x02\x00", "needs 8 bytes after op, got 1"),
+            (decode(1 << 63), "bit 63"),
+            (b"\x09", "unknown op 9"),
+        ]
+        for fid, (p, msg) in enumerate(cases, 1):
+            f = c.call(fid, S, p)
+            text = self.assertError(f, "INVALID_ARGUMENT")
+            self.assertIn(msg, text.decode() if isinstance(text, bytes)
+                          else text)
+
+    def test_restart_with_clock_set_back(self):
+        d = self.daemon()
+        old = []
+        c = self.conn(d)
+        for fid in range(1, 21):
+            old.extend(self.ids(c, 10000, fid))
+        c.close()
+        self.assertEqual(d.stop(), 0, d.log_tail())
+        d.env = {"FERRY_TEST_CLOCK_OFFSET_MS": "-600000"}
+        d.start()
+        self.assertIn("clock offset -600000 ms", d.log)
+        c = self.conn(d)
+        new = []
+        for fid in range(1, 21):
+            new.extend(self.ids(c, 10000, fid))
+        self.assertGreater(min(new), max(old))
+        self.assertTrue(all(a < b for a, b in zip(new, new[1:])))
