@@ -35,6 +35,7 @@
 #include "http/admin.h"
 #include "http/dashboard.h"
 #include "http/cache_routes.h"
+#include "http/id_routes.h"
 #include "http/gateway.h"
 #include "http/kv_routes.h"
 #include "http/route.h"
@@ -1067,6 +1068,7 @@ http_server_new(struct loop *l, struct route_table *routes,
     gateway_register(s);
     cache_routes_register(s);
     kv_routes_register(s);
+    id_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);

@@ -158,3 +158,32 @@ class TestId(FerryTestCase):
             new.extend(self.ids(c, 10000, fid))
         self.assertGreater(min(new), max(old))
         self.assertTrue(all(a < b for a, b in zip(new, new[1:])))
+
+
+class TestIdHttp(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_http(self):
+        d = self.daemon("--node-id", "9")
+        r = http_request(d.http_addr, "GET", "/v1/id?count=50")
+        self.assertEqual(r.status, 200, r.body)
+        ids = [int(x) for x in r.json()["ids"]]
+        self.assertEqual(len(ids), 50)
+        self.assertEqual(ids, sorted(set(ids)))
+        r = http_request(d.http_addr, "GET", "/v1/id")
+        self.assertEqual(len(r.json()["ids"]), 1)
+        self.assertGreater(int(r.json()["ids"][0]), ids[-1])
+        r = http_request(d.http_addr, "GET", f"/v1/id/{ids[3]}")
+        self.assertEqual(r.status, 200, r.body)
+        ms, node, seq = split(ids[3])
+        self.assertEqual(r.json(), {"id": str(ids[3]), "unix_ms": ms,
+                                    "node": 9, "seq": seq})
+        for bad in ("/v1/id?count=0", "/v1/id?count=10001", "/v1/id?n=3",
+                    "/v1/id/abc", f"/v1/id/{1 << 63}"):
+            r = http_request(d.http_addr, "GET", bad)
+            self.assertEqual(r.status, 400, (bad, r.body))
+        r = http_request(d.http_addr, "POST", "/v1/id")
+        self.assertEqual(r.status, 405)
+        st = http_request(d.http_addr, "GET", "/v1/stats").json()
+        self.assertEqual(st["servants"]["id"]["issued"], 51)
+        self.assertEqual(st["servants"]["id"]["node_id"], 9)
