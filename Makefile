@@ -133,10 +133,12 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
-# paths, and ferry cache the cache payload codec, none in libferry.
+# paths, and ferry cache / ferry id the payload codecs, none in libferry.
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
               $(call obj,src/servants/cache_codec.c) \
-              $(call obj,src/servants/kv_codec.c) $(LIBFERRY)
+              $(call obj,src/servants/kv_codec.c) \
+
+              $(call obj,src/servants/id_codec.c) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
 $(BUILD)/fib_worker: $(call obj,$(wildcard examples/fib/*.c)) $(LIBFERRY)

@@ -16,6 +16,7 @@
 #include "cli/cmd_admin.h"
 #include "cli/cmd_bench.h"
 #include "cli/cmd_cache.h"
+#include "cli/cmd_id.h"
 #include "cli/cmd_call.h"
 #include "cli/cmd_kv.h"
 #include "cli/cmd_services.h"
@@ -41,6 +42,7 @@ static const struct command commands[] = {
      "get, set, delete ... items of the cache ferry.cache"},
     {"kv", cmd_kv, cmd_kv_usage,
      "get, put, delete, list, count and watch keys of ferry.kv"},
+    {"id", cmd_id, cmd_id_usage, "new ids from ferry.id, or decode one"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

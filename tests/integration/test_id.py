@@ -7,11 +7,12 @@ restart with the clock set back 10 minutes (FERRY_TEST_CLOCK_OFFSET_MS,
 read only by the sanitizer build, -DFERRY_TESTING): every new id lies
 above every old one. Payloads are encoded here, independently of the C
 codec (docs/services.md)."""
+import json
 import struct
 import threading
 import time
 
-from ferrytest import FerryTestCase, http_request
+from ferrytest import FerryTestCase, http_request, run_ferry
 
 S = "ferry.id"
 EPOCH = 1767225600000
@@ -187,3 +188,35 @@ class TestIdHttp(FerryTestCase):
         st = http_request(d.http_addr, "GET", "/v1/stats").json()
         self.assertEqual(st["servants"]["id"]["issued"], 51)
         self.assertEqual(st["servants"]["id"]["node_id"], 9)
+
+
+class TestIdCli(FerryTestCase):
+    TIME_LIMIT = 60
+
+    def test_cli(self):
+        d = self.daemon("--node-id", "33")
+        r = run_ferry(["--addr", d.addr, "id", "5"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ids = [int(x) for x in r.stdout.decode().split()]
+        self.assertEqual(len(ids), 5)
+        self.assertEqual(ids, sorted(set(ids)))
+        r = run_ferry(["--addr", d.addr, "id"])
+        self.assertEqual(len(r.stdout.decode().split()), 1)
+        r = run_ferry(["--addr", d.addr, "id", "decode", str(ids[2])])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ms, node, seq = split(ids[2])
+        self.assertIn(f"unix_ms={ms} node=33 seq={seq}", r.stdout.decode())
+        self.assertRegex(r.stdout.decode(), r"^time=20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+        r = run_ferry(["--addr", d.addr, "id", "decode", str(ids[2]),
+                       "--json"])
+        self.assertEqual(json.loads(r.stdout.decode())["seq"], seq)
+        r = run_ferry(["--addr", d.addr, "id", "3", "--json"])
+        self.assertEqual(len(json.loads(r.stdout.decode())["ids"]), 3)
+        for bad in (["id", "0"], ["id", "10001"], ["id", "decode"],
+                    ["id", "decode", "x"], ["id", "decode", str(1 << 63)],
+                    ["id", "--nope"]):
+            r = run_ferry(["--addr", d.addr] + bad)
+            self.assertEqual(r.returncode, 2, (bad, r.stdout, r.stderr))
+        r = run_ferry(["id", "--help"])
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("ferry id decode ID", r.stdout.decode())
