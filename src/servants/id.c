@@ -143,6 +143,8 @@ struct id_service {
     int table;                /* "id" */
     struct id_gen gen;        /* the core */
     int64_t clock_offset_ms;  /* test builds: FERRY_TEST_CLOCK_OFFSET_MS */
+    const char *offset_file;  /* test builds: FERRY_TEST_CLOCK_OFFSET_FILE
+                                 (borrowed from the environment) */
     uint32_t clock_wait_ms;   /* id_clock_wait_ms */
     bool mark_busy;           /* a mark is being committed */
     uint64_t mark_pending;    /* the one being committed */
@@ -161,14 +163,39 @@ struct id_service {
     uint64_t mark_failures;   /* mark commits that failed */
 };
 
+#ifdef FERRY_TESTING
+/* Test builds: the offset in the file, read at every clock reading, so a
+ * test can step the clock of a running ferryd; 0 when unreadable. */
+static int64_t
+id_service_file_offset(const char *path)
+{
+    char text[32];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return strtoll(text, NULL, 10);
+}
+#endif
+
 int64_t
 id_service_wall_ms(const struct id_service *is)
 {
     struct timespec ts;
+    int64_t off = is->clock_offset_ms;
 
+#ifdef FERRY_TESTING
+    if (is->offset_file != NULL) {
+        off += id_service_file_offset(is->offset_file);
+    }
+#endif
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-           is->clock_offset_ms;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + off;
 }
 
 /* The clock as the core takes it: ms since the epoch, 0 before it. */
@@ -486,6 +513,12 @@ id_service_open(struct id_service **out, struct broker *b, struct loop *l,
             is->clock_offset_ms = strtoll(off, NULL, 10);
             log_warn("'%s': test build, clock offset %lld ms", ID_SERVICE_NAME,
                      (long long)is->clock_offset_ms);
+        }
+        off = getenv("FERRY_TEST_CLOCK_OFFSET_FILE");
+        if (off != NULL && off[0] != '\0') {
+            is->offset_file = off;
+            log_warn("'%s': test build, clock offset also from '%s'",
+                     ID_SERVICE_NAME, off);
         }
     }
 #endif

@@ -220,3 +220,58 @@ class TestIdCli(FerryTestCase):
         r = run_ferry(["id", "--help"])
         self.assertEqual(r.returncode, 0)
         self.assertIn("ferry id decode ID", r.stdout.decode())
+
+
+class TestIdClockBack(FerryTestCase):
+    """The clock stepped back while ferryd runs (test builds:
+    FERRY_TEST_CLOCK_OFFSET_FILE is read at every clock reading)."""
+    TIME_LIMIT = 60
+
+    def test_wait_then_error(self):
+        import os
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(prefix="ferry-clock-"), "off")
+
+        def set_offset(ms):
+            with open(path + ".tmp", "w") as f:
+                f.write(str(ms))
+            os.replace(path + ".tmp", path)
+
+        set_offset(0)
+        d = self.daemon("--id-clock-wait-ms", "400",
+                        env={"FERRY_TEST_CLOCK_OFFSET_FILE": path})
+        c = self.conn(d)
+        last = max(self.ids_(c, 100, 1))
+        # back 3 s: waits 400 ms, then OVERLOADED, counted
+        set_offset(-3000)
+        t0 = time.monotonic()
+        f = c.call(2, S, next_(1))
+        dt = time.monotonic() - t0
+        msg = self.assertError(f, "OVERLOADED")
+        self.assertRegex(msg.decode(), r"^clock moved back (2[5-9]\d\d|3\d\d\d) ms$")
+        self.assertGreaterEqual(dt, 0.38)
+        self.assertLess(dt, 3.0)
+        # back 200 ms right after an id: waits for the clock, then ids
+        # above the last
+        set_offset(0)
+        last = max(self.ids_(c, 10, 5))
+        set_offset(-200)
+        t0 = time.monotonic()
+        ids = self.ids_(c, 10, 3)
+        dt = time.monotonic() - t0
+        self.assertGreater(min(ids), last)
+        self.assertGreaterEqual(dt, 0.15)
+        self.assertLess(dt, 0.4)
+        set_offset(0)
+        ids2 = self.ids_(c, 10, 4)
+        self.assertGreater(min(ids2), max(ids))
+        st = http_request(d.http_addr, "GET", "/v1/stats").json()
+        self.assertGreaterEqual(st["servants"]["id"]["clock_back"], 1)
+        self.assertEqual(st["servants"]["id"]["clock_back_errors"], 1)
+        m = http_request(d.http_addr, "GET", "/metrics").body.decode()
+        self.assertIn("ferry_id_clock_back_errors_total 1\n", m)
+
+    def ids_(self, c, n, fid):
+        f = c.call(fid, S, next_(n))
+        self.assertReply(f)
+        return parse_next(f.body)
