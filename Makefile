@@ -137,7 +137,6 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
               $(call obj,src/servants/cache_codec.c) \
               $(call obj,src/servants/kv_codec.c) \
-
               $(call obj,src/servants/id_codec.c) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
