@@ -543,11 +543,8 @@ id_service_close(struct id_service *is)
     if (is == NULL) {
         return;
     }
+    /* Held callers were answered by the broker when it stopped. */
     loop_timer_stop(is->loop, &is->clock_timer);
-    while (is->wait_head < is->wait_n) {
-        broker_answer_error(is->b, is->wait[is->wait_head++].handle,
-                            FERRY_ESHUTTING_DOWN, NULL);
-    }
     free(is->wait);
     buf_release(&is->out);
     free(is);

@@ -89,8 +89,8 @@ ferry_err id_service_open(struct id_service **out, struct broker *b,
                           struct loop *l, const struct config *cfg,
                           struct store *st);
 
-/* Answers every held caller SHUTTING_DOWN-like (the broker has stopped)
- * and frees the service. NULL is a no-op. */
+/* Stops the timer and frees the service; the broker has stopped (and
+ * answered every held caller itself). NULL is a no-op. */
 void id_service_close(struct id_service *is);
 
 /* The wall clock ferry.id runs on, in Unix ms (the test builds add
