@@ -217,6 +217,12 @@ class TestIdCli(FerryTestCase):
                     ["id", "--nope"]):
             r = run_ferry(["--addr", d.addr] + bad)
             self.assertEqual(r.returncode, 2, (bad, r.stdout, r.stderr))
+        r = run_ferry(["--addr", d.addr, "services", "--json"])
+        svc = [s for s in json.loads(r.stdout.decode())["services"]
+               if s["name"] == "ferry.id"]
+        self.assertEqual(svc[0]["backend"], "id")
+        self.assertEqual(svc[0]["id"]["node_id"], 33)
+        self.assertGreaterEqual(svc[0]["id"]["issued"], 9)
         r = run_ferry(["id", "--help"])
         self.assertEqual(r.returncode, 0)
         self.assertIn("ferry id decode ID", r.stdout.decode())
