@@ -73,8 +73,8 @@ cmd_id(const struct cli_ctx *ctx, int argc, char **argv)
                 return CLI_EXIT_OK;
             }
             if ((m = cli_opt(argc, argv, &j, "--timeout", &v)) != 0) {
-                if (m < 0 || !cli_parse_u32("id", "--timeout", v, 1,
-                                            UINT32_MAX, &req.deadline_ms)) {
+                if (m < 0 || !cli_parse_u32("id", "--timeout", v, 1, UINT32_MAX,
+                                            &req.deadline_ms)) {
                     return CLI_EXIT_USAGE;
                 }
             } else if (cli_opt(argc, argv, &j, "--json", NULL) == 1) {

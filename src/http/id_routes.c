@@ -112,7 +112,8 @@ id_routes_u64(const char *p, const char *end, uint64_t *out)
         return false;
     }
     for (; p < end; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
+        if (*p < '0' || *p > '9' ||
+            v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
             return false;
         }
         v = v * 10 + (uint64_t)(*p - '0');
@@ -149,8 +150,8 @@ id_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     ic = h2o_mem_alloc_pool(&req->pool, sizeof(*ic));
     memset(ic, 0, sizeof(*ic));
-    if (path_len == plen || (path_len == plen + 1 &&
-                             req->path.base[plen] == '/')) {
+    if (path_len == plen ||
+        (path_len == plen + 1 && req->path.base[plen] == '/')) {
         ic->op = ID_OP_NEXT;
         if (req->query_at != SIZE_MAX) {
             q = req->path.base + req->query_at + 1;

@@ -130,37 +130,37 @@ id_gen_set_mark(struct id_gen *g, uint64_t mark)
 /* ------------------------------------------------------------- service */
 
 struct id_waiter {
-    uint64_t handle;  /* bcall_hold's */
-    uint32_t count;   /* ids asked for */
-    uint64_t since;   /* loop ms it began waiting for the clock, or 0 */
+    uint64_t handle; /* bcall_hold's */
+    uint32_t count;  /* ids asked for */
+    uint64_t since;  /* loop ms it began waiting for the clock, or 0 */
 };
 
 struct id_service {
-    struct backend be;        /* registered as ferry.id */
-    struct broker *b;         /* borrowed */
-    struct loop *loop;        /* borrowed */
-    struct store *store;      /* borrowed */
-    int table;                /* "id" */
-    struct id_gen gen;        /* the core */
-    int64_t clock_offset_ms;  /* test builds: FERRY_TEST_CLOCK_OFFSET_MS */
-    const char *offset_file;  /* test builds: FERRY_TEST_CLOCK_OFFSET_FILE
-                                 (borrowed from the environment) */
-    uint32_t clock_wait_ms;   /* id_clock_wait_ms */
-    bool mark_busy;           /* a mark is being committed */
-    uint64_t mark_pending;    /* the one being committed */
-    struct id_waiter *wait;   /* FIFO of held callers, [head, n) */
+    struct backend be;       /* registered as ferry.id */
+    struct broker *b;        /* borrowed */
+    struct loop *loop;       /* borrowed */
+    struct store *store;     /* borrowed */
+    int table;               /* "id" */
+    struct id_gen gen;       /* the core */
+    int64_t clock_offset_ms; /* test builds: FERRY_TEST_CLOCK_OFFSET_MS */
+    const char *offset_file; /* test builds: FERRY_TEST_CLOCK_OFFSET_FILE
+                                (borrowed from the environment) */
+    uint32_t clock_wait_ms;  /* id_clock_wait_ms */
+    bool mark_busy;          /* a mark is being committed */
+    uint64_t mark_pending;   /* the one being committed */
+    struct id_waiter *wait;  /* FIFO of held callers, [head, n) */
     size_t wait_head, wait_n, wait_cap;
-    struct timer clock_timer; /* re-checks a clock that went back */
-    struct buf out;           /* a held caller's reply, reused */
-    uint64_t issued;          /* ids handed out */
-    uint64_t requests;        /* NEXT requests answered with ids */
-    uint64_t decodes;         /* DECODE requests */
-    uint64_t invalid;         /* malformed requests */
-    uint64_t held;            /* requests that waited */
-    uint64_t clock_back;      /* times a request found the clock back */
+    struct timer clock_timer;   /* re-checks a clock that went back */
+    struct buf out;             /* a held caller's reply, reused */
+    uint64_t issued;            /* ids handed out */
+    uint64_t requests;          /* NEXT requests answered with ids */
+    uint64_t decodes;           /* DECODE requests */
+    uint64_t invalid;           /* malformed requests */
+    uint64_t held;              /* requests that waited */
+    uint64_t clock_back;        /* times a request found the clock back */
     uint64_t clock_back_errors; /* OVERLOADED "clock moved back" */
-    uint64_t marks;           /* marks committed */
-    uint64_t mark_failures;   /* mark commits that failed */
+    uint64_t marks;             /* marks committed */
+    uint64_t mark_failures;     /* mark commits that failed */
 };
 
 #ifdef FERRY_TESTING
@@ -258,8 +258,8 @@ id_service_renew(struct id_service *is, uint64_t now)
 }
 
 static void
-id_service_clock_error(struct id_service *is, uint64_t handle,
-                       struct bcall *c, uint64_t behind)
+id_service_clock_error(struct id_service *is, uint64_t handle, struct bcall *c,
+                       uint64_t behind)
 {
     char msg[64];
 
@@ -398,8 +398,8 @@ id_service_call(struct backend *be, struct bcall *c)
     struct id_req r;
     uint8_t *out;
 
-    if (id_decode_request(c->payload.p, c->payload.len, &r, err,
-                          sizeof(err)) != FERRY_OK) {
+    if (id_decode_request(c->payload.p, c->payload.len, &r, err, sizeof(err)) !=
+        FERRY_OK) {
         is->invalid++;
         bcall_error(c, FERRY_EINVALID_ARGUMENT, err);
         return;
@@ -588,9 +588,10 @@ id_service_stats_json(const struct id_service *is)
 void
 id_service_metrics(const struct id_service *is, FILE *f)
 {
-    fprintf(f, "# HELP ferry_id_issued_total Ids handed out by ferry.id.\n"
-               "# TYPE ferry_id_issued_total counter\n"
-               "ferry_id_issued_total %llu\n",
+    fprintf(f,
+            "# HELP ferry_id_issued_total Ids handed out by ferry.id.\n"
+            "# TYPE ferry_id_issued_total counter\n"
+            "ferry_id_issued_total %llu\n",
             (unsigned long long)is->issued);
     fprintf(f,
             "# HELP ferry_id_clock_back_total Requests of ferry.id that found "

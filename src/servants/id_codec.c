@@ -45,8 +45,8 @@ id_decode_request(const uint8_t *p, size_t len, struct id_req *r, char *err,
 {
     memset(r, 0, sizeof(*r));
     if (len == 0) {
-        return id_fail(err, err_size, "ferry.id: empty payload, needs an op%.0u%.0zu",
-                       0, 0);
+        return id_fail(err, err_size,
+                       "ferry.id: empty payload, needs an op%.0u%.0zu", 0, 0);
     }
     r->op = p[0];
     switch (r->op) {
@@ -105,8 +105,8 @@ id_split(uint64_t id, struct id_parts *out)
     if (id >> 63) {
         return false;
     }
-    out->unix_ms = (id >> (ID_NODE_BITS + ID_SEQ_BITS)) +
-                   (uint64_t)ID_EPOCH_UNIX_MS;
+    out->unix_ms =
+        (id >> (ID_NODE_BITS + ID_SEQ_BITS)) + (uint64_t)ID_EPOCH_UNIX_MS;
     out->node = (uint16_t)((id >> ID_SEQ_BITS) & ID_NODE_MAX);
     out->seq = (uint16_t)(id & ID_SEQ_MAX);
     return true;

@@ -95,8 +95,7 @@ void id_encode_next_head(uint8_t out[5], uint32_t n);
  * err set.
  */
 ferry_err id_decode_next_reply(const uint8_t *p, size_t len, uint32_t *n,
-                               const uint8_t **ids, char *err,
-                               size_t err_size);
+                               const uint8_t **ids, char *err, size_t err_size);
 ferry_err id_decode_decode_reply(const uint8_t *p, size_t len,
                                  struct id_parts *parts, char *err,
                                  size_t err_size);

@@ -116,11 +116,10 @@ test_mark_respected(void **state)
     id_gen_set_mark(&g, mark);
     take(&g, 100, 1);
     /* not renewed while more than RENEW_MS ahead */
-    assert_false(id_gen_wants_mark(&g, 100 + ID_MARK_AHEAD_MS -
-                                            ID_MARK_RENEW_MS - 1,
-                                   &mark));
-    assert_true(
-        id_gen_wants_mark(&g, 100 + ID_MARK_AHEAD_MS - ID_MARK_RENEW_MS, &mark));
+    assert_false(id_gen_wants_mark(
+        &g, 100 + ID_MARK_AHEAD_MS - ID_MARK_RENEW_MS - 1, &mark));
+    assert_true(id_gen_wants_mark(&g, 100 + ID_MARK_AHEAD_MS - ID_MARK_RENEW_MS,
+                                  &mark));
     /* the mark's own ms is allowed, the next one is not */
     take(&g, 1100, 1);
     assert_int_equal(id_gen_check(&g, 1101, 1, &behind), ID_GEN_MARK);
@@ -161,27 +160,27 @@ test_codec(void **state)
     uint32_t n;
     uint64_t id = id_make(12345, 1023, 4095);
 
-    assert_int_equal(id_decode_request(b, id_encode_next(b, 10000), &r, err,
-                                       sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        id_decode_request(b, id_encode_next(b, 10000), &r, err, sizeof(err)),
+        FERRY_OK);
     assert_int_equal(r.count, 10000);
-    assert_int_equal(id_decode_request(b, id_encode_next(b, 10001), &r, err,
-                                       sizeof(err)),
-                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(
+        id_decode_request(b, id_encode_next(b, 10001), &r, err, sizeof(err)),
+        FERRY_EINVALID_ARGUMENT);
     assert_string_equal(err, "ferry.id: count 10001 out of range 1..10000");
     assert_int_equal(id_decode_request(b, 4, &r, err, sizeof(err)),
                      FERRY_EINVALID_ARGUMENT);
-    assert_string_equal(err,
-                        "ferry.id: payload of op 1 needs 4 bytes after op, got 3");
+    assert_string_equal(
+        err, "ferry.id: payload of op 1 needs 4 bytes after op, got 3");
     assert_int_equal(id_decode_request(b, 0, &r, err, sizeof(err)),
                      FERRY_EINVALID_ARGUMENT);
     b[0] = 77;
     assert_int_equal(id_decode_request(b, 1, &r, err, sizeof(err)),
                      FERRY_EINVALID_ARGUMENT);
     assert_string_equal(err, "unknown op 77");
-    assert_int_equal(id_decode_request(b, id_encode_decode(b, id), &r, err,
-                                       sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        id_decode_request(b, id_encode_decode(b, id), &r, err, sizeof(err)),
+        FERRY_OK);
     assert_int_equal(r.id, id);
     assert_true(id_split(id, &q));
     assert_memory_equal(&p, &q, sizeof(p));
@@ -190,9 +189,9 @@ test_codec(void **state)
     assert_int_equal(id_decode_request(b, 9, &r, err, sizeof(err)),
                      FERRY_EINVALID_ARGUMENT);
     id_encode_decode_reply(rep, &p);
-    assert_int_equal(id_decode_decode_reply(rep, sizeof(rep), &q, err,
-                                            sizeof(err)),
-                     FERRY_OK);
+    assert_int_equal(
+        id_decode_decode_reply(rep, sizeof(rep), &q, err, sizeof(err)),
+        FERRY_OK);
     assert_memory_equal(&p, &q, sizeof(p));
     assert_int_equal(id_decode_decode_reply(rep, 12, &q, err, sizeof(err)),
                      FERRY_EINVALID_ARGUMENT);
