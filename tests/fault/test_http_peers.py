@@ -31,7 +31,7 @@ import threading
 import time
 
 import promparse
-from ferrytest import (ERROR, REGISTERED, ROLE_WORKER, FerryTestCase, _env,
+from ferrytest import (BUILTIN_SERVICES, ERROR, REGISTERED, ROLE_WORKER, FerryTestCase, _env,
                        encode_register, http_req_bytes, parse_error)
 
 
@@ -374,14 +374,14 @@ def metric(m, name, **labels):
 
 
 class TestBigAnswers(PeersCase):
-    """With 4,093 services of 255-byte names (the default max_services
-    with the three built-ins), GET /metrics is about 36 MB. Four of them at
+    """With 4,090 services of 255-byte names (the default max_services
+    with the six built-ins), GET /metrics is about 36 MB. Four of them at
     once, GET /v1/services and /v1/stats, and 64 SSE clients that do not
     read, must not hold the loop: an echo prober beside them (ferry bench,
     one request at a time, 200 ms deadline) gets every answer in time, and
     ferryd's RSS grows by less than RSS_BOUND (hole 8)."""
 
-    SERVICES = 4093
+    SERVICES = 4096 - len(BUILTIN_SERVICES)
     STREAMS = 64
     PROBE_SECONDS = 12
     DEADLINE_MS = 200
@@ -550,7 +550,7 @@ class TestStalledStreams(PeersCase):
             buf += chunk
         events = sse_events(buf)
         self.assertGreaterEqual(len(events), n0 + 2)
-        self.assertEqual(len(events[-1]["services"]), self.SERVICES + 3)
+        self.assertEqual(len(events[-1]["services"]), self.SERVICES + len(BUILTIN_SERVICES))
         figure("stalled_closed", stall_ms=self.STALL_MS,
                closed=int(stalled), reader_events=len(events))
         # One per stalled connection (the HTTP/2 one had two streams).
@@ -591,4 +591,4 @@ class TestStalledStreams(PeersCase):
                largest_gap_s=f"{max(gaps):.2f}")
         self.assertGreaterEqual(dropped, 1)
         self.assertGreaterEqual(max(gaps), 1.9, gaps)
-        self.assertEqual(len(events[-1]["services"]), self.SERVICES + 3)
+        self.assertEqual(len(events[-1]["services"]), self.SERVICES + len(BUILTIN_SERVICES))

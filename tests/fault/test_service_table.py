@@ -25,12 +25,12 @@ Each test prints its figures on a line starting with "FIGURE".
 import json
 import time
 
-from ferrytest import (ERROR, REGISTERED, REPLY, ROLE_WORKER, Conn,
+from ferrytest import (BUILTIN_SERVICES, ERROR, REGISTERED, REPLY, ROLE_WORKER, Conn,
                        FerryTestCase, IDEMPOTENT, describe, encode_register,
                        errname, parse_error, run_ferry)
 
 NO_TOKEN = {"FERRY_TOKEN": ""}
-BUILTINS = {"echo", "ferry.admin", "ferry.services"}
+BUILTINS = set(BUILTIN_SERVICES)
 DEFAULT_PER_WORKER = 256
 # A small ASan quarantine, so that memory freed by forgetting is reused
 # and RSS says something.
@@ -114,7 +114,7 @@ class TestServiceTable(FerryTestCase):
                     "payments", "--mode", "tag:paid", env=NO_TOKEN)
         self.assertReply(c.call(2, "payments", b"x"), b"paid:x")
         svcs = self.services(d)
-        self.assertEqual(len(svcs), 3 + DEFAULT_PER_WORKER + 1)
+        self.assertEqual(len(svcs), len(BUILTIN_SERVICES) + DEFAULT_PER_WORKER + 1)
         self.assertEqual(svcs[names[0]]["credit"], 5)
         self.assertNotIn(names[DEFAULT_PER_WORKER], svcs)
         figure("one_worker_5000_registers", accepted=len(accepted),
@@ -140,9 +140,10 @@ class TestServiceTable(FerryTestCase):
             hostile.append(h)
             got.append(self.register_many(
                 h, [f"h{k}-{i:03d}" for i in range(100)]))
-        # 300 less 3 built-ins and 'reserved': 296 fit.
-        self.assertEqual([len(a) for a, _ in got], [100, 100, 96, 0])
-        self.assertEqual([len(r) for _, r in got], [0, 0, 4, 100])
+        # 300 less the built-ins and 'reserved' fit.
+        third = 300 - len(BUILTIN_SERVICES) - 1 - 200
+        self.assertEqual([len(a) for a, _ in got], [100, 100, third, 0])
+        self.assertEqual([len(r) for _, r in got], [0, 0, 100 - third, 100])
         full = ("OVERLOADED", "too many services (max_services 300)")
         self.assertEqual(set(got[2][1].values()), {full})
         self.assertEqual(set(got[3][1].values()), {full})

@@ -8,7 +8,7 @@ import os
 import subprocess
 import tempfile
 
-from ferrytest import FerryTestCase, binary, free_port
+from ferrytest import BUILTIN_SERVICES, FerryTestCase, binary, free_port
 
 
 class TestBackends(FerryTestCase):
@@ -30,6 +30,9 @@ class TestBackends(FerryTestCase):
             self.assertEqual(s[name]["backend"], "builtin", s[name])
             self.assertTrue(s[name]["builtin"])
         self.assertEqual(s["outside"]["backend"], "workers")
+        # Exactly the built-ins the table-counting tests assume.
+        self.assertEqual(sorted(n for n in s if n != "outside"),
+                         sorted(BUILTIN_SERVICES))
         self.assertFalse(s["outside"]["builtin"])
         # An in-daemon answer is counted like a worker's.
         self.assertEqual(s["echo"]["requests"], 5)

@@ -609,6 +609,13 @@ class Worker:
         self.stop()
 
 
+# The services every ferryd serves itself (src/broker/builtin.c and
+# src/servants/), checked against a fresh daemon by test_backends: tests that
+# count the service table take them from here.
+BUILTIN_SERVICES = ("echo", "ferry.services", "ferry.admin", "ferry.cache",
+                    "ferry.kv", "ferry.id")
+
+
 def run_ferry(args, addr=None, input=None, timeout=30.0, env=None):
     """Runs the ferry CLI; returns CompletedProcess with text stdout and
     stderr. A run past timeout raises subprocess.TimeoutExpired."""
