@@ -428,8 +428,7 @@ def as_hex(expect):
     """The text forms of a scenario ("reply", "payload": UTF-8 text) as the
     hex fields drivers answer with ("reply_hex", "payload_hex")."""
     out = dict(expect)
-    for text, hexkey in (("reply", "reply_hex"), ("payload", "payload_hex"),
-                         ("value", "value_hex")):
+    for text, hexkey in (("reply", "reply_hex"), ("payload", "payload_hex")):
         if text in out:
             out[hexkey] = out.pop(text).encode().hex()
     return out
