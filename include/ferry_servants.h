@@ -33,10 +33,10 @@ extern "C" {
 
 /* The status byte that starts every reply. */
 enum ferry_sv_status {
-    FERRY_SV_OK = 0,         /* hit, stored, deleted, done */
+    FERRY_SV_OK = 0, /* hit, stored, deleted, done */
     FERRY_SV_NOT_FOUND = 1,
     FERRY_SV_NOT_STORED = 2,
-    FERRY_SV_EXISTS = 3      /* compare failed, cas mismatch */
+    FERRY_SV_EXISTS = 3 /* compare failed, cas mismatch */
 };
 
 /* "OK", "NOT_FOUND", "NOT_STORED", "EXISTS" or "?". */
@@ -50,36 +50,45 @@ struct ferry_bytes {
 /* ------------------------------------------------------------ ferry.cache */
 
 enum ferry_cache_op {
-    FERRY_CACHE_GET = 1, FERRY_CACHE_GET_MANY = 2, FERRY_CACHE_SET = 3,
-    FERRY_CACHE_ADD = 4, FERRY_CACHE_REPLACE = 5, FERRY_CACHE_APPEND = 6,
-    FERRY_CACHE_PREPEND = 7, FERRY_CACHE_CAS = 8, FERRY_CACHE_DELETE = 9,
-    FERRY_CACHE_INCR = 10, FERRY_CACHE_DECR = 11, FERRY_CACHE_TOUCH = 12,
-    FERRY_CACHE_GAT = 13, FERRY_CACHE_FLUSH = 14
+    FERRY_CACHE_GET = 1,
+    FERRY_CACHE_GET_MANY = 2,
+    FERRY_CACHE_SET = 3,
+    FERRY_CACHE_ADD = 4,
+    FERRY_CACHE_REPLACE = 5,
+    FERRY_CACHE_APPEND = 6,
+    FERRY_CACHE_PREPEND = 7,
+    FERRY_CACHE_CAS = 8,
+    FERRY_CACHE_DELETE = 9,
+    FERRY_CACHE_INCR = 10,
+    FERRY_CACHE_DECR = 11,
+    FERRY_CACHE_TOUCH = 12,
+    FERRY_CACHE_GAT = 13,
+    FERRY_CACHE_FLUSH = 14
 };
 
 struct ferry_cache_req {
-    unsigned op;                   /* enum ferry_cache_op */
-    const void *key;               /* the routing key (not in the payload) */
+    unsigned op;     /* enum ferry_cache_op */
+    const void *key; /* the routing key (not in the payload) */
     size_t key_len;
-    const void *value;             /* SET..CAS */
+    const void *value; /* SET..CAS */
     size_t value_len;
-    uint32_t flags, ttl_ms;        /* SET, ADD, REPLACE, CAS; ttl: TOUCH, GAT */
-    uint64_t cas;                  /* CAS */
-    uint64_t delta;                /* INCR, DECR */
-    uint32_t delay_ms;             /* FLUSH */
-    const struct ferry_bytes *keys;/* GET_MANY */
+    uint32_t flags, ttl_ms; /* SET, ADD, REPLACE, CAS; ttl: TOUCH, GAT */
+    uint64_t cas;           /* CAS */
+    uint64_t delta;         /* INCR, DECR */
+    uint32_t delay_ms;      /* FLUSH */
+    const struct ferry_bytes *keys; /* GET_MANY */
     size_t n_keys;
 };
 
 struct ferry_cache_reply {
-    unsigned status;          /* enum ferry_sv_status */
-    uint32_t flags;           /* GET, GAT hit */
-    uint64_t cas;             /* GET, GAT hit; the new cas of a store */
-    uint64_t number;          /* INCR, DECR: the new value */
-    const uint8_t *value;     /* GET, GAT hit */
+    unsigned status;      /* enum ferry_sv_status */
+    uint32_t flags;       /* GET, GAT hit */
+    uint64_t cas;         /* GET, GAT hit; the new cas of a store */
+    uint64_t number;      /* INCR, DECR: the new value */
+    const uint8_t *value; /* GET, GAT hit */
     size_t value_len;
-    uint16_t n_items;         /* GET_MANY: read them with ferry_cache_next */
-    const uint8_t *items;     /* (checked) */
+    uint16_t n_items;     /* GET_MANY: read them with ferry_cache_next */
+    const uint8_t *items; /* (checked) */
     size_t items_len;
 };
 
@@ -145,49 +154,55 @@ ferry_err ferry_cache_flush(struct ferry_client *c, uint32_t delay_ms,
 /* --------------------------------------------------------------- ferry.kv */
 
 enum ferry_kv_op {
-    FERRY_KV_GET = 1, FERRY_KV_PUT = 2, FERRY_KV_DELETE = 3,
-    FERRY_KV_RANGE = 4, FERRY_KV_COUNT = 5, FERRY_KV_WATCH = 6
+    FERRY_KV_GET = 1,
+    FERRY_KV_PUT = 2,
+    FERRY_KV_DELETE = 3,
+    FERRY_KV_RANGE = 4,
+    FERRY_KV_COUNT = 5,
+    FERRY_KV_WATCH = 6
 };
 enum ferry_kv_cond {
-    FERRY_KV_ANY = 0, FERRY_KV_IF_ABSENT = 1, FERRY_KV_IF_MOD_REV = 2
+    FERRY_KV_ANY = 0,
+    FERRY_KV_IF_ABSENT = 1,
+    FERRY_KV_IF_MOD_REV = 2
 };
 
 struct ferry_kv_req {
-    unsigned op;              /* enum ferry_kv_op */
-    const void *key;          /* the key; RANGE/COUNT/WATCH: start or prefix */
+    unsigned op;     /* enum ferry_kv_op */
+    const void *key; /* the key; RANGE/COUNT/WATCH: start or prefix */
     size_t key_len;
-    const void *value;        /* PUT */
+    const void *value; /* PUT */
     size_t value_len;
-    unsigned cond;            /* PUT, DELETE: enum ferry_kv_cond */
-    uint64_t rev;             /* with FERRY_KV_IF_MOD_REV */
-    bool has_end;             /* RANGE, COUNT: [key, end) instead of prefix */
+    unsigned cond; /* PUT, DELETE: enum ferry_kv_cond */
+    uint64_t rev;  /* with FERRY_KV_IF_MOD_REV */
+    bool has_end;  /* RANGE, COUNT: [key, end) instead of prefix */
     const void *end;
     size_t end_len;
-    uint32_t limit;           /* RANGE: 0 -> 1000 */
-    bool keys_only;           /* RANGE */
-    bool prefix;              /* WATCH: every key with the prefix key */
-    uint64_t from_rev;        /* WATCH: 0 = after now */
-    uint32_t wait_ms;         /* WATCH */
-    uint32_t max_events;      /* WATCH: 0 -> 1000 */
+    uint32_t limit;      /* RANGE: 0 -> 1000 */
+    bool keys_only;      /* RANGE */
+    bool prefix;         /* WATCH: every key with the prefix key */
+    uint64_t from_rev;   /* WATCH: 0 = after now */
+    uint32_t wait_ms;    /* WATCH */
+    uint32_t max_events; /* WATCH: 0 -> 1000 */
 };
 
 struct ferry_kv_entry {
-    const uint8_t *key;       /* empty for GET (it is the request's) */
+    const uint8_t *key; /* empty for GET (it is the request's) */
     size_t key_len;
     const uint8_t *value;
     size_t value_len;
     uint64_t create_rev, mod_rev, version;
-    unsigned type;            /* WATCH events: 0 put, 1 delete */
+    unsigned type; /* WATCH events: 0 put, 1 delete */
 };
 
 struct ferry_kv_reply {
-    unsigned status;          /* enum ferry_sv_status */
-    uint64_t rev;             /* the store's revision; PUT/DELETE: see docs */
+    unsigned status; /* enum ferry_sv_status */
+    uint64_t rev;    /* the store's revision; PUT/DELETE: see docs */
     struct ferry_kv_entry entry; /* GET hit */
-    uint64_t count;           /* COUNT */
-    bool more;                /* RANGE: continue from the last key + 0x00 */
-    uint32_t n;               /* RANGE items, WATCH events: ferry_kv_next */
-    const uint8_t *list;      /* (checked) */
+    uint64_t count;              /* COUNT */
+    bool more;                   /* RANGE: continue from the last key + 0x00 */
+    uint32_t n;                  /* RANGE items, WATCH events: ferry_kv_next */
+    const uint8_t *list;         /* (checked) */
     size_t list_len;
     unsigned op;
 };
@@ -202,12 +217,11 @@ bool ferry_kv_next(const struct ferry_kv_reply *r, size_t *pos,
 ferry_err ferry_kv_call(struct ferry_client *c, const struct ferry_kv_req *req,
                         uint32_t deadline_ms, struct ferry_reply *raw,
                         struct ferry_kv_reply *out);
-ferry_err ferry_kv_get(struct ferry_client *c, const void *key,
-                       size_t key_len, struct ferry_reply *raw,
-                       struct ferry_kv_reply *out);
-ferry_err ferry_kv_put(struct ferry_client *c, const void *key,
-                       size_t key_len, const void *value, size_t value_len,
-                       unsigned cond, uint64_t rev, struct ferry_reply *raw,
+ferry_err ferry_kv_get(struct ferry_client *c, const void *key, size_t key_len,
+                       struct ferry_reply *raw, struct ferry_kv_reply *out);
+ferry_err ferry_kv_put(struct ferry_client *c, const void *key, size_t key_len,
+                       const void *value, size_t value_len, unsigned cond,
+                       uint64_t rev, struct ferry_reply *raw,
                        struct ferry_kv_reply *out);
 ferry_err ferry_kv_delete(struct ferry_client *c, const void *key,
                           size_t key_len, unsigned cond, uint64_t rev,
@@ -231,9 +245,9 @@ enum ferry_id_op { FERRY_ID_NEXT = 1, FERRY_ID_DECODE = 2 };
 
 struct ferry_id_reply {
     unsigned status;
-    uint32_t n;               /* NEXT: ferry_id_at(r, 0..n-1) */
+    uint32_t n; /* NEXT: ferry_id_at(r, 0..n-1) */
     const uint8_t *ids;
-    uint64_t unix_ms;         /* DECODE */
+    uint64_t unix_ms; /* DECODE */
     uint16_t node, seq;
 };
 

@@ -17,8 +17,9 @@
 /* ferry_call is not linked: servants.c's calls are never made here. */
 ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
                      struct ferry_reply *reply);
-ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
-                     struct ferry_reply *reply)
+ferry_err
+ferry_call(struct ferry_client *c, const struct ferry_request *req,
+           struct ferry_reply *reply)
 {
     (void)c;
     (void)req;
@@ -26,24 +27,29 @@ ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
     abort();
 }
 
-static void inside(const uint8_t *p, size_t n, const uint8_t *b, size_t len)
+static void
+inside(const uint8_t *p, size_t n, const uint8_t *b, size_t len)
 {
-    if (n && (p < b || p + n > b + len))
+    if (n && (p < b || p + n > b + len)) {
         abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    if (size < 1) {
         return 0;
+    }
     unsigned pick = data[0];
     /* A copy of exactly the reply's bytes, so a read past it is caught. */
     size_t len = size - 1;
     uint8_t *b = malloc(len ? len : 1);
-    if (!b)
+    if (!b) {
         return 0;
+    }
     memcpy(b, data + 1, len);
     unsigned svc = pick % 3, op = pick / 3 % 15 + 1;
     if (svc == 0) {
@@ -57,8 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 inside(it.value, it.value_len, b, len);
                 k++;
             }
-            if (k != r.n_items)
+            if (k != r.n_items) {
                 abort();
+            }
         }
     } else if (svc == 1) {
         struct ferry_kv_reply r;
@@ -72,14 +79,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 inside(e.value, e.value_len, b, len);
                 k++;
             }
-            if (k != r.n)
+            if (k != r.n) {
                 abort();
+            }
         }
     } else {
         struct ferry_id_reply r;
         if (ferry_id_decode_reply(op % 3, b, len, &r) == FERRY_OK) {
-            for (uint32_t i = 0; i < r.n; i++)
+            for (uint32_t i = 0; i < r.n; i++) {
                 (void)ferry_id_at(&r, i);
+            }
             inside(r.ids, (size_t)r.n * 8, b, len);
         }
     }
