@@ -876,7 +876,42 @@ drv_servant(struct drv_caller *dc, json_t *cmd)
         q.delta = drv_u64(a, "delta", 1);
         q.keys = keys;
         q.n_keys = nk;
-        err = ferry_cache_call(dc->c, &q, deadline, &raw, &r);
+        /* The named calls where they exist (they take ferryd's default
+         * deadline), ferry_cache_call for the rest. */
+        switch (deadline != 0 ? 0 : q.op) {
+        case FERRY_CACHE_GET:
+            err = ferry_cache_get(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_CACHE_SET:
+            err = ferry_cache_set(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_ADD:
+            err = ferry_cache_add(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_CAS:
+            err = ferry_cache_cas(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, q.cas, &raw, &r);
+            break;
+        case FERRY_CACHE_DELETE:
+            err = ferry_cache_delete(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_CACHE_INCR:
+            err = ferry_cache_incr(dc->c, key, klen, q.delta, &raw, &r);
+            break;
+        case FERRY_CACHE_DECR:
+            err = ferry_cache_decr(dc->c, key, klen, q.delta, &raw, &r);
+            break;
+        case FERRY_CACHE_TOUCH:
+            err = ferry_cache_touch(dc->c, key, klen, q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_FLUSH:
+            err = ferry_cache_flush(dc->c, q.delay_ms, &raw, &r);
+            break;
+        default:
+            err = ferry_cache_call(dc->c, &q, deadline, &raw, &r);
+        }
         if (err == FERRY_OK) {
             bool hit = r.status == FERRY_SV_OK;
             o = drv_ok();
@@ -945,10 +980,41 @@ drv_servant(struct drv_caller *dc, json_t *cmd)
         q.from_rev = drv_u64(a, "from_rev", 0);
         q.wait_ms = (uint32_t)drv_int(a, "wait_ms", 0);
         q.max_events = (uint32_t)drv_int(a, "max_events", 0);
-        if (q.op == FERRY_KV_WATCH && deadline == 0) {
-            deadline = q.wait_ms + 5000;
+        switch (deadline != 0 ? 0 : q.op) {
+        case FERRY_KV_GET:
+            err = ferry_kv_get(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_KV_PUT:
+            err = ferry_kv_put(dc->c, key, klen, value, vlen, q.cond, q.rev,
+                               &raw, &r);
+            break;
+        case FERRY_KV_DELETE:
+            err = ferry_kv_delete(dc->c, key, klen, q.cond, q.rev, &raw, &r);
+            break;
+        case FERRY_KV_COUNT:
+            err = ferry_kv_count(dc->c, key, klen, has_end ? end : NULL, elen,
+                                 &raw, &r);
+            break;
+        case FERRY_KV_RANGE:
+            if (!q.keys_only) {
+                err = ferry_kv_range(dc->c, key, klen,
+                                     has_end ? (const void *)end : NULL, elen,
+                                     q.limit, &raw, &r);
+                break;
+            }
+            err = ferry_kv_call(dc->c, &q, deadline, &raw, &r);
+            break;
+        case FERRY_KV_WATCH:
+            if (q.max_events == 0) {
+                err = ferry_kv_watch(dc->c, key, klen, q.prefix, q.from_rev,
+                                     q.wait_ms, &raw, &r);
+                break;
+            }
+            err = ferry_kv_call(dc->c, &q, q.wait_ms + 5000, &raw, &r);
+            break;
+        default:
+            err = ferry_kv_call(dc->c, &q, deadline, &raw, &r);
         }
-        err = ferry_kv_call(dc->c, &q, deadline, &raw, &r);
         if (err == FERRY_OK) {
             o = drv_ok();
             json_object_set_new(o, "status",
