@@ -3,7 +3,7 @@
  * servants.c - libferry's helpers for ferry.cache, ferry.kv and ferry.id
  * (include/ferry_servants.h): request encoders, reply decoders that check
  * every length first, and synchronous calls. Tested against
- * tests/vectors/services/client_payloads.json (tests/unit/test_servants.c)
+ * tests/vectors/client_payloads.json (tests/unit/test_servants.c)
  * and fuzzed (tests/fuzz/fuzz_servant_replies.c).
  */
 #include "ferry_servants.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_servants.c - libferry's ferry.cache / ferry.kv / ferry.id helpers
- * (include/ferry_servants.h) against tests/vectors/services/
+ * (include/ferry_servants.h) against tests/vectors/
  * client_payloads.json, the vectors every client is tested with: each
  * request encodes to its payload, each reply decodes to its fields (read
  * back through the *_next iterators), each malformed reply and every
@@ -458,7 +458,7 @@ main(void)
     const char *path = getenv("FERRY_SERVANT_VECTORS");
     json_error_t err;
     vectors = json_load_file(
-        path ? path : "tests/vectors/services/client_payloads.json", 0, &err);
+        path ? path : "tests/vectors/client_payloads.json", 0, &err);
     if (vectors == NULL) {
         fprintf(stderr, "test_servants: %s: %s\n", err.source, err.text);
         return 1;

@@ -10,7 +10,7 @@
  *   const { rev } = await client.kv.put('cfg/a', '1');
  *   const ids = await client.id.next(10);              // bigint[]
  *
- * encodeX / decodeX are the codec (tests/vectors/services/client_payloads.json);
+ * encodeX / decodeX are the codec (tests/vectors/client_payloads.json);
  * a malformed reply rejects with InvalidArgumentError.
  */
 const { FerryError } = require('./errors');

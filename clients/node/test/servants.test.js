@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 'use strict';
 // client.cache / client.kv / client.id: the codec against
-// tests/vectors/services/client_payloads.json (shared with every client),
+// tests/vectors/client_payloads.json (shared with every client),
 // and the helpers through a stub call.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -10,7 +10,7 @@ const path = require('path');
 const ferry = require('../lib');
 const S = ferry.servants;
 
-const VEC = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../tests/vectors/services/client_payloads.json'), 'utf8'));
+const VEC = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../tests/vectors/client_payloads.json'), 'utf8'));
 const hx = (h) => Buffer.from(h, 'hex');
 const OPS = { get_many: 'getMany' };
 

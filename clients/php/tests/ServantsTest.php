@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * ServantsTest.php - $client->cache() / kv() / id(): the codec against
- * tests/vectors/services/client_payloads.json (shared with every client),
+ * tests/vectors/client_payloads.json (shared with every client),
  * and the helpers through a stub client.
  */
 
@@ -19,7 +19,7 @@ final class ServantsTest extends TestCase
 {
     private static function vec(): array
     {
-        return json_decode(file_get_contents(TestEnv::root() . '/tests/vectors/services/client_payloads.json'), true);
+        return json_decode(file_get_contents(TestEnv::root() . '/tests/vectors/client_payloads.json'), true);
     }
 
     private static function args(array $a): array

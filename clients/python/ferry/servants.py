@@ -9,7 +9,7 @@ AsyncClient encode the request payloads and decode the replies.
     rev = c.kv.put(b"cfg/a", b"1").rev      # KvWrite
     ids = c.id.next(10)                     # list of int
 
-The encode_* / decode_* functions are the codec (tests/vectors/services/
+The encode_* / decode_* functions are the codec (tests/vectors/
 client_payloads.json); a malformed reply raises InvalidArgumentError.
 ferryd's errors (TOO_BIG, OVERLOADED, INVALID_ARGUMENT ...) are raised as
 their FerryError subclass by the call itself.

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """ferry.servants (client.cache / client.kv / client.id): the codec against
-tests/vectors/services/client_payloads.json, shared with every client, and
+tests/vectors/client_payloads.json, shared with every client, and
 the helpers on Client and AsyncClient through a stub call."""
 import asyncio
 import json
@@ -12,7 +12,7 @@ import fhelp
 import ferry
 from ferry import servants as S
 
-with open(os.path.join(fhelp.ROOT, "tests", "vectors", "services",
+with open(os.path.join(fhelp.ROOT, "tests", "vectors",
                        "client_payloads.json"), encoding="utf-8") as f:
     VEC = json.load(f)
 

@@ -7,7 +7,7 @@
  * checked first (a malformed reply: InvalidArgumentException). A u64 is an
  * int, or a decimal string when above PHP_INT_MAX (a cas or an incr value
  * may be; ids, revisions and versions never are); encoders take either.
- * Tested against tests/vectors/services/client_payloads.json.
+ * Tested against tests/vectors/client_payloads.json.
  */
 
 declare(strict_types=1);

@@ -5,7 +5,7 @@ ferry.id (docs/services.md, issue 11's tables) that every client's servant
 helpers are tested against. Built with struct here, independently of any
 client's codec.
 
-    python3 tests/vectors/services/gen_client_payloads.py
+    python3 tests/vectors/gen_client_payloads.py
 
 "requests": op + args (canonical JSON: bytes as *_hex, u64 as decimal
 strings) -> the request's key_hex and payload_hex.
