@@ -294,7 +294,7 @@ install: all
 	install -m 755 $(LIBFERRY_SO) $(DESTDIR)$(LIBDIR)
 	ln -sf $(notdir $(LIBFERRY_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libferry.so
-	install -m 644 include/ferry.h $(DESTDIR)$(INCDIR)
+	install -m 644 include/ferry.h include/ferry_servants.h $(DESTDIR)$(INCDIR)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    packaging/ferry.pc.in > $(DESTDIR)$(PCDIR)/ferry.pc
@@ -320,7 +320,7 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libferry.a $(DESTDIR)$(LIBDIR)/libferry.so \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	    $(DESTDIR)$(LIBDIR)/$(notdir $(LIBFERRY_SO)) \
-	    $(DESTDIR)$(INCDIR)/ferry.h $(DESTDIR)$(PCDIR)/ferry.pc \
+	    $(DESTDIR)$(INCDIR)/ferry.h $(DESTDIR)$(INCDIR)/ferry_servants.h $(DESTDIR)$(PCDIR)/ferry.pc \
 	    $(DESTDIR)$(MANDIR)/man1/ferry.1 \
 	    $(DESTDIR)$(MANDIR)/man5/ferryd.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man8/ferryd.8 \

@@ -66,6 +66,12 @@ export class Client extends EventEmitter {
   connect(): Promise<void>;
   call(service: string, payload?: Bytes | null, opts?: CallOptions): Promise<Buffer>;
   close(): Promise<void>;
+  /** ferry.cache helpers (docs/services.md). */
+  readonly cache: Cache;
+  /** ferry.kv helpers. */
+  readonly kv: Kv;
+  /** ferry.id helpers. */
+  readonly id: Id;
   on(event: 'connect', listener: (server: ServerInfo) => void): this;
   on(event: 'disconnect', listener: (err: FerryError) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -201,3 +207,65 @@ export namespace codec {
   function encodeRegister(id: number | bigint, service: Bytes, credit: number): Buffer;
   function encodeEmpty(type: number, id?: number | bigint): Buffer;
 }
+
+// ---------------------------------------------------------------- servants
+/** Options of every servant helper call. */
+export interface ServantCallOptions {
+  deadlineMs?: number;
+  signal?: AbortSignal;
+}
+export interface CacheItem { value: Buffer; flags: number; cas: bigint; }
+export type Status = 'OK' | 'NOT_FOUND' | 'NOT_STORED' | 'EXISTS';
+/** A store's outcome; cas is the item's new cas when ok. */
+export interface CacheWrite { status: Status; ok: boolean; cas: bigint; }
+export interface CacheStoreOptions extends ServantCallOptions { flags?: number; ttlMs?: number; }
+export class Cache {
+  get(key: Bytes, opts?: ServantCallOptions): Promise<CacheItem | null>;
+  gat(key: Bytes, ttlMs: number, opts?: ServantCallOptions): Promise<CacheItem | null>;
+  getMany(keys: Bytes[], opts?: ServantCallOptions): Promise<Array<CacheItem | null>>;
+  set(key: Bytes, value: Bytes, opts?: CacheStoreOptions): Promise<CacheWrite>;
+  add(key: Bytes, value: Bytes, opts?: CacheStoreOptions): Promise<CacheWrite>;
+  replace(key: Bytes, value: Bytes, opts?: CacheStoreOptions): Promise<CacheWrite>;
+  append(key: Bytes, value: Bytes, opts?: ServantCallOptions): Promise<CacheWrite>;
+  prepend(key: Bytes, value: Bytes, opts?: ServantCallOptions): Promise<CacheWrite>;
+  cas(key: Bytes, value: Bytes, cas: bigint, opts?: CacheStoreOptions): Promise<CacheWrite>;
+  /** true when deleted, false when there was no such item. */
+  delete(key: Bytes, opts?: ServantCallOptions): Promise<boolean>;
+  touch(key: Bytes, ttlMs: number, opts?: ServantCallOptions): Promise<boolean>;
+  /** The new value, or null when there is no such item. */
+  incr(key: Bytes, delta?: bigint, opts?: ServantCallOptions): Promise<bigint | null>;
+  decr(key: Bytes, delta?: bigint, opts?: ServantCallOptions): Promise<bigint | null>;
+  flush(delayMs?: number, opts?: ServantCallOptions): Promise<void>;
+}
+export interface KvEntry { key: Buffer; value: Buffer; createRev: bigint; modRev: bigint; version: bigint; }
+export interface KvGet { rev: bigint; entry: KvEntry | null; }
+/** A put or delete: ok, or EXISTS (compare failed; rev = the key's mod_rev) or NOT_FOUND. */
+export interface KvWrite { status: Status; ok: boolean; rev: bigint; }
+export interface KvRange { rev: bigint; more: boolean; items: KvEntry[]; nextKey: Buffer | null; }
+export interface KvEvent extends KvEntry { type: 'put' | 'delete'; }
+export interface KvWatch { rev: bigint; events: KvEvent[]; }
+export interface KvPutOptions extends ServantCallOptions { ifAbsent?: boolean; ifModRev?: bigint; }
+export interface KvRangeOptions extends ServantCallOptions { end?: Bytes; limit?: number; keysOnly?: boolean; }
+export interface KvWatchOptions extends ServantCallOptions { prefix?: boolean; fromRev?: bigint; waitMs?: number; maxEvents?: number; }
+export class Kv {
+  get(key: Bytes, opts?: ServantCallOptions): Promise<KvEntry | null>;
+  getRev(key: Bytes, opts?: ServantCallOptions): Promise<KvGet>;
+  put(key: Bytes, value: Bytes, opts?: KvPutOptions): Promise<KvWrite>;
+  delete(key: Bytes, opts?: ServantCallOptions & { ifModRev?: bigint }): Promise<KvWrite>;
+  range(key: Bytes, opts?: KvRangeOptions): Promise<KvRange>;
+  count(key: Bytes, opts?: ServantCallOptions & { end?: Bytes }): Promise<bigint>;
+  watch(key: Bytes, opts?: KvWatchOptions): Promise<KvWatch>;
+}
+export interface IdParts { unixMs: number; node: number; seq: number; }
+export class Id {
+  next(count?: number, opts?: ServantCallOptions): Promise<bigint[]>;
+  decode(id: bigint, opts?: ServantCallOptions): Promise<IdParts>;
+}
+export const servants: {
+  encodeCache(op: string, args?: object): { key: Buffer; payload: Buffer };
+  encodeKv(op: string, key: Bytes, args?: object): { key: Buffer; payload: Buffer };
+  encodeId(op: 'next' | 'decode', args?: { count?: number; id?: bigint }): { key: Buffer; payload: Buffer };
+  decodeCache(op: string, reply: Buffer): unknown;
+  decodeKv(op: string, reply: Buffer): unknown;
+  decodeId(op: 'next' | 'decode', reply: Buffer): unknown;
+};

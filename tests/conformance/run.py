@@ -358,16 +358,41 @@ def summary(events, n=12):
 
 # ---------------------------------------------------------- expectations
 
-OPERATORS = ("min", "max", "contains", "one_of")
+OPERATORS = ("min", "max", "contains", "one_of", "increasing", "len", "gt")
+
+
+def _dec(v):
+    """A decimal string (a u64 in a servant answer) or int as an int."""
+    return int(v) if isinstance(v, (int, str)) and str(v).isdigit() else None
+
+
+_MISSING = object()
+
+
+def lookup(answer, key):
+    """answer[key], or for a dotted key ("ids.0", "items.1.value_hex") the
+    field it walks to; _MISSING when there is none."""
+    if key in answer:
+        return answer[key]
+    cur = answer
+    for part in key.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and \
+                int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return _MISSING
+    return cur
 
 
 def matches(answer, expect, path=""):
     """None when answer has what expect asks, else why not."""
     for key, want in expect.items():
         where = f"{path}{key}"
-        if key not in answer:
+        got = lookup(answer, key)
+        if got is _MISSING:
             return f"{where}: missing (want {json.dumps(want)})"
-        got = answer[key]
         if isinstance(want, dict) and want and set(want) <= set(OPERATORS):
             if "min" in want and not (isinstance(got, (int, float))
                                       and got >= want["min"]):
@@ -380,6 +405,19 @@ def matches(answer, expect, path=""):
                 return f"{where}: {got!r} lacks {want['contains']!r}"
             if "one_of" in want and got not in want["one_of"]:
                 return f"{where}: {got!r} not one of {want['one_of']}"
+            if "len" in want and not (isinstance(got, list)
+                                      and len(got) == want["len"]):
+                return f"{where}: {got!r} is not a list of {want['len']}"
+            if want.get("increasing"):
+                nums = [_dec(v) for v in got] if isinstance(got, list) \
+                    else [None]
+                if None in nums or any(a >= b for a, b in zip(nums,
+                                                              nums[1:])):
+                    return f"{where}: {got!r} not strictly increasing"
+            if "gt" in want and not (_dec(got) is not None and
+                                     _dec(want["gt"]) is not None and
+                                     _dec(got) > _dec(want["gt"])):
+                return f"{where}: {got!r} not above {want['gt']!r}"
         elif got != want:
             return (f"{where}: got {json.dumps(got)[:200]}, "
                     f"want {json.dumps(want)[:200]}")
@@ -434,7 +472,34 @@ def check_error_pair(answer, client=None):
 # -------------------------------------------------------------- scenario
 
 RUNNER_KEYS = ("caller", "expect", "within_ms", "timeout_s", "repeat",
-               "comment", "payload", "key", "background")
+               "comment", "payload", "key", "background", "save")
+
+
+def servant_args(args):
+    """A servant command's args in text form ("key", "value", "end": UTF-8;
+    "keys": a list of them) as the hex fields drivers read."""
+    out = dict(args)
+    for text in ("key", "value", "end"):
+        if text in out:
+            out[text + "_hex"] = out.pop(text).encode().hex()
+    if "keys" in out:
+        out["keys_hex"] = [k.encode().hex() for k in out.pop("keys")]
+    return out
+
+
+def use_vars(value, saved):
+    """"${NAME}" (a whole string) becomes what a "save" kept as NAME."""
+    if isinstance(value, str) and value.startswith("${") and \
+            value.endswith("}"):
+        name = value[2:-1]
+        if name not in saved:
+            raise Failure(f"{value}: nothing saved under {name!r}")
+        return copy.deepcopy(saved[name])
+    if isinstance(value, list):
+        return [use_vars(v, saved) for v in value]
+    if isinstance(value, dict):
+        return {k: use_vars(v, saved) for k, v in value.items()}
+    return value
 
 
 def substitute(value, i):
@@ -459,6 +524,7 @@ class Run:
         self.ferryd = Ferryd(self.tmp, scenario.get("ferryd", {}))
         self.callers = {}
         self.workers = {}
+        self.saved = {}  # "save": answer fields kept for "${NAME}"
         self.end = time.monotonic() + scenario.get("timeout_s",
                                                    SCENARIO_TIMEOUT_S)
 
@@ -495,7 +561,8 @@ class Run:
         if "caller" in s:
             return self.step_caller(s)
         if "answer_of" in s:
-            return self.step_answer(s, self.callers[s["answer_of"]])
+            return self.step_answer(use_vars(s, self.saved),
+                                    self.callers[s["answer_of"]])
         if "worker" in s:
             return self.step_worker(s)
         if "events" in s:
@@ -518,8 +585,11 @@ class Run:
         raise Failure(f"unknown step {s}")
 
     def step_caller(self, s):
+        s = use_vars(s, self.saved)
         cmd = {k: copy.deepcopy(v) for k, v in s.items()
                if k not in RUNNER_KEYS}
+        if cmd.get("op") == "servant":
+            cmd["args"] = servant_args(cmd.get("args", {}))
         if "payload" in s:
             cmd["payload_hex"] = s["payload"].encode().hex()
         if "key" in s:
@@ -550,6 +620,12 @@ class Run:
             why = f"answered after {took:.0f} ms, not within {s['within_ms']}"
         if why is not None:
             raise Failure(f"{why}; answer {json.dumps(answer)[:300]}")
+        for name, field in s.get("save", {}).items():
+            got = lookup(answer, field)
+            if got is _MISSING:
+                raise Failure(f"save {name}: no {field!r} in the answer "
+                              f"{json.dumps(answer)[:200]}")
+            self.saved[name] = got
         return answer
 
     def address(self, addr):

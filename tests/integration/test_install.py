@@ -82,6 +82,7 @@ class TestInstall(FerryTestCase):
             "/usr/sbin/ferryd", "/usr/bin/ferry",
             "/usr/bin/ferry-fib-worker", "/usr/bin/ferry-echo-worker",
             "/usr/bin/ferry-hello-worker", "/usr/include/ferry.h",
+            "/usr/include/ferry_servants.h",
             "/usr/lib/libferry.a", "/usr/lib/libferry.so",
             "/usr/lib/libferry.so.0", "/usr/lib/libferry.so.0.1.0",
             "/usr/lib/pkgconfig/ferry.pc",
@@ -109,6 +110,8 @@ class TestInstall(FerryTestCase):
         exported = [s for s in syms if s.startswith("ferry") or
                     s.startswith("frame_") or s.startswith("buf_")]
         self.assertIn("ferry_worker_run", exported)
+        self.assertIn("ferry_cache_get", exported)
+        self.assertIn("ferry_kv_decode", exported)
         self.assertEqual([s for s in exported
                           if not s.startswith("ferry_")], [])
         with open(self.path("/usr/lib/systemd/system/ferryd.service")) as f:

@@ -161,6 +161,84 @@ function needClient() {
   return client;
 }
 
+// ------------------------------------------------------------ servants
+
+const hexOf = (b) => Buffer.from(b).toString('hex');
+const item = (i) => (i === null ? { status: 'NOT_FOUND' }
+  : { status: 'OK', flags: i.flags, cas: String(i.cas), value_hex: hexOf(i.value) });
+const entry = (e, withKey = true) => ({
+  ...(withKey ? { key_hex: hexOf(e.key) } : {}),
+  create_rev: String(e.createRev), mod_rev: String(e.modRev), version: String(e.version),
+  value_hex: hexOf(e.value),
+});
+
+/** DRIVER.md's servant command through client.cache / kv / id. */
+async function servant(c, cmd) {
+  const [service, op] = String(cmd.call || '').split('.');
+  const a = cmd.args || {};
+  const o = cmd.deadline_ms !== undefined ? { deadlineMs: cmd.deadline_ms } : {};
+  const key = Buffer.from(a.key_hex || '', 'hex');
+  const value = Buffer.from(a.value_hex || '', 'hex');
+  const big = (v, d) => BigInt(v === undefined ? d : v);
+  if (service === 'cache') {
+    const h = c.cache;
+    const store = { ...o, flags: a.flags, ttlMs: a.ttl_ms };
+    switch (op) {
+      case 'get': return item(await h.get(key, o));
+      case 'gat': return item(await h.gat(key, a.ttl_ms || 0, o));
+      case 'get_many':
+        return { status: 'OK', items: (await h.getMany((a.keys_hex || []).map((k) => Buffer.from(k, 'hex')), o)).map(item) };
+      case 'set': case 'add': case 'replace': case 'append': case 'prepend': case 'cas': {
+        const w = op === 'cas' ? await h.cas(key, value, big(a.cas, 0), store)
+          : op === 'append' || op === 'prepend' ? await h[op](key, value, o) : await h[op](key, value, store);
+        return w.ok ? { status: w.status, cas: String(w.cas) } : { status: w.status };
+      }
+      case 'incr': case 'decr': {
+        const v = await h[op](key, big(a.delta, 1), o);
+        return v === null ? { status: 'NOT_FOUND' } : { status: 'OK', value: String(v) };
+      }
+      case 'delete': return { status: (await h.delete(key, o)) ? 'OK' : 'NOT_FOUND' };
+      case 'touch': return { status: (await h.touch(key, a.ttl_ms || 0, o)) ? 'OK' : 'NOT_FOUND' };
+      case 'flush': await h.flush(a.delay_ms || 0, o); return { status: 'OK' };
+      default: break;
+    }
+  } else if (service === 'kv') {
+    const h = c.kv;
+    const end = a.end_hex !== undefined ? Buffer.from(a.end_hex, 'hex') : undefined;
+    const ifModRev = a.cond === 'mod_rev' ? big(a.rev, 0) : undefined;
+    switch (op) {
+      case 'get': {
+        const g = await h.getRev(key, o);
+        return { status: g.entry ? 'OK' : 'NOT_FOUND', rev: String(g.rev), ...(g.entry ? entry(g.entry, false) : {}) };
+      }
+      case 'put': case 'delete': {
+        const w = op === 'put' ? await h.put(key, value, { ...o, ifAbsent: a.cond === 'absent', ifModRev })
+          : await h.delete(key, { ...o, ifModRev });
+        return { status: w.status, rev: String(w.rev) };
+      }
+      case 'range': {
+        const r = await h.range(key, { ...o, end, limit: a.limit, keysOnly: a.keys_only });
+        return { status: 'OK', rev: String(r.rev), more: r.more, items: r.items.map((e) => entry(e)) };
+      }
+      case 'count': return { status: 'OK', count: String(await h.count(key, { ...o, end })) };
+      case 'watch': {
+        const w = await h.watch(key, {
+          ...o, prefix: a.prefix, fromRev: big(a.from_rev, 0), waitMs: a.wait_ms, maxEvents: a.max_events,
+        });
+        return { status: 'OK', rev: String(w.rev), events: w.events.map((e) => ({ type: e.type, ...entry(e) })) };
+      }
+      default: break;
+    }
+  } else if (service === 'id') {
+    if (op === 'next') return { status: 'OK', ids: (await c.id.next(a.count === undefined ? 1 : a.count, o)).map(String) };
+    if (op === 'decode') {
+      const p = await c.id.decode(big(a.id, 0), o);
+      return { status: 'OK', unix_ms: String(p.unixMs), node: p.node, seq: p.seq };
+    }
+  }
+  throw new BadCommand(`unknown servant call '${cmd.call}'`);
+}
+
 async function caller(cmd) {
   switch (cmd.op) {
     case 'decode': return decode(cmd);
@@ -251,6 +329,8 @@ async function caller(cmd) {
     }
     case 'stats':
       return { ok: true, connects: needClient().connects };
+    case 'servant':
+      return { ok: true, ...(await servant(needClient(), cmd)) };
     case 'close':
       if (client !== null) {
         await client.close();

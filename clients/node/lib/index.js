@@ -10,5 +10,8 @@ const codec = require('./codec');
 const { Client } = require('./client');
 const { Worker, Job } = require('./worker');
 const { parseAddr, PROTOCOL_VERSION } = require('./conn');
+const servants = require('./servants');
 
-module.exports = { Client, Worker, Job, codec, parseAddr, PROTOCOL_VERSION, ...errors };
+servants.install(Client);
+
+module.exports = { Client, Worker, Job, codec, servants, parseAddr, PROTOCOL_VERSION, ...errors };

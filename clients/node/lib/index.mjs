@@ -3,7 +3,7 @@
 import ferry from './index.js';
 
 export const {
-  Client, Worker, Job, codec, parseAddr, PROTOCOL_VERSION, FerryError, CODES, errname, errnoOf,
+  Client, Worker, Job, codec, servants, parseAddr, PROTOCOL_VERSION, FerryError, CODES, errname, errnoOf,
   ProtoError, TooBigError, VersionError, UnknownTypeError, UnknownServiceError, NoWorkerError,
   DeadlineError, WorkerLostError, WorkerError, OverloadedError, InvalidArgumentError,
   CancelledError, ShuttingDownError, DuplicateIdError, UnauthorizedError, ConnectionError,

@@ -241,6 +241,9 @@ function caller(): int
                 case 'stats':
                     out(['ok' => true, 'connects' => need($client)->connects()]);
                     break;
+                case 'servant':
+                    out(['ok' => true] + servant(need($client), $cmd));
+                    break;
                 case 'close':
                     $client?->close();
                     $client = null;
@@ -263,6 +266,107 @@ function caller(): int
         }
     }
     return 0;
+}
+
+// ------------------------------------------------------------ servants
+
+function svItem(?array $i): array
+{
+    return $i === null ? ['status' => 'NOT_FOUND']
+        : ['status' => 'OK', 'flags' => $i['flags'], 'cas' => (string)$i['cas'], 'value_hex' => bin2hex($i['value'])];
+}
+
+function svEntry(array $e, bool $withKey = true): array
+{
+    return ($withKey ? ['key_hex' => bin2hex($e['key'])] : []) + ['create_rev' => (string)$e['create_rev'],
+        'mod_rev' => (string)$e['mod_rev'], 'version' => (string)$e['version'], 'value_hex' => bin2hex($e['value'])];
+}
+
+/** DRIVER.md's servant command through $client->cache() / kv() / id(). */
+function servant(Client $c, array $cmd): array
+{
+    [$service, $op] = explode('.', (string)($cmd['call'] ?? '')) + ['', ''];
+    $a = $cmd['args'] ?? [];
+    $o = isset($cmd['deadline_ms']) ? ['deadline_ms' => $cmd['deadline_ms']] : [];
+    $key = hex2bin($a['key_hex'] ?? '');
+    $value = hex2bin($a['value_hex'] ?? '');
+    if ($service === 'cache') {
+        $h = $c->cache();
+        $store = $o + ['flags' => $a['flags'] ?? 0, 'ttl_ms' => $a['ttl_ms'] ?? 0];
+        switch ($op) {
+            case 'get':
+                return svItem($h->get($key, $o));
+            case 'gat':
+                return svItem($h->gat($key, $a['ttl_ms'] ?? 0, $o));
+            case 'get_many':
+                return ['status' => 'OK', 'items' => array_map('svItem',
+                    $h->getMany(array_map('hex2bin', $a['keys_hex'] ?? []), $o))];
+            case 'set':
+            case 'add':
+            case 'replace':
+                $w = $h->$op($key, $value, $store);
+                return $w['status'] === 'OK' ? ['status' => 'OK', 'cas' => (string)$w['cas']] : ['status' => $w['status']];
+            case 'append':
+            case 'prepend':
+                $w = $h->$op($key, $value, $o);
+                return $w['status'] === 'OK' ? ['status' => 'OK', 'cas' => (string)$w['cas']] : ['status' => $w['status']];
+            case 'cas':
+                $w = $h->cas($key, $value, $a['cas'] ?? '0', $store);
+                return $w['status'] === 'OK' ? ['status' => 'OK', 'cas' => (string)$w['cas']] : ['status' => $w['status']];
+            case 'incr':
+            case 'decr':
+                $v = $h->$op($key, $a['delta'] ?? '1', $o);
+                return $v === null ? ['status' => 'NOT_FOUND'] : ['status' => 'OK', 'value' => (string)$v];
+            case 'delete':
+                return ['status' => $h->delete($key, $o) ? 'OK' : 'NOT_FOUND'];
+            case 'touch':
+                return ['status' => $h->touch($key, $a['ttl_ms'] ?? 0, $o) ? 'OK' : 'NOT_FOUND'];
+            case 'flush':
+                $h->flush($a['delay_ms'] ?? 0, $o);
+                return ['status' => 'OK'];
+        }
+    } elseif ($service === 'kv') {
+        $h = $c->kv();
+        $kvo = $o;
+        if (isset($a['end_hex'])) {
+            $kvo['end'] = hex2bin($a['end_hex']);
+        }
+        if (($a['cond'] ?? 'any') === 'mod_rev') {
+            $kvo['if_mod_rev'] = $a['rev'] ?? '0';
+        }
+        switch ($op) {
+            case 'get':
+                $g = $h->getRev($key, $o);
+                return ['status' => $g['entry'] ? 'OK' : 'NOT_FOUND', 'rev' => (string)$g['rev']]
+                    + ($g['entry'] ? svEntry($g['entry'], false) : []);
+            case 'put':
+                $w = $h->put($key, $value, $kvo + ['if_absent' => ($a['cond'] ?? '') === 'absent']);
+                return ['status' => $w['status'], 'rev' => (string)$w['rev']];
+            case 'delete':
+                $w = $h->delete($key, $kvo);
+                return ['status' => $w['status'], 'rev' => (string)$w['rev']];
+            case 'range':
+                $r = $h->range($key, $kvo + ['limit' => $a['limit'] ?? 0, 'keys_only' => !empty($a['keys_only'])]);
+                return ['status' => 'OK', 'rev' => (string)$r['rev'], 'more' => $r['more'],
+                    'items' => array_map('svEntry', $r['items'])];
+            case 'count':
+                return ['status' => 'OK', 'count' => (string)$h->count($key, $kvo)];
+            case 'watch':
+                $w = $h->watch($key, $o + ['prefix' => !empty($a['prefix']), 'from_rev' => $a['from_rev'] ?? 0,
+                    'wait_ms' => $a['wait_ms'] ?? 0, 'max_events' => $a['max_events'] ?? 0]);
+                return ['status' => 'OK', 'rev' => (string)$w['rev'],
+                    'events' => array_map(fn($e) => ['type' => $e['type']] + svEntry($e), $w['events'])];
+        }
+    } elseif ($service === 'id') {
+        if ($op === 'next') {
+            return ['status' => 'OK', 'ids' => array_map('strval', $c->id()->next($a['count'] ?? 1, $o))];
+        }
+        if ($op === 'decode') {
+            $p = $c->id()->decode($a['id'] ?? 0, $o);
+            return ['status' => 'OK', 'unix_ms' => (string)$p['unix_ms'], 'node' => $p['node'], 'seq' => $p['seq']];
+        }
+    }
+    throw new BadCommand("unknown servant call '" . ($cmd['call'] ?? '') . "'");
 }
 
 function tagged(array $tags, array $cmd): array

@@ -284,6 +284,28 @@ final class Client
         }
     }
 
+    private ?Servants\Cache $servantCache = null;
+    private ?Servants\Kv $servantKv = null;
+    private ?Servants\Id $servantId = null;
+
+    /** ferry.cache helpers: $client->cache()->get($key), set(), cas(), ... (docs/services.md). */
+    public function cache(): Servants\Cache
+    {
+        return $this->servantCache ??= new Servants\Cache($this);
+    }
+
+    /** ferry.kv helpers: $client->kv()->put($key, $value), get(), range(), watch(), ... */
+    public function kv(): Servants\Kv
+    {
+        return $this->servantKv ??= new Servants\Kv($this);
+    }
+
+    /** ferry.id helpers: $client->id()->next($n), decode($id). */
+    public function id(): Servants\Id
+    {
+        return $this->servantId ??= new Servants\Id($this);
+    }
+
     /** How many times this client connected (HELLO_OK received); a reused persistent socket does not count. */
     public function connects(): int
     {

@@ -222,6 +222,8 @@ class Caller:
             return self.pipeline(cmd)
         if op == "stats":
             return {"ok": True, "connects": self.need().connects}
+        if op == "servant":
+            return {"ok": True, **servant(self.need(), cmd)}
         if op == "close":
             if self.client is not None:
                 self.client.close()
@@ -252,6 +254,101 @@ class Caller:
                 mismatched += 1
         return {"ok": True, "replied": replied, "mismatched": mismatched,
                 "errors": errors}
+
+
+# --------------------------------------------------------- servants
+
+def _item(i: ferry.CacheItem | None) -> dict[str, Any]:
+    if i is None:
+        return {"status": "NOT_FOUND"}
+    return {"status": "OK", "flags": i.flags, "cas": str(i.cas),
+            "value_hex": i.value.hex()}
+
+
+def _entry(e: Any, with_key: bool = True) -> dict[str, Any]:
+    d = {"key_hex": e.key.hex()} if with_key else {}
+    d.update({"create_rev": str(e.create_rev), "mod_rev": str(e.mod_rev),
+              "version": str(e.version), "value_hex": e.value.hex()})
+    return d
+
+
+def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
+    """DRIVER.md's servant command through client.cache / kv / id."""
+    service, _, op = cmd.get("call", "").partition(".")
+    a = cmd.get("args", {})
+    dl = {"deadline_ms": cmd.get("deadline_ms")}
+    key = bytes.fromhex(a.get("key_hex", ""))
+    value = bytes.fromhex(a.get("value_hex", ""))
+    if service == "cache":
+        h = c.cache
+        store = {"flags": a.get("flags", 0), "ttl_ms": a.get("ttl_ms", 0)}
+        if op in ("get", "gat"):
+            return _item(h.get(key, **dl) if op == "get"
+                         else h.gat(key, a.get("ttl_ms", 0), **dl))
+        if op == "get_many":
+            keys = [bytes.fromhex(k) for k in a.get("keys_hex", [])]
+            return {"status": "OK",
+                    "items": [_item(i) for i in h.get_many(keys, **dl)]}
+        if op in ("set", "add", "replace", "append", "prepend", "cas"):
+            if op == "cas":
+                w = h.cas(key, value, int(a.get("cas", "0")), **store, **dl)
+            elif op in ("append", "prepend"):
+                w = getattr(h, op)(key, value, **dl)
+            else:
+                w = getattr(h, op)(key, value, **store, **dl)
+            return ({"status": w.status, "cas": str(w.cas)} if w
+                    else {"status": w.status})
+        if op in ("incr", "decr"):
+            v = getattr(h, op)(key, int(a.get("delta", "1")), **dl)
+            return ({"status": "NOT_FOUND"} if v is None
+                    else {"status": "OK", "value": str(v)})
+        if op in ("delete", "touch", "flush"):
+            ok = (h.delete(key, **dl) if op == "delete" else
+                  h.touch(key, a.get("ttl_ms", 0), **dl) if op == "touch"
+                  else h.flush(a.get("delay_ms", 0), **dl) is None)
+            return {"status": "OK" if ok else "NOT_FOUND"}
+    elif service == "kv":
+        h = c.kv
+        rev = int(a.get("rev", "0"))
+        cond = a.get("cond", "any")
+        end = bytes.fromhex(a["end_hex"]) if "end_hex" in a else None
+        if op == "get":
+            g = h.get_rev(key, **dl)
+            d = {"status": "OK" if g.entry else "NOT_FOUND",
+                 "rev": str(g.rev)}
+            if g.entry:
+                d.update(_entry(g.entry, False))
+            return d
+        if op in ("put", "delete"):
+            mod = rev if cond == "mod_rev" else None
+            w = (h.put(key, value, if_absent=cond == "absent",
+                       if_mod_rev=mod, **dl) if op == "put"
+                 else h.delete(key, if_mod_rev=mod, **dl))
+            return {"status": w.status, "rev": str(w.rev)}
+        if op == "range":
+            r = h.range(key, end, limit=a.get("limit", 0),
+                        keys_only=bool(a.get("keys_only")), **dl)
+            return {"status": "OK", "rev": str(r.rev), "more": r.more,
+                    "items": [_entry(e) for e in r.items]}
+        if op == "count":
+            return {"status": "OK", "count": str(h.count(key, end, **dl))}
+        if op == "watch":
+            w = h.watch(key, prefix=bool(a.get("prefix")),
+                        from_rev=int(a.get("from_rev", "0")),
+                        wait_ms=a.get("wait_ms", 0),
+                        max_events=a.get("max_events", 0), **dl)
+            return {"status": "OK", "rev": str(w.rev),
+                    "events": [{"type": e.type, **_entry(e)}
+                               for e in w.events]}
+    elif service == "id":
+        if op == "next":
+            return {"status": "OK", "ids": [str(i) for i in c.id.next(
+                a.get("count", 1), **dl)]}
+        if op == "decode":
+            p = c.id.decode(int(a.get("id", "0")), **dl)
+            return {"status": "OK", "unix_ms": str(p.unix_ms),
+                    "node": p.node, "seq": p.seq}
+    raise BadCommand(f"unknown servant call {cmd.get('call')!r}")
 
 
 def run_caller() -> int:

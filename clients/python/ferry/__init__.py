@@ -14,10 +14,15 @@ from ._proto import PROTOCOL_VERSION
 from .aio import AsyncClient
 from .client import CallFuture, Client
 from .worker import Job, Worker
+from . import servants
+from .servants import (CacheItem, CacheWrite, IdParts, KvEntry, KvEvent, KvGet,
+                       KvRange, KvWatch, KvWrite)
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 
 __version__ = "0.1.0"
 
 __all__ = ["AsyncClient", "Client", "CallFuture", "Hello", "Job", "Worker", "PROTOCOL_VERSION",
+           "servants", "CacheItem", "CacheWrite", "IdParts", "KvEntry", "KvEvent",
+           "KvGet", "KvRange", "KvWatch", "KvWrite",
            "__version__"] + list(_errors_all)

@@ -24,6 +24,7 @@ from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       lost_message, parse_addr, parse_hello_answer,
                       safety_ms)
 from .errors import FerryError
+from .servants import ServantsMixin
 
 _unpack_header = P.HEADER.unpack_from
 _REQ_HEAD = P._REQ_HEAD
@@ -181,7 +182,7 @@ class _Protocol(asyncio.Protocol):
         self.last_send = _monotonic()
 
 
-class AsyncClient:
+class AsyncClient(ServantsMixin):
     """A caller of ferry services on asyncio.
 
         async with ferry.AsyncClient("127.0.0.1:7700") as c:

@@ -34,6 +34,7 @@ from ._common import (CALL_SLACK_MS, CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
                       lost_message, parse_addr, parse_hello_answer,
                       safety_ms)
 from .errors import FerryError
+from .servants import ServantsMixin
 
 _HEADER = P.HEADER
 _REQ_HEAD = P._REQ_HEAD
@@ -164,7 +165,7 @@ class _Conn:
             return False
 
 
-class Client:
+class Client(ServantsMixin):
     """A caller of ferry services, safe to share between threads.
 
     Client(addr) connects at once (raising ConnectionError,

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ferry.h"
+#include "ferry_servants.h"
 #include "proto/frame.h"
 
 #define DRV_MAX_TAGS 1024
@@ -756,6 +757,341 @@ drv_pipeline(struct drv_caller *dc, json_t *cmd)
     return o;
 }
 
+/* ------------------------------------------------------------ servants */
+
+static void
+drv_set_u64(json_t *o, const char *k, uint64_t v)
+{
+    char b[24];
+
+    snprintf(b, sizeof(b), "%" PRIu64, v);
+    json_object_set_new(o, k, json_string(b));
+}
+
+static uint64_t
+drv_u64(json_t *a, const char *k, uint64_t dflt)
+{
+    const char *s = drv_str(a, k, NULL);
+
+    return s ? strtoull(s, NULL, 10) : dflt;
+}
+
+/* Bytes of a hex field, kept in *own (freed by the caller). */
+static size_t
+drv_arg_bytes(json_t *a, const char *k, uint8_t **own, bool *has)
+{
+    size_t n = 0;
+    const char *h = drv_str(a, k, NULL);
+
+    *own = NULL;
+    if (has != NULL) {
+        *has = h != NULL;
+    }
+    if (h != NULL && !drv_unhex(h, own, &n)) {
+        *own = NULL;
+        n = 0;
+    }
+    return n;
+}
+
+static void
+drv_set_entry(json_t *o, const struct ferry_kv_entry *e, bool with_key)
+{
+    if (with_key) {
+        drv_set_hex(o, "key_hex", e->key, e->key_len);
+    }
+    drv_set_u64(o, "create_rev", e->create_rev);
+    drv_set_u64(o, "mod_rev", e->mod_rev);
+    drv_set_u64(o, "version", e->version);
+    drv_set_hex(o, "value_hex", e->value, e->value_len);
+}
+
+static unsigned
+drv_op_code(const char *const *names, unsigned n, const char *op)
+{
+    for (unsigned i = 1; i < n; i++) {
+        if (strcmp(names[i], op) == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+static json_t *
+drv_servant(struct drv_caller *dc, json_t *cmd)
+{
+    static const char *const cache_ops[] = {
+        "", "get", "get_many", "set", "add", "replace", "append", "prepend",
+        "cas", "delete", "incr", "decr", "touch", "gat", "flush"};
+    static const char *const kv_ops[] = {"",      "get",   "put",  "delete",
+                                         "range", "count", "watch"};
+    const char *call = drv_str(cmd, "call", "");
+    json_t *a = json_object_get(cmd, "args");
+    uint32_t deadline = (uint32_t)drv_int(cmd, "deadline_ms", 0);
+    struct ferry_reply raw = {0};
+    uint8_t *key, *value, *end;
+    bool has_end;
+    size_t klen, vlen, elen;
+    ferry_err err = FERRY_OK;
+    json_t *o = NULL;
+
+    if (!json_is_object(a)) {
+        a = json_object();
+    } else {
+        json_incref(a);
+    }
+    klen = drv_arg_bytes(a, "key_hex", &key, NULL);
+    vlen = drv_arg_bytes(a, "value_hex", &value, NULL);
+    elen = drv_arg_bytes(a, "end_hex", &end, &has_end);
+    if (strncmp(call, "cache.", 6) == 0 &&
+        drv_op_code(cache_ops, 15, call + 6) != 0) {
+        struct ferry_cache_req q = {0};
+        struct ferry_cache_reply r;
+        json_t *ks = json_object_get(a, "keys_hex");
+        size_t nk = json_array_size(ks);
+        struct ferry_bytes *keys = calloc(nk + 1, sizeof(*keys));
+        uint8_t **kown = calloc(nk + 1, sizeof(*kown));
+
+        if (keys == NULL || kown == NULL) {
+            abort();
+        }
+        for (size_t i = 0; i < nk; i++) {
+            size_t n = 0;
+            if (!drv_unhex(json_string_value(json_array_get(ks, i)), &kown[i],
+                           &n)) {
+                kown[i] = NULL;
+            }
+            keys[i].data = kown[i];
+            keys[i].len = n;
+        }
+        q.op = drv_op_code(cache_ops, 15, call + 6);
+        q.key = key;
+        q.key_len = klen;
+        q.value = value;
+        q.value_len = vlen;
+        q.flags = (uint32_t)drv_int(a, "flags", 0);
+        q.ttl_ms = (uint32_t)drv_int(a, "ttl_ms", 0);
+        q.delay_ms = (uint32_t)drv_int(a, "delay_ms", 0);
+        q.cas = drv_u64(a, "cas", 0);
+        q.delta = drv_u64(a, "delta", 1);
+        q.keys = keys;
+        q.n_keys = nk;
+        /* The named calls where they exist (they take ferryd's default
+         * deadline), ferry_cache_call for the rest. */
+        switch (deadline != 0 ? 0 : q.op) {
+        case FERRY_CACHE_GET:
+            err = ferry_cache_get(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_CACHE_SET:
+            err = ferry_cache_set(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_ADD:
+            err = ferry_cache_add(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_CAS:
+            err = ferry_cache_cas(dc->c, key, klen, value, vlen, q.flags,
+                                  q.ttl_ms, q.cas, &raw, &r);
+            break;
+        case FERRY_CACHE_DELETE:
+            err = ferry_cache_delete(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_CACHE_INCR:
+            err = ferry_cache_incr(dc->c, key, klen, q.delta, &raw, &r);
+            break;
+        case FERRY_CACHE_DECR:
+            err = ferry_cache_decr(dc->c, key, klen, q.delta, &raw, &r);
+            break;
+        case FERRY_CACHE_TOUCH:
+            err = ferry_cache_touch(dc->c, key, klen, q.ttl_ms, &raw, &r);
+            break;
+        case FERRY_CACHE_FLUSH:
+            err = ferry_cache_flush(dc->c, q.delay_ms, &raw, &r);
+            break;
+        default:
+            err = ferry_cache_call(dc->c, &q, deadline, &raw, &r);
+        }
+        if (err == FERRY_OK) {
+            bool hit = r.status == FERRY_SV_OK;
+            o = drv_ok();
+            json_object_set_new(o, "status",
+                                json_string(ferry_sv_status_name(r.status)));
+            if (q.op == FERRY_CACHE_GET || q.op == FERRY_CACHE_GAT) {
+                if (hit) {
+                    json_object_set_new(o, "flags", json_integer(r.flags));
+                    drv_set_u64(o, "cas", r.cas);
+                    drv_set_hex(o, "value_hex", r.value, r.value_len);
+                }
+            } else if (q.op == FERRY_CACHE_GET_MANY) {
+                json_t *items = json_array();
+                struct ferry_cache_item it;
+                size_t pos = 0;
+                while (ferry_cache_next(&r, &pos, &it)) {
+                    json_t *i = json_object();
+                    json_object_set_new(
+                        i, "status",
+                        json_string(ferry_sv_status_name(it.status)));
+                    if (it.status == FERRY_SV_OK) {
+                        json_object_set_new(i, "flags",
+                                            json_integer(it.flags));
+                        drv_set_u64(i, "cas", it.cas);
+                        drv_set_hex(i, "value_hex", it.value, it.value_len);
+                    }
+                    json_array_append_new(items, i);
+                }
+                json_object_set_new(o, "items", items);
+            } else if (q.op == FERRY_CACHE_INCR || q.op == FERRY_CACHE_DECR) {
+                if (hit) {
+                    drv_set_u64(o, "value", r.number);
+                }
+            } else if (q.op != FERRY_CACHE_DELETE &&
+                       q.op != FERRY_CACHE_TOUCH &&
+                       q.op != FERRY_CACHE_FLUSH && hit) {
+                drv_set_u64(o, "cas", r.cas);
+            }
+        }
+        for (size_t i = 0; i < nk; i++) {
+            free(kown[i]);
+        }
+        free(kown);
+        free(keys);
+    } else if (strncmp(call, "kv.", 3) == 0 &&
+               drv_op_code(kv_ops, 7, call + 3) != 0) {
+        struct ferry_kv_req q = {0};
+        struct ferry_kv_reply r;
+        const char *cond = drv_str(a, "cond", "any");
+
+        q.op = drv_op_code(kv_ops, 7, call + 3);
+        q.key = key;
+        q.key_len = klen;
+        q.value = value;
+        q.value_len = vlen;
+        q.cond = strcmp(cond, "absent") == 0    ? FERRY_KV_IF_ABSENT
+                 : strcmp(cond, "mod_rev") == 0 ? FERRY_KV_IF_MOD_REV
+                                                : FERRY_KV_ANY;
+        q.rev = drv_u64(a, "rev", 0);
+        q.has_end = has_end;
+        q.end = end;
+        q.end_len = elen;
+        q.limit = (uint32_t)drv_int(a, "limit", 0);
+        q.keys_only = json_is_true(json_object_get(a, "keys_only"));
+        q.prefix = json_is_true(json_object_get(a, "prefix"));
+        q.from_rev = drv_u64(a, "from_rev", 0);
+        q.wait_ms = (uint32_t)drv_int(a, "wait_ms", 0);
+        q.max_events = (uint32_t)drv_int(a, "max_events", 0);
+        switch (deadline != 0 ? 0 : q.op) {
+        case FERRY_KV_GET:
+            err = ferry_kv_get(dc->c, key, klen, &raw, &r);
+            break;
+        case FERRY_KV_PUT:
+            err = ferry_kv_put(dc->c, key, klen, value, vlen, q.cond, q.rev,
+                               &raw, &r);
+            break;
+        case FERRY_KV_DELETE:
+            err = ferry_kv_delete(dc->c, key, klen, q.cond, q.rev, &raw, &r);
+            break;
+        case FERRY_KV_COUNT:
+            err = ferry_kv_count(dc->c, key, klen, has_end ? end : NULL, elen,
+                                 &raw, &r);
+            break;
+        case FERRY_KV_RANGE:
+            if (!q.keys_only) {
+                err = ferry_kv_range(dc->c, key, klen,
+                                     has_end ? (const void *)end : NULL, elen,
+                                     q.limit, &raw, &r);
+                break;
+            }
+            err = ferry_kv_call(dc->c, &q, deadline, &raw, &r);
+            break;
+        case FERRY_KV_WATCH:
+            if (q.max_events == 0) {
+                err = ferry_kv_watch(dc->c, key, klen, q.prefix, q.from_rev,
+                                     q.wait_ms, &raw, &r);
+                break;
+            }
+            err = ferry_kv_call(dc->c, &q, q.wait_ms + 5000, &raw, &r);
+            break;
+        default:
+            err = ferry_kv_call(dc->c, &q, deadline, &raw, &r);
+        }
+        if (err == FERRY_OK) {
+            o = drv_ok();
+            json_object_set_new(o, "status",
+                                json_string(ferry_sv_status_name(r.status)));
+            if (q.op != FERRY_KV_COUNT) {
+                drv_set_u64(o, "rev", r.rev);
+            }
+            if (q.op == FERRY_KV_GET && r.status == FERRY_SV_OK) {
+                drv_set_entry(o, &r.entry, false);
+            } else if (q.op == FERRY_KV_COUNT) {
+                drv_set_u64(o, "count", r.count);
+            } else if (q.op == FERRY_KV_RANGE || q.op == FERRY_KV_WATCH) {
+                json_t *list = json_array();
+                struct ferry_kv_entry e;
+                size_t pos = 0;
+                if (q.op == FERRY_KV_RANGE) {
+                    json_object_set_new(o, "more", json_boolean(r.more));
+                }
+                while (ferry_kv_next(&r, &pos, &e)) {
+                    json_t *i = json_object();
+                    if (q.op == FERRY_KV_WATCH) {
+                        json_object_set_new(
+                            i, "type", json_string(e.type ? "delete" : "put"));
+                    }
+                    drv_set_entry(i, &e, true);
+                    json_array_append_new(list, i);
+                }
+                json_object_set_new(
+                    o, q.op == FERRY_KV_RANGE ? "items" : "events", list);
+            }
+        }
+    } else if (strcmp(call, "id.next") == 0) {
+        struct ferry_id_reply r;
+        err = ferry_id_next(dc->c, (uint32_t)drv_int(a, "count", 1), &raw, &r);
+        if (err == FERRY_OK) {
+            json_t *ids = json_array();
+            char b[24];
+            o = drv_ok();
+            json_object_set_new(o, "status",
+                                json_string(ferry_sv_status_name(r.status)));
+            for (uint32_t i = 0; i < r.n; i++) {
+                snprintf(b, sizeof(b), "%" PRIu64, ferry_id_at(&r, i));
+                json_array_append_new(ids, json_string(b));
+            }
+            json_object_set_new(o, "ids", ids);
+        }
+    } else if (strcmp(call, "id.decode") == 0) {
+        struct ferry_id_reply r;
+        err = ferry_id_decode(dc->c, drv_u64(a, "id", 0), &raw, &r);
+        if (err == FERRY_OK) {
+            o = drv_ok();
+            json_object_set_new(o, "status",
+                                json_string(ferry_sv_status_name(r.status)));
+            drv_set_u64(o, "unix_ms", r.unix_ms);
+            json_object_set_new(o, "node", json_integer(r.node));
+            json_object_set_new(o, "seq", json_integer(r.seq));
+        }
+    } else {
+        o = drv_bad("BAD_COMMAND", "unknown servant call");
+    }
+    if (o == NULL) {
+        /* ferryd's error with its message, or a malformed reply. */
+        if (raw.err != FERRY_OK && raw.data != NULL) {
+            o = drv_fail(err, raw.data, raw.len);
+        } else {
+            const char *m = ferry_strerror(err);
+            o = drv_fail(err, m, strlen(m));
+        }
+    }
+    ferry_reply_release(&raw);
+    free(key);
+    free(value);
+    free(end);
+    json_decref(a);
+    return o;
+}
+
 /* Runs one command; NULL answer means quit. */
 static json_t *
 drv_command(struct drv_caller *dc, json_t *cmd, bool *quit)
@@ -797,6 +1133,9 @@ drv_command(struct drv_caller *dc, json_t *cmd, bool *quit)
     }
     if (strcmp(op, "pipeline") == 0) {
         return drv_pipeline(dc, cmd);
+    }
+    if (strcmp(op, "servant") == 0) {
+        return drv_servant(dc, cmd);
     }
     if (strcmp(op, "stats") == 0) {
         o = drv_ok();

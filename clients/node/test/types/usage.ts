@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Compiled by tsc --noEmit (test/types.test.js): the types of index.d.ts
 // used as a program would use them. Never run.
-import { Client, Worker, FerryError, DeadlineError, CancelledError, Job, codec } from '../../index';
+import { Client, Worker, FerryError, DeadlineError, CancelledError, Job, codec,
+  CacheWrite, CacheItem, KvWrite, KvRange, KvWatch, IdParts } from '../../index';
 
 async function caller(): Promise<string> {
   const c = new Client({ addr: '127.0.0.1:7700', heartbeatMs: 1000 });
@@ -41,5 +42,19 @@ async function worker(): Promise<void> {
   codec.decodeFrame(b);
 }
 
+async function servantsUse(): Promise<bigint> {
+  const c = new Client();
+  const w: CacheWrite = await c.cache.set('k', 'v', { ttlMs: 1000, flags: 2 });
+  const it: CacheItem | null = await c.cache.get('k');
+  const ok: boolean = await c.cache.delete('k');
+  const put: KvWrite = await c.kv.put('a', 'b', { ifModRev: w.cas });
+  const r: KvRange = await c.kv.range('a/', { limit: 10 });
+  const ev: KvWatch = await c.kv.watch('a', { prefix: true, fromRev: put.rev, waitMs: 100 });
+  const ids: bigint[] = await c.id.next(3);
+  const p: IdParts = await c.id.decode(ids[0]);
+  return (it ? it.cas : 0n) + r.rev + ev.rev + BigInt(p.node + (ok ? 1 : 0));
+}
+
 void caller;
+void servantsUse;
 void worker;

@@ -1,0 +1,291 @@
+<?php
+// SPDX-License-Identifier: MIT
+/*
+ * Servants/Codec.php - the payloads of ferryd's built-in services
+ * ferry.cache, ferry.kv and ferry.id (docs/services.md): encode a request
+ * to [routing key, payload], decode a reply to plain arrays, every length
+ * checked first (a malformed reply: InvalidArgumentException). A u64 is an
+ * int, or a decimal string when above PHP_INT_MAX (a cas or an incr value
+ * may be; ids, revisions and versions never are); encoders take either.
+ * Tested against tests/vectors/client_payloads.json.
+ */
+
+declare(strict_types=1);
+
+namespace Ferry\Servants;
+
+use Ferry\Exception\InvalidArgumentException;
+
+final class Codec
+{
+    public const CACHE = 'ferry.cache';
+    public const KV = 'ferry.kv';
+    public const ID = 'ferry.id';
+    public const STATUS = ['OK', 'NOT_FOUND', 'NOT_STORED', 'EXISTS'];
+    public const CACHE_OPS = ['get' => 1, 'get_many' => 2, 'set' => 3, 'add' => 4, 'replace' => 5,
+        'append' => 6, 'prepend' => 7, 'cas' => 8, 'delete' => 9, 'incr' => 10, 'decr' => 11,
+        'touch' => 12, 'gat' => 13, 'flush' => 14];
+    public const KV_OPS = ['get' => 1, 'put' => 2, 'delete' => 3, 'range' => 4, 'count' => 5, 'watch' => 6];
+    public const COND = ['any' => 0, 'absent' => 1, 'mod_rev' => 2];
+
+    private static function num(int $v, int $bits, string $what): int
+    {
+        if ($v < 0 || ($bits < 64 && $v >= (1 << $bits))) {
+            throw new InvalidArgumentException("$what must be an integer from 0 to " . ((1 << $bits) - 1));
+        }
+        return $v;
+    }
+
+    /** 8 big-endian bytes of an int or decimal string from 0 to 2^64-1. */
+    public static function u64(int|string $v, string $what = 'value'): string
+    {
+        if (is_int($v)) {
+            return pack('J', self::num($v, 64, $what));
+        }
+        if (!preg_match('/^[0-9]{1,20}$/', $v)) {
+            throw new InvalidArgumentException("$what must be a decimal from 0 to 18446744073709551615");
+        }
+        $hi = 0;
+        $lo = 0;
+        for ($i = 0, $n = strlen($v); $i < $n; $i++) {
+            $lo = $lo * 10 + (ord($v[$i]) - 48);
+            $hi = $hi * 10 + ($lo >> 32);
+            $lo &= 0xffffffff;
+            if ($hi > 0xffffffff) {
+                throw new InvalidArgumentException("$what must be a decimal from 0 to 18446744073709551615");
+            }
+        }
+        return pack('NN', $hi, $lo);
+    }
+
+    /** An unpacked 'J' as int, or as a decimal string when above PHP_INT_MAX. */
+    public static function unsigned(int $v): int|string
+    {
+        return $v >= 0 ? $v : sprintf('%u', $v);
+    }
+
+    /** @return array{0: string, 1: string} [routing key, payload] */
+    public static function encodeCache(string $op, array $a = []): array
+    {
+        $code = self::CACHE_OPS[$op] ?? throw new InvalidArgumentException("unknown ferry.cache op $op");
+        $key = (string)($a['key'] ?? '');
+        $value = (string)($a['value'] ?? '');
+        $p = chr($code);
+        $u32 = static fn(string $k): string => pack('N', self::num((int)($a[$k] ?? 0), 32, $k));
+        switch ($op) {
+            case 'get':
+            case 'delete':
+                break;
+            case 'get_many':
+                $keys = $a['keys'] ?? [];
+                $p .= pack('n', self::num(count($keys), 16, 'keys'));
+                foreach ($keys as $k) {
+                    $p .= pack('n', self::num(strlen((string)$k), 16, 'key length')) . $k;
+                }
+                $key = '';
+                break;
+            case 'set':
+            case 'add':
+            case 'replace':
+                $p .= $u32('flags') . $u32('ttl_ms') . $value;
+                break;
+            case 'append':
+            case 'prepend':
+                $p .= $value;
+                break;
+            case 'cas':
+                $p .= $u32('flags') . $u32('ttl_ms') . self::u64($a['cas'] ?? 0, 'cas') . $value;
+                break;
+            case 'incr':
+            case 'decr':
+                $p .= self::u64($a['delta'] ?? 1, 'delta');
+                break;
+            case 'touch':
+            case 'gat':
+                $p .= $u32('ttl_ms');
+                break;
+            default: // flush
+                $p .= $u32('delay_ms');
+                $key = '';
+        }
+        return [$key, $p];
+    }
+
+    /** @return array{0: string, 1: string} */
+    public static function encodeKv(string $op, string $key, array $a = []): array
+    {
+        $code = self::KV_OPS[$op] ?? throw new InvalidArgumentException("unknown ferry.kv op $op");
+        $p = chr($code);
+        switch ($op) {
+            case 'get':
+                break;
+            case 'put':
+            case 'delete':
+                $cond = self::COND[$a['cond'] ?? 'any'] ?? throw new InvalidArgumentException(
+                    'cond must be any, absent or mod_rev');
+                $p .= chr($cond) . self::u64($a['rev'] ?? 0, 'rev');
+                if ($op === 'put') {
+                    $p .= (string)($a['value'] ?? '');
+                }
+                break;
+            case 'range':
+            case 'count':
+                $end = $a['end'] ?? null;
+                $p .= chr($end === null ? 0 : 1) . pack('n', self::num(strlen((string)$end), 16, 'end length'))
+                    . $end;
+                if ($op === 'range') {
+                    $p .= pack('N', self::num((int)($a['limit'] ?? 0), 32, 'limit'))
+                        . chr(empty($a['keys_only']) ? 0 : 1);
+                }
+                break;
+            default: // watch
+                $p .= chr(empty($a['prefix']) ? 0 : 1) . self::u64($a['from_rev'] ?? 0, 'from_rev')
+                    . pack('N', self::num((int)($a['wait_ms'] ?? 0), 32, 'wait_ms'))
+                    . pack('N', self::num((int)($a['max_events'] ?? 0), 32, 'max_events'));
+        }
+        return [$key, $p];
+    }
+
+    /** @return array{0: string, 1: string} */
+    public static function encodeId(string $op, array $a = []): array
+    {
+        if ($op === 'next') {
+            return ['', "\x01" . pack('N', self::num((int)($a['count'] ?? 1), 32, 'count'))];
+        }
+        if ($op === 'decode') {
+            return ['', "\x02" . self::u64($a['id'] ?? 0, 'id')];
+        }
+        throw new InvalidArgumentException("unknown ferry.id op $op");
+    }
+
+    /**
+     * get/gat: ['value', 'flags', 'cas'] or null; get_many: a list of those;
+     * stores: ['status', 'cas']; delete/touch/flush: bool (OK);
+     * incr/decr: the new value or null.
+     */
+    public static function decodeCache(string $op, string $b): mixed
+    {
+        $r = new Reader(self::CACHE . " $op", $b);
+        $s = $r->status();
+        switch ($op) {
+            case 'get':
+            case 'gat':
+                if ($s !== 'OK') {
+                    $r->end();
+                    return null;
+                }
+                $flags = $r->u32('flags');
+                $cas = $r->u64('cas');
+                return ['value' => $r->rest(), 'flags' => $flags, 'cas' => $cas];
+            case 'get_many':
+                $n = $r->u16('n');
+                $items = [];
+                for ($i = 0; $i < $n; $i++) {
+                    if ($r->status() !== 'OK') {
+                        $items[] = null;
+                        continue;
+                    }
+                    $flags = $r->u32('flags');
+                    $cas = $r->u64('cas');
+                    $items[] = ['value' => $r->bytes($r->u32('vlen'), 'value'), 'flags' => $flags, 'cas' => $cas];
+                }
+                $r->end();
+                return $items;
+            case 'set':
+            case 'add':
+            case 'replace':
+            case 'append':
+            case 'prepend':
+            case 'cas':
+                $cas = $s === 'OK' ? $r->u64('cas') : 0;
+                $r->end();
+                return ['status' => $s, 'cas' => $cas];
+            case 'incr':
+            case 'decr':
+                $v = $s === 'OK' ? $r->u64('value') : null;
+                $r->end();
+                return $v;
+            default:
+                $r->end();
+                return $s === 'OK';
+        }
+    }
+
+    /**
+     * get: ['rev', 'entry' => ['value', 'create_rev', 'mod_rev', 'version'] or null];
+     * put/delete: ['status', 'rev']; range: ['rev', 'more', 'items' => [['key',
+     * 'value', 'create_rev', 'mod_rev', 'version'], ...]]; count: ['rev',
+     * 'count']; watch: ['rev', 'events' => [['type' => 'put'|'delete', 'key', ...]]].
+     */
+    public static function decodeKv(string $op, string $b): array
+    {
+        $r = new Reader(self::KV . " $op", $b);
+        $s = $r->status();
+        if ($op === 'delete' && $s === 'NOT_FOUND' && $r->left() === 0) {
+            return ['status' => $s, 'rev' => 0];
+        }
+        $rev = $r->u64('rev');
+        switch ($op) {
+            case 'get':
+                if ($s !== 'OK') {
+                    $r->end();
+                    return ['rev' => $rev, 'entry' => null];
+                }
+                $c = $r->u64('create_rev');
+                $m = $r->u64('mod_rev');
+                $v = $r->u64('version');
+                return ['rev' => $rev, 'entry' => ['value' => $r->rest(), 'create_rev' => $c, 'mod_rev' => $m,
+                    'version' => $v]];
+            case 'put':
+            case 'delete':
+                $r->end();
+                return ['status' => $s, 'rev' => $rev];
+            case 'count':
+                $n = $r->u64('count');
+                $r->end();
+                return ['rev' => $rev, 'count' => $n];
+            case 'range':
+                $more = $r->u8('more') !== 0;
+                $n = $r->count('n');
+                $items = [];
+                for ($i = 0; $i < $n; $i++) {
+                    $items[] = $r->entry();
+                }
+                $r->end();
+                return ['rev' => $rev, 'more' => $more, 'items' => $items,
+                    'next_key' => $more && $n > 0 ? $items[$n - 1]['key'] . "\0" : null];
+            case 'watch':
+                $n = $r->count('n');
+                $events = [];
+                for ($i = 0; $i < $n; $i++) {
+                    $t = $r->u8('type');
+                    if ($t > 1) {
+                        throw $r->fail("unknown event type $t");
+                    }
+                    $events[] = ['type' => $t === 0 ? 'put' : 'delete'] + $r->entry();
+                }
+                $r->end();
+                return ['rev' => $rev, 'events' => $events];
+        }
+        throw new InvalidArgumentException("unknown ferry.kv op $op");
+    }
+
+    /** next: list of int ids; decode: ['unix_ms', 'node', 'seq']. */
+    public static function decodeId(string $op, string $b): array
+    {
+        $r = new Reader(self::ID . " $op", $b);
+        $r->status();
+        if ($op === 'next') {
+            $n = $r->count('n');
+            $ids = [];
+            for ($i = 0; $i < $n; $i++) {
+                $ids[] = $r->u64('id');
+            }
+            $r->end();
+            return $ids;
+        }
+        $out = ['unix_ms' => $r->u64('unix_ms'), 'node' => $r->u16('node'), 'seq' => $r->u16('seq')];
+        $r->end();
+        return $out;
+    }
+}

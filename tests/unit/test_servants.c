@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_servants.c - libferry's ferry.cache / ferry.kv / ferry.id helpers
+ * (include/ferry_servants.h) against tests/vectors/
+ * client_payloads.json, the vectors every client is tested with: each
+ * request encodes to its payload, each reply decodes to its fields (read
+ * back through the *_next iterators), each malformed reply and every
+ * truncation of a good one is refused with FERRY_EINVALID_ARGUMENT or
+ * decodes, and a too-small buffer reports the length it needs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ferry_servants.h"
+
+static json_t *vectors;
+
+static size_t
+unhex(const char *h, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(h) / 2;
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static char *
+tohex(const void *p, size_t n)
+{
+    static char buf[8][4096];
+    static int k;
+    char *o = buf[k++ & 7];
+    assert_true(2 * n < sizeof(buf[0]));
+    for (size_t i = 0; i < n; i++) {
+        sprintf(o + 2 * i, "%02x", ((const uint8_t *)p)[i]);
+    }
+    o[2 * n] = 0;
+    return o;
+}
+
+static const char *
+s_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? json_string_value(v) : NULL;
+}
+
+static uint64_t
+u64_of(json_t *o, const char *k)
+{
+    const char *s = s_of(o, k);
+    return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static uint32_t
+u32_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? (uint32_t)json_integer_value(v) : 0;
+}
+
+/* Bytes of args[k] (hex) into a slot of its own. */
+static size_t
+bytes_of(json_t *o, const char *k, uint8_t *buf, size_t cap, bool *has)
+{
+    const char *h = s_of(o, k);
+    if (has) {
+        *has = h != NULL;
+    }
+    return h ? unhex(h, buf, cap) : 0;
+}
+
+static char *
+u64s(uint64_t v)
+{
+    static char b[8][24];
+    static int k;
+    char *o = b[k++ & 7];
+    snprintf(o, 24, "%llu", (unsigned long long)v);
+    return o;
+}
+
+static size_t
+encode(const char *svc, const char *op, json_t *a, uint8_t *dst, size_t cap,
+       struct ferry_bytes *keyout)
+{
+    static uint8_t key[512], val[512], end[512], mk[8][64];
+    static struct ferry_bytes keys[8];
+    size_t klen = bytes_of(a, "key_hex", key, sizeof(key), NULL);
+    size_t vlen = bytes_of(a, "value_hex", val, sizeof(val), NULL);
+    keyout->data = key;
+    keyout->len = klen;
+    if (strcmp(svc, "cache") == 0) {
+        static const char *ops[] = {"",      "get",     "get_many", "set",
+                                    "add",   "replace", "append",   "prepend",
+                                    "cas",   "delete",  "incr",     "decr",
+                                    "touch", "gat",     "flush"};
+        struct ferry_cache_req q = {0};
+        for (unsigned i = 1; i < 15; i++) {
+            if (strcmp(op, ops[i]) == 0) {
+                q.op = i;
+            }
+        }
+        q.key = key;
+        q.key_len = klen;
+        q.value = val;
+        q.value_len = vlen;
+        q.flags = u32_of(a, "flags");
+        q.ttl_ms = u32_of(a, "ttl_ms");
+        q.delay_ms = u32_of(a, "delay_ms");
+        q.cas = u64_of(a, "cas");
+        q.delta = u64_of(a, "delta");
+        json_t *ks = json_object_get(a, "keys_hex");
+        if (ks) {
+            size_t i;
+            json_t *k;
+            json_array_foreach(ks, i, k)
+            {
+                keys[i].len = unhex(json_string_value(k), mk[i], 64);
+                keys[i].data = mk[i];
+            }
+            q.keys = keys;
+            q.n_keys = json_array_size(ks);
+        }
+        if (q.op == FERRY_CACHE_GET_MANY || q.op == FERRY_CACHE_FLUSH) {
+            keyout->len = 0;
+        }
+        return ferry_cache_encode(&q, dst, cap);
+    }
+    if (strcmp(svc, "kv") == 0) {
+        static const char *ops[] = {"",      "get",   "put",  "delete",
+                                    "range", "count", "watch"};
+        struct ferry_kv_req q = {0};
+        for (unsigned i = 1; i < 7; i++) {
+            if (strcmp(op, ops[i]) == 0) {
+                q.op = i;
+            }
+        }
+        q.key = key;
+        q.key_len = klen;
+        q.value = val;
+        q.value_len = vlen;
+        const char *cond = s_of(a, "cond");
+        q.cond = !cond || strcmp(cond, "any") == 0 ? FERRY_KV_ANY
+                 : strcmp(cond, "absent") == 0     ? FERRY_KV_IF_ABSENT
+                                                   : FERRY_KV_IF_MOD_REV;
+        q.rev = u64_of(a, "rev");
+        q.end_len = bytes_of(a, "end_hex", end, sizeof(end), &q.has_end);
+        q.end = end;
+        q.limit = u32_of(a, "limit");
+        q.keys_only = json_is_true(json_object_get(a, "keys_only"));
+        q.prefix = json_is_true(json_object_get(a, "prefix"));
+        q.from_rev = u64_of(a, "from_rev");
+        q.wait_ms = u32_of(a, "wait_ms");
+        q.max_events = u32_of(a, "max_events");
+        return ferry_kv_encode(&q, dst, cap);
+    }
+    keyout->len = 0;
+    if (strcmp(op, "next") == 0) {
+        return ferry_id_encode(FERRY_ID_NEXT, u32_of(a, "count"), 0, dst, cap);
+    }
+    return ferry_id_encode(FERRY_ID_DECODE, 0, u64_of(a, "id"), dst, cap);
+}
+
+static unsigned
+op_code(const char *svc, const char *op)
+{
+    static const char *cache[] = {"",      "get",     "get_many", "set",
+                                  "add",   "replace", "append",   "prepend",
+                                  "cas",   "delete",  "incr",     "decr",
+                                  "touch", "gat",     "flush"};
+    static const char *kv[] = {"",      "get",   "put",  "delete",
+                               "range", "count", "watch"};
+    if (strcmp(svc, "cache") == 0) {
+        for (unsigned i = 1; i < 15; i++) {
+            if (strcmp(op, cache[i]) == 0) {
+                return i;
+            }
+        }
+    } else if (strcmp(svc, "kv") == 0) {
+        for (unsigned i = 1; i < 7; i++) {
+            if (strcmp(op, kv[i]) == 0) {
+                return i;
+            }
+        }
+    } else {
+        return strcmp(op, "next") == 0 ? FERRY_ID_NEXT : FERRY_ID_DECODE;
+    }
+    fail_msg("unknown op %s %s", svc, op);
+    return 0;
+}
+
+static json_t *
+entry_json(const struct ferry_kv_entry *e, bool with_key)
+{
+    json_t *o = json_object();
+    if (with_key) {
+        json_object_set_new(o, "key_hex",
+                            json_string(tohex(e->key, e->key_len)));
+    }
+    json_object_set_new(o, "create_rev", json_string(u64s(e->create_rev)));
+    json_object_set_new(o, "mod_rev", json_string(u64s(e->mod_rev)));
+    json_object_set_new(o, "version", json_string(u64s(e->version)));
+    json_object_set_new(o, "value_hex",
+                        json_string(tohex(e->value, e->value_len)));
+    return o;
+}
+
+/* Decodes reply; FERRY_OK with *out the canonical JSON, or the error. */
+static ferry_err
+decode(const char *svc, const char *opname, const uint8_t *b, size_t n,
+       json_t **out)
+{
+    unsigned op = op_code(svc, opname);
+    json_t *o = json_object();
+    *out = o;
+    if (strcmp(svc, "cache") == 0) {
+        struct ferry_cache_reply r;
+        ferry_err e = ferry_cache_decode(op, b, n, &r);
+        if (e != FERRY_OK) {
+            return e;
+        }
+        json_object_set_new(o, "status",
+                            json_string(ferry_sv_status_name(r.status)));
+        bool ok = r.status == FERRY_SV_OK;
+        switch (op) {
+        case FERRY_CACHE_GET:
+        case FERRY_CACHE_GAT:
+            if (ok) {
+                json_object_set_new(o, "flags", json_integer(r.flags));
+                json_object_set_new(o, "cas", json_string(u64s(r.cas)));
+                json_object_set_new(o, "value_hex",
+                                    json_string(tohex(r.value, r.value_len)));
+            }
+            break;
+        case FERRY_CACHE_GET_MANY: {
+            json_t *items = json_array();
+            struct ferry_cache_item it;
+            size_t pos = 0;
+            unsigned k = 0;
+            while (ferry_cache_next(&r, &pos, &it)) {
+                json_t *i = json_object();
+                json_object_set_new(
+                    i, "status", json_string(ferry_sv_status_name(it.status)));
+                if (it.status == FERRY_SV_OK) {
+                    json_object_set_new(i, "flags", json_integer(it.flags));
+                    json_object_set_new(i, "cas", json_string(u64s(it.cas)));
+                    json_object_set_new(
+                        i, "value_hex",
+                        json_string(tohex(it.value, it.value_len)));
+                }
+                json_array_append_new(items, i);
+                k++;
+            }
+            assert_int_equal(k, r.n_items);
+            json_object_set_new(o, "items", items);
+            break;
+        }
+        case FERRY_CACHE_INCR:
+        case FERRY_CACHE_DECR:
+            if (ok) {
+                json_object_set_new(o, "value", json_string(u64s(r.number)));
+            }
+            break;
+        case FERRY_CACHE_DELETE:
+        case FERRY_CACHE_TOUCH:
+        case FERRY_CACHE_FLUSH:
+            break;
+        default:
+            if (ok) {
+                json_object_set_new(o, "cas", json_string(u64s(r.cas)));
+            }
+        }
+        return FERRY_OK;
+    }
+    if (strcmp(svc, "kv") == 0) {
+        struct ferry_kv_reply r;
+        ferry_err e = ferry_kv_decode(op, b, n, &r);
+        if (e != FERRY_OK) {
+            return e;
+        }
+        json_object_set_new(o, "status",
+                            json_string(ferry_sv_status_name(r.status)));
+        json_object_set_new(o, "rev", json_string(u64s(r.rev)));
+        if (op == FERRY_KV_GET && r.status == FERRY_SV_OK) {
+            json_t *en = entry_json(&r.entry, false);
+            json_object_update(o, en);
+            json_decref(en);
+        }
+        if (op == FERRY_KV_COUNT) {
+            json_object_set_new(o, "count", json_string(u64s(r.count)));
+        }
+        if (op == FERRY_KV_RANGE || op == FERRY_KV_WATCH) {
+            if (op == FERRY_KV_RANGE) {
+                json_object_set_new(o, "more", json_boolean(r.more));
+            }
+            json_t *list = json_array();
+            struct ferry_kv_entry en;
+            size_t pos = 0;
+            while (ferry_kv_next(&r, &pos, &en)) {
+                json_t *i = entry_json(&en, true);
+                if (op == FERRY_KV_WATCH) {
+                    json_object_set_new(
+                        i, "type", json_string(en.type ? "delete" : "put"));
+                }
+                json_array_append_new(list, i);
+            }
+            assert_int_equal(json_array_size(list), r.n);
+            json_object_set_new(o, op == FERRY_KV_RANGE ? "items" : "events",
+                                list);
+        }
+        return FERRY_OK;
+    }
+    struct ferry_id_reply r;
+    ferry_err e = ferry_id_decode_reply(op, b, n, &r);
+    if (e != FERRY_OK) {
+        return e;
+    }
+    json_object_set_new(o, "status",
+                        json_string(ferry_sv_status_name(r.status)));
+    if (op == FERRY_ID_NEXT) {
+        json_t *ids = json_array();
+        for (uint32_t i = 0; i < r.n; i++) {
+            json_array_append_new(ids, json_string(u64s(ferry_id_at(&r, i))));
+        }
+        json_object_set_new(o, "ids", ids);
+    } else {
+        json_object_set_new(o, "unix_ms", json_string(u64s(r.unix_ms)));
+        json_object_set_new(o, "node", json_integer(r.node));
+        json_object_set_new(o, "seq", json_integer(r.seq));
+    }
+    return FERRY_OK;
+}
+
+static void
+test_requests(void **state)
+{
+    (void)state;
+    json_t *reqs = json_object_get(vectors, "requests"), *v;
+    size_t i;
+    assert_true(json_array_size(reqs) > 20);
+    json_array_foreach(reqs, i, v)
+    {
+        uint8_t buf[1024];
+        struct ferry_bytes key;
+        const char *svc = s_of(v, "service"), *op = s_of(v, "op");
+        size_t n =
+            encode(svc, op, json_object_get(v, "args"), buf, sizeof(buf), &key);
+        if (strcmp(tohex(buf, n), s_of(v, "payload_hex")) != 0) {
+            fail_msg("%s %s: payload %s, want %s", svc, op, tohex(buf, n),
+                     s_of(v, "payload_hex"));
+        }
+        assert_string_equal(tohex(key.data, key.len), s_of(v, "key_hex"));
+        /* A buffer one byte short: the length needed, buf untouched past it. */
+        uint8_t small[1024];
+        struct ferry_bytes k2;
+        assert_int_equal(
+            encode(svc, op, json_object_get(v, "args"), small, n - 1, &k2), n);
+    }
+}
+
+static void
+test_replies(void **state)
+{
+    (void)state;
+    json_t *reps = json_object_get(vectors, "replies"), *v;
+    size_t i;
+    assert_true(json_array_size(reps) > 40);
+    json_array_foreach(reps, i, v)
+    {
+        uint8_t buf[1024];
+        size_t n = unhex(s_of(v, "reply_hex"), buf, sizeof(buf));
+        const char *svc = s_of(v, "service"), *op = s_of(v, "op");
+        json_t *got;
+        ferry_err e = decode(svc, op, buf, n, &got);
+        if (json_object_get(v, "error")) {
+            if (e != FERRY_EINVALID_ARGUMENT) {
+                fail_msg("%s %s %s: decoded a malformed reply", svc, op,
+                         s_of(v, "reply_hex"));
+            }
+        } else {
+            assert_int_equal(e, FERRY_OK);
+            if (!json_equal(got, json_object_get(v, "result"))) {
+                char *g = json_dumps(got, JSON_SORT_KEYS);
+                char *w =
+                    json_dumps(json_object_get(v, "result"), JSON_SORT_KEYS);
+                fail_msg("%s %s: got %s, want %s", svc, op, g, w);
+            }
+        }
+        json_decref(got);
+    }
+}
+
+static void
+test_truncations(void **state)
+{
+    (void)state;
+    json_t *reps = json_object_get(vectors, "replies"), *v;
+    size_t i;
+    unsigned refused = 0;
+    json_array_foreach(reps, i, v)
+    {
+        uint8_t buf[1024];
+        size_t n = unhex(s_of(v, "reply_hex"), buf, sizeof(buf));
+        for (size_t k = 0; k < n; k++) {
+            /* A copy of exactly k bytes, so ASan sees any read past it. */
+            uint8_t *cut = malloc(k ? k : 1);
+            memcpy(cut, buf, k);
+            json_t *got;
+            ferry_err e =
+                decode(s_of(v, "service"), s_of(v, "op"), cut, k, &got);
+            assert_true(e == FERRY_OK || e == FERRY_EINVALID_ARGUMENT);
+            refused += e != FERRY_OK;
+            json_decref(got);
+            free(cut);
+        }
+    }
+    assert_true(refused > 100);
+}
+
+static void
+test_bad_args(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    struct ferry_cache_req q = {.op = 99};
+    assert_int_equal(ferry_cache_encode(&q, buf, sizeof(buf)), 0);
+    struct ferry_kv_req k = {.op = FERRY_KV_PUT, .cond = 7};
+    assert_int_equal(ferry_kv_encode(&k, buf, sizeof(buf)), 0);
+    struct ferry_cache_reply r;
+    assert_int_equal(ferry_cache_decode(99, "\0", 1, &r),
+                     FERRY_EINVALID_ARGUMENT);
+    struct ferry_id_reply id;
+    /* n so large that n * 8 overflows a 32-bit product. */
+    uint8_t big[] = {0, 0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(
+        ferry_id_decode_reply(FERRY_ID_NEXT, big, sizeof(big), &id),
+        FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(ferry_id_at(&id, 0), 0);
+    assert_string_equal(ferry_sv_status_name(9), "?");
+}
+
+int
+main(void)
+{
+    const char *path = getenv("FERRY_SERVANT_VECTORS");
+    json_error_t err;
+    vectors = json_load_file(
+        path ? path : "tests/vectors/client_payloads.json", 0, &err);
+    if (vectors == NULL) {
+        fprintf(stderr, "test_servants: %s: %s\n", err.source, err.text);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_bad_args),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    json_decref(vectors);
+    return rc;
+}
