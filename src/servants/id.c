@@ -147,6 +147,8 @@ struct id_service {
                                 (borrowed from the environment) */
     uint32_t clock_wait_ms;  /* id_clock_wait_ms */
     bool mark_busy;          /* a mark is being committed */
+    bool closing;            /* closed while a mark was on its way: freed
+                                by its callback (store_close runs it) */
     uint64_t mark_pending;   /* the one being committed */
     struct id_waiter *wait;  /* FIFO of held callers, [head, n) */
     size_t wait_head, wait_n, wait_cap;
@@ -208,6 +210,7 @@ id_service_now(const struct id_service *is)
 }
 
 static void id_service_pump(struct id_service *is);
+static void id_service_free(struct id_service *is);
 
 static void
 id_service_mark_done(void *arg, const struct store_result *r)
@@ -215,6 +218,11 @@ id_service_mark_done(void *arg, const struct store_result *r)
     struct id_service *is = arg;
 
     is->mark_busy = false;
+    if (is->closing) {
+        /* The broker has answered every held caller already. */
+        id_service_free(is);
+        return;
+    }
     if (r->status == STORE_COMMITTED) {
         id_gen_set_mark(&is->gen, is->mark_pending);
         is->marks++;
@@ -545,6 +553,17 @@ id_service_close(struct id_service *is)
     }
     /* Held callers were answered by the broker when it stopped. */
     loop_timer_stop(is->loop, &is->clock_timer);
+    if (is->mark_busy) {
+        /* Its batch's callback still points here: store_close runs it. */
+        is->closing = true;
+        return;
+    }
+    id_service_free(is);
+}
+
+static void
+id_service_free(struct id_service *is)
+{
     free(is->wait);
     buf_release(&is->out);
     free(is);

@@ -453,7 +453,7 @@ class TestBigAnswers(PeersCase):
                         f"RSS grew {growth >> 20} MiB (base {base >> 20})")
         # The documents are whole and right.
         names = {service_name(i) for i in range(self.SERVICES)} | \
-            {"echo", "ferry.services", "ferry.admin"}
+            set(BUILTIN_SERVICES)
         for text in out["/metrics"]:
             m = promparse.parse(text.decode())
             for fam in ("ferry_requests_total", "ferry_workers",
