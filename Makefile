@@ -29,6 +29,13 @@ LDSAN    := -fsanitize=address,undefined
 else
 OPT      := -O2 -g -DNDEBUG
 LDSAN    :=
+# LTO=1: link-time optimisation across files (release only; see
+# docs/benchmarks.md for its measured effect).
+ifeq ($(LTO),1)
+OPT      += -flto=auto
+LDSAN    += -flto=auto
+AR       := gcc-ar
+endif
 endif
 
 CFLAGS   += $(CSTD) $(WARN) $(OPT) $(INC) $(DEPFLAGS)
