@@ -15,8 +15,11 @@
  * one event, a slice per job of the server (server.h), and the event, once
  * whole, is shared by every stream (counted references). A stream sends
  * it in pieces of ADMIN_PIECE bytes, one at a time (h2o allows one send
- * in progress per request); a stream still sending an older event when a
- * new one is ready skips to the newest when it is done, and the skipped
+ * in progress per request), each piece a job of the server: a socket
+ * that takes every write at once calls proceed at once, and 64 streams
+ * sending their pieces from proceed held the loop for 100 ms and more
+ * (37 MB in one turn, test_big_tables); a stream still sending an older event
+ * when a new one is ready skips to the newest when it is done, and the skipped
  * events are counted. So a client that does not read holds one event
  * (shared with the others that stalled at the same time) until
  * http_stall_timeout_ms closes it.
@@ -57,20 +60,20 @@ struct admin_event {
 /* The state the admin handlers share; owned by them together, freed when
  * the last is disposed (and its handles closed). */
 struct admin {
-    struct loop *loop;           /* borrowed */
-    struct http_server *http;    /* borrowed */
-    uv_timer_t timer;            /* the streams' tick; unref'd, so it never
-                                    keeps the loop alive */
-    struct http_job job;         /* builds the next event, a slice a job */
-    bool handles_on;             /* timer initialised */
-    bool building;               /* build and next hold an event in work */
-    struct render build;         /* the next event's document */
-    struct buf next;             /* owned: its text so far */
-    struct admin_event *latest;  /* the newest whole event, or NULL */
-    uint64_t seq;                /* of the last event built */
-    struct list streams;         /* struct admin_stream, open */
-    size_t n_streams;            /* streams in the list */
-    unsigned refs;               /* handlers that point here */
+    struct loop *loop;          /* borrowed */
+    struct http_server *http;   /* borrowed */
+    uv_timer_t timer;           /* the streams' tick; unref'd, so it never
+                                   keeps the loop alive */
+    struct http_job job;        /* builds the next event, a slice a job */
+    bool handles_on;            /* timer initialised */
+    bool building;              /* build and next hold an event in work */
+    struct render build;        /* the next event's document */
+    struct buf next;            /* owned: its text so far */
+    struct admin_event *latest; /* the newest whole event, or NULL */
+    uint64_t seq;               /* of the last event built */
+    struct list streams;        /* struct admin_stream, open */
+    size_t n_streams;           /* streams in the list */
+    unsigned refs;              /* handlers that point here */
 };
 
 /* One admin path's handler; h2o owns it. */
@@ -93,6 +96,8 @@ struct admin_stream {
     size_t piece;            /* bytes of the piece in progress */
     uint64_t last_seq;       /* of the last event it began, 0 for none */
     struct http_watch watch; /* the stall bound */
+    struct http_job job;     /* sends the next piece, within the server's
+                                turn budget */
     bool sending;            /* h2o_send in progress, no proceed yet */
     bool ending;             /* shutting down: the last chunk follows the
                                 piece in progress */
@@ -406,11 +411,24 @@ admin_stream_send(struct admin_stream *st)
     h2o_send(st->req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
+/* The stream's job: its next piece, unless one is in progress or the
+ * stream ends. */
+static void
+admin_stream_job(struct http_job *j)
+{
+    struct admin_stream *st = container_of(j, struct admin_stream, job);
+
+    if (!st->sending && !st->ending) {
+        admin_stream_send(st);
+    }
+}
+
 static void
 admin_stream_free(struct admin_stream *st)
 {
     struct admin *adm = st->adm;
 
+    http_server_job_cancel(&st->job);
     list_remove(&st->node);
     http_server_unwatch(&st->watch);
     adm->n_streams--;
@@ -450,7 +468,7 @@ admin_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
         admin_stream_end(st);
         return;
     }
-    admin_stream_send(st);
+    http_server_job_queue(st->adm->http, &st->job);
 }
 
 /* The client went away (or the server is closing it): req and its pool
@@ -496,7 +514,7 @@ admin_build_cb(struct http_job *j)
         struct admin_stream *st = container_of(n, struct admin_stream, node);
         n = n->next;
         if (!st->sending && !st->ending) {
-            admin_stream_send(st);
+            http_server_job_queue(adm->http, &st->job);
         }
     }
 }
@@ -578,6 +596,7 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
     }
     st->gen.proceed = admin_stream_proceed;
     st->gen.stop = admin_stream_stop;
+    st->job.run = admin_stream_job;
     st->adm = adm;
     st->req = req;
     list_push_back(&adm->streams, &st->node);
@@ -593,7 +612,7 @@ admin_stream(h2o_handler_t *self, h2o_req_t *req)
     /* The newest event at once (at most a tick old), else the first one
      * as soon as it is built. */
     if (adm->latest != NULL) {
-        admin_stream_send(st);
+        http_server_job_queue(adm->http, &st->job);
     } else {
         admin_build_start(adm);
     }
