@@ -26,6 +26,13 @@
  *     shutdown), the broker answers it itself and calls the backend's
  *     cancelled(); a broker_answer() for that handle is then a no-op.
  * Exactly one of these per call; a call() that does neither is a bug.
+ *
+ * A backend whose requests leave the daemon (the worker pool; later a
+ * queue's consumers, a peer ferryd) has no call(): every request is a
+ * record of the broker from its arrival (retries, queueing for credit,
+ * a lost holder), and the record hooks below place it, and are told of
+ * its deadline, its cancel and its end. The broker's record API they use
+ * is in broker_impl.h.
  */
 #ifndef FERRY_BROKER_BACKEND_H
 #define FERRY_BROKER_BACKEND_H
@@ -42,7 +49,10 @@
 struct backend;
 struct bcall;
 struct broker;
+struct frame_request;
+struct req;
 struct service;
+struct sink;
 
 struct backend_ops {
     const char *kind; /* "workers", "builtin", "cache", ... shown as the
@@ -52,10 +62,31 @@ struct backend_ops {
     /* A held request ended without the backend's answer: handle is what
      * bcall_hold() gave. Optional (NULL: nothing to do). */
     void (*cancelled)(struct backend *be, uint64_t handle);
-    /* Adds the backend's own fields to its service's object of
+    /* Adds the backend's own fields to the object of its service svc in
      * ferry.services and /v1/services. Optional. 0, or -1 when out of
      * memory. */
-    int (*describe)(struct backend *be, json_t *obj);
+    int (*describe)(struct backend *be, const struct service *svc, json_t *obj);
+    /* Its services come and go with their users: one that is idle (no
+     * requests, no workers, not disabled) is forgotten after
+     * service_idle_forget_ms. In-daemon services stay. */
+    bool transient;
+
+    /* The record hooks (call NULL). admit: whether svc can take q now or
+     * queue it; false when k has been answered (TOO_BIG, OVERLOADED; the
+     * circuit probe given back). *where: what start() is to use (the
+     * worker picked), or NULL to queue. */
+    bool (*admit)(struct backend *be, struct sink *k, struct service *svc,
+                  const struct frame_request *q, uint32_t probe, void **where);
+    /* New record r goes where admit() said. */
+    void (*start)(struct backend *be, struct req *r, void *where,
+                  const struct frame_request *q);
+    /* r's timer fired (deadline, retry backoff, wait in the queue). */
+    void (*timer)(struct backend *be, struct req *r, uint64_t now);
+    /* r ends without its answer (cancel, caller gone, shutdown): tell
+     * whoever holds it. */
+    void (*cancel)(struct backend *be, struct req *r);
+    /* r is freed while out (REQ_AT_WORKER): give back its credit. */
+    void (*release)(struct backend *be, struct req *r);
 };
 
 /* Embedded in the backend's own state; registered with

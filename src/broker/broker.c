@@ -13,9 +13,9 @@
  * at once (a late answer is dropped and counted), so a worker that ignores
  * cancelled work cannot starve its service.
  *
- * Retries (workers.c): an idempotent request keeps its key and payload (inline in the
- * record when small) after forwarding. When its worker is lost, or answers
- * WORKER_ERROR, OVERLOADED or SHUTTING_DOWN, the record goes back to
+ * Retries (workers.c): an idempotent request keeps its key and payload (inline
+ * in the record when small) after forwarding. When its worker is lost, or
+ * answers WORKER_ERROR, OVERLOADED or SHUTTING_DOWN, the record goes back to
  * REQ_RETRY_WAIT with its own timer set to a jittered backoff; when that
  * fires it is forwarded to another worker with free credit, or queued like
  * a new request, keeping its deadline. Retries stop at retry_max, at the
@@ -54,6 +54,8 @@ broker_init(struct broker *b, struct loop *l)
     b->next_req_id = 1;
     rand_init(&b->rng, UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime());
     timer_init(&b->grace, broker_grace_cb);
+    b->workers.ops = &workers_backend_ops;
+    b->workers.b = b;
     l->broker = b;
     l->accept_ops = &session_handshake_ops;
     return builtin_register_all(b);
@@ -107,7 +109,7 @@ broker_service(struct broker *b, struct slice name, bool create, ferry_err *err)
         *err = FERRY_EUNKNOWN_SERVICE;
         return NULL;
     }
-    svc = service_new(b->loop, name, NULL);
+    svc = service_new(b->loop, name, &b->workers);
     if (svc == NULL) {
         *err = FERRY_ENOMEM;
         return NULL;
@@ -246,7 +248,7 @@ broker_req_free(struct broker *b, struct req *r)
     } else if (r->state == REQ_HELD) {
         r->svc->in_flight--;
     } else if (r->state == REQ_AT_WORKER) {
-        workers_release(b, r);
+        r->be->ops->release(r->be, r);
     }
     if (r->probe != 0) {
         service_circuit_unprobe(r->svc, r->probe);
@@ -275,6 +277,19 @@ broker_req_fail(struct broker *b, struct req *r, ferry_err code,
     /* Free first: an in-daemon caller's callback may start new calls. */
     broker_req_free(b, r);
     k.ops->error(b, &k, code, msg);
+}
+
+/* r ends without its backend's answer: a record backend tells whoever
+ * holds r now; an in-daemon backend holding r is to be told once the
+ * record is freed, with broker_held_cancelled() on what this returns. */
+static struct backend *
+broker_req_cancel(struct req *r)
+{
+    if (r->state == REQ_HELD) {
+        return r->be;
+    }
+    r->be->ops->cancel(r->be, r);
+    return NULL;
 }
 
 /* Tells the backend that held request h ended without its answer. */
@@ -394,7 +409,8 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
 {
     const struct config *cfg = b->cfg;
     struct service *svc;
-    struct wreg *reg = NULL;
+    struct backend *be;
+    void *where = NULL;
     struct req *r;
     struct service_breaker br;
     uint32_t probe = 0;
@@ -426,7 +442,8 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
         broker_disabled(b, k, svc, start_ns);
         return;
     }
-    if (svc->backend != NULL) {
+    be = svc->backend;
+    if (be->ops->call != NULL) {
         broker_call(b, k, svc, flags, q, now, start_ns);
         return;
     }
@@ -437,7 +454,7 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
         sink_error_code(b, k, FERRY_ECIRCUIT_OPEN, NULL);
         return;
     }
-    if (!workers_admit(b, k, svc, q, probe, &reg)) {
+    if (!be->ops->admit(be, k, svc, q, probe, &where)) {
         return;
     }
     r = pool_get(&b->req_pool);
@@ -451,6 +468,7 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
     r->sink = *k;
     r->sink.c = NULL;
     r->svc = svc;
+    r->be = be;
     r->start_ns = start_ns;
     r->flags = flags;
     d = broker_deadline_ms(cfg, q->deadline_ms);
@@ -466,7 +484,7 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
     }
     b->live++;
     svc->reqs++;
-    workers_start(b, r, reg, q);
+    be->ops->start(be, r, where, q);
     return;
 
 out_del:
@@ -531,7 +549,7 @@ broker_req_timer_cb(struct timer *t)
         broker_held_cancelled(be, h);
         return;
     }
-    workers_timer(b, r, now);
+    r->be->ops->timer(r->be, r, now);
 }
 
 void
@@ -548,11 +566,8 @@ broker_cancel(struct broker *b, struct conn *caller, uint64_t id)
         return;
     }
     svc = r->svc;
-    be = r->state == REQ_HELD ? r->be : NULL;
     h = r->id;
-    if (r->state == REQ_AT_WORKER) {
-        workers_cancel(b, r);
-    }
+    be = broker_req_cancel(r);
     broker_req_fail(b, r, FERRY_ECANCELLED, slice_str("request cancelled"));
     broker_held_cancelled(be, h);
     broker_dispatch(b, svc);
@@ -567,12 +582,9 @@ static void
 broker_abandon(struct broker *b, struct req *r)
 {
     struct service *svc = r->svc;
-    struct backend *be = r->state == REQ_HELD ? r->be : NULL;
     uint64_t h = r->id;
+    struct backend *be = broker_req_cancel(r);
 
-    if (r->state == REQ_AT_WORKER) {
-        workers_cancel(b, r);
-    }
     broker_req_free(b, r);
     broker_held_cancelled(be, h);
     broker_dispatch(b, svc);
@@ -616,10 +628,7 @@ broker_fail_all(struct broker *b)
         /* Out of memory: fail them one lookup at a time. */
         while (map_next(&b->reqs, &pos, &id, &val)) {
             struct req *r = val;
-            struct backend *be = r->state == REQ_HELD ? r->be : NULL;
-            if (r->state == REQ_AT_WORKER) {
-                workers_cancel(b, r);
-            }
+            struct backend *be = broker_req_cancel(r);
             broker_req_fail_code(b, r, FERRY_ESHUTTING_DOWN);
             broker_held_cancelled(be, id);
             pos = 0;
@@ -629,10 +638,7 @@ broker_fail_all(struct broker *b)
     for (size_t i = 0; i < k; i++) {
         struct req *r = map_get(&b->reqs, ids[i]);
         if (r != NULL) {
-            struct backend *be = r->state == REQ_HELD ? r->be : NULL;
-            if (r->state == REQ_AT_WORKER) {
-                workers_cancel(b, r);
-            }
+            struct backend *be = broker_req_cancel(r);
             broker_req_fail_code(b, r, FERRY_ESHUTTING_DOWN);
             broker_held_cancelled(be, ids[i]);
         }

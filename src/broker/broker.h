@@ -51,7 +51,7 @@ struct req {
     uint64_t id;          /* broker id, the key in the table */
     struct broker *b;     /* borrowed: the broker it belongs to */
     struct sink sink;     /* where its answer goes (c NULL: by id) */
-    struct backend *be;   /* borrowed: the backend holding it (REQ_HELD) */
+    struct backend *be;   /* borrowed: its service's backend */
     uint64_t worker_conn; /* conn id of the worker, 0 while queued */
     uint64_t failed_conn; /* conn id of the worker it last failed at */
     struct service *svc;  /* borrowed: outlives its queued requests */
@@ -93,6 +93,8 @@ struct broker {
                                    bcall_reply_prepare(), reused */
     size_t scratch_cap;         /* bytes at scratch */
     uint64_t next_icall_id;     /* icall ids start at 1 */
+    struct backend workers;     /* the worker pool: every service that is
+                                   not in-daemon (workers.c) */
     struct backend builtins[3]; /* echo, ferry.services, ferry.admin */
     bool shutting_down;         /* SIGTERM seen: refuse new requests */
     bool stopped;               /* shutdown finished its work */

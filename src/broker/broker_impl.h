@@ -30,21 +30,8 @@ void broker_outcome(struct broker *b, struct req *r, bool ok,
 bool broker_is_retryable(ferry_err code);
 void broker_held_cancelled(struct backend *be, uint64_t h);
 
-/* workers.c: the worker pool. */
-/* Whether svc's workers can take q now or queue it; false when k has
- * been answered (TOO_BIG, OVERLOADED; probe given back). *reg: the worker
- * to forward to, or NULL to queue. */
-bool workers_admit(struct broker *b, struct sink *k, struct service *svc,
-                   const struct frame_request *q, uint32_t probe,
-                   struct wreg **reg);
-/* New record r goes to reg (or the queue when NULL). */
-void workers_start(struct broker *b, struct req *r, struct wreg *reg,
-                   const struct frame_request *q);
-/* r's timer fired in a worker state (at a worker, retry wait, queued). */
-void workers_timer(struct broker *b, struct req *r, uint64_t now);
-/* CANCEL to the worker holding r, when it is still there. */
-void workers_cancel(struct broker *b, struct req *r);
-/* r leaves its worker: the credit slot comes back. */
-void workers_release(struct broker *b, struct req *r);
+/* workers.c: the worker pool, the backend of every service that is not
+ * in-daemon (backend.h's record hooks). */
+extern const struct backend_ops workers_backend_ops;
 
 #endif

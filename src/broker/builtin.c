@@ -62,54 +62,16 @@ builtin_set(json_t *obj, const char *key, json_t *val)
     return val == NULL ? -1 : json_object_set_new(obj, key, val);
 }
 
-static json_t *
-builtin_worker_json(struct broker *b, const struct wreg *reg)
-{
-    const struct conn *c = reg->worker->conn;
-    uint64_t now = loop_now(b->loop);
-    json_t *w = json_object();
-    int rc = 0;
-
-    if (w == NULL) {
-        return NULL;
-    }
-    rc |= builtin_set(w, "id", json_integer((json_int_t)c->id));
-    rc |= builtin_set(w, "name", builtin_json_name(c->name));
-    rc |= builtin_set(w, "addr", builtin_json_name(c->peer));
-    rc |= builtin_set(w, "credit", json_integer(reg->credit));
-    rc |= builtin_set(w, "in_flight", json_integer(reg->in_flight));
-    rc |= builtin_set(
-        w, "last_seen_ms",
-        json_integer((json_int_t)(now > c->last_rx ? now - c->last_rx : 0)));
-    rc |= builtin_set(w, "draining", json_boolean(reg->worker->draining));
-    rc |= builtin_set(w, "ejected",
-                      json_boolean(service_reg_is_ejected(reg->svc, reg)));
-    rc |= builtin_set(w, "probing", json_boolean(reg->worker->probing));
-    rc |= builtin_set(w, "ejections", json_integer(reg->worker->ejections));
-    if (rc != 0) {
-        json_decref(w);
-        return NULL;
-    }
-    return w;
-}
-
 json_t *
 builtin_service_json(struct broker *b, const struct service *svc)
 {
-    json_t *o = json_object(), *workers = json_array();
-    json_t *errors = json_object(), *lat = json_object();
-    uint64_t credit = 0;
+    json_t *o = json_object(), *errors = json_object(), *lat = json_object();
+    const struct backend *be = svc->backend;
     int rc = 0;
 
-    if (o == NULL || workers == NULL || errors == NULL || lat == NULL) {
+    (void)b;
+    if (o == NULL || errors == NULL || lat == NULL) {
         goto out_free;
-    }
-    for (size_t i = 0; i < svc->n_regs; i++) {
-        const struct wreg *reg = svc->regs[i];
-        credit += reg->credit;
-        if (json_array_append_new(workers, builtin_worker_json(b, reg)) != 0) {
-            goto out_free;
-        }
     }
     for (unsigned code = 1; code < FERRY__ERR_COUNT; code++) {
         if (svc->errors[code] > 0) {
@@ -126,12 +88,11 @@ builtin_service_json(struct broker *b, const struct service *svc)
     rc |= builtin_set(lat, "p999",
                       json_real(hist_percentile(&svc->latency, 0.999)));
     rc |= builtin_set(o, "name", builtin_json_name(svc->name));
-    rc |= builtin_set(o, "builtin", json_boolean(svc->backend != NULL));
-    rc |= builtin_set(o, "backend",
-                      json_string(svc->backend != NULL ? svc->backend->ops->kind
-                                                       : "workers"));
-    rc |= json_object_set_new(o, "workers", workers);
-    rc |= builtin_set(o, "credit", json_integer((json_int_t)credit));
+    rc |= builtin_set(o, "builtin", json_boolean(be->ops->call != NULL));
+    rc |= builtin_set(o, "backend", json_string(be->ops->kind));
+    /* The worker pool's describe() fills these in. */
+    rc |= builtin_set(o, "workers", json_array());
+    rc |= builtin_set(o, "credit", json_integer(0));
     rc |= builtin_set(o, "in_flight", json_integer(svc->in_flight));
     rc |= builtin_set(o, "queued", json_integer(svc->queued));
     rc |= builtin_set(o, "disabled", json_boolean(svc->disabled));
@@ -148,9 +109,8 @@ builtin_service_json(struct broker *b, const struct service *svc)
                       json_integer((json_int_t)svc->circuit_opens));
     rc |= json_object_set_new(o, "errors", errors);
     rc |= json_object_set_new(o, "latency_us", lat);
-    if (rc == 0 && svc->backend != NULL &&
-        svc->backend->ops->describe != NULL) {
-        rc |= svc->backend->ops->describe(svc->backend, o);
+    if (rc == 0 && be->ops->describe != NULL) {
+        rc |= be->ops->describe(svc->backend, svc, o);
     }
     if (rc != 0) {
         json_decref(o);
@@ -160,7 +120,6 @@ builtin_service_json(struct broker *b, const struct service *svc)
 
 out_free:
     json_decref(o);
-    json_decref(workers);
     json_decref(errors);
     json_decref(lat);
     return NULL;

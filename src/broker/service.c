@@ -4,6 +4,8 @@
  */
 #include "broker/service.h"
 
+#include "broker/backend.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +88,7 @@ service_enable(struct service *svc)
 bool
 service_is_idle(const struct service *svc)
 {
-    return svc->backend == NULL && svc->n_regs == 0 && svc->reqs == 0 &&
+    return svc->backend->ops->transient && svc->n_regs == 0 && svc->reqs == 0 &&
            svc->queued == 0 && !svc->disabled;
 }
 

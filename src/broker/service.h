@@ -104,9 +104,9 @@ struct service {
     struct loop *loop;                 /* borrowed: the clock of stats */
     char name[FRAME_MAX_NAME + 1];     /* NUL-terminated for logs */
     size_t name_len;                   /* bytes of name */
-    struct backend *backend;           /* borrowed: the in-daemon backend
-                                          that serves it, or NULL for
-                                          its workers */
+    struct backend *backend;           /* borrowed: what serves it (the
+                                          worker pool, an in-daemon
+                                          service), never NULL */
     bool had_workers;                  /* a worker registered it once */
     struct wreg **regs;                /* owned array of borrowed regs */
     size_t n_regs;                     /* registrations in regs */
@@ -160,16 +160,16 @@ struct service_eject {
     uint32_t max_percent; /* of svc's workers ejected at once */
 };
 
-/* A service of loop l named name (1..255 bytes); NULL when out of
- * memory. */
+/* A service of loop l named name (1..255 bytes), served by backend
+ * (never NULL; borrowed); NULL when out of memory. */
 struct service *service_new(struct loop *l, struct slice name,
                             struct backend *backend);
 
 /* Frees svc; it must hold no registration and no queued request. */
 void service_free(struct service *svc);
 
-/* Whether nothing keeps svc: no in-daemon backend, no registration, no request
- * record, not disabled. */
+/* Whether nothing keeps svc: a transient backend (the worker pool's), no
+ * registration, no request record, not disabled. */
 bool service_is_idle(const struct service *svc);
 
 /* Whether svc is idle and has been for forget_ms by the loop clock. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * workers.c - the worker-pool side of the request path: the outside
- * workers registered for a service (svc->backend == NULL). Picking a
+ * workers registered for a service (b->workers, the backend of every
+ * service that is not in-daemon, by backend.h's record hooks). Picking a
  * worker (fewest outstanding, two random choices), forwarding a REQUEST
  * into its output buffer, the service's FIFO queue and its dispatch when
  * credit comes back, the worker's REPLY and ERROR, CANCEL to it, retries
@@ -16,17 +17,22 @@
 
 #include "broker/broker.h"
 #include "broker/broker_impl.h"
+#include "broker/builtin.h"
 #include "broker/session.h"
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/rand.h"
 
 /* Sends CANCEL for r to the worker holding it, when it is still there. */
-void
-workers_cancel(struct broker *b, struct req *r)
+static void
+workers_cancel(struct backend *be, struct req *r)
 {
-    struct conn *w = loop_conn(b->loop, r->worker_conn);
+    struct conn *w;
 
+    if (r->state != REQ_AT_WORKER) {
+        return;
+    }
+    w = loop_conn(be->b->loop, r->worker_conn);
     if (w != NULL) {
         conn_send_empty(w, FRAME_CANCEL, r->id);
     }
@@ -342,9 +348,10 @@ broker_worker_gone(struct broker *b, struct list *held)
     }
 }
 
-void
-workers_release(struct broker *b, struct req *r)
+static void
+workers_release(struct backend *be, struct req *r)
 {
+    (void)be;
     if (r->reg == NULL) {
         return;
     }
@@ -356,10 +363,11 @@ workers_release(struct broker *b, struct req *r)
     }
 }
 
-bool
-workers_admit(struct broker *b, struct sink *k, struct service *svc,
-              const struct frame_request *q, uint32_t probe, struct wreg **out)
+static bool
+workers_admit(struct backend *be, struct sink *k, struct service *svc,
+              const struct frame_request *q, uint32_t probe, void **out)
 {
+    struct broker *b = be->b;
     const struct config *cfg = b->cfg;
     struct wreg *reg = NULL;
     size_t body;
@@ -406,10 +414,12 @@ workers_admit(struct broker *b, struct sink *k, struct service *svc,
     return true;
 }
 
-void
-workers_start(struct broker *b, struct req *r, struct wreg *reg,
+static void
+workers_start(struct backend *be, struct req *r, void *where,
               const struct frame_request *q)
 {
+    struct broker *b = be->b;
+    struct wreg *reg = where;
     const struct config *cfg = b->cfg;
 
     r->state = REQ_AT_WORKER; /* on no list yet */
@@ -435,9 +445,10 @@ workers_start(struct broker *b, struct req *r, struct wreg *reg,
     broker_enqueue(b, r);
 }
 
-void
-workers_timer(struct broker *b, struct req *r, uint64_t now)
+static void
+workers_timer(struct backend *be, struct req *r, uint64_t now)
 {
+    struct broker *b = be->b;
     struct service *svc = r->svc;
 
     if (r->state == REQ_AT_WORKER) {
@@ -447,7 +458,7 @@ workers_timer(struct broker *b, struct req *r, uint64_t now)
          * healthy workers. The breaker counts it either way. */
         bool blame = (now - r->sent_at) * 2 >= r->budget_ms;
         broker_outcome(b, r, false, !blame);
-        workers_cancel(b, r);
+        workers_cancel(be, r);
         broker_req_fail_code(b, r, FERRY_EDEADLINE);
         broker_dispatch(b, svc);
         return;
@@ -470,3 +481,77 @@ workers_timer(struct broker *b, struct req *r, uint64_t now)
     }
     loop_timer_start(b->loop, &r->tm, r->deadline);
 }
+
+/* ---- ferry.services: a service's workers ---- */
+
+static int
+workers_set(json_t *obj, const char *key, json_t *val)
+{
+    return val == NULL ? -1 : json_object_set_new(obj, key, val);
+}
+
+static json_t *
+workers_json_one(struct broker *b, const struct wreg *reg)
+{
+    const struct conn *c = reg->worker->conn;
+    uint64_t now = loop_now(b->loop);
+    json_t *w = json_object();
+    int rc = 0;
+
+    if (w == NULL) {
+        return NULL;
+    }
+    rc |= workers_set(w, "id", json_integer((json_int_t)c->id));
+    rc |= workers_set(w, "name", builtin_json_name(c->name));
+    rc |= workers_set(w, "addr", builtin_json_name(c->peer));
+    rc |= workers_set(w, "credit", json_integer(reg->credit));
+    rc |= workers_set(w, "in_flight", json_integer(reg->in_flight));
+    rc |= workers_set(
+        w, "last_seen_ms",
+        json_integer((json_int_t)(now > c->last_rx ? now - c->last_rx : 0)));
+    rc |= workers_set(w, "draining", json_boolean(reg->worker->draining));
+    rc |= workers_set(w, "ejected",
+                      json_boolean(service_reg_is_ejected(reg->svc, reg)));
+    rc |= workers_set(w, "probing", json_boolean(reg->worker->probing));
+    rc |= workers_set(w, "ejections", json_integer(reg->worker->ejections));
+    if (rc != 0) {
+        json_decref(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* The service's workers and their credit, in its ferry.services object. */
+static int
+workers_describe(struct backend *be, const struct service *svc, json_t *obj)
+{
+    json_t *workers = json_array();
+    uint64_t credit = 0;
+
+    if (workers == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        const struct wreg *reg = svc->regs[i];
+        credit += reg->credit;
+        if (json_array_append_new(workers, workers_json_one(be->b, reg)) != 0) {
+            json_decref(workers);
+            return -1;
+        }
+    }
+    if (json_object_set_new(obj, "workers", workers) != 0) {
+        return -1;
+    }
+    return workers_set(obj, "credit", json_integer((json_int_t)credit));
+}
+
+const struct backend_ops workers_backend_ops = {
+    .kind = "workers",
+    .describe = workers_describe,
+    .transient = true,
+    .admit = workers_admit,
+    .start = workers_start,
+    .timer = workers_timer,
+    .cancel = workers_cancel,
+    .release = workers_release,
+};

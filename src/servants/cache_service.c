@@ -380,7 +380,8 @@ cache_service_call(struct backend *be, struct bcall *c)
 /* ferry.services shows the service's stats under "cache" (what `ferry
  * cache stats` prints). */
 static int
-cache_service_describe(struct backend *be, json_t *obj)
+cache_service_describe(struct backend *be, const struct service *svc,
+                       json_t *obj)
 {
     struct cache_service *cs = container_of(be, struct cache_service, be);
     json_t *st = cache_service_stats_json(cs);

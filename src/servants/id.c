@@ -460,7 +460,7 @@ id_service_call(struct backend *be, struct bcall *c)
 }
 
 static int
-id_service_describe(struct backend *be, json_t *obj)
+id_service_describe(struct backend *be, const struct service *svc, json_t *obj)
 {
     struct id_service *is = container_of(be, struct id_service, be);
     json_t *st = id_service_stats_json(is);

@@ -756,7 +756,7 @@ kv_cancelled(struct backend *be, uint64_t handle)
 }
 
 static int
-kv_describe(struct backend *be, json_t *obj)
+kv_describe(struct backend *be, const struct service *svc, json_t *obj)
 {
     struct kv_service *kv = kv_of(be);
 

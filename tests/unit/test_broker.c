@@ -93,7 +93,7 @@ tb_cancelled(struct backend *be, uint64_t handle)
 }
 
 static int
-tb_describe(struct backend *be, json_t *obj)
+tb_describe(struct backend *be, const struct service *svc, json_t *obj)
 {
     return json_object_set_new(obj, "test_field", json_integer(42));
 }
@@ -505,6 +505,53 @@ test_services_json_names_backend(void **state)
     json_decref(doc);
 }
 
+/* The worker pool is a backend like any other: a service nobody serves
+ * yet is created on the pool's backend, listed as such, waits for a
+ * worker as a record, and is forgotten once its request ends. */
+static void
+test_worker_pool_is_a_backend(void **state)
+{
+    struct fx *f = *state;
+    struct ans a, b2;
+    struct service *svc;
+    json_t *o;
+
+    memset(&a, 0, sizeof(a));
+    icall_submit(&f->b, &a.ic, slice_str("plain.svc"), slice_str(""),
+                 slice_str("x"), 30, 0, ans_cb);
+    assert_int_equal(a.n, 0);
+    svc = smap_get(&f->b.services, "plain.svc", strlen("plain.svc"));
+    assert_non_null(svc);
+    assert_ptr_equal(svc->backend, &f->b.workers);
+    assert_true(svc->backend->ops->transient);
+    assert_null(svc->backend->ops->call);
+    assert_int_equal(svc->queued, 1);
+    assert_int_equal(f->b.live, 1);
+    o = builtin_service_json(&f->b, svc);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "backend")),
+                        "workers");
+    assert_false(json_boolean_value(json_object_get(o, "builtin")));
+    assert_int_equal(json_array_size(json_object_get(o, "workers")), 0);
+    json_decref(o);
+
+    /* A second call withdrawn by its caller leaves the queue at once. */
+    memset(&b2, 0, sizeof(b2));
+    icall_submit(&f->b, &b2.ic, slice_str("plain.svc"), slice_str(""),
+                 slice_str("y"), 5000, 0, ans_cb);
+    assert_int_equal(svc->queued, 2);
+    icall_cancel(&f->b, &b2.ic);
+    assert_int_equal(svc->queued, 1);
+    assert_int_equal(b2.n, 0);
+
+    /* No worker ever came: the record ends as an unknown service. */
+    run_until(f, &a.n, 1, 2000);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.err, FERRY_EUNKNOWN_SERVICE);
+    assert_int_equal(f->b.live, 0);
+    assert_null(smap_get(&f->b.services, "plain.svc", strlen("plain.svc")));
+}
+
 int
 main(void)
 {
@@ -513,6 +560,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_immediate_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_pool_is_a_backend, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_held_caller_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_shutdown_grace, setup,
                                         teardown),

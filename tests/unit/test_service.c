@@ -60,6 +60,11 @@ static const struct service_eject ej3 = {3, 1000, 2500, 50};
 /* 50 % of at least 10 outcomes over 1 s open for 0.5 s; 3 probes. */
 static const struct service_breaker br = {50, 10, 1000, 500, 3};
 
+/* What the broker gives a service of workers: a transient backend. */
+static const struct backend_ops pool_ops = {.kind = "workers",
+                                            .transient = true};
+static struct backend pool = {&pool_ops, NULL};
+
 static struct fx *
 fx_new(size_t workers)
 {
@@ -71,7 +76,7 @@ fx_new(size_t workers)
     f->loop.cfg = &f->cfg;
     f->loop.uv.time = T0;
     f->rng = UINT64_C(88172645463325252);
-    f->svc = service_new(&f->loop, slice_str("svc"), NULL);
+    f->svc = service_new(&f->loop, slice_str("svc"), &pool);
     assert_non_null(f->svc);
     for (size_t i = 0; i < workers; i++) {
         f->conn[i].loop = &f->loop;
