@@ -68,6 +68,8 @@ STORE_SRC  := $(wildcard src/store/*.c)
 # The services ferryd serves itself on the store (ferry.cache, ferry.kv,
 # ferry.id, the memcached face): servants/servants.h.
 SERVANTS_SRC := $(wildcard src/servants/*.c)
+# The subject matcher of publish/subscribe (pure C, no libuv).
+TOPIC_SRC  := $(wildcard src/topic/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -79,6 +81,7 @@ CLI_OBJ    := $(call obj,$(CLI_SRC))
 CACHE_OBJ  := $(call obj,$(CACHE_SRC))
 STORE_OBJ  := $(call obj,$(STORE_SRC))
 SERVANTS_OBJ := $(call obj,$(SERVANTS_SRC))
+TOPIC_OBJ  := $(call obj,$(TOPIC_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -135,7 +138,8 @@ $(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
 	    -Wl,--version-script=src/lib/libferry.map -o $@ $(PIC_OBJ)
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
-                 $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(LIBFERRY)
+                 $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(TOPIC_OBJ) \
+                 $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
@@ -175,10 +179,19 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
                        $(HTTP_OBJ) $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) \
-                       $(LIBFERRY)
+                       $(TOPIC_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
+
+# The trie alone, its allocations (the child maps' included) wrapped by
+# the test, which fails each in turn to check that a failed add leaves
+# the trie as it was.
+$(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c) \
+                                $(TOPIC_OBJ) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+	    -o $@ $^ $(CMOCKA_LIBS)
 
 # The cache's payload codec alone (it needs nothing of the daemon).
 $(BUILD)/tests/test_cache_codec: $(call obj,tests/unit/test_cache_codec.c \
