@@ -858,6 +858,14 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     size_t len = QUEUE_REC_HEAD + r->payload.len;
     uint8_t *buf;
 
+    if (store_space_low(qe->st)) {
+        /* The room left is for reserves and acks, which free it. */
+        qe->stats.write_errors++;
+        bcall_error(c, FERRY_ENO_SPACE,
+                    "the store is nearly full: pushes wait until acks free "
+                    "room");
+        return;
+    }
     if (r->dedup.len > 0) {
         uint8_t dk[4 + QUEUE_DEDUP_MAX];
         queue_put_u32(dk, q->qid);
