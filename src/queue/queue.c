@@ -135,7 +135,7 @@ queue_batch_name(struct queue_engine *qe, struct store_batch *b,
     free(v);
     if (err == FERRY_OK && !q->persisted) {
         /* The qid counter goes with the first name record of a queue. */
-        queue_put_u64(qid, qe->next_qid);
+        be_put_u64(qid, qe->next_qid);
         err = store_batch_put(b, qe->t_meta, QUEUE_NEXT_QID_KEY,
                               sizeof(QUEUE_NEXT_QID_KEY) - 1, qid, 8);
     }
@@ -578,10 +578,10 @@ queue_reserve_done(void *arg, const struct store_result *res)
             broker_answer_error(qe->b, o->handle, FERRY_ENOMEM, NULL);
         } else {
             p[0] = QUEUE_ST_OK;
-            queue_put_u64(p + 1, j->id);
-            queue_put_u64(p + 9, j->token);
-            queue_put_u32(p + 17, j->attempts);
-            queue_put_u16(p + 21, (uint16_t)j->prio);
+            be_put_u64(p + 1, j->id);
+            be_put_u64(p + 9, j->token);
+            be_put_u32(p + 17, j->attempts);
+            be_put_u16(p + 21, (uint16_t)j->prio);
             if (r.payload.len > 0) {
                 memcpy(p + QUEUE_RESERVE_HEAD, r.payload.p, r.payload.len);
             }
@@ -812,7 +812,7 @@ queue_push_done(void *arg, const struct store_result *res)
         }
     }
     rep[0] = QUEUE_ST_OK;
-    queue_put_u64(rep + 1, o->id);
+    be_put_u64(rep + 1, o->id);
     rep[9] = 0;
     broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     queue_feed(qe, q);
@@ -833,7 +833,7 @@ queue_dedup_wait_done(void *arg, const struct store_result *res)
     (void)res;
     if (dd != NULL && !dd->pending && dd->id == o->id) {
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, dd->id);
+        be_put_u64(rep + 1, dd->id);
         rep[9] = 1;
         broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     } else {
@@ -868,7 +868,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     }
     if (r->dedup.len > 0) {
         uint8_t dk[4 + QUEUE_DEDUP_MAX];
-        queue_put_u32(dk, q->qid);
+        be_put_u32(dk, q->qid);
         memcpy(dk + 4, r->dedup.p, r->dedup.len);
         dd = smap_get(&qe->dedup, dk, 4 + r->dedup.len);
         if (dd != NULL && dd->expires > now) {
@@ -877,7 +877,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
             qe->stats.dedup_hits++;
             if (!dd->pending) {
                 rep[0] = QUEUE_ST_OK;
-                queue_put_u64(rep + 1, dd->id);
+                be_put_u64(rep + 1, dd->id);
                 rep[9] = 1;
                 bcall_reply(c, rep, sizeof(rep));
                 return;
@@ -951,7 +951,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     rec.payload = r->payload;
     queue_codec_write_rec(buf, &rec);
     queue_codec_key(key, q->qid, o->id);
-    queue_put_u64(idv, qe->next_id);
+    be_put_u64(idv, qe->next_id);
     if (store_batch_put(b, qe->t_jobs, key, sizeof(key), buf, len) !=
             FERRY_OK ||
         store_batch_put(b, qe->t_meta, QUEUE_NEXT_ID_KEY,
@@ -961,7 +961,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     }
     if (dd != NULL) {
         dd->id = o->id;
-        queue_put_u64(queue_put_u64(ddv, o->id), dd->expires);
+        be_put_u64(be_put_u64(ddv, o->id), dd->expires);
         if (store_batch_put(b, qe->t_dedup, dd->key, dd->klen, ddv, 16) !=
             FERRY_OK) {
             goto out_nomem;
@@ -1036,7 +1036,7 @@ queue_change_done(void *arg, const struct store_result *res)
         q->n.touches++;
         qe->stats.touches++;
         rep[0] = QUEUE_ST_OK;
-        queue_put_u32(rep + 1, o->vis_ms);
+        be_put_u32(rep + 1, o->vis_ms);
         if (o->handle != 0) {
             broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
         }

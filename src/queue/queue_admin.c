@@ -46,7 +46,7 @@ queue_settings_encode(uint32_t qid, const struct queue_settings *s, size_t *len)
         n = strlen(text);
         v = malloc(4 + n);
         if (v != NULL) {
-            queue_put_u32(v, qid);
+            be_put_u32(v, qid);
             memcpy(v + 4, text, n);
             *len = 4 + n;
         }
@@ -187,7 +187,7 @@ queue_settings_decode(const void *data, size_t len, uint32_t *qid,
         snprintf(err, err_size, "name record of %zu bytes", len);
         return false;
     }
-    *qid = queue_get_u32(data);
+    *qid = be_get_u32(data);
     return queue_settings_apply(
         (struct slice){(const uint8_t *)data + 4, len - 4}, s, err, err_size);
 }
@@ -429,7 +429,7 @@ queue_peek(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
                 goto out_nomem;
             }
             p[0] = QUEUE_ST_OK;
-            queue_put_u16(p + 1, (uint16_t)n);
+            be_put_u16(p + 1, (uint16_t)n);
         }
         for (size_t i = 0; i < n; i++) {
             struct qjob *j = jobs[i];
@@ -510,7 +510,7 @@ queue_many_done(void *arg, const struct store_result *res)
             queue_feed(qe, o->to);
         }
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, o->n_jobs);
+        be_put_u64(rep + 1, o->n_jobs);
         broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     }
     queue_op_done(o);
@@ -578,7 +578,7 @@ queue_many(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     if (from == NULL || (from->ready.n == 0 &&
                          (r->op == QUEUE_OP_REDRIVE || from->n_delayed == 0))) {
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, 0);
+        be_put_u64(rep + 1, 0);
         bcall_reply(c, rep, sizeof(rep));
         return;
     }
