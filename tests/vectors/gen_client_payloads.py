@@ -21,7 +21,10 @@ dedup_hex, reason_hex, ids and tokens as decimal strings, release's
 "delayed", "dead" or "reserved", configure's "settings" as a JSON object
 sent compact (no spaces, keys in the order given). Results: "status" is
 OK, EMPTY, STALE or NOT_FOUND; stats and configure carry the reply's JSON
-parsed ("stats", "settings"); peek entries carry "state" by name.
+parsed ("stats", "settings"); peek entries carry "state" by name. A status
+an op never answers (docs/queues.md: EMPTY only to reserve, STALE only to
+ack, release, touch and bury, NOT_FOUND to neither push nor reserve) is a
+malformed reply.
 """
 import json
 import os
@@ -375,6 +378,17 @@ qr("configure", B(">B", QOK) + js(dict(SETTINGS, max_deliveries=5,
    {"status": "OK", "settings": dict(SETTINGS, max_deliveries=5,
                                      backoff_ms=[1000, 5000])})
 qr("configure", B(">B", QNF), {"status": "NOT_FOUND"})
+# Statuses the op never answers.
+qbad("push", B(">B", QEMPTY))
+qbad("push", B(">B", QNF))
+qbad("reserve", B(">B", QNF))
+qbad("reserve", B(">B", QSTALE))
+qbad("ack", B(">B", QEMPTY))
+qbad("touch", B(">B", QEMPTY))
+qbad("peek", B(">B", QSTALE))
+qbad("stats", B(">B", QEMPTY))
+qbad("pause", B(">B", QSTALE))
+qbad("configure", B(">B", QEMPTY))
 
 out = {"doc": __doc__.strip().splitlines()[0], "requests": req,
        "replies": rep}
