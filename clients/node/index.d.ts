@@ -362,7 +362,7 @@ export type QueueHandler = (job: ConsumedJob) => unknown | Promise<unknown>;
 export interface ConsumeOptions {
   /** Reserves kept in flight (jobs handled at once), 1..65535; default 1. */
   credit?: number;
-  /** Each reserve's long poll; default 20000. */
+  /** Each reserve's long poll, 1..600000; default 20000. */
   waitMs?: number;
   visibilityMs?: number;
   /** How a job whose handler rejected is released; default {backoff: true} (the queue's backoff_ms). */

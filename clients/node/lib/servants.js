@@ -683,8 +683,14 @@ class Consumer extends EventEmitter {
     this._q = q;
     this._handler = handler;
     this._waitMs = opts.waitMs === undefined ? CONSUME_WAIT_MS : opts.waitMs;
+    if (!Number.isInteger(this._waitMs) || this._waitMs < 1 || this._waitMs > 600000) {
+      throw bad('waitMs must be an integer from 1 to 600000'); // 0 would spin on EMPTY
+    }
     this._visibilityMs = opts.visibilityMs;
     this._release = opts.release || { backoff: true };
+    // Bad options fail here, not at each job's release.
+    encodeQueue('release', queue, { id: 0n, token: 0n, ...this._release });
+    encodeQueue('reserve', queue, { visibilityMs: this._visibilityMs });
     this._reserves = new Set(); // AbortControllers of the reserves in flight
     this._stopping = false;
     this._wake = null; // resolves the backoff sleeps when stopping

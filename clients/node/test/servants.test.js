@@ -338,6 +338,9 @@ test('consume stops on an error no retry mends; retries the others', async () =>
   assert.equal(n, 3);
   assert.equal(cons.stopped, true);
   assert.throws(() => c.queue.consume('q', () => {}, { credit: 0 }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { waitMs: 0 }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { release: { delayMs: -1 } }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { visibilityMs: 2 ** 32 }), ferry.InvalidArgumentError);
   assert.throws(() => c.queue.consume('q', null), TypeError);
 });
 
