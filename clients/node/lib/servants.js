@@ -564,7 +564,7 @@ class Id {
 }
 
 /** The consume() calls whose failure no retry mends: the consumer stops. */
-const CONSUME_FATAL = new Set(['INVALID_ARGUMENT', 'UNKNOWN_SERVICE', 'UNAUTHORIZED', 'VERSION', 'SERVICE_DISABLED']);
+const CONSUME_FATAL = new Set(['INVALID_ARGUMENT', 'UNKNOWN_SERVICE', 'UNAUTHORIZED', 'VERSION']);
 const CONSUME_WAIT_MS = 20000;
 const RESERVE_SLACK_MS = 5000; // a reserve's deadline past its wait
 

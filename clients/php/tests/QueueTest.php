@@ -50,7 +50,9 @@ final class QueueTest extends TestCase
             $this->assertSame(['status' => 'NOT_FOUND'], $q->ack('t.round', $job['id'], $job['token']));
         }
         // a random 64-bit token is above PHP_INT_MAX half the time: a decimal string, sent back as it came
-        $this->assertSame(['integer' => true, 'string' => true], $kinds + ['integer' => false, 'string' => false]);
+        $kinds += ['integer' => false, 'string' => false];
+        ksort($kinds);
+        $this->assertSame(['integer' => true, 'string' => true], $kinds);
         $this->assertNull($q->reserve('t.round', ['wait_ms' => 50]));
         $st = $q->stats('t.round');
         $this->assertSame(['t.round', 40, 0], [$st['name'], $st['acks'], $st['ready']]);
