@@ -1090,9 +1090,13 @@ queue_job_op(struct queue_engine *qe, struct bcall *c,
         return;
     }
     if (r->op == QUEUE_OP_BURY || r->op == QUEUE_OP_RELEASE) {
-        struct queue *dlq = queue_dead_letter_of(qe, q, true);
         uint16_t md = queue_max_deliveries(j);
         bool bury = r->op == QUEUE_OP_BURY;
+        /* The dead-letter queue is made only when the job goes there: a
+         * plain release is no use of it. */
+        struct queue *dlq = bury || (md != 0 && j->attempts >= md)
+                                ? queue_dead_letter_of(qe, q, true)
+                                : NULL;
         if (bury && dlq == NULL) {
             bcall_error(c, FERRY_EINVALID_ARGUMENT,
                         "this queue has no dead-letter queue to bury into");
