@@ -420,6 +420,7 @@ queue_move_done(void *arg, const struct store_result *res)
             j->q->n.dead_lettered++;
             qe->stats.dead_lettered++;
         }
+        j->origin = j->q->qid;
         j->q = o->to;
         j->attempts = o->attempts;
         queue_job_ready(qe, j);

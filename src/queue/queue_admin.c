@@ -492,6 +492,7 @@ queue_many_done(void *arg, const struct store_result *res)
             j->q->n_busy--;
             j->q = o->to;
             j->attempts = 0;
+            j->origin = 0;
             queue_job_ready(qe, j);
         }
     }
@@ -595,12 +596,18 @@ queue_many(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     if (o->to != NULL && queue_batch_name(qe, b, q, &q->set, o) != FERRY_OK) {
         goto out_err;
     }
-    /* Ready jobs in order, then (PURGE) delayed ones. */
-    while (o->n_jobs < limit && from->ready.n > 0) {
-        struct qjob *j =
-            container_of(heap_first(&from->ready), struct qjob, hn);
+    /* Ready jobs (a redrive takes those that died in q, or were pushed
+     * to the dead-letter queue itself, which other queues may share),
+     * then (PURGE) delayed ones. A job made busy leaves the heap: slot i
+     * holds another one then. */
+    for (size_t i = 0; o->n_jobs < limit && i < from->ready.n;) {
+        struct qjob *j = container_of(from->ready.v[i], struct qjob, hn);
         uint8_t key[QUEUE_KEY_LEN];
         if (r->op == QUEUE_OP_REDRIVE) {
+            if (j->origin != q->qid && j->origin != 0) {
+                i++;
+                continue;
+            }
             err = queue_batch_redrive(qe, b, j, q);
         } else {
             queue_codec_key(key, from->qid, j->id);

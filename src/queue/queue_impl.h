@@ -56,6 +56,7 @@ struct qjob {
     uint64_t pushed_ms;      /* unix ms of its push */
     uint32_t attempts;       /* deliveries so far */
     uint32_t vis_ms;         /* its own visibility timeout, 0: queue's */
+    uint32_t origin;         /* dead-lettered: the queue id it came from */
     uint16_t max_deliveries; /* its own, 0: the queue's */
     int16_t prio;            /* higher first */
     uint8_t state;           /* enum qjob_state */

@@ -118,6 +118,7 @@ queue_load_jobs(struct queue_engine *qe)
         j->vis_ms = r.visibility_ms;
         j->max_deliveries = r.max_deliveries;
         j->pushed_ms = r.pushed_ms;
+        j->origin = r.origin;
         if (map_put(&qe->jobs, j->id, j) != FERRY_OK) {
             pool_put(&qe->job_pool, j);
             err = FERRY_ENOMEM;

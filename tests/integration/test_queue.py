@@ -152,6 +152,20 @@ class TestReservations(QueueCase):
         self.assertEqual(e["error"][0], INVALID_ARGUMENT, e)
 
 
+    def test_redrive_takes_only_its_own_dead_jobs(self):
+        for name in ("sa", "sb"):
+            self.q.configure(name, dead_letter="shared.dead")
+            self.q.push(name, name.encode())
+            r = self.reserve_ok(name)
+            self.assertEqual(self.q.bury(name, r["id"], r["token"])["status"],
+                             qw.OK)
+        self.assertEqual(len(self.q.peek("shared.dead")["jobs"]), 2)
+        self.assertEqual(self.q.redrive("sa"), {"status": qw.OK, "count": 1})
+        self.assertEqual(self.reserve_ok("sa")["payload"], b"sa")
+        left = self.q.peek("shared.dead")["jobs"]
+        self.assertEqual([j["payload"] for j in left], [b"sb"])
+
+
 class TestPushOptions(QueueCase):
     def test_dedup_window(self):
         self.q.configure("dd", dedup_window_ms=400)
