@@ -192,7 +192,7 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 # the test, which fails each in turn to check that a failed add leaves
 # the trie as it was.
 $(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c) \
-                                $(TOPIC_OBJ) $(QUEUE_OBJ) $(LIBFERRY)
+                                $(TOPIC_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	    -o $@ $^ $(CMOCKA_LIBS)
