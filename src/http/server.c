@@ -39,6 +39,7 @@
 #include "http/id_routes.h"
 #include "http/gateway.h"
 #include "http/kv_routes.h"
+#include "http/queue_routes.h"
 #include "http/route.h"
 
 /* One listening socket; owned by the server, freed in its close cb. */
@@ -1189,6 +1190,7 @@ http_server_new(struct loop *l, struct route_table *routes,
     cache_routes_register(s);
     kv_routes_register(s);
     id_routes_register(s);
+    queue_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);
