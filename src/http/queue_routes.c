@@ -351,8 +351,7 @@ queue_routes_done(struct icall *ic, ferry_err err, const void *data, size_t len)
     case QUEUE_ST_STALE:
         http_respond_status(req, 409, "STALE",
                             "the token does not hold the job now: its "
-                            "reservation ran out, or it was released or "
-                            "acked");
+                            "reservation ran out, or it was released");
         return;
     default:
         http_respond_status(req, 404, "NOT_FOUND",
