@@ -28,6 +28,7 @@
  */
 #include "http/queue_routes.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -132,11 +133,30 @@ queue_routes_json(h2o_req_t *req, int status, const char *fmt, ...)
     http_respond_json(req, status, body, (size_t)n);
 }
 
-/* Room queue_routes_bytes() needs for len bytes. */
+/* Bytes http_json_escape() writes for s, which is UTF-8: exact, where
+ * HTTP_JSON_ESCAPED_MAX() would reserve six times a job's size. */
 static size_t
-queue_routes_bytes_max(size_t len)
+queue_routes_text_len(struct slice s)
 {
-    return 40 + h2o_base64_encode_capacity(len) + HTTP_JSON_ESCAPED_MAX(len);
+    size_t n = 2 + s.len;
+
+    for (size_t i = 0; i < s.len; i++) {
+        uint8_t c = s.p[i];
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            n += 1;
+        } else if (c < 0x20) {
+            n += 5;
+        }
+    }
+    return n;
+}
+
+/* Room queue_routes_bytes() needs for s. */
+static size_t
+queue_routes_bytes_max(struct slice s)
+{
+    return 40 + h2o_base64_encode_capacity(s.len) +
+           (http_is_utf8(s.p, s.len) ? queue_routes_text_len(s) : 0);
 }
 
 /* Writes ,"NAME_base64":"...", and ,"NAME":"..." when the bytes are UTF-8,
@@ -159,7 +179,7 @@ queue_routes_bytes(char *dst, const char *name, struct slice s)
 static void
 queue_routes_reserve_json(h2o_req_t *req, const struct queue_reply *rep)
 {
-    size_t cap = 160 + queue_routes_bytes_max(rep->payload.len), n;
+    size_t cap = 160 + queue_routes_bytes_max(rep->payload), n;
     char *body = h2o_mem_alloc_pool(&req->pool, cap);
 
     n = (size_t)sprintf(body,
@@ -168,6 +188,7 @@ queue_routes_reserve_json(h2o_req_t *req, const struct queue_reply *rep)
                         rep->id, rep->token, rep->attempts, (int)rep->priority);
     n += queue_routes_bytes(body + n, "payload", rep->payload);
     body[n++] = '}';
+    assert(n <= cap);
     http_server_note_output(req, n);
     http_respond_json(req, 200, body, n);
 }
@@ -186,7 +207,7 @@ queue_routes_peek_json(h2o_req_t *req, const struct queue_path *qp,
 
     while (queue_codec_next_peek_entry(&rest, &e)) {
         cap += 200 + HTTP_JSON_ESCAPED_MAX(e.reason.len) +
-               queue_routes_bytes_max(e.payload.len);
+               queue_routes_bytes_max(e.payload);
     }
     body = h2o_mem_alloc_pool(&req->pool, cap);
     n = (size_t)sprintf(body, "{\"queue\":");
@@ -208,6 +229,7 @@ queue_routes_peek_json(h2o_req_t *req, const struct queue_path *qp,
         body[n++] = '}';
     }
     n += (size_t)sprintf(body + n, "]}");
+    assert(n < cap);
     http_server_note_output(req, n);
     http_respond_json(req, 200, body, n);
 }

@@ -140,6 +140,13 @@ class TestJobs(QueueCase):
                          "héllo".encode())
         self.assertEqual(doc["token"], r.headers["ferry-job-token"])
         self.assertEqual((doc["attempts"], doc["priority"]), (1, 0))
+        # Text that JSON escapes comes back the same.
+        odd = 'q"uo\\te\n\r\t\x01\x1f\x7f €'.encode() * 50
+        self.push("js2", odd)
+        doc = self.post(f"{Q}/js2/reserve?format=json").json()
+        self.assertEqual(doc["payload"].encode(), odd)
+        doc = self.req("GET", f"{Q}/js2/peek?which=reserved").json()
+        self.assertEqual(doc["jobs"][0]["payload"].encode(), odd)
         doc = self.post(f"{Q}/js/reserve?format=json").json()
         # Bytes that are not UTF-8 come as base64 only.
         self.assertNotIn("payload", doc)
