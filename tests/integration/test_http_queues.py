@@ -275,6 +275,29 @@ class TestJobs(QueueCase):
         st = self.stats("dd")
         self.assertEqual((st["ready"], st["dedup_hits"]), (2, 2))
 
+    def test_dedup_window_shorter_than_a_commit(self):
+        """Pushes with one dedup id while the first is still being written,
+        in a queue whose dedup window is 0: each is answered (the first's
+        id while it is pending), and ferryd keeps running (the entry the
+        pending push holds was freed as expired: a use-after-free)."""
+        r = self.req("PUT", f"{Q}/dw/settings", b'{"dedup_window_ms": 0}')
+        self.assertEqual(r.status, 200, r)
+        got = []
+
+        def pusher():
+            got.append(self.post(f"{Q}/dw/jobs?dedup=same", b"x"))
+
+        for _ in range(10):
+            ts = [threading.Thread(target=pusher) for _ in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(15)
+        self.assertEqual(len(got), 80)
+        self.assertEqual({r.status for r in got} - {200, 201}, set(), got)
+        st = self.stats("dw")
+        self.assertEqual(st["pushes"] + st["dedup_hits"], 80)
+
     def test_delay(self):
         self.push("dl", b"later", "?delay_ms=60000")
         self.assertEqual(self.post(f"{Q}/dl/reserve").status, 204)
