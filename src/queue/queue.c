@@ -872,7 +872,10 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
         be_put_u32(dk, q->qid);
         memcpy(dk + 4, r->dedup.p, r->dedup.len);
         dd = smap_get(&qe->dedup, dk, 4 + r->dedup.len);
-        if (dd != NULL && dd->expires > now) {
+        /* One whose push is still being written is live whatever its
+         * window (0 ms, or shorter than the commit): that push's batch
+         * holds it, and frees it if it fails. */
+        if (dd != NULL && (dd->pending || dd->expires > now)) {
             uint8_t rep[QUEUE_PUSH_REPLY];
             q->n.dedup_hits++;
             qe->stats.dedup_hits++;

@@ -16,9 +16,6 @@ static const char *const queue_op_names[] = {
     "pause", "resume", "purge",   "delete", "configure",
 };
 
-/* The most a CONFIGURE document may take. */
-#define QUEUE_SETTINGS_MAX 4096
-
 const char *
 queue_codec_op_name(unsigned op)
 {

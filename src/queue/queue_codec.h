@@ -70,6 +70,7 @@ enum queue_state {
 #define QUEUE_BACKOFF_MAX 16             /* entries of a backoff list */
 #define QUEUE_RELEASE_BACKOFF UINT32_MAX /* RELEASE delay: by the list */
 #define QUEUE_CODEC_ERR_SIZE 128         /* room for a decode message */
+#define QUEUE_SETTINGS_MAX 4096          /* bytes of a CONFIGURE document */
 
 /* Reply heads, in bytes. */
 #define QUEUE_PUSH_REPLY 10   /* status, id, dup */
