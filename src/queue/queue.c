@@ -757,12 +757,19 @@ queue_reserve(struct queue_engine *qe, struct bcall *c,
 
 /* ---- push ---- */
 
+/* Forgets dd; pushes waiting for its first push keep it until they
+ * are answered. */
 static void
 queue_dedup_free(struct queue_engine *qe, struct qdedup *dd)
 {
-    smap_del(&qe->dedup, dd->key, dd->klen);
-    list_remove(&dd->node);
-    free(dd);
+    if (!dd->gone) {
+        smap_del(&qe->dedup, dd->key, dd->klen);
+        list_remove(&dd->node);
+        dd->gone = true;
+    }
+    if (dd->waiters == 0) {
+        free(dd);
+    }
 }
 
 static void
@@ -778,6 +785,8 @@ queue_push_done(void *arg, const struct store_result *res)
     if (res->status != STORE_COMMITTED) {
         qe->stats.write_errors++;
         if (o->dd != NULL) {
+            o->dd->pending = false;
+            o->dd->failed = true;
             queue_dedup_free(qe, o->dd);
         }
         queue_answer_err(qe, o->handle,
@@ -821,18 +830,18 @@ queue_push_done(void *arg, const struct store_result *res)
 }
 
 /* A push whose dedup id belongs to a push not yet committed: answered
- * once that one is decided (batches are decided in order). */
+ * once that one is decided (batches are decided in order), from the
+ * entry it holds. */
 static void
 queue_dedup_wait_done(void *arg, const struct store_result *res)
 {
     struct qop *o = arg;
     struct queue_engine *qe = o->qe;
-    struct qdedup *dd =
-        smap_get(&qe->dedup, o->rec.reason.p, o->rec.reason.len);
+    struct qdedup *dd = o->dd;
     uint8_t rep[QUEUE_PUSH_REPLY];
 
     (void)res;
-    if (dd != NULL && !dd->pending && dd->id == o->id) {
+    if (!dd->failed) {
         rep[0] = QUEUE_ST_OK;
         be_put_u64(rep + 1, dd->id);
         rep[9] = 1;
@@ -842,7 +851,11 @@ queue_dedup_wait_done(void *arg, const struct store_result *res)
                             "the first push with this dedup id failed: push "
                             "again");
     }
-    free((void *)o->rec.reason.p);
+    o->dd = NULL;
+    dd->waiters--;
+    if (dd->gone) {
+        queue_dedup_free(qe, dd);
+    }
     queue_op_done(o);
 }
 
@@ -890,26 +903,20 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
             o = queue_op_new(qe, QUEUE_OP_PUSH, q);
             b = store_batch_new();
             if (o == NULL || b == NULL ||
-                (o->rec.reason.p = malloc(dd->klen)) == NULL ||
                 store_batch_del(b, qe->t_meta, "queue/none", 10) != FERRY_OK) {
-                if (o != NULL) {
-                    free((void *)o->rec.reason.p);
-                }
                 queue_op_free(o);
                 store_batch_free(b);
                 bcall_error(c, FERRY_ENOMEM, NULL);
                 return;
             }
-            memcpy((void *)o->rec.reason.p, dd->key, dd->klen);
-            o->rec.reason.len = dd->klen;
-            o->id = dd->id;
             o->handle = bcall_hold(c);
             if (o->handle == 0) {
-                free((void *)o->rec.reason.p);
                 queue_op_free(o);
                 store_batch_free(b);
                 return;
             }
+            o->dd = dd;
+            dd->waiters++;
             queue_submit_op(qe, b, o, queue_dedup_wait_done);
             return;
         }

@@ -938,7 +938,7 @@ queue_tick_cb(struct timer *t)
         while (!list_is_empty(&q->dedup_fifo) && swept < QUEUE_BATCH_JOBS) {
             struct qdedup *dd =
                 container_of(q->dedup_fifo.next, struct qdedup, node);
-            if (dd->pending || dd->expires > now) {
+            if (dd->pending || dd->waiters > 0 || dd->expires > now) {
                 break;
             }
             if (b == NULL) {

@@ -115,6 +115,11 @@ struct qdedup {
     uint64_t expires;                 /* unix ms */
     uint64_t id;                      /* the first push's job */
     bool pending;                     /* that push is not yet committed */
+    bool failed;                      /* that push failed */
+    bool gone;                        /* out of the map and the list: freed
+                                         once no waiter holds it */
+    uint32_t waiters;                 /* pushes of the same id waiting for
+                                         that push's batch */
     uint16_t klen;                    /* bytes of key */
     uint8_t key[4 + QUEUE_DEDUP_MAX]; /* qid, dedup id: the smap key */
 };

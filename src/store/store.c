@@ -102,6 +102,7 @@ store_run_done(struct store *s)
                 st->ops += b->n_ops;
             }
             s->in_flight--;
+            s->in_flight_bytes -= b->len;
             if (b->cb != NULL) {
                 b->cb(b->arg, &b->result);
             }
@@ -508,6 +509,7 @@ store_submit(struct store *s, struct store_batch *b, store_done_cb cb,
         b->result.err = FERRY_ESHUTTING_DOWN;
     }
     s->in_flight++;
+    s->in_flight_bytes += b->len;
     pthread_mutex_lock(&s->mu);
     if (b->result.status == STORE_FAILED) {
         /* Decided already; its callback still runs from the loop. */
@@ -536,6 +538,14 @@ store_stats(struct store *s)
     return st;
 }
 
+uint64_t
+store_headroom(const struct store *s)
+{
+    /* A small store keeps an eighth of itself. */
+    return s->max_bytes / 8 < STORE_HEADROOM ? s->max_bytes / 8
+                                             : STORE_HEADROOM;
+}
+
 bool
 store_space_low(struct store *s)
 {
@@ -543,6 +553,10 @@ store_space_low(struct store *s)
     uint64_t freed = atomic_load(&s->w_free_bytes);
     uint64_t disk = atomic_load(&s->w_disk_free) + freed;
     uint64_t map = (s->max_bytes > used ? s->max_bytes - used : 0) + freed;
+    uint64_t room = disk < map ? disk : map;
+    /* What is queued but not yet measured: twice its bytes, for the
+     * B-tree's pages around it. */
+    uint64_t coming = 2 * s->in_flight_bytes;
 
-    return (disk < map ? disk : map) < STORE_HEADROOM;
+    return room < coming || room - coming < store_headroom(s);
 }

@@ -249,8 +249,9 @@ void store_submit(struct store *s, struct store_batch *b, store_done_cb cb,
                   void *arg);
 
 /*
- * Whether less than STORE_HEADROOM bytes are left for writes (on the disk
- * and under store_max_bytes, LMDB's freed pages counted as room), as the
+ * Whether less than STORE_HEADROOM bytes (an eighth of store_max_bytes
+ * when that is less) are left for writes (on the disk and under
+ * store_max_bytes, LMDB's freed pages counted as room), as the
  * writer last saw it (at most 250 ms ago). Writes that add data (queue
  * pushes) are refused with NO_SPACE then, so that those which free it
  * (acks, deletes) and small rewrites (reserves) still find room.

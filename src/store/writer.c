@@ -245,7 +245,8 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
 
 /* Refreshes the map figures the loop reads. */
 /*
- * The room left for writes, at most every 250 ms: the disk's free bytes
+ * The room left for writes, every 250 ms (every commit when it is short):
+ * the disk's free bytes
  * and the pages LMDB has freed inside its file (its free list, which new
  * pages come from first). store_space_low() reads them on the loop.
  */
@@ -259,7 +260,10 @@ writer_note_space(struct store *s, unsigned psize)
     MDB_cursor *cur;
     MDB_val k, d;
 
-    if (now - s->w_space_at < 250000 && s->w_space_at != 0) {
+    /* Every commit once the room is getting short, else every 250 ms. */
+    if (now - s->w_space_at < 250000 && s->w_space_at != 0 &&
+        atomic_load(&s->w_disk_free) + atomic_load(&s->w_free_bytes) >
+            8 * store_headroom(s)) {
         return;
     }
     s->w_space_at = now;
