@@ -41,6 +41,7 @@
 #include "http/kv_routes.h"
 #include "http/queue_routes.h"
 #include "http/route.h"
+#include "http/topic_routes.h"
 
 /* One listening socket; owned by the server, freed in its close cb. */
 struct http_listener {
@@ -1191,6 +1192,7 @@ http_server_new(struct loop *l, struct route_table *routes,
     kv_routes_register(s);
     id_routes_register(s);
     queue_routes_register(s);
+    topic_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);
