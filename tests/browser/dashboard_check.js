@@ -155,6 +155,23 @@ async function main() {
                     store_chart: !!document.querySelector(
                         "#store-chart .uplot canvas",
                     ),
+                    // The topics card: shown once /v1/stats has
+                    // ferry.topic; each figure's value as a number.
+                    topics_shown: !document.getElementById("topics-panel")
+                        ?.hidden,
+                    topics: Object.fromEntries(
+                        ["subscriptions", "published", "delivered", "dropped"]
+                            .map((k) => [
+                                k,
+                                document.getElementById(`topics-${k}`)
+                                    ?.dataset.value,
+                            ])
+                            .map(([k, v]) => [k, v ? Number(v) : null]),
+                    ),
+                    topics_published: text("topics-published"),
+                    topics_chart: !!document.querySelector(
+                        "#topics-chart .uplot canvas",
+                    ),
                     // The queues table: shown once /v1/stats has
                     // ferry.queue; per queue its ready count and state.
                     queues_shown: !document.getElementById("queues-panel")

@@ -14,14 +14,16 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 
 from ferrytest import (ROOT, FerryTestCase, _env, binary,  # noqa: E402
-                       ferryd_has_http, http_request)
+                       ferryd_has_http, http_req_bytes, http_request)
 
 CHECK = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      "dashboard_check.js")
@@ -87,6 +89,58 @@ class DashboardAssetsTest(FerryTestCase):
         r = http_request(self.d.http_addr, "POST", "/", body=b"x")
         self.assertEqual(r.status, 405)
         self.assertIn("GET", r.headers.get("allow", ""))
+
+
+class TopicLoad:
+    """A subscriber reading GET /v1/topics/dash.>/stream and a publisher
+    posting to dash.events every 100 ms, for the Topics card, until
+    stopped."""
+
+    def __init__(self, addr, headers=None):
+        self.addr, self.headers = addr, dict(headers or {})
+        self.stop = threading.Event()
+        self.read = 0
+        self.published = 0
+        host, port = addr.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.sendall(http_req_bytes("GET", "/v1/topics/dash.>/stream",
+                                         headers=self.headers))
+        head = b""
+        while b": subscribed" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError(f"topic stream refused: {head!r}")
+            head += chunk
+        self.threads = [threading.Thread(target=self._reader, daemon=True),
+                        threading.Thread(target=self._publisher, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _reader(self):
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.read += chunk.count(b"event: message")
+
+    def _publisher(self):
+        while not self.stop.wait(0.1):
+            r = http_request(self.addr, "POST", "/v1/topics/dash.events",
+                             body=b"tick", headers=self.headers)
+            if r.status == 200:
+                self.published += 1
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
 
 
 class DashboardBrowserTest(FerryTestCase):
@@ -167,6 +221,9 @@ class DashboardBrowserTest(FerryTestCase):
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=_env(), start_new_session=True)
 
+        topics = TopicLoad(d.http_addr, headers)
+        self.addCleanup(topics.finish)
+
         os.makedirs(ARTIFACTS, exist_ok=True)
         if os.path.exists(shot):
             os.unlink(shot)
@@ -228,6 +285,18 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertTrue(seen.get("queues_shown"), seen)
         self.assertEqual(seen.get("queues", {}).get("dash.jobs"),
                          {"ready": 2, "dead": 0, "state": "delivering"}, seen)
+        # The topics card: the one stream's subscription, the publisher's
+        # ten messages a second published and delivered, none dropped.
+        topics.finish()
+        self.assertGreater(topics.read, 0, "the topic stream got nothing")
+        self.assertTrue(seen.get("topics_shown"), seen)
+        t = seen.get("topics", {})
+        self.assertEqual((t.get("subscriptions"), t.get("dropped")), (1, 0),
+                         seen)
+        self.assertGreater(t.get("published") or 0, 0, seen)
+        self.assertGreater(t.get("delivered") or 0, 0, seen)
+        self.assertRegex(seen.get("topics_published", ""), r"/s$", seen)
+        self.assertTrue(seen.get("topics_chart"), seen)
         self.assertTrue(seen.get("ok"), seen)
         self.assertTrue(os.path.getsize(shot) > 10000, shot)
         return seen

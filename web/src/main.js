@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // ferry's live dashboard. Keeps the last few minutes of the snapshots that
-// ferryd streams on /v1/stats/stream (one a second) and redraws the charts
-// and the queues table from them; polls /v1/services every second for the
-// services table.
+// ferryd streams on /v1/stats/stream (one a second) and redraws the charts,
+// the cache, store and topics cards and the queues table from them; polls
+// /v1/services every second for the services table.
 // If the stream is silent (proxy, reconnect), /v1/stats is polled instead.
 // With ferryd's admin_token set, open the page as /#token=TOKEN: every
 // request then carries it (see takeToken).
@@ -13,6 +13,7 @@ import { CachePanel } from "./cache.js";
 import { HeatmapChart, LineChart, fmtRate } from "./charts.js";
 import { QueuesPanel } from "./queues.js";
 import { StorePanel } from "./store.js";
+import { TopicsPanel } from "./topics.js";
 import {
     fmtBytes,
     fmtCount,
@@ -100,6 +101,7 @@ function addSnapshot(snap) {
     charts.cache.add(snap);
     charts.store.add(snap);
     charts.queues.add(snap);
+    charts.topics.add(snap);
     hist.latest = snap;
     hist.lastAt = Date.now();
     hist.times.push(Date.now() / 1000);
@@ -158,6 +160,7 @@ function initCharts() {
     charts.cache = new CachePanel($);
     charts.store = new StorePanel($);
     charts.queues = new QueuesPanel($);
+    charts.topics = new TopicsPanel($);
     $("service-select").addEventListener("change", () => render());
 }
 
