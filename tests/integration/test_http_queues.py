@@ -617,3 +617,49 @@ class TestClientLeaves(QueueCase):
         r = c.read_response(timeout=10)
         self.assertEqual(r.status, 200)
         self.assertEqual(json.loads(r.body)["reserved"], 1)
+
+
+class TestRestart(QueueCase):
+
+    def h2_send(self, requests):
+        """Sends every (method, path, body) at once on one HTTP/2
+        connection, streams 1, 3, 5 ...; returns the socket."""
+        s = socket.create_connection(("127.0.0.1", self.d.http_port),
+                                     timeout=10)
+        out = H2_PREFACE + h2_frame(4, 0, 0)
+        for i, (method, path, body) in enumerate(requests):
+            stream = 2 * i + 1
+            block = (hpack_literal(":method", method) +
+                     hpack_literal(":scheme", "http") +
+                     hpack_literal(":path", path) +
+                     hpack_literal(":authority", "127.0.0.1"))
+            if body:
+                out += h2_frame(1, 0x04, stream, block)
+                out += h2_frame(0, 0x01, stream, body)
+            else:
+                out += h2_frame(1, 0x05, stream, block)
+        s.sendall(out)
+        return s
+
+    def test_push_during_delete_survives_restart(self):
+        """A push that comes while the delete of its (empty) queue is
+        being written is answered, so it must be on disk with its queue:
+        after a restart the queue and its job are there."""
+        self.assertEqual(self.post(f"{Q}/dq/pause").status, 200)
+        self.assertEqual(self.post(f"{Q}/dq/resume").status, 200)
+        s = self.h2_send([("DELETE", f"{Q}/dq", b""),
+                          ("POST", f"{Q}/dq/jobs", b"precious")])
+        try:
+            self.wait_for("the push is answered",
+                          lambda: self.req("GET", f"{Q}/dq").status == 200
+                          and self.stats("dq")["pushes"] == 1)
+        finally:
+            s.close()
+        self.assertEqual(self.stats("dq")["ready"], 1)
+        self.d.stop()
+        self.d.start()
+        r = self.req("GET", f"{Q}/dq")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["ready"], 1)
+        _, _, _, body, _ = self.reserve("dq")
+        self.assertEqual(body, b"precious")
