@@ -834,9 +834,14 @@ queue_dedup_wait_done(void *arg, const struct store_result *res)
     uint8_t rep[QUEUE_PUSH_REPLY];
 
     (void)res;
-    if (dd != NULL && !dd->pending && dd->id == o->id) {
+    /* The first push's batch was decided before this one, and nothing
+     * that frees a job (an ack, a purge) can have been: its job is known
+     * if and only if it committed, even when its dedup entry is gone
+     * already (a window shorter than a commit, swept or replaced). */
+    if ((dd != NULL && !dd->pending && dd->id == o->id) ||
+        map_get(&qe->jobs, o->id) != NULL) {
         rep[0] = QUEUE_ST_OK;
-        be_put_u64(rep + 1, dd->id);
+        be_put_u64(rep + 1, o->id);
         rep[9] = 1;
         broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     } else {
