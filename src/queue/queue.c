@@ -154,12 +154,14 @@ queue_name_committed(struct queue_engine *qe, struct qop *o, bool committed)
     }
 }
 
-/* Adds the name record of q to b when it is not on disk yet. */
+/* Adds the name record of q to b when it is not on disk yet, or is being
+ * deleted (a batch behind the DELETE puts it back, so a job it writes
+ * never outlives its queue's record). */
 static ferry_err
 queue_batch_name_if_new(struct queue_engine *qe, struct store_batch *b,
                         struct queue *q, struct qop *o)
 {
-    if (q->persisted) {
+    if (q->persisted && !q->deleting) {
         return FERRY_OK;
     }
     return queue_batch_name(qe, b, q, &q->set, o);
