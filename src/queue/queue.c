@@ -1081,6 +1081,15 @@ queue_held_job(struct queue_engine *qe, struct bcall *c,
         bcall_reply(c, &st, 1);
         return NULL;
     }
+    if (j->state == QJ_BUSY && j->was == QJ_RESERVED && j->token != 0 &&
+        j->token == r->token) {
+        /* The holder's previous change (a touch) is being written: one
+         * change of a job at a time. Not STALE: the token is good. */
+        bcall_error(c, FERRY_EOVERLOADED,
+                    "a change of this job is still being written: send it "
+                    "again once that one is answered");
+        return NULL;
+    }
     if (j->state != QJ_RESERVED || j->token != r->token) {
         qe->stats.stale++;
         st = QUEUE_ST_STALE;
