@@ -191,8 +191,8 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 # The trie alone, its allocations (the child maps' included) wrapped by
 # the test, which fails each in turn to check that a failed add leaves
 # the trie as it was.
-$(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c) \
-                                $(TOPIC_OBJ) $(LIBFERRY)
+$(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c \
+                                src/topic/trie.c) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	    -o $@ $^ $(CMOCKA_LIBS)
