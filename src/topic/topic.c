@@ -1072,18 +1072,23 @@ topic_engine_stats_json(struct topic_engine *te)
     return obj;
 }
 
-/* STATS of every subscription: the totals and "subs", the first
- * TOPIC_STATS_LIST_MAX subscriptions ("subs_complete" false when there
- * are more). NULL when out of memory. */
+/* STATS of every subscription: the totals, and with list "subs", the
+ * first TOPIC_STATS_LIST_MAX subscriptions ("subs_complete" false when
+ * there are more). NULL when out of memory. */
 static json_t *
-topic_stats_doc(struct topic_engine *te)
+topic_stats_doc(struct topic_engine *te, bool list_subs)
 {
-    json_t *doc = topic_engine_stats_json(te), *list = json_array();
+    json_t *doc = topic_engine_stats_json(te), *list;
     size_t pos = 0, listed = 0;
     uint64_t id;
     void *val;
-    int bad = doc == NULL || list == NULL;
+    int bad;
 
+    if (!list_subs || doc == NULL) {
+        return doc;
+    }
+    list = json_array();
+    bad = list == NULL;
     while (!bad && listed < TOPIC_STATS_LIST_MAX &&
            map_next(&te->subs, &pos, &id, &val)) {
         bad |= json_array_append_new(list, topic_sub_json(val)) != 0;
@@ -1120,7 +1125,9 @@ topic_op_stats(struct topic_engine *te, struct bcall *c,
         }
         doc = topic_sub_json(s);
     } else {
-        doc = topic_stats_doc(te);
+        /* Sub ids are what a POLL or UNSUBSCRIBE needs: listed only to
+         * callers who may see internals (core/access.h). */
+        doc = topic_stats_doc(te, c->internals);
     }
     text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
