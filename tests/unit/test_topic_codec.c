@@ -228,8 +228,8 @@ test_replies(void **state)
 
     /* A POLL answer of two entries, then every torn length of it. */
     b[0] = TOPIC_ST_OK;
-    topic_put_u64(b + 1, 3);
-    topic_put_u32(b + 9, 2);
+    be_put_u64(b + 1, 3);
+    be_put_u32(b + 9, 2);
     n = TOPIC_POLL_HEAD;
     n += topic_codec_write_msg(b + n, 7, sl("a.b", 3), sl("one", 3));
     n += topic_codec_write_msg(b + n, 8, sl("c", 1), sl("", 0));
@@ -253,11 +253,11 @@ test_replies(void **state)
             FERRY_EPROTO);
     }
     /* A count that promises more than there is. */
-    topic_put_u32(b + 9, 3);
+    be_put_u32(b + 9, 3);
     assert_int_equal(topic_codec_decode_reply(TOPIC_OP_POLL, sl(b, n), &rep),
                      FERRY_EPROTO);
     /* Trailing bytes. */
-    topic_put_u32(b + 9, 1);
+    be_put_u32(b + 9, 1);
     assert_int_equal(topic_codec_decode_reply(TOPIC_OP_POLL, sl(b, n), &rep),
                      FERRY_EPROTO);
 }
