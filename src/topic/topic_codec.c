@@ -319,6 +319,10 @@ topic_codec_decode_reply(unsigned op, struct slice payload,
         }
         r.dropped = be_get_u64(p + 1);
         r.n = be_get_u32(p + 9);
+        if (r.n == 0) {
+            /* No message is EMPTY, never OK. */
+            return FERRY_EPROTO;
+        }
         r.messages = (struct slice){p + TOPIC_POLL_HEAD, n - TOPIC_POLL_HEAD};
         {
             /* Checked here, so a reader of the entries can trust them. */
