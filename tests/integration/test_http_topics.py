@@ -753,3 +753,22 @@ class TestLimits(FerryTestCase):
         finally:
             for s in streams:
                 s.close()
+
+    def test_shutdown_with_a_stalled_stream(self):
+        """A stream whose client reads nothing at SIGTERM: its piece in
+        flight never completes, the server's bounds shut its socket, and
+        ferryd still exits 0 (the subscription goes with the engine)."""
+        d = self.daemon("--grace-ms", "300")
+        s = SseClient(d.http_addr, f"{T}/stuck/stream", rcvbuf=4096)
+        try:
+            self.assertEqual(s.head(), 200)
+            for _ in range(60):
+                r = http_request(d.http_addr, "POST", f"{T}/stuck",
+                                 b"s" * 65536)
+                self.assertEqual(r.status, 200, r)
+            t0 = time.monotonic()
+            d.proc.send_signal(15)
+            self.assertEqual(d.proc.wait(15), 0)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            s.close()
