@@ -288,8 +288,7 @@ topic_path_parse(struct slice method, struct slice path, uint8_t *scratch,
     slash = memchr(seg.p, '/', seg.len);
     stream = slash != NULL;
     if (stream) {
-        struct slice rest = {slash + 1,
-                             (size_t)(seg.p + seg.len - slash - 1)};
+        struct slice rest = {slash + 1, (size_t)(seg.p + seg.len - slash - 1)};
         seg.len = (size_t)(slash - seg.p);
         if (!topic_path_is(rest, "stream")) {
             return topic_path_refuse(err, 404,

@@ -131,7 +131,6 @@ struct topic_stream {
     ferry_err fail;              /* a POLL's error to tell, then end */
     bool gone;                   /* the subscription is gone (NOT_FOUND),
                                     to tell, then end */
-    char fail_msg[TOPIC_ROUTES_MSG_SIZE]; /* its message */
     struct buf out;              /* owned: the SSE text being sent */
     size_t off;                  /* bytes of out handed to h2o */
     struct http_job job;         /* formats and sends the next piece */
@@ -144,6 +143,7 @@ struct topic_stream {
     bool ending;                 /* end once what is formatted is sent */
     bool closed;                 /* the subscription was let go */
     bool finished;               /* h2o has our last word (or stopped) */
+    char fail_msg[TOPIC_ROUTES_MSG_SIZE]; /* the error's message */
 };
 
 /* ---- publish ---- */
@@ -211,8 +211,8 @@ topic_routes_publish(struct topic_routes *tr, h2o_req_t *req,
     n = topic_codec_write_request(NULL, &r);
     payload = h2o_mem_alloc_pool(&req->pool, n);
     topic_codec_write_request(payload, &r);
-    pc = h2o_mem_alloc_shared(&req->pool, sizeof(*pc),
-                              topic_routes_pub_dispose);
+    pc =
+        h2o_mem_alloc_shared(&req->pool, sizeof(*pc), topic_routes_pub_dispose);
     memset(pc, 0, sizeof(*pc));
     pc->req = req;
     pc->b = tr->loop->broker;
@@ -428,18 +428,18 @@ topic_stream_msg_step(struct topic_stream *st, size_t *work)
         return FERRY_OK;
     }
     if (!m->head) {
-        p = (char *)buf_prepare(&st->out,
-                                96 + 2 * 20 +
-                                    HTTP_JSON_ESCAPED_MAX(m->e.subject.len));
+        p = (char *)buf_prepare(
+            &st->out, 96 + 2 * 20 + HTTP_JSON_ESCAPED_MAX(m->e.subject.len));
         if (p == NULL) {
             return FERRY_ENOMEM;
         }
-        n = (size_t)sprintf(p, "id: %" PRIu64 "\nevent: message\ndata: "
-                               "{\"subject\":",
+        n = (size_t)sprintf(p,
+                            "id: %" PRIu64 "\nevent: message\ndata: "
+                            "{\"subject\":",
                             m->e.seq);
         n += http_json_escape(p + n, m->e.subject.p, m->e.subject.len);
-        n += (size_t)sprintf(p + n, ",\"seq\":%" PRIu64 ",\"%s\":\"",
-                             m->e.seq, m->text ? "payload" : "payload_base64");
+        n += (size_t)sprintf(p + n, ",\"seq\":%" PRIu64 ",\"%s\":\"", m->e.seq,
+                             m->text ? "payload" : "payload_base64");
         buf_commit(&st->out, n);
         m->head = true;
         return FERRY_OK;
@@ -453,10 +453,8 @@ topic_stream_msg_step(struct topic_stream *st, size_t *work)
                              ? m->done + TOPIC_ROUTES_CHUNK / 3 * 3
                              : pl.len);
         c = (struct slice){pl.p + m->done, end - m->done};
-        p = (char *)buf_prepare(&st->out, m->text
-                                              ? 6 * c.len
-                                              : h2o_base64_encode_capacity(
-                                                    c.len));
+        p = (char *)buf_prepare(
+            &st->out, m->text ? 6 * c.len : h2o_base64_encode_capacity(c.len));
         if (p == NULL) {
             return FERRY_ENOMEM;
         }
@@ -541,7 +539,8 @@ topic_stream_format(struct topic_stream *st)
         }
         st->gap = 0;
     }
-    while (work < TOPIC_ROUTES_PIECE && buf_len(&st->out) < TOPIC_ROUTES_PIECE) {
+    while (work < TOPIC_ROUTES_PIECE &&
+           buf_len(&st->out) < TOPIC_ROUTES_PIECE) {
         if (!st->msg.active && !topic_stream_msg_next(st)) {
             break;
         }
@@ -845,8 +844,8 @@ topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
     st->sub.internals = auth_may_see_internals(req, cfg);
     st->poll.internals = st->sub.internals;
     /* The POLL's deadline must outlast its wait, within max_deadline_ms. */
-    margin = maxd / 2 < TOPIC_ROUTES_MARGIN_MS ? maxd / 2
-                                                : TOPIC_ROUTES_MARGIN_MS;
+    margin =
+        maxd / 2 < TOPIC_ROUTES_MARGIN_MS ? maxd / 2 : TOPIC_ROUTES_MARGIN_MS;
     st->wait_ms = TOPIC_ROUTES_WAIT_MS < maxd - margin ? TOPIC_ROUTES_WAIT_MS
                                                        : maxd - margin;
     st->deadline_ms = st->wait_ms + margin;
@@ -894,8 +893,8 @@ topic_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
     scratch = h2o_mem_alloc_pool(&req->pool, req->path.len + 1);
     st = topic_path_parse(
         (struct slice){(const uint8_t *)req->method.base, req->method.len},
-        (struct slice){(const uint8_t *)req->path.base, req->path.len},
-        scratch, &tp, &allow, err);
+        (struct slice){(const uint8_t *)req->path.base, req->path.len}, scratch,
+        &tp, &allow, err);
     if (st == 405) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
                        allow, strlen(allow));

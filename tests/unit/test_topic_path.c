@@ -72,9 +72,9 @@ assert_round_trip(const char *body)
     n = topic_codec_write_request(NULL, &r);
     assert_true(n <= sizeof(buf));
     assert_int_equal(topic_codec_write_request(buf, &r), n);
-    assert_int_equal(topic_codec_decode(tp.name, (struct slice){buf, n}, &d,
-                                        derr),
-                     FERRY_OK);
+    assert_int_equal(
+        topic_codec_decode(tp.name, (struct slice){buf, n}, &d, derr),
+        FERRY_OK);
     assert_int_equal(d.op, r.op);
     if (r.op == TOPIC_OP_SUBSCRIBE) {
         assert_int_equal(d.pattern.len, tp.name.len);
@@ -113,9 +113,9 @@ static void
 test_bad_subjects(void **state)
 {
     static const char *const bad[] = {
-        "/v1/topics/a*",     "/v1/topics/a.*",    "/v1/topics/%3E",
-        "/v1/topics/a..b",   "/v1/topics/.a",     "/v1/topics/a.",
-        "/v1/topics/a%20b",  "/v1/topics/a%00b",  "/v1/topics/a+b%0a",
+        "/v1/topics/a*",     "/v1/topics/a.*",   "/v1/topics/%3E",
+        "/v1/topics/a..b",   "/v1/topics/.a",    "/v1/topics/a.",
+        "/v1/topics/a%20b",  "/v1/topics/a%00b", "/v1/topics/a+b%0a",
         "/v1/topics/%C3%A9", "/v1/topics/%2E",
     };
     char path[400];
@@ -192,8 +192,7 @@ test_stream_bad_query(void **state)
         {"/v1/topics/a/stream?max_pending=65537", "max_pending"},
         {"/v1/topics/a/stream?max_pending=-1", "max_pending"},
         {"/v1/topics/a/stream?max_pending=1x", "max_pending"},
-        {"/v1/topics/a/stream?max_pending=99999999999999999999",
-         "max_pending"},
+        {"/v1/topics/a/stream?max_pending=99999999999999999999", "max_pending"},
         {"/v1/topics/a/stream?max_pending=", "max_pending"},
         {"/v1/topics/a/stream?policy=drop", "policy"},
         {"/v1/topics/a/stream?policy=Close", "policy"},
@@ -234,10 +233,11 @@ static void
 test_not_found_and_methods(void **state)
 {
     static const char *const none[] = {
-        "/v1/topics",         "/v1/topics/",          "/v1/topicsx",
-        "/v1/topics//stream", "/v1/topics/a/streams", "/v1/topics/a/b/stream",
-        "/v1/topics/a/stream/", "/v1/topics/a/", "/v1/topics?x=1",
-        "/v1/other",
+        "/v1/topics",           "/v1/topics/",
+        "/v1/topicsx",          "/v1/topics//stream",
+        "/v1/topics/a/streams", "/v1/topics/a/b/stream",
+        "/v1/topics/a/stream/", "/v1/topics/a/",
+        "/v1/topics?x=1",       "/v1/other",
     };
 
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
