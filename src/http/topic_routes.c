@@ -690,8 +690,12 @@ topic_stream_polled(struct icall *ic, ferry_err err, const void *data,
     struct topic_reply rep;
 
     if (err != FERRY_OK) {
-        /* OVERLOADED: closed by policy close; SHUTTING_DOWN ... */
+        /* SLOW_CONSUMER: closed by policy close, and gone with it;
+         * SHUTTING_DOWN ... */
         topic_stream_set_fail(st, err, data, len);
+        if (err == FERRY_ESLOW_CONSUMER) {
+            st->sub_id = 0;
+        }
     } else if (topic_codec_decode_reply(TOPIC_OP_POLL,
                                         (struct slice){data, len},
                                         &rep) != FERRY_OK) {

@@ -518,8 +518,8 @@ class TestSlowReaders(TopicHttpCase):
         self.assertEqual(kinds[-1], "error", kinds[-5:])
         self.assertEqual(set(kinds[:-1]), {"message"})
         err = json.loads(events[-1]["data"])
-        self.assertEqual(err["error"], "OVERLOADED")
-        self.assertEqual(err["code"], ERRORS["OVERLOADED"])
+        self.assertEqual(err["error"], "SLOW_CONSUMER")
+        self.assertEqual(err["code"], ERRORS["SLOW_CONSUMER"])
         self.assertIn("slow subscriber", err["message"])
         self.assertEqual([int(e["id"]) for e in events[:-1]],
                          list(range(1, len(events))))
