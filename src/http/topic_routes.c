@@ -74,7 +74,7 @@
 struct topic_routes {
     struct loop *loop;        /* borrowed */
     struct http_server *http; /* borrowed */
-    struct list streams;      /* struct topic_stream, not yet ended */
+    struct list streams;      /* struct topic_routes_stream, not yet ended */
     size_t n_streams;         /* entries of streams */
 };
 
@@ -84,7 +84,7 @@ struct topic_routes_handler {
 };
 
 /* One publish and its call; in the request's pool. */
-struct topic_publish {
+struct topic_routes_pub {
     struct icall ic;     /* the PUBLISH */
     h2o_generator_t gen; /* started early for HTTP/2 */
     h2o_req_t *req;      /* borrowed: alive until answered */
@@ -93,13 +93,13 @@ struct topic_publish {
 
 /* The UNSUBSCRIBE of a stream that ended: it may outlive the stream, so
  * it is its own; freed by its callback. */
-struct topic_unsub {
+struct topic_routes_unsub {
     struct icall ic;    /* the call */
     uint8_t payload[9]; /* op, sub_id */
 };
 
 /* The message event being formatted; its slices borrow st->reply. */
-struct topic_stream_msg {
+struct topic_routes_msg {
     struct topic_msg_entry e; /* the POLL entry */
     size_t size;              /* its bytes in reply */
     size_t checked;           /* payload bytes found UTF-8 so far */
@@ -110,7 +110,7 @@ struct topic_stream_msg {
 };
 
 /* One stream; in the request's pool (shared, with a dispose callback). */
-struct topic_stream {
+struct topic_routes_stream {
     h2o_generator_t gen;         /* ours once the stream is on (HTTP/2:
                                     from the start) */
     struct topic_routes *tr;     /* borrowed */
@@ -126,7 +126,7 @@ struct topic_stream {
     uint32_t deadline_ms;        /* of each POLL */
     struct buf reply;            /* owned: POLL entries not yet formatted */
     uint32_t left;               /* entries in reply */
-    struct topic_stream_msg msg; /* the entry being formatted */
+    struct topic_routes_msg msg; /* the entry being formatted */
     uint64_t gap;                /* messages dropped, to tell */
     ferry_err fail;              /* a POLL's error to tell, then end */
     bool gone;                   /* the subscription is gone (NOT_FOUND),
@@ -158,7 +158,8 @@ topic_routes_pub_proceed(h2o_generator_t *gen, h2o_req_t *req)
 static void
 topic_routes_pub_stop(h2o_generator_t *gen, h2o_req_t *req)
 {
-    struct topic_publish *pc = container_of(gen, struct topic_publish, gen);
+    struct topic_routes_pub *pc =
+        container_of(gen, struct topic_routes_pub, gen);
 
     icall_cancel(pc->b, &pc->ic);
 }
@@ -166,7 +167,7 @@ topic_routes_pub_stop(h2o_generator_t *gen, h2o_req_t *req)
 static void
 topic_routes_pub_dispose(void *p)
 {
-    struct topic_publish *pc = p;
+    struct topic_routes_pub *pc = p;
 
     icall_cancel(pc->b, &pc->ic);
 }
@@ -175,7 +176,7 @@ static void
 topic_routes_published(struct icall *ic, ferry_err err, const void *data,
                        size_t len)
 {
-    struct topic_publish *pc = container_of(ic, struct topic_publish, ic);
+    struct topic_routes_pub *pc = container_of(ic, struct topic_routes_pub, ic);
     h2o_req_t *req = pc->req;
     struct topic_reply rep;
     char *body;
@@ -199,7 +200,7 @@ static void
 topic_routes_publish(struct topic_routes *tr, h2o_req_t *req,
                      const struct topic_path *tp)
 {
-    struct topic_publish *pc;
+    struct topic_routes_pub *pc;
     struct topic_req r;
     uint8_t *payload;
     size_t n;
@@ -232,7 +233,7 @@ static void
 topic_routes_unsubscribed(struct icall *ic, ferry_err err, const void *data,
                           size_t len)
 {
-    free(container_of(ic, struct topic_unsub, ic));
+    free(container_of(ic, struct topic_routes_unsub, ic));
 }
 
 /* Drops subscription sub_id (its POLL withdrawn already); nothing when
@@ -241,7 +242,7 @@ topic_routes_unsubscribed(struct icall *ic, ferry_err err, const void *data,
 static void
 topic_routes_unsubscribe(struct broker *b, uint64_t sub_id)
 {
-    struct topic_unsub *u;
+    struct topic_routes_unsub *u;
     struct topic_req r;
 
     if (b == NULL || b->stopped) {
@@ -268,7 +269,7 @@ topic_routes_unsubscribe(struct broker *b, uint64_t sub_id)
  * the watches and the keepalive off. What is being sent stays until h2o
  * is done with it (the dispose callback frees it). Idempotent. */
 static void
-topic_stream_close(struct topic_stream *st)
+topic_routes_stream_close(struct topic_routes_stream *st)
 {
     if (st->closed) {
         return;
@@ -292,11 +293,11 @@ topic_stream_close(struct topic_stream *st)
 /* h2o frees the request's pool: whatever ended the stream, nothing of it
  * is left. */
 static void
-topic_stream_dispose(void *p)
+topic_routes_stream_dispose(void *p)
 {
-    struct topic_stream *st = p;
+    struct topic_routes_stream *st = p;
 
-    topic_stream_close(st);
+    topic_routes_stream_close(st);
     http_server_job_cancel(&st->job);
     http_server_unwatch(&st->watch);
     buf_release(&st->out);
@@ -304,12 +305,12 @@ topic_stream_dispose(void *p)
 
 /* ---- sending ---- */
 
-static void topic_stream_ka_cb(struct timer *t);
+static void topic_routes_stream_ka_cb(struct timer *t);
 
 /* The keepalive comes keepalive_ms after the last piece. Out of memory
  * for the timer: no keepalive this time, the next piece tries again. */
 static void
-topic_stream_arm_ka(struct topic_stream *st)
+topic_routes_stream_arm_ka(struct topic_routes_stream *st)
 {
     struct loop *l = st->tr->loop;
 
@@ -319,7 +320,7 @@ topic_stream_arm_ka(struct topic_stream *st)
 /* Hands h2o the next slice of out. Nothing of st is used after h2o_send,
  * which may call back at once. */
 static void
-topic_stream_send(struct topic_stream *st)
+topic_routes_stream_send(struct topic_routes_stream *st)
 {
     size_t n = buf_len(&st->out) - st->off;
     h2o_iovec_t v;
@@ -333,16 +334,16 @@ topic_stream_send(struct topic_stream *st)
     st->ka_due = false;
     http_watch_sent(st->tr->http, &st->watch);
     if (!st->closed) {
-        topic_stream_arm_ka(st);
+        topic_routes_stream_arm_ka(st);
     }
     h2o_send(st->req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 /* The last chunk: h2o calls neither proceed nor stop after it. */
 static void
-topic_stream_finish(struct topic_stream *st)
+topic_routes_stream_finish(struct topic_routes_stream *st)
 {
-    topic_stream_close(st);
+    topic_routes_stream_close(st);
     st->finished = true;
     http_server_unwatch(&st->watch);
     h2o_send(st->req, NULL, 0, H2O_SEND_STATE_FINAL);
@@ -410,9 +411,9 @@ topic_routes_cut(struct slice p, size_t off)
  * payload bytes the step read.
  */
 static ferry_err
-topic_stream_msg_step(struct topic_stream *st, size_t *work)
+topic_routes_stream_msg_step(struct topic_routes_stream *st, size_t *work)
 {
-    struct topic_stream_msg *m = &st->msg;
+    struct topic_routes_msg *m = &st->msg;
     struct slice pl = m->e.payload;
     size_t end, n;
     char *p;
@@ -476,9 +477,9 @@ topic_stream_msg_step(struct topic_stream *st, size_t *work)
 
 /* Starts the next message of the last POLL answer; false when none. */
 static bool
-topic_stream_msg_next(struct topic_stream *st)
+topic_routes_stream_msg_next(struct topic_routes_stream *st)
 {
-    struct topic_stream_msg *m = &st->msg;
+    struct topic_routes_msg *m = &st->msg;
     struct slice rest = {buf_head(&st->reply), buf_len(&st->reply)};
 
     /* The entries were checked by topic_codec_decode_reply(). */
@@ -498,7 +499,7 @@ topic_stream_msg_next(struct topic_stream *st)
 /* The error event that ends a stream:
  *   event: error / data: {"error","code","message"} */
 static ferry_err
-topic_stream_add_error(struct topic_stream *st)
+topic_routes_stream_add_error(struct topic_routes_stream *st)
 {
     const char *name = st->gone ? "NOT_FOUND" : ferry_errname(st->fail);
     int code = st->gone ? 0 : (int)st->fail;
@@ -524,7 +525,7 @@ topic_stream_add_error(struct topic_stream *st)
  * is full; when nothing else, the error that ends the stream or a
  * keepalive. */
 static ferry_err
-topic_stream_format(struct topic_stream *st)
+topic_routes_stream_format(struct topic_routes_stream *st)
 {
     size_t work = 0;
     ferry_err err;
@@ -541,10 +542,10 @@ topic_stream_format(struct topic_stream *st)
     }
     while (work < TOPIC_ROUTES_PIECE &&
            buf_len(&st->out) < TOPIC_ROUTES_PIECE) {
-        if (!st->msg.active && !topic_stream_msg_next(st)) {
+        if (!st->msg.active && !topic_routes_stream_msg_next(st)) {
             break;
         }
-        err = topic_stream_msg_step(st, &work);
+        err = topic_routes_stream_msg_step(st, &work);
         if (err != FERRY_OK) {
             return err;
         }
@@ -554,7 +555,7 @@ topic_stream_format(struct topic_stream *st)
         buf_shrink(&st->reply, TOPIC_ROUTES_KEEP);
     }
     if (buf_len(&st->out) == 0 && (st->gone || st->fail != FERRY_OK)) {
-        err = topic_stream_add_error(st);
+        err = topic_routes_stream_add_error(st);
         if (err != FERRY_OK) {
             return err;
         }
@@ -569,8 +570,8 @@ topic_stream_format(struct topic_stream *st)
     return FERRY_OK;
 }
 
-static void topic_stream_poll(struct topic_stream *st);
-static void topic_stream_queue(struct topic_stream *st);
+static void topic_routes_stream_poll(struct topic_routes_stream *st);
+static void topic_routes_stream_queue(struct topic_routes_stream *st);
 
 /*
  * The stream's job, run within the server's turn budget: the next slice
@@ -579,21 +580,22 @@ static void topic_stream_queue(struct topic_stream *st);
  * last chunk when the stream ends. One h2o_send at most.
  */
 static void
-topic_stream_job(struct http_job *j)
+topic_routes_stream_job(struct http_job *j)
 {
-    struct topic_stream *st = container_of(j, struct topic_stream, job);
+    struct topic_routes_stream *st =
+        container_of(j, struct topic_routes_stream, job);
 
     if (st->sending || st->finished) {
         return;
     }
     if (st->off < buf_len(&st->out)) {
-        topic_stream_send(st);
+        topic_routes_stream_send(st);
         return;
     }
     buf_clear(&st->out);
     st->off = 0;
     /* Once closed, only what is to be told is left: a gap, the error. */
-    if (!st->ending && topic_stream_format(st) != FERRY_OK) {
+    if (!st->ending && topic_routes_stream_format(st) != FERRY_OK) {
         log_warn("ferry.topic over http: out of memory, stream of "
                  "subscription %llu ended",
                  (unsigned long long)st->sub_id);
@@ -601,74 +603,77 @@ topic_stream_job(struct http_job *j)
         st->ending = true;
     }
     if (buf_len(&st->out) > 0) {
-        topic_stream_send(st);
+        topic_routes_stream_send(st);
         return;
     }
     if (st->left > 0) {
         /* A big payload was checked, nothing written yet: on with it at
          * the next turn of jobs. */
-        topic_stream_queue(st);
+        topic_routes_stream_queue(st);
         return;
     }
     if (st->ending || st->closed) {
-        topic_stream_finish(st);
+        topic_routes_stream_finish(st);
         return;
     }
     buf_shrink(&st->out, TOPIC_ROUTES_KEEP);
-    topic_stream_poll(st);
+    topic_routes_stream_poll(st);
 }
 
 static void
-topic_stream_queue(struct topic_stream *st)
+topic_routes_stream_queue(struct topic_routes_stream *st)
 {
     http_server_job_queue(st->tr->http, &st->job);
 }
 
 /* h2o took the last slice. Nothing sent from here: the job does it. */
 static void
-topic_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
+topic_routes_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
 {
-    struct topic_stream *st = container_of(gen, struct topic_stream, gen);
+    struct topic_routes_stream *st =
+        container_of(gen, struct topic_routes_stream, gen);
 
     st->sending = false;
     http_watch_taken(&st->watch);
-    topic_stream_queue(st);
+    topic_routes_stream_queue(st);
 }
 
 /* The client went away (HTTP/2 reset, a failed write, the connection
  * closed): the request is disposed right after. */
 static void
-topic_stream_stop(h2o_generator_t *gen, h2o_req_t *req)
+topic_routes_stream_stop(h2o_generator_t *gen, h2o_req_t *req)
 {
-    struct topic_stream *st = container_of(gen, struct topic_stream, gen);
+    struct topic_routes_stream *st =
+        container_of(gen, struct topic_routes_stream, gen);
 
     st->finished = true;
     st->sending = false;
-    topic_stream_close(st);
+    topic_routes_stream_close(st);
 }
 
 static void
-topic_stream_ka_cb(struct timer *t)
+topic_routes_stream_ka_cb(struct timer *t)
 {
-    struct topic_stream *st = container_of(t, struct topic_stream, ka);
+    struct topic_routes_stream *st =
+        container_of(t, struct topic_routes_stream, ka);
 
     if (st->closed || st->finished) {
         return;
     }
     if (st->sending) {
         /* The client is still taking a piece: that is traffic enough. */
-        topic_stream_arm_ka(st);
+        topic_routes_stream_arm_ka(st);
         return;
     }
     st->ka_due = true;
-    topic_stream_queue(st);
+    topic_routes_stream_queue(st);
 }
 
 /* ---- POLL ---- */
 
 static void
-topic_stream_set_fail(struct topic_stream *st, ferry_err err, const void *msg,
-                      size_t len)
+topic_routes_stream_set_fail(struct topic_routes_stream *st, ferry_err err,
+                             const void *msg, size_t len)
 {
     if (len >= sizeof(st->fail_msg)) {
         len = sizeof(st->fail_msg) - 1;
@@ -683,23 +688,24 @@ topic_stream_set_fail(struct topic_stream *st, ferry_err err, const void *msg,
 }
 
 static void
-topic_stream_polled(struct icall *ic, ferry_err err, const void *data,
-                    size_t len)
+topic_routes_stream_polled(struct icall *ic, ferry_err err, const void *data,
+                           size_t len)
 {
-    struct topic_stream *st = container_of(ic, struct topic_stream, poll);
+    struct topic_routes_stream *st =
+        container_of(ic, struct topic_routes_stream, poll);
     struct topic_reply rep;
 
     if (err != FERRY_OK) {
         /* SLOW_CONSUMER: closed by policy close, and gone with it;
          * SHUTTING_DOWN ... */
-        topic_stream_set_fail(st, err, data, len);
+        topic_routes_stream_set_fail(st, err, data, len);
         if (err == FERRY_ESLOW_CONSUMER) {
             st->sub_id = 0;
         }
     } else if (topic_codec_decode_reply(TOPIC_OP_POLL,
                                         (struct slice){data, len},
                                         &rep) != FERRY_OK) {
-        topic_stream_set_fail(st, FERRY_EPROTO, NULL, 0);
+        topic_routes_stream_set_fail(st, FERRY_EPROTO, NULL, 0);
     } else if (rep.status == TOPIC_ST_NOT_FOUND) {
         static const char gone[] =
             "the subscription is gone: it expired (not polled for "
@@ -713,19 +719,19 @@ topic_stream_polled(struct icall *ic, ferry_err err, const void *data,
             if (buf_append(&st->reply, rep.messages.p, rep.messages.len) !=
                 FERRY_OK) {
                 /* The messages were handed out: the client is told. */
-                topic_stream_set_fail(st, FERRY_ENOMEM,
-                                      "out of memory: messages lost", 28);
+                topic_routes_stream_set_fail(
+                    st, FERRY_ENOMEM, "out of memory: messages lost", 28);
             } else {
                 st->left = rep.n;
             }
         }
     }
-    topic_stream_queue(st);
+    topic_routes_stream_queue(st);
 }
 
 /* The next POLL, unless one is in flight. */
 static void
-topic_stream_poll(struct topic_stream *st)
+topic_routes_stream_poll(struct topic_routes_stream *st)
 {
     uint8_t payload[17];
     struct topic_req r;
@@ -741,17 +747,18 @@ topic_stream_poll(struct topic_stream *st)
     icall_submit(st->b, &st->poll, slice_str(TOPIC_SERVICE_NAME),
                  (struct slice){NULL, 0},
                  (struct slice){payload, sizeof(payload)}, st->deadline_ms, 0,
-                 topic_stream_polled);
+                 topic_routes_stream_polled);
 }
 
 /* ---- SUBSCRIBE ---- */
 
 static void
-topic_stream_subscribed(struct icall *ic, ferry_err err, const void *data,
-                        size_t len)
+topic_routes_stream_subscribed(struct icall *ic, ferry_err err,
+                               const void *data, size_t len)
 {
     static const char hello[] = ": subscribed\n\n";
-    struct topic_stream *st = container_of(ic, struct topic_stream, sub);
+    struct topic_routes_stream *st =
+        container_of(ic, struct topic_routes_stream, sub);
     h2o_req_t *req = st->req;
     struct topic_reply rep;
 
@@ -763,7 +770,7 @@ topic_stream_subscribed(struct icall *ic, ferry_err err, const void *data,
         len = strlen(data);
     }
     if (err != FERRY_OK) {
-        topic_stream_close(st);
+        topic_routes_stream_close(st);
         st->finished = true;
         http_respond_error(req, err, h2o_strdup(&req->pool, data, len).base);
         return;
@@ -783,42 +790,43 @@ topic_stream_subscribed(struct icall *ic, ferry_err err, const void *data,
     if (req->version < 0x200) {
         /* HTTP/1.1 starts here, once the status is known (h2o picks its
          * chunked encoding when the response starts). */
-        st->gen.proceed = topic_stream_proceed;
-        st->gen.stop = topic_stream_stop;
+        st->gen.proceed = topic_routes_stream_proceed;
+        st->gen.stop = topic_routes_stream_stop;
         h2o_start_response(req, &st->gen);
     }
     http_server_watch(st->tr->http, &st->watch, req);
     if (buf_append(&st->out, hello, sizeof(hello) - 1) != FERRY_OK) {
         st->ending = true;
     }
-    topic_stream_queue(st);
+    topic_routes_stream_queue(st);
 }
 
 /* An HTTP/1.1 client left: its subscription goes at once, and the
  * stream ends (after the piece h2o has, if any) so that h2o closes. */
 static void
-topic_stream_peer_gone(struct http_peer_watch *w)
+topic_routes_stream_peer_gone(struct http_peer_watch *w)
 {
-    struct topic_stream *st = container_of(w, struct topic_stream, peer);
+    struct topic_routes_stream *st =
+        container_of(w, struct topic_routes_stream, peer);
 
     if (!st->started) {
-        topic_stream_close(st);
+        topic_routes_stream_close(st);
         st->finished = true;
         http_respond_error(st->req, FERRY_ECANCELLED,
                            "the client went away before it was subscribed");
         return;
     }
-    topic_stream_close(st);
-    topic_stream_queue(st);
+    topic_routes_stream_close(st);
+    topic_routes_stream_queue(st);
 }
 
 static void
-topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
-                    const struct topic_path *tp)
+topic_routes_stream_start(struct topic_routes *tr, h2o_req_t *req,
+                          const struct topic_path *tp)
 {
     const struct config *cfg = tr->loop->cfg;
     struct broker *b = tr->loop->broker;
-    struct topic_stream *st;
+    struct topic_routes_stream *st;
     struct topic_req r;
     uint8_t payload[1 + 1 + TOPIC_GROUP_MAX + 4 + 1];
     uint32_t maxd = cfg->max_deadline_ms, margin;
@@ -833,7 +841,8 @@ topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
                            "too many topic streams open (4096)");
         return;
     }
-    st = h2o_mem_alloc_shared(&req->pool, sizeof(*st), topic_stream_dispose);
+    st = h2o_mem_alloc_shared(&req->pool, sizeof(*st),
+                              topic_routes_stream_dispose);
     memset(st, 0, sizeof(*st));
     st->tr = tr;
     st->req = req;
@@ -843,8 +852,8 @@ topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
     buf_init(&st->reply);
     buf_init(&st->out);
     list_init(&st->watch.node);
-    timer_init(&st->ka, topic_stream_ka_cb);
-    st->job.run = topic_stream_job;
+    timer_init(&st->ka, topic_routes_stream_ka_cb);
+    st->job.run = topic_routes_stream_job;
     st->sub.internals = auth_may_see_internals(req, cfg);
     st->poll.internals = st->sub.internals;
     /* The POLL's deadline must outlast its wait, within max_deadline_ms. */
@@ -856,12 +865,12 @@ topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
     list_push_back(&tr->streams, &st->node);
     tr->n_streams++;
     if (req->version >= 0x200) {
-        st->gen.proceed = topic_stream_proceed;
-        st->gen.stop = topic_stream_stop;
+        st->gen.proceed = topic_routes_stream_proceed;
+        st->gen.stop = topic_routes_stream_stop;
         h2o_start_response(req, &st->gen);
     } else {
         http_server_watch_peer(tr->http, &st->peer, req,
-                               topic_stream_peer_gone);
+                               topic_routes_stream_peer_gone);
     }
     memset(&r, 0, sizeof(r));
     r.op = TOPIC_OP_SUBSCRIBE;
@@ -870,7 +879,8 @@ topic_routes_stream(struct topic_routes *tr, h2o_req_t *req,
     r.policy = tp->policy;
     n = topic_codec_write_request(payload, &r);
     icall_submit(b, &st->sub, slice_str(TOPIC_SERVICE_NAME), tp->name,
-                 (struct slice){payload, n}, 0, 0, topic_stream_subscribed);
+                 (struct slice){payload, n}, 0, 0,
+                 topic_routes_stream_subscribed);
 }
 
 /* ---- the handler ---- */
@@ -916,7 +926,7 @@ topic_routes_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (tp.route == TOPIC_PATH_PUBLISH) {
         topic_routes_publish(tr, req, &tp);
     } else {
-        topic_routes_stream(tr, req, &tp);
+        topic_routes_stream_start(tr, req, &tp);
     }
     return 0;
 }
@@ -933,14 +943,14 @@ topic_routes_shutdown(void *arg)
     struct topic_routes *tr = arg;
 
     while (!list_is_empty(&tr->streams)) {
-        struct topic_stream *st =
-            container_of(tr->streams.next, struct topic_stream, node);
-        topic_stream_close(st);
+        struct topic_routes_stream *st =
+            container_of(tr->streams.next, struct topic_routes_stream, node);
+        topic_routes_stream_close(st);
         if (st->started) {
             if (st->fail == FERRY_OK && !st->gone) {
-                topic_stream_set_fail(st, FERRY_ESHUTTING_DOWN, NULL, 0);
+                topic_routes_stream_set_fail(st, FERRY_ESHUTTING_DOWN, NULL, 0);
             }
-            topic_stream_queue(st);
+            topic_routes_stream_queue(st);
         } else if (!st->finished) {
             /* Its SUBSCRIBE, withdrawn, will never answer. */
             st->finished = true;
