@@ -306,6 +306,7 @@ topic_routes_stream_dispose(void *p)
 /* ---- sending ---- */
 
 static void topic_routes_stream_ka_cb(struct timer *t);
+static void topic_routes_stream_trim(struct topic_routes_stream *st);
 
 /* The keepalive comes keepalive_ms after the last piece. Out of memory
  * for the timer: no keepalive this time, the next piece tries again. */
@@ -349,6 +350,25 @@ topic_routes_stream_finish(struct topic_routes_stream *st)
     h2o_send(st->req, NULL, 0, H2O_SEND_STATE_FINAL);
 }
 
+#define TOPIC_ROUTES_ONES UINT64_C(0x0101010101010101)
+#define TOPIC_ROUTES_HIGH UINT64_C(0x8080808080808080)
+
+/* Whether none of the eight bytes at p needs a JSON escape (below 0x20,
+ * '"' or '\\'): the classic tests for a byte below n and a zero byte,
+ * exact for "any". */
+static inline bool
+topic_routes_is_plain(const uint8_t *p)
+{
+    uint64_t w, q, b;
+
+    memcpy(&w, p, 8);
+    q = w ^ (TOPIC_ROUTES_ONES * '"');
+    b = w ^ (TOPIC_ROUTES_ONES * '\\');
+    return ((((w - TOPIC_ROUTES_ONES * 0x20) & ~w) |
+             ((q - TOPIC_ROUTES_ONES) & ~q) | ((b - TOPIC_ROUTES_ONES) & ~b)) &
+            TOPIC_ROUTES_HIGH) == 0;
+}
+
 /* Escapes the UTF-8 text s for a JSON string, without the quotes, into
  * dst (room for 6 * s.len); returns the bytes written. */
 static size_t
@@ -359,7 +379,23 @@ topic_routes_escape(char *dst, struct slice s)
 
     for (size_t i = 0; i < s.len; i++) {
         uint8_t c = s.p[i];
+        size_t run = i;
 
+        /* A run of bytes that need no escape goes in one copy; it is
+         * looked for eight bytes at a time. */
+        while (run + 8 <= s.len && topic_routes_is_plain(s.p + run)) {
+            run += 8;
+        }
+        while (run < s.len && s.p[run] >= 0x20 && s.p[run] != '"' &&
+               s.p[run] != '\\') {
+            run++;
+        }
+        if (run > i) {
+            memcpy(d, s.p + i, run - i);
+            d += run - i;
+            i = run - 1;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             *d++ = '\\';
             *d++ = (char)c;
@@ -372,13 +408,11 @@ topic_routes_escape(char *dst, struct slice s)
         } else if (c == '\t') {
             *d++ = '\\';
             *d++ = 't';
-        } else if (c < 0x20) {
+        } else {
             memcpy(d, "\\u00", 4);
             d[4] = hex[c >> 4];
             d[5] = hex[c & 15];
             d += 6;
-        } else {
-            *d++ = (char)c;
         }
     }
     return (size_t)(d - dst);
@@ -552,7 +586,6 @@ topic_routes_stream_format(struct topic_routes_stream *st)
     }
     if (st->left == 0) {
         buf_clear(&st->reply);
-        buf_shrink(&st->reply, TOPIC_ROUTES_KEEP);
     }
     if (buf_len(&st->out) == 0 && (st->gone || st->fail != FERRY_OK)) {
         err = topic_routes_stream_add_error(st);
@@ -616,7 +649,6 @@ topic_routes_stream_job(struct http_job *j)
         topic_routes_stream_finish(st);
         return;
     }
-    buf_shrink(&st->out, TOPIC_ROUTES_KEEP);
     topic_routes_stream_poll(st);
 }
 
@@ -666,10 +698,30 @@ topic_routes_stream_ka_cb(struct timer *t)
         return;
     }
     st->ka_due = true;
+    topic_routes_stream_trim(st);
     topic_routes_stream_queue(st);
 }
 
 /* ---- POLL ---- */
+
+/*
+ * Gives back what the buffers grew to, once the stream is idle (an empty
+ * POLL answer, a keepalive due) and nothing of them is in h2o's hands.
+ * Not after each answer: a stream that messages keep busy reuses its
+ * buffers, so that an answer of many a stream woken by one publish is a
+ * copy, not a fresh mapping and its page faults, in the loop turn that
+ * answers them all.
+ */
+static void
+topic_routes_stream_trim(struct topic_routes_stream *st)
+{
+    if (!st->sending && buf_len(&st->out) == 0) {
+        buf_shrink(&st->out, TOPIC_ROUTES_KEEP);
+    }
+    if (buf_len(&st->reply) == 0) {
+        buf_shrink(&st->reply, TOPIC_ROUTES_KEEP);
+    }
+}
 
 static void
 topic_routes_stream_set_fail(struct topic_routes_stream *st, ferry_err err,
@@ -715,6 +767,9 @@ topic_routes_stream_polled(struct icall *ic, ferry_err err, const void *data,
         st->sub_id = 0;
     } else {
         st->gap += rep.dropped;
+        if (rep.status == TOPIC_ST_EMPTY) {
+            topic_routes_stream_trim(st);
+        }
         if (rep.status == TOPIC_ST_OK) {
             if (buf_append(&st->reply, rep.messages.p, rep.messages.len) !=
                 FERRY_OK) {

@@ -348,10 +348,14 @@ class TestPublishAndStream(TopicHttpCase):
         s = self.stream("big")
         text = ("é€😀a" * 300000).encode()
         late = b"a" * 2500000 + b"\xff"
-        for body in (text, late):
+        # Every ASCII byte, those JSON escapes included, at every offset
+        # of the eight-byte words the escaping scans.
+        mixed = (bytes(range(128)) + "é€😀".encode() + b"x") * 3001
+        for body in (text, late, mixed):
             self.assertEqual(self.publish("big", body), {"receivers": 1})
-        [(_, one), (_, two)] = s.messages(2, timeout=30)
+        [(_, one), (_, two), (_, three)] = s.messages(3, timeout=30)
         self.assertEqual(one["payload"].encode(), text)
+        self.assertEqual(three["payload"].encode(), mixed)
         self.assertNotIn("payload", two)
         self.assertEqual(base64.b64decode(two["payload_base64"]), late)
 
