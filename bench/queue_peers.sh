@@ -98,15 +98,18 @@ field() {
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 sum() { awk '{s += $1} END {print s + 0}'; }
 
+# The load average beside the figures: the runs share the machine's
+# cores and disk with whatever else runs there.
 echo "queue_peers: $(redis-server --version | cut -d' ' -f1-3)," \
-     "$(beanstalkd -v)" >&2
+     "$(beanstalkd -v); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for _ in $(seq "$ROUNDS"); do
     run redis "$RP"
     run beanstalkd "$BP"
 done
 
 echo "queue peers: producers=$P consumers=$C depth=$D payload=$B" \
-     "warmup=${WARMUP}s seconds=$SECS; median of $ROUNDS rounds (errors: sum)"
+     "warmup=${WARMUP}s seconds=$SECS; median of $ROUNDS rounds" \
+     "(errors: sum); load average after $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-11s %9s %11s %12s %12s %11s %11s %12s %8s %7s\n' peer pushes/s \
     consumed/s push_p50_us push_p99_us e2e_p50_us e2e_p99_us e2e_p999_us \
     backlog errors
