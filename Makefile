@@ -54,7 +54,8 @@ LMDB_LIBS    := $(shell pkg-config --libs lmdb 2>/dev/null || echo -llmdb)
 # the client and worker. ferryd links these from libferry too.
 LIB_CORE   := src/core/buf.c src/core/addr.c src/core/map.c src/core/heap.c \
               src/core/pool.c
-LIB_SRC    := $(wildcard src/proto/*.c) $(LIB_CORE) $(wildcard src/lib/*.c)
+LIB_SRC    := $(wildcard src/proto/*.c) $(LIB_CORE) $(wildcard src/lib/*.c) \
+              src/queue/queue_codec.c
 # ferryd: the rest of core (libuv), the broker, main.
 CORE_SRC   := $(filter-out $(LIB_CORE),$(wildcard src/core/*.c))
 BROKER_SRC := $(wildcard src/broker/*.c)
@@ -70,6 +71,8 @@ STORE_SRC  := $(wildcard src/store/*.c)
 SERVANTS_SRC := $(wildcard src/servants/*.c)
 # The subject matcher of publish/subscribe (pure C, no libuv).
 TOPIC_SRC  := $(wildcard src/topic/*.c)
+# Durable queues on the store (ferry.queue); the codec is in libferry.
+QUEUE_SRC  := $(filter-out src/queue/queue_codec.c,$(wildcard src/queue/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -82,6 +85,7 @@ CACHE_OBJ  := $(call obj,$(CACHE_SRC))
 STORE_OBJ  := $(call obj,$(STORE_SRC))
 SERVANTS_OBJ := $(call obj,$(SERVANTS_SRC))
 TOPIC_OBJ  := $(call obj,$(TOPIC_SRC))
+QUEUE_OBJ  := $(call obj,$(QUEUE_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -139,7 +143,7 @@ $(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
 	    -Wl,--version-script=src/lib/libferry.map -o $@ $(PIC_OBJ)
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
-                 $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(TOPIC_OBJ) \
+                 $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(TOPIC_OBJ) $(QUEUE_OBJ) \
                  $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
@@ -185,7 +189,7 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
                        $(HTTP_OBJ) $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) \
-                       $(TOPIC_OBJ) $(LIBFERRY)
+                       $(TOPIC_OBJ) $(QUEUE_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
 	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm

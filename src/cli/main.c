@@ -19,6 +19,7 @@
 #include "cli/cmd_id.h"
 #include "cli/cmd_call.h"
 #include "cli/cmd_kv.h"
+#include "cli/cmd_queue.h"
 #include "cli/cmd_services.h"
 #include "core/addr.h"
 #include "proto/frame.h"
@@ -43,6 +44,18 @@ static const struct command commands[] = {
     {"kv", cmd_kv, cmd_kv_usage,
      "get, put, delete, list, count and watch keys of ferry.kv"},
     {"id", cmd_id, cmd_id_usage, "new ids from ferry.id, or decode one"},
+    {"push", cmd_queue, cmd_queue_usage,
+     "push a job onto a durable queue (ferry.queue)"},
+    {"reserve", cmd_queue, cmd_queue_usage, "take a job from a queue"},
+    {"ack", cmd_queue, cmd_queue_usage, "a reserved job is done"},
+    {"release", cmd_queue, cmd_queue_usage,
+     "put a reserved job back, after a delay"},
+    {"touch", cmd_queue, cmd_queue_usage, "extend a job's reservation"},
+    {"bury", cmd_queue, cmd_queue_usage,
+     "move a reserved job to the dead-letter queue"},
+    {"queues", cmd_queue, cmd_queue_usage, "every queue and its counts"},
+    {"queue", cmd_queue, cmd_queue_usage,
+     "stats, peek, redrive, pause, resume, purge, delete, configure"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -29,6 +29,7 @@
 #include "servants/cache_service.h"
 #include "servants/id.h"
 #include "servants/kv.h"
+#include "queue/queue.h"
 #include "servants/servants.h"
 #include "servants/memcache.h"
 #include "servants/store_stats.h"
@@ -278,8 +279,7 @@ metrics_mem(FILE *f, const struct loop *l)
             (unsigned long long)m->refused);
     metrics_family(f, "ferry_connections_closed_total", "counter",
                    "Connections closed by a memory bound, by reason.");
-    fprintf(f,
-            "ferry_connections_closed_total{reason=\"output_limit\"} %llu\n",
+    fprintf(f, "ferry_connections_closed_total{reason=\"output_limit\"} %llu\n",
             (unsigned long long)m->closed_output);
     fprintf(f,
             "ferry_connections_closed_total{reason=\"output_soft_limit\"} "
@@ -289,8 +289,7 @@ metrics_mem(FILE *f, const struct loop *l)
             "ferry_connections_closed_total{reason=\"http_conn_body_limit\"} "
             "%llu\n",
             (unsigned long long)m->closed_body);
-    fprintf(f,
-            "ferry_connections_closed_total{reason=\"max_memory\"} %llu\n",
+    fprintf(f, "ferry_connections_closed_total{reason=\"max_memory\"} %llu\n",
             (unsigned long long)m->closed_budget);
 }
 
@@ -312,9 +311,9 @@ metrics_write_part(FILE *f, unsigned family, const struct service *svc)
                            metrics_fields[family].type,
                            metrics_fields[family].help);
         } else {
-            metrics_svc_u64(f, metrics_fields[family].name, svc,
-                            metrics_field_value(svc,
-                                                metrics_fields[family].field));
+            metrics_svc_u64(
+                f, metrics_fields[family].name, svc,
+                metrics_field_value(svc, metrics_fields[family].field));
         }
     } else if (family == METRICS_N_FIELDS) {
         if (svc == NULL) {
@@ -395,6 +394,9 @@ metrics_write_tail(FILE *f, struct broker *b)
     }
     if (memcache_current() != NULL) {
         memcache_metrics(memcache_current(), f);
+    }
+    if (b->loop->servants != NULL && b->loop->servants->queue != NULL) {
+        queue_engine_metrics(b->loop->servants->queue, f);
     }
     if (b->loop->servants != NULL && b->loop->servants->kv != NULL) {
         kv_service_metrics(b->loop->servants->kv, f);
@@ -580,6 +582,9 @@ metrics_servants(json_t *root, const struct servants *sv)
     if (sv->cache != NULL) {
         rc |= metrics_set(obj, "cache", cache_service_stats_json(sv->cache));
     }
+    if (sv->queue != NULL) {
+        rc |= metrics_set(obj, "queue", queue_engine_stats_json(sv->queue));
+    }
     if (sv->kv != NULL) {
         rc |= metrics_set(obj, "kv", kv_service_stats_json(sv->kv));
     }
@@ -652,8 +657,8 @@ metrics_stats_json(struct broker *b)
 
     buf_init(&text);
     if (render_all(b, RENDER_STATS, &text) == FERRY_OK) {
-        doc = json_loadb((const char *)buf_head(&text), buf_len(&text), 0,
-                         NULL);
+        doc =
+            json_loadb((const char *)buf_head(&text), buf_len(&text), 0, NULL);
     }
     buf_release(&text);
     return doc;

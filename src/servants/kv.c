@@ -647,9 +647,18 @@ kv_write_done(void *arg, const struct store_result *res)
 static void
 kv_write(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
 {
-    struct kv_write *w = kv_write_get(kv);
+    struct kv_write *w;
     struct store_batch *b;
 
+    if (r->op == KV_OP_PUT && store_space_low(kv->st)) {
+        /* The room left is for deletes, which free it. */
+        kv->stats.write_errors++;
+        bcall_error(c, FERRY_ENO_SPACE,
+                    "the store is nearly full: puts wait until deletes free "
+                    "room");
+        return;
+    }
+    w = kv_write_get(kv);
     if (w == NULL) {
         bcall_error(c, FERRY_ENOMEM, NULL);
         return;

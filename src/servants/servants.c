@@ -19,15 +19,19 @@
 #include "servants/cache_service.h"
 #include "servants/kv.h"
 #include "servants/id.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 /* The union of every servant's tables (at most STORE_MAX_TABLES). Append
  * only: an existing environment keeps its tables by name, not index, but
  * keep the order stable all the same. */
 static const char *const servants_tables[] = {
-    "meta", /* ferryd's own: the store's format, for later upgrades */
-    "kv",   /* ferry.kv: key -> create_rev, mod_rev, version, value */
-    "id",   /* ferry.id: its high-water mark */
+    "meta",           /* ferryd's own: the store's format, for later upgrades */
+    "kv",             /* ferry.kv: key -> create_rev, mod_rev, version, value */
+    "id",             /* ferry.id: its high-water mark */
+    QUEUE_JOBS_TABLE, /* ferry.queue: queue id, job id -> job */
+    QUEUE_NAMES_TABLE, /* ferry.queue: name -> queue id, settings */
+    QUEUE_DEDUP_TABLE, /* ferry.queue: queue id, dedup id -> job id */
 };
 
 ferry_err
@@ -82,6 +86,13 @@ servants_open(struct servants *sv, struct broker *b)
         servants_close(sv);
         return err;
     }
+    err = queue_engine_open(&sv->queue, b, b->loop, sv->store);
+    if (err != FERRY_OK) {
+        log_error("'%s' cannot start: %s", QUEUE_SERVICE_NAME,
+                  ferry_strerror(err));
+        servants_close(sv);
+        return err;
+    }
     return FERRY_OK;
 }
 
@@ -89,6 +100,8 @@ void
 servants_close(struct servants *sv)
 {
     /* Each servant's close goes here, in the reverse order of open. */
+    queue_engine_close(sv->queue);
+    sv->queue = NULL;
     id_service_close(sv->id);
     sv->id = NULL;
     kv_service_close(sv->kv);

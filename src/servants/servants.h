@@ -2,7 +2,7 @@
 /*
  * servants.h - the services ferryd serves itself beyond echo,
  * ferry.services and ferry.admin: ferry.cache (and its memcached face),
- * ferry.kv and ferry.id, and the durable store under them.
+ * ferry.kv, ferry.id and ferry.queue, and the durable store under them.
  *
  * main() opens them after the broker and closes them at shutdown, after
  * the broker has stopped: the store's last commits are on disk and their
@@ -18,17 +18,19 @@ struct broker;
 struct cache_service;
 struct id_service;
 struct kv_service;
+struct queue_engine;
 struct memcache_face;
 struct store;
 
 /* Owned by main(); reached from the loop as loop->servants. */
 struct servants {
-    struct broker *b;              /* borrowed */
-    struct store *store;           /* <data_dir>/store, owned */
-    struct cache_service *cache;   /* ferry.cache, owned */
+    struct broker *b;               /* borrowed */
+    struct store *store;            /* <data_dir>/store, owned */
+    struct cache_service *cache;    /* ferry.cache, owned */
     struct memcache_face *memcache; /* memcache_listen, owned, or NULL */
-    struct kv_service *kv;         /* ferry.kv, owned */
-    struct id_service *id;         /* ferry.id, owned */
+    struct kv_service *kv;          /* ferry.kv, owned */
+    struct id_service *id;          /* ferry.id, owned */
+    struct queue_engine *queue;     /* ferry.queue, owned */
 };
 
 /* Opens the store and starts every servant; logs and returns the error
