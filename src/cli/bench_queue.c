@@ -22,7 +22,8 @@
  * jobs mix; cfg->backlog holds the producers back while that many jobs
  * are pushed and not acked, and cfg->cycles ends the run after that many
  * jobs were acked, released or buried. The push-to-consumer latency is of
- * first deliveries only.
+ * first deliveries only: a bit per sequence number marks the jobs
+ * delivered (attempts do not tell, as a redrive sets them to 0).
  */
 #include "cli/bench_queue.h"
 
@@ -50,6 +51,8 @@ struct bench_queue {
     struct bq_role *roles;  /* owned: one per connection */
     uint8_t *job;           /* owned: one job, its padding kept */
     uint8_t *req;           /* owned: one request payload */
+    uint8_t *delivered;     /* owned: a bit per seq, set once received */
+    uint64_t delivered_cap; /* bits of room in delivered */
     struct slice key;       /* the queue's name: every routing key */
     uint64_t seq;           /* pushes sent */
     uint64_t alive;         /* pushes sent, not failed and not acked */
@@ -67,6 +70,7 @@ struct bench_queue {
     uint64_t buried;        /* buries answered */
     uint64_t redriven;      /* jobs moved back by REDRIVE */
     uint64_t redelivered;   /* deliveries after the first */
+    uint64_t nomem;         /* pushes not sent: no room for their bit */
     uint64_t empty;         /* RESERVEs answered EMPTY */
     uint64_t cycles;        /* jobs acked, released or buried */
     uint64_t next_progress; /* cycles of the next progress line */
@@ -96,6 +100,22 @@ bq_send(struct bench *b, struct bench_conn *c, const struct queue_req *r,
 
 /* ---- producers ---- */
 
+/* Doubles the room of q->delivered; false when out of memory. */
+static bool
+bq_grow(struct bench_queue *q)
+{
+    uint64_t cap = q->delivered_cap ? 2 * q->delivered_cap : 1u << 20;
+    uint8_t *d = realloc(q->delivered, cap / 8);
+
+    if (d == NULL) {
+        return false;
+    }
+    memset(d + q->delivered_cap / 8, 0, (cap - q->delivered_cap) / 8);
+    q->delivered = d;
+    q->delivered_cap = cap;
+    return true;
+}
+
 /* The next push of c, or held back (parked) while the backlog is full. */
 static void
 bq_push(struct bench *b, struct bench_conn *c)
@@ -108,6 +128,11 @@ bq_push(struct bench *b, struct bench_conn *c)
     if (cfg->backlog != 0 && q->alive >= cfg->backlog) {
         role->parked++;
         q->parked++;
+        return;
+    }
+    if (q->seq >= q->delivered_cap && !bq_grow(q)) {
+        q->nomem++;
+        bench_note_error(b, "%s: %s", "PUSH", "out of memory");
         return;
     }
     memcpy(q->job, &b->now, 8);
@@ -269,10 +294,11 @@ bq_job(struct bench *b, const struct queue_reply *j)
                          "a job this run did not push (use a new queue)");
         return false;
     }
-    if (j->attempts > 1) {
+    if (q->delivered[seq / 8] & (1u << (seq % 8))) {
         q->redelivered++;
         return true;
     }
+    q->delivered[seq / 8] |= (uint8_t)(1u << (seq % 8));
     q->received_all++;
     if (bench_is_measuring(b)) {
         q->received++;
@@ -506,6 +532,7 @@ bq_release(struct bench *b)
     free(q->roles);
     free(q->job);
     free(q->req);
+    free(q->delivered);
     free(q);
 }
 
@@ -532,8 +559,8 @@ bq_report(struct bench *b, uint64_t missing)
     const struct bench_config *cfg = b->cfg;
     struct bench_queue *q = b->wl;
     double secs = (double)(b->t_end - b->t_measure) / (double)NS_PER_S;
-    uint64_t errors =
-        bench_request_errors(b) + b->wrong + missing + b->conn_failures;
+    uint64_t errors = bench_request_errors(b) + b->wrong + missing +
+                      b->conn_failures + q->nomem;
     bool failed;
 
     if (secs <= 0) {
