@@ -399,20 +399,30 @@ bq_consumer_answer(struct bench *b, struct bench_conn *c,
     }
 }
 
-static bool
-bq_consumer_reply(struct bench *b, struct bench_conn *c,
-                  const struct bench_slot *done, const struct frame *f)
+/* A consumer's request was answered (or failed): what it held ends. */
+static void
+bq_consumer_done(struct bench *b, struct bench_conn *c,
+                 const struct bench_slot *done)
 {
+    struct bench_queue *q = b->wl;
     struct bq_role *role = c->role;
-    struct queue_reply rep;
-    bool good;
 
     if (done->kind == QUEUE_OP_RESERVE) {
         role->reserves--;
     }
     if (done->kind == QUEUE_OP_REDRIVE) {
-        ((struct bench_queue *)b->wl)->redriving = false;
+        q->redriving = false;
     }
+}
+
+static bool
+bq_consumer_reply(struct bench *b, struct bench_conn *c,
+                  const struct bench_slot *done, const struct frame *f)
+{
+    struct queue_reply rep;
+    bool good;
+
+    bq_consumer_done(b, c, done);
     good = queue_codec_decode_reply(done->kind, f->body, &rep) == FERRY_OK &&
            bq_consumer_answer(b, c, done, &rep);
     if (bench_is_loading(b)) {
@@ -425,14 +435,7 @@ static void
 bq_consumer_error(struct bench *b, struct bench_conn *c,
                   const struct bench_slot *done)
 {
-    struct bq_role *role = c->role;
-
-    if (done->kind == QUEUE_OP_RESERVE) {
-        role->reserves--;
-    }
-    if (done->kind == QUEUE_OP_REDRIVE) {
-        ((struct bench_queue *)b->wl)->redriving = false;
-    }
+    bq_consumer_done(b, c, done);
     if (bench_is_loading(b)) {
         bq_reserve(b, c);
     }
