@@ -109,7 +109,8 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
-        $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load
+        $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load \
+        $(BUILD)/bench_queue_load
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -170,6 +171,11 @@ $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 # The cache under shifting value sizes (bench/cache_shift.sh runs it).
 # The text-protocol load of docs/benchmarks.md (memcached vs the face).
 $(BUILD)/bench_memcache_load: $(call obj,bench/memcache_load.c)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The queue benchmark's peers, Redis and beanstalkd (bench/queue_peers.sh),
+# with core's histogram (that of ferry bench).
+$(BUILD)/bench_queue_load: $(call obj,bench/queue_load.c src/core/hist.c)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench_cache_shift: $(call obj,bench/cache_shift.c) $(CACHE_OBJ)
