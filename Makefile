@@ -69,7 +69,8 @@ STORE_SRC  := $(wildcard src/store/*.c)
 # The services ferryd serves itself on the store (ferry.cache, ferry.kv,
 # ferry.id, the memcached face): servants/servants.h.
 SERVANTS_SRC := $(wildcard src/servants/*.c)
-# The subject matcher of publish/subscribe (pure C, no libuv).
+# Publish/subscribe (ferry.topic): the subject matcher, the rings and the
+# payload codec are pure C; the engine is a backend on the loop.
 TOPIC_SRC  := $(wildcard src/topic/*.c)
 # Durable queues on the store (ferry.queue); the codec is in libferry.
 QUEUE_SRC  := $(filter-out src/queue/queue_codec.c,$(wildcard src/queue/*.c))
@@ -149,11 +150,14 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
-# paths, and ferry cache / ferry id the payload codecs, none in libferry.
+# paths, and ferry cache / kv / id / pub / sub the payload codecs (the
+# topic codec with the trie's subject checks), none in libferry.
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
               $(call obj,src/servants/cache_codec.c) \
               $(call obj,src/servants/kv_codec.c) \
-              $(call obj,src/servants/id_codec.c) $(LIBFERRY)
+              $(call obj,src/servants/id_codec.c) \
+              $(call obj,src/topic/topic_codec.c src/topic/trie.c) \
+              $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
 $(BUILD)/fib_worker: $(call obj,$(wildcard examples/fib/*.c)) $(LIBFERRY)
@@ -197,11 +201,18 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
 # The trie alone, its allocations (the child maps' included) wrapped by
 # the test, which fails each in turn to check that a failed add leaves
 # the trie as it was.
-$(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c) \
-                                $(TOPIC_OBJ) $(LIBFERRY)
+$(BUILD)/tests/test_topic_trie: $(call obj,tests/unit/test_topic_trie.c \
+                                src/topic/trie.c) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	    -o $@ $^ $(CMOCKA_LIBS)
+
+# ferry.topic's store and rings alone, malloc wrapped so the test can
+# fail a ring's growth.
+$(BUILD)/tests/test_topic_ring: $(call obj,tests/unit/test_topic_ring.c \
+                                src/topic/ring.c) $(LIBFERRY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,--wrap=malloc -o $@ $^ $(CMOCKA_LIBS)
 
 # The cache's payload codec alone (it needs nothing of the daemon).
 $(BUILD)/tests/test_cache_codec: $(call obj,tests/unit/test_cache_codec.c \

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/rand.h"
+#include "topic/topic.h"
 
 struct service *
 service_new(struct loop *l, struct slice name, struct backend *backend)
@@ -287,6 +288,16 @@ service_worker_outcome(struct service *svc, struct wreg *reg, bool ok,
     return false;
 }
 
+/* ferry.circuit.<svc>.<state> for subscribers (topic/topic.h): the
+ * state's name the last token, why the payload. */
+static void
+service_circuit_emit(const struct service *svc, const char *why)
+{
+    topic_emit_event(svc->loop->topics, TOPIC_EV_CIRCUIT,
+                     (struct slice){(const uint8_t *)svc->name, svc->name_len},
+                     service_circuit_name(svc->circuit), "%s", why);
+}
+
 const char *
 service_circuit_name(enum service_circuit c)
 {
@@ -310,6 +321,7 @@ service_circuit_open(struct service *svc, const struct service_breaker *br,
     svc->probes_ok = 0;
     svc->circuit_opens++;
     log_warn("service '%s': circuit open (%s)", svc->name, why);
+    service_circuit_emit(svc, why);
 }
 
 bool
@@ -332,6 +344,11 @@ service_circuit_admit(struct service *svc, const struct service_breaker *br,
         }
         log_info("service '%s': circuit half open, %u probes", svc->name,
                  (unsigned)br->probes);
+        if (topic_wants(svc->loop->topics, TOPIC_EV_CIRCUIT)) {
+            char why[32];
+            snprintf(why, sizeof(why), "%u probes", (unsigned)br->probes);
+            service_circuit_emit(svc, why);
+        }
     }
     if (svc->probes_sent >= br->probes) {
         return false;
@@ -374,6 +391,12 @@ service_circuit_outcome(struct service *svc, const struct service_breaker *br,
             svc->window_until = 0;
             log_info("service '%s': circuit closed, %u probes succeeded",
                      svc->name, (unsigned)svc->probes_ok);
+            if (topic_wants(svc->loop->topics, TOPIC_EV_CIRCUIT)) {
+                char ok_why[48];
+                snprintf(ok_why, sizeof(ok_why), "%u probes succeeded",
+                         (unsigned)svc->probes_ok);
+                service_circuit_emit(svc, ok_why);
+            }
         }
         return;
     }

@@ -18,6 +18,7 @@
 #include "core/access.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "topic/topic.h"
 
 static ferry_err session_hello(struct conn *c, const struct frame *f);
 static ferry_err session_caller_frame(struct conn *c, const struct frame *f);
@@ -207,6 +208,17 @@ session_hello(struct conn *c, const struct frame *f)
     return FERRY_OK;
 }
 
+/* ferry.worker.<svc>.<what> for subscribers (topic/topic.h): the workers
+ * svc has now, the worker's address and name. */
+static void
+session_worker_emit(struct conn *c, const struct service *svc, const char *what)
+{
+    topic_emit_event(c->loop->topics, TOPIC_EV_WORKER,
+                     (struct slice){(const uint8_t *)svc->name, svc->name_len},
+                     what, "workers=%zu peer=%s name=%s", svc->n_regs, c->peer,
+                     c->name);
+}
+
 static void
 session_closing(struct conn *c)
 {
@@ -229,6 +241,7 @@ session_closing(struct conn *c)
         struct service *svc = reg->svc;
         service_remove_reg(svc, reg);
         free(reg);
+        session_worker_emit(c, svc, "left");
         if (service_active_workers(svc) == 0) {
             broker_rearm_queue(b, svc);
         }
@@ -422,6 +435,7 @@ session_register(struct conn *c, const struct frame *f)
             goto out_nomem;
         }
         s->regs[s->n_regs++] = reg;
+        session_worker_emit(c, svc, "joined");
     }
     conn_send_empty(c, FRAME_REGISTERED, f->id);
     log_info("worker '%s' at '%s' serves '%s' with credit %u", c->name, c->peer,

@@ -21,6 +21,7 @@
 #include "cli/cmd_kv.h"
 #include "cli/cmd_queue.h"
 #include "cli/cmd_services.h"
+#include "cli/cmd_topic.h"
 #include "core/addr.h"
 #include "proto/frame.h"
 
@@ -56,6 +57,10 @@ static const struct command commands[] = {
     {"queues", cmd_queue, cmd_queue_usage, "every queue and its counts"},
     {"queue", cmd_queue, cmd_queue_usage,
      "stats, peek, redrive, pause, resume, purge, delete, configure"},
+    {"pub", cmd_topic, cmd_topic_usage,
+     "publish a message on a subject (ferry.topic)"},
+    {"sub", cmd_topic, cmd_topic_usage,
+     "print the messages of a pattern as they arrive"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -194,6 +194,13 @@ static const struct config_key config_keys[] = {
      "ferry.id waits this long for a clock that moved back, then OVERLOADED"},
     {"breaker_probes", CT_COUNT, FIELD(breaker_probes), 1, 1000, "3",
      "probe requests that must succeed to close a circuit"},
+    {"topic_idle_ms", CT_MS, FIELD(topic_idle_ms), 100, 86400000, "30000",
+     "a ferry.topic subscription with no POLL outstanding this long "
+     "expires"},
+    {"topic_max_bytes", CT_BYTES, FIELD(topic_max_bytes), 65536,
+     UINT64_C(1) << 40, "64m",
+     "ferry.topic's stored messages, at most; past it the oldest are "
+     "dropped from every buffer"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

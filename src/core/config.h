@@ -123,6 +123,9 @@ struct config {
     uint32_t node_id;                   /* ferry.id's node, 0..1023 */
     uint32_t id_clock_wait_ms;          /* ferry.id waits this long for a
                                            clock that went back */
+    uint32_t topic_idle_ms;             /* a ferry.topic subscription with
+                                           no POLL this long expires */
+    uint64_t topic_max_bytes;           /* ferry.topic's messages, at most */
 };
 
 /* Whether an access token is set (an empty one is off). */

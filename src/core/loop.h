@@ -32,6 +32,7 @@ struct listener;
 struct broker;
 struct servants;
 struct http_server;
+struct topic_engine;
 
 /* Owned by main(); lives as long as the process runs. */
 struct loop {
@@ -58,6 +59,10 @@ struct loop {
     struct servants *servants;         /* borrowed; set by main(): the
                                           services ferryd serves itself
                                           (servants/servants.h) */
+    struct topic_engine *topics;       /* borrowed; set by ferry.topic
+                                          while it runs, else NULL: where
+                                          topic_emit() sends ferryd's own
+                                          events (topic/topic.h) */
     struct http_server *http;          /* borrowed; set by main(), NULL
                                           when HTTP is off */
     /* Set by the HTTP side (core never includes it): scans its conns,

@@ -33,6 +33,7 @@
 #include "servants/servants.h"
 #include "servants/memcache.h"
 #include "servants/store_stats.h"
+#include "topic/topic.h"
 
 /* The le labels of the duration histogram, in seconds, one per bound of
  * stats_heat_bounds_us. */
@@ -401,6 +402,9 @@ metrics_write_tail(FILE *f, struct broker *b)
     if (b->loop->servants != NULL && b->loop->servants->kv != NULL) {
         kv_service_metrics(b->loop->servants->kv, f);
     }
+    if (b->loop->servants != NULL && b->loop->servants->topic != NULL) {
+        topic_engine_metrics(b->loop->servants->topic, f);
+    }
     if (b->loop->servants != NULL && b->loop->servants->store != NULL) {
         store_stats_metrics(b->loop->servants->store, f);
     }
@@ -587,6 +591,9 @@ metrics_servants(json_t *root, const struct servants *sv)
     }
     if (sv->kv != NULL) {
         rc |= metrics_set(obj, "kv", kv_service_stats_json(sv->kv));
+    }
+    if (sv->topic != NULL) {
+        rc |= metrics_set(obj, "topic", topic_engine_stats_json(sv->topic));
     }
     if (sv->store != NULL) {
         rc |= metrics_set(obj, "store", store_stats_json(sv->store));

@@ -19,6 +19,7 @@
 #include "core/rand.h"
 #include "queue/queue_impl.h"
 #include "store/store.h"
+#include "topic/topic.h"
 
 #define QUEUE_NEXT_ID_KEY "queue/next_id"
 #define QUEUE_NEXT_QID_KEY "queue/next_qid"
@@ -55,6 +56,18 @@ queue_out(struct queue_engine *qe, size_t n)
         qe->out_cap = cap;
     }
     return qe->out;
+}
+
+/* The event ferry.queue.<q>.<what> of a committed change of job id
+ * (topic/topic.h), its id in decimal the payload; nothing is formatted
+ * while no subscription may see it. */
+static void
+queue_emit(struct queue_engine *qe, const struct queue *q, const char *what,
+           uint64_t id)
+{
+    topic_emit_event(qe->loop->topics, TOPIC_EV_QUEUE,
+                     (struct slice){(const uint8_t *)q->name, q->name_len},
+                     what, "%llu", (unsigned long long)id);
 }
 
 /* ---- queues ---- */
@@ -422,6 +435,7 @@ queue_move_done(void *arg, const struct store_result *res)
             j->q->n.dead_lettered++;
             qe->stats.dead_lettered++;
         }
+        queue_emit(qe, j->q, "dead", j->id);
         j->origin = j->q->qid;
         j->q = o->to;
         j->attempts = o->attempts;
@@ -802,6 +816,7 @@ queue_push_done(void *arg, const struct store_result *res)
     }
     q->n.pushes++;
     qe->stats.pushes++;
+    queue_emit(qe, q, "pushed", o->id);
     j = pool_get(&qe->job_pool);
     if (j == NULL || map_put(&qe->jobs, o->id, j) != FERRY_OK) {
         /* On disk all the same: it is delivered after a restart. */
@@ -1013,6 +1028,7 @@ queue_ack_done(void *arg, const struct store_result *res)
         j->q->n_busy--;
         j->q->n.acks++;
         qe->stats.acks++;
+        queue_emit(qe, j->q, "acked", j->id);
         queue_job_free(qe, j);
         queue_answer_status(qe, o->handle, QUEUE_ST_OK);
     } else {

@@ -17,6 +17,7 @@
 #include "core/timer.h"
 #include "servants/kv_codec.h"
 #include "store/store.h"
+#include "topic/topic.h"
 
 /* A write waiting for its commit; pooled. The hook fills the results in
  * the writer thread; the loop reads them from the batch's callback on. */
@@ -616,6 +617,12 @@ kv_write_done(void *arg, const struct store_result *res)
             kv->stats.deletes++;
         }
         kv_ring_add(kv, w);
+        /* ferry.kv.<key> for subscribers, when the key makes a valid
+         * subject (topic/topic.h). */
+        topic_emit_event(kv->loop->topics, TOPIC_EV_KV,
+                         (struct slice){w->key, w->klen}, NULL, "%s %llu",
+                         w->op == KV_OP_PUT ? "put" : "delete",
+                         (unsigned long long)res->rev);
         b[0] = KV_ST_OK;
         be_put_u64(b + 1, res->rev);
         broker_answer(kv->b, w->handle, FERRY_OK, b, sizeof(b));

@@ -21,6 +21,7 @@
 #include "servants/id.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "topic/topic.h"
 
 /* The union of every servant's tables (at most STORE_MAX_TABLES). Append
  * only: an existing environment keeps its tables by name, not index, but
@@ -64,7 +65,16 @@ servants_open(struct servants *sv, struct broker *b)
     }
     b->loop->servants = sv;
     /* Each servant's open goes here, in order; on an error, close what
-     * opened (servants_close) and return it. */
+     * opened (servants_close) and return it. ferry.topic first: the
+     * others publish their events through it (topic_emit), and it closes
+     * last. */
+    err = topic_engine_open(&sv->topic, b, b->loop, cfg);
+    if (err != FERRY_OK) {
+        log_error("'%s' cannot start: %s", TOPIC_SERVICE_NAME,
+                  ferry_strerror(err));
+        servants_close(sv);
+        return err;
+    }
     err = cache_service_open(&sv->cache, b, b->loop, cfg);
     if (err != FERRY_OK) {
         log_error("'%s' cannot start: %s", CACHE_SERVICE_NAME,
@@ -108,6 +118,10 @@ servants_close(struct servants *sv)
     sv->kv = NULL;
     cache_service_close(sv->cache);
     sv->cache = NULL;
+    /* Before the store closes: the commits it still reports emit no
+     * events once ferry.topic is gone (loop->topics is NULL then). */
+    topic_engine_close(sv->topic);
+    sv->topic = NULL;
     if (sv->store != NULL) {
         store_close(sv->store);
         sv->store = NULL;

@@ -2,7 +2,8 @@
 /*
  * servants.h - the services ferryd serves itself beyond echo,
  * ferry.services and ferry.admin: ferry.cache (and its memcached face),
- * ferry.kv, ferry.id and ferry.queue, and the durable store under them.
+ * ferry.kv, ferry.id and ferry.queue, and the durable store under them,
+ * and ferry.topic (in memory only: it needs no store).
  *
  * main() opens them after the broker and closes them at shutdown, after
  * the broker has stopped: the store's last commits are on disk and their
@@ -19,6 +20,7 @@ struct cache_service;
 struct id_service;
 struct kv_service;
 struct queue_engine;
+struct topic_engine;
 struct memcache_face;
 struct store;
 
@@ -31,6 +33,7 @@ struct servants {
     struct kv_service *kv;          /* ferry.kv, owned */
     struct id_service *id;          /* ferry.id, owned */
     struct queue_engine *queue;     /* ferry.queue, owned */
+    struct topic_engine *topic;     /* ferry.topic, owned */
 };
 
 /* Opens the store and starts every servant; logs and returns the error

@@ -613,7 +613,7 @@ class Worker:
 # src/servants/), checked against a fresh daemon by test_backends: tests that
 # count the service table take them from here.
 BUILTIN_SERVICES = ("echo", "ferry.services", "ferry.admin", "ferry.cache",
-                    "ferry.kv", "ferry.id", "ferry.queue")
+                    "ferry.kv", "ferry.id", "ferry.queue", "ferry.topic")
 
 
 def run_ferry(args, addr=None, input=None, timeout=30.0, env=None):
