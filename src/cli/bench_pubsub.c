@@ -22,8 +22,9 @@
  * the message went into (routed), a POLL answer how many were dropped for
  * its subscription (dropped), and the subscribers count what they
  * receive (delivered); what is left is still buffered when the run ends.
- * In the drain each subscriber POLLs without waiting until its buffer is
- * empty, then UNSUBSCRIBEs, so that every message routed is accounted
+ * In the drain, once every PUBLISH is answered (so routed), each
+ * subscriber POLLs without waiting until its buffer is empty, then
+ * UNSUBSCRIBEs, so that every message routed is accounted
  * for (delivered or dropped) and a run leaves nothing behind in ferryd.
  */
 #include "cli/bench_pubsub.h"
@@ -183,26 +184,42 @@ static const struct bench_conn_ops bp_publisher_ops = {
 
 /* ---- subscribers ---- */
 
-/* The next POLL of c while the load is on. In the drain, POLLs that do
- * not wait take what is left buffered, until one answers EMPTY (drained):
- * then its UNSUBSCRIBE, once. */
+/* Whether a PUBLISH is still unanswered: its message may be routed yet. */
+static bool
+bp_is_publishing(const struct bench *b)
+{
+    uint32_t i;
+
+    for (i = 0; i < b->cfg->producers; i++) {
+        if (b->conns[i].in_flight > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The next POLL of c while the load is on. In the drain, once every
+ * PUBLISH is answered, POLLs that do not wait take what is left
+ * buffered, until one answers EMPTY (drained): then its UNSUBSCRIBE,
+ * once. */
 static void
 bp_poll(struct bench *b, struct bench_conn *c, bool drained)
 {
     struct bp_role *role = c->role;
     struct topic_req r = {.sub_id = role->sub_id};
     struct slice none = {NULL, 0};
+    bool settled = !bench_is_loading(b) && !bp_is_publishing(b);
 
     if (role->sub_id == 0 || role->polling || role->gone) {
         return;
     }
-    if (!bench_is_loading(b) && drained) {
+    if (settled && drained) {
         r.op = TOPIC_OP_UNSUBSCRIBE;
         role->gone = bp_send(b, c, &r, none, b->cfg->timeout_ms);
         return;
     }
     r.op = TOPIC_OP_POLL;
-    r.wait_ms = bench_is_loading(b) ? b->cfg->wait_ms : 0;
+    r.wait_ms = settled ? 0 : b->cfg->wait_ms;
     r.max_msgs = BP_POLL_MSGS;
     role->polling =
         bp_send(b, c, &r, none, b->cfg->wait_ms + BP_POLL_SLACK_MS);
