@@ -55,9 +55,9 @@
 #define NS_PER_S 1000000000ull
 #define PL_MAX_DEPTH 65536
 #define PL_MAX_CONNS 5000
-#define PL_MIN_PAYLOAD 16        /* the send time and the sequence number */
-#define PL_MAX_PAYLOAD 65536     /* well under NATS's max_payload (1 MiB) */
-#define PL_MAX_LINE 4096         /* longest protocol line accepted */
+#define PL_MIN_PAYLOAD 16    /* the send time and the sequence number */
+#define PL_MAX_PAYLOAD 65536 /* well under NATS's max_payload (1 MiB) */
+#define PL_MAX_LINE 4096     /* longest protocol line accepted */
 #define PL_READ_CHUNK (64 * 1024)
 #define PL_DRAIN_NS (2 * NS_PER_S)
 #define PL_SETUP_MS 3000 /* connect and the setup PING's PONG */
@@ -162,11 +162,12 @@ pl_error(struct pl *q, const struct pl_conn *c, const char *what,
         return;
     }
     q->error_shown = true;
-    fprintf(stderr, "bench_pubsub_load: %s %u: %s%s%.*s%s"
+    fprintf(stderr,
+            "bench_pubsub_load: %s %u: %s%s%.*s%s"
             " (further errors only counted)\n",
             c->publisher ? "publisher" : "subscriber", c->index, what,
-            line != NULL ? ": '" : "", line != NULL ? (int)(n > 120 ? 120 : n)
-                                                    : 0,
+            line != NULL ? ": '" : "",
+            line != NULL ? (int)(n > 120 ? 120 : n) : 0,
             line != NULL ? line : "", line != NULL ? "'" : "");
 }
 
@@ -757,15 +758,12 @@ pl_report(const struct pl *q)
             "publish_p99_us=%.1f e2e_max_us=%.1f\n",
             cfg->addr, cfg->subject, cfg->publishers, cfg->subscribers,
             cfg->depth, q->batch, cfg->payload, cfg->warmup, cfg->seconds,
-            (unsigned long long)q->published,
-            (unsigned long long)q->delivered, (unsigned long long)q->seq,
-            (unsigned long long)q->published_all,
-            (unsigned long long)expected,
-            (unsigned long long)q->delivered_all,
+            (unsigned long long)q->published, (unsigned long long)q->delivered,
+            (unsigned long long)q->seq, (unsigned long long)q->published_all,
+            (unsigned long long)expected, (unsigned long long)q->delivered_all,
             (unsigned long long)dropped, (unsigned long long)q->foreign,
             (unsigned long long)q->disorder,
-            (unsigned long long)q->conn_failures,
-            pl_draining(q) ? "no" : "yes",
+            (unsigned long long)q->conn_failures, pl_draining(q) ? "no" : "yes",
             hist_percentile(&q->pub_hist, 0.50) / 1000.0,
             hist_percentile(&q->pub_hist, 0.99) / 1000.0,
             (double)q->e2e_hist.max / 1000.0);
@@ -825,8 +823,8 @@ pl_parse_args(struct pl_config *cfg, int argc, char **argv)
             cfg->subject = optarg;
             break;
         case 'n':
-            cfg->subscribers = pl_opt_num("subscribers", optarg, 1,
-                                          PL_MAX_CONNS);
+            cfg->subscribers =
+                pl_opt_num("subscribers", optarg, 1, PL_MAX_CONNS);
             break;
         case 'p':
             cfg->publishers = pl_opt_num("publishers", optarg, 1, 1000);
@@ -856,8 +854,10 @@ pl_parse_args(struct pl_config *cfg, int argc, char **argv)
     if (colon == NULL || colon == cfg->addr || colon[1] == '\0' ||
         strlen(colon + 1) >= sizeof(cfg->port) ||
         (size_t)(colon - cfg->addr) >= sizeof(cfg->host)) {
-        fprintf(stderr, "bench_pubsub_load: --addr wants HOST:PORT, not "
-                "'%s'\n", cfg->addr);
+        fprintf(stderr,
+                "bench_pubsub_load: --addr wants HOST:PORT, not "
+                "'%s'\n",
+                cfg->addr);
         pl_usage();
     }
     snprintf(cfg->host, sizeof(cfg->host), "%.*s", (int)(colon - cfg->addr),

@@ -147,9 +147,9 @@ bp_publisher_reply(struct bench *b, struct bench_conn *c,
 {
     struct bench_pubsub *p = b->wl;
     struct topic_reply rep;
-    bool good = topic_codec_decode_reply(TOPIC_OP_PUBLISH, f->body, &rep) ==
-                    FERRY_OK &&
-                rep.status == TOPIC_ST_OK;
+    bool good =
+        topic_codec_decode_reply(TOPIC_OP_PUBLISH, f->body, &rep) == FERRY_OK &&
+        rep.status == TOPIC_ST_OK;
 
     if (good) {
         p->published_all++;
@@ -221,8 +221,7 @@ bp_poll(struct bench *b, struct bench_conn *c, bool drained)
     r.op = TOPIC_OP_POLL;
     r.wait_ms = settled ? 0 : b->cfg->wait_ms;
     r.max_msgs = BP_POLL_MSGS;
-    role->polling =
-        bp_send(b, c, &r, none, b->cfg->wait_ms + BP_POLL_SLACK_MS);
+    role->polling = bp_send(b, c, &r, none, b->cfg->wait_ms + BP_POLL_SLACK_MS);
 }
 
 static void
@@ -397,9 +396,8 @@ bp_init(struct bench *b)
     /* Publishers keep depth in flight; a subscriber has a SUBSCRIBE or a
      * POLL or an UNSUBSCRIBE out, and a POLL beside its SUBSCRIBE. */
     b->slots = cfg->depth > 2 ? cfg->depth : 2;
-    b->req_max =
-        frame_request_size(b->service.len, p->subject.len, pub_max) -
-        FRAME_HEADER_SIZE;
+    b->req_max = frame_request_size(b->service.len, p->subject.len, pub_max) -
+                 FRAME_HEADER_SIZE;
     b->drain_ms = (uint64_t)cfg->wait_ms + BP_POLL_SLACK_MS;
     for (i = 0; i < cfg->connections; i++) {
         bool publisher = i < cfg->producers;
@@ -451,8 +449,8 @@ bp_report(struct bench *b, uint64_t missing)
     const struct bench_config *cfg = b->cfg;
     struct bench_pubsub *p = b->wl;
     double secs = (double)(b->t_end - b->t_measure) / (double)NS_PER_S;
-    uint64_t errors = bench_request_errors(b) + b->wrong + missing +
-                      b->conn_failures;
+    uint64_t errors =
+        bench_request_errors(b) + b->wrong + missing + b->conn_failures;
     uint64_t accounted = p->delivered_all + p->dropped_all;
     bool failed;
 
@@ -492,8 +490,8 @@ bp_report(struct bench *b, uint64_t missing)
                                      ? p->routed_all - accounted
                                      : 0),
             (unsigned long long)p->unreached, (unsigned long long)p->polls,
-            (unsigned long long)p->polls_empty,
-            (unsigned long long)p->foreign, (unsigned long long)p->disorder);
+            (unsigned long long)p->polls_empty, (unsigned long long)p->foreign,
+            (unsigned long long)p->disorder);
     bp_print_latency("publish", &p->pub_hist);
     bp_print_latency("publish-to-receipt", &p->e2e_hist);
     bench_report_errors(b);
