@@ -111,7 +111,7 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
         $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load \
-        $(BUILD)/bench_queue_load
+        $(BUILD)/bench_queue_load $(BUILD)/bench_pubsub_load
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -180,6 +180,10 @@ $(BUILD)/bench_memcache_load: $(call obj,bench/memcache_load.c)
 # The queue benchmark's peers, Redis and beanstalkd (bench/queue_peers.sh),
 # with core's histogram (that of ferry bench).
 $(BUILD)/bench_queue_load: $(call obj,bench/queue_load.c src/core/hist.c)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The fan-out benchmark's peer, nats-server (bench/pubsub_peers.sh).
+$(BUILD)/bench_pubsub_load: $(call obj,bench/pubsub_load.c src/core/hist.c)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench_cache_shift: $(call obj,bench/cache_shift.c) $(CACHE_OBJ)

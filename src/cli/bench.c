@@ -20,7 +20,8 @@
  *
  * What each connection sends, and what a reply must be, is its workload's
  * (bench_impl.h): here the echo workload, every request answered by the
- * next; bench_queue.c has the producers and consumers of ferry.queue.
+ * next; bench_queue.c has the producers and consumers of ferry.queue,
+ * bench_pubsub.c the publishers and subscribers of ferry.topic.
  */
 #include "cli/bench.h"
 
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "cli/bench_impl.h"
+#include "cli/bench_pubsub.h"
 #include "cli/bench_queue.h"
 #include "cli/cli.h"
 
@@ -868,7 +870,9 @@ bench_run(const struct bench_config *cfg)
         return CLI_EXIT_FERRY;
     }
     b->cfg = cfg;
-    b->wk = cfg->queue != NULL ? &bench_queue_workload : &bench_echo_workload;
+    b->wk = cfg->queue != NULL     ? &bench_queue_workload
+            : cfg->subject != NULL ? &bench_pubsub_workload
+                                   : &bench_echo_workload;
     b->ep = -1;
     b->service = slice_str(cfg->service);
     b->conns = calloc(cfg->connections, sizeof(*b->conns));

@@ -10,6 +10,9 @@
  * byte for byte against what was sent (the services measured echo).
  * With a queue, producers keep `depth` PUSHes in flight and consumers
  * `depth` RESERVEs, acking (or releasing, burying) each job they get.
+ * With a subject, publishers keep `depth` PUBLISHes in flight and
+ * subscribers one POLL each, counting what they receive and what ferryd
+ * tells them it dropped.
  * At the end it sends nothing more and waits, bounded, for the requests
  * still outstanding, so that every request it sent can be accounted for.
  */
@@ -52,11 +55,17 @@ struct bench_config {
     uint64_t cycles;     /* end the window after this many jobs
                             acked, released or buried; 0: no limit */
     uint64_t progress;   /* print a line every this many of those */
+    /* The fan-out workload (bench_pubsub.c), when subject is not NULL:
+     * the first producers connections publish to it, the others
+     * subscribe to it and poll (each POLL waiting wait_ms). */
+    const char *subject;  /* borrowed: the subject, or NULL */
+    uint32_t max_pending; /* each subscription's buffer */
 };
 
 /*
- * Runs the benchmark: the echo workload, or with cfg->queue the queue
- * workload (its output is in cmd_bench_usage() and docs/benchmarks.md).
+ * Runs the benchmark: the echo workload, with cfg->queue the queue
+ * workload, or with cfg->subject the fan-out workload (their output is
+ * in cmd_bench_usage() and docs/benchmarks.md).
  * For echo it prints one line on stdout,
  * "rps=N p50_us=X p99_us=X p999_us=X", and details on stderr, ending
  * with the accounting of every request sent:

@@ -4,7 +4,8 @@
  * workloads: the run, its connections and their request slots, and the
  * hooks through which a workload says what each connection sends and what
  * its replies mean. bench.c has the echo workload; bench_queue.c the
- * producers and consumers of ferry.queue. Not for the rest of the CLI:
+ * producers and consumers of ferry.queue; bench_pubsub.c the publishers
+ * and subscribers of ferry.topic. Not for the rest of the CLI:
  * cli/bench.h.
  *
  * The engine owns the sockets, the frames, the phases and the accounting

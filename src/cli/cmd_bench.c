@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_bench.c - "ferry bench": parses the options of the load generator
- * and runs it (bench.c does the work; bench_queue.c the --queue load).
+ * and runs it (bench.c does the work; bench_queue.c the --queue load,
+ * bench_pubsub.c the --pubsub load).
  */
 #include "cli/cmd_bench.h"
 
@@ -11,6 +12,8 @@
 #include "cli/bench.h"
 #include "proto/frame.h"
 #include "queue/queue_codec.h"
+#include "topic/topic_codec.h"
+#include "topic/trie.h"
 
 #define BENCH_MAX_CONNECTIONS 10000
 #define BENCH_MAX_DEPTH 65536
@@ -19,6 +22,7 @@
 #define BENCH_MAX_WAIT_MS 600000    /* a RESERVE's wait, as ferryd's */
 #define BENCH_MAX_DELAY_MS 86400000 /* a release's delay */
 #define BENCH_QUEUE_MIN_PAYLOAD 16  /* the send time and the sequence */
+#define BENCH_MAX_SUBSCRIBERS 5000  /* --pubsub: each one connection */
 
 void
 cmd_bench_usage(FILE *out)
@@ -34,7 +38,12 @@ cmd_bench_usage(FILE *out)
             "[--warmup S]\n"
             "                   [--wait MS] [--backlog N] [--churn A/R/B\n"
             "                   [--release-delay MS] [--redrive-every MS]]\n"
-            "                   [--cycles N] [--progress N]\n\n"
+            "                   [--cycles N] [--progress N]\n"
+            "       ferry bench --pubsub SUBJECT [--subscribers N] "
+            "[--publishers N]\n"
+            "                   [--depth D] [--payload P] [--seconds T] "
+            "[--warmup S]\n"
+            "                   [--wait MS] [--max-pending N]\n\n"
             "Closed-loop load: C connections each keep D requests of P "
             "bytes in flight\n"
             "(each reply sends the next request). S seconds of warm-up, "
@@ -136,6 +145,43 @@ cmd_bench_usage(FILE *out)
             "and not yet received at the window's end), details on stderr "
             "and the same\n"
             "end line (max_latency_us there includes the RESERVEs' waits).\n\n"
+            "With --pubsub, a fan-out load on ferry.topic (docs/topics.md): "
+            "N subscriber\n"
+            "connections each SUBSCRIBE to SUBJECT (drop oldest) and keep "
+            "one POLL in\n"
+            "flight (up to 1000 messages, waiting up to --wait MS, a "
+            "deadline 5 s past\n"
+            "it); once all are subscribed, each publisher connection keeps "
+            "D PUBLISHes\n"
+            "of P-byte messages in flight (a message opens with its send "
+            "time and a\n"
+            "sequence number). Use a new subject: a message this run did "
+            "not publish\n"
+            "counts as bad. In the drain each subscriber takes what is left, "
+            "then\n"
+            "UNSUBSCRIBEs.\n\n"
+            "  --pubsub SUBJECT the subject (its routing key)\n"
+            "  --subscribers N  subscribing connections (default 100)\n"
+            "  --publishers N   publishing connections (default 1)\n"
+            "  --depth D        PUBLISHes in flight per publisher (default "
+            "16)\n"
+            "  --payload P      bytes of each message, at least 16 (default "
+            "64)\n"
+            "  --wait MS        each POLL's wait (default 200)\n"
+            "  --max-pending N  each subscription's buffer (default 10000, "
+            "at most 65536)\n\n"
+            "With --pubsub it prints one line on stdout, the fields of "
+            "bench_pubsub_load's:\n"
+            "  peer=ferry published_per_s=N delivered_per_s=N dropped=N "
+            "e2e_p50_us=X\n"
+            "  e2e_p99_us=X e2e_p999_us=X errors=N\n"
+            "(publishes answered OK and messages received by the subscribers, "
+            "summed, per\n"
+            "second of the window; dropped: what the POLL answers said was "
+            "dropped, the\n"
+            "whole run; e2e: from a message's publish to its receipt), "
+            "details on stderr\n"
+            "and the same end line.\n\n"
             "Exit status: 0 every request got its correct reply, 1 errors, "
             "wrong or\n"
             "missing replies, 2 usage error, 3 connection error.\n");
@@ -248,6 +294,36 @@ cmd_bench_queue(struct bench_config *cfg, const char *churn, uint32_t producers,
     return CLI_EXIT_OK;
 }
 
+/* Completes cfg for --pubsub: the roles, the fan-out workload's
+ * defaults. */
+static int
+cmd_bench_pubsub(struct bench_config *cfg, uint32_t publishers,
+                 uint32_t subscribers, bool depth_set, bool payload_set)
+{
+    struct slice subject = slice_str(cfg->subject);
+
+    if (!topic_subject_is_valid(subject) ||
+        topic_subject_is_reserved(subject)) {
+        return cli_usage_error("bench",
+                               "--pubsub must be a subject (docs/topics.md: "
+                               "dot-separated tokens, no wildcards), not "
+                               "under 'ferry.'");
+    }
+    cfg->service = "ferry.topic";
+    cfg->key = (const uint8_t *)cfg->subject;
+    cfg->key_len = (uint32_t)strlen(cfg->subject);
+    cfg->producers = publishers;
+    cfg->connections = publishers + subscribers;
+    cfg->depth = depth_set ? cfg->depth : 16;
+    if (payload_set && cfg->payload < BENCH_QUEUE_MIN_PAYLOAD) {
+        return cli_usage_error("bench",
+                               "--payload must be at least %d with "
+                               "--pubsub",
+                               BENCH_QUEUE_MIN_PAYLOAD);
+    }
+    return CLI_EXIT_OK;
+}
+
 int
 cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -261,13 +337,16 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         .wait_ms = 200,
         .release_ms = 100,
         .redrive_ms = 1000,
+        .max_pending = 10000,
     };
     const char *v, *payload_hex = NULL, *expect_hex = NULL, *key = NULL;
     const char *churn = NULL;
     uint8_t *fixed = NULL, *expect = NULL;
     uint32_t producers = 4, consumers = 4, cycles = 0, progress = 0;
+    uint32_t subscribers = 100, publishers = 1;
     bool ok = true, depth_set = false, payload_set = false, echo_opt = false;
-    bool queue_opt = false, backlog_set = false;
+    bool queue_opt = false, backlog_set = false, pubsub_opt = false;
+    bool wait_set = false;
     int i, m, rc;
 
     for (i = 1; i < argc && ok; i++) {
@@ -302,7 +381,7 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         } else if ((m = cli_opt(argc, argv, &i, "--wait", &v)) != 0) {
             ok = m > 0 && cli_parse_u32("bench", "--wait", v, 0,
                                         BENCH_MAX_WAIT_MS, &cfg.wait_ms);
-            queue_opt = true;
+            wait_set = true;
         } else if ((m = cli_opt(argc, argv, &i, "--backlog", &v)) != 0) {
             ok = m > 0 && cli_parse_u32("bench", "--backlog", v, 0, UINT32_MAX,
                                         &cfg.backlog);
@@ -327,6 +406,21 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
             ok = m > 0 && cli_parse_u32("bench", "--progress", v, 1, UINT32_MAX,
                                         &progress);
             queue_opt = true;
+        } else if ((m = cli_opt(argc, argv, &i, "--pubsub", &v)) != 0) {
+            ok = m > 0;
+            cfg.subject = v;
+        } else if ((m = cli_opt(argc, argv, &i, "--subscribers", &v)) != 0) {
+            ok = m > 0 && cli_parse_u32("bench", "--subscribers", v, 1,
+                                        BENCH_MAX_SUBSCRIBERS, &subscribers);
+            pubsub_opt = true;
+        } else if ((m = cli_opt(argc, argv, &i, "--publishers", &v)) != 0) {
+            ok = m > 0 && cli_parse_u32("bench", "--publishers", v, 1,
+                                        BENCH_MAX_ROLE, &publishers);
+            pubsub_opt = true;
+        } else if ((m = cli_opt(argc, argv, &i, "--max-pending", &v)) != 0) {
+            ok = m > 0 && cli_parse_u32("bench", "--max-pending", v, 1,
+                                        TOPIC_PENDING_MAX, &cfg.max_pending);
+            pubsub_opt = true;
         } else if ((m = cli_opt(argc, argv, &i, "--seconds", &v)) != 0) {
             ok = m > 0 && cli_parse_u32("bench", "--seconds", v, 1,
                                         BENCH_MAX_SECONDS, &cfg.seconds);
@@ -362,7 +456,25 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
     if (!ok) {
         return CLI_EXIT_USAGE;
     }
-    if (cfg.queue != NULL) {
+    if (cfg.queue != NULL && cfg.subject != NULL) {
+        return cli_usage_error("bench", "--queue and --pubsub do not mix");
+    }
+    if (cfg.subject != NULL) {
+        if (echo_opt || queue_opt) {
+            return cli_usage_error("bench",
+                                   "--pubsub takes none of --connections, "
+                                   "--service, --key, --payload-hex, "
+                                   "--expect-hex nor the --queue options");
+        }
+        rc = cmd_bench_pubsub(&cfg, publishers, subscribers, depth_set,
+                              payload_set);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+    } else if (pubsub_opt) {
+        return cli_usage_error("bench", "--subscribers, --publishers and "
+                                        "--max-pending go with --pubsub");
+    } else if (cfg.queue != NULL) {
         if (echo_opt) {
             return cli_usage_error("bench",
                                    "--queue takes none of --connections, "
@@ -376,7 +488,7 @@ cmd_bench(const struct cli_ctx *ctx, int argc, char **argv)
         }
         cfg.cycles = cycles;
         cfg.progress = progress;
-    } else if (queue_opt) {
+    } else if (queue_opt || wait_set) {
         return cli_usage_error("bench", "--producers, --consumers, --wait, "
                                         "--backlog, --churn, "
                                         "--release-delay, --redrive-every, "
