@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ferry_servants.h - libferry's helpers for ferryd's built-in services
- * ferry.cache, ferry.kv and ferry.id (docs/services.md): encode a request
- * payload, decode a reply payload, and one synchronous call per operation
- * on a struct ferry_client.
+ * ferry.cache, ferry.kv and ferry.id (docs/services.md) and ferry.queue
+ * (docs/queues.md): encode a request payload, decode a reply payload, and
+ * one synchronous call per operation on a struct ferry_client.
  *
  * Encoders write into the caller's buffer and return the payload's length
  * (like snprintf: when it is more than cap, nothing usable was written and
@@ -31,7 +31,8 @@
 extern "C" {
 #endif
 
-/* The status byte that starts every reply. */
+/* The status byte that starts every reply of ferry.cache, ferry.kv and
+ * ferry.id (ferry.queue has its own: enum ferry_queue_status). */
 enum ferry_sv_status {
     FERRY_SV_OK = 0, /* hit, stored, deleted, done */
     FERRY_SV_NOT_FOUND = 1,
@@ -262,6 +263,238 @@ ferry_err ferry_id_next(struct ferry_client *c, uint32_t count,
                         struct ferry_reply *raw, struct ferry_id_reply *out);
 ferry_err ferry_id_decode(struct ferry_client *c, uint64_t id,
                           struct ferry_reply *raw, struct ferry_id_reply *out);
+
+/* ------------------------------------------------------------ ferry.queue */
+
+/*
+ * Durable work queues (docs/queues.md). A request's routing key is the
+ * queue's name (1 to 200 bytes of A-Z a-z 0-9 _ . : -; a queue is made on
+ * first use); the calls take it as a NUL-terminated string. Every status
+ * is a decoded reply (FERRY_OK from the call), not an error: EMPTY (a
+ * reserve with nothing ready within its wait), STALE (the token no longer
+ * holds the job: it timed out and went to another consumer, or was
+ * released), NOT_FOUND (no such job in the queue, or no such queue).
+ * ferryd's refusals (a bad queue name or setting, a bury without a
+ * dead-letter queue, a delete of a queue holding jobs: INVALID_ARGUMENT;
+ * NO_SPACE; SHUTTING_DOWN) are the calls' return value, raw->data holding
+ * the message.
+ */
+
+enum ferry_queue_op {
+    FERRY_QUEUE_PUSH = 1,
+    FERRY_QUEUE_RESERVE = 2,
+    FERRY_QUEUE_ACK = 3,
+    FERRY_QUEUE_RELEASE = 4,
+    FERRY_QUEUE_TOUCH = 5,
+    FERRY_QUEUE_BURY = 6,
+    FERRY_QUEUE_PEEK = 7,
+    FERRY_QUEUE_STATS = 8,
+    FERRY_QUEUE_REDRIVE = 9,
+    FERRY_QUEUE_PAUSE = 10,
+    FERRY_QUEUE_RESUME = 11,
+    FERRY_QUEUE_PURGE = 12,
+    FERRY_QUEUE_DELETE = 13,
+    FERRY_QUEUE_CONFIGURE = 14
+};
+
+/* The status byte that starts every ferry.queue reply. */
+enum ferry_queue_status {
+    FERRY_QUEUE_OK = 0,
+    FERRY_QUEUE_EMPTY = 1,    /* RESERVE only */
+    FERRY_QUEUE_STALE = 2,    /* ACK, RELEASE, TOUCH, BURY only */
+    FERRY_QUEUE_NOT_FOUND = 3 /* any op but PUSH and RESERVE */
+};
+
+/* What PEEK looks at. */
+enum ferry_queue_peek {
+    FERRY_QUEUE_PEEK_READY = 0,
+    FERRY_QUEUE_PEEK_DELAYED = 1,
+    FERRY_QUEUE_PEEK_DEAD = 2, /* the ready jobs of the dead-letter queue */
+    FERRY_QUEUE_PEEK_RESERVED = 3
+};
+
+/* A job's state in a PEEK entry. */
+enum ferry_queue_state {
+    FERRY_QUEUE_READY = 0,
+    FERRY_QUEUE_DELAYED = 1,
+    FERRY_QUEUE_RESERVED = 2
+};
+
+/* RELEASE's delay_ms: wait the queue's backoff_ms entry for the job's
+ * attempt. */
+#define FERRY_QUEUE_RELEASE_BACKOFF UINT32_MAX
+
+/* "OK", "EMPTY", "STALE", "NOT_FOUND" or "?". */
+const char *ferry_queue_status_name(unsigned status);
+/* "ready", "delayed", "reserved" or "?". */
+const char *ferry_queue_state_name(unsigned state);
+
+/* A request; pointers are borrowed for the call. Fields an op does not
+ * take are ignored. */
+struct ferry_queue_req {
+    unsigned op;             /* enum ferry_queue_op */
+    const char *queue;       /* the routing key, NUL-terminated; NULL or ""
+                                with STATS: every queue */
+    int16_t priority;        /* PUSH: higher first */
+    uint32_t delay_ms;       /* PUSH; RELEASE (or ..._RELEASE_BACKOFF) */
+    uint32_t visibility_ms;  /* PUSH, RESERVE, TOUCH: 0 = the queue's */
+    uint16_t max_deliveries; /* PUSH: 0 = the queue's */
+    const void *dedup;       /* PUSH: a dedup id of at most 255 bytes
+                                (ferryd takes 128), or NULL */
+    size_t dedup_len;
+    const void *payload; /* PUSH: the job */
+    size_t payload_len;
+    uint32_t wait_ms;   /* RESERVE: how long to wait for a job */
+    uint64_t id, token; /* ACK, RELEASE, TOUCH, BURY */
+    const void *reason; /* BURY: why (at most 1024 bytes kept) */
+    size_t reason_len;
+    unsigned which;       /* PEEK: enum ferry_queue_peek */
+    uint32_t limit;       /* PEEK: 0 -> 10, at most 1000; REDRIVE: 0 ->
+                             10000 */
+    const char *settings; /* CONFIGURE: a JSON object, NUL-terminated */
+};
+
+/* A decoded reply; pointers borrow the reply's bytes. */
+struct ferry_queue_reply {
+    unsigned status;        /* enum ferry_queue_status */
+    uint64_t id;            /* PUSH: the job (the first push's when dup);
+                               RESERVE */
+    bool dup;               /* PUSH: the dedup id was seen, nothing stored */
+    uint64_t token;         /* RESERVE: give it to ack/release/touch/bury */
+    uint32_t attempts;      /* RESERVE: deliveries, this one included */
+    int16_t priority;       /* RESERVE */
+    const uint8_t *payload; /* RESERVE: the job */
+    size_t payload_len;
+    uint32_t visibility_ms; /* TOUCH: the reservation's time left */
+    uint64_t count;         /* REDRIVE: jobs moved; PURGE: jobs removed */
+    uint32_t n;             /* PEEK: entries, read with ferry_queue_next */
+    const uint8_t *entries; /* (checked) */
+    size_t entries_len;
+    const char *json; /* STATS, CONFIGURE: the JSON object (not
+                         NUL-terminated) */
+    size_t json_len;
+    unsigned op;
+};
+
+/* One PEEK entry. */
+struct ferry_queue_entry {
+    uint64_t id;
+    uint32_t attempts;
+    int16_t priority;
+    unsigned state;        /* enum ferry_queue_state */
+    uint64_t age_ms;       /* since its push */
+    const uint8_t *reason; /* why it died (dead jobs) */
+    size_t reason_len;
+    const uint8_t *payload;
+    size_t payload_len;
+};
+
+/*
+ * Writes req's payload (without the queue: that is the routing key) into
+ * dst; returns its length as the other encoders do (more than cap: retry
+ * with that much), or 0 for an unknown op, a dedup id over 255 bytes, a
+ * PEEK limit over 65535 or an unknown which, or CONFIGURE without
+ * settings. Thread-safe; allocates nothing.
+ */
+size_t ferry_queue_encode(const struct ferry_queue_req *req, uint8_t *dst,
+                          size_t cap);
+/*
+ * Decodes the reply to a request of op into *out (zeroed on failure):
+ * FERRY_OK, or FERRY_EINVALID_ARGUMENT for a malformed reply (a length
+ * that does not match, PEEK entries that do not add up, an unknown status
+ * or job state) and for a status op never answers (EMPTY but to RESERVE,
+ * STALE but to ACK/RELEASE/TOUCH/BURY, NOT_FOUND to PUSH or RESERVE).
+ * Uses src/queue/queue_codec.c, the daemon's own codec.
+ */
+ferry_err ferry_queue_decode(unsigned op, const void *reply, size_t len,
+                             struct ferry_queue_reply *out);
+/* The next PEEK entry; false after the last. *pos starts at 0. */
+bool ferry_queue_next(const struct ferry_queue_reply *r, size_t *pos,
+                      struct ferry_queue_entry *e);
+
+/* Any operation: encodes req, calls ferry.queue with req->queue as the
+ * routing key and deadline_ms (0: ferryd's default; give a RESERVE more
+ * than its wait), decodes into *out. */
+ferry_err ferry_queue_call(struct ferry_client *c,
+                           const struct ferry_queue_req *req,
+                           uint32_t deadline_ms, struct ferry_reply *raw,
+                           struct ferry_queue_reply *out);
+/* Adds a job (on disk when answered): out->id, and out->dup when dedup
+ * (dedup_len bytes, NULL for none) was seen within the queue's window.
+ * visibility_ms and max_deliveries: ferry_queue_call. */
+ferry_err ferry_queue_push(struct ferry_client *c, const char *queue,
+                           const void *payload, size_t payload_len,
+                           int16_t priority, uint32_t delay_ms,
+                           const void *dedup, size_t dedup_len,
+                           struct ferry_reply *raw,
+                           struct ferry_queue_reply *out);
+/* Reserves the next ready job (out->id, token, attempts, priority,
+ * payload), waiting up to wait_ms (at most 600000) for one, else status
+ * EMPTY; visibility_ms 0 takes the job's or the queue's. The call's
+ * deadline is wait_ms + 5 s. */
+ferry_err ferry_queue_reserve(struct ferry_client *c, const char *queue,
+                              uint32_t wait_ms, uint32_t visibility_ms,
+                              struct ferry_reply *raw,
+                              struct ferry_queue_reply *out);
+/* Removes a reserved job: OK, STALE or NOT_FOUND. */
+ferry_err ferry_queue_ack(struct ferry_client *c, const char *queue,
+                          uint64_t id, uint64_t token, struct ferry_reply *raw,
+                          struct ferry_queue_reply *out);
+/* Makes a reserved job ready again after delay_ms
+ * (FERRY_QUEUE_RELEASE_BACKOFF: by the queue's backoff_ms); one at its
+ * max_deliveries goes to the dead-letter queue. */
+ferry_err ferry_queue_release(struct ferry_client *c, const char *queue,
+                              uint64_t id, uint64_t token, uint32_t delay_ms,
+                              struct ferry_reply *raw,
+                              struct ferry_queue_reply *out);
+/* Extends a reservation to visibility_ms from now (0: the job's or the
+ * queue's); out->visibility_ms is the time left. */
+ferry_err ferry_queue_touch(struct ferry_client *c, const char *queue,
+                            uint64_t id, uint64_t token, uint32_t visibility_ms,
+                            struct ferry_reply *raw,
+                            struct ferry_queue_reply *out);
+/* Moves a reserved job to the dead-letter queue with reason. */
+ferry_err ferry_queue_bury(struct ferry_client *c, const char *queue,
+                           uint64_t id, uint64_t token, const void *reason,
+                           size_t reason_len, struct ferry_reply *raw,
+                           struct ferry_queue_reply *out);
+/* Up to limit jobs (0: 10) of which kind, in delivery order, without
+ * reserving them: ferry_queue_next. NOT_FOUND: no such queue. */
+ferry_err ferry_queue_peek(struct ferry_client *c, const char *queue,
+                           unsigned which, uint32_t limit,
+                           struct ferry_reply *raw,
+                           struct ferry_queue_reply *out);
+/* The queue's stats as JSON in out->json (queue NULL: {"queues": [...]},
+ * every queue). */
+ferry_err ferry_queue_stats(struct ferry_client *c, const char *queue,
+                            struct ferry_reply *raw,
+                            struct ferry_queue_reply *out);
+/* Moves up to limit (0: 10000) dead jobs back, attempts reset;
+ * out->count moved. */
+ferry_err ferry_queue_redrive(struct ferry_client *c, const char *queue,
+                              uint32_t limit, struct ferry_reply *raw,
+                              struct ferry_queue_reply *out);
+/* Stops deliveries (pushes are still taken) / delivers again. */
+ferry_err ferry_queue_pause(struct ferry_client *c, const char *queue,
+                            struct ferry_reply *raw,
+                            struct ferry_queue_reply *out);
+ferry_err ferry_queue_resume(struct ferry_client *c, const char *queue,
+                             struct ferry_reply *raw,
+                             struct ferry_queue_reply *out);
+/* Removes ready and delayed jobs (at most 10000 a call); out->count. */
+ferry_err ferry_queue_purge(struct ferry_client *c, const char *queue,
+                            struct ferry_reply *raw,
+                            struct ferry_queue_reply *out);
+/* Deletes an empty queue (INVALID_ARGUMENT while it holds jobs). */
+ferry_err ferry_queue_delete(struct ferry_client *c, const char *queue,
+                             struct ferry_reply *raw,
+                             struct ferry_queue_reply *out);
+/* Changes the settings of the JSON object settings (visibility_ms,
+ * max_deliveries, dedup_window_ms, dead_letter, backoff_ms, paused);
+ * out->json is the queue's settings now. */
+ferry_err ferry_queue_configure(struct ferry_client *c, const char *queue,
+                                const char *settings, struct ferry_reply *raw,
+                                struct ferry_queue_reply *out);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,9 @@ PKGS=(
     # Real memcached clients the memcached face is tested with
     # (tests/integration/test_memcache_clients.py).
     python3-pymemcache php-memcached libmemcached-tools
+    # The queue benchmark's peers (bench/queue_peers.sh; Redis above) and
+    # the pub/sub benchmark's (NATS).
+    beanstalkd nats-server
 )
 
 # The dashboard is bundled with npm at build time and its test drives

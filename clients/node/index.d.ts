@@ -72,6 +72,8 @@ export class Client extends EventEmitter {
   readonly kv: Kv;
   /** ferry.id helpers. */
   readonly id: Id;
+  /** ferry.queue helpers (docs/queues.md). */
+  readonly queue: Queue;
   on(event: 'connect', listener: (server: ServerInfo) => void): this;
   on(event: 'disconnect', listener: (err: FerryError) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -261,6 +263,132 @@ export class Id {
   next(count?: number, opts?: ServantCallOptions): Promise<bigint[]>;
   decode(id: bigint, opts?: ServantCallOptions): Promise<IdParts>;
 }
+
+/** A queue's answer to ack, release, bury: OK, or STALE (the token no longer holds the job) or NOT_FOUND. */
+export type QueueStatus = 'OK' | 'EMPTY' | 'STALE' | 'NOT_FOUND';
+export interface QueueResult { status: QueueStatus; ok: boolean; }
+/** touch: the reservation's new time left (0 unless ok). */
+export interface QueueTouch extends QueueResult { visibilityMs: number; }
+export interface QueuePush { id: bigint; dup: boolean; }
+/** A reserved job; attempts counts this delivery. */
+export interface QueueJob { id: bigint; token: bigint; attempts: number; priority: number; payload: Buffer; }
+export type QueueJobState = 'ready' | 'delayed' | 'reserved';
+export interface QueuePeekEntry {
+  id: bigint; attempts: number; priority: number; state: QueueJobState;
+  /** Since it was pushed. */
+  ageMs: number;
+  /** Why it was buried or dead-lettered (empty otherwise). */
+  reason: Buffer;
+  payload: Buffer;
+}
+export interface QueuePushOptions extends ServantCallOptions {
+  /** -32768..32767, higher first; default 0. */
+  priority?: number;
+  delayMs?: number;
+  /** 0 or absent: the queue's visibility_ms. */
+  visibilityMs?: number;
+  /** 0 or absent: the queue's max_deliveries. */
+  maxDeliveries?: number;
+  /** A push with a dedup id seen within the queue's dedup window stores nothing (dup: true). */
+  dedup?: Bytes;
+}
+export interface QueueReserveOptions extends ServantCallOptions {
+  /** Time to wait for a job (at most 600000); 0 or absent: answer at once. deadlineMs defaults to waitMs + 5000. */
+  waitMs?: number;
+  visibilityMs?: number;
+}
+export type QueueReleaseOptions = ServantCallOptions & ({ delayMs?: number; backoff?: false } | { backoff: true; delayMs?: undefined });
+/** The settings of CONFIGURE, as docs/queues.md names them; the answer holds all of them. */
+export interface QueueSettings {
+  visibility_ms?: number;
+  max_deliveries?: number;
+  dedup_window_ms?: number;
+  dead_letter?: string;
+  backoff_ms?: number[];
+  paused?: boolean;
+  [key: string]: unknown;
+}
+/** One queue's STATS object (docs/queues.md), or {queues: [...]} for every queue. */
+export interface QueueStats {
+  name: string; ready: number; delayed: number; reserved: number; dead: number; waiters: number;
+  paused: boolean; oldest_ready_age_ms: number; pushes: number; dedup_hits: number; reserves: number;
+  empty_reserves: number; acks: number; releases: number; touches: number; buries: number;
+  expired: number; dead_lettered: number; redriven: number; purged: number; push_rate: number;
+  ack_rate: number; settings: QueueSettings;
+  [key: string]: unknown;
+}
+export class Queue {
+  push(queue: string, payload: Bytes, opts?: QueuePushOptions): Promise<QueuePush>;
+  /** The next job, or null when none came within waitMs (EMPTY). */
+  reserve(queue: string, opts?: QueueReserveOptions): Promise<QueueJob | null>;
+  ack(queue: string, id: bigint, token: bigint, opts?: ServantCallOptions): Promise<QueueResult>;
+  /** Ready again at once, after delayMs, or by the queue's backoff_ms with {backoff: true}. */
+  release(queue: string, id: bigint, token: bigint, opts?: QueueReleaseOptions): Promise<QueueResult>;
+  touch(queue: string, id: bigint, token: bigint, opts?: ServantCallOptions & { visibilityMs?: number }): Promise<QueueTouch>;
+  bury(queue: string, id: bigint, token: bigint, reason?: Bytes | null, opts?: ServantCallOptions): Promise<QueueResult>;
+  /** null when there is no such queue. */
+  peek(queue: string, opts?: ServantCallOptions & { which?: 'ready' | 'delayed' | 'dead' | 'reserved'; limit?: number }): Promise<QueuePeekEntry[] | null>;
+  stats(opts?: ServantCallOptions): Promise<{ queues: QueueStats[] }>;
+  stats(queue: string, opts?: ServantCallOptions): Promise<QueueStats | null>;
+  /** Dead jobs moved back (null: no such queue). */
+  redrive(queue: string, opts?: ServantCallOptions & { limit?: number }): Promise<bigint | null>;
+  /** false when there is no such queue. */
+  pause(queue: string, opts?: ServantCallOptions): Promise<boolean>;
+  resume(queue: string, opts?: ServantCallOptions): Promise<boolean>;
+  /** Ready and delayed jobs removed (null: no such queue). */
+  purge(queue: string, opts?: ServantCallOptions): Promise<bigint | null>;
+  /** Refused with InvalidArgumentError while the queue holds jobs; false when there is no such queue. */
+  delete(queue: string, opts?: ServantCallOptions): Promise<boolean>;
+  /** The queue's settings after the change. */
+  configure(queue: string, settings: QueueSettings | string, opts?: ServantCallOptions): Promise<QueueSettings>;
+  consume(queue: string, handler: QueueHandler, opts?: ConsumeOptions): Consumer;
+}
+/** A job given to a consume() handler; once it is acked, released or buried the consumer leaves it alone. */
+export class ConsumedJob implements QueueJob {
+  readonly queue: string;
+  readonly id: bigint;
+  readonly token: bigint;
+  readonly attempts: number;
+  readonly priority: number;
+  readonly payload: Buffer;
+  readonly settled: boolean;
+  ack(opts?: ServantCallOptions): Promise<QueueResult>;
+  release(opts?: QueueReleaseOptions): Promise<QueueResult>;
+  bury(reason?: Bytes | null, opts?: ServantCallOptions): Promise<QueueResult>;
+  touch(opts?: ServantCallOptions & { visibilityMs?: number }): Promise<QueueTouch>;
+}
+/** Resolves: the job is acked; rejects or throws: it is released. */
+export type QueueHandler = (job: ConsumedJob) => unknown | Promise<unknown>;
+export interface ConsumeOptions {
+  /** Reserves kept in flight (jobs handled at once), 1..65535; default 1. */
+  credit?: number;
+  /** Each reserve's long poll, 1..600000; default 20000. */
+  waitMs?: number;
+  visibilityMs?: number;
+  /** How a job whose handler rejected is released; default {backoff: true} (the queue's backoff_ms). */
+  release?: { delayMs: number } | { backoff: true };
+  /** Aborting it stops the consumer. */
+  signal?: AbortSignal;
+}
+export class Consumer extends EventEmitter {
+  readonly queue: string;
+  readonly credit: number;
+  /** Jobs whose handler ended. */
+  readonly handled: number;
+  /** Jobs in the handler now. */
+  readonly held: number;
+  /** Reserves waiting now. */
+  readonly waiting: number;
+  readonly stopped: boolean;
+  /** Resolves once stopped; rejects with the error that stopped it (INVALID_ARGUMENT, UNKNOWN_SERVICE, ...). */
+  readonly done: Promise<void>;
+  /** No more reserves; waits up to timeoutMs (default 30000) for the handlers running. */
+  stop(opts?: { timeoutMs?: number }): Promise<void>;
+  on(event: 'error', listener: (err: FerryError, job: ConsumedJob | null) => void): this;
+  on(event: 'handlerError', listener: (err: unknown, job: ConsumedJob) => void): this;
+  on(event: 'stale', listener: (job: ConsumedJob, status: QueueStatus) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
 export const servants: {
   encodeCache(op: string, args?: object): { key: Buffer; payload: Buffer };
   encodeKv(op: string, key: Bytes, args?: object): { key: Buffer; payload: Buffer };
@@ -268,4 +396,6 @@ export const servants: {
   decodeCache(op: string, reply: Buffer): unknown;
   decodeKv(op: string, reply: Buffer): unknown;
   decodeId(op: 'next' | 'decode', reply: Buffer): unknown;
+  encodeQueue(op: string, queue: string | null | undefined, args?: object): { key: Buffer; payload: Buffer };
+  decodeQueue(op: string, reply: Buffer): unknown;
 };

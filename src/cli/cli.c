@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/paths.h"
+#include "proto/frame.h"
 
 int
 cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
@@ -176,4 +178,81 @@ cli_flush(int rc)
         return CLI_EXIT_FERRY;
     }
     return rc;
+}
+
+/*
+ * Reads all of stdin into a new buffer (owned by the caller) of at most
+ * max bytes. Returns CLI_EXIT_OK, or prints why and returns an exit code.
+ */
+int
+cli_read_stdin(const char *cmd, size_t max, uint8_t **out, size_t *out_len)
+{
+    size_t cap = 65536, len = 0;
+    uint8_t *data = malloc(cap), *p;
+    ssize_t n;
+
+    if (data == NULL) {
+        goto out_nomem;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                free(data);
+                return cli_usage_error(
+                    cmd, "input on stdin is larger than %zu bytes", max);
+            }
+            cap *= 2;
+            p = realloc(data, cap);
+            if (p == NULL) {
+                free(data);
+                goto out_nomem;
+            }
+            data = p;
+        }
+        n = read(STDIN_FILENO, data + len, cap - len);
+        if (n == 0) {
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fprintf(stderr, "ferry %s: reading stdin: %s\n", cmd,
+                    strerror(errno));
+            free(data);
+            return CLI_EXIT_USAGE;
+        }
+        len += (size_t)n;
+    }
+    if (len > max) {
+        free(data);
+        return cli_usage_error(cmd, "input on stdin is larger than %zu bytes",
+                               max);
+    }
+    *out = data;
+    *out_len = len;
+    return CLI_EXIT_OK;
+
+out_nomem:
+    fprintf(stderr, "NOMEM: out of memory reading stdin\n");
+    return CLI_EXIT_FERRY;
+}
+
+int
+cli_call_servant(const struct cli_ctx *ctx, const char *cmd,
+                 const char *service, struct slice key, const uint8_t *payload,
+                 size_t len, uint32_t deadline_ms, struct ferry_reply *reply)
+{
+    struct ferry_request req = {.service = service};
+
+    if (!frame_request_fits(strlen(service), key.len, len,
+                            FRAME_DEFAULT_MAX_BODY)) {
+        return cli_usage_error(cmd, "the request does not fit in a frame");
+    }
+    req.payload = payload;
+    req.payload_len = len;
+    req.key = key.p;
+    req.key_len = key.len;
+    req.deadline_ms = deadline_ms;
+    return cli_call_once(ctx, cmd, &req, reply);
 }

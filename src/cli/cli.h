@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ferry.h"
+#include "proto/frame.h"
 
 /* Exit codes, the same for every subcommand (listed in ferry --help). */
 #define CLI_EXIT_OK 0    /* success */
@@ -84,6 +85,18 @@ int cli_call_once(const struct cli_ctx *ctx, const char *cmd,
 
 /* rc, or CLI_EXIT_FERRY when stdout could not be written out. */
 int cli_flush(int rc);
+
+/* Reads all of stdin into a new buffer (the caller frees it) of at most
+ * max bytes; CLI_EXIT_OK, or prints why and returns an exit code. */
+int cli_read_stdin(const char *cmd, size_t max, uint8_t **out, size_t *len);
+
+/* One call of an in-daemon service with a payload already encoded, the
+ * key as its routing key: cli_call_once after checking that it fits in a
+ * frame. */
+int cli_call_servant(const struct cli_ctx *ctx, const char *cmd,
+                     const char *service, struct slice key,
+                     const uint8_t *payload, size_t len, uint32_t deadline_ms,
+                     struct ferry_reply *reply);
 
 /* The exit code for an error: CLI_EXIT_CONN or CLI_EXIT_FERRY. */
 int cli_exit_code(ferry_err err);

@@ -73,55 +73,6 @@ static const struct {
     {"touch", CACHE_OP_TOUCH},     {"flush", CACHE_OP_FLUSH},
 };
 
-/* Reads all of stdin, at most max bytes, into a new buffer. */
-static int
-cache_cli_stdin(uint8_t **out, size_t *out_len)
-{
-    size_t cap = 65536, len = 0;
-    uint8_t *data = malloc(cap), *p;
-    ssize_t n;
-
-    for (;;) {
-        if (data == NULL) {
-            fprintf(stderr, "NOMEM: out of memory reading stdin\n");
-            return CLI_EXIT_FERRY;
-        }
-        if (len == cap) {
-            if (cap >= CACHE_CLI_STDIN_MAX) {
-                free(data);
-                return cli_usage_error("cache",
-                                       "value on stdin is larger "
-                                       "than %u bytes",
-                                       CACHE_CLI_STDIN_MAX);
-            }
-            cap *= 2;
-            p = realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-            }
-            data = p;
-            continue;
-        }
-        n = read(STDIN_FILENO, data + len, cap - len);
-        if (n == 0) {
-            break;
-        }
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fprintf(stderr, "ferry cache: reading stdin: %s\n",
-                    strerror(errno));
-            free(data);
-            return CLI_EXIT_USAGE;
-        }
-        len += (size_t)n;
-    }
-    *out = data;
-    *out_len = len;
-    return CLI_EXIT_OK;
-}
-
 static bool
 cache_cli_u64(const char *opt, const char *text, uint64_t *out)
 {
@@ -418,7 +369,8 @@ cmd_cache(const struct cli_ctx *ctx, int argc, char **argv)
         break;
     }
     if (value_arg != NULL && strcmp(value_arg, "-") == 0) {
-        rc = cache_cli_stdin(&stdin_data, &r.value.len);
+        rc = cli_read_stdin("cache", CACHE_CLI_STDIN_MAX, &stdin_data,
+                            &r.value.len);
         if (rc != CLI_EXIT_OK) {
             return rc;
         }

@@ -33,63 +33,6 @@ cmd_call_usage(FILE *out)
             "on stderr), 2 usage error, 3 connection error.\n");
 }
 
-/*
- * Reads all of stdin into a new buffer (owned by the caller) of at most
- * max bytes. Returns CLI_EXIT_OK, or prints why and returns an exit code.
- */
-static int
-call_read_stdin(size_t max, uint8_t **out, size_t *out_len)
-{
-    size_t cap = 65536, len = 0;
-    uint8_t *data = malloc(cap), *p;
-    ssize_t n;
-
-    if (data == NULL) {
-        goto out_nomem;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > max) {
-                free(data);
-                return cli_usage_error(
-                    "call", "payload on stdin is larger than %zu bytes", max);
-            }
-            cap *= 2;
-            p = realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-                goto out_nomem;
-            }
-            data = p;
-        }
-        n = read(STDIN_FILENO, data + len, cap - len);
-        if (n == 0) {
-            break;
-        }
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fprintf(stderr, "ferry call: reading stdin: %s\n", strerror(errno));
-            free(data);
-            return CLI_EXIT_USAGE;
-        }
-        len += (size_t)n;
-    }
-    if (len > max) {
-        free(data);
-        return cli_usage_error(
-            "call", "payload on stdin is larger than %zu bytes", max);
-    }
-    *out = data;
-    *out_len = len;
-    return CLI_EXIT_OK;
-
-out_nomem:
-    fprintf(stderr, "NOMEM: out of memory reading stdin\n");
-    return CLI_EXIT_FERRY;
-}
-
 /* Writes the reply and a final newline when it lacks one. */
 static int
 call_print_reply(const uint8_t *data, size_t len)
@@ -175,7 +118,7 @@ cmd_call(const struct cli_ctx *ctx, int argc, char **argv)
                   (frame_request_size(strlen(req.service), req.key_len, 0) -
                    FRAME_HEADER_SIZE);
     if (positional[1] != NULL && strcmp(positional[1], "-") == 0) {
-        rc = call_read_stdin(max_payload, &stdin_data, &req.payload_len);
+        rc = cli_read_stdin("call", max_payload, &stdin_data, &req.payload_len);
         if (rc != CLI_EXIT_OK) {
             return rc;
         }

@@ -54,52 +54,6 @@ cmd_kv_usage(FILE *out)
             "from ferryd, 2 usage error, 3 connection error.\n");
 }
 
-static int
-kv_cli_stdin(uint8_t **out, size_t *out_len)
-{
-    size_t cap = 65536, len = 0;
-    uint8_t *data = malloc(cap);
-
-    for (;;) {
-        ssize_t n;
-
-        if (data == NULL) {
-            fprintf(stderr, "NOMEM: out of memory reading stdin\n");
-            return CLI_EXIT_FERRY;
-        }
-        if (len == cap) {
-            uint8_t *p;
-            if (cap >= FRAME_DEFAULT_MAX_BODY) {
-                free(data);
-                return cli_usage_error("kv", "value on stdin is too large");
-            }
-            cap *= 2;
-            p = realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-            }
-            data = p;
-            continue;
-        }
-        n = read(STDIN_FILENO, data + len, cap - len);
-        if (n == 0) {
-            break;
-        }
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fprintf(stderr, "ferry kv: reading stdin: %s\n", strerror(errno));
-            free(data);
-            return CLI_EXIT_USAGE;
-        }
-        len += (size_t)n;
-    }
-    *out = data;
-    *out_len = len;
-    return CLI_EXIT_OK;
-}
-
 static bool
 kv_cli_u64(const char *opt, const char *text, uint64_t *out)
 {
@@ -125,26 +79,17 @@ kv_cli_call(const struct cli_ctx *ctx, struct slice key, const struct kv_req *r,
             uint32_t deadline_ms, struct ferry_reply *reply,
             struct kv_reply *rep)
 {
-    struct ferry_request req = {.service = "ferry.kv"};
-    uint8_t *payload;
+    size_t len = kv_codec_write_request(NULL, r);
+    uint8_t *payload = malloc(len);
     int rc;
 
-    req.payload_len = kv_codec_write_request(NULL, r);
-    if (!frame_request_fits(strlen(req.service), key.len, req.payload_len,
-                            FRAME_DEFAULT_MAX_BODY)) {
-        return cli_usage_error("kv", "VALUE does not fit in a frame");
-    }
-    payload = malloc(req.payload_len);
     if (payload == NULL) {
         fprintf(stderr, "NOMEM: out of memory\n");
         return CLI_EXIT_FERRY;
     }
     kv_codec_write_request(payload, r);
-    req.payload = payload;
-    req.key = key.p;
-    req.key_len = key.len;
-    req.deadline_ms = deadline_ms;
-    rc = cli_call_once(ctx, "kv", &req, reply);
+    rc = cli_call_servant(ctx, "kv", "ferry.kv", key, payload, len, deadline_ms,
+                          reply);
     free(payload);
     if (rc != CLI_EXIT_OK) {
         return rc;
@@ -302,7 +247,8 @@ cmd_kv(const struct cli_ctx *ctx, int argc, char **argv)
                            : KV_COND_ANY;
         r.rev = if_rev;
         if (put && strcmp(pos[2], "-") == 0) {
-            if ((rc = kv_cli_stdin(&stdin_data, &r.value.len)) != CLI_EXIT_OK) {
+            if ((rc = cli_read_stdin("kv", FRAME_DEFAULT_MAX_BODY, &stdin_data,
+                                     &r.value.len)) != CLI_EXIT_OK) {
                 return rc;
             }
             r.value.p = stdin_data;

@@ -85,26 +85,17 @@ queue_cli_call(const struct cli_ctx *ctx, const char *cmd,
                const struct queue_req *r, uint32_t deadline_ms,
                struct ferry_reply *reply, struct queue_reply *rep)
 {
-    struct ferry_request req = {.service = "ferry.queue"};
-    uint8_t *payload;
+    size_t len = queue_codec_write_request(NULL, r);
+    uint8_t *payload = malloc(len);
     int rc;
 
-    req.payload_len = queue_codec_write_request(NULL, r);
-    if (!frame_request_fits(strlen(req.service), r->queue.len, req.payload_len,
-                            FRAME_DEFAULT_MAX_BODY)) {
-        return cli_usage_error(cmd, "PAYLOAD does not fit in a frame");
-    }
-    payload = malloc(req.payload_len);
     if (payload == NULL) {
         fprintf(stderr, "NOMEM: out of memory\n");
         return CLI_EXIT_FERRY;
     }
     queue_codec_write_request(payload, r);
-    req.payload = payload;
-    req.key = r->queue.p;
-    req.key_len = r->queue.len;
-    req.deadline_ms = deadline_ms;
-    rc = cli_call_once(ctx, cmd, &req, reply);
+    rc = cli_call_servant(ctx, cmd, "ferry.queue", r->queue, payload, len,
+                          deadline_ms, reply);
     free(payload);
     if (rc != CLI_EXIT_OK) {
         return rc;

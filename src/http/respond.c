@@ -46,14 +46,26 @@ reason_of(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
     case 413:
         return "Payload Too Large";
     case 431:
@@ -140,6 +152,22 @@ utf8_len(const unsigned char *s, size_t n)
         return 0;
     }
     return want;
+}
+
+bool
+http_is_utf8(const void *src, size_t len)
+{
+    const unsigned char *s = src;
+    size_t i = 0, n;
+
+    while (i < len) {
+        n = utf8_len(s + i, len - i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
 }
 
 size_t

@@ -9,6 +9,7 @@
 #define FERRY_HTTP_RESPOND_H
 
 #include <h2o.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ferry.h"
@@ -41,6 +42,10 @@ void http_respond_status(h2o_req_t *req, int status, const char *name,
 
 /* The HTTP status a ferry error is answered with (200 for FERRY_OK). */
 int http_status_of(ferry_err code);
+
+/* Whether src[0..len) is valid UTF-8 (no overlong forms, surrogates or
+ * values past U+10FFFF). */
+bool http_is_utf8(const void *src, size_t len);
 
 /* Room http_json_escape() needs for len bytes of input. */
 #define HTTP_JSON_ESCAPED_MAX(len) (6 * (len) + 2)

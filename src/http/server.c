@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <h2o/http1.h>
 #include <h2o/http2.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include "http/id_routes.h"
 #include "http/gateway.h"
 #include "http/kv_routes.h"
+#include "http/queue_routes.h"
 #include "http/route.h"
 
 /* One listening socket; owned by the server, freed in its close cb. */
@@ -125,6 +127,11 @@ struct http_server {
     uv_idle_t job_idle;              /* runs them, once a turn */
     bool job_idle_on;                /* job_idle started */
     uint64_t sse_dropped;            /* SSE events skipped */
+    struct list peers;               /* struct http_peer_watch */
+    uv_timer_t peer_tm;              /* polls their sockets */
+    bool peer_on;                    /* peer_tm started */
+    struct pollfd *peer_fds;         /* owned: room for the poll */
+    size_t peer_cap;                 /* entries of peer_fds */
     uv_alloc_cb h2o_alloc_cb;        /* h2o's own, under the read hook */
     uv_read_cb h2o_read_cb;          /* ... */
     uv_prepare_t turn_prep;          /* resumes paused reads each turn */
@@ -324,6 +331,120 @@ void
 http_watch_taken(struct http_watch *w)
 {
     w->since = 0;
+}
+
+/* The socket under req's connection, or -1. */
+static int
+http_server_req_fd(h2o_req_t *req)
+{
+    h2o_socket_t *sock = NULL;
+
+    if (req->conn->callbacks->get_socket != NULL) {
+        sock = req->conn->callbacks->get_socket(req->conn);
+    }
+    return sock != NULL ? h2o_socket_get_fd(sock) : -1;
+}
+
+/* Whether a poll's revents say the client has left. */
+static bool
+http_server_is_hangup(short revents)
+{
+    return (revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+bool
+http_server_is_peer_gone(h2o_req_t *req)
+{
+    struct pollfd p;
+
+    p.fd = http_server_req_fd(req);
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    if (p.fd < 0) {
+        return false;
+    }
+    return poll(&p, 1, 0) == 1 && http_server_is_hangup(p.revents);
+}
+
+/*
+ * Every HTTP_PEER_CHECK_MS while requests are watched: one poll() of all
+ * their sockets, without waiting. The watches whose client left move to a
+ * list of their own before any gone() runs, and each leaves it before its
+ * own runs, so a gone() may unwatch any other watch (or answer, which
+ * lets h2o free a request) safely.
+ */
+static void
+http_server_peer_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    struct list gone, *n, *next;
+    size_t count = 0, i = 0;
+
+    for (n = s->peers.next; n != &s->peers; n = n->next) {
+        count++;
+    }
+    if (count == 0) {
+        uv_timer_stop(t);
+        s->peer_on = false;
+        return;
+    }
+    if (count > s->peer_cap) {
+        struct pollfd *v = realloc(s->peer_fds, count * sizeof(*v));
+        if (v == NULL) {
+            return; /* Tried again next time. */
+        }
+        s->peer_fds = v;
+        s->peer_cap = count;
+    }
+    for (n = s->peers.next; n != &s->peers; n = n->next) {
+        struct http_peer_watch *w =
+            container_of(n, struct http_peer_watch, node);
+        s->peer_fds[i].fd = http_server_req_fd(w->req);
+        s->peer_fds[i].events = POLLRDHUP;
+        s->peer_fds[i].revents = 0;
+        i++;
+    }
+    if (poll(s->peer_fds, count, 0) <= 0) {
+        return;
+    }
+    list_init(&gone);
+    i = 0;
+    for (n = s->peers.next; n != &s->peers; n = next, i++) {
+        next = n->next;
+        if (s->peer_fds[i].fd >= 0 &&
+            http_server_is_hangup(s->peer_fds[i].revents)) {
+            list_remove(n);
+            list_push_back(&gone, n);
+        }
+    }
+    while (!list_is_empty(&gone)) {
+        struct http_peer_watch *w =
+            container_of(gone.next, struct http_peer_watch, node);
+        list_remove(&w->node);
+        w->gone(w);
+    }
+}
+
+void
+http_server_watch_peer(struct http_server *s, struct http_peer_watch *w,
+                       h2o_req_t *req, void (*gone)(struct http_peer_watch *w))
+{
+    w->req = req;
+    w->gone = gone;
+    list_push_back(&s->peers, &w->node);
+    if (!s->peer_on) {
+        uv_timer_start(&s->peer_tm, http_server_peer_cb, HTTP_PEER_CHECK_MS,
+                       HTTP_PEER_CHECK_MS);
+        s->peer_on = true;
+    }
+}
+
+void
+http_server_unwatch_peer(struct http_peer_watch *w)
+{
+    if (w->node.next != NULL) {
+        list_remove(&w->node);
+    }
 }
 
 /* The pathconf for path, created when new. Only valid until the next
@@ -1069,6 +1190,7 @@ http_server_new(struct loop *l, struct route_table *routes,
     cache_routes_register(s);
     kv_routes_register(s);
     id_routes_register(s);
+    queue_routes_register(s);
     admin_register(s);
     dashboard_register(s);
     gateway_register_fallback(s);
@@ -1096,6 +1218,10 @@ http_server_new(struct loop *l, struct route_table *routes,
     s->sweep.data = s;
     /* The sweep never keeps the loop alive. */
     uv_unref((uv_handle_t *)&s->sweep);
+    list_init(&s->peers);
+    uv_timer_init(&l->uv, &s->peer_tm);
+    s->peer_tm.data = s;
+    uv_unref((uv_handle_t *)&s->peer_tm);
     *out = s;
     return http_server_listen(s, cfg->http);
 }
@@ -1210,6 +1336,9 @@ http_server_close(struct http_server *s)
     if (!uv_is_closing((uv_handle_t *)&s->sweep)) {
         uv_close((uv_handle_t *)&s->sweep, NULL);
     }
+    if (!uv_is_closing((uv_handle_t *)&s->peer_tm)) {
+        uv_close((uv_handle_t *)&s->peer_tm, NULL);
+    }
     if (!uv_is_closing((uv_handle_t *)&s->job_idle)) {
         uv_close((uv_handle_t *)&s->job_idle, NULL);
     }
@@ -1240,6 +1369,7 @@ http_server_free(struct http_server *s)
     }
     h2o_config_dispose(&s->globalconf);
     route_table_release(&s->routes);
+    free(s->peer_fds);
     pool_release(&s->conn_pool);
     map_release(&s->by_sock);
     if (s->loop->http == s) {

@@ -86,6 +86,38 @@ void http_watch_sent(struct http_server *s, struct http_watch *w);
 void http_watch_taken(struct http_watch *w);
 
 /*
+ * A request whose answer waits for an event rather than for work (a
+ * reserve of ferry.queue held as a long poll). With HTTP/1.1 h2o reads
+ * nothing from a connection while a request on it is being answered, so
+ * it learns that the client left only when the answer is written: too
+ * late for an answer that hands something over (a reserved job), which
+ * goes down with the connection. The sockets of watched requests are
+ * polled every HTTP_PEER_CHECK_MS for the client's end (EOF, reset); when
+ * it has come, gone() runs once and the watch is off. HTTP/2 needs none:
+ * h2o reads on and stops the stream's generator itself. Embedded in the
+ * request's state, owned by it; unwatch before that state goes.
+ */
+struct http_peer_watch {
+    struct list node;                        /* on the server's list */
+    h2o_req_t *req;                          /* borrowed: while watched */
+    void (*gone)(struct http_peer_watch *w); /* the client left */
+};
+
+#define HTTP_PEER_CHECK_MS 100 /* how often watched sockets are polled */
+
+/* Starts watching req's client (an HTTP/1.x request). */
+void http_server_watch_peer(struct http_server *s, struct http_peer_watch *w,
+                            h2o_req_t *req,
+                            void (*gone)(struct http_peer_watch *w));
+
+/* Stops watching; harmless when not watched (w zeroed or gone already). */
+void http_server_unwatch_peer(struct http_peer_watch *w);
+
+/* Whether req's client has closed or reset its connection (its socket
+ * polls as read-hung-up or in error); false when it cannot tell. */
+bool http_server_is_peer_gone(h2o_req_t *req);
+
+/*
  * A piece of work of the HTTP side run from the loop (a slice of a big
  * answer, of the next SSE event). Queued jobs run once per loop turn, in
  * order, until HTTP_TURN_BUDGET_US of them have run (at least one), so

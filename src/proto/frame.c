@@ -12,49 +12,7 @@
 #include <assert.h>
 #include <string.h>
 
-static inline uint16_t
-get_u16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
-static inline uint64_t
-get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
-static inline uint8_t *
-put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-
-static inline uint8_t *
-put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-
-static inline uint8_t *
-put_u64(uint8_t *p, uint64_t v)
-{
-    put_u32(p, (uint32_t)(v >> 32));
-    return put_u32(p + 4, (uint32_t)v);
-}
+#include "core/be.h"
 
 static inline uint8_t *
 put_bytes(uint8_t *p, struct slice s)
@@ -89,7 +47,7 @@ take_u16(struct reader *r, uint16_t *v)
     if (r->left < 2) {
         return false;
     }
-    *v = get_u16(r->p);
+    *v = be_get_u16(r->p);
     r->p += 2;
     r->left -= 2;
     return true;
@@ -101,7 +59,7 @@ take_u32(struct reader *r, uint32_t *v)
     if (r->left < 4) {
         return false;
     }
-    *v = get_u32(r->p);
+    *v = be_get_u32(r->p);
     r->p += 4;
     r->left -= 4;
     return true;
@@ -147,7 +105,7 @@ frame_decode(const uint8_t *buf, size_t len, uint32_t max_body,
         *consumed = 0;
         return FERRY_OK;
     }
-    body_len = get_u32(buf);
+    body_len = be_get_u32(buf);
     type = buf[4];
     if (body_len > max_body) {
         return FERRY_ETOO_BIG;
@@ -161,7 +119,7 @@ frame_decode(const uint8_t *buf, size_t len, uint32_t max_body,
     }
     out->type = type;
     out->flags = buf[5];
-    out->id = get_u64(buf + 8);
+    out->id = be_get_u64(buf + 8);
     out->body.p = buf + FRAME_HEADER_SIZE;
     out->body.len = body_len;
     *consumed = FRAME_HEADER_SIZE + (size_t)body_len;
@@ -298,8 +256,7 @@ frame_hello_ok_size(uint16_t version, size_t name_len)
 size_t
 frame_request_size(size_t service_len, size_t key_len, size_t payload_len)
 {
-    return FRAME_HEADER_SIZE + 4 + 2 + 2 + service_len + key_len +
-           payload_len;
+    return FRAME_HEADER_SIZE + 4 + 2 + 2 + service_len + key_len + payload_len;
 }
 
 size_t
@@ -334,12 +291,12 @@ size_t
 frame_write_header(uint8_t *dst, uint8_t type, uint8_t flags, uint64_t id,
                    uint32_t body_len)
 {
-    put_u32(dst, body_len);
+    be_put_u32(dst, body_len);
     dst[4] = type;
     dst[5] = flags;
     dst[6] = 0;
     dst[7] = 0;
-    put_u64(dst + 8, id);
+    be_put_u64(dst + 8, id);
     return FRAME_HEADER_SIZE;
 }
 
@@ -354,16 +311,16 @@ frame_write_hello(uint8_t *dst, uint16_t version, uint8_t role,
     assert(name.len <= FRAME_MAX_NAME && token.len <= FRAME_MAX_NAME);
     frame_write_header(dst, FRAME_HELLO, 0, 0,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
-    p = put_u16(p, version);
+    p = be_put_u16(p, version);
     *p++ = role;
     *p++ = 0;
-    p = put_u32(p, heartbeat_ms);
-    p = put_u16(p, (uint16_t)name.len);
+    p = be_put_u32(p, heartbeat_ms);
+    p = be_put_u16(p, (uint16_t)name.len);
     p = put_bytes(p, name);
-    p = put_u16(p, (uint16_t)token.len);
+    p = be_put_u16(p, (uint16_t)token.len);
     p = put_bytes(p, token);
     if (version >= FRAME_VERSION_2) {
-        put_u32(p, max_frame);
+        be_put_u32(p, max_frame);
     }
     return size;
 }
@@ -379,15 +336,15 @@ frame_write_hello_ok(uint8_t *dst, uint16_t version, uint32_t heartbeat_ms,
     assert(name.len <= FRAME_MAX_NAME);
     frame_write_header(dst, FRAME_HELLO_OK, 0, 0,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
-    p = put_u16(p, version);
-    p = put_u16(p, 0);
-    p = put_u32(p, heartbeat_ms);
-    p = put_u32(p, max_frame);
-    p = put_u16(p, (uint16_t)name.len);
+    p = be_put_u16(p, version);
+    p = be_put_u16(p, 0);
+    p = be_put_u32(p, heartbeat_ms);
+    p = be_put_u32(p, max_frame);
+    p = be_put_u16(p, (uint16_t)name.len);
     p = put_bytes(p, name);
     if (version >= FRAME_VERSION_2) {
-        p = put_u32(p, max_deadline_ms);
-        put_u32(p, default_deadline_ms);
+        p = be_put_u32(p, max_deadline_ms);
+        be_put_u32(p, default_deadline_ms);
     }
     return size;
 }
@@ -405,9 +362,9 @@ frame_write_request(uint8_t *dst, uint64_t id, uint8_t flags,
     assert(size - FRAME_HEADER_SIZE <= UINT32_MAX);
     frame_write_header(dst, FRAME_REQUEST, flags, id,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
-    p = put_u32(p, deadline_ms);
-    p = put_u16(p, (uint16_t)service.len);
-    p = put_u16(p, (uint16_t)key.len);
+    p = be_put_u32(p, deadline_ms);
+    p = be_put_u16(p, (uint16_t)service.len);
+    p = be_put_u16(p, (uint16_t)key.len);
     p = put_bytes(p, service);
     p = put_bytes(p, key);
     put_bytes(p, payload);
@@ -432,8 +389,8 @@ frame_write_error(uint8_t *dst, uint64_t id, uint16_t code, struct slice msg)
     size = frame_error_size(msg.len);
     frame_write_header(dst, FRAME_ERROR, 0, id,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
-    p = put_u16(p, code);
-    p = put_u16(p, (uint16_t)msg.len);
+    p = be_put_u16(p, code);
+    p = be_put_u16(p, (uint16_t)msg.len);
     put_bytes(p, msg);
     return size;
 }
@@ -448,8 +405,8 @@ frame_write_register(uint8_t *dst, uint64_t id, uint32_t credit,
     assert(service.len <= FRAME_MAX_NAME);
     frame_write_header(dst, FRAME_REGISTER, 0, id,
                        (uint32_t)(size - FRAME_HEADER_SIZE));
-    p = put_u32(p, credit);
-    p = put_u16(p, (uint16_t)service.len);
+    p = be_put_u32(p, credit);
+    p = be_put_u16(p, (uint16_t)service.len);
     put_bytes(p, service);
     return size;
 }

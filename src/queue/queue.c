@@ -148,7 +148,7 @@ queue_batch_name(struct queue_engine *qe, struct store_batch *b,
     free(v);
     if (err == FERRY_OK && !q->persisted) {
         /* The qid counter goes with the first name record of a queue. */
-        queue_put_u64(qid, qe->next_qid);
+        be_put_u64(qid, qe->next_qid);
         err = store_batch_put(b, qe->t_meta, QUEUE_NEXT_QID_KEY,
                               sizeof(QUEUE_NEXT_QID_KEY) - 1, qid, 8);
     }
@@ -434,6 +434,7 @@ queue_move_done(void *arg, const struct store_result *res)
             qe->stats.dead_lettered++;
         }
         queue_emit(qe, j->q, "dead", j->id);
+        j->origin = j->q->qid;
         j->q = o->to;
         j->attempts = o->attempts;
         queue_job_ready(qe, j);
@@ -592,10 +593,10 @@ queue_reserve_done(void *arg, const struct store_result *res)
             broker_answer_error(qe->b, o->handle, FERRY_ENOMEM, NULL);
         } else {
             p[0] = QUEUE_ST_OK;
-            queue_put_u64(p + 1, j->id);
-            queue_put_u64(p + 9, j->token);
-            queue_put_u32(p + 17, j->attempts);
-            queue_put_u16(p + 21, (uint16_t)j->prio);
+            be_put_u64(p + 1, j->id);
+            be_put_u64(p + 9, j->token);
+            be_put_u32(p + 17, j->attempts);
+            be_put_u16(p + 21, (uint16_t)j->prio);
             if (r.payload.len > 0) {
                 memcpy(p + QUEUE_RESERVE_HEAD, r.payload.p, r.payload.len);
             }
@@ -770,12 +771,19 @@ queue_reserve(struct queue_engine *qe, struct bcall *c,
 
 /* ---- push ---- */
 
+/* Forgets dd; pushes waiting for its first push keep it until they
+ * are answered. */
 static void
 queue_dedup_free(struct queue_engine *qe, struct qdedup *dd)
 {
-    smap_del(&qe->dedup, dd->key, dd->klen);
-    list_remove(&dd->node);
-    free(dd);
+    if (!dd->gone) {
+        smap_del(&qe->dedup, dd->key, dd->klen);
+        list_remove(&dd->node);
+        dd->gone = true;
+    }
+    if (dd->waiters == 0) {
+        free(dd);
+    }
 }
 
 static void
@@ -791,6 +799,8 @@ queue_push_done(void *arg, const struct store_result *res)
     if (res->status != STORE_COMMITTED) {
         qe->stats.write_errors++;
         if (o->dd != NULL) {
+            o->dd->pending = false;
+            o->dd->failed = true;
             queue_dedup_free(qe, o->dd);
         }
         queue_answer_err(qe, o->handle,
@@ -827,7 +837,7 @@ queue_push_done(void *arg, const struct store_result *res)
         }
     }
     rep[0] = QUEUE_ST_OK;
-    queue_put_u64(rep + 1, o->id);
+    be_put_u64(rep + 1, o->id);
     rep[9] = 0;
     broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     queue_feed(qe, q);
@@ -835,20 +845,20 @@ queue_push_done(void *arg, const struct store_result *res)
 }
 
 /* A push whose dedup id belongs to a push not yet committed: answered
- * once that one is decided (batches are decided in order). */
+ * once that one is decided (batches are decided in order), from the
+ * entry it holds. */
 static void
 queue_dedup_wait_done(void *arg, const struct store_result *res)
 {
     struct qop *o = arg;
     struct queue_engine *qe = o->qe;
-    struct qdedup *dd =
-        smap_get(&qe->dedup, o->rec.reason.p, o->rec.reason.len);
+    struct qdedup *dd = o->dd;
     uint8_t rep[QUEUE_PUSH_REPLY];
 
     (void)res;
-    if (dd != NULL && !dd->pending && dd->id == o->id) {
+    if (!dd->failed) {
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, dd->id);
+        be_put_u64(rep + 1, dd->id);
         rep[9] = 1;
         broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     } else {
@@ -856,7 +866,11 @@ queue_dedup_wait_done(void *arg, const struct store_result *res)
                             "the first push with this dedup id failed: push "
                             "again");
     }
-    free((void *)o->rec.reason.p);
+    o->dd = NULL;
+    dd->waiters--;
+    if (dd->gone) {
+        queue_dedup_free(qe, dd);
+    }
     queue_op_done(o);
 }
 
@@ -873,18 +887,29 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     size_t len = QUEUE_REC_HEAD + r->payload.len;
     uint8_t *buf;
 
+    if (store_space_low(qe->st)) {
+        /* The room left is for reserves and acks, which free it. */
+        qe->stats.write_errors++;
+        bcall_error(c, FERRY_ENO_SPACE,
+                    "the store is nearly full: pushes wait until acks free "
+                    "room");
+        return;
+    }
     if (r->dedup.len > 0) {
         uint8_t dk[4 + QUEUE_DEDUP_MAX];
-        queue_put_u32(dk, q->qid);
+        be_put_u32(dk, q->qid);
         memcpy(dk + 4, r->dedup.p, r->dedup.len);
         dd = smap_get(&qe->dedup, dk, 4 + r->dedup.len);
-        if (dd != NULL && dd->expires > now) {
+        /* One whose push is still being written is live whatever its
+         * window (0 ms, or shorter than the commit): that push's batch
+         * holds it, and frees it if it fails. */
+        if (dd != NULL && (dd->pending || dd->expires > now)) {
             uint8_t rep[QUEUE_PUSH_REPLY];
             q->n.dedup_hits++;
             qe->stats.dedup_hits++;
             if (!dd->pending) {
                 rep[0] = QUEUE_ST_OK;
-                queue_put_u64(rep + 1, dd->id);
+                be_put_u64(rep + 1, dd->id);
                 rep[9] = 1;
                 bcall_reply(c, rep, sizeof(rep));
                 return;
@@ -893,26 +918,20 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
             o = queue_op_new(qe, QUEUE_OP_PUSH, q);
             b = store_batch_new();
             if (o == NULL || b == NULL ||
-                (o->rec.reason.p = malloc(dd->klen)) == NULL ||
                 store_batch_del(b, qe->t_meta, "queue/none", 10) != FERRY_OK) {
-                if (o != NULL) {
-                    free((void *)o->rec.reason.p);
-                }
                 queue_op_free(o);
                 store_batch_free(b);
                 bcall_error(c, FERRY_ENOMEM, NULL);
                 return;
             }
-            memcpy((void *)o->rec.reason.p, dd->key, dd->klen);
-            o->rec.reason.len = dd->klen;
-            o->id = dd->id;
             o->handle = bcall_hold(c);
             if (o->handle == 0) {
-                free((void *)o->rec.reason.p);
                 queue_op_free(o);
                 store_batch_free(b);
                 return;
             }
+            o->dd = dd;
+            dd->waiters++;
             queue_submit_op(qe, b, o, queue_dedup_wait_done);
             return;
         }
@@ -958,7 +977,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     rec.payload = r->payload;
     queue_codec_write_rec(buf, &rec);
     queue_codec_key(key, q->qid, o->id);
-    queue_put_u64(idv, qe->next_id);
+    be_put_u64(idv, qe->next_id);
     if (store_batch_put(b, qe->t_jobs, key, sizeof(key), buf, len) !=
             FERRY_OK ||
         store_batch_put(b, qe->t_meta, QUEUE_NEXT_ID_KEY,
@@ -968,7 +987,7 @@ queue_push(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     }
     if (dd != NULL) {
         dd->id = o->id;
-        queue_put_u64(queue_put_u64(ddv, o->id), dd->expires);
+        be_put_u64(be_put_u64(ddv, o->id), dd->expires);
         if (store_batch_put(b, qe->t_dedup, dd->key, dd->klen, ddv, 16) !=
             FERRY_OK) {
             goto out_nomem;
@@ -1044,7 +1063,7 @@ queue_change_done(void *arg, const struct store_result *res)
         q->n.touches++;
         qe->stats.touches++;
         rep[0] = QUEUE_ST_OK;
-        queue_put_u32(rep + 1, o->vis_ms);
+        be_put_u32(rep + 1, o->vis_ms);
         if (o->handle != 0) {
             broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
         }
@@ -1098,9 +1117,13 @@ queue_job_op(struct queue_engine *qe, struct bcall *c,
         return;
     }
     if (r->op == QUEUE_OP_BURY || r->op == QUEUE_OP_RELEASE) {
-        struct queue *dlq = queue_dead_letter_of(qe, q, true);
         uint16_t md = queue_max_deliveries(j);
         bool bury = r->op == QUEUE_OP_BURY;
+        /* The dead-letter queue is made only when the job goes there: a
+         * plain release is no use of it. */
+        struct queue *dlq = bury || (md != 0 && j->attempts >= md)
+                                ? queue_dead_letter_of(qe, q, true)
+                                : NULL;
         if (bury && dlq == NULL) {
             bcall_error(c, FERRY_EINVALID_ARGUMENT,
                         "this queue has no dead-letter queue to bury into");

@@ -46,7 +46,7 @@ queue_settings_encode(uint32_t qid, const struct queue_settings *s, size_t *len)
         n = strlen(text);
         v = malloc(4 + n);
         if (v != NULL) {
-            queue_put_u32(v, qid);
+            be_put_u32(v, qid);
             memcpy(v + 4, text, n);
             *len = 4 + n;
         }
@@ -187,7 +187,7 @@ queue_settings_decode(const void *data, size_t len, uint32_t *qid,
         snprintf(err, err_size, "name record of %zu bytes", len);
         return false;
     }
-    *qid = queue_get_u32(data);
+    *qid = be_get_u32(data);
     return queue_settings_apply(
         (struct slice){(const uint8_t *)data + 4, len - 4}, s, err, err_size);
 }
@@ -429,7 +429,7 @@ queue_peek(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
                 goto out_nomem;
             }
             p[0] = QUEUE_ST_OK;
-            queue_put_u16(p + 1, (uint16_t)n);
+            be_put_u16(p + 1, (uint16_t)n);
         }
         for (size_t i = 0; i < n; i++) {
             struct qjob *j = jobs[i];
@@ -492,6 +492,7 @@ queue_many_done(void *arg, const struct store_result *res)
             j->q->n_busy--;
             j->q = o->to;
             j->attempts = 0;
+            j->origin = 0;
             queue_job_ready(qe, j);
         }
     }
@@ -510,7 +511,7 @@ queue_many_done(void *arg, const struct store_result *res)
             queue_feed(qe, o->to);
         }
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, o->n_jobs);
+        be_put_u64(rep + 1, o->n_jobs);
         broker_answer(qe->b, o->handle, FERRY_OK, rep, sizeof(rep));
     }
     queue_op_done(o);
@@ -578,7 +579,7 @@ queue_many(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     if (from == NULL || (from->ready.n == 0 &&
                          (r->op == QUEUE_OP_REDRIVE || from->n_delayed == 0))) {
         rep[0] = QUEUE_ST_OK;
-        queue_put_u64(rep + 1, 0);
+        be_put_u64(rep + 1, 0);
         bcall_reply(c, rep, sizeof(rep));
         return;
     }
@@ -595,12 +596,18 @@ queue_many(struct queue_engine *qe, struct bcall *c, const struct queue_req *r,
     if (o->to != NULL && queue_batch_name(qe, b, q, &q->set, o) != FERRY_OK) {
         goto out_err;
     }
-    /* Ready jobs in order, then (PURGE) delayed ones. */
-    while (o->n_jobs < limit && from->ready.n > 0) {
-        struct qjob *j =
-            container_of(heap_first(&from->ready), struct qjob, hn);
+    /* Ready jobs (a redrive takes those that died in q, or were pushed
+     * to the dead-letter queue itself, which other queues may share),
+     * then (PURGE) delayed ones. A job made busy leaves the heap: slot i
+     * holds another one then. */
+    for (size_t i = 0; o->n_jobs < limit && i < from->ready.n;) {
+        struct qjob *j = container_of(from->ready.v[i], struct qjob, hn);
         uint8_t key[QUEUE_KEY_LEN];
         if (r->op == QUEUE_OP_REDRIVE) {
+            if (j->origin != q->qid && j->origin != 0) {
+                i++;
+                continue;
+            }
             err = queue_batch_redrive(qe, b, j, q);
         } else {
             queue_codec_key(key, from->qid, j->id);
@@ -931,7 +938,7 @@ queue_tick_cb(struct timer *t)
         while (!list_is_empty(&q->dedup_fifo) && swept < QUEUE_BATCH_JOBS) {
             struct qdedup *dd =
                 container_of(q->dedup_fifo.next, struct qdedup, node);
-            if (dd->pending || dd->expires > now) {
+            if (dd->pending || dd->waiters > 0 || dd->expires > now) {
                 break;
             }
             if (b == NULL) {

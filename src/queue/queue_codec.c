@@ -16,9 +16,6 @@ static const char *const queue_op_names[] = {
     "pause", "resume", "purge",   "delete", "configure",
 };
 
-/* The most a CONFIGURE document may take. */
-#define QUEUE_SETTINGS_MAX 4096
-
 const char *
 queue_codec_op_name(unsigned op)
 {
@@ -123,10 +120,10 @@ queue_codec_decode(struct slice key, struct slice payload,
     switch (r.op) {
     case QUEUE_OP_PUSH: {
         size_t dlen = p[12];
-        r.priority = (int16_t)queue_get_u16(p);
-        r.delay_ms = queue_get_u32(p + 2);
-        r.visibility_ms = queue_get_u32(p + 6);
-        r.max_deliveries = queue_get_u16(p + 10);
+        r.priority = (int16_t)be_get_u16(p);
+        r.delay_ms = be_get_u32(p + 2);
+        r.visibility_ms = be_get_u32(p + 6);
+        r.max_deliveries = be_get_u16(p + 10);
         if (dlen > QUEUE_DEDUP_MAX) {
             return queue_bad(err,
                              "ferry.queue: push: dedup id of %zu bytes, "
@@ -146,19 +143,19 @@ queue_codec_decode(struct slice key, struct slice payload,
         break;
     }
     case QUEUE_OP_RESERVE:
-        r.wait_ms = queue_get_u32(p);
-        r.visibility_ms = queue_get_u32(p + 4);
+        r.wait_ms = be_get_u32(p);
+        r.visibility_ms = be_get_u32(p + 4);
         break;
     case QUEUE_OP_ACK:
     case QUEUE_OP_RELEASE:
     case QUEUE_OP_TOUCH:
     case QUEUE_OP_BURY:
-        r.id = queue_get_u64(p);
-        r.token = queue_get_u64(p + 8);
+        r.id = be_get_u64(p);
+        r.token = be_get_u64(p + 8);
         if (r.op == QUEUE_OP_RELEASE) {
-            r.delay_ms = queue_get_u32(p + 16);
+            r.delay_ms = be_get_u32(p + 16);
         } else if (r.op == QUEUE_OP_TOUCH) {
-            r.visibility_ms = queue_get_u32(p + 16);
+            r.visibility_ms = be_get_u32(p + 16);
         } else if (r.op == QUEUE_OP_BURY) {
             r.reason.p = p + 16;
             r.reason.len = n - 16;
@@ -172,7 +169,7 @@ queue_codec_decode(struct slice key, struct slice payload,
         break;
     case QUEUE_OP_PEEK:
         r.which = p[0];
-        r.limit = queue_get_u16(p + 1);
+        r.limit = be_get_u16(p + 1);
         if (r.which > QUEUE_PEEK_RESERVED) {
             return queue_bad(err, "ferry.queue: peek: bad kind %u",
                              (unsigned)r.which);
@@ -185,7 +182,7 @@ queue_codec_decode(struct slice key, struct slice payload,
         }
         break;
     case QUEUE_OP_REDRIVE:
-        r.limit = queue_get_u32(p);
+        r.limit = be_get_u32(p);
         break;
     case QUEUE_OP_CONFIGURE:
         if (n == 0 || n > QUEUE_SETTINGS_MAX) {
@@ -227,10 +224,10 @@ queue_codec_write_request(uint8_t *dst, const struct queue_req *r)
     *p++ = r->op;
     switch (r->op) {
     case QUEUE_OP_PUSH:
-        p = queue_put_u16(p, (uint16_t)r->priority);
-        p = queue_put_u32(p, r->delay_ms);
-        p = queue_put_u32(p, r->visibility_ms);
-        p = queue_put_u16(p, r->max_deliveries);
+        p = be_put_u16(p, (uint16_t)r->priority);
+        p = be_put_u32(p, r->delay_ms);
+        p = be_put_u32(p, r->visibility_ms);
+        p = be_put_u16(p, r->max_deliveries);
         *p++ = (uint8_t)r->dedup.len;
         if (r->dedup.len > 0) {
             memcpy(p, r->dedup.p, r->dedup.len);
@@ -241,29 +238,29 @@ queue_codec_write_request(uint8_t *dst, const struct queue_req *r)
         }
         break;
     case QUEUE_OP_RESERVE:
-        p = queue_put_u32(p, r->wait_ms);
-        queue_put_u32(p, r->visibility_ms);
+        p = be_put_u32(p, r->wait_ms);
+        be_put_u32(p, r->visibility_ms);
         break;
     case QUEUE_OP_ACK:
     case QUEUE_OP_RELEASE:
     case QUEUE_OP_TOUCH:
     case QUEUE_OP_BURY:
-        p = queue_put_u64(p, r->id);
-        p = queue_put_u64(p, r->token);
+        p = be_put_u64(p, r->id);
+        p = be_put_u64(p, r->token);
         if (r->op == QUEUE_OP_RELEASE) {
-            queue_put_u32(p, r->delay_ms);
+            be_put_u32(p, r->delay_ms);
         } else if (r->op == QUEUE_OP_TOUCH) {
-            queue_put_u32(p, r->visibility_ms);
+            be_put_u32(p, r->visibility_ms);
         } else if (r->op == QUEUE_OP_BURY && r->reason.len > 0) {
             memcpy(p, r->reason.p, r->reason.len);
         }
         break;
     case QUEUE_OP_PEEK:
         *p++ = r->which;
-        queue_put_u16(p, (uint16_t)r->limit);
+        be_put_u16(p, (uint16_t)r->limit);
         break;
     case QUEUE_OP_REDRIVE:
-        queue_put_u32(p, r->limit);
+        be_put_u32(p, r->limit);
         break;
     case QUEUE_OP_CONFIGURE:
         if (r->settings.len > 0) {
@@ -296,17 +293,17 @@ queue_codec_decode_reply(unsigned op, struct slice payload,
         if (n != 9 || p[8] > 1) {
             return FERRY_EPROTO;
         }
-        out->id = queue_get_u64(p);
+        out->id = be_get_u64(p);
         out->dup = p[8] == 1;
         return FERRY_OK;
     case QUEUE_OP_RESERVE:
         if (n < QUEUE_RESERVE_HEAD - 1) {
             return FERRY_EPROTO;
         }
-        out->id = queue_get_u64(p);
-        out->token = queue_get_u64(p + 8);
-        out->attempts = queue_get_u32(p + 16);
-        out->priority = (int16_t)queue_get_u16(p + 20);
+        out->id = be_get_u64(p);
+        out->token = be_get_u64(p + 8);
+        out->attempts = be_get_u32(p + 16);
+        out->priority = (int16_t)be_get_u16(p + 20);
         out->payload.p = p + 22;
         out->payload.len = n - 22;
         return FERRY_OK;
@@ -314,14 +311,14 @@ queue_codec_decode_reply(unsigned op, struct slice payload,
         if (n != 4) {
             return FERRY_EPROTO;
         }
-        out->deadline_ms = queue_get_u32(p);
+        out->deadline_ms = be_get_u32(p);
         return FERRY_OK;
     case QUEUE_OP_REDRIVE:
     case QUEUE_OP_PURGE:
         if (n != 8) {
             return FERRY_EPROTO;
         }
-        out->count = queue_get_u64(p);
+        out->count = be_get_u64(p);
         return FERRY_OK;
     case QUEUE_OP_PEEK: {
         struct slice rest;
@@ -329,7 +326,7 @@ queue_codec_decode_reply(unsigned op, struct slice payload,
         if (n < 2) {
             return FERRY_EPROTO;
         }
-        out->n = queue_get_u16(p);
+        out->n = be_get_u16(p);
         rest.p = p + 2;
         rest.len = n - 2;
         out->entries = rest;
@@ -361,13 +358,13 @@ queue_codec_write_peek_entry(uint8_t *dst, const struct queue_peek_entry *e)
 {
     uint8_t *p = dst;
 
-    p = queue_put_u64(p, e->id);
-    p = queue_put_u32(p, e->attempts);
-    p = queue_put_u16(p, (uint16_t)e->priority);
+    p = be_put_u64(p, e->id);
+    p = be_put_u32(p, e->attempts);
+    p = be_put_u16(p, (uint16_t)e->priority);
     *p++ = e->state;
-    p = queue_put_u64(p, e->age_ms);
-    p = queue_put_u16(p, (uint16_t)e->reason.len);
-    p = queue_put_u32(p, (uint32_t)e->payload.len);
+    p = be_put_u64(p, e->age_ms);
+    p = be_put_u16(p, (uint16_t)e->reason.len);
+    p = be_put_u32(p, (uint32_t)e->payload.len);
     if (e->reason.len > 0) {
         memcpy(p, e->reason.p, e->reason.len);
         p += e->reason.len;
@@ -388,13 +385,13 @@ queue_codec_next_peek_entry(struct slice *rest, struct queue_peek_entry *e)
     if (rest->len < QUEUE_PEEK_ENTRY_HEAD) {
         return false;
     }
-    e->id = queue_get_u64(p);
-    e->attempts = queue_get_u32(p + 8);
-    e->priority = (int16_t)queue_get_u16(p + 12);
+    e->id = be_get_u64(p);
+    e->attempts = be_get_u32(p + 8);
+    e->priority = (int16_t)be_get_u16(p + 12);
     e->state = p[14];
-    e->age_ms = queue_get_u64(p + 15);
-    rlen = queue_get_u16(p + 23);
-    plen = queue_get_u32(p + 25);
+    e->age_ms = be_get_u64(p + 15);
+    rlen = be_get_u16(p + 23);
+    plen = be_get_u32(p + 25);
     if (e->state > QUEUE_RESERVED || rest->len - QUEUE_PEEK_ENTRY_HEAD < rlen ||
         rest->len - QUEUE_PEEK_ENTRY_HEAD - rlen < plen) {
         return false;
@@ -415,15 +412,15 @@ queue_codec_write_rec_head(uint8_t *dst, const struct queue_rec *r)
 
     *p++ = r->state;
     *p++ = 0; /* flags, for later */
-    p = queue_put_u16(p, (uint16_t)r->priority);
-    p = queue_put_u32(p, r->attempts);
-    p = queue_put_u16(p, r->max_deliveries);
-    p = queue_put_u32(p, r->visibility_ms);
-    p = queue_put_u64(p, r->at_ms);
-    p = queue_put_u64(p, r->token);
-    p = queue_put_u64(p, r->pushed_ms);
-    p = queue_put_u32(p, r->origin);
-    queue_put_u16(p, (uint16_t)r->reason.len);
+    p = be_put_u16(p, (uint16_t)r->priority);
+    p = be_put_u32(p, r->attempts);
+    p = be_put_u16(p, r->max_deliveries);
+    p = be_put_u32(p, r->visibility_ms);
+    p = be_put_u64(p, r->at_ms);
+    p = be_put_u64(p, r->token);
+    p = be_put_u64(p, r->pushed_ms);
+    p = be_put_u32(p, r->origin);
+    be_put_u16(p, (uint16_t)r->reason.len);
 }
 
 size_t
@@ -453,15 +450,15 @@ queue_codec_read_rec(const void *data, size_t len, struct queue_rec *r)
         return false;
     }
     r->state = p[0];
-    r->priority = (int16_t)queue_get_u16(p + 2);
-    r->attempts = queue_get_u32(p + 4);
-    r->max_deliveries = queue_get_u16(p + 8);
-    r->visibility_ms = queue_get_u32(p + 10);
-    r->at_ms = queue_get_u64(p + 14);
-    r->token = queue_get_u64(p + 22);
-    r->pushed_ms = queue_get_u64(p + 30);
-    r->origin = queue_get_u32(p + 38);
-    rlen = queue_get_u16(p + 42);
+    r->priority = (int16_t)be_get_u16(p + 2);
+    r->attempts = be_get_u32(p + 4);
+    r->max_deliveries = be_get_u16(p + 8);
+    r->visibility_ms = be_get_u32(p + 10);
+    r->at_ms = be_get_u64(p + 14);
+    r->token = be_get_u64(p + 22);
+    r->pushed_ms = be_get_u64(p + 30);
+    r->origin = be_get_u32(p + 38);
+    rlen = be_get_u16(p + 42);
     if (len - QUEUE_REC_HEAD < rlen) {
         return false;
     }
@@ -475,5 +472,5 @@ queue_codec_read_rec(const void *data, size_t len, struct queue_rec *r)
 void
 queue_codec_key(uint8_t dst[QUEUE_KEY_LEN], uint32_t qid, uint64_t id)
 {
-    queue_put_u64(queue_put_u32(dst, qid), id);
+    be_put_u64(be_put_u32(dst, qid), id);
 }

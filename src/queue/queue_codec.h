@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ferry.h"
+#include "core/be.h"
 #include "proto/frame.h"
 
 enum queue_op {
@@ -69,6 +70,7 @@ enum queue_state {
 #define QUEUE_BACKOFF_MAX 16             /* entries of a backoff list */
 #define QUEUE_RELEASE_BACKOFF UINT32_MAX /* RELEASE delay: by the list */
 #define QUEUE_CODEC_ERR_SIZE 128         /* room for a decode message */
+#define QUEUE_SETTINGS_MAX 4096          /* bytes of a CONFIGURE document */
 
 /* Reply heads, in bytes. */
 #define QUEUE_PUSH_REPLY 10   /* status, id, dup */
@@ -188,52 +190,5 @@ void queue_codec_write_rec_head(uint8_t *dst, const struct queue_rec *r);
 bool queue_codec_read_rec(const void *data, size_t len, struct queue_rec *r);
 /* The store key of job id in queue qid. */
 void queue_codec_key(uint8_t dst[QUEUE_KEY_LEN], uint32_t qid, uint64_t id);
-
-/* Big-endian helpers. */
-static inline uint8_t *
-queue_put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-    }
-    return p + 8;
-}
-static inline uint8_t *
-queue_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-static inline uint8_t *
-queue_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-static inline uint64_t
-queue_get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-static inline uint32_t
-queue_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-static inline uint16_t
-queue_get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 #endif

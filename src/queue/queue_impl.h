@@ -56,6 +56,7 @@ struct qjob {
     uint64_t pushed_ms;      /* unix ms of its push */
     uint32_t attempts;       /* deliveries so far */
     uint32_t vis_ms;         /* its own visibility timeout, 0: queue's */
+    uint32_t origin;         /* dead-lettered: the queue id it came from */
     uint16_t max_deliveries; /* its own, 0: the queue's */
     int16_t prio;            /* higher first */
     uint8_t state;           /* enum qjob_state */
@@ -114,6 +115,11 @@ struct qdedup {
     uint64_t expires;                 /* unix ms */
     uint64_t id;                      /* the first push's job */
     bool pending;                     /* that push is not yet committed */
+    bool failed;                      /* that push failed */
+    bool gone;                        /* out of the map and the list: freed
+                                         once no waiter holds it */
+    uint32_t waiters;                 /* pushes of the same id waiting for
+                                         that push's batch */
     uint16_t klen;                    /* bytes of key */
     uint8_t key[4 + QUEUE_DEDUP_MAX]; /* qid, dedup id: the smap key */
 };

@@ -99,7 +99,7 @@ queue_load_jobs(struct queue_engine *qe)
             bad++;
             goto next;
         }
-        q = map_get(&qe->by_qid, queue_get_u32(kp));
+        q = map_get(&qe->by_qid, be_get_u32(kp));
         if (q == NULL) {
             orphans++;
             goto next;
@@ -111,13 +111,14 @@ queue_load_jobs(struct queue_engine *qe)
         }
         memset(j, 0, sizeof(*j));
         heap_node_init(&j->hn);
-        j->id = queue_get_u64(kp + 4);
+        j->id = be_get_u64(kp + 4);
         j->q = q;
         j->prio = r.priority;
         j->attempts = r.attempts;
         j->vis_ms = r.visibility_ms;
         j->max_deliveries = r.max_deliveries;
         j->pushed_ms = r.pushed_ms;
+        j->origin = r.origin;
         if (map_put(&qe->jobs, j->id, j) != FERRY_OK) {
             pool_put(&qe->job_pool, j);
             err = FERRY_ENOMEM;
@@ -169,8 +170,8 @@ queue_load_dedup(struct queue_engine *qe)
 
         /* Expired ones are skipped here and swept from disk later. */
         if (k.len < 5 || k.len > 4 + QUEUE_DEDUP_MAX || v.len != 16 ||
-            queue_get_u64((const uint8_t *)v.data + 8) <= now ||
-            (q = map_get(&qe->by_qid, queue_get_u32(k.data))) == NULL) {
+            be_get_u64((const uint8_t *)v.data + 8) <= now ||
+            (q = map_get(&qe->by_qid, be_get_u32(k.data))) == NULL) {
             goto next;
         }
         dd = calloc(1, sizeof(*dd));
@@ -180,8 +181,8 @@ queue_load_dedup(struct queue_engine *qe)
         }
         memcpy(dd->key, k.data, k.len);
         dd->klen = (uint16_t)k.len;
-        dd->id = queue_get_u64(v.data);
-        dd->expires = queue_get_u64((const uint8_t *)v.data + 8);
+        dd->id = be_get_u64(v.data);
+        dd->expires = be_get_u64((const uint8_t *)v.data + 8);
         if (smap_put(&qe->dedup, dd->key, dd->klen, dd) != FERRY_OK) {
             free(dd);
             err = FERRY_ENOMEM;

@@ -119,7 +119,7 @@ kv_reply_u64(struct bcall *c, uint8_t status, uint64_t v)
     uint8_t b[9];
 
     b[0] = status;
-    kv_put_u64(b + 1, v);
+    be_put_u64(b + 1, v);
     bcall_reply(c, b, sizeof(b));
 }
 
@@ -150,7 +150,7 @@ kv_get(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
         return;
     }
     p[0] = KV_ST_OK;
-    kv_put_u64(p + 1, kv->rev);
+    be_put_u64(p + 1, kv->rev);
     memcpy(p + 9, v.data, v.len);
     bcall_reply_commit(c);
 }
@@ -248,9 +248,9 @@ kv_range(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
     }
     p = kv->out;
     p[0] = KV_ST_OK;
-    kv_put_u64(p + 1, kv->rev);
+    be_put_u64(p + 1, kv->rev);
     p[9] = more ? 1 : 0;
-    kv_put_u32(p + 10, (uint32_t)n);
+    be_put_u32(p + 10, (uint32_t)n);
     bcall_reply(c, p, a.len);
 }
 
@@ -267,8 +267,8 @@ kv_count(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
         return;
     }
     b[0] = KV_ST_OK;
-    kv_put_u64(b + 1, kv->rev);
-    kv_put_u64(b + 9, n);
+    be_put_u64(b + 1, kv->rev);
+    be_put_u64(b + 9, n);
     bcall_reply(c, b, sizeof(b));
 }
 
@@ -374,8 +374,8 @@ kv_watch_collect(struct kv_service *kv, const struct kv_req *r, uint64_t rev,
     }
     p = kv->out;
     p[0] = KV_ST_OK;
-    kv_put_u64(p + 1, kv->rev);
-    kv_put_u32(p + 9, cnt);
+    be_put_u64(p + 1, kv->rev);
+    be_put_u32(p + 9, cnt);
     *len = off;
     *n = cnt;
     return true;
@@ -624,7 +624,7 @@ kv_write_done(void *arg, const struct store_result *res)
                          w->op == KV_OP_PUT ? "put" : "delete",
                          (unsigned long long)res->rev);
         b[0] = KV_ST_OK;
-        kv_put_u64(b + 1, res->rev);
+        be_put_u64(b + 1, res->rev);
         broker_answer(kv->b, w->handle, FERRY_OK, b, sizeof(b));
         if (!kv->check_on && !list_is_empty(&kv->watchers)) {
             uv_check_start(&kv->check, kv_check_cb);
@@ -635,10 +635,10 @@ kv_write_done(void *arg, const struct store_result *res)
         b[0] = w->status;
         if (w->status == KV_ST_EXISTS) {
             kv->stats.cas_failed++;
-            kv_put_u64(b + 1, w->cur_mod_rev);
+            be_put_u64(b + 1, w->cur_mod_rev);
         } else {
             kv->stats.not_found++;
-            kv_put_u64(b + 1, kv->rev);
+            be_put_u64(b + 1, kv->rev);
         }
         broker_answer(kv->b, w->handle, FERRY_OK, b, sizeof(b));
         break;
@@ -654,9 +654,18 @@ kv_write_done(void *arg, const struct store_result *res)
 static void
 kv_write(struct kv_service *kv, struct bcall *c, const struct kv_req *r)
 {
-    struct kv_write *w = kv_write_get(kv);
+    struct kv_write *w;
     struct store_batch *b;
 
+    if (r->op == KV_OP_PUT && store_space_low(kv->st)) {
+        /* The room left is for deletes, which free it. */
+        kv->stats.write_errors++;
+        bcall_error(c, FERRY_ENO_SPACE,
+                    "the store is nearly full: puts wait until deletes free "
+                    "room");
+        return;
+    }
+    w = kv_write_get(kv);
     if (w == NULL) {
         bcall_error(c, FERRY_ENOMEM, NULL);
         return;

@@ -91,7 +91,7 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
     case KV_OP_PUT:
     case KV_OP_DELETE:
         r.cond = p[0];
-        r.rev = kv_get_u64(p + 1);
+        r.rev = be_get_u64(p + 1);
         if (r.cond > KV_COND_REV ||
             (r.op == KV_OP_DELETE && r.cond == KV_COND_ABSENT)) {
             return kv_bad(err, "ferry.kv: %s: bad cond %u",
@@ -135,7 +135,7 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
         r.end.len = elen;
         if (r.op == KV_OP_RANGE) {
             const uint8_t *q = p + 3 + elen;
-            r.limit = kv_get_u32(q);
+            r.limit = be_get_u32(q);
             if (r.limit == 0) {
                 r.limit = KV_LIMIT_DEFAULT;
             } else if (r.limit > KV_LIMIT_MAX) {
@@ -164,9 +164,9 @@ kv_codec_decode(struct slice key, struct slice payload, struct kv_req *out,
                           (unsigned)p[0]);
         }
         r.prefix = p[0] == 1;
-        r.from_rev = kv_get_u64(p + 1);
-        r.wait_ms = kv_get_u32(p + 9);
-        r.max_events = kv_get_u32(p + 13);
+        r.from_rev = be_get_u64(p + 1);
+        r.wait_ms = be_get_u32(p + 9);
+        r.max_events = be_get_u32(p + 13);
         if (r.max_events == 0) {
             r.max_events = KV_EVENTS_DEFAULT;
         } else if (r.max_events > KV_EVENTS_MAX) {
@@ -213,9 +213,9 @@ kv_codec_in_range(const struct kv_req *r, struct slice k)
 void
 kv_codec_write_meta(uint8_t *dst, const struct kv_meta *m)
 {
-    dst = kv_put_u64(dst, m->create_rev);
-    dst = kv_put_u64(dst, m->mod_rev);
-    kv_put_u64(dst, m->version);
+    dst = be_put_u64(dst, m->create_rev);
+    dst = be_put_u64(dst, m->mod_rev);
+    be_put_u64(dst, m->version);
 }
 
 bool
@@ -227,9 +227,9 @@ kv_codec_read_stored(const void *data, size_t len, struct kv_meta *m,
     if (len < KV_META) {
         return false;
     }
-    m->create_rev = kv_get_u64(p);
-    m->mod_rev = kv_get_u64(p + 8);
-    m->version = kv_get_u64(p + 16);
+    m->create_rev = be_get_u64(p);
+    m->mod_rev = be_get_u64(p + 8);
+    m->version = be_get_u64(p + 16);
     value->p = p + KV_META;
     value->len = len - KV_META;
     return true;
@@ -244,14 +244,14 @@ kv_codec_write_entry(uint8_t *dst, bool event, uint8_t type, struct slice key,
     if (event) {
         *p++ = type;
     }
-    p = kv_put_u16(p, (uint16_t)key.len);
+    p = be_put_u16(p, (uint16_t)key.len);
     if (key.len > 0) {
         memcpy(p, key.p, key.len);
     }
     p += key.len;
     kv_codec_write_meta(p, m);
     p += KV_META;
-    p = kv_put_u32(p, (uint32_t)value.len);
+    p = be_put_u32(p, (uint32_t)value.len);
     if (value.len > 0) {
         memcpy(p, value.p, value.len);
     }
@@ -278,7 +278,7 @@ kv_codec_write_request(uint8_t *dst, const struct kv_req *r)
     case KV_OP_PUT:
     case KV_OP_DELETE:
         *p++ = r->cond;
-        p = kv_put_u64(p, r->rev);
+        p = be_put_u64(p, r->rev);
         if (r->op == KV_OP_PUT && r->value.len > 0) {
             memcpy(p, r->value.p, r->value.len);
         }
@@ -286,21 +286,21 @@ kv_codec_write_request(uint8_t *dst, const struct kv_req *r)
     case KV_OP_RANGE:
     case KV_OP_COUNT:
         *p++ = r->mode;
-        p = kv_put_u16(p, (uint16_t)r->end.len);
+        p = be_put_u16(p, (uint16_t)r->end.len);
         if (r->end.len > 0) {
             memcpy(p, r->end.p, r->end.len);
         }
         p += r->end.len;
         if (r->op == KV_OP_RANGE) {
-            p = kv_put_u32(p, r->limit);
+            p = be_put_u32(p, r->limit);
             *p = r->keys_only ? 1 : 0;
         }
         break;
     case KV_OP_WATCH:
         *p++ = r->prefix ? 1 : 0;
-        p = kv_put_u64(p, r->from_rev);
-        p = kv_put_u32(p, r->wait_ms);
-        kv_put_u32(p, r->max_events);
+        p = be_put_u64(p, r->from_rev);
+        p = be_put_u32(p, r->wait_ms);
+        be_put_u32(p, r->max_events);
         break;
     }
     return n;
@@ -334,10 +334,10 @@ kv_codec_next_entry(struct slice *rest, bool event, uint8_t *type,
     key->p = p + 2;
     key->len = klen;
     p += 2 + klen;
-    m->create_rev = kv_get_u64(p);
-    m->mod_rev = kv_get_u64(p + 8);
-    m->version = kv_get_u64(p + 16);
-    vlen = kv_get_u32(p + KV_META);
+    m->create_rev = be_get_u64(p);
+    m->mod_rev = be_get_u64(p + 8);
+    m->version = be_get_u64(p + 16);
+    vlen = be_get_u32(p + KV_META);
     p += KV_META + 4;
     n -= 2 + klen + KV_META + 4;
     if (vlen > n) {
@@ -369,7 +369,7 @@ kv_codec_decode_reply(unsigned op, struct slice payload, struct kv_reply *out)
         if (n < 8) {
             return FERRY_EPROTO;
         }
-        r.rev = kv_get_u64(p);
+        r.rev = be_get_u64(p);
         if (r.status == KV_ST_OK) {
             if (!kv_codec_read_stored(p + 8, n - 8, &r.meta, &r.value)) {
                 return FERRY_EPROTO;
@@ -386,14 +386,14 @@ kv_codec_decode_reply(unsigned op, struct slice payload, struct kv_reply *out)
         if (n != 8) {
             return FERRY_EPROTO;
         }
-        r.rev = kv_get_u64(p);
+        r.rev = be_get_u64(p);
         break;
     case KV_OP_COUNT:
         if (n != 16) {
             return FERRY_EPROTO;
         }
-        r.rev = kv_get_u64(p);
-        r.count = kv_get_u64(p + 8);
+        r.rev = be_get_u64(p);
+        r.count = be_get_u64(p + 8);
         break;
     case KV_OP_RANGE:
     case KV_OP_WATCH: {
@@ -406,14 +406,14 @@ kv_codec_decode_reply(unsigned op, struct slice payload, struct kv_reply *out)
         if (n < head) {
             return FERRY_EPROTO;
         }
-        r.rev = kv_get_u64(p);
+        r.rev = be_get_u64(p);
         if (!event) {
             if (p[8] > 1) {
                 return FERRY_EPROTO;
             }
             r.more = p[8] == 1;
         }
-        r.n = kv_get_u32(p + head - 4);
+        r.n = be_get_u32(p + head - 4);
         r.entries.p = p + head;
         r.entries.len = n - head;
         rest = r.entries;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ferry.h"
+#include "core/be.h"
 #include "proto/frame.h"
 
 enum kv_op {
@@ -105,48 +106,6 @@ void kv_codec_write_meta(uint8_t *dst, const struct kv_meta *m);
  * when it is shorter than KV_META. */
 bool kv_codec_read_stored(const void *data, size_t len, struct kv_meta *m,
                           struct slice *value);
-
-/* Big-endian helpers. */
-static inline uint8_t *
-kv_put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-    }
-    return p + 8;
-}
-static inline uint8_t *
-kv_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-static inline uint8_t *
-kv_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-static inline uint64_t
-kv_get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-static inline uint32_t
-kv_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
 
 /* One RANGE entry or WATCH event (type first when event), written at dst;
  * returns the bytes (KV_ENTRY_HEAD or KV_EVENT_HEAD + klen + vlen). */

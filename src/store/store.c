@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +102,7 @@ store_run_done(struct store *s)
                 st->ops += b->n_ops;
             }
             s->in_flight--;
+            s->in_flight_bytes -= b->len;
             if (b->cb != NULL) {
                 b->cb(b->arg, &b->result);
             }
@@ -271,11 +273,17 @@ store_open(struct store **out, uv_loop_t *loop, const struct store_opts *o)
     {
         MDB_envinfo info;
         MDB_stat st;
+        struct statvfs vfs;
         mdb_env_info(s->env, &info);
         mdb_env_stat(s->env, &st);
         atomic_store(&s->w_map_bytes, (uint64_t)info.me_mapsize);
         atomic_store(&s->w_used_bytes,
                      (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
+        /* Until the writer's first look (its first commit). */
+        atomic_store(&s->w_disk_free,
+                     statvfs(o->dir, &vfs) == 0
+                         ? (uint64_t)vfs.f_bavail * vfs.f_frsize
+                         : UINT64_MAX / 4);
     }
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         log_error("store '%s': cannot start the writer thread", o->dir);
@@ -501,6 +509,7 @@ store_submit(struct store *s, struct store_batch *b, store_done_cb cb,
         b->result.err = FERRY_ESHUTTING_DOWN;
     }
     s->in_flight++;
+    s->in_flight_bytes += b->len;
     pthread_mutex_lock(&s->mu);
     if (b->result.status == STORE_FAILED) {
         /* Decided already; its callback still runs from the loop. */
@@ -527,4 +536,27 @@ store_stats(struct store *s)
     st->syncs = atomic_load(&s->w_syncs);
     st->queued = s->in_flight;
     return st;
+}
+
+uint64_t
+store_headroom(const struct store *s)
+{
+    /* A small store keeps an eighth of itself. */
+    return s->max_bytes / 8 < STORE_HEADROOM ? s->max_bytes / 8
+                                             : STORE_HEADROOM;
+}
+
+bool
+store_space_low(struct store *s)
+{
+    uint64_t used = atomic_load(&s->w_used_bytes);
+    uint64_t freed = atomic_load(&s->w_free_bytes);
+    uint64_t disk = atomic_load(&s->w_disk_free) + freed;
+    uint64_t map = (s->max_bytes > used ? s->max_bytes - used : 0) + freed;
+    uint64_t room = disk < map ? disk : map;
+    /* What is queued but not yet measured: twice its bytes, for the
+     * B-tree's pages around it. */
+    uint64_t coming = 2 * s->in_flight_bytes;
+
+    return room < coming || room - coming < store_headroom(s);
 }

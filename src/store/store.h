@@ -248,6 +248,17 @@ ferry_err store_get_counter(struct store *s, unsigned table, const void *key,
 void store_submit(struct store *s, struct store_batch *b, store_done_cb cb,
                   void *arg);
 
+/*
+ * Whether less than STORE_HEADROOM bytes (an eighth of store_max_bytes
+ * when that is less) are left for writes (on the disk and under
+ * store_max_bytes, LMDB's freed pages counted as room), as the
+ * writer last saw it (at most 250 ms ago). Writes that add data (queue
+ * pushes) are refused with NO_SPACE then, so that those which free it
+ * (acks, deletes) and small rewrites (reserves) still find room.
+ */
+#define STORE_HEADROOM (UINT64_C(2) << 20)
+bool store_space_low(struct store *s);
+
 /* The counters; the histograms are the store's own (borrowed). */
 const struct store_stats *store_stats(struct store *s);
 

@@ -70,6 +70,14 @@ struct store_list {
     struct store_batch *tail; /* last, or NULL */
 };
 
+/* Free bytes on the store's disk under which an EIO of a commit is taken
+ * for a full disk (NO_SPACE). */
+#define STORE_FULL_SLACK (UINT64_C(1) << 20)
+
+/* The room store_space_low() keeps (store.c). */
+struct store;
+uint64_t store_headroom(const struct store *s);
+
 /* Owned by whoever called store_open. */
 struct store {
     uv_loop_t *loop;               /* borrowed */
@@ -107,6 +115,11 @@ struct store {
 
     /* Written by the writer, read by the loop. */
     _Atomic uint64_t w_used_bytes; /* pages in use, bytes */
+    _Atomic uint64_t w_free_bytes; /* pages on LMDB's free list, bytes */
+    _Atomic uint64_t w_disk_free;  /* free bytes of the disk under it */
+    uint64_t w_space_at;           /* writer: µs of the last look */
+    uint64_t in_flight_bytes;      /* loop: data bytes of the batches
+                                      queued and not yet called back */
     _Atomic uint64_t w_map_bytes;  /* map size */
     _Atomic uint64_t w_grows;      /* map growths */
     _Atomic uint64_t w_syncs;      /* mdb_env_sync calls */

@@ -11,6 +11,7 @@
  * mdb_env_sync every N ms while there is something unsynced.
  */
 #include <errno.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,6 +244,52 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
 }
 
 /* Refreshes the map figures the loop reads. */
+/*
+ * The room left for writes, every 250 ms (every commit when it is short):
+ * the disk's free bytes
+ * and the pages LMDB has freed inside its file (its free list, which new
+ * pages come from first). store_space_low() reads them on the loop.
+ */
+static void
+writer_note_space(struct store *s, unsigned psize)
+{
+    uint64_t now = writer_now_us(), pages = 0;
+    const char *path = NULL;
+    struct statvfs v;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, d;
+
+    /* Every commit once the room is getting short, else every 250 ms. */
+    if (now - s->w_space_at < 250000 && s->w_space_at != 0 &&
+        atomic_load(&s->w_disk_free) + atomic_load(&s->w_free_bytes) >
+            8 * store_headroom(s)) {
+        return;
+    }
+    s->w_space_at = now;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
+        /* dbi 0 is LMDB's free list: txn id -> page list, count first. */
+        if (mdb_cursor_open(txn, 0, &cur) == 0) {
+            int rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+            while (rc == 0) {
+                if (d.mv_size >= sizeof(size_t)) {
+                    size_t n;
+                    memcpy(&n, d.mv_data, sizeof(n));
+                    pages += n;
+                }
+                rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+            }
+            mdb_cursor_close(cur);
+        }
+        mdb_txn_abort(txn);
+    }
+    atomic_store(&s->w_free_bytes, pages * psize);
+    if (mdb_env_get_path(s->env, &path) == 0 && path != NULL &&
+        statvfs(path, &v) == 0) {
+        atomic_store(&s->w_disk_free, (uint64_t)v.f_bavail * v.f_frsize);
+    }
+}
+
 static void
 writer_note_map(struct store *s)
 {
@@ -253,6 +300,7 @@ writer_note_map(struct store *s)
         atomic_store(&s->w_used_bytes,
                      (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
         atomic_store(&s->w_map_bytes, (uint64_t)info.me_mapsize);
+        writer_note_space(s, st.ms_psize);
     }
 }
 
@@ -300,6 +348,22 @@ writer_err(int rc)
 {
     return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT ? FERRY_ENO_SPACE
                                                               : FERRY_ESYS;
+}
+
+/* Whether the disk under the store is (nearly) full. LMDB turns a short
+ * write of its pages into EIO, so a full disk can show as EIO, not
+ * ENOSPC: told apart by the space left. */
+static bool
+writer_disk_full(struct store *s)
+{
+    const char *path = NULL;
+    struct statvfs v;
+
+    if (mdb_env_get_path(s->env, &path) != 0 || path == NULL ||
+        statvfs(path, &v) != 0) {
+        return false;
+    }
+    return (uint64_t)v.f_bavail * v.f_frsize < STORE_FULL_SLACK;
 }
 
 /* Decides every batch of the group and commits those that apply. */
@@ -372,6 +436,9 @@ retry:
                 goto retry;
             }
         } else if (rc != 0) {
+            if (rc == EIO && writer_disk_full(s)) {
+                rc = ENOSPC;
+            }
             if (rc != ENOSPC && rc != EDQUOT) {
                 log_error("store: commit: %s", mdb_strerror(rc));
             }

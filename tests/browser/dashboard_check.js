@@ -155,6 +155,32 @@ async function main() {
                     store_chart: !!document.querySelector(
                         "#store-chart .uplot canvas",
                     ),
+                    // The queues table: shown once /v1/stats has
+                    // ferry.queue; per queue its ready count and state.
+                    queues_shown: !document.getElementById("queues-panel")
+                        ?.hidden,
+                    queues: Object.fromEntries(
+                        [
+                            ...document.querySelectorAll(
+                                "#queues-table tr[data-queue]",
+                            ),
+                        ].map((r) => [
+                            r.dataset.queue,
+                            {
+                                ready: Number(
+                                    r.querySelector("td[data-ready]")?.dataset
+                                        .ready,
+                                ),
+                                dead: Number(
+                                    r.querySelector("td[data-dead]")?.dataset
+                                        .dead,
+                                ),
+                                state: r
+                                    .querySelector(".tag")
+                                    ?.textContent.trim(),
+                            },
+                        ]),
+                    ),
                     charts: [
                         "throughput-chart",
                         "errors-chart",

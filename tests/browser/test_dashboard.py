@@ -147,13 +147,19 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertEqual(r.status, 200, r)
         seen = self._live_dashboard(
             d, d.http_url + "/#token=" + token,
-            os.path.join(ARTIFACTS, "dashboard-token.png"))
+            os.path.join(ARTIFACTS, "dashboard-token.png"),
+            {"Authorization": "Bearer " + token})
         self.assertEqual(seen["states"].get("fib"), "disabled", seen)
         self.assertEqual(seen["states"].get("echo"), "built-in", seen)
 
-    def _live_dashboard(self, d, url, shot=SCREENSHOT):
+    def _live_dashboard(self, d, url, shot=SCREENSHOT, headers=None):
         """Loads url in chromium under load; checks what it showed."""
         self.worker("fib_worker", "--addr", d.addr)
+        # Two jobs pushed over HTTP, for the queues table.
+        for body in (b"job 1", b"job 2"):
+            r = http_request(d.http_addr, "POST", "/v1/queues/dash.jobs/jobs",
+                             body=body, headers=headers)
+            self.assertEqual(r.status, 201, r)
         self._bench = subprocess.Popen(
             [binary("ferry"), "--addr", d.addr, "bench", "--service", "echo",
              "--connections", "4", "--depth", "4", "--payload", "64",
@@ -218,6 +224,10 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertRegex(seen.get("store_size", ""),
                          r"^\d+(\.\d)? (B|KiB|MiB) used, map \d", seen)
         self.assertTrue(seen.get("store_chart"), seen)
+        # The queues table: the queue the jobs were pushed to, both ready.
+        self.assertTrue(seen.get("queues_shown"), seen)
+        self.assertEqual(seen.get("queues", {}).get("dash.jobs"),
+                         {"ready": 2, "dead": 0, "state": "delivering"}, seen)
         self.assertTrue(seen.get("ok"), seen)
         self.assertTrue(os.path.getsize(shot) > 10000, shot)
         return seen

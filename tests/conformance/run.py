@@ -476,10 +476,11 @@ RUNNER_KEYS = ("caller", "expect", "within_ms", "timeout_s", "repeat",
 
 
 def servant_args(args):
-    """A servant command's args in text form ("key", "value", "end": UTF-8;
-    "keys": a list of them) as the hex fields drivers read."""
+    """A servant command's args in text form ("key", "value", "end", and
+    ferry.queue's "payload", "dedup", "reason": UTF-8; "keys": a list of
+    them) as the hex fields drivers read. A queue's name stays text."""
     out = dict(args)
-    for text in ("key", "value", "end"):
+    for text in ("key", "value", "end", "payload", "dedup", "reason"):
         if text in out:
             out[text + "_hex"] = out.pop(text).encode().hex()
     if "keys" in out:

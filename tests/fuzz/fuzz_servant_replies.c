@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_servant_replies.c - libferry's reply decoders of ferry.cache,
- * ferry.kv and ferry.id (src/lib/servants.c) on any bytes: the first byte
- * picks the service and op, the rest is the reply. A decode either fails
+ * ferry.kv and ferry.id (src/lib/servants.c) and ferry.queue
+ * (src/lib/queue.c) on any bytes: the first byte picks the service and op
+ * (240 and up: ferry.queue), the rest is the reply. A decode either fails
  * with FERRY_EINVALID_ARGUMENT or gives fields inside the input, and the
  * list iterators then walk exactly the count it announced.
  *
- * FUZZ_SRC: src/lib/servants.c
+ * FUZZ_SRC: src/lib/servants.c src/lib/queue.c src/queue/queue_codec.c
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 
 #include "ferry_servants.h"
 
-/* ferry_call is not linked: servants.c's calls are never made here. */
+/* ferry_call is not linked: the helpers' calls are never made here. */
 ferry_err ferry_call(struct ferry_client *c, const struct ferry_request *req,
                      struct ferry_reply *reply);
 ferry_err
@@ -52,7 +53,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memcpy(b, data + 1, len);
     unsigned svc = pick % 3, op = pick / 3 % 15 + 1;
-    if (svc == 0) {
+    if (pick >= 240) {
+        struct ferry_queue_reply r;
+        if (ferry_queue_decode((pick - 240) % 14 + 1, b, len, &r) == FERRY_OK) {
+            inside(r.payload, r.payload_len, b, len);
+            inside((const uint8_t *)r.json, r.json_len, b, len);
+            inside(r.entries, r.entries_len, b, len);
+            struct ferry_queue_entry e;
+            size_t pos = 0;
+            uint32_t k = 0;
+            while (ferry_queue_next(&r, &pos, &e)) {
+                inside(e.reason, e.reason_len, b, len);
+                inside(e.payload, e.payload_len, b, len);
+                k++;
+            }
+            if (k != r.n || pos != r.entries_len) {
+                abort();
+            }
+        }
+    } else if (svc == 0) {
         struct ferry_cache_reply r;
         if (ferry_cache_decode(op, b, len, &r) == FERRY_OK) {
             inside(r.value, r.value_len, b, len);

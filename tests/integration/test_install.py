@@ -112,6 +112,9 @@ class TestInstall(FerryTestCase):
         self.assertIn("ferry_worker_run", exported)
         self.assertIn("ferry_cache_get", exported)
         self.assertIn("ferry_kv_decode", exported)
+        self.assertIn("ferry_queue_reserve", exported)
+        # The daemon's queue codec inside libferry stays private.
+        self.assertEqual([s for s in syms if s.startswith("queue_")], [])
         self.assertEqual([s for s in exported
                           if not s.startswith("ferry_")], [])
         with open(self.path("/usr/lib/systemd/system/ferryd.service")) as f:

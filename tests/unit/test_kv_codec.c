@@ -206,7 +206,7 @@ test_replies(void **state)
 
     /* GET hit: status, rev, meta, value. */
     *p++ = KV_ST_OK;
-    p = kv_put_u64(p, 9);
+    p = be_put_u64(p, 9);
     kv_codec_write_meta(p, &m);
     p += KV_META;
     memcpy(p, "xyz", 3);
@@ -235,9 +235,9 @@ test_replies(void **state)
     /* RANGE: rev, more, n, entries. */
     p = buf;
     *p++ = KV_ST_OK;
-    p = kv_put_u64(p, 11);
+    p = be_put_u64(p, 11);
     *p++ = 1;
-    p = kv_put_u32(p, 2);
+    p = be_put_u32(p, 2);
     p += kv_codec_write_entry(p, false, 0, sl("a", 1), &m, sl("1", 1));
     p += kv_codec_write_entry(p, false, 0, sl("bb", 2), &m, sl("", 0));
     assert_int_equal(kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep),
@@ -255,15 +255,15 @@ test_replies(void **state)
     assert_int_equal(
         kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf - 1), &rep),
         FERRY_EPROTO);
-    kv_put_u32(buf + 10, 3);
+    be_put_u32(buf + 10, 3);
     assert_int_equal(kv_codec_decode_reply(KV_OP_RANGE, sl(buf, p - buf), &rep),
                      FERRY_EPROTO);
 
     /* WATCH: rev, n, events (with their type). */
     p = buf;
     *p++ = KV_ST_OK;
-    p = kv_put_u64(p, 12);
-    p = kv_put_u32(p, 1);
+    p = be_put_u64(p, 12);
+    p = be_put_u32(p, 1);
     p += kv_codec_write_entry(p, true, 1, sl("a", 1), &m, sl("", 0));
     assert_int_equal(kv_codec_decode_reply(KV_OP_WATCH, sl(buf, p - buf), &rep),
                      FERRY_OK);
@@ -278,8 +278,8 @@ test_replies(void **state)
     /* COUNT. */
     p = buf;
     *p++ = KV_ST_OK;
-    p = kv_put_u64(p, 5);
-    p = kv_put_u64(p, 42);
+    p = be_put_u64(p, 5);
+    p = be_put_u64(p, 42);
     assert_int_equal(kv_codec_decode_reply(KV_OP_COUNT, sl(buf, 17), &rep),
                      FERRY_OK);
     assert_int_equal(rep.count, 42);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes client_payloads.json: the payloads of ferry.cache, ferry.kv and
-ferry.id (docs/services.md, issue 11's tables) that every client's servant
-helpers are tested against. Built with struct here, independently of any
-client's codec.
+"""Writes client_payloads.json: the payloads of ferry.cache, ferry.kv,
+ferry.id (docs/services.md, issue 11's tables) and ferry.queue
+(docs/queues.md) that every client's servant helpers are tested against.
+Built with struct here, independently of any client's codec (the queue
+entries are also checked against the daemon's own codec,
+src/queue/queue_codec.c, by tests/unit/test_servants.c).
 
     python3 tests/vectors/gen_client_payloads.py
 
@@ -11,6 +13,18 @@ client's codec.
 strings) -> the request's key_hex and payload_hex.
 "replies": op + reply_hex -> result (canonical JSON, "status" first), or
 "error": "INVALID_ARGUMENT" for a malformed reply the decoder must refuse.
+
+ferry.queue ("service": "queue"): args name the queue as text ("queue",
+the routing key; STATS without it: every queue), bytes as payload_hex,
+dedup_hex, reason_hex, ids and tokens as decimal strings, release's
+"backoff": true for delay 0xffffffff, peek's "which" as "ready",
+"delayed", "dead" or "reserved", configure's "settings" as a JSON object
+sent compact (no spaces, keys in the order given). Results: "status" is
+OK, EMPTY, STALE or NOT_FOUND; stats and configure carry the reply's JSON
+parsed ("stats", "settings"); peek entries carry "state" by name. A status
+an op never answers (docs/queues.md: EMPTY only to reserve, STALE only to
+ack, release, touch and bury, NOT_FOUND to neither push nor reserve) is a
+malformed reply.
 """
 import json
 import os
@@ -187,6 +201,194 @@ bad("id", "next", B(">BIQ", OK, 1, 100) + b"\0")
 r("id", "decode", B(">BQHH", OK, 1767225600123, 1023, 4095),
   {"status": "OK", "unix_ms": "1767225600123", "node": 1023, "seq": 4095})
 bad("id", "decode", B(">BQH", OK, 1, 2))
+
+# ---------------------------------------------------------------- queue
+QOK, QEMPTY, QSTALE, QNF = 0, 1, 2, 3
+QOPS = {"push": 1, "reserve": 2, "ack": 3, "release": 4, "touch": 5,
+        "bury": 6, "peek": 7, "stats": 8, "redrive": 9, "pause": 10,
+        "resume": 11, "purge": 12, "delete": 13, "configure": 14}
+TOKEN = 0x8badf00ddeadbeef
+
+
+def qq(op, args, payload_tail=b""):
+    """A queue request: its key is args["queue"] (text), or none."""
+    key = args.get("queue", "").encode()
+    q("queue", op, args, key, bytes([QOPS[op]]) + payload_tail)
+
+
+def push(prio=0, delay=0, vis=0, md=0, dedup=b"", payload=b""):
+    return B(">hIIHB", prio, delay, vis, md, len(dedup)) + dedup + payload
+
+
+qq("push", {"queue": "jobs", "payload_hex": b"hello".hex()},
+   push(payload=b"hello"))
+qq("push", {"queue": "jobs", "payload_hex": b"job-2".hex(), "priority": 5,
+            "dedup_hex": b"order-17".hex()},
+   push(prio=5, dedup=b"order-17", payload=b"job-2"))
+qq("push", {"queue": "orders.eu-1:high_prio", "payload_hex": "",
+            "priority": -2, "delay_ms": 1500, "visibility_ms": 60000,
+            "max_deliveries": 3},
+   push(prio=-2, delay=1500, vis=60000, md=3))
+qq("push", {"queue": "q", "payload_hex": "00ff", "priority": -32768},
+   push(prio=-32768, payload=b"\x00\xff"))
+qq("push", {"queue": "q", "payload_hex": "01", "priority": 32767,
+            "max_deliveries": 65535, "delay_ms": 4294967294},
+   push(prio=32767, md=65535, delay=4294967294, payload=b"\x01"))
+qq("reserve", {"queue": "jobs"}, B(">II", 0, 0))
+qq("reserve", {"queue": "jobs", "wait_ms": 5000, "visibility_ms": 10000},
+   B(">II", 5000, 10000))
+qq("ack", {"queue": "jobs", "id": "7", "token": str(TOKEN)},
+   B(">QQ", 7, TOKEN))
+qq("release", {"queue": "jobs", "id": "7", "token": str(TOKEN)},
+   B(">QQI", 7, TOKEN, 0))
+qq("release", {"queue": "jobs", "id": "7", "token": str(TOKEN),
+               "delay_ms": 2000}, B(">QQI", 7, TOKEN, 2000))
+qq("release", {"queue": "jobs", "id": str(U64), "token": "1",
+               "backoff": True}, B(">QQI", U64, 1, 0xffffffff))
+qq("touch", {"queue": "jobs", "id": "7", "token": str(TOKEN),
+             "visibility_ms": 45000}, B(">QQI", 7, TOKEN, 45000))
+qq("touch", {"queue": "jobs", "id": "7", "token": str(TOKEN)},
+   B(">QQI", 7, TOKEN, 0))
+qq("bury", {"queue": "jobs", "id": "7", "token": str(TOKEN),
+            "reason_hex": b"bad input".hex()},
+   B(">QQ", 7, TOKEN) + b"bad input")
+qq("bury", {"queue": "jobs", "id": "8", "token": str(TOKEN)},
+   B(">QQ", 8, TOKEN))
+qq("peek", {"queue": "jobs", "which": "ready", "limit": 10}, B(">BH", 0, 10))
+qq("peek", {"queue": "jobs", "which": "delayed", "limit": 1},
+   B(">BH", 1, 1))
+qq("peek", {"queue": "jobs", "which": "dead", "limit": 5}, B(">BH", 2, 5))
+qq("peek", {"queue": "jobs", "which": "reserved", "limit": 1000},
+   B(">BH", 3, 1000))
+qq("stats", {"queue": "jobs"})
+qq("stats", {})
+qq("redrive", {"queue": "jobs", "limit": 100}, B(">I", 100))
+qq("redrive", {"queue": "jobs"}, B(">I", 0))
+for op in ("pause", "resume", "purge", "delete"):
+    qq(op, {"queue": "jobs"})
+qq("configure", {"queue": "jobs", "settings": {"max_deliveries": 5,
+                                               "backoff_ms": [1000, 5000]}},
+   b'{"max_deliveries":5,"backoff_ms":[1000,5000]}')
+qq("configure", {"queue": "jobs", "settings": {"dead_letter": "",
+                                               "paused": True,
+                                               "visibility_ms": 250}},
+   b'{"dead_letter":"","paused":true,"visibility_ms":250}')
+
+QST = {QOK: "OK", QEMPTY: "EMPTY", QSTALE: "STALE", QNF: "NOT_FOUND"}
+
+
+def qr(op, reply, result):
+    r("queue", op, reply, result)
+
+
+def qbad(op, reply):
+    bad("queue", op, reply)
+
+
+qr("push", B(">BQB", QOK, 7, 0), {"status": "OK", "id": "7", "dup": False})
+qr("push", B(">BQB", QOK, U64, 1), {"status": "OK", "id": str(U64),
+                                    "dup": True})
+qbad("push", B(">BQB", QOK, 7, 2))
+qbad("push", B(">BQ", QOK, 7))
+qbad("push", B(">BQBB", QOK, 7, 0, 0))
+qbad("push", B(">B", 4))
+qr("reserve", B(">BQQIh", QOK, 7, TOKEN, 1, 5) + b"hello",
+   {"status": "OK", "id": "7", "token": str(TOKEN), "attempts": 1,
+    "priority": 5, "payload_hex": b"hello".hex()})
+qr("reserve", B(">BQQIh", QOK, 9, 1, 4294967295, -32768),
+   {"status": "OK", "id": "9", "token": "1", "attempts": 4294967295,
+    "priority": -32768, "payload_hex": ""})
+qr("reserve", B(">B", QEMPTY), {"status": "EMPTY"})
+qbad("reserve", B(">BQQI", QOK, 7, TOKEN, 1) + b"\x00")
+qbad("reserve", B(">BB", QEMPTY, 0))
+qbad("reserve", b"")
+for op in ("ack", "release", "bury"):
+    qr(op, B(">B", QOK), {"status": "OK"})
+    qr(op, B(">B", QSTALE), {"status": "STALE"})
+    qr(op, B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("ack", B(">BB", QOK, 0))
+qbad("release", B(">BI", QOK, 0))
+qbad("bury", B(">B", 7))
+qr("touch", B(">BI", QOK, 30000), {"status": "OK", "visibility_ms": 30000})
+qr("touch", B(">B", QSTALE), {"status": "STALE"})
+qr("touch", B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("touch", B(">BH", QOK, 1))
+qbad("touch", B(">BIB", QOK, 1, 0))
+
+
+def peek_entry(id, attempts, prio, state, age, reason, payload):
+    return (B(">QIhBQHI", id, attempts, prio, state, age, len(reason),
+              len(payload)) + reason + payload)
+
+
+qr("peek", B(">BH", QOK, 2)
+   + peek_entry(7, 2, -3, 0, 1500, b"visibility timeout passed", b"job-1")
+   + peek_entry(U64, 0, 32767, 1, 2**40, b"", b""),
+   {"status": "OK", "entries": [
+       {"id": "7", "attempts": 2, "priority": -3, "state": "ready",
+        "age_ms": "1500", "reason_hex": b"visibility timeout passed".hex(),
+        "payload_hex": b"job-1".hex()},
+       {"id": str(U64), "attempts": 0, "priority": 32767,
+        "state": "delayed", "age_ms": str(2**40), "reason_hex": "",
+        "payload_hex": ""}]})
+qr("peek", B(">BH", QOK, 1) + peek_entry(3, 1, 0, 2, 0, b"", b"x"),
+   {"status": "OK", "entries": [
+       {"id": "3", "attempts": 1, "priority": 0, "state": "reserved",
+        "age_ms": "0", "reason_hex": "", "payload_hex": "78"}]})
+qr("peek", B(">BH", QOK, 0), {"status": "OK", "entries": []})
+qr("peek", B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("peek", B(">BH", QOK, 1))
+qbad("peek", B(">BH", QOK, 1) + peek_entry(3, 1, 0, 3, 0, b"", b"x"))
+qbad("peek", B(">BH", QOK, 1) + peek_entry(3, 1, 0, 0, 0, b"ab", b"x")[:-1])
+qbad("peek", B(">BH", QOK, 1) + peek_entry(3, 1, 0, 0, 0, b"", b"x") + b"!")
+qbad("peek", B(">BH", QOK, 2) + peek_entry(3, 1, 0, 0, 0, b"", b"x"))
+qbad("peek", B(">BH", QOK, 1) + B(">QIhBQHI", 3, 1, 0, 0, 0, 0, 0xffffffff))
+
+SETTINGS = {"visibility_ms": 30000, "max_deliveries": 0,
+            "dedup_window_ms": 300000, "dead_letter": "jobs.dead",
+            "paused": False, "backoff_ms": []}
+STATS = {"name": "jobs", "ready": 2, "delayed": 1, "reserved": 1, "dead": 1,
+         "waiters": 0, "paused": False, "oldest_ready_age_ms": 1200,
+         "pushes": 5, "dedup_hits": 1, "reserves": 3, "empty_reserves": 1,
+         "acks": 1, "releases": 1, "touches": 0, "buries": 1, "expired": 0,
+         "dead_lettered": 0, "redriven": 0, "purged": 0, "push_rate": 1.5,
+         "ack_rate": 0.5, "settings": SETTINGS}
+
+
+def js(o):
+    return json.dumps(o, separators=(",", ":")).encode()
+
+
+qr("stats", B(">B", QOK) + js(STATS), {"status": "OK", "stats": STATS})
+qr("stats", B(">B", QOK) + js({"queues": [STATS]}),
+   {"status": "OK", "stats": {"queues": [STATS]}})
+qr("stats", B(">B", QNF), {"status": "NOT_FOUND"})
+qr("redrive", B(">BQ", QOK, 3), {"status": "OK", "moved": "3"})
+qr("redrive", B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("redrive", B(">BI", QOK, 3))
+qr("purge", B(">BQ", QOK, U64), {"status": "OK", "removed": str(U64)})
+qr("purge", B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("purge", B(">BQB", QOK, 3, 0))
+for op in ("pause", "resume", "delete"):
+    qr(op, B(">B", QOK), {"status": "OK"})
+    qr(op, B(">B", QNF), {"status": "NOT_FOUND"})
+qbad("delete", B(">BB", QOK, 0))
+qr("configure", B(">B", QOK) + js(dict(SETTINGS, max_deliveries=5,
+                                       backoff_ms=[1000, 5000])),
+   {"status": "OK", "settings": dict(SETTINGS, max_deliveries=5,
+                                     backoff_ms=[1000, 5000])})
+qr("configure", B(">B", QNF), {"status": "NOT_FOUND"})
+# Statuses the op never answers.
+qbad("push", B(">B", QEMPTY))
+qbad("push", B(">B", QNF))
+qbad("reserve", B(">B", QNF))
+qbad("reserve", B(">B", QSTALE))
+qbad("ack", B(">B", QEMPTY))
+qbad("touch", B(">B", QEMPTY))
+qbad("peek", B(">B", QSTALE))
+qbad("stats", B(">B", QEMPTY))
+qbad("pause", B(">B", QSTALE))
+qbad("configure", B(">B", QEMPTY))
 
 out = {"doc": __doc__.strip().splitlines()[0], "requests": req,
        "replies": rep}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // ferry's live dashboard. Keeps the last few minutes of the snapshots that
 // ferryd streams on /v1/stats/stream (one a second) and redraws the charts
-// from them; polls /v1/services every second for the services table.
+// and the queues table from them; polls /v1/services every second for the
+// services table.
 // If the stream is silent (proxy, reconnect), /v1/stats is polled instead.
 // With ferryd's admin_token set, open the page as /#token=TOKEN: every
 // request then carries it (see takeToken).
@@ -10,6 +11,7 @@ import "uplot/dist/uPlot.min.css";
 import "../style.css";
 import { CachePanel } from "./cache.js";
 import { HeatmapChart, LineChart, fmtRate } from "./charts.js";
+import { QueuesPanel } from "./queues.js";
 import { StorePanel } from "./store.js";
 import {
     fmtBytes,
@@ -97,6 +99,7 @@ function positive(v) {
 function addSnapshot(snap) {
     charts.cache.add(snap);
     charts.store.add(snap);
+    charts.queues.add(snap);
     hist.latest = snap;
     hist.lastAt = Date.now();
     hist.times.push(Date.now() / 1000);
@@ -154,6 +157,7 @@ function initCharts() {
     charts.heatmap = new HeatmapChart($("heatmap-chart"));
     charts.cache = new CachePanel($);
     charts.store = new StorePanel($);
+    charts.queues = new QueuesPanel($);
     $("service-select").addEventListener("change", () => render());
 }
 

@@ -172,7 +172,53 @@ const entry = (e, withKey = true) => ({
   value_hex: hexOf(e.value),
 });
 
-/** DRIVER.md's servant command through client.cache / kv / id. */
+const peekEntry = (e) => ({
+  id: String(e.id), attempts: e.attempts, priority: e.priority, state: e.state, age_ms: String(e.ageMs),
+  reason_hex: hexOf(e.reason), payload_hex: hexOf(e.payload),
+});
+
+/** DRIVER.md's queue.* servant calls through client.queue. */
+async function queueCall(h, op, a, o) {
+  const hexArg = (k) => (a[k] !== undefined ? Buffer.from(a[k], 'hex') : undefined);
+  const id = a.id !== undefined ? BigInt(a.id) : 0n;
+  const token = a.token !== undefined ? BigInt(a.token) : 0n;
+  const orNf = (v, f) => (v === null ? { status: 'NOT_FOUND' } : { status: 'OK', ...f(v) });
+  switch (op) {
+    case 'push': {
+      const p = await h.push(a.queue, hexArg('payload_hex'), {
+        ...o, priority: a.priority, delayMs: a.delay_ms, visibilityMs: a.visibility_ms,
+        maxDeliveries: a.max_deliveries, dedup: hexArg('dedup_hex'),
+      });
+      return { status: 'OK', id: String(p.id), dup: p.dup };
+    }
+    case 'reserve': {
+      const j = await h.reserve(a.queue, { ...o, waitMs: a.wait_ms, visibilityMs: a.visibility_ms });
+      return j === null ? { status: 'EMPTY' } : {
+        status: 'OK', id: String(j.id), token: String(j.token), attempts: j.attempts, priority: j.priority,
+        payload_hex: hexOf(j.payload),
+      };
+    }
+    case 'ack': return { status: (await h.ack(a.queue, id, token, o)).status };
+    case 'release':
+      return { status: (await h.release(a.queue, id, token, { ...o, delayMs: a.delay_ms, backoff: a.backoff })).status };
+    case 'touch': {
+      const t = await h.touch(a.queue, id, token, { ...o, visibilityMs: a.visibility_ms });
+      return t.ok ? { status: t.status, visibility_ms: t.visibilityMs } : { status: t.status };
+    }
+    case 'bury': return { status: (await h.bury(a.queue, id, token, hexArg('reason_hex'), o)).status };
+    case 'peek':
+      return orNf(await h.peek(a.queue, { ...o, which: a.which, limit: a.limit }), (es) => ({ entries: es.map(peekEntry) }));
+    case 'stats':
+      return orNf(await (a.queue === undefined ? h.stats(o) : h.stats(a.queue, o)), (st) => ({ stats: st }));
+    case 'redrive': return orNf(await h.redrive(a.queue, { ...o, limit: a.limit }), (n) => ({ moved: String(n) }));
+    case 'purge': return orNf(await h.purge(a.queue, o), (n) => ({ removed: String(n) }));
+    case 'pause': case 'resume': case 'delete': return { status: (await h[op](a.queue, o)) ? 'OK' : 'NOT_FOUND' };
+    case 'configure': return orNf(await h.configure(a.queue, a.settings || {}, o), (st) => ({ settings: st }));
+    default: return null;
+  }
+}
+
+/** DRIVER.md's servant command through client.cache / kv / id / queue. */
 async function servant(c, cmd) {
   const [service, op] = String(cmd.call || '').split('.');
   const a = cmd.args || {};
@@ -229,6 +275,9 @@ async function servant(c, cmd) {
       }
       default: break;
     }
+  } else if (service === 'queue') {
+    const r = await queueCall(c.queue, op, a, o);
+    if (r !== null) return r;
   } else if (service === 'id') {
     if (op === 'next') return { status: 'OK', ids: (await c.id.next(a.count === undefined ? 1 : a.count, o)).map(String) };
     if (op === 'decode') {

@@ -2,19 +2,23 @@
 'use strict';
 /*
  * servants.js - helpers for ferryd's built-in services ferry.cache,
- * ferry.kv and ferry.id (docs/services.md): client.cache, client.kv and
- * client.id encode the request payloads and decode the replies. u64s
- * (cas, revisions, versions, counts, ids) are bigint.
+ * ferry.kv and ferry.id (docs/services.md) and ferry.queue
+ * (docs/queues.md): client.cache, client.kv, client.id and client.queue
+ * encode the request payloads and decode the replies. u64s (cas,
+ * revisions, versions, counts, ids, job ids and tokens) are bigint.
  *
  *   const item = await client.cache.get('user:1');   // {value, flags, cas} | null
  *   const { rev } = await client.kv.put('cfg/a', '1');
  *   const ids = await client.id.next(10);              // bigint[]
+ *   const job = await client.queue.reserve('jobs', { waitMs: 5000 }); // {id, token, ...} | null
  *
  * encodeX / decodeX are the codec (tests/vectors/client_payloads.json);
  * a malformed reply rejects with InvalidArgumentError.
  */
+const { EventEmitter } = require('events');
 const { FerryError } = require('./errors');
 const codec = require('./codec');
+const { Backoff } = require('./conn');
 
 const CACHE = 'ferry.cache';
 const KV = 'ferry.kv';
@@ -38,6 +42,16 @@ class W {
   u8(v, what) { return this.num(1, v, what); }
   u16(v, what) { return this.num(2, v, what); }
   u32(v, what) { return this.num(4, v, what); }
+  i16(v, what) {
+    v = v === undefined ? 0 : v;
+    if (!Number.isInteger(v) || v < -32768 || v > 32767) {
+      throw bad(`${what} must be an integer from -32768 to 32767`);
+    }
+    const b = Buffer.allocUnsafe(2);
+    b.writeInt16BE(v);
+    this.parts.push(b);
+    return this;
+  }
   num(n, v, what) {
     v = v === undefined ? 0 : v;
     if (!Number.isInteger(v) || v < 0 || v >= 2 ** (8 * n)) {
@@ -145,9 +159,9 @@ function encodeId(op, a = {}) {
   return { key: codec.EMPTY, payload: w.done() };
 }
 
-/** A bounds-checked reader of one reply. */
+/** A bounds-checked reader of one reply; statuses names its first byte. */
 class R {
-  constructor(what, buf) { this.what = what; this.b = buf; this.i = 0; }
+  constructor(what, buf, statuses = STATUS) { this.what = what; this.b = buf; this.i = 0; this.statuses = statuses; }
   fail(why) { return bad(`${this.what} reply: ${why}`); }
   need(n, name) {
     if (this.b.length - this.i < n) {
@@ -156,6 +170,7 @@ class R {
   }
   u8(name) { this.need(1, name); return this.b[this.i++]; }
   u16(name) { this.need(2, name); const v = this.b.readUInt16BE(this.i); this.i += 2; return v; }
+  i16(name) { this.need(2, name); const v = this.b.readInt16BE(this.i); this.i += 2; return v; }
   u32(name) { this.need(4, name); const v = this.b.readUInt32BE(this.i); this.i += 4; return v; }
   u64(name) { this.need(8, name); const v = this.b.readBigUInt64BE(this.i); this.i += 8; return v; }
   bytes(n, name) { this.need(n, name); const v = this.b.subarray(this.i, this.i + n); this.i += n; return v; }
@@ -163,10 +178,18 @@ class R {
   left() { return this.b.length - this.i; }
   status() {
     const s = this.u8('status');
-    if (s >= STATUS.length) {
+    if (s >= this.statuses.length) {
       throw this.fail(`unknown status ${s}`);
     }
-    return STATUS[s];
+    return this.statuses[s];
+  }
+  /** The status, refused unless one of allowed. */
+  expect(...allowed) {
+    const s = this.status();
+    if (!allowed.includes(s)) {
+      throw this.fail(`status ${s} where ${allowed.join(' or ')} was expected`);
+    }
+    return s;
   }
   end() {
     if (this.i !== this.b.length) {
@@ -299,6 +322,172 @@ function decodeId(op, buf) {
   return { unixMs, node, seq };
 }
 
+// ---------------------------------------------------------------- queue
+
+const QUEUE = 'ferry.queue';
+const QUEUE_STATUS = ['OK', 'EMPTY', 'STALE', 'NOT_FOUND'];
+const QUEUE_OPS = {
+  push: 1, reserve: 2, ack: 3, release: 4, touch: 5, bury: 6, peek: 7, stats: 8,
+  redrive: 9, pause: 10, resume: 11, purge: 12, delete: 13, configure: 14,
+};
+const PEEK_WHICH = { ready: 0, delayed: 1, dead: 2, reserved: 3 };
+const JOB_STATES = ['ready', 'delayed', 'reserved'];
+const RELEASE_BACKOFF = 0xffffffff; // RELEASE's delay: by the queue's backoff_ms
+
+/** The JSON text of CONFIGURE's settings: an object, or JSON already. */
+function settingsBytes(v) {
+  if (typeof v === 'string' || v instanceof Uint8Array) {
+    return codec.toBytes(v, 'settings');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new TypeError('settings must be an object (or its JSON text)');
+  }
+  return Buffer.from(JSON.stringify(v), 'utf8');
+}
+
+/**
+ * encodeQueue(op, queue, {payload, priority, delayMs, visibilityMs,
+ * maxDeliveries, dedup, waitMs, id, token, backoff, reason, which, limit,
+ * settings}) -> {key, payload}. The queue's name travels as the routing
+ * key (stats without one: every queue).
+ */
+function encodeQueue(op, queue, a = {}) {
+  const code = QUEUE_OPS[op];
+  if (code === undefined) {
+    throw bad(`unknown ferry.queue op ${op}`);
+  }
+  const w = new W().u8(code);
+  switch (op) {
+    case 'push': {
+      const dedup = bytes(a.dedup, 'dedup');
+      w.i16(a.priority, 'priority').u32(a.delayMs, 'delayMs').u32(a.visibilityMs, 'visibilityMs')
+        .u16(a.maxDeliveries, 'maxDeliveries').u8(dedup.length, 'dedup length').raw(dedup)
+        .raw(bytes(a.payload, 'payload'));
+      break;
+    }
+    case 'reserve': w.u32(a.waitMs, 'waitMs').u32(a.visibilityMs, 'visibilityMs'); break;
+    case 'ack': case 'release': case 'touch': case 'bury':
+      w.u64(a.id, 'id').u64(a.token, 'token');
+      if (op === 'release') {
+        const hasDelay = a.delayMs !== undefined && a.delayMs !== null;
+        if (a.backoff && hasDelay) {
+          throw bad('release takes delayMs or backoff, not both');
+        }
+        if (hasDelay && a.delayMs === RELEASE_BACKOFF) {
+          throw bad(`delayMs must be below ${RELEASE_BACKOFF} (backoff: true releases by the queue's backoff_ms)`);
+        }
+        w.u32(a.backoff ? RELEASE_BACKOFF : a.delayMs, 'delayMs');
+      } else if (op === 'touch') {
+        w.u32(a.visibilityMs, 'visibilityMs');
+      } else if (op === 'bury') {
+        w.raw(bytes(a.reason, 'reason'));
+      }
+      break;
+    case 'peek': {
+      const which = PEEK_WHICH[a.which === undefined || a.which === null ? 'ready' : a.which];
+      if (which === undefined) {
+        throw bad(`which must be ready, delayed, dead or reserved, not ${a.which}`);
+      }
+      w.u8(which).u16(a.limit, 'limit');
+      break;
+    }
+    case 'redrive': w.u32(a.limit, 'limit'); break;
+    case 'configure': w.raw(settingsBytes(a.settings)); break;
+    default: break; // stats, pause, resume, purge, delete: the op alone
+  }
+  const key = queue === undefined || queue === null ? codec.EMPTY : codec.toBytes(queue, 'queue');
+  return { key, payload: w.done() };
+}
+
+function parseJson(r, what) {
+  const text = r.rest().toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw r.fail(`${what} is not JSON: ${err.message}`);
+  }
+}
+
+/**
+ * decodeQueue(op, buf): push -> {id, dup}; reserve -> {id, token,
+ * attempts, priority, payload} | null (EMPTY); ack/release/bury ->
+ * {status, ok}; touch -> {status, ok, visibilityMs}; peek -> [{id,
+ * attempts, priority, state, ageMs, reason, payload}] | null (NOT_FOUND);
+ * stats/configure -> the parsed JSON | null; redrive/purge -> bigint |
+ * null; pause/resume/delete -> boolean (OK).
+ */
+function decodeQueue(op, buf) {
+  const r = new R(`${QUEUE} ${op}`, buf, QUEUE_STATUS);
+  switch (op) {
+    case 'push': {
+      r.expect('OK');
+      const id = r.u64('id');
+      const dup = r.u8('dup');
+      if (dup > 1) {
+        throw r.fail(`dup is ${dup}, not 0 or 1`);
+      }
+      r.end();
+      return { id, dup: dup === 1 };
+    }
+    case 'reserve': {
+      if (r.expect('OK', 'EMPTY') === 'EMPTY') { r.end(); return null; }
+      const id = r.u64('id');
+      const token = r.u64('token');
+      const attempts = r.u32('attempts');
+      const priority = r.i16('priority');
+      return { id, token, attempts, priority, payload: r.rest() };
+    }
+    case 'ack': case 'release': case 'bury': {
+      const s = r.expect('OK', 'STALE', 'NOT_FOUND');
+      r.end();
+      return { status: s, ok: s === 'OK' };
+    }
+    case 'touch': {
+      const s = r.expect('OK', 'STALE', 'NOT_FOUND');
+      const visibilityMs = s === 'OK' ? r.u32('visibility_ms') : 0;
+      r.end();
+      return { status: s, ok: s === 'OK', visibilityMs };
+    }
+    case 'peek': {
+      if (r.expect('OK', 'NOT_FOUND') !== 'OK') { r.end(); return null; }
+      const n = r.u16('n');
+      const entries = [];
+      for (let i = 0; i < n; i++) {
+        const id = r.u64('id');
+        const attempts = r.u32('attempts');
+        const priority = r.i16('priority');
+        const st = r.u8('state');
+        if (st >= JOB_STATES.length) {
+          throw r.fail(`unknown job state ${st}`);
+        }
+        const ageMs = Number(r.u64('age_ms'));
+        const rlen = r.u16('reason_len');
+        const plen = r.u32('payload_len');
+        const reason = r.bytes(rlen, 'reason');
+        const payload = r.bytes(plen, 'payload');
+        entries.push({ id, attempts, priority, state: JOB_STATES[st], ageMs, reason, payload });
+      }
+      r.end();
+      return entries;
+    }
+    case 'stats': case 'configure':
+      if (r.expect('OK', 'NOT_FOUND') !== 'OK') { r.end(); return null; }
+      return parseJson(r, op === 'stats' ? 'the stats' : 'the settings');
+    case 'redrive': case 'purge': {
+      if (r.expect('OK', 'NOT_FOUND') !== 'OK') { r.end(); return null; }
+      const n = r.u64(op === 'redrive' ? 'moved' : 'removed');
+      r.end();
+      return n;
+    }
+    case 'pause': case 'resume': case 'delete': {
+      const s = r.expect('OK', 'NOT_FOUND');
+      r.end();
+      return s === 'OK';
+    }
+    default: throw bad(`unknown ferry.queue op ${op}`);
+  }
+}
+
 function callOpts(key, opts) {
   const o = { deadlineMs: opts && opts.deadlineMs, signal: opts && opts.signal };
   if (key.length) o.key = key;
@@ -374,9 +563,267 @@ class Id {
   }
 }
 
-/** Adds client.cache, client.kv and client.id (made on first use) to a class. */
+/** The consume() calls whose failure no retry mends: the consumer stops. */
+const CONSUME_FATAL = new Set(['INVALID_ARGUMENT', 'UNKNOWN_SERVICE', 'UNAUTHORIZED', 'VERSION']);
+const CONSUME_WAIT_MS = 20000;
+const RESERVE_SLACK_MS = 5000; // a reserve's deadline past its wait
+
+/** A queue name, or call options when the queue is left out (stats(opts)). */
+function isCallOpts(v) {
+  return v !== null && typeof v === 'object' && !(v instanceof Uint8Array);
+}
+
+class Queue {
+  constructor(client) { this.client = client; }
+  async _do(op, queue, a, opts) {
+    const e = encodeQueue(op, queue, a);
+    return decodeQueue(op, await this.client.call(QUEUE, e.payload, callOpts(e.key, opts)));
+  }
+  /** Pushes a job; {id, dup} (dup: the dedup id was seen, id is the first push's). */
+  push(queue, payload, opts = {}) {
+    return this._do('push', queue, {
+      payload, priority: opts.priority, delayMs: opts.delayMs, visibilityMs: opts.visibilityMs,
+      maxDeliveries: opts.maxDeliveries, dedup: opts.dedup,
+    }, opts);
+  }
+  /** The next job ({id, token, attempts, priority, payload}), or null when
+   * none came within waitMs; the call's deadline is waitMs + 5 s. */
+  reserve(queue, opts = {}) {
+    const o = { ...opts };
+    if (o.deadlineMs === undefined) o.deadlineMs = (opts.waitMs || 0) + RESERVE_SLACK_MS;
+    return this._do('reserve', queue, { waitMs: opts.waitMs, visibilityMs: opts.visibilityMs }, o);
+  }
+  ack(queue, id, token, opts) { return this._do('ack', queue, { id, token }, opts); }
+  /** Ready again at once, after delayMs, or ({backoff: true}) after the queue's backoff_ms. */
+  release(queue, id, token, opts = {}) {
+    return this._do('release', queue, { id, token, delayMs: opts.delayMs, backoff: opts.backoff }, opts);
+  }
+  /** A new visibility time (0 or absent: the job's or the queue's); {status, ok, visibilityMs}. */
+  touch(queue, id, token, opts = {}) {
+    return this._do('touch', queue, { id, token, visibilityMs: opts.visibilityMs }, opts);
+  }
+  bury(queue, id, token, reason, opts) { return this._do('bury', queue, { id, token, reason }, opts); }
+  /** Up to limit (0: 10) jobs of one kind, or null when there is no such queue. */
+  peek(queue, opts = {}) { return this._do('peek', queue, { which: opts.which, limit: opts.limit }, opts); }
+  /** One queue's stats, or every queue's ({queues: [...]}) without a name; null when there is no such queue. */
+  stats(queue, opts) {
+    if (opts === undefined && isCallOpts(queue)) {
+      return this._do('stats', undefined, {}, queue);
+    }
+    return this._do('stats', queue, {}, opts);
+  }
+  /** Moves up to limit (0: 10000) dead jobs back; the count, or null. */
+  redrive(queue, opts = {}) { return this._do('redrive', queue, { limit: opts.limit }, opts); }
+  pause(queue, opts) { return this._do('pause', queue, {}, opts); }
+  resume(queue, opts) { return this._do('resume', queue, {}, opts); }
+  /** Removes the ready and delayed jobs (at most 10000 a call); the count, or null. */
+  purge(queue, opts) { return this._do('purge', queue, {}, opts); }
+  delete(queue, opts) { return this._do('delete', queue, {}, opts); }
+  /** Changes settings ({max_deliveries: 5, backoff_ms: [1000, 5000]}); the queue's settings now. */
+  configure(queue, settings, opts) { return this._do('configure', queue, { settings }, opts); }
+  /** Runs handler(job) for each job with credit reserves in flight; see Consumer. */
+  consume(queue, handler, opts) { return new Consumer(this, queue, handler, opts); }
+}
+
+/**
+ * A job handed to a consume() handler: the reserved job's fields, its
+ * queue, and ack/release/bury/touch of its reservation. Once the handler
+ * acked, released or buried it, the consumer leaves it alone.
+ */
+class ConsumedJob {
+  constructor(consumer, job) {
+    this.queue = consumer.queue;
+    this.id = job.id;
+    this.token = job.token;
+    this.attempts = job.attempts;
+    this.priority = job.priority;
+    this.payload = job.payload;
+    this.settled = false;
+    this._q = consumer._q;
+  }
+  _end(p) { this.settled = true; return p; }
+  ack(opts) { return this._end(this._q.ack(this.queue, this.id, this.token, opts)); }
+  release(opts) { return this._end(this._q.release(this.queue, this.id, this.token, opts)); }
+  bury(reason, opts) { return this._end(this._q.bury(this.queue, this.id, this.token, reason, opts)); }
+  touch(opts) { return this._q.touch(this.queue, this.id, this.token, opts); }
+}
+
+/**
+ * client.queue.consume(queue, handler, {credit, waitMs, visibilityMs,
+ * release, signal}): keeps credit (default 1) reserves in flight, each a
+ * long poll of waitMs (default 20000); each job goes to handler(job);
+ * when the handler's promise resolves the job is acked, when it rejects
+ * (or throws) it is released, by default after the queue's backoff_ms
+ * (release: {delayMs: N} for a fixed delay). stop(), or aborting signal,
+ * sends no more reserves, cancels the waiting ones and waits for the
+ * handlers running. A failed reserve is retried with backoff (DEADLINE:
+ * at once); one that no retry mends (INVALID_ARGUMENT, UNKNOWN_SERVICE,
+ * UNAUTHORIZED, ...) stops the consumer and rejects done.
+ *
+ * Events: 'error' (err, job | null): a reserve, ack or release failed
+ * (only emitted with a listener); 'handlerError' (err, job): the handler
+ * rejected and the job was released; 'stale' (job, status): an ack or
+ * release came back STALE or NOT_FOUND (the reservation ran out first:
+ * the job may have gone to another consumer).
+ */
+class Consumer extends EventEmitter {
+  constructor(q, queue, handler, opts = {}) {
+    super();
+    if (typeof handler !== 'function') {
+      throw new TypeError('handler must be a function');
+    }
+    const credit = opts.credit === undefined ? 1 : opts.credit;
+    if (!Number.isInteger(credit) || credit < 1 || credit > 65535) {
+      throw bad('credit must be an integer from 1 to 65535');
+    }
+    this.queue = queue;
+    this.credit = credit;
+    this.handled = 0; // jobs whose handler settled
+    this.held = 0; // jobs in the handler now
+    this._q = q;
+    this._handler = handler;
+    this._waitMs = opts.waitMs === undefined ? CONSUME_WAIT_MS : opts.waitMs;
+    if (!Number.isInteger(this._waitMs) || this._waitMs < 1 || this._waitMs > 600000) {
+      throw bad('waitMs must be an integer from 1 to 600000'); // 0 would spin on EMPTY
+    }
+    this._visibilityMs = opts.visibilityMs;
+    this._release = opts.release || { backoff: true };
+    // Bad options fail here, not at each job's release.
+    encodeQueue('release', queue, { id: 0n, token: 0n, ...this._release });
+    encodeQueue('reserve', queue, { visibilityMs: this._visibilityMs });
+    this._reserves = new Set(); // AbortControllers of the reserves in flight
+    this._stopping = false;
+    this._wake = null; // resolves the backoff sleeps when stopping
+    this._sleep = new Promise((resolve) => { this._wake = resolve; });
+    this._fatal = null;
+    const c = q.client;
+    const backoffs = Array.from({ length: credit }, () => new Backoff(c.opts.reconnectMinMs, c.opts.reconnectMaxMs));
+    this.done = Promise.all(backoffs.map((b) => this._slot(b))).then(() => {
+      if (this._fatal !== null) throw this._fatal;
+    });
+    this.done.catch(() => {}); // rejects only for a caller who awaits it
+    this._signal = opts.signal || null;
+    if (this._signal !== null) {
+      this._onAbort = () => { this.stop(); };
+      if (this._signal.aborted) {
+        this.stop();
+      } else {
+        this._signal.addEventListener('abort', this._onAbort, { once: true });
+      }
+    }
+  }
+
+  /** Reserves waiting now. */
+  get waiting() { return this._reserves.size; }
+
+  get stopped() { return this._stopping; }
+
+  /**
+   * Sends no more reserves and cancels the waiting ones; resolves when the
+   * handlers running have ended and their jobs are acked or released, or
+   * after timeoutMs (default 30000; their jobs then come back after their
+   * visibility timeout).
+   */
+  async stop({ timeoutMs = 30000 } = {}) {
+    this._halt();
+    let t;
+    await Promise.race([
+      this.done.catch(() => {}),
+      new Promise((resolve) => { t = setTimeout(resolve, timeoutMs); }),
+    ]);
+    clearTimeout(t);
+  }
+
+  _halt() {
+    if (this._stopping) {
+      return;
+    }
+    this._stopping = true;
+    this._wake();
+    for (const ac of this._reserves) {
+      ac.abort();
+    }
+    if (this._signal !== null) {
+      this._signal.removeEventListener('abort', this._onAbort);
+    }
+  }
+
+  _emitError(err, job) {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err, job);
+    }
+  }
+
+  async _slot(backoff) {
+    await null; // the constructor returns before the first reserve
+    while (!this._stopping) {
+      const ac = new AbortController();
+      this._reserves.add(ac);
+      let job;
+      try {
+        job = await this._q.reserve(this.queue, { waitMs: this._waitMs, visibilityMs: this._visibilityMs, signal: ac.signal });
+      } catch (err) {
+        if (this._stopping) {
+          break;
+        }
+        if (this._q.client._state === 'closed') {
+          this._halt();
+          break;
+        }
+        if (err instanceof FerryError && err.code === 'DEADLINE') {
+          continue; // ferryd's max_deadline_ms cut the wait short
+        }
+        if (err instanceof FerryError && CONSUME_FATAL.has(err.code)) {
+          if (this._fatal === null) this._fatal = err;
+          this._halt();
+          break;
+        }
+        this._emitError(err, null);
+        let t;
+        await Promise.race([this._sleep, new Promise((resolve) => { t = setTimeout(resolve, backoff.take()); })]);
+        clearTimeout(t);
+        continue;
+      } finally {
+        this._reserves.delete(ac);
+      }
+      backoff.reset();
+      if (job !== null) {
+        await this._run(new ConsumedJob(this, job));
+      }
+    }
+  }
+
+  async _run(job) {
+    this.held++;
+    let failed = null;
+    try {
+      await this._handler(job);
+    } catch (err) {
+      failed = err === undefined || err === null ? new Error('handler rejected') : err;
+    }
+    this.held--;
+    this.handled++;
+    if (failed !== null && this.listenerCount('handlerError') > 0) {
+      this.emit('handlerError', failed, job);
+    }
+    if (job.settled) {
+      return;
+    }
+    const op = failed === null ? 'ack' : 'release';
+    try {
+      const r = op === 'ack' ? await job.ack() : await job.release(this._release);
+      if (!r.ok) {
+        this.emit('stale', job, r.status);
+      }
+    } catch (err) {
+      this._emitError(err, job);
+    }
+  }
+}
+
+/** Adds client.cache, client.kv, client.id and client.queue (made on first use) to a class. */
 function install(cls) {
-  for (const [name, Helper] of [['cache', Cache], ['kv', Kv], ['id', Id]]) {
+  for (const [name, Helper] of [['cache', Cache], ['kv', Kv], ['id', Id], ['queue', Queue]]) {
     const slot = Symbol(name);
     Object.defineProperty(cls.prototype, name, {
       configurable: true,
@@ -389,5 +836,6 @@ function install(cls) {
 }
 
 module.exports = {
-  Cache, Kv, Id, install, encodeCache, encodeKv, encodeId, decodeCache, decodeKv, decodeId,
+  Cache, Kv, Id, Queue, Consumer, ConsumedJob, install, encodeCache, encodeKv, encodeId, encodeQueue,
+  decodeCache, decodeKv, decodeId, decodeQueue,
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 'use strict';
-// client.cache / client.kv / client.id: the codec against
+// client.cache / client.kv / client.id / client.queue: the codec against
 // tests/vectors/client_payloads.json (shared with every client),
 // and the helpers through a stub call.
 const { test } = require('node:test');
@@ -37,7 +37,41 @@ function encode(service, op, a) {
       waitMs: a.wait_ms, maxEvents: a.max_events,
     });
   }
+  if (service === 'queue') {
+    const opt = (k) => (a[k] !== undefined ? hx(a[k]) : undefined);
+    return S.encodeQueue(o, a.queue, {
+      payload: opt('payload_hex'), priority: a.priority, delayMs: a.delay_ms, visibilityMs: a.visibility_ms,
+      maxDeliveries: a.max_deliveries, dedup: opt('dedup_hex'), waitMs: a.wait_ms,
+      id: a.id !== undefined ? BigInt(a.id) : undefined, token: a.token !== undefined ? BigInt(a.token) : undefined,
+      backoff: a.backoff, reason: opt('reason_hex'), which: a.which, limit: a.limit, settings: a.settings,
+    });
+  }
   return S.encodeId(o, { count: a.count, id: a.id !== undefined ? BigInt(a.id) : undefined });
+}
+
+const peekEntry = (e) => ({
+  id: String(e.id), attempts: e.attempts, priority: e.priority, state: e.state, age_ms: String(e.ageMs),
+  reason_hex: e.reason.toString('hex'), payload_hex: e.payload.toString('hex'),
+});
+
+/** A decoded ferry.queue reply as client_payloads.json writes it. */
+function canonicalQueue(op, r) {
+  switch (op) {
+    case 'push': return { status: 'OK', id: String(r.id), dup: r.dup };
+    case 'reserve':
+      return r === null ? { status: 'EMPTY' } : {
+        status: 'OK', id: String(r.id), token: String(r.token), attempts: r.attempts, priority: r.priority,
+        payload_hex: r.payload.toString('hex'),
+      };
+    case 'touch': return r.ok ? { status: r.status, visibility_ms: r.visibilityMs } : { status: r.status };
+    case 'peek': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', entries: r.map(peekEntry) };
+    case 'stats': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', stats: r };
+    case 'configure': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', settings: r };
+    case 'redrive': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', moved: String(r) };
+    case 'purge': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', removed: String(r) };
+    case 'pause': case 'resume': case 'delete': return { status: r ? 'OK' : 'NOT_FOUND' };
+    default: return { status: r.status }; // ack, release, bury
+  }
 }
 
 const item = (i) => (i === null ? { status: 'NOT_FOUND' }
@@ -64,11 +98,12 @@ function canonical(service, op, r) {
     if (op === 'range') return { status: 'OK', rev: String(r.rev), more: r.more, items: r.items.map((e) => entry(e)) };
     return { status: 'OK', rev: String(r.rev), events: r.events.map((e) => ({ type: e.type, ...entry(e) })) };
   }
+  if (service === 'queue') return canonicalQueue(op, r);
   if (op === 'next') return { status: 'OK', ids: r.map(String) };
   return { status: 'OK', unix_ms: String(r.unixMs), node: r.node, seq: r.seq };
 }
 
-const DECODE = { cache: S.decodeCache, kv: S.decodeKv, id: S.decodeId };
+const DECODE = { cache: S.decodeCache, kv: S.decodeKv, id: S.decodeId, queue: S.decodeQueue };
 
 test('requests encode as the shared vectors', () => {
   assert.ok(VEC.requests.length > 20);
@@ -129,4 +164,200 @@ test('helpers on a Client call the service with the key and decode', async () =>
   assert.deepEqual(refused, { status: 'EXISTS', ok: false, rev: 11n });
   assert.deepEqual(await c.id.next(2), [1n, 2n]);
   assert.equal(calls[5][2].key, undefined);
+});
+
+test('the shared vectors cover every ferry.queue op', () => {
+  const ops = ['push', 'reserve', 'ack', 'release', 'touch', 'bury', 'peek', 'stats', 'redrive', 'pause',
+    'resume', 'purge', 'delete', 'configure'];
+  for (const kind of ['requests', 'replies']) {
+    const seen = new Set(VEC[kind].filter((v) => v.service === 'queue').map((v) => v.op));
+    assert.deepEqual(ops.filter((o) => !seen.has(o)), [], kind);
+  }
+  assert.ok(VEC.replies.some((v) => v.service === 'queue' && v.error), 'malformed queue replies');
+});
+
+test('ferry.queue arguments out of range are refused before sending', () => {
+  const bad = (op, a) => assert.throws(() => S.encodeQueue(op, 'q', a), ferry.InvalidArgumentError, `${op} ${JSON.stringify(a, (k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  bad('push', { priority: 32768 });
+  bad('push', { priority: -32769 });
+  bad('push', { priority: 1.5 });
+  bad('push', { delayMs: 2 ** 32 });
+  bad('push', { maxDeliveries: 65536 });
+  bad('push', { dedup: Buffer.alloc(256) });
+  bad('reserve', { waitMs: -1 });
+  bad('ack', { id: -1n, token: 1n });
+  bad('ack', { id: 1n, token: 1n << 64n });
+  bad('release', { id: 1n, token: 1n, delayMs: 5, backoff: true });
+  bad('release', { id: 1n, token: 1n, delayMs: 0xffffffff });
+  bad('peek', { which: 'gone' });
+  bad('peek', { limit: 65536 });
+  bad('redrive', { limit: 2 ** 32 });
+  assert.throws(() => S.encodeQueue('nope', 'q'), ferry.InvalidArgumentError);
+  assert.throws(() => S.encodeQueue('configure', 'q', { settings: 5 }), TypeError);
+  assert.throws(() => S.decodeQueue('nope', hx('00')), ferry.InvalidArgumentError);
+  // u64s may come as bigint, number or decimal string
+  assert.equal(S.encodeQueue('ack', 'q', { id: 7, token: '9' }).payload.toString('hex'), '0300000000000000070000000000000009');
+  // settings as JSON text are sent as they are
+  assert.equal(S.encodeQueue('configure', 'q', { settings: '{"paused": true}' }).payload.toString(), '\x0e{"paused": true}');
+  // stats of every queue: no routing key
+  assert.equal(S.encodeQueue('stats', undefined).key.length, 0);
+});
+
+test('ferry.queue replies with a status the op never gets are INVALID_ARGUMENT', () => {
+  for (const [op, st] of [['push', 1], ['reserve', 2], ['reserve', 3], ['ack', 1], ['peek', 1], ['stats', 2],
+    ['pause', 1], ['purge', 2]]) {
+    assert.throws(() => S.decodeQueue(op, Buffer.from([st])), ferry.InvalidArgumentError, `${op} ${st}`);
+  }
+  assert.throws(() => S.decodeQueue('stats', Buffer.from('\x00{nope')), ferry.InvalidArgumentError);
+});
+
+/** A Client whose call() answers from a list and records what it was asked. */
+function stubClient(replies) {
+  const c = new ferry.Client();
+  c.calls = [];
+  c.call = async (service, payload, opts) => {
+    c.calls.push([service, payload, opts]);
+    const r = typeof replies === 'function' ? await replies(payload, opts) : replies.shift();
+    if (r instanceof Error) throw r;
+    return r;
+  };
+  return c;
+}
+
+const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(v)); return b; };
+const jobReply = (id, token, attempts, prio, payload) => {
+  const h = Buffer.alloc(23);
+  h[0] = 0;
+  h.writeBigUInt64BE(BigInt(id), 1);
+  h.writeBigUInt64BE(BigInt(token), 9);
+  h.writeUInt32BE(attempts, 17);
+  h.writeInt16BE(prio, 21);
+  return Buffer.concat([h, Buffer.from(payload)]);
+};
+
+test('client.queue calls ferry.queue with the queue as the key and decodes', async () => {
+  const c = stubClient([Buffer.concat([hx('00'), u64(7), hx('01')]), jobReply(7, 99, 1, -3, 'hi'), hx('01'),
+    hx('00'), hx('02'), Buffer.concat([hx('00'), hx('00007530')]), hx('00'), hx('000000'), hx('03'),
+    Buffer.from('\x00{"queues":[]}'), Buffer.concat([hx('00'), u64(4)]), hx('00'), hx('03'),
+    Buffer.concat([hx('00'), u64(2)]), hx('00'), Buffer.from('\x00{"paused":false}')]);
+  const q = c.queue;
+  assert.deepEqual(await q.push('jobs', 'x', { priority: -1, dedup: 'd' }), { id: 7n, dup: true });
+  assert.equal(c.calls[0][0], 'ferry.queue');
+  assert.equal(c.calls[0][1].toString('hex'), '01ffff0000000000000000000001' + '64' + '78');
+  assert.equal(c.calls[0][2].key.toString(), 'jobs');
+  const job = await q.reserve('jobs', { waitMs: 1500 });
+  assert.deepEqual({ ...job, payload: job.payload.toString() }, { id: 7n, token: 99n, attempts: 1, priority: -3, payload: 'hi' });
+  assert.equal(c.calls[1][2].deadlineMs, 6500, 'a reserve outlives its wait');
+  assert.equal(await q.reserve('jobs'), null);
+  assert.equal(c.calls[2][2].deadlineMs, 5000);
+  assert.deepEqual(await q.ack('jobs', 7n, 99n), { status: 'OK', ok: true });
+  assert.deepEqual(await q.release('jobs', 7n, 99n, { backoff: true }), { status: 'STALE', ok: false });
+  assert.equal(c.calls[4][1].subarray(17).toString('hex'), 'ffffffff');
+  assert.deepEqual(await q.touch('jobs', 7n, 99n, { visibilityMs: 30000 }), { status: 'OK', ok: true, visibilityMs: 30000 });
+  assert.deepEqual(await q.bury('jobs', 7n, 99n, 'bad input'), { status: 'OK', ok: true });
+  assert.equal(c.calls[6][1].subarray(17).toString(), 'bad input');
+  assert.deepEqual(await q.peek('jobs', { which: 'dead', limit: 5 }), []);
+  assert.equal(c.calls[7][1].toString('hex'), '07020005');
+  assert.equal(await q.peek('nope'), null);
+  assert.deepEqual(await q.stats(), { queues: [] });
+  assert.equal(c.calls[9][2].key, undefined, 'stats of every queue has no key');
+  assert.equal(await q.redrive('jobs', { limit: 4 }), 4n);
+  assert.equal(await q.pause('jobs'), true);
+  assert.equal(await q.resume('gone'), false);
+  assert.equal(await q.purge('jobs'), 2n);
+  assert.equal(await q.delete('jobs'), true);
+  assert.deepEqual(await q.configure('jobs', { paused: false }), { paused: false });
+  assert.equal(c.calls[15][1].toString(), '\x0e{"paused":false}');
+  assert.equal(c.queue, q);
+});
+
+test('consume keeps credit reserves in flight, acks on resolve, releases on reject', async () => {
+  const jobs = [jobReply(1, 11, 1, 0, 'ok'), jobReply(2, 12, 1, 0, 'fail'), jobReply(3, 13, 1, 0, 'self')];
+  const waiting = [];
+  let maxWaiting = 0;
+  const c = stubClient((payload, opts) => {
+    switch (payload[0]) {
+      case 2: { // reserve: a job while there are some, then a long poll that ends with the signal
+        if (jobs.length > 0) return jobs.shift();
+        return new Promise((resolve, reject) => {
+          waiting.push(opts);
+          maxWaiting = Math.max(maxWaiting, waiting.length);
+          opts.signal.addEventListener('abort', () => reject(new ferry.CancelledError('call cancelled')));
+        });
+      }
+      case 3: return hx('00'); // ack
+      case 4: return hx('02'); // release: STALE
+      case 6: return hx('00'); // bury
+      default: throw new Error(`op ${payload[0]}`);
+    }
+  });
+  const seen = [];
+  const stale = [];
+  const failed = [];
+  const cons = c.queue.consume('jobs', async (job) => {
+    seen.push(job.payload.toString());
+    if (job.payload.toString() === 'fail') throw new Error('no');
+    if (job.payload.toString() === 'self') await job.bury('mine');
+  }, { credit: 2, waitMs: 1000 });
+  cons.on('stale', (job, status) => stale.push([job.id, status]));
+  cons.on('handlerError', (err, job) => failed.push([err.message, job.id]));
+  const t0 = Date.now();
+  while (waiting.length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(cons.waiting, 2);
+  assert.equal(maxWaiting, 2, 'never more reserves than the credit');
+  assert.deepEqual(seen.sort(), ['fail', 'ok', 'self']);
+  assert.equal(cons.handled, 3);
+  const ops = c.calls.map(([, p]) => p[0]);
+  assert.equal(ops.filter((o) => o === 3).length, 1, 'one ack');
+  assert.equal(ops.filter((o) => o === 6).length, 1, 'one bury (by the handler), nothing after it');
+  const rel = c.calls.find(([, p]) => p[0] === 4)[1];
+  assert.equal(rel.readBigUInt64BE(1), 2n);
+  assert.equal(rel.readUInt32BE(17), 0xffffffff, 'released by the queue\'s backoff');
+  assert.deepEqual(stale, [[2n, 'STALE']]);
+  assert.deepEqual(failed, [['no', 2n]]);
+  assert.equal(waiting[0].deadlineMs, 6000);
+  await cons.stop();
+  assert.equal(cons.stopped, true);
+  assert.equal(cons.waiting, 0);
+  await cons.done;
+});
+
+test('consume stops on an error no retry mends; retries the others', async () => {
+  let n = 0;
+  const c = stubClient(() => {
+    n++;
+    if (n === 1) throw new ferry.NoSpaceError('full');
+    if (n === 2) throw new ferry.DeadlineError('cut short');
+    throw new ferry.InvalidArgumentError('not a queue name');
+  });
+  const errors = [];
+  const cons = c.queue.consume('bad name', async () => {}, { waitMs: 10 });
+  cons.on('error', (err) => errors.push(err.code));
+  await assert.rejects(cons.done, ferry.InvalidArgumentError);
+  assert.deepEqual(errors, ['NO_SPACE']);
+  assert.equal(n, 3);
+  assert.equal(cons.stopped, true);
+  assert.throws(() => c.queue.consume('q', () => {}, { credit: 0 }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { waitMs: 0 }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { release: { delayMs: -1 } }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', () => {}, { visibilityMs: 2 ** 32 }), ferry.InvalidArgumentError);
+  assert.throws(() => c.queue.consume('q', null), TypeError);
+});
+
+test('consume stops when its signal aborts, and when the client closes', async () => {
+  const c = stubClient((payload, opts) => new Promise((resolve, reject) => {
+    opts.signal.addEventListener('abort', () => reject(new ferry.CancelledError('call cancelled')));
+  }));
+  const ac = new AbortController();
+  const cons = c.queue.consume('q', () => {}, { signal: ac.signal, credit: 3 });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(cons.waiting, 3);
+  ac.abort();
+  await cons.done;
+  assert.equal(cons.waiting, 0);
+  const c2 = new ferry.Client({ addr: '127.0.0.1:1' });
+  await c2.close();
+  const cons2 = c2.queue.consume('q', () => {});
+  await cons2.done;
+  assert.equal(cons2.stopped, true);
 });

@@ -282,7 +282,72 @@ function svEntry(array $e, bool $withKey = true): array
         'mod_rev' => (string)$e['mod_rev'], 'version' => (string)$e['version'], 'value_hex' => bin2hex($e['value'])];
 }
 
-/** DRIVER.md's servant command through $client->cache() / kv() / id(). */
+function svPeekEntry(array $e): array
+{
+    return ['id' => (string)$e['id'], 'attempts' => $e['attempts'], 'priority' => $e['priority'],
+        'state' => $e['state'], 'age_ms' => (string)$e['age_ms'], 'reason_hex' => bin2hex($e['reason']),
+        'payload_hex' => bin2hex($e['payload'])];
+}
+
+/** DRIVER.md's queue.* servant calls through $client->queue(); null for an unknown one. */
+function svQueue(Ferry\Servants\Queue $h, string $op, array $a, array $o): ?array
+{
+    $queue = (string)($a['queue'] ?? '');
+    $id = $a['id'] ?? '0';
+    $token = $a['token'] ?? '0';
+    $opts = $o;
+    foreach (['priority', 'delay_ms', 'visibility_ms', 'max_deliveries', 'wait_ms', 'backoff', 'which',
+                 'limit'] as $k) {
+        if (isset($a[$k])) {
+            $opts[$k] = $a[$k];
+        }
+    }
+    if (isset($a['dedup_hex'])) {
+        $opts['dedup'] = hex2bin($a['dedup_hex']);
+    }
+    $nf = ['status' => 'NOT_FOUND'];
+    switch ($op) {
+        case 'push':
+            $p = $h->push($queue, (string)hex2bin($a['payload_hex'] ?? ''), $opts);
+            return ['status' => 'OK', 'id' => (string)$p['id'], 'dup' => $p['dup']];
+        case 'reserve':
+            $j = $h->reserve($queue, $opts);
+            return $j === null ? ['status' => 'EMPTY'] : ['status' => 'OK', 'id' => (string)$j['id'],
+                'token' => (string)$j['token'], 'attempts' => $j['attempts'], 'priority' => $j['priority'],
+                'payload_hex' => bin2hex($j['payload'])];
+        case 'ack':
+            return $h->ack($queue, $id, $token, $o);
+        case 'release':
+            return $h->release($queue, $id, $token, $opts);
+        case 'touch':
+            $t = $h->touch($queue, $id, $token, $opts);
+            return $t['status'] === 'OK' ? $t : ['status' => $t['status']];
+        case 'bury':
+            return $h->bury($queue, $id, $token, (string)hex2bin($a['reason_hex'] ?? ''), $o);
+        case 'peek':
+            $es = $h->peek($queue, $opts);
+            return $es === null ? $nf : ['status' => 'OK', 'entries' => array_map('svPeekEntry', $es)];
+        case 'stats':
+            $st = $h->stats(isset($a['queue']) ? $queue : null, $o);
+            return $st === null ? $nf : ['status' => 'OK', 'stats' => $st];
+        case 'redrive':
+            $n = $h->redrive($queue, $opts);
+            return $n === null ? $nf : ['status' => 'OK', 'moved' => (string)$n];
+        case 'purge':
+            $n = $h->purge($queue, $o);
+            return $n === null ? $nf : ['status' => 'OK', 'removed' => (string)$n];
+        case 'pause':
+        case 'resume':
+        case 'delete':
+            return ['status' => $h->$op($queue, $o) ? 'OK' : 'NOT_FOUND'];
+        case 'configure':
+            $st = $h->configure($queue, $a['settings'] ?? [], $o);
+            return $st === null ? $nf : ['status' => 'OK', 'settings' => $st];
+    }
+    return null;
+}
+
+/** DRIVER.md's servant command through $client->cache() / kv() / id() / queue(). */
 function servant(Client $c, array $cmd): array
 {
     [$service, $op] = explode('.', (string)($cmd['call'] ?? '')) + ['', ''];
@@ -356,6 +421,11 @@ function servant(Client $c, array $cmd): array
                     'wait_ms' => $a['wait_ms'] ?? 0, 'max_events' => $a['max_events'] ?? 0]);
                 return ['status' => 'OK', 'rev' => (string)$w['rev'],
                     'events' => array_map(fn($e) => ['type' => $e['type']] + svEntry($e), $w['events'])];
+        }
+    } elseif ($service === 'queue') {
+        $r = svQueue($c->queue(), $op, $a, $o);
+        if ($r !== null) {
+            return $r;
         }
     } elseif ($service === 'id') {
         if ($op === 'next') {

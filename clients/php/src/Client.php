@@ -287,6 +287,7 @@ final class Client
     private ?Servants\Cache $servantCache = null;
     private ?Servants\Kv $servantKv = null;
     private ?Servants\Id $servantId = null;
+    private ?Servants\Queue $servantQueue = null;
 
     /** ferry.cache helpers: $client->cache()->get($key), set(), cas(), ... (docs/services.md). */
     public function cache(): Servants\Cache
@@ -304,6 +305,12 @@ final class Client
     public function id(): Servants\Id
     {
         return $this->servantId ??= new Servants\Id($this);
+    }
+
+    /** ferry.queue helpers: $client->queue()->push($q, $job), reserve(), ack(), consume(), ... (docs/queues.md). */
+    public function queue(): Servants\Queue
+    {
+        return $this->servantQueue ??= new Servants\Queue($this);
     }
 
     /** How many times this client connected (HELLO_OK received); a reused persistent socket does not count. */

@@ -1,7 +1,7 @@
 <?php
 // SPDX-License-Identifier: MIT
 /*
- * ServantsTest.php - $client->cache() / kv() / id(): the codec against
+ * ServantsTest.php - $client->cache() / kv() / id() / queue(): the codec against
  * tests/vectors/client_payloads.json (shared with every client),
  * and the helpers through a stub client.
  */
@@ -28,6 +28,8 @@ final class ServantsTest extends TestCase
         foreach ($a as $k => $v) {
             if ($k === 'keys_hex') {
                 $o['keys'] = array_map('hex2bin', $v);
+            } elseif ($k === 'queue' || $k === 'settings') {
+                $o[$k] = $v;
             } elseif (str_ends_with($k, '_hex')) {
                 $o[substr($k, 0, -4)] = hex2bin($v);
             } else {
@@ -43,7 +45,36 @@ final class ServantsTest extends TestCase
         return match ($service) {
             'cache' => Codec::encodeCache($op, $o),
             'kv' => Codec::encodeKv($op, $o['key'], $o),
+            'queue' => Codec::encodeQueue($op, $o['queue'] ?? null, $o),
             default => Codec::encodeId($op, $o),
+        };
+    }
+
+    private static function peekEntry(array $e): array
+    {
+        return ['id' => (string)$e['id'], 'attempts' => $e['attempts'], 'priority' => $e['priority'],
+            'state' => $e['state'], 'age_ms' => (string)$e['age_ms'], 'reason_hex' => bin2hex($e['reason']),
+            'payload_hex' => bin2hex($e['payload'])];
+    }
+
+    /** A decoded ferry.queue reply as client_payloads.json writes it. */
+    public static function canonicalQueue(string $op, mixed $r): array
+    {
+        $nf = ['status' => 'NOT_FOUND'];
+        return match ($op) {
+            'push' => ['status' => 'OK', 'id' => (string)$r['id'], 'dup' => $r['dup']],
+            'reserve' => $r === null ? ['status' => 'EMPTY'] : ['status' => 'OK', 'id' => (string)$r['id'],
+                'token' => (string)$r['token'], 'attempts' => $r['attempts'], 'priority' => $r['priority'],
+                'payload_hex' => bin2hex($r['payload'])],
+            'touch' => $r['status'] === 'OK' ? $r : ['status' => $r['status']],
+            'peek' => $r === null ? $nf
+                : ['status' => 'OK', 'entries' => array_map([self::class, 'peekEntry'], $r)],
+            'stats' => $r === null ? $nf : ['status' => 'OK', 'stats' => $r],
+            'configure' => $r === null ? $nf : ['status' => 'OK', 'settings' => $r],
+            'redrive' => $r === null ? $nf : ['status' => 'OK', 'moved' => (string)$r],
+            'purge' => $r === null ? $nf : ['status' => 'OK', 'removed' => (string)$r],
+            'pause', 'resume', 'delete' => ['status' => $r ? 'OK' : 'NOT_FOUND'],
+            default => $r, // ack, release, bury: ['status']
         };
     }
 
@@ -89,6 +120,9 @@ final class ServantsTest extends TestCase
                     'events' => array_map(fn($e) => ['type' => $e['type']] + self::entry($e), $r['events'])],
             };
         }
+        if ($service === 'queue') {
+            return self::canonicalQueue($op, $r);
+        }
         if ($op === 'next') {
             return ['status' => 'OK', 'ids' => array_map('strval', $r)];
         }
@@ -100,6 +134,7 @@ final class ServantsTest extends TestCase
         return match ($service) {
             'cache' => Codec::decodeCache($op, $b),
             'kv' => Codec::decodeKv($op, $b),
+            'queue' => Codec::decodeQueue($op, $b),
             default => Codec::decodeId($op, $b),
         };
     }
@@ -182,5 +217,169 @@ final class ServantsTest extends TestCase
         $c = new Ferry\Client('127.0.0.1:1');
         $this->assertSame($c->cache(), $c->cache());
         $this->assertInstanceOf(Kv::class, $c->kv());
+    }
+
+    public function testTheVectorsCoverEveryQueueOp(): void
+    {
+        $v = self::vec();
+        foreach (['requests', 'replies'] as $kind) {
+            $seen = array_unique(array_column(array_filter($v[$kind], fn($r) => $r['service'] === 'queue'), 'op'));
+            $this->assertSame([], array_values(array_diff(array_keys(Codec::QUEUE_OPS), $seen)), $kind);
+        }
+    }
+
+    public static function badQueueArgs(): array
+    {
+        return [
+            'priority high' => ['push', ['priority' => 32768]],
+            'priority low' => ['push', ['priority' => -32769]],
+            'delay' => ['push', ['delay_ms' => 1 << 32]],
+            'max_deliveries' => ['push', ['max_deliveries' => 65536]],
+            'dedup' => ['push', ['dedup' => str_repeat('d', 256)]],
+            'not an int' => ['reserve', ['wait_ms' => '5']],
+            'wait' => ['reserve', ['wait_ms' => -1]],
+            'id' => ['ack', ['id' => -1, 'token' => 1]],
+            'token' => ['ack', ['id' => 1, 'token' => '18446744073709551616']],
+            'both' => ['release', ['id' => 1, 'token' => 1, 'delay_ms' => 5, 'backoff' => true]],
+            'sentinel' => ['release', ['id' => 1, 'token' => 1, 'delay_ms' => 0xffffffff]],
+            'which' => ['peek', ['which' => 'gone']],
+            'limit' => ['peek', ['limit' => 65536]],
+            'redrive' => ['redrive', ['limit' => 1 << 32]],
+            'op' => ['nope', []],
+        ];
+    }
+
+    /** @dataProvider badQueueArgs */
+    public function testQueueArgumentsOutOfRange(string $op, array $a): void
+    {
+        $this->expectException(InvalidArgumentException::class);
+        Codec::encodeQueue($op, 'q', $a);
+    }
+
+    public function testQueueEncoderDetails(): void
+    {
+        // a token above PHP_INT_MAX comes and goes as a decimal string
+        [, $p] = Codec::encodeQueue('ack', 'q', ['id' => 7, 'token' => '18446744073709551615']);
+        $this->assertSame('03' . '0000000000000007' . 'ffffffffffffffff', bin2hex($p));
+        $this->assertSame('18446744073709551615',
+            Codec::decodeQueue('reserve', pack('CJJNn', 0, 1, -1, 1, 0))['token']);
+        // settings: an array as a JSON object ({} when empty), or JSON text as it is
+        $this->assertSame("\x0e{}", Codec::encodeQueue('configure', 'q', ['settings' => []])[1]);
+        $this->assertSame("\x0e{\"paused\": true}",
+            Codec::encodeQueue('configure', 'q', ['settings' => '{"paused": true}'])[1]);
+        $this->assertSame(['', "\x08"], Codec::encodeQueue('stats', null));
+    }
+
+    public function testQueueStatusesAnOpNeverGetsAreInvalid(): void
+    {
+        foreach ([['push', 1], ['reserve', 2], ['reserve', 3], ['ack', 1], ['peek', 1], ['stats', 2],
+                     ['pause', 1], ['purge', 2]] as [$op, $st]) {
+            try {
+                Codec::decodeQueue($op, chr($st));
+                $this->fail("$op decoded status $st");
+            } catch (InvalidArgumentException $e) {
+                $this->assertStringContainsString('ferry.queue', $e->getMessage());
+            }
+        }
+        $this->expectException(InvalidArgumentException::class);
+        Codec::decodeQueue('stats', "\x00{nope");
+    }
+
+    public function testQueueHelpersThroughAStub(): void
+    {
+        $stub = new class {
+            public array $calls = [];
+            public array $replies = [];
+
+            public function call(string $service, string $payload = '', array $options = []): string
+            {
+                $this->calls[] = [$service, $payload, $options];
+                return array_shift($this->replies);
+            }
+        };
+        $job = pack('CJJNn', 0, 7, 99, 1, 0xfffd) . 'hi';
+        $stub->replies = [pack('CJC', 0, 7, 1), $job, "\x01", "\x00", "\x02", pack('CN', 0, 30000), "\x00",
+            "\x00\x00\x00", "\x03", "\x00{\"queues\":[]}", pack('CJ', 0, 4), "\x00", "\x03", pack('CJ', 0, 2),
+            "\x00", "\x00{\"paused\":false}"];
+        $q = new Ferry\Servants\Queue($stub);
+        $this->assertSame(['id' => 7, 'dup' => true], $q->push('jobs', 'x', ['priority' => -1, 'dedup' => 'd']));
+        $this->assertSame(['ferry.queue', "\x01\xff\xff" . str_repeat("\x00", 10) . "\x01dx", ['key' => 'jobs']],
+            $stub->calls[0]);
+        $this->assertSame(['id' => 7, 'token' => 99, 'attempts' => 1, 'priority' => -3, 'payload' => 'hi'],
+            $q->reserve('jobs', ['wait_ms' => 1500]));
+        $this->assertSame(6500, $stub->calls[1][2]['deadline_ms'], 'a reserve outlives its wait');
+        $this->assertNull($q->reserve('jobs'));
+        $this->assertSame(5000, $stub->calls[2][2]['deadline_ms']);
+        $this->assertSame(['status' => 'OK'], $q->ack('jobs', 7, 99));
+        $this->assertSame(['status' => 'STALE'], $q->release('jobs', 7, 99, ['backoff' => true]));
+        $this->assertSame('ffffffff', bin2hex(substr($stub->calls[4][1], 17)));
+        $this->assertSame(['status' => 'OK', 'visibility_ms' => 30000],
+            $q->touch('jobs', 7, 99, ['visibility_ms' => 1]));
+        $this->assertSame(['status' => 'OK'], $q->bury('jobs', 7, 99, 'bad input'));
+        $this->assertSame('bad input', substr($stub->calls[6][1], 17));
+        $this->assertSame([], $q->peek('jobs', ['which' => 'dead', 'limit' => 5]));
+        $this->assertSame('07020005', bin2hex($stub->calls[7][1]));
+        $this->assertNull($q->peek('nope'));
+        $this->assertSame(['queues' => []], $q->stats());
+        $this->assertSame([], $stub->calls[9][2], 'stats of every queue has no key');
+        $this->assertSame(4, $q->redrive('jobs', ['limit' => 4]));
+        $this->assertTrue($q->pause('jobs'));
+        $this->assertFalse($q->resume('gone'));
+        $this->assertSame(2, $q->purge('jobs'));
+        $this->assertTrue($q->delete('jobs'));
+        $this->assertSame(['paused' => false], $q->configure('jobs', ['paused' => false]));
+        $this->assertSame("\x0e{\"paused\":false}", $stub->calls[15][1]);
+        $c = new Ferry\Client('127.0.0.1:1');
+        $this->assertSame($c->queue(), $c->queue());
+    }
+
+    public function testConsumeThroughAStub(): void
+    {
+        $stub = new class {
+            public array $calls = [];
+            public array $jobs = [];
+
+            public function call(string $service, string $payload = '', array $options = []): string
+            {
+                $this->calls[] = [ord($payload[0]), $payload, $options];
+                return match (ord($payload[0])) {
+                    2 => array_shift($this->jobs) ?? "\x01", // reserve: the jobs, then EMPTY
+                    3, 6 => "\x00", // ack, bury
+                    4 => "\x02", // release: STALE
+                };
+            }
+        };
+        foreach (['ok', 'fail', 'self', 'four'] as $i => $p) {
+            $stub->jobs[] = pack('CJJNn', 0, $i + 1, 10 + $i, 1, 0) . $p;
+        }
+        $q = new Ferry\Servants\Queue($stub);
+        $seen = [];
+        $errors = [];
+        $handler = function (Ferry\Servants\ConsumedJob $job) use (&$seen): void {
+            $seen[] = $job->payload;
+            if ($job->payload === 'fail') {
+                throw new RuntimeException('no');
+            }
+            if ($job->payload === 'self') {
+                $job->bury('mine');
+            }
+        };
+        $n = $q->consume('jobs', $handler, ['max_jobs' => 3, 'wait_ms' => 1000,
+            'on_error' => function (Throwable $e, $job) use (&$errors): void {
+                $errors[] = [$e->getMessage(), $job->id];
+            }]);
+        $this->assertSame(3, $n);
+        $this->assertSame(['ok', 'fail', 'self'], $seen);
+        $this->assertSame([['no', 2]], $errors);
+        $this->assertSame([2, 3, 2, 4, 2, 6], array_column($stub->calls, 0), 'ack, release, the handler\'s bury');
+        $this->assertSame(0xffffffff, unpack('N', $stub->calls[3][1], 17)[1], 'released by backoff_ms');
+        $this->assertSame(6000, $stub->calls[0][2]['deadline_ms']);
+        // until_empty: the fourth job, then EMPTY ends the loop
+        $this->assertSame(1, $q->consume('jobs', $handler, ['until_empty' => true, 'release' => ['delay_ms' => 5]]));
+        $stops = 0;
+        $this->assertSame(0, $q->consume('jobs', $handler, ['stop' => function () use (&$stops): bool {
+            return ++$stops > 2;
+        }, 'wait_ms' => 0]));
+        $this->assertSame(3, $stops);
     }
 }

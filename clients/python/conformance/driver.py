@@ -273,7 +273,8 @@ def _entry(e: Any, with_key: bool = True) -> dict[str, Any]:
 
 
 def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
-    """DRIVER.md's servant command through client.cache / kv / id."""
+    """DRIVER.md's servant command through client.cache / kv / id /
+    queue."""
     service, _, op = cmd.get("call", "").partition(".")
     a = cmd.get("args", {})
     dl = {"deadline_ms": cmd.get("deadline_ms")}
@@ -340,6 +341,8 @@ def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
             return {"status": "OK", "rev": str(w.rev),
                     "events": [{"type": e.type, **_entry(e)}
                                for e in w.events]}
+    elif service == "queue":
+        return queue_call(c, op, a, dl)
     elif service == "id":
         if op == "next":
             return {"status": "OK", "ids": [str(i) for i in c.id.next(
@@ -349,6 +352,73 @@ def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
             return {"status": "OK", "unix_ms": str(p.unix_ms),
                     "node": p.node, "seq": p.seq}
     raise BadCommand(f"unknown servant call {cmd.get('call')!r}")
+
+
+def _peek_entry(e: ferry.PeekEntry) -> dict[str, Any]:
+    return {"id": str(e.id), "attempts": e.attempts, "priority": e.priority,
+            "state": e.state, "age_ms": str(e.age_ms),
+            "reason_hex": e.reason.hex(), "payload_hex": e.payload.hex()}
+
+
+def queue_call(c: ferry.Client, op: str, a: dict[str, Any],
+               dl: dict[str, Any]) -> dict[str, Any]:
+    """DRIVER.md's queue.* servant calls through client.queue."""
+    h = c.queue
+    q = a.get("queue")
+    job = {"id": int(a.get("id", "0")), "token": int(a.get("token", "0"))}
+    if op == "push":
+        r = h.push(q, bytes.fromhex(a.get("payload_hex", "")),
+                   priority=a.get("priority", 0),
+                   delay_ms=a.get("delay_ms", 0),
+                   visibility_ms=a.get("visibility_ms", 0),
+                   max_deliveries=a.get("max_deliveries", 0),
+                   dedup=(bytes.fromhex(a["dedup_hex"]) if "dedup_hex" in a
+                          else None), **dl)
+        return {"status": "OK", "id": str(r.id), "dup": r.dup}
+    if op == "reserve":
+        j = h.reserve(q, wait_ms=a.get("wait_ms", 0),
+                      visibility_ms=a.get("visibility_ms", 0), **dl)
+        if j is None:
+            return {"status": "EMPTY"}
+        return {"status": "OK", "id": str(j.id), "token": str(j.token),
+                "attempts": j.attempts, "priority": j.priority,
+                "payload_hex": j.payload.hex()}
+    if op in ("ack", "release", "touch", "bury"):
+        if op == "ack":
+            o = h.ack(q, **job, **dl)
+        elif op == "release":
+            o = h.release(q, **job, delay_ms=a.get("delay_ms", 0),
+                          backoff=bool(a.get("backoff")), **dl)
+        elif op == "touch":
+            o = h.touch(q, **job, visibility_ms=a.get("visibility_ms", 0),
+                        **dl)
+        else:
+            o = h.bury(q, **job, reason=bytes.fromhex(a.get("reason_hex",
+                                                             "")), **dl)
+        d: dict[str, Any] = {"status": o.status}
+        if op == "touch" and o:
+            d["visibility_ms"] = o.visibility_ms
+        return d
+    if op == "peek":
+        es = h.peek(q, a.get("which", "ready"), a.get("limit", 10), **dl)
+        return ({"status": "NOT_FOUND"} if es is None else
+                {"status": "OK", "entries": [_peek_entry(e) for e in es]})
+    if op in ("stats", "configure"):
+        j = (h.stats(q, **dl) if op == "stats"
+             else h.configure(q, **a.get("settings", {}), **dl))
+        return ({"status": "NOT_FOUND"} if j is None else
+                {"status": "OK", ("stats" if op == "stats" else "settings"):
+                 j})
+    if op in ("redrive", "purge"):
+        n = (h.redrive(q, a.get("limit", 0), **dl) if op == "redrive"
+             else h.purge(q, **dl))
+        return ({"status": "NOT_FOUND"} if n is None else
+                {"status": "OK",
+                 ("moved" if op == "redrive" else "removed"): str(n)})
+    if op in ("pause", "resume", "delete"):
+        ok = getattr(h, op)(q, **dl)
+        return {"status": "OK" if ok else "NOT_FOUND"}
+    raise BadCommand(f"unknown queue call {op!r}")
 
 
 def run_caller() -> int:

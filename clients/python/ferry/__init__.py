@@ -15,8 +15,9 @@ from .aio import AsyncClient
 from .client import CallFuture, Client
 from .worker import Job, Worker
 from . import servants
-from .servants import (CacheItem, CacheWrite, IdParts, KvEntry, KvEvent, KvGet,
-                       KvRange, KvWatch, KvWrite)
+from .servants import (CacheItem, CacheWrite, IdParts, JobOutcome, KvEntry,
+                       KvEvent, KvGet, KvRange, KvWatch, KvWrite, PeekEntry,
+                       PushResult, QueueJob)
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 
@@ -24,5 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = ["AsyncClient", "Client", "CallFuture", "Hello", "Job", "Worker", "PROTOCOL_VERSION",
            "servants", "CacheItem", "CacheWrite", "IdParts", "KvEntry", "KvEvent",
-           "KvGet", "KvRange", "KvWatch", "KvWrite",
+           "KvGet", "KvRange", "KvWatch", "KvWrite", "JobOutcome", "PeekEntry",
+           "PushResult", "QueueJob",
            "__version__"] + list(_errors_all)

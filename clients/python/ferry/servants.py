@@ -1,13 +1,19 @@
 # SPDX-License-Identifier: MIT
-"""Helpers for ferryd's built-in services ferry.cache, ferry.kv and ferry.id
-(docs/services.md): client.cache, client.kv and client.id on Client and
-AsyncClient encode the request payloads and decode the replies.
+"""Helpers for ferryd's built-in services ferry.cache, ferry.kv, ferry.id
+(docs/services.md) and ferry.queue (docs/queues.md): client.cache,
+client.kv, client.id and client.queue on Client and AsyncClient encode the
+request payloads and decode the replies.
 
     c = ferry.Client()
     cas = c.cache.set(b"user:1", b"alice", ttl_ms=60_000)
     item = c.cache.get(b"user:1")          # CacheItem or None
     rev = c.kv.put(b"cfg/a", b"1").rev      # KvWrite
     ids = c.id.next(10)                     # list of int
+    c.queue.push("mail", b"to:bob")         # PushResult(id, dup)
+    job = c.queue.reserve("mail", wait_ms=10_000)   # QueueJob or None
+
+Statuses are returned, not raised: a cache miss or an EMPTY reserve is
+None, a refused write or a STALE ack a falsy result carrying its status.
 
 The encode_* / decode_* functions are the codec (tests/vectors/
 client_payloads.json); a malformed reply raises InvalidArgumentError.
@@ -16,13 +22,19 @@ their FerryError subclass by the call itself.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import inspect
+import json
+import logging
 import struct
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from .errors import InvalidArgumentError
 
-CACHE, KV, ID = "ferry.cache", "ferry.kv", "ferry.id"
+CACHE, KV, ID, QUEUE = "ferry.cache", "ferry.kv", "ferry.id", "ferry.queue"
 STATUS = {0: "OK", 1: "NOT_FOUND", 2: "NOT_STORED", 3: "EXISTS"}
 CACHE_OPS = {"get": 1, "get_many": 2, "set": 3, "add": 4, "replace": 5,
              "append": 6, "prepend": 7, "cas": 8, "delete": 9, "incr": 10,
@@ -32,6 +44,20 @@ KV_OPS = {"get": 1, "put": 2, "delete": 3, "range": 4, "count": 5,
 ID_OPS = {"next": 1, "decode": 2}
 COND = {"any": 0, "absent": 1, "mod_rev": 2}
 U64_MAX = (1 << 64) - 1
+QUEUE_OPS = {"push": 1, "reserve": 2, "ack": 3, "release": 4, "touch": 5,
+             "bury": 6, "peek": 7, "stats": 8, "redrive": 9, "pause": 10,
+             "resume": 11, "purge": 12, "delete": 13, "configure": 14}
+QUEUE_STATUS = {0: "OK", 1: "EMPTY", 2: "STALE", 3: "NOT_FOUND"}
+# The statuses each op may answer (docs/queues.md); any other is malformed.
+_QUEUE_ALLOWED = {"push": ("OK",), "reserve": ("OK", "EMPTY"),
+                  **{op: ("OK", "STALE", "NOT_FOUND")
+                     for op in ("ack", "release", "touch", "bury")},
+                  **{op: ("OK", "NOT_FOUND")
+                     for op in ("peek", "stats", "redrive", "pause",
+                                "resume", "purge", "delete", "configure")}}
+PEEK_WHICH = {"ready": 0, "delayed": 1, "dead": 2, "reserved": 3}
+JOB_STATES = {0: "ready", 1: "delayed", 2: "reserved"}
+RELEASE_BACKOFF = 0xFFFFFFFF  # release's delay_ms: by the queue's backoff_ms
 
 
 def _b(v: bytes | str) -> bytes:
@@ -124,6 +150,54 @@ class IdParts:
     seq: int
 
 
+@dataclass(frozen=True)
+class PushResult:
+    """A push: the job's id; dup when the dedup id was seen within the
+    queue's window (id is then the first push's, and nothing was
+    stored)."""
+    id: int
+    dup: bool = False
+
+
+@dataclass(frozen=True)
+class QueueJob:
+    """A reserved job: ack, release, touch or bury it with its id and
+    token. attempts counts its deliveries, this one included; queue is
+    the queue it was reserved from."""
+    id: int
+    token: int
+    attempts: int
+    priority: int
+    payload: bytes
+    queue: str = ""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """An ack, release, touch or bury: status "OK", "STALE" (the token no
+    longer holds the job: it timed out and went to someone else, or was
+    released) or "NOT_FOUND" (no such job in this queue). True when OK.
+    touch: visibility_ms is the reservation's new time left."""
+    status: str
+    visibility_ms: int = 0
+
+    def __bool__(self) -> bool:
+        return self.status == "OK"
+
+
+@dataclass(frozen=True)
+class PeekEntry:
+    """A job seen by peek; state is "ready", "delayed" or "reserved";
+    reason says why a dead job died."""
+    id: int
+    attempts: int
+    priority: int
+    state: str
+    age_ms: int
+    reason: bytes
+    payload: bytes
+
+
 # ------------------------------------------------------------ encode
 
 def _u(fmt: str, *v: int) -> bytes:
@@ -193,6 +267,57 @@ def encode_id(op: str, count: int = 1, id: int = 0) -> tuple[bytes, bytes]:
     if op == "next":
         return b"", bytes([1]) + _u("I", count)
     return b"", bytes([2]) + _u("Q", id)
+
+
+def _queue_name(queue: str | bytes | None) -> bytes:
+    return b"" if queue is None else _b(queue)
+
+
+def encode_queue(op: str, queue: str | bytes | None, *,
+                 payload: bytes | str = b"", priority: int = 0,
+                 delay_ms: int = 0, visibility_ms: int = 0,
+                 max_deliveries: int = 0, dedup: bytes | str | None = None,
+                 wait_ms: int = 0, id: int = 0, token: int = 0,
+                 backoff: bool = False, reason: bytes | str = b"",
+                 which: str = "ready", limit: int = 0,
+                 settings: Mapping[str, Any] | None = None
+                 ) -> tuple[bytes, bytes]:
+    """The (routing key, payload) of a ferry.queue request: the key is
+    the queue's name (None or "" for stats of every queue). configure's
+    settings go as compact JSON, keys in their order. Out-of-range
+    numbers raise ValueError."""
+    head = bytes([QUEUE_OPS[op]])
+    key = _queue_name(queue)
+    if op == "push":
+        d = b"" if dedup is None else _b(dedup)
+        if len(d) > 255:
+            raise ValueError(f"dedup id of {len(d)} bytes")
+        p = head + _u("hIIHB", priority, delay_ms, visibility_ms,
+                      max_deliveries, len(d)) + d + _b(payload)
+    elif op == "reserve":
+        p = head + _u("II", wait_ms, visibility_ms)
+    elif op == "ack":
+        p = head + _u("QQ", id, token)
+    elif op == "release":
+        p = head + _u("QQI", id, token,
+                      RELEASE_BACKOFF if backoff else delay_ms)
+    elif op == "touch":
+        p = head + _u("QQI", id, token, visibility_ms)
+    elif op == "bury":
+        p = head + _u("QQ", id, token) + _b(reason)
+    elif op == "peek":
+        if which not in PEEK_WHICH:
+            raise ValueError(f"peek which {which!r}: one of "
+                             f"{', '.join(PEEK_WHICH)}")
+        p = head + _u("BH", PEEK_WHICH[which], limit)
+    elif op == "redrive":
+        p = head + _u("I", limit)
+    elif op == "configure":
+        p = head + json.dumps(dict(settings or {}),
+                              separators=(",", ":")).encode()
+    else:  # stats, pause, resume, purge, delete
+        p = head
+    return key, p
 
 
 # ------------------------------------------------------------ decode
@@ -346,6 +471,72 @@ def decode_id(op: str, data: bytes) -> Any:
     p = IdParts(r.num("Q", "unix_ms"), r.num("H", "node"), r.num("H", "seq"))
     r.end()
     return p
+
+
+def _json_rest(r: _R, name: str) -> Any:
+    try:
+        return json.loads(r.rest().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise r.bad(f"{name} is not JSON") from None
+
+
+def decode_queue(op: str, data: bytes, queue: str = "") -> Any:
+    """A ferry.queue reply: push: PushResult; reserve: QueueJob (its
+    queue set to queue) or None (EMPTY); ack/release/touch/bury:
+    JobOutcome; peek: list of PeekEntry; stats, configure: the JSON as a
+    dict; redrive, purge: the count; pause/resume/delete: True. peek,
+    stats, redrive, purge, configure answer None and pause, resume,
+    delete False for NOT_FOUND (no such queue). A malformed reply, or a
+    status the op never answers, raises InvalidArgumentError."""
+    r = _R(QUEUE, op, data)
+    code = r.num("B", "status")
+    s = QUEUE_STATUS.get(code)
+    if s not in _QUEUE_ALLOWED[op]:
+        raise r.bad(f"status {s or code} is not an answer to {op}")
+    if s != "OK":
+        r.end()
+        if op == "reserve":
+            return None
+        if op in ("ack", "release", "touch", "bury"):
+            return JobOutcome(s)
+        return False if op in ("pause", "resume", "delete") else None
+    if op == "push":
+        id, dup = r.num("Q", "id"), r.num("B", "dup")
+        if dup > 1:
+            raise r.bad(f"dup {dup}")
+        r.end()
+        return PushResult(id, dup == 1)
+    if op == "reserve":
+        id, token = r.num("Q", "id"), r.num("Q", "token")
+        attempts, prio = r.num("I", "attempts"), r.num("h", "priority")
+        return QueueJob(id, token, attempts, prio, r.rest(), queue)
+    if op == "touch":
+        vis = r.num("I", "visibility_ms")
+        r.end()
+        return JobOutcome(s, vis)
+    if op == "peek":
+        n = r.num("H", "n")
+        entries = []
+        for _ in range(n):
+            id, attempts = r.num("Q", "id"), r.num("I", "attempts")
+            prio, state = r.num("h", "priority"), r.num("B", "state")
+            if state not in JOB_STATES:
+                raise r.bad(f"unknown job state {state}")
+            age = r.num("Q", "age_ms")
+            rlen, plen = r.num("H", "reason_len"), r.num("I", "payload_len")
+            reason = r.bytes(rlen, "reason")
+            entries.append(PeekEntry(id, attempts, prio, JOB_STATES[state],
+                                     age, reason, r.bytes(plen, "payload")))
+        r.end()
+        return entries
+    if op in ("stats", "configure"):
+        return _json_rest(r, op)
+    if op in ("redrive", "purge"):
+        n = r.num("Q", "count")
+        r.end()
+        return n
+    r.end()
+    return JobOutcome(s) if op in ("ack", "release", "bury") else True
 
 
 # ----------------------------------------------------------- helpers
@@ -528,8 +719,329 @@ class Id(_Base):
                           lambda b: decode_id("decode", b))
 
 
+_log = logging.getLogger("ferry.queue")
+RESERVE_SLACK_MS = 5000  # a reserve's deadline: its wait and this
+CONSUME_WAIT_MS = 20000  # consume's long poll, renewed while it runs
+
+
+def _reserve_deadline(wait_ms: int) -> int:
+    return wait_ms + RESERVE_SLACK_MS
+
+
+class Queue(_Base):
+    """ferry.queue: client.queue.push(queue, payload), reserve, ack,
+    release, touch, bury, peek, stats, redrive, pause, resume, purge,
+    delete, configure, and consume (a loop of reserve, handle, ack). On an
+    AsyncClient every method returns an awaitable (AsyncQueue)."""
+
+    def _do(self, op: str, queue: str | bytes | None,
+            deadline_ms: int | None, **kw: Any) -> Any:
+        key, p = encode_queue(op, queue, **kw)
+        name = key.decode("utf-8", "replace")
+        kwc = {"deadline_ms": deadline_ms or self.deadline_ms}
+        if key or op != "stats":
+            kwc["key"] = key
+        reply = self._c.call(QUEUE, p, **kwc)
+        if hasattr(reply, "__await__"):
+            async def done() -> Any:
+                return decode_queue(op, await reply, name)
+            return done()
+        return decode_queue(op, reply, name)
+
+    def push(self, queue: str, payload: bytes | str, *, priority: int = 0,
+             delay_ms: int = 0, visibility_ms: int = 0,
+             max_deliveries: int = 0, dedup: bytes | str | None = None,
+             deadline_ms: int | None = None) -> PushResult:
+        """Adds a job, answered once it is on disk. priority -32768..32767
+        (higher first); delay_ms before it is ready; visibility_ms and
+        max_deliveries 0 take the queue's settings; dedup: a push with an
+        id seen within the queue's dedup window stores nothing and
+        answers the first push's id with dup True."""
+        return self._do("push", queue, deadline_ms, payload=payload,
+                        priority=priority, delay_ms=delay_ms,
+                        visibility_ms=visibility_ms,
+                        max_deliveries=max_deliveries, dedup=dedup)
+
+    def reserve(self, queue: str, *, wait_ms: int = 0,
+                visibility_ms: int = 0,
+                deadline_ms: int | None = None) -> QueueJob | None:
+        """The next ready job (highest priority, then oldest), reserved
+        for visibility_ms (0: the job's or the queue's); with none ready,
+        waits up to wait_ms (at most 600000) for one, then None. The
+        call's deadline defaults to wait_ms + 5 s, so ferryd answers
+        EMPTY before the deadline would."""
+        return self._do("reserve", queue,
+                        deadline_ms or _reserve_deadline(wait_ms),
+                        wait_ms=wait_ms, visibility_ms=visibility_ms)
+
+    def ack(self, queue: str, id: int, token: int, *,
+            deadline_ms: int | None = None) -> JobOutcome:
+        """Removes a reserved job: OK, STALE (token no longer holds it)
+        or NOT_FOUND."""
+        return self._do("ack", queue, deadline_ms, id=id, token=token)
+
+    def release(self, queue: str, id: int, token: int, *,
+                delay_ms: int = 0, backoff: bool = False,
+                deadline_ms: int | None = None) -> JobOutcome:
+        """Makes a reserved job ready again, after delay_ms, or (backoff
+        True) after the queue's backoff_ms entry for its attempt. A job at
+        its max_deliveries goes to the dead-letter queue instead."""
+        return self._do("release", queue, deadline_ms, id=id, token=token,
+                        delay_ms=delay_ms, backoff=backoff)
+
+    def touch(self, queue: str, id: int, token: int, *,
+              visibility_ms: int = 0,
+              deadline_ms: int | None = None) -> JobOutcome:
+        """Extends a reservation to visibility_ms from now (0: the job's
+        or the queue's); the outcome's visibility_ms is the time left."""
+        return self._do("touch", queue, deadline_ms, id=id, token=token,
+                        visibility_ms=visibility_ms)
+
+    def bury(self, queue: str, id: int, token: int,
+             reason: bytes | str = b"", *,
+             deadline_ms: int | None = None) -> JobOutcome:
+        """Moves a reserved job to the queue's dead-letter queue with
+        reason (at most 1024 bytes). A queue without one:
+        InvalidArgumentError."""
+        return self._do("bury", queue, deadline_ms, id=id, token=token,
+                        reason=reason)
+
+    def peek(self, queue: str, which: str = "ready", limit: int = 10, *,
+             deadline_ms: int | None = None) -> list[PeekEntry] | None:
+        """Up to limit (1..1000) jobs without reserving them, in delivery
+        order: which is "ready", "delayed", "dead" (the ready jobs of the
+        dead-letter queue) or "reserved". None: no such queue."""
+        return self._do("peek", queue, deadline_ms, which=which,
+                        limit=limit)
+
+    def stats(self, queue: str | None = None, *,
+              deadline_ms: int | None = None) -> dict[str, Any] | None:
+        """One queue's stats (docs/queues.md), or with queue None
+        {"queues": [...]} for every queue. None: no such queue."""
+        return self._do("stats", queue, deadline_ms)
+
+    def redrive(self, queue: str, limit: int = 0, *,
+                deadline_ms: int | None = None) -> int | None:
+        """Moves up to limit (0: 10000) dead jobs back into queue,
+        attempts reset; how many moved. None: no such queue."""
+        return self._do("redrive", queue, deadline_ms, limit=limit)
+
+    def pause(self, queue: str, *, deadline_ms: int | None = None) -> bool:
+        """Stops deliveries (pushes are still taken)."""
+        return self._do("pause", queue, deadline_ms)
+
+    def resume(self, queue: str, *, deadline_ms: int | None = None) -> bool:
+        """Delivers again after pause. False: no such queue."""
+        return self._do("resume", queue, deadline_ms)
+
+    def purge(self, queue: str, *,
+              deadline_ms: int | None = None) -> int | None:
+        """Removes ready and delayed jobs (at most 10000 a call); how many.
+        None: no such queue."""
+        return self._do("purge", queue, deadline_ms)
+
+    def delete(self, queue: str, *, deadline_ms: int | None = None) -> bool:
+        """Deletes an empty queue (one holding jobs: InvalidArgumentError).
+        False: no such queue."""
+        return self._do("delete", queue, deadline_ms)
+
+    def configure(self, queue: str, *, deadline_ms: int | None = None,
+                  **settings: Any) -> dict[str, Any]:
+        """Changes the settings given (visibility_ms, max_deliveries,
+        dedup_window_ms, dead_letter, backoff_ms, paused); answers the
+        queue's settings now."""
+        return self._do("configure", queue, deadline_ms, settings=settings)
+
+    def _settle(self, job: QueueJob, error: BaseException | None,
+                on_error: Callable[[QueueJob, BaseException], Any] | None
+                ) -> Any:
+        """After the handler: ack, or on error release by backoff."""
+        if error is None:
+            out = self.ack(job.queue, job.id, job.token)
+        else:
+            if on_error is not None:
+                on_error(job, error)
+            else:
+                _log.warning("ferry.queue '%s': job %d failed (attempt %d): "
+                             "%r; released", job.queue, job.id,
+                             job.attempts, error)
+            out = self.release(job.queue, job.id, job.token, backoff=True)
+        if not out:
+            _log.warning("ferry.queue '%s': job %d: %s %s", job.queue,
+                         job.id, "ack" if error is None else "release",
+                         out.status)
+        return out
+
+    def consume(self, queue: str,
+                handler: Callable[[QueueJob], Any], *, credit: int = 1,
+                wait_ms: int = CONSUME_WAIT_MS, visibility_ms: int = 0,
+                max_jobs: int | None = None,
+                stop: threading.Event | None = None,
+                on_error: Callable[[QueueJob, BaseException], Any] | None
+                = None) -> int:
+        """Serves queue: keeps credit reserves in flight (held by ferryd
+        as long polls of wait_ms, renewed), calls handler(job) for each
+        job in this thread, one at a time, then acks it; a handler that
+        raises gets the job released by the queue's backoff_ms (and
+        on_error(job, exc) called, else a warning logged). Returns the
+        number of jobs handled once max_jobs were handled or stop is set
+        (checked at least twice a second); the reserves still in flight
+        are then cancelled, and a job one of them already got is released
+        at once. A job reserved ahead of its turn spends its visibility
+        waiting: keep credit * handling time below the visibility. A
+        reserve's FerryError ends consume with that error."""
+        if credit < 1:
+            raise ValueError("credit must be at least 1")
+        handled = 0
+        flying: set[concurrent.futures.Future[bytes]] = set()
+        key, p = encode_queue("reserve", queue, wait_ms=wait_ms,
+                              visibility_ms=visibility_ms)
+        name = key.decode("utf-8", "replace")
+
+        def more() -> bool:
+            return (max_jobs is None or handled < max_jobs) and \
+                not (stop is not None and stop.is_set())
+
+        try:
+            while more():
+                while len(flying) < credit:
+                    flying.add(self._c.submit(
+                        QUEUE, p, key=key,
+                        deadline_ms=_reserve_deadline(wait_ms)))
+                done, _ = concurrent.futures.wait(
+                    flying, timeout=0.5,
+                    return_when=concurrent.futures.FIRST_COMPLETED)
+                for fut in done:
+                    flying.discard(fut)
+                    job = decode_queue("reserve", fut.result(), name)
+                    if job is None:
+                        continue
+                    if not more():
+                        self.release(job.queue, job.id, job.token)
+                        continue
+                    err: BaseException | None = None
+                    try:
+                        handler(job)
+                    except Exception as e:  # noqa: BLE001
+                        err = e
+                    self._settle(job, err, on_error)
+                    handled += 1
+        finally:
+            for fut in flying:
+                fut.cancel()
+            for fut in flying:
+                try:
+                    job = decode_queue("reserve", fut.result(10), name)
+                except Exception:  # noqa: BLE001
+                    continue
+                if job is not None:
+                    self.release(job.queue, job.id, job.token)
+        return handled
+
+
+class AsyncQueue(Queue):
+    """client.queue on an AsyncClient: every method is awaited; consume
+    runs credit tasks."""
+
+    async def consume(  # type: ignore[override]
+            self, queue: str,
+            handler: Callable[[QueueJob], Awaitable[Any] | Any], *,
+            credit: int = 1, wait_ms: int = CONSUME_WAIT_MS,
+            visibility_ms: int = 0, max_jobs: int | None = None,
+            stop: asyncio.Event | None = None,
+            on_error: Callable[[QueueJob, BaseException], Any] | None = None
+    ) -> int:
+        """Serves queue with credit tasks, each a loop of reserve (a long
+        poll of wait_ms, renewed), await handler(job) (a coroutine
+        function or a plain one), ack; a handler that raises gets the job
+        released by the queue's backoff_ms (on_error(job, exc) called,
+        else a warning logged). Returns the number handled once max_jobs
+        were handled or stop is set: tasks waiting on a reserve are then
+        cancelled (with it), tasks busy with a job finish it first. A
+        reserve's FerryError ends consume with that error."""
+        if credit < 1:
+            raise ValueError("credit must be at least 1")
+        ended = stop if stop is not None else asyncio.Event()
+        counts = {"started": 0, "handled": 0}
+        reserving: set[asyncio.Task[Any]] = set()
+
+        def more() -> bool:
+            return not ended.is_set() and \
+                (max_jobs is None or counts["started"] < max_jobs)
+
+        async def settle(job: QueueJob, err: BaseException | None) -> None:
+            if err is None:
+                out = await self.ack(job.queue, job.id, job.token)
+            else:
+                if on_error is not None:
+                    r = on_error(job, err)
+                    if inspect.isawaitable(r):
+                        await r
+                else:
+                    _log.warning("ferry.queue '%s': job %d failed (attempt "
+                                 "%d): %r; released", job.queue, job.id,
+                                 job.attempts, err)
+                out = await self.release(job.queue, job.id, job.token,
+                                         backoff=True)
+            if not out:
+                _log.warning("ferry.queue '%s': job %d: %s %s", job.queue,
+                             job.id, "ack" if err is None else "release",
+                             out.status)
+
+        async def one() -> None:
+            me = asyncio.current_task()
+            assert me is not None
+            while more():
+                reserving.add(me)
+                try:
+                    job = await self.reserve(queue, wait_ms=wait_ms,
+                                             visibility_ms=visibility_ms)
+                finally:
+                    reserving.discard(me)
+                if job is None:
+                    continue
+                if not more():
+                    await self.release(job.queue, job.id, job.token)
+                    return
+                counts["started"] += 1
+                err: BaseException | None = None
+                try:
+                    r = handler(job)
+                    if inspect.isawaitable(r):
+                        await r
+                except Exception as e:  # noqa: BLE001
+                    err = e
+                await settle(job, err)
+                counts["handled"] += 1
+                if max_jobs is not None and counts["handled"] >= max_jobs:
+                    ended.set()
+
+        tasks = {asyncio.ensure_future(one()) for _ in range(credit)}
+        watch = asyncio.ensure_future(ended.wait())
+        try:
+            while tasks:
+                done, _ = await asyncio.wait(
+                    tasks | {watch}, return_when=asyncio.FIRST_COMPLETED)
+                for t in done - {watch}:
+                    tasks.discard(t)
+                    t.result()  # a task's error ends consume
+                if watch in done:
+                    for t in list(reserving):
+                        t.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    tasks.clear()
+        finally:
+            watch.cancel()
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        return counts["handled"]
+
+
 class ServantsMixin:
-    """client.cache, client.kv, client.id (made on first use)."""
+    """client.cache, client.kv, client.id, client.queue (made on first
+    use)."""
 
     @property
     def cache(self) -> Cache:
@@ -542,3 +1054,12 @@ class ServantsMixin:
     @property
     def id(self) -> Id:
         return self.__dict__.setdefault("_ferry_id", Id(self))
+
+    @property
+    def queue(self) -> Queue:
+        q = self.__dict__.get("_ferry_queue")
+        if q is None:
+            cls = AsyncQueue if inspect.iscoroutinefunction(
+                getattr(self, "call", None)) else Queue
+            q = self.__dict__.setdefault("_ferry_queue", cls(self))
+        return q

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""ferry.servants (client.cache / client.kv / client.id): the codec against
-tests/vectors/client_payloads.json, shared with every client, and
-the helpers on Client and AsyncClient through a stub call."""
+"""ferry.servants (client.cache / client.kv / client.id / client.queue): the
+codec against tests/vectors/client_payloads.json, shared with every
+client, and the helpers on Client and AsyncClient through a stub call."""
 import asyncio
 import json
 import os
@@ -41,9 +41,50 @@ def encode(service, op, a):
             kw["end"] = hx(a["end_hex"])
         return S.encode_kv(op, hx(a["key_hex"]),
                            value=hx(a.get("value_hex", "")), **kw)
+    if service == "queue":
+        kw = {k: a[k] for k in ("priority", "delay_ms", "visibility_ms",
+                                "max_deliveries", "wait_ms", "backoff",
+                                "which", "limit", "settings") if k in a}
+        for k in ("id", "token"):
+            if k in a:
+                kw[k] = int(a[k])
+        for k in ("payload", "dedup", "reason"):
+            if k + "_hex" in a:
+                kw[k] = hx(a[k + "_hex"])
+        return S.encode_queue(op, a.get("queue"), **kw)
     if op == "next":
         return S.encode_id("next", count=a["count"])
     return S.encode_id("decode", id=int(a["id"]))
+
+
+def queue_canonical(op, r):
+    """A decoded ferry.queue reply as client_payloads.json writes it."""
+    if op == "push":
+        return {"status": "OK", "id": str(r.id), "dup": r.dup}
+    if op == "reserve":
+        if r is None:
+            return {"status": "EMPTY"}
+        return {"status": "OK", "id": str(r.id), "token": str(r.token),
+                "attempts": r.attempts, "priority": r.priority,
+                "payload_hex": r.payload.hex()}
+    if isinstance(r, S.JobOutcome):
+        d = {"status": r.status}
+        if op == "touch" and r:
+            d["visibility_ms"] = r.visibility_ms
+        return d
+    if op in ("pause", "resume", "delete"):
+        return {"status": "OK" if r else "NOT_FOUND"}
+    if r is None:
+        return {"status": "NOT_FOUND"}
+    if op == "peek":
+        return {"status": "OK", "entries": [
+            {"id": str(e.id), "attempts": e.attempts,
+             "priority": e.priority, "state": e.state,
+             "age_ms": str(e.age_ms), "reason_hex": e.reason.hex(),
+             "payload_hex": e.payload.hex()} for e in r]}
+    if op in ("stats", "configure"):
+        return {"status": "OK", "stats" if op == "stats" else "settings": r}
+    return {"status": "OK", "moved" if op == "redrive" else "removed": str(r)}
 
 
 def item(i):
@@ -90,13 +131,16 @@ def canonical(service, op, r):
                     "items": [entry(e) for e in r.items]}
         return {"status": "OK", "rev": str(r.rev),
                 "events": [{"type": e.type, **entry(e)} for e in r.events]}
+    if service == "queue":
+        return queue_canonical(op, r)
     if op == "next":
         return {"status": "OK", "ids": [str(i) for i in r]}
     return {"status": "OK", "unix_ms": str(r.unix_ms), "node": r.node,
             "seq": r.seq}
 
 
-DECODE = {"cache": S.decode_cache, "kv": S.decode_kv, "id": S.decode_id}
+DECODE = {"cache": S.decode_cache, "kv": S.decode_kv, "id": S.decode_id,
+          "queue": S.decode_queue}
 
 
 class Vectors(unittest.TestCase):
@@ -138,6 +182,24 @@ class Vectors(unittest.TestCase):
             S.encode_cache("incr", key=b"k", delta=1 << 64)
         with self.assertRaises(ValueError):
             S.encode_kv("put", b"k", cond="mod_rev", rev=-1)
+        with self.assertRaises(ValueError):
+            S.encode_queue("push", "q", priority=32768)
+        with self.assertRaises(ValueError):
+            S.encode_queue("push", "q", dedup=b"x" * 256)
+        with self.assertRaises(ValueError):
+            S.encode_queue("ack", "q", id=-1)
+        with self.assertRaises(ValueError):
+            S.encode_queue("peek", "q", which="buried")
+
+    def test_every_queue_op_has_vectors(self):
+        ops = set(S.QUEUE_OPS)
+        self.assertEqual({v["op"] for v in VEC["requests"]
+                          if v["service"] == "queue"}, ops)
+        self.assertEqual({v["op"] for v in VEC["replies"]
+                          if v["service"] == "queue"}, ops)
+        statuses = {v["result"]["status"] for v in VEC["replies"]
+                    if v["service"] == "queue" and "result" in v}
+        self.assertEqual(statuses, {"OK", "EMPTY", "STALE", "NOT_FOUND"})
 
 
 class Stub:
@@ -204,9 +266,48 @@ class Helpers(unittest.TestCase):
         self.assertEqual(i.value, b"x")
         self.assertEqual(n, 6)
 
+    def test_queue(self):
+        job = struct.pack(">BQQIh", 0, 7, 99, 2, -1) + b"work"
+        c = StubHelpers([struct.pack(">BQB", 0, 7, 0), job, hx("02"),
+                         hx("00"), struct.pack(">BI", 0, 500), hx("01"),
+                         hx("00") + b'{"queues":[]}', hx("03"),
+                         hx("00") + b'{"max_deliveries":2}'])
+        self.assertEqual(c.queue.push("jobs", b"work", priority=-1),
+                         ferry.PushResult(7, False))
+        self.assertEqual(c.calls[0][0], "ferry.queue")
+        self.assertEqual(c.calls[0][2]["key"], b"jobs")
+        j = c.queue.reserve("jobs", wait_ms=1000)
+        self.assertEqual(j, ferry.QueueJob(7, 99, 2, -1, b"work", "jobs"))
+        self.assertEqual(c.calls[1][2]["deadline_ms"], 6000)
+        stale = c.queue.ack("jobs", j.id, j.token)
+        self.assertFalse(stale)
+        self.assertEqual(stale.status, "STALE")
+        self.assertTrue(c.queue.release("jobs", j.id, j.token, backoff=True))
+        self.assertEqual(c.calls[3][1][-4:], b"\xff\xff\xff\xff")
+        self.assertEqual(c.queue.touch("jobs", 7, 99).visibility_ms, 500)
+        self.assertIsNone(c.queue.reserve("jobs"))
+        self.assertEqual(c.calls[5][2]["deadline_ms"], 5000)
+        self.assertEqual(c.queue.stats(), {"queues": []})
+        self.assertNotIn("key", c.calls[6][2])
+        self.assertFalse(c.queue.pause("nope"))
+        self.assertEqual(c.queue.configure("jobs", max_deliveries=2),
+                         {"max_deliveries": 2})
+        self.assertEqual(c.calls[8][1], b'\x0e{"max_deliveries":2}')
+
+    def test_queue_async(self):
+        c = AsyncStub([struct.pack(">BQB", 0, 1, 1), hx("01")])
+
+        async def go():
+            return (await c.queue.push("q", b"x", dedup="d"),
+                    await c.queue.reserve("q", wait_ms=10))
+        p, j = asyncio.run(go())
+        self.assertEqual(p, ferry.PushResult(1, True))
+        self.assertIsNone(j)
+        self.assertIsInstance(c.queue, S.AsyncQueue)
+
     def test_real_clients_have_helpers(self):
         for cls in (ferry.Client, ferry.AsyncClient):
-            for name in ("cache", "kv", "id"):
+            for name in ("cache", "kv", "id", "queue"):
                 self.assertTrue(hasattr(cls, name))
 
 

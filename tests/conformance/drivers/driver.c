@@ -817,6 +817,187 @@ drv_op_code(const char *const *names, unsigned n, const char *op)
     return 0;
 }
 
+/* The queue.* servant calls (DRIVER.md) through the ferry_queue_* calls:
+ * the named ones, or ferry_queue_call for what they do not take (a
+ * deadline, push's visibility and max_deliveries). NULL with *err set
+ * when the call failed; BAD_COMMAND for an unknown op. */
+static json_t *
+drv_queue(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
+          struct ferry_reply *raw, ferry_err *err)
+{
+    static const char *const ops[] = {
+        "",      "push",   "reserve", "ack",    "release",
+        "touch", "bury",   "peek",    "stats",  "redrive",
+        "pause", "resume", "purge",   "delete", "configure"};
+    static const char *const whichs[] = {"ready", "delayed", "dead",
+                                         "reserved"};
+    struct ferry_queue_req q = {0};
+    struct ferry_queue_reply r;
+    uint8_t *payload, *dedup, *reason;
+    bool has_dedup;
+    const char *which = drv_str(a, "which", "ready");
+    char *settings = NULL;
+    json_t *o = NULL;
+
+    q.op = drv_op_code(ops, 15, op);
+    if (q.op == 0) {
+        return drv_bad("BAD_COMMAND", "unknown queue call");
+    }
+    q.queue = drv_str(a, "queue", NULL);
+    q.payload_len = drv_arg_bytes(a, "payload_hex", &payload, NULL);
+    q.payload = payload;
+    q.dedup_len = drv_arg_bytes(a, "dedup_hex", &dedup, &has_dedup);
+    q.dedup = has_dedup ? dedup : NULL;
+    q.reason_len = drv_arg_bytes(a, "reason_hex", &reason, NULL);
+    q.reason = reason;
+    q.priority = (int16_t)drv_int(a, "priority", 0);
+    q.delay_ms = json_is_true(json_object_get(a, "backoff"))
+                     ? FERRY_QUEUE_RELEASE_BACKOFF
+                     : (uint32_t)drv_int(a, "delay_ms", 0);
+    q.visibility_ms = (uint32_t)drv_int(a, "visibility_ms", 0);
+    q.max_deliveries = (uint16_t)drv_int(a, "max_deliveries", 0);
+    q.wait_ms = (uint32_t)drv_int(a, "wait_ms", 0);
+    q.id = drv_u64(a, "id", 0);
+    q.token = drv_u64(a, "token", 0);
+    q.which = 4; /* unknown: the encoder refuses it */
+    for (unsigned i = 0; i < 4; i++) {
+        if (strcmp(which, whichs[i]) == 0) {
+            q.which = i;
+        }
+    }
+    q.limit = (uint32_t)drv_int(a, "limit", q.op == FERRY_QUEUE_PEEK ? 10 : 0);
+    if (json_object_get(a, "settings") != NULL) {
+        settings = json_dumps(json_object_get(a, "settings"),
+                              JSON_COMPACT | JSON_PRESERVE_ORDER);
+        q.settings = settings;
+    }
+    switch (deadline != 0 ? 0 : q.op) {
+    case FERRY_QUEUE_PUSH:
+        if (q.visibility_ms != 0 || q.max_deliveries != 0) {
+            *err = ferry_queue_call(dc->c, &q, 0, raw, &r);
+            break;
+        }
+        *err = ferry_queue_push(dc->c, q.queue, q.payload, q.payload_len,
+                                q.priority, q.delay_ms, q.dedup, q.dedup_len,
+                                raw, &r);
+        break;
+    case FERRY_QUEUE_RESERVE:
+        *err = ferry_queue_reserve(dc->c, q.queue, q.wait_ms, q.visibility_ms,
+                                   raw, &r);
+        break;
+    case FERRY_QUEUE_ACK:
+        *err = ferry_queue_ack(dc->c, q.queue, q.id, q.token, raw, &r);
+        break;
+    case FERRY_QUEUE_RELEASE:
+        *err = ferry_queue_release(dc->c, q.queue, q.id, q.token, q.delay_ms,
+                                   raw, &r);
+        break;
+    case FERRY_QUEUE_TOUCH:
+        *err = ferry_queue_touch(dc->c, q.queue, q.id, q.token, q.visibility_ms,
+                                 raw, &r);
+        break;
+    case FERRY_QUEUE_BURY:
+        *err = ferry_queue_bury(dc->c, q.queue, q.id, q.token, q.reason,
+                                q.reason_len, raw, &r);
+        break;
+    case FERRY_QUEUE_PEEK:
+        *err = ferry_queue_peek(dc->c, q.queue, q.which, q.limit, raw, &r);
+        break;
+    case FERRY_QUEUE_STATS:
+        *err = ferry_queue_stats(dc->c, q.queue, raw, &r);
+        break;
+    case FERRY_QUEUE_REDRIVE:
+        *err = ferry_queue_redrive(dc->c, q.queue, q.limit, raw, &r);
+        break;
+    case FERRY_QUEUE_PAUSE:
+        *err = ferry_queue_pause(dc->c, q.queue, raw, &r);
+        break;
+    case FERRY_QUEUE_RESUME:
+        *err = ferry_queue_resume(dc->c, q.queue, raw, &r);
+        break;
+    case FERRY_QUEUE_PURGE:
+        *err = ferry_queue_purge(dc->c, q.queue, raw, &r);
+        break;
+    case FERRY_QUEUE_DELETE:
+        *err = ferry_queue_delete(dc->c, q.queue, raw, &r);
+        break;
+    case FERRY_QUEUE_CONFIGURE:
+        *err = ferry_queue_configure(dc->c, q.queue, q.settings, raw, &r);
+        break;
+    default:
+        *err = ferry_queue_call(dc->c, &q, deadline, raw, &r);
+    }
+    if (*err == FERRY_OK) {
+        o = drv_ok();
+        json_object_set_new(o, "status",
+                            json_string(ferry_queue_status_name(r.status)));
+    }
+    if (*err == FERRY_OK && r.status == FERRY_QUEUE_OK) {
+        switch (q.op) {
+        case FERRY_QUEUE_PUSH:
+            drv_set_u64(o, "id", r.id);
+            json_object_set_new(o, "dup", json_boolean(r.dup));
+            break;
+        case FERRY_QUEUE_RESERVE:
+            drv_set_u64(o, "id", r.id);
+            drv_set_u64(o, "token", r.token);
+            json_object_set_new(o, "attempts", json_integer(r.attempts));
+            json_object_set_new(o, "priority", json_integer(r.priority));
+            drv_set_hex(o, "payload_hex", r.payload, r.payload_len);
+            break;
+        case FERRY_QUEUE_TOUCH:
+            json_object_set_new(o, "visibility_ms",
+                                json_integer(r.visibility_ms));
+            break;
+        case FERRY_QUEUE_PEEK: {
+            json_t *list = json_array();
+            struct ferry_queue_entry e;
+            size_t pos = 0;
+            while (ferry_queue_next(&r, &pos, &e)) {
+                json_t *i = json_object();
+                drv_set_u64(i, "id", e.id);
+                json_object_set_new(i, "attempts", json_integer(e.attempts));
+                json_object_set_new(i, "priority", json_integer(e.priority));
+                json_object_set_new(
+                    i, "state", json_string(ferry_queue_state_name(e.state)));
+                drv_set_u64(i, "age_ms", e.age_ms);
+                drv_set_hex(i, "reason_hex", e.reason, e.reason_len);
+                drv_set_hex(i, "payload_hex", e.payload, e.payload_len);
+                json_array_append_new(list, i);
+            }
+            json_object_set_new(o, "entries", list);
+            break;
+        }
+        case FERRY_QUEUE_STATS:
+        case FERRY_QUEUE_CONFIGURE: {
+            json_t *doc = json_loadb(r.json, r.json_len, 0, NULL);
+            if (doc == NULL) {
+                json_decref(o);
+                o = NULL;
+                *err = FERRY_EINVALID_ARGUMENT;
+                break;
+            }
+            json_object_set_new(
+                o, q.op == FERRY_QUEUE_STATS ? "stats" : "settings", doc);
+            break;
+        }
+        case FERRY_QUEUE_REDRIVE:
+            drv_set_u64(o, "moved", r.count);
+            break;
+        case FERRY_QUEUE_PURGE:
+            drv_set_u64(o, "removed", r.count);
+            break;
+        default:
+            break;
+        }
+    }
+    free(settings);
+    free(payload);
+    free(dedup);
+    free(reason);
+    return o;
+}
+
 static json_t *
 drv_servant(struct drv_caller *dc, json_t *cmd)
 {
@@ -1046,6 +1227,8 @@ drv_servant(struct drv_caller *dc, json_t *cmd)
                     o, q.op == FERRY_KV_RANGE ? "items" : "events", list);
             }
         }
+    } else if (strncmp(call, "queue.", 6) == 0) {
+        o = drv_queue(dc, call + 6, a, deadline, &raw, &err);
     } else if (strcmp(call, "id.next") == 0) {
         struct ferry_id_reply r;
         err = ferry_id_next(dc->c, (uint32_t)drv_int(a, "count", 1), &raw, &r);

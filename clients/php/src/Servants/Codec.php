@@ -2,12 +2,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * Servants/Codec.php - the payloads of ferryd's built-in services
- * ferry.cache, ferry.kv and ferry.id (docs/services.md): encode a request
- * to [routing key, payload], decode a reply to plain arrays, every length
- * checked first (a malformed reply: InvalidArgumentException). A u64 is an
- * int, or a decimal string when above PHP_INT_MAX (a cas or an incr value
- * may be; ids, revisions and versions never are); encoders take either.
- * Tested against tests/vectors/client_payloads.json.
+ * ferry.cache, ferry.kv and ferry.id (docs/services.md) and ferry.queue
+ * (docs/queues.md): encode a request to [routing key, payload], decode a
+ * reply to plain arrays, every length checked first (a malformed reply:
+ * InvalidArgumentException). A u64 is an int, or a decimal string when
+ * above PHP_INT_MAX (a cas, an incr value or a queue's token may be; ids,
+ * revisions and versions never are); encoders take either. Tested against
+ * tests/vectors/client_payloads.json.
  */
 
 declare(strict_types=1);
@@ -27,6 +28,15 @@ final class Codec
         'touch' => 12, 'gat' => 13, 'flush' => 14];
     public const KV_OPS = ['get' => 1, 'put' => 2, 'delete' => 3, 'range' => 4, 'count' => 5, 'watch' => 6];
     public const COND = ['any' => 0, 'absent' => 1, 'mod_rev' => 2];
+    public const QUEUE = 'ferry.queue';
+    public const QUEUE_STATUS = ['OK', 'EMPTY', 'STALE', 'NOT_FOUND'];
+    public const QUEUE_OPS = ['push' => 1, 'reserve' => 2, 'ack' => 3, 'release' => 4, 'touch' => 5,
+        'bury' => 6, 'peek' => 7, 'stats' => 8, 'redrive' => 9, 'pause' => 10, 'resume' => 11,
+        'purge' => 12, 'delete' => 13, 'configure' => 14];
+    public const PEEK_WHICH = ['ready' => 0, 'delayed' => 1, 'dead' => 2, 'reserved' => 3];
+    public const JOB_STATES = ['ready', 'delayed', 'reserved'];
+    /** RELEASE's delay that means "by the queue's backoff_ms". */
+    public const RELEASE_BACKOFF = 0xffffffff;
 
     private static function num(int $v, int $bits, string $what): int
     {
@@ -287,5 +297,194 @@ final class Codec
         $out = ['unix_ms' => $r->u64('unix_ms'), 'node' => $r->u16('node'), 'seq' => $r->u16('seq')];
         $r->end();
         return $out;
+    }
+
+    /**
+     * A ferry.queue request: [routing key (the queue's name; stats without
+     * one: every queue), payload]. $a: push 'payload', 'priority',
+     * 'delay_ms', 'visibility_ms', 'max_deliveries', 'dedup'; reserve
+     * 'wait_ms', 'visibility_ms'; ack/release/touch/bury 'id', 'token',
+     * release 'delay_ms' or 'backoff' => true, touch 'visibility_ms', bury
+     * 'reason'; peek 'which' (ready, delayed, dead, reserved), 'limit';
+     * redrive 'limit'; configure 'settings' (an array sent as a JSON
+     * object, or the JSON text).
+     *
+     * @return array{0: string, 1: string}
+     */
+    public static function encodeQueue(string $op, ?string $queue, array $a = []): array
+    {
+        $code = self::QUEUE_OPS[$op] ?? throw new InvalidArgumentException("unknown ferry.queue op $op");
+        $p = chr($code);
+        $u32 = static fn(string $k): string => pack('N', self::num(self::int($a[$k] ?? 0, $k), 32, $k));
+        switch ($op) {
+            case 'push':
+                $prio = self::int($a['priority'] ?? 0, 'priority');
+                if ($prio < -32768 || $prio > 32767) {
+                    throw new InvalidArgumentException('priority must be an integer from -32768 to 32767');
+                }
+                $dedup = (string)($a['dedup'] ?? '');
+                $p .= pack('n', $prio & 0xffff) . $u32('delay_ms') . $u32('visibility_ms')
+                    . pack('n', self::num(self::int($a['max_deliveries'] ?? 0, 'max_deliveries'), 16, 'max_deliveries'))
+                    . chr(self::num(strlen($dedup), 8, 'dedup length')) . $dedup . (string)($a['payload'] ?? '');
+                break;
+            case 'reserve':
+                $p .= $u32('wait_ms') . $u32('visibility_ms');
+                break;
+            case 'ack':
+            case 'release':
+            case 'touch':
+            case 'bury':
+                $p .= self::u64($a['id'] ?? 0, 'id') . self::u64($a['token'] ?? 0, 'token');
+                if ($op === 'release') {
+                    $delay = $a['delay_ms'] ?? null;
+                    if (!empty($a['backoff'])) {
+                        if ($delay !== null) {
+                            throw new InvalidArgumentException('release takes delay_ms or backoff, not both');
+                        }
+                        $p .= pack('N', self::RELEASE_BACKOFF);
+                    } else {
+                        $d = self::num(self::int($delay ?? 0, 'delay_ms'), 32, 'delay_ms');
+                        if ($d === self::RELEASE_BACKOFF) {
+                            throw new InvalidArgumentException('delay_ms must be below 4294967295 '
+                                . "(backoff => true releases by the queue's backoff_ms)");
+                        }
+                        $p .= pack('N', $d);
+                    }
+                } elseif ($op === 'touch') {
+                    $p .= $u32('visibility_ms');
+                } elseif ($op === 'bury') {
+                    $p .= (string)($a['reason'] ?? '');
+                }
+                break;
+            case 'peek':
+                $which = $a['which'] ?? 'ready';
+                $w = self::PEEK_WHICH[$which] ?? throw new InvalidArgumentException(
+                    "which must be ready, delayed, dead or reserved, not $which");
+                $p .= chr($w) . pack('n', self::num(self::int($a['limit'] ?? 0, 'limit'), 16, 'limit'));
+                break;
+            case 'redrive':
+                $p .= $u32('limit');
+                break;
+            case 'configure':
+                $st = $a['settings'] ?? [];
+                if (is_array($st)) {
+                    // An empty array is an empty object, not a list.
+                    $st = $st === [] ? '{}' : json_encode($st, JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR);
+                }
+                if (!is_string($st)) {
+                    throw new \TypeError('settings must be an array or its JSON text');
+                }
+                $p .= $st;
+                break;
+        }
+        return [(string)$queue, $p];
+    }
+
+    private static function int(mixed $v, string $what): int
+    {
+        if (!is_int($v)) {
+            throw new InvalidArgumentException("$what must be an integer");
+        }
+        return $v;
+    }
+
+    /**
+     * A ferry.queue reply: push ['id', 'dup']; reserve the job ['id',
+     * 'token', 'attempts', 'priority', 'payload'] or null (EMPTY);
+     * ack/release/bury ['status'] (OK, STALE, NOT_FOUND); touch ['status',
+     * 'visibility_ms']; peek a list of ['id', 'attempts', 'priority',
+     * 'state', 'age_ms', 'reason', 'payload'] or null (NOT_FOUND);
+     * stats/configure the JSON as an array or null; redrive/purge the
+     * count or null; pause/resume/delete bool (OK).
+     */
+    public static function decodeQueue(string $op, string $b): mixed
+    {
+        $r = new Reader(self::QUEUE . " $op", $b, self::QUEUE_STATUS);
+        switch ($op) {
+            case 'push':
+                $r->expect('OK');
+                $id = $r->u64('id');
+                $dup = $r->u8('dup');
+                if ($dup > 1) {
+                    throw $r->fail("dup is $dup, not 0 or 1");
+                }
+                $r->end();
+                return ['id' => $id, 'dup' => $dup === 1];
+            case 'reserve':
+                if ($r->expect('OK', 'EMPTY') === 'EMPTY') {
+                    $r->end();
+                    return null;
+                }
+                $id = $r->u64('id');
+                $token = $r->u64('token');
+                $attempts = $r->u32('attempts');
+                $prio = $r->i16('priority');
+                return ['id' => $id, 'token' => $token, 'attempts' => $attempts, 'priority' => $prio,
+                    'payload' => $r->rest()];
+            case 'ack':
+            case 'release':
+            case 'bury':
+                $s = $r->expect('OK', 'STALE', 'NOT_FOUND');
+                $r->end();
+                return ['status' => $s];
+            case 'touch':
+                $s = $r->expect('OK', 'STALE', 'NOT_FOUND');
+                $out = ['status' => $s, 'visibility_ms' => $s === 'OK' ? $r->u32('visibility_ms') : 0];
+                $r->end();
+                return $out;
+            case 'peek':
+                if ($r->expect('OK', 'NOT_FOUND') !== 'OK') {
+                    $r->end();
+                    return null;
+                }
+                $n = $r->u16('n');
+                $entries = [];
+                for ($i = 0; $i < $n; $i++) {
+                    $id = $r->u64('id');
+                    $attempts = $r->u32('attempts');
+                    $prio = $r->i16('priority');
+                    $st = $r->u8('state');
+                    $state = self::JOB_STATES[$st] ?? throw $r->fail("unknown job state $st");
+                    $age = $r->u64('age_ms');
+                    $rlen = $r->u16('reason_len');
+                    $plen = $r->u32('payload_len');
+                    $entries[] = ['id' => $id, 'attempts' => $attempts, 'priority' => $prio, 'state' => $state,
+                        'age_ms' => $age, 'reason' => $r->bytes($rlen, 'reason'),
+                        'payload' => $r->bytes($plen, 'payload')];
+                }
+                $r->end();
+                return $entries;
+            case 'stats':
+            case 'configure':
+                if ($r->expect('OK', 'NOT_FOUND') !== 'OK') {
+                    $r->end();
+                    return null;
+                }
+                try {
+                    $j = json_decode($r->rest(), true, 64, JSON_THROW_ON_ERROR | JSON_BIGINT_AS_STRING);
+                } catch (\JsonException $e) {
+                    throw $r->fail("the $op JSON: " . $e->getMessage());
+                }
+                if (!is_array($j)) {
+                    throw $r->fail("the $op JSON is not an object");
+                }
+                return $j;
+            case 'redrive':
+            case 'purge':
+                if ($r->expect('OK', 'NOT_FOUND') !== 'OK') {
+                    $r->end();
+                    return null;
+                }
+                $n = $r->u64($op === 'redrive' ? 'moved' : 'removed');
+                $r->end();
+                return $n;
+            case 'pause':
+            case 'resume':
+            case 'delete':
+                $s = $r->expect('OK', 'NOT_FOUND');
+                $r->end();
+                return $s === 'OK';
+        }
+        throw new InvalidArgumentException("unknown ferry.queue op $op");
     }
 }

@@ -14,7 +14,8 @@ final class Reader
     private int $i = 0;
     private int $n;
 
-    public function __construct(private string $what, private string $b)
+    /** @param list<string> $statuses the names of the first byte (ferry.queue has its own) */
+    public function __construct(private string $what, private string $b, private array $statuses = Codec::STATUS)
     {
         $this->n = strlen($b);
     }
@@ -48,6 +49,12 @@ final class Reader
         $v = unpack('n', $this->b, $this->i)[1];
         $this->i += 2;
         return $v;
+    }
+
+    public function i16(string $name): int
+    {
+        $v = $this->u16($name);
+        return $v >= 0x8000 ? $v - 0x10000 : $v;
     }
 
     public function u32(string $name): int
@@ -84,7 +91,17 @@ final class Reader
     public function status(): string
     {
         $s = $this->u8('status');
-        return Codec::STATUS[$s] ?? throw $this->fail("unknown status $s");
+        return $this->statuses[$s] ?? throw $this->fail("unknown status $s");
+    }
+
+    /** The status, refused unless it is one of $allowed. */
+    public function expect(string ...$allowed): string
+    {
+        $s = $this->status();
+        if (!in_array($s, $allowed, true)) {
+            throw $this->fail("status $s where " . implode(' or ', $allowed) . ' was expected');
+        }
+        return $s;
     }
 
     public function end(): void
