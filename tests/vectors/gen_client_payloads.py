@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Writes client_payloads.json: the payloads of ferry.cache, ferry.kv,
-ferry.id (docs/services.md, issue 11's tables) and ferry.queue
-(docs/queues.md) that every client's servant helpers are tested against.
-Built with struct here, independently of any client's codec (the queue
-entries are also checked against the daemon's own codec,
-src/queue/queue_codec.c, by tests/unit/test_servants.c).
+ferry.id (docs/services.md, issue 11's tables), ferry.queue
+(docs/queues.md) and ferry.topic (docs/topics.md) that every client's servant helpers are tested against.
+Built with struct here, independently of any client's codec (the queue and topic
+entries are also checked against the daemon's own codecs,
+src/queue/queue_codec.c and src/topic/topic_codec.c, by
+tests/unit/test_servants.c).
 
     python3 tests/vectors/gen_client_payloads.py
 
@@ -25,6 +26,18 @@ parsed ("stats", "settings"); peek entries carry "state" by name. A status
 an op never answers (docs/queues.md: EMPTY only to reserve, STALE only to
 ack, release, touch and bury, NOT_FOUND to neither push nor reserve) is a
 malformed reply.
+
+ferry.topic ("service": "topic", docs/topics.md): publish's "subject" and
+subscribe's "pattern" are the routing key (text); subscribe's "group"
+(text, absent: none), "max_pending", "policy" ("drop_oldest", "close");
+sub_ids as decimal strings (poll's "wait_ms" and "max_msgs", stats
+without one: the totals). Results: publish "receivers"; subscribe
+"sub_id"; poll "dropped" (decimal) and, when OK, "messages" (each "seq"
+decimal, "subject" text, "payload_hex"); stats "stats" parsed. A status
+an op never answers (EMPTY but to poll, NOT_FOUND to publish or
+subscribe, STALE (2) to any) is a malformed reply. These are also
+checked against the daemon's own codec, src/topic/topic_codec.c, by
+tests/unit/test_servants.c.
 """
 import json
 import os
@@ -389,6 +402,146 @@ qbad("peek", B(">B", QSTALE))
 qbad("stats", B(">B", QEMPTY))
 qbad("pause", B(">B", QSTALE))
 qbad("configure", B(">B", QEMPTY))
+
+# ---------------------------------------------------------------- topic
+TOK, TEMPTY, TSTALE, TNF = 0, 1, 2, 3
+TOPS = {"publish": 1, "subscribe": 2, "poll": 3, "unsubscribe": 4,
+        "stats": 5}
+POLICY = {"drop_oldest": 0, "close": 1}
+SUB = 0x1fffffffffffff  # 2^53 - 1: the largest sub_id ferryd gives
+
+
+def tq(op, args, key=b"", tail=b""):
+    q("topic", op, args, key, bytes([TOPS[op]]) + tail)
+
+
+def sub_tail(group=b"", max_pending=0, policy=0):
+    return B(">B", len(group)) + group + B(">IB", max_pending, policy)
+
+
+tq("publish", {"subject": "orders.eu.created",
+               "payload_hex": b"order 17".hex()},
+   b"orders.eu.created", b"order 17")
+tq("publish", {"subject": "a", "payload_hex": ""}, b"a")
+tq("publish", {"subject": "bin.x", "payload_hex": "00ff0a"}, b"bin.x",
+   b"\x00\xff\n")
+tq("subscribe", {"pattern": "orders.*.created"}, b"orders.*.created",
+   sub_tail())
+tq("subscribe", {"pattern": "orders.>", "group": "billing",
+                 "max_pending": 2, "policy": "close"}, b"orders.>",
+   sub_tail(b"billing", 2, 1))
+tq("subscribe", {"pattern": ">", "max_pending": 65536,
+                 "policy": "drop_oldest"}, b">", sub_tail(max_pending=65536))
+tq("subscribe", {"pattern": "x.*", "group": "g" * 255,
+                 "max_pending": 4294967295}, b"x.*",
+   sub_tail(b"g" * 255, 4294967295))
+tq("poll", {"sub_id": str(SUB), "wait_ms": 25000, "max_msgs": 100},
+   tail=B(">QII", SUB, 25000, 100))
+tq("poll", {"sub_id": "1"}, tail=B(">QII", 1, 0, 0))
+tq("poll", {"sub_id": "77", "wait_ms": 600000, "max_msgs": 1000},
+   tail=B(">QII", 77, 600000, 1000))
+tq("unsubscribe", {"sub_id": str(SUB)}, tail=B(">Q", SUB))
+tq("stats", {})
+tq("stats", {"sub_id": "42"}, tail=B(">Q", 42))
+
+
+def tr(op, reply, result):
+    r("topic", op, reply, result)
+
+
+def tbad(op, reply):
+    bad("topic", op, reply)
+
+
+def msg(seq, subject, payload):
+    return B(">QH", seq, len(subject)) + subject + B(">I", len(payload)) \
+        + payload
+
+
+def tmsg(seq, subject, payload):
+    return {"seq": str(seq), "subject": subject.decode(),
+            "payload_hex": payload.hex()}
+
+
+tr("publish", B(">BI", TOK, 3), {"status": "OK", "receivers": 3})
+tr("publish", B(">BI", TOK, 0), {"status": "OK", "receivers": 0})
+tr("publish", B(">BI", TOK, 4294967295),
+   {"status": "OK", "receivers": 4294967295})
+tbad("publish", b"")
+tbad("publish", B(">BH", TOK, 3))
+tbad("publish", B(">BIB", TOK, 3, 0))
+tr("subscribe", B(">BQ", TOK, SUB), {"status": "OK", "sub_id": str(SUB)})
+tr("subscribe", B(">BQ", TOK, 4503599627370497),
+   {"status": "OK", "sub_id": "4503599627370497"})
+tbad("subscribe", B(">BI", TOK, 7))
+tbad("subscribe", B(">BQB", TOK, 7, 0))
+# Two messages; the second one's payload empty.
+tr("poll", B(">BQI", TOK, 0, 2) + msg(1, b"orders.eu.created", b"o-17")
+   + msg(2, b"orders.us.created", b""),
+   {"status": "OK", "dropped": "0", "messages": [
+       tmsg(1, b"orders.eu.created", b"o-17"),
+       tmsg(2, b"orders.us.created", b"")]})
+# Two messages after a gap: 3 dropped (seqs 2..4), told once.
+tr("poll", B(">BQI", TOK, 3, 2) + msg(1, b"a.b", b"\x00\x01")
+   + msg(5, b"a.c", b"five"),
+   {"status": "OK", "dropped": "3", "messages": [
+       tmsg(1, b"a.b", b"\x00\x01"), tmsg(5, b"a.c", b"five")]})
+tr("poll", B(">BQI", TOK, 0, 1) + msg(SUB, b"x", b"y" * 300),
+   {"status": "OK", "dropped": "0", "messages": [
+       tmsg(SUB, b"x", b"y" * 300)]})
+# OK with no entry: ferryd sends EMPTY instead, but the daemon's own
+# decoder takes it, and so does every client.
+tr("poll", B(">BQI", TOK, 0, 0), {"status": "OK", "dropped": "0",
+                                  "messages": []})
+tr("poll", B(">BQ", TEMPTY, 7), {"status": "EMPTY", "dropped": "7"})
+tr("poll", B(">BQ", TEMPTY, 0), {"status": "EMPTY", "dropped": "0"})
+tr("poll", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("poll", b"")
+tbad("poll", B(">BQ", TOK, 0))
+tbad("poll", B(">BQI", TOK, 0, 2) + msg(1, b"a", b"x"))
+tbad("poll", B(">BQI", TOK, 0, 1) + msg(1, b"a", b"x") + b"!")
+tbad("poll", B(">BQI", TOK, 0, 1) + msg(1, b"ab", b"x")[:-2])
+tbad("poll", B(">BQI", TOK, 0, 1) + B(">QH", 1, 9) + b"a" + B(">I", 0))
+tbad("poll", B(">BQI", TOK, 0, 1) + B(">QH", 1, 1) + b"a"
+     + B(">I", 0xffffffff))
+tbad("poll", B(">BQI", TOK, 0, 0xffffffff) + msg(1, b"a", b""))
+tbad("poll", B(">BI", TEMPTY, 7))
+tbad("poll", B(">BQB", TEMPTY, 7, 0))
+tbad("poll", B(">BB", TNF, 0))
+tr("unsubscribe", B(">B", TOK), {"status": "OK"})
+tr("unsubscribe", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("unsubscribe", B(">BB", TOK, 0))
+tbad("unsubscribe", b"")
+TSTATS = {"subscriptions": 2, "patterns": 1, "groups": 1,
+          "polls_waiting": 1, "messages": 3, "bytes": 150, "pending": 4,
+          "published": 10, "events": 0, "unrouted": 1, "routed": 12,
+          "delivered": 8, "dropped": 3, "dropped_full": 3,
+          "dropped_bytes": 0, "dropped_closed": 0, "slow_closed": 0,
+          "expired": 0, "polls_empty": 2, "too_big": 0, "nomem": 0,
+          "bad": 0, "max_bytes": 67108864, "idle_ms": 30000,
+          "ops": {"publish": 10, "subscribe": 2, "poll": 9,
+                  "unsubscribe": 0, "stats": 1},
+          "subs_complete": True,
+          "subs": [{"id": SUB, "pattern": "orders.>", "group": "billing",
+                    "max_pending": 2, "policy": "close", "pending": 2,
+                    "queued": 5, "delivered": 0, "dropped": 3, "gap": 3,
+                    "polling": False, "closed": False}]}
+tr("stats", B(">B", TOK) + js(TSTATS), {"status": "OK", "stats": TSTATS})
+tr("stats", B(">B", TOK) + js(TSTATS["subs"][0]),
+   {"status": "OK", "stats": TSTATS["subs"][0]})
+tr("stats", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("stats", B(">BB", TNF, 0))
+# Statuses the op never answers (2, STALE, is no answer of ferry.topic).
+for op in TOPS:
+    tbad(op, B(">B", TSTALE) + (b"\0" * 8 if op != "unsubscribe" else b""))
+    tbad(op, B(">B", 4))
+tbad("publish", B(">BI", TEMPTY, 3))
+tbad("publish", B(">B", TNF))
+tbad("subscribe", B(">BQ", TEMPTY, 7))
+tbad("subscribe", B(">B", TNF))
+tbad("unsubscribe", B(">B", TEMPTY))
+tbad("stats", B(">B", TEMPTY))
+tbad("stats", B(">BQ", TEMPTY, 0))
 
 out = {"doc": __doc__.strip().splitlines()[0], "requests": req,
        "replies": rep}
