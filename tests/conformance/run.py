@@ -477,8 +477,9 @@ RUNNER_KEYS = ("caller", "expect", "within_ms", "timeout_s", "repeat",
 
 def servant_args(args):
     """A servant command's args in text form ("key", "value", "end", and
-    ferry.queue's "payload", "dedup", "reason": UTF-8; "keys": a list of
-    them) as the hex fields drivers read. A queue's name stays text."""
+    ferry.queue's and ferry.topic's "payload", "dedup", "reason": UTF-8;
+    "keys": a list of them) as the hex fields drivers read. A queue's
+    name, a topic's subject, pattern and group stay text."""
     out = dict(args)
     for text in ("key", "value", "end", "payload", "dedup", "reason"):
         if text in out:
