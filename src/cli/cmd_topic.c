@@ -8,12 +8,10 @@
  */
 #include "cli/cmd_topic.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "proto/frame.h"
 #include "topic/topic_codec.h"
@@ -58,51 +56,6 @@ cmd_topic_usage(FILE *out)
             "closed or expired), 2 usage error, 3 connection error.\n");
 }
 
-static int
-topic_cli_stdin(uint8_t **out, size_t *out_len)
-{
-    size_t cap = 65536, len = 0;
-    uint8_t *data = malloc(cap), *p;
-
-    for (;;) {
-        ssize_t n;
-
-        if (data == NULL) {
-            fprintf(stderr, "NOMEM: out of memory reading stdin\n");
-            return CLI_EXIT_FERRY;
-        }
-        if (len == cap) {
-            if (cap >= FRAME_DEFAULT_MAX_BODY) {
-                free(data);
-                return cli_usage_error("pub", "payload on stdin is too large");
-            }
-            cap *= 2;
-            p = realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-            }
-            data = p;
-            continue;
-        }
-        n = read(STDIN_FILENO, data + len, cap - len);
-        if (n == 0) {
-            break;
-        }
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fprintf(stderr, "ferry pub: reading stdin: %s\n", strerror(errno));
-            free(data);
-            return CLI_EXIT_USAGE;
-        }
-        len += (size_t)n;
-    }
-    *out = data;
-    *out_len = len;
-    return CLI_EXIT_OK;
-}
-
 /* The payload of r in a new buffer (the caller frees it), or NULL. */
 static uint8_t *
 topic_cli_encode(const struct topic_req *r, size_t *len)
@@ -122,11 +75,11 @@ topic_cli_pub(const struct cli_ctx *ctx, const char *subject,
               const char *payload, uint32_t deadline_ms)
 {
     struct topic_req r = {.op = TOPIC_OP_PUBLISH};
-    struct ferry_request req = {.service = TOPIC_CLI_SERVICE};
     struct ferry_reply reply = {0};
     struct topic_reply rep;
     struct slice key = {(const uint8_t *)subject, strlen(subject)};
     uint8_t *stdin_data = NULL, *body;
+    size_t len;
     int rc;
 
     if (!topic_subject_is_valid(key)) {
@@ -136,30 +89,23 @@ topic_cli_pub(const struct cli_ctx *ctx, const char *subject,
                                TOPIC_MAX_LEN);
     }
     if (strcmp(payload, "-") == 0) {
-        if ((rc = topic_cli_stdin(&stdin_data, &r.message.len)) !=
-            CLI_EXIT_OK) {
+        rc = cli_read_stdin("pub", FRAME_DEFAULT_MAX_BODY, &stdin_data,
+                            &r.message.len);
+        if (rc != CLI_EXIT_OK) {
             return rc;
         }
         r.message.p = stdin_data;
     } else {
         r.message = (struct slice){(const uint8_t *)payload, strlen(payload)};
     }
-    body = topic_cli_encode(&r, &req.payload_len);
+    body = topic_cli_encode(&r, &len);
     free(stdin_data);
     if (body == NULL) {
         fprintf(stderr, "NOMEM: out of memory\n");
         return CLI_EXIT_FERRY;
     }
-    if (!frame_request_fits(strlen(req.service), key.len, req.payload_len,
-                            FRAME_DEFAULT_MAX_BODY)) {
-        free(body);
-        return cli_usage_error("pub", "PAYLOAD does not fit in a frame");
-    }
-    req.payload = body;
-    req.key = key.p;
-    req.key_len = key.len;
-    req.deadline_ms = deadline_ms;
-    rc = cli_call_once(ctx, "pub", &req, &reply);
+    rc = cli_call_servant(ctx, "pub", TOPIC_CLI_SERVICE, key, body, len,
+                          deadline_ms, &reply);
     free(body);
     if (rc != CLI_EXIT_OK) {
         return rc;

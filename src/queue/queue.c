@@ -167,12 +167,14 @@ queue_name_committed(struct queue_engine *qe, struct qop *o, bool committed)
     }
 }
 
-/* Adds the name record of q to b when it is not on disk yet. */
+/* Adds the name record of q to b when it is not on disk yet, or is being
+ * deleted (a batch behind the DELETE puts it back, so a job it writes
+ * never outlives its queue's record). */
 static ferry_err
 queue_batch_name_if_new(struct queue_engine *qe, struct store_batch *b,
                         struct queue *q, struct qop *o)
 {
-    if (q->persisted) {
+    if (q->persisted && !q->deleting) {
         return FERRY_OK;
     }
     return queue_batch_name(qe, b, q, &q->set, o);
@@ -1093,6 +1095,15 @@ queue_held_job(struct queue_engine *qe, struct bcall *c,
     if (j == NULL || q == NULL || j->q != q) {
         st = QUEUE_ST_NOT_FOUND;
         bcall_reply(c, &st, 1);
+        return NULL;
+    }
+    if (j->state == QJ_BUSY && j->was == QJ_RESERVED && j->token != 0 &&
+        j->token == r->token) {
+        /* The holder's previous change (a touch) is being written: one
+         * change of a job at a time. Not STALE: the token is good. */
+        bcall_error(c, FERRY_EOVERLOADED,
+                    "a change of this job is still being written: send it "
+                    "again once that one is answered");
         return NULL;
     }
     if (j->state != QJ_RESERVED || j->token != r->token) {

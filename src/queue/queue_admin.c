@@ -770,6 +770,7 @@ queue_delete_done(void *arg, const struct store_result *res)
 
     if (res->status != STORE_COMMITTED) {
         qe->stats.write_errors++;
+        q->deleting = false;
         broker_answer_error(qe->b, o->handle,
                             res->status == STORE_FAILED ? res->err : FERRY_ESYS,
                             NULL);
@@ -777,6 +778,7 @@ queue_delete_done(void *arg, const struct store_result *res)
         return;
     }
     q->pending--;
+    q->deleting = false;
     o->q = NULL;
     while (!list_is_empty(&q->waiters)) {
         struct qwaiter *w = container_of(q->waiters.next, struct qwaiter, node);
@@ -835,6 +837,7 @@ queue_delete(struct queue_engine *qe, struct bcall *c, struct queue *q)
         queue_op_free(o);
         return;
     }
+    q->deleting = true;
     queue_submit_op(qe, b, o, queue_delete_done);
     return;
 

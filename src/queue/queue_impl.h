@@ -85,6 +85,8 @@ struct queue {
     size_t name_len;
     uint32_t qid;           /* its id in the store's keys */
     bool persisted;         /* its name record is on disk */
+    bool deleting;          /* a DELETE of its name record is in flight:
+                               a write for it meanwhile puts it back */
     struct heap ready;      /* QJ_READY jobs */
     uint64_t n_delayed;     /* QJ_DELAYED jobs (in qe->timed) */
     uint64_t n_reserved;    /* QJ_RESERVED jobs (in qe->timed) */

@@ -52,8 +52,10 @@ queue_load_names(struct queue_engine *qe)
             err = FERRY_ENOMEM;
             break;
         }
-        /* queue_get took a fresh qid: the record's own replaces it. */
+        /* queue_get took a fresh qid: the record's own replaces it (a
+         * record too short to hold one keeps the fresh one). */
         map_del(&qe->by_qid, q->qid);
+        qid = q->qid;
         if (!queue_settings_decode(v.data, v.len, &qid, &q->set, msg,
                                    sizeof(msg))) {
             log_error("ferry.queue: queue '%s': bad record (%s), defaults used",

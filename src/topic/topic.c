@@ -699,14 +699,14 @@ topic_take(struct topic_engine *te, struct topic_sub *s, uint32_t max,
         cnt++;
     }
     p = te->out;
-    topic_put_u64(p + 1, s->gap);
+    be_put_u64(p + 1, s->gap);
     if (cnt == 0) {
         p[0] = TOPIC_ST_EMPTY;
         te->stats.polls_empty++;
         *len = 9;
     } else {
         p[0] = TOPIC_ST_OK;
-        topic_put_u32(p + 9, cnt);
+        be_put_u32(p + 9, cnt);
         *len = off;
     }
     s->gap = 0;
@@ -812,7 +812,7 @@ topic_op_publish(struct topic_engine *te, struct bcall *c,
         return;
     }
     rep[0] = TOPIC_ST_OK;
-    topic_put_u32(rep + 1, n);
+    be_put_u32(rep + 1, n);
     bcall_reply(c, rep, sizeof(rep));
 }
 
@@ -876,7 +876,7 @@ topic_op_subscribe(struct topic_engine *te, struct bcall *c,
         return;
     }
     rep[0] = TOPIC_ST_OK;
-    topic_put_u64(rep + 1, s->id);
+    be_put_u64(rep + 1, s->id);
     bcall_reply(c, rep, sizeof(rep));
 }
 

@@ -139,7 +139,7 @@ topic_codec_decode(struct slice key, struct slice payload,
             return topic_bad(err, "ferry.topic: subscribe: a group name is "
                                   "printable ASCII, no spaces");
         }
-        r.max_pending = topic_get_u32(p + 1 + glen);
+        r.max_pending = be_get_u32(p + 1 + glen);
         r.policy = p[1 + glen + 4];
         if (r.policy > TOPIC_POLICY_CLOSE) {
             return topic_bad(err,
@@ -157,10 +157,10 @@ topic_codec_decode(struct slice key, struct slice payload,
                              "%zu",
                              topic_codec_op_name(r.op), need, n);
         }
-        r.sub_id = topic_get_u64(p);
+        r.sub_id = be_get_u64(p);
         if (r.op == TOPIC_OP_POLL) {
-            r.wait_ms = topic_get_u32(p + 8);
-            r.max_msgs = topic_get_u32(p + 12);
+            r.wait_ms = be_get_u32(p + 8);
+            r.max_msgs = be_get_u32(p + 12);
         }
         break;
     case TOPIC_OP_STATS:
@@ -172,7 +172,7 @@ topic_codec_decode(struct slice key, struct slice payload,
         }
         if (n == 8) {
             r.one = true;
-            r.sub_id = topic_get_u64(p);
+            r.sub_id = be_get_u64(p);
         }
         break;
     }
@@ -215,20 +215,19 @@ topic_codec_write_request(uint8_t *dst, const struct topic_req *r)
         if (r->group.len > 0) {
             memcpy(dst + 2, r->group.p, r->group.len);
         }
-        topic_put_u32(dst + 2 + r->group.len, r->max_pending);
+        be_put_u32(dst + 2 + r->group.len, r->max_pending);
         dst[6 + r->group.len] = r->policy;
         break;
     case TOPIC_OP_POLL:
-        topic_put_u32(
-            topic_put_u32(topic_put_u64(dst + 1, r->sub_id), r->wait_ms),
-            r->max_msgs);
+        be_put_u32(be_put_u32(be_put_u64(dst + 1, r->sub_id), r->wait_ms),
+                   r->max_msgs);
         break;
     case TOPIC_OP_UNSUBSCRIBE:
-        topic_put_u64(dst + 1, r->sub_id);
+        be_put_u64(dst + 1, r->sub_id);
         break;
     case TOPIC_OP_STATS:
         if (r->one) {
-            topic_put_u64(dst + 1, r->sub_id);
+            be_put_u64(dst + 1, r->sub_id);
         }
         break;
     }
@@ -239,11 +238,11 @@ size_t
 topic_codec_write_msg(uint8_t *dst, uint64_t seq, struct slice subject,
                       struct slice payload)
 {
-    uint8_t *p = topic_put_u64(dst, seq);
+    uint8_t *p = be_put_u64(dst, seq);
 
-    p = topic_put_u16(p, (uint16_t)subject.len);
+    p = be_put_u16(p, (uint16_t)subject.len);
     memcpy(p, subject.p, subject.len);
-    p = topic_put_u32(p + subject.len, (uint32_t)payload.len);
+    p = be_put_u32(p + subject.len, (uint32_t)payload.len);
     if (payload.len > 0) {
         memcpy(p, payload.p, payload.len);
     }
@@ -259,15 +258,15 @@ topic_codec_next_msg(struct slice *rest, struct topic_msg_entry *e)
     if (n < TOPIC_MSG_HEAD) {
         return false;
     }
-    slen = topic_get_u16(p + 8);
+    slen = be_get_u16(p + 8);
     if (n - 10 < slen || n - 10 - slen < 4) {
         return false;
     }
-    plen = topic_get_u32(p + 10 + slen);
+    plen = be_get_u32(p + 10 + slen);
     if (n - TOPIC_MSG_HEAD - slen < plen) {
         return false;
     }
-    e->seq = topic_get_u64(p);
+    e->seq = be_get_u64(p);
     e->subject = (struct slice){p + 10, slen};
     e->payload = (struct slice){p + TOPIC_MSG_HEAD + slen, plen};
     rest->p = p + TOPIC_MSG_HEAD + slen + plen;
@@ -293,13 +292,13 @@ topic_codec_decode_reply(unsigned op, struct slice payload,
         if (r.status != TOPIC_ST_OK || n != 5) {
             return FERRY_EPROTO;
         }
-        r.receivers = topic_get_u32(p + 1);
+        r.receivers = be_get_u32(p + 1);
         break;
     case TOPIC_OP_SUBSCRIBE:
         if (r.status != TOPIC_ST_OK || n != 9) {
             return FERRY_EPROTO;
         }
-        r.sub_id = topic_get_u64(p + 1);
+        r.sub_id = be_get_u64(p + 1);
         break;
     case TOPIC_OP_POLL:
         if (r.status == TOPIC_ST_NOT_FOUND) {
@@ -312,14 +311,18 @@ topic_codec_decode_reply(unsigned op, struct slice payload,
             if (n != 9) {
                 return FERRY_EPROTO;
             }
-            r.dropped = topic_get_u64(p + 1);
+            r.dropped = be_get_u64(p + 1);
             break;
         }
         if (r.status != TOPIC_ST_OK || n < TOPIC_POLL_HEAD) {
             return FERRY_EPROTO;
         }
-        r.dropped = topic_get_u64(p + 1);
-        r.n = topic_get_u32(p + 9);
+        r.dropped = be_get_u64(p + 1);
+        r.n = be_get_u32(p + 9);
+        if (r.n == 0) {
+            /* No message is EMPTY, never OK. */
+            return FERRY_EPROTO;
+        }
         r.messages = (struct slice){p + TOPIC_POLL_HEAD, n - TOPIC_POLL_HEAD};
         {
             /* Checked here, so a reader of the entries can trust them. */

@@ -2,7 +2,8 @@
 /*
  * topic_codec.h - the payloads of ferry.topic (docs/topics.md): the
  * request decoder ferryd runs on what callers send, the request encoder
- * and reply decoders the CLI and the tests use. All integers big-endian.
+ * and reply decoders the CLI and the tests use. All integers big-endian
+ * (core/be.h).
  *
  * Pure C over slices: decoding checks every length against the payload
  * before anything reads past it and allocates nothing; decoded fields are
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/be.h"
 #include "ferry.h"
 #include "proto/frame.h"
 
@@ -124,52 +126,5 @@ struct topic_reply {
 /* Decodes the reply to a request of op; FERRY_EPROTO when malformed. */
 ferry_err topic_codec_decode_reply(unsigned op, struct slice payload,
                                    struct topic_reply *out);
-
-/* Big-endian helpers. */
-static inline uint8_t *
-topic_put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-    }
-    return p + 8;
-}
-static inline uint8_t *
-topic_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-static inline uint8_t *
-topic_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-static inline uint64_t
-topic_get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-static inline uint32_t
-topic_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-static inline uint16_t
-topic_get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 #endif

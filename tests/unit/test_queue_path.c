@@ -216,10 +216,10 @@ test_names(void **state)
 static void
 test_ids_and_tokens(void **state)
 {
-    assert_int_equal(
-        parse("POST", "/v1/queues/q/jobs/18446744073709551615/ack?token="
-                      "18446744073709551615"),
-        0);
+    assert_int_equal(parse("POST",
+                           "/v1/queues/q/jobs/18446744073709551615/ack?token="
+                           "18446744073709551615"),
+                     0);
     assert_true(qp.r.id == UINT64_MAX);
     assert_true(qp.r.token == UINT64_MAX);
     assert_int_equal(parse("POST", "/v1/queues/q/jobs/18446744073709551616/"
@@ -233,9 +233,9 @@ test_ids_and_tokens(void **state)
     assert_int_equal(parse("POST", "/v1/queues/q/jobs/1/ack?token="), 400);
     assert_int_equal(parse("POST", "/v1/queues/q/jobs/1/ack"), 400);
     assert_non_null(strstr(err, "token"));
-    assert_int_equal(parse("POST",
-                           "/v1/queues/q/jobs/1/ack?token=18446744073709551616"),
-                     400);
+    assert_int_equal(
+        parse("POST", "/v1/queues/q/jobs/1/ack?token=18446744073709551616"),
+        400);
     /* The header, alone or agreeing with the query. */
     assert_int_equal(
         parse_full("POST", "/v1/queues/q/jobs/1/ack", NULL, "42", NULL), 0);
@@ -348,8 +348,7 @@ test_reserve(void **state)
     assert_int_equal(parse("POST", "/v1/queues/q/reserve?format=raw"), 0);
     assert_false(qp.json);
     assert_int_equal(qp.r.wait_ms, 0);
-    assert_int_equal(parse("POST", "/v1/queues/q/reserve?wait_ms=600001"),
-                     400);
+    assert_int_equal(parse("POST", "/v1/queues/q/reserve?wait_ms=600001"), 400);
     assert_non_null(strstr(err, "wait_ms"));
     assert_int_equal(parse("POST", "/v1/queues/q/reserve?format=xml"), 400);
     assert_int_equal(parse("POST", "/v1/queues/q/reserve?priority=1"), 400);
@@ -422,8 +421,7 @@ test_admin_ops(void **state)
     assert_int_equal(parse("GET", "/v1/queues/q/peek?limit=1001"), 400);
     assert_int_equal(parse("GET", "/v1/queues/q/peek?which=all"), 400);
     assert_int_equal(parse("GET", "/v1/queues/q/peek?which=Ready"), 400);
-    assert_int_equal(parse("POST", "/v1/queues/q/redrive?limit=4294967295"),
-                     0);
+    assert_int_equal(parse("POST", "/v1/queues/q/redrive?limit=4294967295"), 0);
     assert_true(qp.r.limit == UINT32_MAX);
     assert_round_trip();
     assert_int_equal(parse("POST", "/v1/queues/q/redrive?limit=4294967296"),
@@ -444,11 +442,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),     cmocka_unit_test(test_list),
-        cmocka_unit_test(test_not_found),  cmocka_unit_test(test_method),
-        cmocka_unit_test(test_names),      cmocka_unit_test(test_ids_and_tokens),
-        cmocka_unit_test(test_push),       cmocka_unit_test(test_dedup),
-        cmocka_unit_test(test_reserve),    cmocka_unit_test(test_job_ops),
+        cmocka_unit_test(test_routes),    cmocka_unit_test(test_list),
+        cmocka_unit_test(test_not_found), cmocka_unit_test(test_method),
+        cmocka_unit_test(test_names),     cmocka_unit_test(test_ids_and_tokens),
+        cmocka_unit_test(test_push),      cmocka_unit_test(test_dedup),
+        cmocka_unit_test(test_reserve),   cmocka_unit_test(test_job_ops),
         cmocka_unit_test(test_admin_ops),
     };
 

@@ -4,15 +4,20 @@
  * bytes written by hand (the tables of docs/topics.md), each malformed
  * form refused with a message naming what is wrong, reserved subjects
  * and bad patterns and groups, requests encoded back to the same bytes,
- * POLL entries, and the reply decoder on good and torn replies.
+ * POLL entries, the reply decoder on good and torn replies, and every
+ * entry of tests/vectors/topic_payloads.json (the clients' vectors) read
+ * by the daemon's decoder back to its arguments and results.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "topic/topic_codec.h"
 
@@ -228,8 +233,8 @@ test_replies(void **state)
 
     /* A POLL answer of two entries, then every torn length of it. */
     b[0] = TOPIC_ST_OK;
-    topic_put_u64(b + 1, 3);
-    topic_put_u32(b + 9, 2);
+    be_put_u64(b + 1, 3);
+    be_put_u32(b + 9, 2);
     n = TOPIC_POLL_HEAD;
     n += topic_codec_write_msg(b + n, 7, sl("a.b", 3), sl("one", 3));
     n += topic_codec_write_msg(b + n, 8, sl("c", 1), sl("", 0));
@@ -253,25 +258,230 @@ test_replies(void **state)
             FERRY_EPROTO);
     }
     /* A count that promises more than there is. */
-    topic_put_u32(b + 9, 3);
+    be_put_u32(b + 9, 3);
     assert_int_equal(topic_codec_decode_reply(TOPIC_OP_POLL, sl(b, n), &rep),
                      FERRY_EPROTO);
     /* Trailing bytes. */
-    topic_put_u32(b + 9, 1);
+    be_put_u32(b + 9, 1);
     assert_int_equal(topic_codec_decode_reply(TOPIC_OP_POLL, sl(b, n), &rep),
                      FERRY_EPROTO);
+}
+
+/* ---- tests/vectors/topic_payloads.json ---- */
+
+static json_t *vectors;
+
+static size_t
+unhex(const char *h, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(h) / 2;
+
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static const char *
+str_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+
+    assert_non_null(v);
+    return json_string_value(v);
+}
+
+static uint64_t
+dec_of(json_t *o, const char *k)
+{
+    return strtoull(str_of(o, k), NULL, 10);
+}
+
+static unsigned
+op_of(const char *name)
+{
+    for (unsigned op = 1; op <= TOPIC_OP_MAX; op++) {
+        if (strcmp(topic_codec_op_name(op), name) == 0) {
+            return op;
+        }
+    }
+    fail_msg("unknown op '%s'", name);
+    return 0;
+}
+
+static const char *
+status_name(uint8_t st)
+{
+    return st == TOPIC_ST_OK      ? "OK"
+           : st == TOPIC_ST_EMPTY ? "EMPTY"
+                                  : "NOT_FOUND";
+}
+
+static void
+test_vectors_requests(void **state)
+{
+    json_t *list = json_object_get(vectors, "requests"), *v;
+    size_t i;
+
+    assert_true(json_array_size(list) >= 10);
+    json_array_foreach(list, i, v)
+    {
+        json_t *a = json_object_get(v, "args");
+        uint8_t key[512], pl[1024], again[1024], msg[512];
+        size_t kl = unhex(str_of(v, "key_hex"), key, sizeof(key));
+        size_t pn = unhex(str_of(v, "payload_hex"), pl, sizeof(pl));
+        struct topic_req r;
+        char err[TOPIC_CODEC_ERR_SIZE];
+        unsigned op = op_of(str_of(v, "op"));
+
+        if (topic_codec_decode(sl(key, kl), sl(pl, pn), &r, err) != FERRY_OK) {
+            fail_msg("request %zu (%s): %s", i, str_of(v, "op"), err);
+        }
+        assert_int_equal(r.op, op);
+        switch (op) {
+        case TOPIC_OP_PUBLISH: {
+            const char *subj = str_of(a, "subject");
+            size_t ml = unhex(str_of(a, "message_hex"), msg, sizeof(msg));
+            assert_int_equal(r.subject.len, strlen(subj));
+            assert_memory_equal(r.subject.p, subj, r.subject.len);
+            assert_int_equal(r.message.len, ml);
+            if (ml > 0) {
+                assert_memory_equal(r.message.p, msg, ml);
+            }
+            break;
+        }
+        case TOPIC_OP_SUBSCRIBE: {
+            const char *pat = str_of(a, "pattern"), *g = str_of(a, "group");
+            assert_int_equal(r.pattern.len, strlen(pat));
+            assert_memory_equal(r.pattern.p, pat, r.pattern.len);
+            assert_int_equal(r.group.len, strlen(g));
+            if (r.group.len > 0) {
+                assert_memory_equal(r.group.p, g, r.group.len);
+            }
+            assert_int_equal(r.max_pending, json_integer_value(json_object_get(
+                                                a, "max_pending")));
+            assert_int_equal(r.policy, strcmp(str_of(a, "policy"), "close") == 0
+                                           ? TOPIC_POLICY_CLOSE
+                                           : TOPIC_POLICY_DROP_OLDEST);
+            break;
+        }
+        case TOPIC_OP_POLL:
+            assert_true(r.sub_id == dec_of(a, "sub_id"));
+            assert_int_equal(r.wait_ms,
+                             json_integer_value(json_object_get(a, "wait_ms")));
+            assert_int_equal(
+                r.max_msgs, json_integer_value(json_object_get(a, "max_msgs")));
+            break;
+        case TOPIC_OP_UNSUBSCRIBE:
+            assert_true(r.sub_id == dec_of(a, "sub_id"));
+            break;
+        case TOPIC_OP_STATS:
+            assert_int_equal(r.one, json_object_get(a, "sub_id") != NULL);
+            if (r.one) {
+                assert_true(r.sub_id == dec_of(a, "sub_id"));
+            }
+            break;
+        }
+        assert_int_equal(topic_codec_write_request(again, &r), pn);
+        assert_memory_equal(again, pl, pn);
+    }
+}
+
+static void
+test_vectors_replies(void **state)
+{
+    json_t *list = json_object_get(vectors, "replies"), *v;
+    size_t i;
+
+    assert_true(json_array_size(list) >= 20);
+    json_array_foreach(list, i, v)
+    {
+        uint8_t b[1024];
+        size_t n = unhex(str_of(v, "reply_hex"), b, sizeof(b));
+        unsigned op = op_of(str_of(v, "op"));
+        json_t *res = json_object_get(v, "result");
+        struct topic_reply rep;
+        ferry_err e = topic_codec_decode_reply(op, sl(b, n), &rep);
+        struct topic_msg_entry en;
+        struct slice rest;
+        json_t *msgs;
+
+        if (res == NULL) {
+            if (e != FERRY_EPROTO) {
+                fail_msg("reply %zu (%s) is malformed but decodes", i,
+                         str_of(v, "op"));
+            }
+            continue;
+        }
+        if (e != FERRY_OK) {
+            fail_msg("reply %zu (%s) does not decode", i, str_of(v, "op"));
+        }
+        assert_string_equal(status_name(rep.status), str_of(res, "status"));
+        if (json_object_get(res, "receivers") != NULL) {
+            assert_int_equal(rep.receivers, json_integer_value(json_object_get(
+                                                res, "receivers")));
+        }
+        if (json_object_get(res, "sub_id") != NULL) {
+            assert_true(rep.sub_id == dec_of(res, "sub_id"));
+        }
+        if (json_object_get(res, "dropped") != NULL) {
+            assert_true(rep.dropped == dec_of(res, "dropped"));
+        }
+        if (json_object_get(res, "stats") != NULL) {
+            json_t *doc =
+                json_loadb((const char *)rep.json.p, rep.json.len, 0, NULL);
+            assert_non_null(doc);
+            assert_true(json_equal(doc, json_object_get(res, "stats")));
+            json_decref(doc);
+        }
+        msgs = json_object_get(res, "messages");
+        assert_int_equal(rep.n, msgs ? json_array_size(msgs) : 0);
+        rest = rep.messages;
+        for (size_t k = 0; k < rep.n; k++) {
+            json_t *m = json_array_get(msgs, k);
+            uint8_t want[256];
+            size_t wl = unhex(str_of(m, "payload_hex"), want, sizeof(want));
+            const char *subj = str_of(m, "subject");
+
+            assert_true(topic_codec_next_msg(&rest, &en));
+            assert_true(en.seq == dec_of(m, "seq"));
+            assert_int_equal(en.subject.len, strlen(subj));
+            assert_memory_equal(en.subject.p, subj, en.subject.len);
+            assert_int_equal(en.payload.len, wl);
+            if (wl > 0) {
+                assert_memory_equal(en.payload.p, want, wl);
+            }
+        }
+    }
 }
 
 int
 main(void)
 {
+    const char *path = getenv("FERRY_TOPIC_VECTORS");
+    json_error_t jerr;
+    int rc;
+
+    vectors = json_load_file(path ? path : "tests/vectors/topic_payloads.json",
+                             0, &jerr);
+    if (vectors == NULL) {
+        fprintf(stderr, "test_topic_codec: %s: %s\n", jerr.source, jerr.text);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_ops),
         cmocka_unit_test(test_decode_refuses),
         cmocka_unit_test(test_reserved_and_groups),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_vectors_requests),
+        cmocka_unit_test(test_vectors_replies),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    json_decref(vectors);
+    return rc;
 }
