@@ -394,12 +394,12 @@ export class Consumer extends EventEmitter {
 /** What a subscription does when its buffer is full. */
 export type TopicPolicy = 'drop_oldest' | 'close';
 /** A message of a subscription; seq counts from 1, a hole in it is where messages were dropped. */
-export interface TopicMessage { kind: 'message'; seq: number; subject: string; payload: Buffer; }
+export interface TopicMessage { kind: 'message'; seq: bigint; subject: string; payload: Buffer; }
 /** A gap notice of messages(): dropped messages were lost before the next one, or (resubscribed) the
  * subscription had expired and was made again (dropped 0: a count unknown). */
-export interface TopicGap { kind: 'gap'; dropped: number; resubscribed: boolean; }
+export interface TopicGap { kind: 'gap'; dropped: bigint; resubscribed: boolean; }
 /** A poll's answer: messages (none when waitMs passed) and the messages dropped since the previous answer. */
-export interface TopicPoll { messages: TopicMessage[]; dropped: number; }
+export interface TopicPoll { messages: TopicMessage[]; dropped: bigint; }
 export interface TopicSubscribeOptions extends ServantCallOptions {
   /** Share the messages of (pattern, group) with its other members: each goes to one. */
   group?: string | null;
@@ -424,7 +424,7 @@ export interface TopicMessagesOptions {
   /** Aborting it ends the loop (and unsubscribes). */
   signal?: AbortSignal;
 }
-/** The totals of docs/topics.md (subs: for a caller who may see internals), or one subscription's object. */
+/** The totals of docs/topics.md (subs: for a caller who may see internals), or one subscription's object (JSON numbers). */
 export interface TopicStats {
   subscriptions?: number; published?: number; delivered?: number; dropped?: number;
   subs?: TopicSubStats[];
@@ -439,7 +439,7 @@ export class Topic {
   /** The subscriptions the message reached (a group counts once; 0: nobody listens). */
   publish(subject: string, payload?: Bytes | null, opts?: ServantCallOptions): Promise<number>;
   /** The subId of a new subscription. */
-  subscribe(pattern: string, opts?: TopicSubscribeOptions): Promise<number>;
+  subscribe(pattern: string, opts?: TopicSubscribeOptions): Promise<bigint>;
   /** A Subscriber calling handler for each message until stopped. */
   subscribe(pattern: string, handler: TopicHandler, opts?: TopicMessagesOptions): Subscriber;
   /** null when the subscription is gone (unsubscribed, expired, closed and told); OverloadedError once when closed by policy close. */
@@ -461,7 +461,7 @@ export class Subscriber extends EventEmitter {
   readonly done: Promise<void>;
   /** Cancels the poll in flight; resolves once unsubscribed. */
   stop(): Promise<void>;
-  on(event: 'gap', listener: (dropped: number, resubscribed: boolean) => void): this;
+  on(event: 'gap', listener: (dropped: bigint, resubscribed: boolean) => void): this;
   on(event: 'handlerError', listener: (err: unknown, message: TopicMessage) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }

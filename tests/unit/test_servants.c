@@ -239,7 +239,7 @@ encode(const char *svc, const char *op, json_t *a, uint8_t *dst, size_t cap,
         q.pattern = pattern;
         q.group = grp ? group : NULL;
         q.payload_len =
-            bytes_of(a, "payload_hex", payload, sizeof(payload), NULL);
+            bytes_of(a, "message_hex", payload, sizeof(payload), NULL);
         q.payload = payload;
         q.max_pending = u32_of(a, "max_pending");
         q.policy = pol && strcmp(pol, "close") == 0 ? FERRY_TOPIC_CLOSE
@@ -772,7 +772,7 @@ test_topic_daemon_side(void **state)
             assert_int_equal(r.subject.len, strlen(s_of(a, "subject")));
             assert_memory_equal(r.subject.p, s_of(a, "subject"), r.subject.len);
             assert_string_equal(tohex(r.message.p, r.message.len),
-                                s_of(a, "payload_hex"));
+                                s_of(a, "message_hex"));
             break;
         case TOPIC_OP_SUBSCRIBE:
             assert_int_equal(r.pattern.len, strlen(s_of(a, "pattern")));

@@ -223,7 +223,7 @@ async function topicCall(h, op, a, o) {
   const subId = a.sub_id !== undefined ? BigInt(a.sub_id) : undefined;
   switch (op) {
     case 'publish':
-      return { status: 'OK', receivers: await h.publish(a.subject, Buffer.from(a.payload_hex || '', 'hex'), o) };
+      return { status: 'OK', receivers: await h.publish(a.subject, Buffer.from(a.message_hex || '', 'hex'), o) };
     case 'subscribe': {
       const id = await h.subscribe(a.pattern, { ...o, group: a.group, maxPending: a.max_pending, policy: a.policy });
       return { status: 'OK', sub_id: String(id) };

@@ -6,8 +6,8 @@
  * and ferry.topic (docs/topics.md): client.cache, client.kv, client.id,
  * client.queue and client.topic encode the request payloads and decode
  * the replies. u64s (cas, revisions, versions, counts, ids, job ids and
- * tokens) are bigint; ferry.topic's sub ids (below 2^53 by its contract),
- * sequence numbers and drop counts are numbers.
+ * tokens, ferry.topic's sub ids, sequence numbers and drop counts) are
+ * bigint.
  *
  *   const item = await client.cache.get('user:1');   // {value, flags, cas} | null
  *   const { rev } = await client.kv.put('cfg/a', '1');
@@ -873,28 +873,20 @@ function encodeTopic(op, a = {}) {
   return { key, payload: w.done() };
 }
 
-/** A sub id as given (a number or a bigint) for W.u64. */
+/** A sub id as given (a bigint, or an integer number) for W.u64. */
 function subIdArg(v) {
   if (typeof v === 'number' && !Number.isSafeInteger(v)) {
-    throw bad(`subId must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
+    throw bad(`subId must be an integer from 0 to ${U64_MAX}`);
   }
-  return v === undefined || v === null ? 0 : v;
-}
-
-/** A u64 ferry.topic keeps below 2^53 (sub ids; seqs and counts in practice), as a number. */
-function safeU64(r, name) {
-  const v = r.u64(name);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw r.fail(`${name} ${v} is above 2^53-1`);
-  }
-  return Number(v);
+  return v === undefined || v === null ? 0n : v;
 }
 
 /**
  * decodeTopic(op, buf): publish -> receivers (number); subscribe -> the
- * subId (number); poll -> {messages: [{kind: 'message', seq, subject,
- * payload}], dropped} | null (NOT_FOUND); unsubscribe -> boolean (OK);
- * stats -> the parsed JSON | null.
+ * subId (bigint); poll -> {messages: [{kind: 'message', seq, subject,
+ * payload}], dropped} | null (NOT_FOUND), seq and dropped bigint;
+ * unsubscribe -> boolean (OK); stats -> the parsed JSON | null. An OK
+ * poll without a message is malformed (that is EMPTY).
  */
 function decodeTopic(op, buf) {
   const r = new R(`${TOPIC} ${op}`, buf, TOPIC_STATUS);
@@ -907,19 +899,22 @@ function decodeTopic(op, buf) {
     }
     case 'subscribe': {
       r.expect('OK');
-      const id = safeU64(r, 'sub_id');
+      const id = r.u64('sub_id');
       r.end();
       return id;
     }
     case 'poll': {
       const s = r.expect('OK', 'EMPTY', 'NOT_FOUND');
       if (s === 'NOT_FOUND') { r.end(); return null; }
-      const dropped = safeU64(r, 'dropped');
+      const dropped = r.u64('dropped');
       const messages = [];
       if (s === 'OK') {
         const n = r.count('n');
+        if (n === 0) {
+          throw r.fail('OK without a message (that is EMPTY)');
+        }
         for (let i = 0; i < n; i++) {
-          const seq = safeU64(r, 'seq');
+          const seq = r.u64('seq');
           const subject = r.bytes(r.u16('subject_len'), 'subject').toString('utf8');
           const payload = r.bytes(r.u32('len'), 'payload');
           messages.push({ kind: 'message', seq, subject, payload });
@@ -1002,7 +997,7 @@ class Topic {
    * of waitMs (default 25000) in flight while it waits, and yields each
    * message ({kind: 'message', seq, subject, payload}), with a gap notice
    * ({kind: 'gap', dropped, resubscribed: false}) before the messages of
-   * an answer that tells dropped ones, and {kind: 'gap', dropped: 0,
+   * an answer that tells dropped ones, and {kind: 'gap', dropped: 0n,
    * resubscribed: true} when the subscription had expired and was made
    * again. A lost connection or DEADLINE polls again; other errors end it
    * (OVERLOADED with policy close). Aborting opts.signal, or leaving the
@@ -1030,10 +1025,10 @@ class Topic {
         pause = 0;
         if (got === null) {
           subId = await this._do('subscribe', sub, { signal });
-          yield { kind: 'gap', dropped: 0, resubscribed: true };
+          yield { kind: 'gap', dropped: 0n, resubscribed: true };
           continue;
         }
-        if (got.dropped > 0) yield { kind: 'gap', dropped: got.dropped, resubscribed: false };
+        if (got.dropped > 0n) yield { kind: 'gap', dropped: got.dropped, resubscribed: false };
         for (const m of got.messages) yield m;
       }
     } finally {

@@ -360,7 +360,7 @@ function svTopic(Ferry\Servants\Topic $h, string $op, array $a, array $o): ?arra
     $nf = ['status' => 'NOT_FOUND'];
     switch ($op) {
         case 'publish':
-            $n = $h->publish((string)($a['subject'] ?? ''), (string)hex2bin($a['payload_hex'] ?? ''), $o);
+            $n = $h->publish((string)($a['subject'] ?? ''), (string)hex2bin($a['message_hex'] ?? ''), $o);
             return ['status' => 'OK', 'receivers' => $n];
         case 'subscribe':
             return ['status' => 'OK', 'sub_id' => (string)$h->subscribe((string)($a['pattern'] ?? ''), $opts)];

@@ -430,7 +430,7 @@ def topic_call(c: ferry.Client, op: str, a: dict[str, Any],
     sub = int(a["sub_id"]) if "sub_id" in a else None
     if op == "publish":
         n = h.publish(a.get("subject", ""),
-                      bytes.fromhex(a.get("payload_hex", "")), **dl)
+                      bytes.fromhex(a.get("message_hex", "")), **dl)
         return {"status": "OK", "receivers": n}
     if op == "subscribe":
         s = h.subscribe(a.get("pattern", ""), a.get("group"),

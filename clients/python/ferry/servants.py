@@ -626,7 +626,8 @@ def decode_topic(op: str, data: bytes) -> Any:
     sub_id; poll: TopicPoll, or None (NOT_FOUND: no such subscription);
     unsubscribe: True, or False (NOT_FOUND); stats: the JSON as a dict,
     or None (NOT_FOUND). A malformed reply, or a status the op never
-    answers, raises InvalidArgumentError."""
+    answers (or an OK poll without a message), raises
+    InvalidArgumentError."""
     r = _R(TOPIC, op, data)
     code = r.num("B", "status")
     s = TOPIC_STATUS.get(code)
@@ -648,6 +649,8 @@ def decode_topic(op: str, data: bytes) -> Any:
         msgs: list[TopicMessage] = []
         if s == "OK":
             n = r.num("I", "n")
+            if n == 0:
+                raise r.bad("OK without a message (that is EMPTY)")
             if n > len(r.d):
                 raise r.bad(f"n {n} larger than the payload")
             for _ in range(n):

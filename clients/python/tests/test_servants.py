@@ -58,8 +58,8 @@ def encode(service, op, a):
                                 "max_msgs") if k in a}
         if "sub_id" in a:
             kw["sub_id"] = int(a["sub_id"])
-        if "payload_hex" in a:
-            kw["payload"] = hx(a["payload_hex"])
+        if "message_hex" in a:
+            kw["payload"] = hx(a["message_hex"])
         return S.encode_topic(op, **kw)
     if op == "next":
         return S.encode_id("next", count=a["count"])

@@ -1020,7 +1020,7 @@ drv_topic(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
     q.subject = drv_str(a, "subject", "");
     q.pattern = drv_str(a, "pattern", "");
     q.group = drv_str(a, "group", NULL);
-    q.payload_len = drv_arg_bytes(a, "payload_hex", &payload, NULL);
+    q.payload_len = drv_arg_bytes(a, "message_hex", &payload, NULL);
     q.payload = payload;
     q.max_pending = (uint32_t)drv_int(a, "max_pending", 0);
     q.policy = strcmp(policy, "close") == 0         ? FERRY_TOPIC_CLOSE

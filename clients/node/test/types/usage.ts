@@ -90,10 +90,10 @@ async function queueUse(): Promise<bigint> {
     + all.queues.length + (set.max_deliveries || 0) + (paused ? 1 : 0) + cons.handled);
 }
 
-async function topicUse(): Promise<number> {
+async function topicUse(): Promise<bigint> {
   const c = new Client();
   const n: number = await c.topic.publish('orders.eu', 'o-17');
-  const id: number = await c.topic.subscribe('orders.*', { group: 'billing', maxPending: 100, policy: 'close' });
+  const id: bigint = await c.topic.subscribe('orders.*', { group: 'billing', maxPending: 100, policy: 'close' });
   const got: TopicPoll | null = await c.topic.poll(id, { waitMs: 25000, maxMsgs: 10 });
   const first: TopicMessage | undefined = got ? got.messages[0] : undefined;
   const gone: boolean = await c.topic.unsubscribe(id);
@@ -113,8 +113,8 @@ async function topicUse(): Promise<number> {
   sub.on('gap', (dropped, resubscribed) => void [dropped, resubscribed]);
   await sub.stop();
   await sub.done;
-  return n + (got ? got.dropped : 0) + (first ? first.seq : 0) + (gone ? 1 : 0) + (all.subscriptions || 0)
-    + (one ? one.pending : 0) + sub.received;
+  return (got ? got.dropped : 0n) + (first ? first.seq : 0n) + BigInt(n + (gone ? 1 : 0) + (all.subscriptions || 0)
+    + (one ? one.pending : 0) + sub.received);
 }
 
 void caller;

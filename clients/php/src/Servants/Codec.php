@@ -496,7 +496,7 @@ final class Codec
 
     /**
      * A ferry.topic request: [routing key (publish's 'subject', subscribe's
-     * 'pattern'; ferryd checks them), payload]. $a: publish 'payload';
+     * 'pattern'; ferryd checks them), payload]. $a: publish 'message';
      * subscribe 'group' (at most 255 bytes), 'max_pending', 'policy'
      * (drop_oldest, close); poll 'sub_id', 'wait_ms', 'max_msgs';
      * unsubscribe 'sub_id'; stats 'sub_id' (absent or null: the totals).
@@ -512,7 +512,7 @@ final class Codec
         switch ($op) {
             case 'publish':
                 $key = (string)($a['subject'] ?? '');
-                $p .= (string)($a['payload'] ?? '');
+                $p .= (string)($a['message'] ?? '');
                 break;
             case 'subscribe':
                 $key = (string)($a['pattern'] ?? '');
@@ -543,7 +543,7 @@ final class Codec
      * sub_id; poll ['messages' => list of ['seq', 'subject', 'payload'],
      * 'dropped'] (messages empty: EMPTY) or null (NOT_FOUND); unsubscribe
      * bool (OK); stats the JSON as an array or null. A status the op never
-     * answers is malformed.
+     * answers, or an OK poll without a message, is malformed.
      */
     public static function decodeTopic(string $op, string $b): mixed
     {
@@ -569,6 +569,9 @@ final class Codec
                 $messages = [];
                 if ($s === 'OK') {
                     $n = $r->count('n');
+                    if ($n === 0) {
+                        throw $r->fail('OK without a message (that is EMPTY)');
+                    }
                     for ($i = 0; $i < $n; $i++) {
                         $seq = $r->u64('seq');
                         $subject = $r->bytes($r->u16('subject_len'), 'subject');

@@ -37,7 +37,7 @@ final class Topic extends Servant
     /** Publishes $payload on $subject; the subscriptions it reached (a group counts once; 0: nobody listens). */
     public function publish(string $subject, string $payload = '', array $options = []): int
     {
-        return $this->op('publish', ['subject' => $subject, 'payload' => $payload], $options);
+        return $this->op('publish', ['subject' => $subject, 'message' => $payload], $options);
     }
 
     /**
