@@ -565,14 +565,14 @@ struct ferry_topic_req {
 
 /* A decoded reply; pointers borrow the reply's bytes. */
 struct ferry_topic_reply {
-    unsigned status;    /* enum ferry_topic_status */
-    uint32_t receivers; /* PUBLISH: subscriptions the message went to (a
-                           group counts once) */
-    uint64_t sub_id;    /* SUBSCRIBE */
-    uint64_t dropped;   /* POLL OK or EMPTY: messages dropped for the
-                           subscription since its previous answer (the gap
-                           notice; told once) */
-    uint32_t n;         /* POLL OK: messages, read with ferry_topic_next */
+    unsigned status;         /* enum ferry_topic_status */
+    uint32_t receivers;      /* PUBLISH: subscriptions the message went to (a
+                                group counts once) */
+    uint64_t sub_id;         /* SUBSCRIBE */
+    uint64_t dropped;        /* POLL OK or EMPTY: messages dropped for the
+                                subscription since its previous answer (the gap
+                                notice; told once) */
+    uint32_t n;              /* POLL OK: messages, read with ferry_topic_next */
     const uint8_t *messages; /* (checked) */
     size_t messages_len;
     const char *json; /* STATS: the JSON object (not NUL-terminated) */

@@ -67,8 +67,7 @@ ferry_topic_encode(const struct ferry_topic_req *req, uint8_t *dst, size_t cap)
         break;
     case FERRY_TOPIC_SUBSCRIBE:
         r.group = topic_text(req->group);
-        if (r.group.len > TOPIC_GROUP_MAX ||
-            req->policy > FERRY_TOPIC_CLOSE) {
+        if (r.group.len > TOPIC_GROUP_MAX || req->policy > FERRY_TOPIC_CLOSE) {
             return 0;
         }
         r.max_pending = req->max_pending;
@@ -103,8 +102,7 @@ ferry_topic_decode(unsigned op, const void *reply, size_t len,
     memset(out, 0, sizeof(*out));
     /* The codec takes of each op only the statuses it answers. */
     if (op < FERRY_TOPIC_PUBLISH || op > FERRY_TOPIC_STATS ||
-        topic_codec_decode_reply(op, topic_bytes(reply, len), &r) !=
-            FERRY_OK) {
+        topic_codec_decode_reply(op, topic_bytes(reply, len), &r) != FERRY_OK) {
         return FERRY_EINVALID_ARGUMENT;
     }
     out->op = op;

@@ -529,8 +529,8 @@ decode(const char *svc, const char *opname, const uint8_t *b, size_t n,
                 while (ferry_topic_next(&r, &pos, &m)) {
                     json_t *i = json_object();
                     json_object_set_new(i, "seq", json_string(u64s(m.seq)));
-                    json_object_set_new(
-                        i, "subject", json_stringn(m.subject, m.subject_len));
+                    json_object_set_new(i, "subject",
+                                        json_stringn(m.subject, m.subject_len));
                     json_object_set_new(
                         i, "payload_hex",
                         json_string(tohex(m.payload, m.payload_len)));
@@ -886,7 +886,8 @@ test_bad_args(void **state)
     tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .group = longg};
     assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
     longg[255] = '\0';
-    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 1 + 1 + 255 + 5);
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)),
+                     1 + 1 + 255 + 5);
     tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .policy = 2};
     assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
     tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .group = ""};

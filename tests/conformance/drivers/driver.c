@@ -1039,8 +1039,8 @@ drv_topic(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
                                      q.policy, raw, &r);
         break;
     case FERRY_TOPIC_POLL:
-        *err = ferry_topic_poll(dc->c, q.sub_id, q.wait_ms, q.max_msgs, raw,
-                                &r);
+        *err =
+            ferry_topic_poll(dc->c, q.sub_id, q.wait_ms, q.max_msgs, raw, &r);
         break;
     case FERRY_TOPIC_UNSUBSCRIBE:
         *err = ferry_topic_unsubscribe(dc->c, q.sub_id, raw, &r);
