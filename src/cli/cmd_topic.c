@@ -46,7 +46,7 @@ cmd_topic_usage(FILE *out)
             "  --count N        stop after N messages\n"
             "  --max-pending N  messages ferryd buffers for it (default "
             "1000)\n"
-            "  --close          when they are full, be closed (OVERLOADED) "
+            "  --close          when they are full, be closed (SLOW_CONSUMER) "
             "rather than\n"
             "                   drop the oldest\n"
             "  --timeout MS     deadline of the call (pub; default: the "

@@ -735,7 +735,7 @@ topic_poll_finish(struct topic_engine *te, struct topic_sub *s)
 
         topic_slow_msg(s, msg, sizeof(msg));
         topic_sub_free(te, s);
-        broker_answer_error(te->b, h, FERRY_EOVERLOADED, msg);
+        broker_answer_error(te->b, h, FERRY_ESLOW_CONSUMER, msg);
         return;
     }
     p = topic_take(te, s, s->poll_max, &len);
@@ -903,7 +903,7 @@ topic_op_poll(struct topic_engine *te, struct bcall *c,
 
         topic_slow_msg(s, msg, sizeof(msg));
         topic_sub_free(te, s);
-        bcall_error(c, FERRY_EOVERLOADED, msg);
+        bcall_error(c, FERRY_ESLOW_CONSUMER, msg);
         return;
     }
     if (s->poll != 0) {

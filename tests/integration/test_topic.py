@@ -2,7 +2,7 @@
 """ferry.topic through a real ferryd: wildcard matching (a table), a
 fan-out to 1,000 held POLLs, a subscriber that never polls staying bounded
 (max_pending, and topic_max_bytes over all) with its drops counted and
-told, policy close answering OVERLOADED once, a group of 3 sharing 300
+told, policy close answering SLOW_CONSUMER once, a group of 3 sharing 300
 messages, expiry of an idle subscription, ferryd's own events (a queue
 push, ack and dead job, a kv write, a worker joining and leaving, a
 circuit opening) reaching their subscribers, publishing under ferry.
@@ -254,7 +254,7 @@ class TestTopic(TopicCase):
         self.assertTrue(s["closed"])
         self.assertEqual(s["pending"], 0)
         f = c.call(self.next_id(), SVC, tw.poll(sid))
-        msg = self.assertError(f, "OVERLOADED")
+        msg = self.assertError(f, "SLOW_CONSUMER")
         self.assertIn("slow subscriber: 5 messages pending, the limit", msg)
         r = self.poll(c, sid)
         self.assertEqual(r["status"], tw.NOT_FOUND)
@@ -266,7 +266,7 @@ class TestTopic(TopicCase):
 
     def test_policy_close_wakes_a_held_poll(self):
         """A burst that overflows a subscriber within one loop turn, while
-        its POLL is held, ends that POLL with OVERLOADED."""
+        its POLL is held, ends that POLL with SLOW_CONSUMER."""
         d = self.daemon()
         c = self.conn(d)
         sid = self.sub(c, "burst", max_pending=3, policy=tw.CLOSE)
@@ -282,14 +282,14 @@ class TestTopic(TopicCase):
         p.collect(range(200, 205), timeout=10)
         f = c.wait_for(100, timeout=10)
         if f.type == ERROR:
-            self.assertIn("slow subscriber", self.assertError(f, "OVERLOADED"))
+            self.assertIn("slow subscriber", self.assertError(f, "SLOW_CONSUMER"))
         else:
             # The POLL was answered before the burst filled it: the rest
             # closed it then.
             r = tw.reply(tw.POLL, f.body)
             self.assertEqual(r["status"], tw.OK)
             f = c.call(101, SVC, tw.poll(sid))
-            self.assertError(f, "OVERLOADED")
+            self.assertError(f, "SLOW_CONSUMER")
 
     def test_group_of_3_spreads_300(self):
         """Three members of one (pattern, group) share 300 messages: each
