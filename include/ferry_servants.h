@@ -514,7 +514,7 @@ ferry_err ferry_queue_configure(struct ferry_client *c, const char *queue,
  * no message within its wait; its dropped may still tell a gap),
  * NOT_FOUND (no such subscription: never made, unsubscribed, expired, or
  * closed and already told). A POLL of a subscription closed by policy
- * FERRY_TOPIC_CLOSE is the call's error FERRY_EOVERLOADED once (raw->data
+ * FERRY_TOPIC_CLOSE is the call's error FERRY_ESLOW_CONSUMER once (raw->data
  * holds "slow subscriber: ..."), then NOT_FOUND.
  */
 
@@ -537,7 +537,7 @@ enum ferry_topic_status {
 /* What a subscription does when a message finds its buffer full. */
 enum ferry_topic_policy {
     FERRY_TOPIC_DROP_OLDEST = 0, /* drop the oldest buffered message */
-    FERRY_TOPIC_CLOSE = 1        /* close the subscription (OVERLOADED) */
+    FERRY_TOPIC_CLOSE = 1        /* close the subscription (SLOW_CONSUMER) */
 };
 
 /* "OK", "EMPTY", "NOT_FOUND" or "?". */
@@ -639,7 +639,7 @@ ferry_err ferry_topic_subscribe(struct ferry_client *c, const char *pattern,
 /* Takes up to max_msgs (0: 1000) messages of sub_id, waiting up to
  * wait_ms for the first: OK (ferry_topic_next walks them), EMPTY or
  * NOT_FOUND; out->dropped tells a gap either way. The call's deadline is
- * wait_ms + 5 s. FERRY_EOVERLOADED: closed by policy FERRY_TOPIC_CLOSE. */
+ * wait_ms + 5 s. FERRY_ESLOW_CONSUMER: closed by policy FERRY_TOPIC_CLOSE. */
 ferry_err ferry_topic_poll(struct ferry_client *c, uint64_t sub_id,
                            uint32_t wait_ms, uint32_t max_msgs,
                            struct ferry_reply *raw,

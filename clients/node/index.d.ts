@@ -405,7 +405,7 @@ export interface TopicSubscribeOptions extends ServantCallOptions {
   group?: string | null;
   /** The buffer, 0 or absent: 1000 (at most 65536). */
   maxPending?: number;
-  /** When the buffer is full: drop the oldest (default), or close the subscription (its next poll: OverloadedError). */
+  /** When the buffer is full: drop the oldest (default), or close the subscription (its next poll: SlowConsumerError). */
   policy?: TopicPolicy;
 }
 export interface TopicPollOptions extends ServantCallOptions {
@@ -442,7 +442,7 @@ export class Topic {
   subscribe(pattern: string, opts?: TopicSubscribeOptions): Promise<bigint>;
   /** A Subscriber calling handler for each message until stopped. */
   subscribe(pattern: string, handler: TopicHandler, opts?: TopicMessagesOptions): Subscriber;
-  /** null when the subscription is gone (unsubscribed, expired, closed and told); OverloadedError once when closed by policy close. */
+  /** null when the subscription is gone (unsubscribed, expired, closed and told); SlowConsumerError once when closed by policy close. */
   poll(subId: number | bigint, opts?: TopicPollOptions): Promise<TopicPoll | null>;
   /** false when the subscription was gone. */
   unsubscribe(subId: number | bigint, opts?: ServantCallOptions): Promise<boolean>;
@@ -457,7 +457,7 @@ export class Subscriber extends EventEmitter {
   /** Messages handed to the handler. */
   readonly received: number;
   readonly stopped: boolean;
-  /** Resolves once stopped (and unsubscribed); rejects with the error that ended it (OVERLOADED, INVALID_ARGUMENT, ...). */
+  /** Resolves once stopped (and unsubscribed); rejects with the error that ended it (SLOW_CONSUMER, INVALID_ARGUMENT, ...). */
   readonly done: Promise<void>;
   /** Cancels the poll in flight; resolves once unsubscribed. */
   stop(): Promise<void>;

@@ -834,8 +834,6 @@ const TOPIC_POLICY = { drop_oldest: 0, close: 1 };
 const POLL_SLACK_MS = 5000; // a poll's deadline past its wait
 const MESSAGES_WAIT_MS = 25000; // a subscriber's long poll, below topic_idle_ms
 const RETRY_MAX_MS = 2000; // a subscriber's longest pause before polling again
-/** The subscriber errors no retry mends: it stops (OVERLOADED: closed by policy close). */
-const SUBSCRIBE_FATAL = new Set(['INVALID_ARGUMENT', 'UNKNOWN_SERVICE', 'UNAUTHORIZED', 'VERSION', 'OVERLOADED']);
 
 /**
  * encodeTopic(op, {subject, payload, pattern, group, maxPending, policy,
@@ -1000,7 +998,7 @@ class Topic {
    * an answer that tells dropped ones, and {kind: 'gap', dropped: 0n,
    * resubscribed: true} when the subscription had expired and was made
    * again. A lost connection or DEADLINE polls again; other errors end it
-   * (OVERLOADED with policy close). Aborting opts.signal, or leaving the
+   * (SLOW_CONSUMER with policy close). Aborting opts.signal, or leaving the
    * loop (break), ends it and unsubscribes.
    */
   async *messages(pattern, opts = {}) {
@@ -1045,7 +1043,7 @@ class Topic {
  * message of client.topic.messages(pattern, opts), one at a time, in
  * order. stop() (or aborting signal) cancels the poll in flight and
  * unsubscribes; done resolves then, or rejects with the error that ended
- * it (OVERLOADED: closed by policy close, INVALID_ARGUMENT, ...).
+ * it (SLOW_CONSUMER: closed by policy close, INVALID_ARGUMENT, ...).
  *
  * Events: 'gap' (dropped, resubscribed): messages were lost before the
  * next one (dropped of them; resubscribed: the subscription had expired

@@ -63,11 +63,11 @@ test('a group of two shares the messages, each once and in turn', async () => {
   await p.topic.unsubscribe(g2);
 });
 
-test('policy close: OverloadedError once, then null; bad subjects are INVALID_ARGUMENT', async () => {
+test('policy close: SlowConsumerError once, then null; bad subjects are INVALID_ARGUMENT', async () => {
   const s = await c.topic.subscribe('t.slow', { maxPending: 1, policy: 'close' });
   assert.equal(await p.topic.publish('t.slow', '1'), 1);
   assert.equal(await p.topic.publish('t.slow', '2'), 0);
-  await assert.rejects(c.topic.poll(s), (e) => e instanceof ferry.OverloadedError && /slow subscriber/.test(e.message));
+  await assert.rejects(c.topic.poll(s), (e) => e instanceof ferry.SlowConsumerError && /slow subscriber/.test(e.message));
   assert.equal(await c.topic.poll(s), null);
   await assert.rejects(p.topic.publish('ferry.x', 'no'), ferry.InvalidArgumentError);
   await assert.rejects(c.topic.subscribe('t.>.x'), ferry.InvalidArgumentError);

@@ -12,7 +12,7 @@ declare(strict_types=1);
 
 use Ferry\Client;
 use Ferry\Exception\InvalidArgumentException;
-use Ferry\Exception\OverloadedException;
+use Ferry\Exception\SlowConsumerException;
 use PHPUnit\Framework\TestCase;
 
 final class TopicTest extends TestCase
@@ -92,7 +92,7 @@ final class TopicTest extends TestCase
         try {
             $t->poll($s);
             $this->fail('polled a closed subscription');
-        } catch (OverloadedException $e) {
+        } catch (SlowConsumerException $e) {
             $this->assertStringContainsString('slow subscriber', $e->getMessage());
         }
         $this->assertNull($t->poll($s));

@@ -1199,7 +1199,7 @@ class Topic(_Base):
         with its other members, each message to one. max_pending: the
         buffer (0: 1000, at most 65536); when it is full, policy
         "drop_oldest" drops the oldest message (told as dropped), "close"
-        closes the subscription (its next poll: OverloadedError). Poll it
+        closes the subscription (its next poll: SlowConsumerError). Poll it
         more often than topic_idle_ms (30 s) or it expires."""
         return self._do("subscribe", deadline_ms, pattern=pattern,
                         group=group, max_pending=max_pending, policy=policy)
@@ -1211,7 +1211,7 @@ class Topic(_Base):
         dropped), messages empty when the wait passed; dropped is the gap
         since the previous answer. None: the subscription is gone
         (unsubscribed, expired, or closed and already told). A subscription
-        closed by policy "close" raises OverloadedError once. The call's
+        closed by policy "close" raises SlowConsumerError once. The call's
         deadline defaults to wait_ms + 5 s. Keep one poll per subscription
         in flight: a second one ends the first (empty)."""
         return self._do("poll", deadline_ms or wait_ms + POLL_SLACK_MS,
@@ -1242,7 +1242,7 @@ class Topic(_Base):
         the loop waits; take each message within topic_idle_ms (30 s) or
         the subscription expires. A lost connection or a DEADLINE polls
         again (the client reconnects by itself); other FerryErrors end the
-        loop, OverloadedError among them (policy "close": too slow). Ends
+        loop, SlowConsumerError among them (policy "close": too slow). Ends
         when stop is set (looked at twice a second, the poll in flight
         cancelled) or the generator is closed (a break; with CPython at
         once, else use contextlib.closing); it then unsubscribes.

@@ -52,7 +52,7 @@ class TestTopic(fhelp.TestCase):
             slow = t.subscribe("t.slow", max_pending=1, policy="close")
             p.topic.publish("t.slow", b"1")
             self.assertEqual(p.topic.publish("t.slow", b"2"), 0)
-            with self.assertRaises(ferry.OverloadedError) as e:
+            with self.assertRaises(ferry.SlowConsumerError) as e:
                 t.poll(slow)
             self.assertIn("slow subscriber", e.exception.message)
             self.assertIsNone(t.poll(slow))

@@ -46,7 +46,7 @@ final class Topic extends Servant
      * 'max_pending': the buffer (0: 1000, at most 65536); when it is
      * full, 'policy' 'drop_oldest' (default) drops the oldest (told as
      * 'dropped'), 'close' closes the subscription (its next poll:
-     * OverloadedException, then null).
+     * SlowConsumerException, then null).
      */
     public function subscribe(string $pattern, array $options = []): int|string
     {
@@ -96,7 +96,7 @@ final class Topic extends Servant
      * Stops after 'max' messages, when 'stop'() returns true (asked before
      * each poll), or with 'until_empty' when a poll finds nothing within
      * its wait; it then unsubscribes. A DEADLINE or a lost connection
-     * polls again; other errors are thrown (OverloadedException with
+     * polls again; other errors are thrown (SlowConsumerException with
      * policy close: too slow). Returns the number of messages handled.
      *
      * @param callable(array{seq: int|string, subject: string, payload: string}): mixed $handler
