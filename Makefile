@@ -54,8 +54,9 @@ LMDB_LIBS    := $(shell pkg-config --libs lmdb 2>/dev/null || echo -llmdb)
 # the client and worker. ferryd links these from libferry too.
 LIB_CORE   := src/core/buf.c src/core/addr.c src/core/map.c src/core/heap.c \
               src/core/pool.c
+TOPIC_LIB  := src/topic/topic_codec.c src/topic/trie.c
 LIB_SRC    := $(wildcard src/proto/*.c) $(LIB_CORE) $(wildcard src/lib/*.c) \
-              src/queue/queue_codec.c
+              src/queue/queue_codec.c $(TOPIC_LIB)
 # ferryd: the rest of core (libuv), the broker, main.
 CORE_SRC   := $(filter-out $(LIB_CORE),$(wildcard src/core/*.c))
 BROKER_SRC := $(wildcard src/broker/*.c)
@@ -70,8 +71,9 @@ STORE_SRC  := $(wildcard src/store/*.c)
 # ferry.id, the memcached face): servants/servants.h.
 SERVANTS_SRC := $(wildcard src/servants/*.c)
 # Publish/subscribe (ferry.topic): the subject matcher, the rings and the
-# payload codec are pure C; the engine is a backend on the loop.
-TOPIC_SRC  := $(wildcard src/topic/*.c)
+# payload codec are pure C; the engine is a backend on the loop. The codec
+# and the trie whose subject checks it uses are in libferry (TOPIC_LIB).
+TOPIC_SRC  := $(filter-out $(TOPIC_LIB),$(wildcard src/topic/*.c))
 # Durable queues on the store (ferry.queue); the codec is in libferry.
 QUEUE_SRC  := $(filter-out src/queue/queue_codec.c,$(wildcard src/queue/*.c))
 
@@ -150,13 +152,12 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
-# paths, and ferry cache / kv / id / pub / sub the payload codecs (the
-# topic codec with the trie's subject checks), none in libferry.
+# paths, and ferry cache / kv / id the payload codecs, none in libferry
+# (pub / sub take the topic codec from libferry).
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
               $(call obj,src/servants/cache_codec.c) \
               $(call obj,src/servants/kv_codec.c) \
               $(call obj,src/servants/id_codec.c) \
-              $(call obj,src/topic/topic_codec.c src/topic/trie.c) \
               $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
