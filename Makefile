@@ -54,8 +54,9 @@ LMDB_LIBS    := $(shell pkg-config --libs lmdb 2>/dev/null || echo -llmdb)
 # the client and worker. ferryd links these from libferry too.
 LIB_CORE   := src/core/buf.c src/core/addr.c src/core/map.c src/core/heap.c \
               src/core/pool.c
+TOPIC_LIB  := src/topic/topic_codec.c src/topic/trie.c
 LIB_SRC    := $(wildcard src/proto/*.c) $(LIB_CORE) $(wildcard src/lib/*.c) \
-              src/queue/queue_codec.c
+              src/queue/queue_codec.c $(TOPIC_LIB)
 # ferryd: the rest of core (libuv), the broker, main.
 CORE_SRC   := $(filter-out $(LIB_CORE),$(wildcard src/core/*.c))
 BROKER_SRC := $(wildcard src/broker/*.c)
@@ -70,8 +71,9 @@ STORE_SRC  := $(wildcard src/store/*.c)
 # ferry.id, the memcached face): servants/servants.h.
 SERVANTS_SRC := $(wildcard src/servants/*.c)
 # Publish/subscribe (ferry.topic): the subject matcher, the rings and the
-# payload codec are pure C; the engine is a backend on the loop.
-TOPIC_SRC  := $(wildcard src/topic/*.c)
+# payload codec are pure C; the engine is a backend on the loop. The codec
+# and the trie whose subject checks it uses are in libferry (TOPIC_LIB).
+TOPIC_SRC  := $(filter-out $(TOPIC_LIB),$(wildcard src/topic/*.c))
 # Durable queues on the store (ferry.queue); the codec is in libferry.
 QUEUE_SRC  := $(filter-out src/queue/queue_codec.c,$(wildcard src/queue/*.c))
 
@@ -110,7 +112,8 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
-        $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load
+        $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load \
+        $(BUILD)/bench_queue_load $(BUILD)/bench_pubsub_load
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -149,13 +152,12 @@ $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) 
 	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
-# paths, and ferry cache / kv / id / pub / sub the payload codecs (the
-# topic codec with the trie's subject checks), none in libferry.
+# paths, and ferry cache / kv / id the payload codecs, none in libferry
+# (pub / sub take the topic codec from libferry).
 $(BUILD)/ferry: $(CLI_OBJ) $(call obj,src/core/hist.c src/core/paths.c) \
               $(call obj,src/servants/cache_codec.c) \
               $(call obj,src/servants/kv_codec.c) \
               $(call obj,src/servants/id_codec.c) \
-              $(call obj,src/topic/topic_codec.c src/topic/trie.c) \
               $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) -lm
 
@@ -174,6 +176,15 @@ $(BUILD)/bench_echo_server: $(call obj,bench/echo_server.c) $(LIBFERRY)
 # The cache under shifting value sizes (bench/cache_shift.sh runs it).
 # The text-protocol load of docs/benchmarks.md (memcached vs the face).
 $(BUILD)/bench_memcache_load: $(call obj,bench/memcache_load.c)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The queue benchmark's peers, Redis and beanstalkd (bench/queue_peers.sh),
+# with core's histogram (that of ferry bench).
+$(BUILD)/bench_queue_load: $(call obj,bench/queue_load.c src/core/hist.c)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The fan-out benchmark's peer, nats-server (bench/pubsub_peers.sh).
+$(BUILD)/bench_pubsub_load: $(call obj,bench/pubsub_load.c src/core/hist.c)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench_cache_shift: $(call obj,bench/cache_shift.c) $(CACHE_OBJ)

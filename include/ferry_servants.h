@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ferry_servants.h - libferry's helpers for ferryd's built-in services
- * ferry.cache, ferry.kv and ferry.id (docs/services.md) and ferry.queue
- * (docs/queues.md): encode a request payload, decode a reply payload, and
- * one synchronous call per operation on a struct ferry_client.
+ * ferry.cache, ferry.kv and ferry.id (docs/services.md), ferry.queue
+ * (docs/queues.md) and ferry.topic (docs/topics.md): encode a request
+ * payload, decode a reply payload, and one synchronous call per operation
+ * on a struct ferry_client.
  *
  * Encoders write into the caller's buffer and return the payload's length
  * (like snprintf: when it is more than cap, nothing usable was written and
@@ -14,8 +15,9 @@
  * FERRY_EINVALID_ARGUMENT for a malformed reply (short, too long, an
  * unknown status, a count larger than the payload). What they return
  * borrows the reply's bytes: valid as long as those are. The lists of a
- * reply (get-many items, range items, watch events, ids) are read with
- * the *_next / ferry_id_at functions, which decode(d) has already checked.
+ * reply (get-many items, range items, watch events, ids, peek entries,
+ * POLL messages) are read with the *_next / ferry_id_at functions, which
+ * decode(d) has already checked.
  *
  * The calls (ferry_cache_get ...) keep the reply in *raw (release it with
  * ferry_reply_release(), also after a failure); ferryd's own errors
@@ -32,7 +34,8 @@ extern "C" {
 #endif
 
 /* The status byte that starts every reply of ferry.cache, ferry.kv and
- * ferry.id (ferry.queue has its own: enum ferry_queue_status). */
+ * ferry.id (ferry.queue and ferry.topic have their own: enum
+ * ferry_queue_status, enum ferry_topic_status). */
 enum ferry_sv_status {
     FERRY_SV_OK = 0, /* hit, stored, deleted, done */
     FERRY_SV_NOT_FOUND = 1,
@@ -495,6 +498,162 @@ ferry_err ferry_queue_delete(struct ferry_client *c, const char *queue,
 ferry_err ferry_queue_configure(struct ferry_client *c, const char *queue,
                                 const char *settings, struct ferry_reply *raw,
                                 struct ferry_queue_reply *out);
+
+/* ------------------------------------------------------------ ferry.topic */
+
+/*
+ * Publish/subscribe in memory (docs/topics.md). A PUBLISH's routing key
+ * is its subject (dot-separated tokens, 1 to 255 bytes, not under
+ * "ferry."), a SUBSCRIBE's its pattern ("*" one token, a last ">" the
+ * rest); the calls take them as NUL-terminated strings, and ferryd checks
+ * them (INVALID_ARGUMENT). A subscription is named by its sub_id (1 to
+ * 2^53-1) and taken from with POLL, a long poll: keep one in flight per
+ * subscription, its wait below topic_idle_ms, or the subscription expires
+ * (then NOT_FOUND: subscribe again; messages were missed). Statuses are
+ * decoded replies (FERRY_OK from the call), not errors: EMPTY (a POLL with
+ * no message within its wait; its dropped may still tell a gap),
+ * NOT_FOUND (no such subscription: never made, unsubscribed, expired, or
+ * closed and already told). A POLL of a subscription closed by policy
+ * FERRY_TOPIC_CLOSE is the call's error FERRY_ESLOW_CONSUMER once (raw->data
+ * holds "slow subscriber: ..."), then NOT_FOUND.
+ */
+
+enum ferry_topic_op {
+    FERRY_TOPIC_PUBLISH = 1,
+    FERRY_TOPIC_SUBSCRIBE = 2,
+    FERRY_TOPIC_POLL = 3,
+    FERRY_TOPIC_UNSUBSCRIBE = 4,
+    FERRY_TOPIC_STATS = 5
+};
+
+/* The status byte that starts every ferry.topic reply (ferry.queue's
+ * values; 2 is never an answer of ferry.topic). */
+enum ferry_topic_status {
+    FERRY_TOPIC_OK = 0,       /* POLL: messages (at least one) */
+    FERRY_TOPIC_EMPTY = 1,    /* POLL only */
+    FERRY_TOPIC_NOT_FOUND = 3 /* POLL, UNSUBSCRIBE, STATS of one sub_id */
+};
+
+/* What a subscription does when a message finds its buffer full. */
+enum ferry_topic_policy {
+    FERRY_TOPIC_DROP_OLDEST = 0, /* drop the oldest buffered message */
+    FERRY_TOPIC_CLOSE = 1        /* close the subscription (SLOW_CONSUMER) */
+};
+
+/* "OK", "EMPTY", "NOT_FOUND" or "?". */
+const char *ferry_topic_status_name(unsigned status);
+/* "drop_oldest", "close" or "?". */
+const char *ferry_topic_policy_name(unsigned policy);
+
+/* A request; pointers are borrowed for the call. Fields an op does not
+ * take are ignored. */
+struct ferry_topic_req {
+    unsigned op;         /* enum ferry_topic_op */
+    const char *subject; /* PUBLISH: the routing key, NUL-terminated */
+    const void *payload; /* PUBLISH: the message (may be empty) */
+    size_t payload_len;
+    const char *pattern;  /* SUBSCRIBE: the routing key, NUL-terminated */
+    const char *group;    /* SUBSCRIBE: a queue group of at most 255
+                             bytes, or NULL / "" for none */
+    uint32_t max_pending; /* SUBSCRIBE: buffer size (0: 1000; ferryd caps
+                             it at 65536) */
+    unsigned policy;      /* SUBSCRIBE: enum ferry_topic_policy */
+    uint64_t sub_id;      /* POLL, UNSUBSCRIBE; STATS: 0 for the totals */
+    uint32_t wait_ms;     /* POLL: how long to wait (at most 600000) */
+    uint32_t max_msgs;    /* POLL: 0 (or above 1000): 1000 */
+};
+
+/* A decoded reply; pointers borrow the reply's bytes. */
+struct ferry_topic_reply {
+    unsigned status;         /* enum ferry_topic_status */
+    uint32_t receivers;      /* PUBLISH: subscriptions the message went to (a
+                                group counts once) */
+    uint64_t sub_id;         /* SUBSCRIBE */
+    uint64_t dropped;        /* POLL OK or EMPTY: messages dropped for the
+                                subscription since its previous answer (the gap
+                                notice; told once) */
+    uint32_t n;              /* POLL OK: messages, read with ferry_topic_next */
+    const uint8_t *messages; /* (checked) */
+    size_t messages_len;
+    const char *json; /* STATS: the JSON object (not NUL-terminated) */
+    size_t json_len;
+    unsigned op;
+};
+
+/* One message of a POLL answer. */
+struct ferry_topic_msg {
+    uint64_t seq;        /* the subscription's own number, from 1; a hole
+                            in them is where messages were dropped */
+    const char *subject; /* the subject it was published on (not
+                            NUL-terminated) */
+    size_t subject_len;
+    const uint8_t *payload;
+    size_t payload_len;
+};
+
+/*
+ * Writes req's payload (without the subject or pattern: that is the
+ * routing key) into dst; returns its length as the other encoders do
+ * (more than cap: retry with that much), or 0 for an unknown op, a group
+ * over 255 bytes or a policy other than 0 or 1. Thread-safe; allocates
+ * nothing.
+ */
+size_t ferry_topic_encode(const struct ferry_topic_req *req, uint8_t *dst,
+                          size_t cap);
+/*
+ * Decodes the reply to a request of op into *out (zeroed on failure):
+ * FERRY_OK, or FERRY_EINVALID_ARGUMENT for a malformed reply (a length
+ * that does not match, POLL messages that do not add up to n) and for a
+ * status op never answers (EMPTY but to POLL, NOT_FOUND to PUBLISH or
+ * SUBSCRIBE, 2 or above 3 to any). Uses src/topic/topic_codec.c, the
+ * daemon's own codec.
+ */
+ferry_err ferry_topic_decode(unsigned op, const void *reply, size_t len,
+                             struct ferry_topic_reply *out);
+/* The next POLL message; false after the last. *pos starts at 0. */
+bool ferry_topic_next(const struct ferry_topic_reply *r, size_t *pos,
+                      struct ferry_topic_msg *m);
+
+/* Any operation: encodes req, calls ferry.topic with the subject
+ * (PUBLISH) or pattern (SUBSCRIBE) as the routing key and deadline_ms
+ * (0: ferryd's default; give a POLL more than its wait), decodes into
+ * *out. */
+ferry_err ferry_topic_call(struct ferry_client *c,
+                           const struct ferry_topic_req *req,
+                           uint32_t deadline_ms, struct ferry_reply *raw,
+                           struct ferry_topic_reply *out);
+/* Publishes payload on subject: out->receivers, the subscriptions it
+ * reached (0: nobody listens; nothing is kept). */
+ferry_err ferry_topic_publish(struct ferry_client *c, const char *subject,
+                              const void *payload, size_t payload_len,
+                              struct ferry_reply *raw,
+                              struct ferry_topic_reply *out);
+/* Subscribes to pattern: out->sub_id. group NULL or "": a subscription
+ * of its own; else it shares the messages of (pattern, group) with the
+ * group's other members, each message going to one of them. max_pending
+ * and policy: struct ferry_topic_req. */
+ferry_err ferry_topic_subscribe(struct ferry_client *c, const char *pattern,
+                                const char *group, uint32_t max_pending,
+                                unsigned policy, struct ferry_reply *raw,
+                                struct ferry_topic_reply *out);
+/* Takes up to max_msgs (0: 1000) messages of sub_id, waiting up to
+ * wait_ms for the first: OK (ferry_topic_next walks them), EMPTY or
+ * NOT_FOUND; out->dropped tells a gap either way. The call's deadline is
+ * wait_ms + 5 s. FERRY_ESLOW_CONSUMER: closed by policy FERRY_TOPIC_CLOSE. */
+ferry_err ferry_topic_poll(struct ferry_client *c, uint64_t sub_id,
+                           uint32_t wait_ms, uint32_t max_msgs,
+                           struct ferry_reply *raw,
+                           struct ferry_topic_reply *out);
+/* Drops the subscription and its buffer: OK or NOT_FOUND. */
+ferry_err ferry_topic_unsubscribe(struct ferry_client *c, uint64_t sub_id,
+                                  struct ferry_reply *raw,
+                                  struct ferry_topic_reply *out);
+/* sub_id 0: the totals of docs/topics.md as JSON in out->json (with the
+ * subscriptions listed for a caller who may see internals); else that
+ * subscription's object, or NOT_FOUND. */
+ferry_err ferry_topic_stats(struct ferry_client *c, uint64_t sub_id,
+                            struct ferry_reply *raw,
+                            struct ferry_topic_reply *out);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,8 @@ export class Client extends EventEmitter {
   readonly id: Id;
   /** ferry.queue helpers (docs/queues.md). */
   readonly queue: Queue;
+  /** ferry.topic helpers (docs/topics.md). */
+  readonly topic: Topic;
   on(event: 'connect', listener: (server: ServerInfo) => void): this;
   on(event: 'disconnect', listener: (err: FerryError) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -389,6 +391,80 @@ export class Consumer extends EventEmitter {
   on(event: 'stale', listener: (job: ConsumedJob, status: QueueStatus) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
+/** What a subscription does when its buffer is full. */
+export type TopicPolicy = 'drop_oldest' | 'close';
+/** A message of a subscription; seq counts from 1, a hole in it is where messages were dropped. */
+export interface TopicMessage { kind: 'message'; seq: bigint; subject: string; payload: Buffer; }
+/** A gap notice of messages(): dropped messages were lost before the next one, or (resubscribed) the
+ * subscription had expired and was made again (dropped 0: a count unknown). */
+export interface TopicGap { kind: 'gap'; dropped: bigint; resubscribed: boolean; }
+/** A poll's answer: messages (none when waitMs passed) and the messages dropped since the previous answer. */
+export interface TopicPoll { messages: TopicMessage[]; dropped: bigint; }
+export interface TopicSubscribeOptions extends ServantCallOptions {
+  /** Share the messages of (pattern, group) with its other members: each goes to one. */
+  group?: string | null;
+  /** The buffer, 0 or absent: 1000 (at most 65536). */
+  maxPending?: number;
+  /** When the buffer is full: drop the oldest (default), or close the subscription (its next poll: SlowConsumerError). */
+  policy?: TopicPolicy;
+}
+export interface TopicPollOptions extends ServantCallOptions {
+  /** Time to wait for a message (at most 600000); 0 or absent: answer at once. deadlineMs defaults to waitMs + 5000. */
+  waitMs?: number;
+  /** 0 or absent: 1000. */
+  maxMsgs?: number;
+}
+export interface TopicMessagesOptions {
+  group?: string | null;
+  maxPending?: number;
+  policy?: TopicPolicy;
+  /** Each poll's long wait, 1..600000; default 25000 (keep it below topic_idle_ms). */
+  waitMs?: number;
+  maxMsgs?: number;
+  /** Aborting it ends the loop (and unsubscribes). */
+  signal?: AbortSignal;
+}
+/** The totals of docs/topics.md (subs: for a caller who may see internals), or one subscription's object (JSON numbers). */
+export interface TopicStats {
+  subscriptions?: number; published?: number; delivered?: number; dropped?: number;
+  subs?: TopicSubStats[];
+  [key: string]: unknown;
+}
+export interface TopicSubStats {
+  id: number; pattern: string | null; group: string | null; max_pending: number; policy: TopicPolicy;
+  pending: number; queued: number; delivered: number; dropped: number; gap: number; polling: boolean; closed: boolean;
+  [key: string]: unknown;
+}
+export class Topic {
+  /** The subscriptions the message reached (a group counts once; 0: nobody listens). */
+  publish(subject: string, payload?: Bytes | null, opts?: ServantCallOptions): Promise<number>;
+  /** The subId of a new subscription. */
+  subscribe(pattern: string, opts?: TopicSubscribeOptions): Promise<bigint>;
+  /** A Subscriber calling handler for each message until stopped. */
+  subscribe(pattern: string, handler: TopicHandler, opts?: TopicMessagesOptions): Subscriber;
+  /** null when the subscription is gone (unsubscribed, expired, closed and told); SlowConsumerError once when closed by policy close. */
+  poll(subId: number | bigint, opts?: TopicPollOptions): Promise<TopicPoll | null>;
+  /** false when the subscription was gone. */
+  unsubscribe(subId: number | bigint, opts?: ServantCallOptions): Promise<boolean>;
+  stats(opts?: ServantCallOptions): Promise<TopicStats>;
+  stats(subId: number | bigint, opts?: ServantCallOptions): Promise<TopicSubStats | null>;
+  /** Subscribes and yields each message, with gap notices; polls again after a lost connection, re-subscribes after expiry. */
+  messages(pattern: string, opts?: TopicMessagesOptions): AsyncGenerator<TopicMessage | TopicGap, void, undefined>;
+}
+export type TopicHandler = (message: TopicMessage) => unknown | Promise<unknown>;
+export class Subscriber extends EventEmitter {
+  readonly pattern: string;
+  /** Messages handed to the handler. */
+  readonly received: number;
+  readonly stopped: boolean;
+  /** Resolves once stopped (and unsubscribed); rejects with the error that ended it (SLOW_CONSUMER, INVALID_ARGUMENT, ...). */
+  readonly done: Promise<void>;
+  /** Cancels the poll in flight; resolves once unsubscribed. */
+  stop(): Promise<void>;
+  on(event: 'gap', listener: (dropped: bigint, resubscribed: boolean) => void): this;
+  on(event: 'handlerError', listener: (err: unknown, message: TopicMessage) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
 export const servants: {
   encodeCache(op: string, args?: object): { key: Buffer; payload: Buffer };
   encodeKv(op: string, key: Bytes, args?: object): { key: Buffer; payload: Buffer };
@@ -398,4 +474,6 @@ export const servants: {
   decodeId(op: 'next' | 'decode', reply: Buffer): unknown;
   encodeQueue(op: string, queue: string | null | undefined, args?: object): { key: Buffer; payload: Buffer };
   decodeQueue(op: string, reply: Buffer): unknown;
+  encodeTopic(op: 'publish' | 'subscribe' | 'poll' | 'unsubscribe' | 'stats', args?: object): { key: Buffer; payload: Buffer };
+  decodeTopic(op: 'publish' | 'subscribe' | 'poll' | 'unsubscribe' | 'stats', reply: Buffer): unknown;
 };

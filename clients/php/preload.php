@@ -10,7 +10,8 @@ declare(strict_types=1);
 
 foreach (['ErrorCode', 'FerryException', 'Frame', 'Codec', 'Address', 'Call', 'WaitTimeoutException',
           'Connection', 'Servants/Codec', 'Servants/Reader', 'Servants/Servant', 'Servants/Cache',
-          'Servants/Kv', 'Servants/Id', 'Servants/Queue', 'Servants/ConsumedJob', 'Client', 'Job', 'Worker'] as $class) {
+          'Servants/Kv', 'Servants/Id', 'Servants/Queue', 'Servants/ConsumedJob', 'Servants/Topic', 'Client', 'Job',
+          'Worker'] as $class) {
     opcache_compile_file(__DIR__ . "/src/$class.php");
 }
 foreach (glob(__DIR__ . '/src/Exception/*.php') as $file) {

@@ -10,13 +10,18 @@
  * connection per turn; a request's latency runs from the turn that queued
  * it to the turn that read its reply.
  *
- * Request ids encode their slot: id = gen * depth + slot + 1, so a reply
+ * Request ids encode their slot: id = gen * slots + slot + 1, so a reply
  * finds its slot by division and is checked against the id the slot sent.
  * Phases: handshake (HELLO on every socket), warm-up, measurement window,
  * then drain (no new requests; wait, bounded, for the ones outstanding).
  * Every request sent ends in exactly one of the end line's counts
  * (replied, errors, bad, outstanding), so a run can be reconciled with the
  * server's own counters.
+ *
+ * What each connection sends, and what a reply must be, is its workload's
+ * (bench_impl.h): here the echo workload, every request answered by the
+ * next; bench_queue.c has the producers and consumers of ferry.queue,
+ * bench_pubsub.c the publishers and subscribers of ferry.topic.
  */
 #include "cli/bench.h"
 
@@ -35,10 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/bench_impl.h"
+#include "cli/bench_pubsub.h"
+#include "cli/bench_queue.h"
 #include "cli/cli.h"
-#include "core/buf.h"
-#include "core/hist.h"
-#include "proto/frame.h"
 
 #define BENCH_READ_CHUNK (64 * 1024)
 #define BENCH_HANDSHAKE_MS 5000
@@ -46,74 +51,10 @@
 #define BENCH_DRAIN_SLACK_MS 1000
 #define BENCH_MAX_EVENTS 256
 #define BENCH_NAME "ferry-bench"
-/* Latency buckets 1/128 of a power of two wide (any uint64_t ns). */
-#define BENCH_HIST_SUB_BITS 7
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
 
-enum bench_phase {
-    PHASE_HANDSHAKE, /* HELLO sent, waiting for every HELLO_OK */
-    PHASE_WARMUP,    /* load on, nothing recorded */
-    PHASE_MEASURE,   /* load on, replies recorded */
-    PHASE_DRAIN,     /* no new requests; waiting for the outstanding */
-    PHASE_DONE
-};
-
-enum bench_conn_state {
-    BCONN_HELLO, /* HELLO queued, no HELLO_OK yet */
-    BCONN_READY, /* requests flowing */
-    BCONN_CLOSED /* failed; its outstanding requests are lost */
-};
-
-/* One request window position. */
-struct bench_slot {
-    uint64_t id;      /* id of the request in flight, when busy */
-    uint64_t gen;     /* requests this slot has sent */
-    uint64_t sent_ns; /* when that request was queued */
-    bool busy;        /* a request is in flight */
-};
-
-/* One socket. Owned by struct bench. */
-struct bench_conn {
-    int fd;                   /* the socket, -1 when closed */
-    enum bench_conn_state st; /* see enum */
-    struct buf in;            /* bytes read, not yet decoded */
-    struct buf out;           /* frames queued, not yet written */
-    struct bench_slot *slots; /* owned: depth slots */
-    uint32_t in_flight;       /* busy slots */
-    uint64_t measured;        /* replies inside the measurement window */
-    bool dirty;               /* on the dirty list */
-    bool want_out;            /* EPOLLOUT armed: the socket was full */
-};
-
-/* The whole run. No globals: everything hangs off this. */
-struct bench {
-    const struct bench_config *cfg;        /* borrowed */
-    int ep;                                /* epoll fd */
-    struct bench_conn *conns;              /* owned: cfg->connections */
-    uint32_t *dirty;                       /* owned: indexes of dirty conns */
-    uint32_t n_dirty;                      /* entries in dirty */
-    uint32_t n_ready;                      /* conns past HELLO_OK */
-    enum bench_phase phase;                /* see enum */
-    uint64_t now;                          /* CLOCK_MONOTONIC ns, this turn */
-    uint64_t t_measure;                    /* start of the window */
-    uint64_t t_end;                        /* end of the window */
-    uint64_t t_deadline;                   /* end of handshake or drain */
-    struct slice service;                  /* the service, as bytes */
-    size_t req_size;                       /* encoded size of one request */
-    uint8_t *scratch;                      /* owned: one payload */
-    struct hist hist;                      /* latencies in the window, ns */
-    uint64_t measured;                     /* replies in the window */
-    uint64_t replies;                      /* all good replies */
-    uint64_t sent;                         /* all requests sent */
-    uint64_t errors[FERRY__ERR_COUNT + 1]; /* ERROR frames by code */
-    uint64_t req_errors[FERRY__ERR_COUNT + 1]; /* of those, ending a request */
-    uint64_t wrong;         /* replies with wrong id or bytes */
-    uint64_t bad;           /* of those, ending a request (wrong bytes) */
-    uint64_t lost;          /* in flight on a failed connection */
-    uint64_t conn_failures; /* connections that failed */
-    uint64_t max_lat_ns;    /* longest send-to-answer time, all phases */
-    char first_error[FRAME_MAX_ERRMSG + 64]; /* first error, for stderr */
+/* The echo workload's state. */
+struct bench_echo {
+    uint8_t *scratch; /* owned: one payload */
 };
 
 static uint64_t
@@ -127,7 +68,7 @@ bench_clock(void)
 
 static void bench_update_phase(struct bench *b);
 
-static void
+void
 bench_note_error(struct bench *b, const char *fmt, const char *a, const char *c)
 {
     if (b->first_error[0] == '\0') {
@@ -215,32 +156,42 @@ bench_conn_fail(struct bench *b, struct bench_conn *c, const char *why)
     buf_clear(&c->out);
 }
 
-/* Queues the next request of slot s. */
-static bool
-bench_send(struct bench *b, struct bench_conn *c, uint32_t s)
+struct bench_slot *
+bench_slot_get(struct bench *b, struct bench_conn *c)
 {
-    struct bench_slot *slot = &c->slots[s];
-    uint8_t *dst = buf_prepare(&c->out, b->req_size);
-    struct slice payload = {b->cfg->fixed != NULL ? b->cfg->fixed : b->scratch,
-                            b->cfg->payload};
-    struct slice key = {b->cfg->key, b->cfg->key_len};
+    struct bench_slot *slot;
+    uint32_t s;
+
+    if (c->st != BCONN_READY || c->n_free == 0) {
+        return NULL;
+    }
+    s = c->free[--c->n_free];
+    slot = &c->slots[s];
+    slot->id = slot->gen * b->slots + s + 1;
+    slot->gen++;
+    return slot;
+}
+
+bool
+bench_request(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
+              uint8_t kind, struct slice key, struct slice payload,
+              uint32_t timeout_ms)
+{
+    uint8_t *dst = buf_prepare(
+        &c->out, frame_request_size(b->service.len, key.len, payload.len));
 
     if (dst == NULL) {
         bench_conn_fail(b, c, "out of memory");
         return false;
     }
-    slot->id = slot->gen * b->cfg->depth + s + 1;
-    slot->gen++;
     slot->sent_ns = b->now;
+    slot->kind = kind;
     slot->busy = true;
     c->in_flight++;
-    if (b->cfg->fixed == NULL) {
-        bench_fill(b->scratch, b->cfg->payload, slot->id);
-    }
     buf_commit(&c->out,
-               frame_write_request(
-                   dst, slot->id, b->cfg->idempotent ? FERRY_IDEMPOTENT : 0,
-                   b->cfg->timeout_ms, b->service, key, payload));
+               frame_write_request(dst, slot->id,
+                                   b->cfg->idempotent ? FERRY_IDEMPOTENT : 0,
+                                   timeout_ms, b->service, key, payload));
     b->sent++;
     bench_mark_dirty(b, c);
     return true;
@@ -255,41 +206,32 @@ bench_slot_of(struct bench *b, struct bench_conn *c, uint64_t id)
     if (id == 0) {
         return NULL;
     }
-    slot = &c->slots[(id - 1) % b->cfg->depth];
+    slot = &c->slots[(id - 1) % b->slots];
     return slot->busy && slot->id == id ? slot : NULL;
 }
 
-/* Ends the request of slot: records it, and sends the next one unless
- * the load is over. */
-static void
-bench_complete(struct bench *b, struct bench_conn *c, struct bench_slot *slot,
-               bool good)
+/* Frees the slot of an answered request; returns what it held, for the
+ * workload's hooks. */
+static struct bench_slot
+bench_slot_put(struct bench *b, struct bench_conn *c, struct bench_slot *slot)
 {
+    struct bench_slot done = *slot;
     uint64_t lat = b->now > slot->sent_ns ? b->now - slot->sent_ns : 0;
 
     slot->busy = false;
     c->in_flight--;
+    c->free[c->n_free++] = (uint32_t)(slot - c->slots);
     if (lat > b->max_lat_ns) {
         b->max_lat_ns = lat;
     }
-    if (good) {
-        b->replies++;
-        if (b->phase == PHASE_MEASURE) {
-            hist_record(&b->hist, b->now - slot->sent_ns);
-            b->measured++;
-            c->measured++;
-        }
-    }
-    if (b->phase == PHASE_WARMUP || b->phase == PHASE_MEASURE) {
-        bench_send(b, c, (uint32_t)(slot - c->slots));
-    }
+    return done;
 }
 
 static void
 bench_on_error(struct bench *b, struct bench_conn *c, const struct frame *f)
 {
     struct frame_error e;
-    struct bench_slot *slot;
+    struct bench_slot *slot, done;
     char msg[FRAME_MAX_ERRMSG + 1];
     unsigned code;
 
@@ -313,7 +255,8 @@ bench_on_error(struct bench *b, struct bench_conn *c, const struct frame *f)
     }
     b->errors[code]++;
     b->req_errors[code]++;
-    bench_complete(b, c, slot, false);
+    done = bench_slot_put(b, c, slot);
+    c->ops->error(b, c, &done);
 }
 
 static void
@@ -326,7 +269,7 @@ bench_on_hello_ok(struct bench *b, struct bench_conn *c, const struct frame *f)
         bench_conn_fail(b, c, "bad HELLO_OK");
         return;
     }
-    if (b->req_size - FRAME_HEADER_SIZE > h.max_frame) {
+    if (b->req_max > h.max_frame) {
         bench_conn_fail(b, c, "requests exceed the server's max_frame");
         return;
     }
@@ -338,7 +281,7 @@ bench_on_hello_ok(struct bench *b, struct bench_conn *c, const struct frame *f)
  * echo of the derived payload, the --expect-hex bytes, or anything when
  * a fixed payload has no expected reply. */
 static bool
-bench_reply_is_good(const struct bench *b, const struct frame *f)
+bench_echo_is_good(const struct bench *b, const struct frame *f)
 {
     const struct bench_config *cfg = b->cfg;
 
@@ -358,7 +301,7 @@ bench_reply_is_good(const struct bench *b, const struct frame *f)
 static bool
 bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
 {
-    struct bench_slot *slot;
+    struct bench_slot *slot, done;
 
     switch (f->type) {
     case FRAME_REPLY:
@@ -367,13 +310,13 @@ bench_on_frame(struct bench *b, struct bench_conn *c, const struct frame *f)
             b->wrong++;
             break;
         }
-        if (!bench_reply_is_good(b, f)) {
+        done = bench_slot_put(b, c, slot);
+        if (c->ops->reply(b, c, &done, f)) {
+            b->replies++;
+        } else {
             b->wrong++;
             b->bad++;
-            bench_complete(b, c, slot, false);
-            break;
         }
-        bench_complete(b, c, slot, true);
         break;
     case FRAME_ERROR:
         bench_on_error(b, c, f);
@@ -548,9 +491,24 @@ bench_update_phase(struct bench *b)
     }
     if (b->phase == PHASE_MEASURE && b->now >= b->t_end) {
         drain_ms = cfg->timeout_ms ? cfg->timeout_ms : BENCH_DRAIN_DEFAULT_MS;
+        if (b->drain_ms > drain_ms) {
+            drain_ms = b->drain_ms;
+        }
         b->phase = PHASE_DRAIN;
         b->t_deadline = b->now + (drain_ms + BENCH_DRAIN_SLACK_MS) * NS_PER_MS;
     }
+}
+
+void
+bench_stop(struct bench *b)
+{
+    if (b->t_measure > b->now) {
+        b->t_measure = b->now;
+    }
+    if (b->t_end > b->now) {
+        b->t_end = b->now;
+    }
+    bench_update_phase(b);
 }
 
 /* Starts the load once every connection is past HELLO_OK. */
@@ -558,17 +516,14 @@ static void
 bench_start(struct bench *b)
 {
     const struct bench_config *cfg = b->cfg;
-    uint32_t i, s;
+    uint32_t i;
 
+    b->t_start = b->now;
     b->t_measure = b->now + (uint64_t)cfg->warmup_s * NS_PER_S;
     b->t_end = b->t_measure + (uint64_t)cfg->seconds * NS_PER_S;
     b->phase = cfg->warmup_s > 0 ? PHASE_WARMUP : PHASE_MEASURE;
     for (i = 0; i < cfg->connections; i++) {
-        for (s = 0; s < cfg->depth; s++) {
-            if (!bench_send(b, &b->conns[i], s)) {
-                break;
-            }
-        }
+        b->conns[i].ops->start(b, &b->conns[i]);
     }
 }
 
@@ -658,6 +613,9 @@ bench_loop(struct bench *b)
             continue;
         }
         bench_update_phase(b);
+        if (b->wk->tick != NULL) {
+            b->wk->tick(b);
+        }
         if (b->phase == PHASE_DRAIN &&
             (bench_in_flight(b) == 0 || b->now >= b->t_deadline)) {
             b->phase = PHASE_DONE;
@@ -666,25 +624,33 @@ bench_loop(struct bench *b)
     return CLI_EXIT_OK;
 }
 
+uint64_t
+bench_request_errors(const struct bench *b)
+{
+    uint64_t n = 0;
+    unsigned i;
+
+    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
+        n += b->req_errors[i];
+    }
+    return n;
+}
+
 /*
  * The accounting line (bench.h): every request sent is replied, errors,
  * bad or outstanding; then the request errors by name.
  */
-static void
+void
 bench_report_end(const struct bench *b, uint64_t outstanding)
 {
-    uint64_t n_errors = 0;
     unsigned i;
 
-    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
-        n_errors += b->req_errors[i];
-    }
     fprintf(stderr,
             "ferry bench: end sent=%llu replied=%llu errors=%llu bad=%llu "
             "outstanding=%llu stray=%llu max_latency_us=%llu",
             (unsigned long long)b->sent, (unsigned long long)b->replies,
-            (unsigned long long)n_errors, (unsigned long long)b->bad,
-            (unsigned long long)outstanding,
+            (unsigned long long)bench_request_errors(b),
+            (unsigned long long)b->bad, (unsigned long long)outstanding,
             (unsigned long long)(b->wrong - b->bad),
             (unsigned long long)((b->max_lat_ns + 999) / 1000));
     for (i = 0; i <= FERRY__ERR_COUNT; i++) {
@@ -698,12 +664,138 @@ bench_report_end(const struct bench *b, uint64_t outstanding)
     fputc('\n', stderr);
 }
 
-/* Prints the result line and the details; returns the exit code. */
-static int
-bench_report(struct bench *b)
+void
+bench_report_errors(const struct bench *b)
+{
+    uint64_t missing = bench_in_flight(b) + b->lost;
+    unsigned i;
+
+    for (i = 0; i <= FERRY__ERR_COUNT; i++) {
+        if (b->errors[i] > 0) {
+            fprintf(stderr, "ferry bench: errors %s=%llu\n",
+                    i < FERRY__ERR_COUNT ? ferry_errname((ferry_err)i)
+                                         : "UNKNOWN_CODE",
+                    (unsigned long long)b->errors[i]);
+        }
+    }
+    fprintf(stderr,
+            "ferry bench: wrong=%llu missing=%llu connection_failures=%llu\n",
+            (unsigned long long)b->wrong, (unsigned long long)missing,
+            (unsigned long long)b->conn_failures);
+    if (b->first_error[0] != '\0') {
+        fprintf(stderr, "ferry bench: first error: %s\n", b->first_error);
+    }
+}
+
+/* ---- the echo workload ---- */
+
+/* Queues the next echo request on c, its payload derived from its id
+ * unless the payload is fixed. */
+static void
+bench_echo_send(struct bench *b, struct bench_conn *c)
 {
     const struct bench_config *cfg = b->cfg;
-    uint64_t missing = bench_in_flight(b) + b->lost;
+    struct bench_echo *e = b->wl;
+    struct bench_slot *slot = bench_slot_get(b, c);
+    struct slice payload = {cfg->fixed != NULL ? cfg->fixed : e->scratch,
+                            cfg->payload};
+    struct slice key = {cfg->key, cfg->key_len};
+
+    if (slot == NULL) {
+        return;
+    }
+    if (cfg->fixed == NULL) {
+        bench_fill(e->scratch, cfg->payload, slot->id);
+    }
+    bench_request(b, c, slot, 0, key, payload, cfg->timeout_ms);
+}
+
+static void
+bench_echo_start(struct bench *b, struct bench_conn *c)
+{
+    uint32_t s;
+
+    for (s = 0; s < b->cfg->depth; s++) {
+        bench_echo_send(b, c);
+    }
+}
+
+/* Checks and records a reply, then sends the next request unless the
+ * load is over. */
+static bool
+bench_echo_reply(struct bench *b, struct bench_conn *c,
+                 const struct bench_slot *done, const struct frame *f)
+{
+    bool good = bench_echo_is_good(b, f);
+
+    if (good && bench_is_measuring(b)) {
+        hist_record(&b->hist, b->now - done->sent_ns);
+        b->measured++;
+        c->measured++;
+    }
+    if (bench_is_loading(b)) {
+        bench_echo_send(b, c);
+    }
+    return good;
+}
+
+static void
+bench_echo_error(struct bench *b, struct bench_conn *c,
+                 const struct bench_slot *done)
+{
+    (void)done;
+    if (bench_is_loading(b)) {
+        bench_echo_send(b, c);
+    }
+}
+
+static const struct bench_conn_ops bench_echo_ops = {
+    .start = bench_echo_start,
+    .reply = bench_echo_reply,
+    .error = bench_echo_error,
+};
+
+static ferry_err
+bench_echo_init(struct bench *b)
+{
+    const struct bench_config *cfg = b->cfg;
+    struct bench_echo *e = calloc(1, sizeof(*e));
+    uint32_t i;
+
+    if (e == NULL) {
+        return FERRY_ENOMEM;
+    }
+    b->wl = e;
+    e->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);
+    if (e->scratch == NULL) {
+        return FERRY_ENOMEM;
+    }
+    b->slots = cfg->depth;
+    b->req_max =
+        frame_request_size(b->service.len, cfg->key_len, cfg->payload) -
+        FRAME_HEADER_SIZE;
+    for (i = 0; i < cfg->connections; i++) {
+        b->conns[i].ops = &bench_echo_ops;
+    }
+    return FERRY_OK;
+}
+
+static void
+bench_echo_release(struct bench *b)
+{
+    struct bench_echo *e = b->wl;
+
+    if (e != NULL) {
+        free(e->scratch);
+        free(e);
+    }
+}
+
+/* Prints the result line and the details; returns the exit code. */
+static int
+bench_echo_report(struct bench *b, uint64_t missing)
+{
+    const struct bench_config *cfg = b->cfg;
     uint64_t n_errors = 0, min = UINT64_MAX, max = 0, m;
     double rps = (double)b->measured / (double)cfg->seconds;
     bool failed;
@@ -744,21 +836,9 @@ bench_report(struct bench *b)
             hist_percentile(&b->hist, 0.99) / 1000.0,
             hist_percentile(&b->hist, 0.999) / 1000.0,
             (double)b->hist.max / 1000.0);
+    bench_report_errors(b);
     for (i = 0; i <= FERRY__ERR_COUNT; i++) {
-        if (b->errors[i] > 0) {
-            fprintf(stderr, "ferry bench: errors %s=%llu\n",
-                    i < FERRY__ERR_COUNT ? ferry_errname((ferry_err)i)
-                                         : "UNKNOWN_CODE",
-                    (unsigned long long)b->errors[i]);
-            n_errors += b->errors[i];
-        }
-    }
-    fprintf(stderr,
-            "ferry bench: wrong=%llu missing=%llu connection_failures=%llu\n",
-            (unsigned long long)b->wrong, (unsigned long long)missing,
-            (unsigned long long)b->conn_failures);
-    if (b->first_error[0] != '\0') {
-        fprintf(stderr, "ferry bench: first error: %s\n", b->first_error);
+        n_errors += b->errors[i];
     }
     failed = n_errors > 0 || b->wrong > 0 || missing > 0 ||
              b->conn_failures > 0 || b->measured == 0;
@@ -769,12 +849,19 @@ bench_report(struct bench *b)
     return failed ? CLI_EXIT_FERRY : CLI_EXIT_OK;
 }
 
+static const struct bench_workload bench_echo_workload = {
+    .init = bench_echo_init,
+    .report = bench_echo_report,
+    .release = bench_echo_release,
+};
+
 int
 bench_run(const struct bench_config *cfg)
 {
     struct bench *b;
-    uint32_t i;
+    uint32_t i, s;
     int rc = CLI_EXIT_FERRY;
+    ferry_err err;
 
     signal(SIGPIPE, SIG_IGN);
     b = calloc(1, sizeof(*b));
@@ -783,14 +870,14 @@ bench_run(const struct bench_config *cfg)
         return CLI_EXIT_FERRY;
     }
     b->cfg = cfg;
+    b->wk = cfg->queue != NULL     ? &bench_queue_workload
+            : cfg->subject != NULL ? &bench_pubsub_workload
+                                   : &bench_echo_workload;
     b->ep = -1;
     b->service = slice_str(cfg->service);
-    b->req_size =
-        frame_request_size(b->service.len, cfg->key_len, cfg->payload);
     b->conns = calloc(cfg->connections, sizeof(*b->conns));
     b->dirty = calloc(cfg->connections, sizeof(*b->dirty));
-    b->scratch = malloc(cfg->payload > 0 ? cfg->payload : 1);
-    if (b->conns == NULL || b->dirty == NULL || b->scratch == NULL ||
+    if (b->conns == NULL || b->dirty == NULL ||
         hist_init(&b->hist, BENCH_HIST_SUB_BITS, 64) != FERRY_OK) {
         fprintf(stderr, "NOMEM: out of memory\n");
         goto out_free;
@@ -800,11 +887,25 @@ bench_run(const struct bench_config *cfg)
         b->conns[i].st = BCONN_CLOSED;
         buf_init(&b->conns[i].in);
         buf_init(&b->conns[i].out);
-        b->conns[i].slots = calloc(cfg->depth, sizeof(struct bench_slot));
-        if (b->conns[i].slots == NULL) {
+    }
+    err = b->wk->init(b);
+    if (err != FERRY_OK) {
+        fprintf(stderr, "%s: %s\n", ferry_errname(err), ferry_strerror(err));
+        goto out_free;
+    }
+    for (i = 0; i < cfg->connections; i++) {
+        struct bench_conn *c = &b->conns[i];
+        c->slots = calloc(b->slots, sizeof(*c->slots));
+        c->free = calloc(b->slots, sizeof(*c->free));
+        if (c->slots == NULL || c->free == NULL) {
             fprintf(stderr, "NOMEM: out of memory\n");
             goto out_free;
         }
+        /* Popped from the end: slot 0 first. */
+        for (s = 0; s < b->slots; s++) {
+            c->free[s] = b->slots - 1 - s;
+        }
+        c->n_free = b->slots;
     }
     b->ep = epoll_create1(EPOLL_CLOEXEC);
     if (b->ep < 0) {
@@ -816,7 +917,7 @@ bench_run(const struct bench_config *cfg)
         rc = bench_loop(b);
     }
     if (rc == CLI_EXIT_OK) {
-        rc = bench_report(b);
+        rc = b->wk->report(b, bench_in_flight(b) + b->lost);
     }
 
 out_free:
@@ -828,14 +929,17 @@ out_free:
             buf_release(&b->conns[i].in);
             buf_release(&b->conns[i].out);
             free(b->conns[i].slots);
+            free(b->conns[i].free);
         }
     }
     if (b->ep >= 0) {
         close(b->ep);
     }
+    if (b->wk->release != NULL) {
+        b->wk->release(b);
+    }
     free(b->conns);
     free(b->dirty);
-    free(b->scratch);
     hist_release(&b->hist);
     free(b);
     return rc;

@@ -552,6 +552,11 @@ topic_publish(struct topic_engine *te, struct slice subject,
     struct topic_msg *m;
     uint32_t n = 0;
 
+    /* Too big whoever listens: the answer must not depend on that. */
+    if (size > cap) {
+        te->stats.too_big++;
+        return FERRY_ETOO_BIG;
+    }
     te->stats.published++;
     te->n_hits = 0;
     te->hits_nomem = false;
@@ -564,10 +569,6 @@ topic_publish(struct topic_engine *te, struct slice subject,
         te->stats.unrouted++;
         *receivers = 0;
         return FERRY_OK;
-    }
-    if (size > cap) {
-        te->stats.too_big++;
-        return FERRY_ETOO_BIG;
     }
     while (te->store.bytes + size > cap) {
         if (!topic_evict_oldest(te)) {

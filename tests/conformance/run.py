@@ -476,11 +476,14 @@ RUNNER_KEYS = ("caller", "expect", "within_ms", "timeout_s", "repeat",
 
 
 def servant_args(args):
-    """A servant command's args in text form ("key", "value", "end", and
-    ferry.queue's "payload", "dedup", "reason": UTF-8; "keys": a list of
-    them) as the hex fields drivers read. A queue's name stays text."""
+    """A servant command's args in text form ("key", "value", "end",
+    ferry.queue's "payload", "dedup", "reason" and ferry.topic's
+    "message": UTF-8; "keys": a list of them) as the hex fields drivers
+    read. A queue's name, a topic's subject, pattern and group stay
+    text."""
     out = dict(args)
-    for text in ("key", "value", "end", "payload", "dedup", "reason"):
+    for text in ("key", "value", "end", "payload", "dedup", "reason",
+                 "message"):
         if text in out:
             out[text + "_hex"] = out.pop(text).encode().hex()
     if "keys" in out:

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_servant_replies.c - libferry's reply decoders of ferry.cache,
- * ferry.kv and ferry.id (src/lib/servants.c) and ferry.queue
- * (src/lib/queue.c) on any bytes: the first byte picks the service and op
- * (240 and up: ferry.queue), the rest is the reply. A decode either fails
- * with FERRY_EINVALID_ARGUMENT or gives fields inside the input, and the
- * list iterators then walk exactly the count it announced.
+ * ferry.kv and ferry.id (src/lib/servants.c), ferry.queue
+ * (src/lib/queue.c) and ferry.topic (src/lib/topic.c) on any bytes: the
+ * first byte picks the service and op (225 to 239: ferry.topic, 240 and
+ * up: ferry.queue), the rest is the reply. A decode either fails with
+ * FERRY_EINVALID_ARGUMENT or gives fields inside the input, and the list
+ * iterators then walk exactly the count it announced.
  *
  * FUZZ_SRC: src/lib/servants.c src/lib/queue.c src/queue/queue_codec.c
+ * FUZZ_SRC: src/lib/topic.c src/topic/topic_codec.c src/topic/trie.c
+ * FUZZ_SRC: src/core/map.c
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +71,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 k++;
             }
             if (k != r.n || pos != r.entries_len) {
+                abort();
+            }
+        }
+    } else if (pick >= 225) {
+        struct ferry_topic_reply r;
+        if (ferry_topic_decode((pick - 225) % 5 + 1, b, len, &r) == FERRY_OK) {
+            inside((const uint8_t *)r.json, r.json_len, b, len);
+            inside(r.messages, r.messages_len, b, len);
+            struct ferry_topic_msg m;
+            size_t pos = 0;
+            uint32_t k = 0;
+            while (ferry_topic_next(&r, &pos, &m)) {
+                inside((const uint8_t *)m.subject, m.subject_len, b, len);
+                inside(m.payload, m.payload_len, b, len);
+                k++;
+            }
+            if (k != r.n || pos != r.messages_len) {
                 abort();
             }
         }

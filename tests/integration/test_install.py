@@ -113,8 +113,15 @@ class TestInstall(FerryTestCase):
         self.assertIn("ferry_cache_get", exported)
         self.assertIn("ferry_kv_decode", exported)
         self.assertIn("ferry_queue_reserve", exported)
-        # The daemon's queue codec inside libferry stays private.
-        self.assertEqual([s for s in syms if s.startswith("queue_")], [])
+        for name in ("ferry_topic_encode", "ferry_topic_decode",
+                     "ferry_topic_next", "ferry_topic_publish",
+                     "ferry_topic_subscribe", "ferry_topic_poll",
+                     "ferry_topic_unsubscribe", "ferry_topic_stats"):
+            self.assertIn(name, exported)
+        # The daemon's queue and topic codecs (and the trie) inside
+        # libferry stay private.
+        self.assertEqual([s for s in syms if s.startswith("queue_")
+                          or s.startswith("topic_")], [])
         self.assertEqual([s for s in exported
                           if not s.startswith("ferry_")], [])
         with open(self.path("/usr/lib/systemd/system/ferryd.service")) as f:

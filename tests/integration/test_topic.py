@@ -239,6 +239,10 @@ class TestTopic(TopicCase):
         f = c.call(self.next_id(), SVC, tw.publish(b"x" * 70000),
                    key=b"big.x")
         self.assertIn("topic_max_bytes", self.assertError(f, "TOO_BIG"))
+        # Whether or not anyone listens on the subject.
+        f = c.call(self.next_id(), SVC, tw.publish(b"x" * 70000),
+                   key=b"nobody.listens.here")
+        self.assertIn("topic_max_bytes", self.assertError(f, "TOO_BIG"))
 
     def test_policy_close_overloaded_once(self):
         d = self.daemon()

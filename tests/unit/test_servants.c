@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_servants.c - libferry's ferry.cache / ferry.kv / ferry.id /
- * ferry.queue helpers (include/ferry_servants.h) against tests/vectors/
+ * ferry.queue / ferry.topic helpers (include/ferry_servants.h) against
+ * tests/vectors/
  * client_payloads.json, the vectors every client is tested with: each
  * request encodes to its payload, each reply decodes to its fields (read
  * back through the *_next iterators), each malformed reply and every
  * truncation of a good one is refused with FERRY_EINVALID_ARGUMENT or
  * decodes, and a too-small buffer reports the length it needs. The queue
- * requests are also decoded by the daemon's side of the codec
- * (queue_codec_decode), which must read back the vectors' arguments.
+ * and topic requests are also decoded by the daemon's side of their
+ * codecs (queue_codec_decode, topic_codec_decode), which must read back
+ * the vectors' arguments, and the topic POLL replies' messages are
+ * written again by the daemon's topic_codec_write_msg byte for byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 
 #include "ferry_servants.h"
 #include "queue/queue_codec.h"
+#include "topic/topic_codec.h"
 
 static json_t *vectors;
 
@@ -220,6 +224,35 @@ encode(const char *svc, const char *op, json_t *a, uint8_t *dst, size_t cap,
         keyout->len = name != NULL ? strlen(qname) : 0;
         return ferry_queue_encode(&q, dst, cap);
     }
+    if (strcmp(svc, "topic") == 0) {
+        static uint8_t payload[512];
+        static char subject[256], pattern[256], group[300];
+        struct ferry_topic_req q = {0};
+        const char *subj = s_of(a, "subject"), *pat = s_of(a, "pattern");
+        const char *grp = s_of(a, "group"), *pol = s_of(a, "policy");
+
+        q.op = op_code(svc, op);
+        snprintf(subject, sizeof(subject), "%s", subj ? subj : "");
+        snprintf(pattern, sizeof(pattern), "%s", pat ? pat : "");
+        snprintf(group, sizeof(group), "%s", grp ? grp : "");
+        q.subject = subject;
+        q.pattern = pattern;
+        q.group = grp ? group : NULL;
+        q.payload_len =
+            bytes_of(a, "message_hex", payload, sizeof(payload), NULL);
+        q.payload = payload;
+        q.max_pending = u32_of(a, "max_pending");
+        q.policy = pol && strcmp(pol, "close") == 0 ? FERRY_TOPIC_CLOSE
+                                                    : FERRY_TOPIC_DROP_OLDEST;
+        q.sub_id = u64_of(a, "sub_id");
+        q.wait_ms = u32_of(a, "wait_ms");
+        q.max_msgs = u32_of(a, "max_msgs");
+        keyout->data = q.op == FERRY_TOPIC_PUBLISH ? subject : pattern;
+        keyout->len = q.op == FERRY_TOPIC_PUBLISH     ? strlen(subject)
+                      : q.op == FERRY_TOPIC_SUBSCRIBE ? strlen(pattern)
+                                                      : 0;
+        return ferry_topic_encode(&q, dst, cap);
+    }
     keyout->len = 0;
     if (strcmp(op, "next") == 0) {
         return ferry_id_encode(FERRY_ID_NEXT, u32_of(a, "count"), 0, dst, cap);
@@ -255,6 +288,14 @@ op_code(const char *svc, const char *op)
             "pause", "resume", "purge",   "delete", "configure"};
         for (unsigned i = 1; i < 15; i++) {
             if (strcmp(op, queue[i]) == 0) {
+                return i;
+            }
+        }
+    } else if (strcmp(svc, "topic") == 0) {
+        static const char *topic[] = {"",     "publish",     "subscribe",
+                                      "poll", "unsubscribe", "stats"};
+        for (unsigned i = 1; i < 6; i++) {
+            if (strcmp(op, topic[i]) == 0) {
                 return i;
             }
         }
@@ -461,6 +502,60 @@ decode(const char *svc, const char *opname, const uint8_t *b, size_t n,
         }
         return FERRY_OK;
     }
+    if (strcmp(svc, "topic") == 0) {
+        struct ferry_topic_reply r;
+        ferry_err e = ferry_topic_decode(op, b, n, &r);
+        if (e != FERRY_OK) {
+            return e;
+        }
+        json_object_set_new(o, "status",
+                            json_string(ferry_topic_status_name(r.status)));
+        switch (op) {
+        case FERRY_TOPIC_PUBLISH:
+            json_object_set_new(o, "receivers", json_integer(r.receivers));
+            break;
+        case FERRY_TOPIC_SUBSCRIBE:
+            json_object_set_new(o, "sub_id", json_string(u64s(r.sub_id)));
+            break;
+        case FERRY_TOPIC_POLL:
+            if (r.status == FERRY_TOPIC_NOT_FOUND) {
+                break;
+            }
+            json_object_set_new(o, "dropped", json_string(u64s(r.dropped)));
+            if (r.status == FERRY_TOPIC_OK) {
+                json_t *list = json_array();
+                struct ferry_topic_msg m;
+                size_t pos = 0;
+                while (ferry_topic_next(&r, &pos, &m)) {
+                    json_t *i = json_object();
+                    json_object_set_new(i, "seq", json_string(u64s(m.seq)));
+                    json_object_set_new(i, "subject",
+                                        json_stringn(m.subject, m.subject_len));
+                    json_object_set_new(
+                        i, "payload_hex",
+                        json_string(tohex(m.payload, m.payload_len)));
+                    json_array_append_new(list, i);
+                }
+                assert_int_equal(json_array_size(list), r.n);
+                assert_int_equal(pos, r.messages_len);
+                json_object_set_new(o, "messages", list);
+            }
+            break;
+        case FERRY_TOPIC_STATS:
+            if (r.status == FERRY_TOPIC_OK) {
+                json_t *doc = json_loadb(r.json, r.json_len, 0, NULL);
+                if (doc == NULL) {
+                    /* Only the test's own truncations cut the JSON. */
+                    return FERRY_EINVALID_ARGUMENT;
+                }
+                json_object_set_new(o, "stats", doc);
+            }
+            break;
+        default:
+            break;
+        }
+        return FERRY_OK;
+    }
     struct ferry_id_reply r;
     ferry_err e = ferry_id_decode_reply(op, b, n, &r);
     if (e != FERRY_OK) {
@@ -643,6 +738,106 @@ test_queue_daemon_side(void **state)
     assert_true(n >= 20);
 }
 
+/* The daemon's decoder reads each topic request vector back to its args
+ * (with the vector's key as the routing key), and re-encodes it byte for
+ * byte; each POLL reply's messages are written again by the daemon's
+ * topic_codec_write_msg, byte for byte. */
+static void
+test_topic_daemon_side(void **state)
+{
+    (void)state;
+    json_t *reqs = json_object_get(vectors, "requests"), *v;
+    json_t *reps = json_object_get(vectors, "replies");
+    size_t i;
+    unsigned n = 0, polls = 0;
+    json_array_foreach(reqs, i, v)
+    {
+        uint8_t key[256], pl[1024], out[1024];
+        char err[TOPIC_CODEC_ERR_SIZE];
+        struct topic_req r;
+        json_t *a = json_object_get(v, "args");
+        const char *g = s_of(a, "group"), *pol = s_of(a, "policy");
+        if (strcmp(s_of(v, "service"), "topic") != 0) {
+            continue;
+        }
+        size_t kl = unhex(s_of(v, "key_hex"), key, sizeof(key));
+        size_t pn = unhex(s_of(v, "payload_hex"), pl, sizeof(pl));
+        if (topic_codec_decode((struct slice){key, kl}, (struct slice){pl, pn},
+                               &r, err) != FERRY_OK) {
+            fail_msg("topic %s: the daemon refuses it: %s", s_of(v, "op"), err);
+        }
+        assert_int_equal(r.op, op_code("topic", s_of(v, "op")));
+        switch (r.op) {
+        case TOPIC_OP_PUBLISH:
+            assert_int_equal(r.subject.len, strlen(s_of(a, "subject")));
+            assert_memory_equal(r.subject.p, s_of(a, "subject"), r.subject.len);
+            assert_string_equal(tohex(r.message.p, r.message.len),
+                                s_of(a, "message_hex"));
+            break;
+        case TOPIC_OP_SUBSCRIBE:
+            assert_int_equal(r.pattern.len, strlen(s_of(a, "pattern")));
+            assert_memory_equal(r.pattern.p, s_of(a, "pattern"), r.pattern.len);
+            assert_int_equal(r.group.len, g ? strlen(g) : 0);
+            if (g != NULL) {
+                assert_memory_equal(r.group.p, g, r.group.len);
+            }
+            assert_int_equal(r.max_pending, u32_of(a, "max_pending"));
+            assert_int_equal(r.policy, pol && strcmp(pol, "close") == 0
+                                           ? TOPIC_POLICY_CLOSE
+                                           : TOPIC_POLICY_DROP_OLDEST);
+            break;
+        case TOPIC_OP_POLL:
+            assert_true(r.sub_id == u64_of(a, "sub_id"));
+            assert_int_equal(r.wait_ms, u32_of(a, "wait_ms"));
+            assert_int_equal(r.max_msgs, u32_of(a, "max_msgs"));
+            break;
+        case TOPIC_OP_UNSUBSCRIBE:
+            assert_true(r.sub_id == u64_of(a, "sub_id"));
+            break;
+        case TOPIC_OP_STATS:
+            assert_int_equal(r.one, s_of(a, "sub_id") != NULL);
+            assert_true(r.sub_id == u64_of(a, "sub_id"));
+            break;
+        }
+        assert_int_equal(topic_codec_write_request(out, &r), pn);
+        assert_memory_equal(out, pl, pn);
+        n++;
+    }
+    assert_true(n >= 10);
+    json_array_foreach(reps, i, v)
+    {
+        uint8_t rep[1024], out[1024];
+        struct topic_reply r;
+        json_t *res = json_object_get(v, "result"), *msgs, *m;
+        size_t k, off = TOPIC_POLL_HEAD;
+        if (strcmp(s_of(v, "service"), "topic") != 0 ||
+            strcmp(s_of(v, "op"), "poll") != 0 || res == NULL ||
+            strcmp(s_of(res, "status"), "OK") != 0) {
+            continue;
+        }
+        size_t rn = unhex(s_of(v, "reply_hex"), rep, sizeof(rep));
+        assert_int_equal(topic_codec_decode_reply(TOPIC_OP_POLL,
+                                                  (struct slice){rep, rn}, &r),
+                         FERRY_OK);
+        msgs = json_object_get(res, "messages");
+        json_array_foreach(msgs, k, m)
+        {
+            uint8_t pb[512];
+            const char *subj = s_of(m, "subject");
+            size_t pl = unhex(s_of(m, "payload_hex"), pb, sizeof(pb));
+            off += topic_codec_write_msg(
+                out + off, u64_of(m, "seq"),
+                (struct slice){(const uint8_t *)subj, strlen(subj)},
+                (struct slice){pb, pl});
+        }
+        assert_int_equal(off, rn);
+        assert_memory_equal(out + TOPIC_POLL_HEAD, rep + TOPIC_POLL_HEAD,
+                            rn - TOPIC_POLL_HEAD);
+        polls++;
+    }
+    assert_true(polls >= 3);
+}
+
 static void
 test_bad_args(void **state)
 {
@@ -681,6 +876,38 @@ test_bad_args(void **state)
                      FERRY_EINVALID_ARGUMENT);
     assert_string_equal(ferry_queue_status_name(4), "?");
     assert_string_equal(ferry_queue_state_name(3), "?");
+    char longg[300];
+    memset(longg, 'g', 256);
+    longg[256] = '\0';
+    struct ferry_topic_req tq = {.op = 6};
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
+    tq = (struct ferry_topic_req){.op = 0};
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
+    tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .group = longg};
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
+    longg[255] = '\0';
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)),
+                     1 + 1 + 255 + 5);
+    tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .policy = 2};
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 0);
+    tq = (struct ferry_topic_req){.op = FERRY_TOPIC_SUBSCRIBE, .group = ""};
+    assert_int_equal(ferry_topic_encode(&tq, buf, sizeof(buf)), 7);
+    assert_int_equal(buf[1], 0);
+    struct ferry_topic_reply tr;
+    assert_int_equal(ferry_topic_decode(0, "\0", 1, &tr),
+                     FERRY_EINVALID_ARGUMENT);
+    assert_int_equal(ferry_topic_decode(6, "\0", 1, &tr),
+                     FERRY_EINVALID_ARGUMENT);
+    /* A reply with no messages walks none. */
+    size_t pos = 0;
+    struct ferry_topic_msg tm;
+    assert_int_equal(ferry_topic_decode(FERRY_TOPIC_UNSUBSCRIBE, "\0", 1, &tr),
+                     FERRY_OK);
+    assert_false(ferry_topic_next(&tr, &pos, &tm));
+    assert_string_equal(ferry_topic_status_name(2), "?");
+    assert_string_equal(ferry_topic_status_name(4), "?");
+    assert_string_equal(ferry_topic_policy_name(1), "close");
+    assert_string_equal(ferry_topic_policy_name(2), "?");
 }
 
 int
@@ -699,6 +926,7 @@ main(void)
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_queue_daemon_side),
+        cmocka_unit_test(test_topic_daemon_side),
         cmocka_unit_test(test_bad_args),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Writes client_payloads.json: the payloads of ferry.cache, ferry.kv,
-ferry.id (docs/services.md, issue 11's tables) and ferry.queue
-(docs/queues.md) that every client's servant helpers are tested against.
-Built with struct here, independently of any client's codec (the queue
-entries are also checked against the daemon's own codec,
-src/queue/queue_codec.c, by tests/unit/test_servants.c).
+ferry.id (docs/services.md, issue 11's tables), ferry.queue
+(docs/queues.md) and ferry.topic (docs/topics.md) that every client's servant helpers are tested against.
+Built with struct here, independently of any client's codec (the queue and topic
+entries are also checked against the daemon's own codecs,
+src/queue/queue_codec.c and src/topic/topic_codec.c, by
+tests/unit/test_servants.c).
 
     python3 tests/vectors/gen_client_payloads.py
 
@@ -25,6 +26,22 @@ parsed ("stats", "settings"); peek entries carry "state" by name. A status
 an op never answers (docs/queues.md: EMPTY only to reserve, STALE only to
 ack, release, touch and bury, NOT_FOUND to neither push nor reserve) is a
 malformed reply.
+
+ferry.topic ("service": "topic", docs/topics.md; these entries were
+tests/vectors/topic_payloads.json, written apart until every client read
+them): publish's "subject" (text, the routing key) and "message_hex";
+subscribe's "pattern" (text, the routing key), "group" (text, "" none),
+"max_pending", "policy" ("drop_oldest" or "close"); poll's "sub_id"
+(decimal string), "wait_ms", "max_msgs"; unsubscribe's "sub_id"; stats
+nothing (the totals) or "sub_id". POLL, UNSUBSCRIBE and STATS send an
+empty routing key. Results: publish "receivers"; subscribe "sub_id";
+poll "dropped" (decimal) and, when OK, "messages" (each "seq" decimal,
+"subject" text, "payload_hex"); stats the reply's JSON parsed ("stats").
+A status an op never answers (EMPTY but to poll, NOT_FOUND to publish
+or subscribe, 2 or above 3 to any, OK to poll without a message) is a
+malformed reply. They are also checked against the daemon's own codec,
+src/topic/topic_codec.c, by tests/unit/test_topic_codec.c and
+tests/unit/test_servants.c.
 """
 import json
 import os
@@ -389,6 +406,162 @@ qbad("peek", B(">B", QSTALE))
 qbad("stats", B(">B", QEMPTY))
 qbad("pause", B(">B", QSTALE))
 qbad("configure", B(">B", QEMPTY))
+
+# ---------------------------------------------------------------- topic
+TOK, TEMPTY, TSTALE, TNF = 0, 1, 2, 3
+TOPS = {"publish": 1, "subscribe": 2, "poll": 3, "unsubscribe": 4,
+        "stats": 5}
+POLICY = {"drop_oldest": 0, "close": 1}
+BIG = 2**53 - 1  # the largest sub_id ferryd gives
+
+
+def tq(op, args, key=b"", tail=b""):
+    q("topic", op, args, key, bytes([TOPS[op]]) + tail)
+
+
+def tpub(subject, message):
+    tq("publish", {"subject": subject, "message_hex": message.hex()},
+       subject.encode(), message)
+
+
+def tsub(pattern, group="", max_pending=0, policy="drop_oldest"):
+    g = group.encode()
+    tq("subscribe", {"pattern": pattern, "group": group,
+                     "max_pending": max_pending, "policy": policy},
+       pattern.encode(),
+       B(">B", len(g)) + g + B(">IB", max_pending, POLICY[policy]))
+
+
+def tpoll(sub_id, wait_ms=0, max_msgs=0):
+    tq("poll", {"sub_id": str(sub_id), "wait_ms": wait_ms,
+                "max_msgs": max_msgs}, tail=B(">QII", sub_id, wait_ms,
+                                              max_msgs))
+
+
+tpub("orders.eu.created", b'{"id":17}')
+tpub("a", b"")
+tpub("x.y-z_1:2", b"\x00\xff")
+tpub("bin.x", b"\x00\xff\n")
+tsub("orders.>")
+tsub("orders.*.created", "billing", 100, "close")
+tsub(">", "", 65536)
+tsub("a.*.c", "g" * 255, 4294967295, "drop_oldest")
+tsub("orders.>", "billing", 2, "close")
+tpoll(42, 25000, 100)
+tpoll(BIG)
+tpoll(77, 600000, 1000)
+tq("unsubscribe", {"sub_id": "42"}, tail=B(">Q", 42))
+tq("unsubscribe", {"sub_id": str(BIG)}, tail=B(">Q", BIG))
+tq("stats", {})
+tq("stats", {"sub_id": "42"}, tail=B(">Q", 42))
+
+
+def tr(op, reply, result):
+    r("topic", op, reply, result)
+
+
+def tbad(op, reply):
+    bad("topic", op, reply)
+
+
+def tmsg(seq, subject, payload):
+    return B(">QH", seq, len(subject)) + subject + B(">I", len(payload)) \
+        + payload
+
+
+def tres(seq, subject, payload):
+    return {"seq": str(seq), "subject": subject.decode(),
+            "payload_hex": payload.hex()}
+
+
+tr("publish", B(">BI", TOK, 0), {"status": "OK", "receivers": 0})
+tr("publish", B(">BI", TOK, 1000), {"status": "OK", "receivers": 1000})
+tr("publish", B(">BI", TOK, 4294967295),
+   {"status": "OK", "receivers": 4294967295})
+tbad("publish", b"")
+tbad("publish", B(">B", TOK))
+tbad("publish", B(">BH", TOK, 3))
+tbad("publish", B(">BIB", TOK, 1, 0))
+tbad("publish", B(">BI", TNF, 0))
+tbad("publish", B(">BI", TEMPTY, 0))
+tr("subscribe", B(">BQ", TOK, BIG), {"status": "OK", "sub_id": str(BIG)})
+tr("subscribe", B(">BQ", TOK, 1), {"status": "OK", "sub_id": "1"})
+tbad("subscribe", B(">BI", TOK, 1))
+tbad("subscribe", B(">BQB", TOK, 7, 0))
+tbad("subscribe", B(">B", TNF))
+tbad("subscribe", B(">BQ", TEMPTY, 7))
+tr("poll", B(">BQI", TOK, 0, 1) + tmsg(1, b"orders.eu.created", b"hi"),
+   {"status": "OK", "dropped": "0", "messages": [
+       tres(1, b"orders.eu.created", b"hi")]})
+# Two messages; the second one's payload empty.
+tr("poll", B(">BQI", TOK, 0, 2) + tmsg(1, b"orders.eu.created", b"o-17")
+   + tmsg(2, b"orders.us.created", b""),
+   {"status": "OK", "dropped": "0", "messages": [
+       tres(1, b"orders.eu.created", b"o-17"),
+       tres(2, b"orders.us.created", b"")]})
+# Two messages after a gap: 3 dropped (seqs 2..4), told once.
+tr("poll", B(">BQI", TOK, 3, 2) + tmsg(1, b"a.b", b"\x00\x01")
+   + tmsg(5, b"a.c", b"five"),
+   {"status": "OK", "dropped": "3", "messages": [
+       tres(1, b"a.b", b"\x00\x01"), tres(5, b"a.c", b"five")]})
+# seq is a u64: all of it.
+tr("poll", B(">BQI", TOK, 90, 2) + tmsg(91, b"tick", b"")
+   + tmsg(U64, b"a.b", b"\x00\x01"),
+   {"status": "OK", "dropped": "90", "messages": [
+       tres(91, b"tick", b""), tres(U64, b"a.b", b"\x00\x01")]})
+tr("poll", B(">BQI", TOK, 0, 1) + tmsg(BIG, b"x", b"y" * 200),
+   {"status": "OK", "dropped": "0", "messages": [
+       tres(BIG, b"x", b"y" * 200)]})
+tr("poll", B(">BQ", TEMPTY, 0), {"status": "EMPTY", "dropped": "0"})
+tr("poll", B(">BQ", TEMPTY, 7), {"status": "EMPTY", "dropped": "7"})
+tr("poll", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("poll", b"")
+tbad("poll", B(">BQ", TOK, 0))
+tbad("poll", B(">BQI", TOK, 0, 0))  # no message is EMPTY, never OK
+tbad("poll", B(">BQI", TOK, 0, 2) + tmsg(1, b"a", b"x"))
+tbad("poll", B(">BQI", TOK, 0, 1) + tmsg(1, b"a", b"x")[:-1])
+tbad("poll", B(">BQI", TOK, 0, 1) + tmsg(1, b"ab", b"x")[:-2])
+tbad("poll", B(">BQI", TOK, 0, 1) + tmsg(1, b"a", b"x") + b"!")
+tbad("poll", B(">BQI", TOK, 0, 1) + B(">QH", 1, 5) + b"ab")
+tbad("poll", B(">BQI", TOK, 0, 1) + B(">QH", 1, 9) + b"a" + B(">I", 0))
+tbad("poll", B(">BQI", TOK, 0, 1) + B(">QH", 1, 1) + b"a"
+     + B(">I", 0xffffffff))
+tbad("poll", B(">BQI", TOK, 0, 0xffffffff) + tmsg(1, b"a", b""))
+tbad("poll", B(">B", TEMPTY))
+tbad("poll", B(">BI", TEMPTY, 7))
+tbad("poll", B(">BQB", TEMPTY, 0, 0))
+tbad("poll", B(">BB", TNF, 0))
+tr("unsubscribe", B(">B", TOK), {"status": "OK"})
+tr("unsubscribe", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("unsubscribe", b"")
+tbad("unsubscribe", B(">BB", TOK, 0))
+tbad("unsubscribe", B(">B", TEMPTY))
+TSUB = {"id": 42, "pattern": "orders.>", "group": "", "max_pending": 1000,
+        "policy": "drop_oldest", "pending": 2, "queued": 5, "delivered": 3,
+        "dropped": 0, "gap": 0, "polling": True, "closed": False}
+TSTATS = {"subscriptions": 2, "patterns": 1, "groups": 1,
+          "polls_waiting": 1, "messages": 3, "bytes": 150, "pending": 4,
+          "published": 10, "events": 0, "unrouted": 1, "routed": 12,
+          "delivered": 8, "dropped": 3, "dropped_full": 3,
+          "dropped_bytes": 0, "dropped_closed": 0, "slow_closed": 0,
+          "expired": 0, "polls_empty": 2, "too_big": 0, "nomem": 0,
+          "bad": 0, "max_bytes": 67108864, "idle_ms": 30000,
+          "ops": {"publish": 10, "subscribe": 2, "poll": 9,
+                  "unsubscribe": 0, "stats": 1},
+          "subs_complete": True,
+          "subs": [dict(TSUB, id=BIG, group="billing", policy="close",
+                        pattern="orders.*.created", closed=True,
+                        polling=False)]}
+tr("stats", B(">B", TOK) + js(TSUB), {"status": "OK", "stats": TSUB})
+tr("stats", B(">B", TOK) + js(TSTATS), {"status": "OK", "stats": TSTATS})
+tr("stats", B(">B", TNF), {"status": "NOT_FOUND"})
+tbad("stats", B(">B", TEMPTY))
+tbad("stats", B(">BQ", TEMPTY, 0))
+tbad("stats", B(">BB", TNF, 0))
+# Statuses no op answers: 2 (STALE is ferry.queue's) and above 3.
+for op in TOPS:
+    tbad(op, B(">B", TSTALE) + (b"\0" * 8 if op != "unsubscribe" else b""))
+    tbad(op, B(">B", 4))
 
 out = {"doc": __doc__.strip().splitlines()[0], "requests": req,
        "replies": rep}

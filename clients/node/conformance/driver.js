@@ -218,7 +218,35 @@ async function queueCall(h, op, a, o) {
   }
 }
 
-/** DRIVER.md's servant command through client.cache / kv / id / queue. */
+/** DRIVER.md's topic.* servant calls through client.topic. */
+async function topicCall(h, op, a, o) {
+  const subId = a.sub_id !== undefined ? BigInt(a.sub_id) : undefined;
+  switch (op) {
+    case 'publish':
+      return { status: 'OK', receivers: await h.publish(a.subject, Buffer.from(a.message_hex || '', 'hex'), o) };
+    case 'subscribe': {
+      const id = await h.subscribe(a.pattern, { ...o, group: a.group, maxPending: a.max_pending, policy: a.policy });
+      return { status: 'OK', sub_id: String(id) };
+    }
+    case 'poll': {
+      const got = await h.poll(subId, { ...o, waitMs: a.wait_ms, maxMsgs: a.max_msgs });
+      if (got === null) return { status: 'NOT_FOUND' };
+      if (got.messages.length === 0) return { status: 'EMPTY', dropped: String(got.dropped) };
+      return {
+        status: 'OK', dropped: String(got.dropped),
+        messages: got.messages.map((m) => ({ seq: String(m.seq), subject: m.subject, payload_hex: hexOf(m.payload) })),
+      };
+    }
+    case 'unsubscribe': return { status: (await h.unsubscribe(subId, o)) ? 'OK' : 'NOT_FOUND' };
+    case 'stats': {
+      const st = await (subId === undefined ? h.stats(o) : h.stats(subId, o));
+      return st === null ? { status: 'NOT_FOUND' } : { status: 'OK', stats: st };
+    }
+    default: return null;
+  }
+}
+
+/** DRIVER.md's servant command through client.cache / kv / id / queue / topic. */
 async function servant(c, cmd) {
   const [service, op] = String(cmd.call || '').split('.');
   const a = cmd.args || {};
@@ -277,6 +305,9 @@ async function servant(c, cmd) {
     }
   } else if (service === 'queue') {
     const r = await queueCall(c.queue, op, a, o);
+    if (r !== null) return r;
+  } else if (service === 'topic') {
+    const r = await topicCall(c.topic, op, a, o);
     if (r !== null) return r;
   } else if (service === 'id') {
     if (op === 'next') return { status: 'OK', ids: (await c.id.next(a.count === undefined ? 1 : a.count, o)).map(String) };

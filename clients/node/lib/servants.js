@@ -2,15 +2,18 @@
 'use strict';
 /*
  * servants.js - helpers for ferryd's built-in services ferry.cache,
- * ferry.kv and ferry.id (docs/services.md) and ferry.queue
- * (docs/queues.md): client.cache, client.kv, client.id and client.queue
- * encode the request payloads and decode the replies. u64s (cas,
- * revisions, versions, counts, ids, job ids and tokens) are bigint.
+ * ferry.kv and ferry.id (docs/services.md), ferry.queue (docs/queues.md)
+ * and ferry.topic (docs/topics.md): client.cache, client.kv, client.id,
+ * client.queue and client.topic encode the request payloads and decode
+ * the replies. u64s (cas, revisions, versions, counts, ids, job ids and
+ * tokens, ferry.topic's sub ids, sequence numbers and drop counts) are
+ * bigint.
  *
  *   const item = await client.cache.get('user:1');   // {value, flags, cas} | null
  *   const { rev } = await client.kv.put('cfg/a', '1');
  *   const ids = await client.id.next(10);              // bigint[]
  *   const job = await client.queue.reserve('jobs', { waitMs: 5000 }); // {id, token, ...} | null
+ *   for await (const m of client.topic.messages('orders.*')) { ... } // messages and gap notices
  *
  * encodeX / decodeX are the codec (tests/vectors/client_payloads.json);
  * a malformed reply rejects with InvalidArgumentError.
@@ -821,9 +824,286 @@ class Consumer extends EventEmitter {
   }
 }
 
-/** Adds client.cache, client.kv, client.id and client.queue (made on first use) to a class. */
+// ---------------------------------------------------------------- topic
+
+const TOPIC = 'ferry.topic';
+// ferry.queue's values; 2 (STALE) is no answer of ferry.topic (expect() refuses it).
+const TOPIC_STATUS = ['OK', 'EMPTY', 'STALE', 'NOT_FOUND'];
+const TOPIC_OPS = { publish: 1, subscribe: 2, poll: 3, unsubscribe: 4, stats: 5 };
+const TOPIC_POLICY = { drop_oldest: 0, close: 1 };
+const POLL_SLACK_MS = 5000; // a poll's deadline past its wait
+const MESSAGES_WAIT_MS = 25000; // a subscriber's long poll, below topic_idle_ms
+const RETRY_MAX_MS = 2000; // a subscriber's longest pause before polling again
+
+/**
+ * encodeTopic(op, {subject, payload, pattern, group, maxPending, policy,
+ * subId, waitMs, maxMsgs}) -> {key, payload}. publish's subject and
+ * subscribe's pattern travel as the routing key (ferryd checks them);
+ * stats without a subId: the totals.
+ */
+function encodeTopic(op, a = {}) {
+  const code = TOPIC_OPS[op];
+  if (code === undefined) {
+    throw bad(`unknown ferry.topic op ${op}`);
+  }
+  const w = new W().u8(code);
+  let key = codec.EMPTY;
+  const has = (v) => v !== undefined && v !== null;
+  switch (op) {
+    case 'publish':
+      key = bytes(a.subject, 'subject');
+      w.raw(bytes(a.payload, 'payload'));
+      break;
+    case 'subscribe': {
+      key = bytes(a.pattern, 'pattern');
+      const group = bytes(a.group, 'group');
+      const policy = TOPIC_POLICY[has(a.policy) ? a.policy : 'drop_oldest'];
+      if (policy === undefined) {
+        throw bad(`policy must be drop_oldest or close, not ${a.policy}`);
+      }
+      w.u8(group.length, 'group length (at most 255 bytes)').raw(group).u32(a.maxPending, 'maxPending').u8(policy);
+      break;
+    }
+    case 'poll': w.u64(subIdArg(a.subId), 'subId').u32(a.waitMs, 'waitMs').u32(a.maxMsgs, 'maxMsgs'); break;
+    case 'unsubscribe': w.u64(subIdArg(a.subId), 'subId'); break;
+    default: if (has(a.subId)) w.u64(subIdArg(a.subId), 'subId'); break; // stats
+  }
+  return { key, payload: w.done() };
+}
+
+/** A sub id as given (a bigint, or an integer number) for W.u64. */
+function subIdArg(v) {
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) {
+    throw bad(`subId must be an integer from 0 to ${U64_MAX}`);
+  }
+  return v === undefined || v === null ? 0n : v;
+}
+
+/**
+ * decodeTopic(op, buf): publish -> receivers (number); subscribe -> the
+ * subId (bigint); poll -> {messages: [{kind: 'message', seq, subject,
+ * payload}], dropped} | null (NOT_FOUND), seq and dropped bigint;
+ * unsubscribe -> boolean (OK); stats -> the parsed JSON | null. An OK
+ * poll without a message is malformed (that is EMPTY).
+ */
+function decodeTopic(op, buf) {
+  const r = new R(`${TOPIC} ${op}`, buf, TOPIC_STATUS);
+  switch (op) {
+    case 'publish': {
+      r.expect('OK');
+      const n = r.u32('receivers');
+      r.end();
+      return n;
+    }
+    case 'subscribe': {
+      r.expect('OK');
+      const id = r.u64('sub_id');
+      r.end();
+      return id;
+    }
+    case 'poll': {
+      const s = r.expect('OK', 'EMPTY', 'NOT_FOUND');
+      if (s === 'NOT_FOUND') { r.end(); return null; }
+      const dropped = r.u64('dropped');
+      const messages = [];
+      if (s === 'OK') {
+        const n = r.count('n');
+        if (n === 0) {
+          throw r.fail('OK without a message (that is EMPTY)');
+        }
+        for (let i = 0; i < n; i++) {
+          const seq = r.u64('seq');
+          const subject = r.bytes(r.u16('subject_len'), 'subject').toString('utf8');
+          const payload = r.bytes(r.u32('len'), 'payload');
+          messages.push({ kind: 'message', seq, subject, payload });
+        }
+      }
+      r.end();
+      return { messages, dropped };
+    }
+    case 'unsubscribe': {
+      const s = r.expect('OK', 'NOT_FOUND');
+      r.end();
+      return s === 'OK';
+    }
+    case 'stats':
+      if (r.expect('OK', 'NOT_FOUND') !== 'OK') { r.end(); return null; }
+      return parseJson(r, 'the stats');
+    default: throw bad(`unknown ferry.topic op ${op}`);
+  }
+}
+
+function subscribeArgs(pattern, opts) {
+  return { pattern, group: opts.group, maxPending: opts.maxPending, policy: opts.policy };
+}
+
+function checkWait(waitMs) {
+  const w = waitMs === undefined ? MESSAGES_WAIT_MS : waitMs;
+  if (!Number.isInteger(w) || w < 1 || w > 600000) {
+    throw bad('waitMs must be an integer from 1 to 600000'); // 0 would spin on EMPTY
+  }
+  return w;
+}
+
+function pauseFor(ms, signal) {
+  return new Promise((resolve) => {
+    if (ms <= 0 || (signal && signal.aborted)) { resolve(); return; }
+    const done = () => { clearTimeout(t); if (signal) signal.removeEventListener('abort', done); resolve(); };
+    const t = setTimeout(done, ms);
+    if (signal) signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+class Topic {
+  constructor(client) { this.client = client; }
+  async _do(op, a, opts) {
+    const e = encodeTopic(op, a);
+    return decodeTopic(op, await this.client.call(TOPIC, e.payload, callOpts(e.key, opts)));
+  }
+  /** Publishes payload on subject; the subscriptions it reached (a group counts once). */
+  publish(subject, payload, opts) { return this._do('publish', { subject, payload }, opts); }
+  /**
+   * subscribe(pattern, {group, maxPending, policy}) -> the subId; or
+   * subscribe(pattern, handler, opts) -> a Subscriber calling handler for
+   * each message until stopped.
+   */
+  subscribe(pattern, handler, opts) {
+    if (typeof handler === 'function') {
+      return new Subscriber(this, pattern, handler, opts);
+    }
+    const o = handler || {};
+    return this._do('subscribe', subscribeArgs(pattern, o), o);
+  }
+  /** {messages, dropped} (messages empty when waitMs passed), or null when the subscription is gone; the deadline is waitMs + 5 s. */
+  poll(subId, opts = {}) {
+    const o = { ...opts };
+    if (o.deadlineMs === undefined) o.deadlineMs = (opts.waitMs || 0) + POLL_SLACK_MS;
+    return this._do('poll', { subId, waitMs: opts.waitMs, maxMsgs: opts.maxMsgs }, o);
+  }
+  /** false when the subscription was gone. */
+  unsubscribe(subId, opts) { return this._do('unsubscribe', { subId }, opts); }
+  /** The totals, or one subscription's object (null when there is no such one). */
+  stats(subId, opts) {
+    if (opts === undefined && isCallOpts(subId)) {
+      return this._do('stats', {}, subId);
+    }
+    return this._do('stats', { subId }, opts);
+  }
+
+  /**
+   * An async iterator over pattern's messages: subscribes, keeps one poll
+   * of waitMs (default 25000) in flight while it waits, and yields each
+   * message ({kind: 'message', seq, subject, payload}), with a gap notice
+   * ({kind: 'gap', dropped, resubscribed: false}) before the messages of
+   * an answer that tells dropped ones, and {kind: 'gap', dropped: 0n,
+   * resubscribed: true} when the subscription had expired and was made
+   * again. A lost connection or DEADLINE polls again; other errors end it
+   * (SLOW_CONSUMER with policy close). Aborting opts.signal, or leaving the
+   * loop (break), ends it and unsubscribes.
+   */
+  async *messages(pattern, opts = {}) {
+    const waitMs = checkWait(opts.waitMs);
+    const signal = opts.signal || null;
+    encodeTopic('poll', { waitMs, maxMsgs: opts.maxMsgs }); // bad options fail before subscribing
+    const sub = subscribeArgs(pattern, opts);
+    let subId = await this._do('subscribe', sub, { signal });
+    let pause = 0;
+    try {
+      while (!(signal && signal.aborted)) {
+        let got;
+        try {
+          got = await this.poll(subId, { waitMs, maxMsgs: opts.maxMsgs, signal });
+        } catch (err) {
+          if ((signal && signal.aborted) || this.client._state === 'closed') return;
+          if (!(err instanceof FerryError) || (err.code !== 'DEADLINE' && err.code !== 'CONNECTION')) throw err;
+          await pauseFor(pause, signal);
+          pause = Math.min(RETRY_MAX_MS, pause * 2 || 50);
+          continue;
+        }
+        pause = 0;
+        if (got === null) {
+          subId = await this._do('subscribe', sub, { signal });
+          yield { kind: 'gap', dropped: 0n, resubscribed: true };
+          continue;
+        }
+        if (got.dropped > 0n) yield { kind: 'gap', dropped: got.dropped, resubscribed: false };
+        for (const m of got.messages) yield m;
+      }
+    } finally {
+      if (this.client._state !== 'closed') {
+        await this.unsubscribe(subId).catch(() => {}); // gone already: it expires
+      }
+    }
+  }
+}
+
+/**
+ * client.topic.subscribe(pattern, handler, {group, maxPending, policy,
+ * waitMs, maxMsgs, signal}): calls await handler(message) for each
+ * message of client.topic.messages(pattern, opts), one at a time, in
+ * order. stop() (or aborting signal) cancels the poll in flight and
+ * unsubscribes; done resolves then, or rejects with the error that ended
+ * it (SLOW_CONSUMER: closed by policy close, INVALID_ARGUMENT, ...).
+ *
+ * Events: 'gap' (dropped, resubscribed): messages were lost before the
+ * next one (dropped of them; resubscribed: the subscription had expired
+ * and was made again, a count unknown); 'handlerError' (err, message):
+ * the handler rejected (only emitted with a listener; the loop goes on).
+ */
+class Subscriber extends EventEmitter {
+  constructor(t, pattern, handler, opts = {}) {
+    super();
+    this.pattern = pattern;
+    this.received = 0; // messages handed to the handler
+    checkWait(opts.waitMs);
+    encodeTopic('subscribe', subscribeArgs(pattern, opts));
+    this._ac = new AbortController();
+    this._signal = opts.signal || null;
+    if (this._signal !== null) {
+      this._onAbort = () => { this._ac.abort(); };
+      if (this._signal.aborted) this._ac.abort();
+      else this._signal.addEventListener('abort', this._onAbort, { once: true });
+    }
+    this._it = t.messages(pattern, { ...opts, signal: this._ac.signal });
+    this.done = this._run(handler).finally(() => {
+      if (this._signal !== null) this._signal.removeEventListener('abort', this._onAbort);
+    });
+    this.done.catch(() => {}); // rejects only for a caller who awaits it
+  }
+
+  get stopped() { return this._ac.signal.aborted; }
+
+  async _run(handler) {
+    await null; // the constructor returns before the subscribe
+    try {
+      for await (const m of this._it) {
+        if (m.kind === 'gap') {
+          this.emit('gap', m.dropped, m.resubscribed);
+          continue;
+        }
+        this.received++;
+        try {
+          await handler(m);
+        } catch (err) {
+          if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, m);
+        }
+        if (this._ac.signal.aborted) break;
+      }
+    } catch (err) {
+      if (!this._ac.signal.aborted) throw err; // stopped while subscribing: no error
+    }
+  }
+
+  /** Cancels the poll in flight; resolves once unsubscribed. */
+  async stop() {
+    this._ac.abort();
+    await this.done.catch(() => {});
+  }
+}
+
+/** Adds client.cache, client.kv, client.id, client.queue and client.topic (made on first use) to a class. */
 function install(cls) {
-  for (const [name, Helper] of [['cache', Cache], ['kv', Kv], ['id', Id], ['queue', Queue]]) {
+  for (const [name, Helper] of [['cache', Cache], ['kv', Kv], ['id', Id], ['queue', Queue], ['topic', Topic]]) {
     const slot = Symbol(name);
     Object.defineProperty(cls.prototype, name, {
       configurable: true,
@@ -836,6 +1116,6 @@ function install(cls) {
 }
 
 module.exports = {
-  Cache, Kv, Id, Queue, Consumer, ConsumedJob, install, encodeCache, encodeKv, encodeId, encodeQueue,
-  decodeCache, decodeKv, decodeId, decodeQueue,
+  Cache, Kv, Id, Queue, Consumer, ConsumedJob, Topic, Subscriber, install, encodeCache, encodeKv, encodeId,
+  encodeQueue, encodeTopic, decodeCache, decodeKv, decodeId, decodeQueue, decodeTopic,
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 'use strict';
-// client.cache / client.kv / client.id / client.queue: the codec against
+// client.cache / kv / id / queue / topic: the codec against
 // tests/vectors/client_payloads.json (shared with every client),
 // and the helpers through a stub call.
 const { test } = require('node:test');
@@ -46,7 +46,31 @@ function encode(service, op, a) {
       backoff: a.backoff, reason: opt('reason_hex'), which: a.which, limit: a.limit, settings: a.settings,
     });
   }
+  if (service === 'topic') {
+    return S.encodeTopic(o, {
+      subject: a.subject, pattern: a.pattern, group: a.group, maxPending: a.max_pending, policy: a.policy,
+      payload: a.message_hex !== undefined ? hx(a.message_hex) : undefined,
+      subId: a.sub_id !== undefined ? BigInt(a.sub_id) : undefined, waitMs: a.wait_ms, maxMsgs: a.max_msgs,
+    });
+  }
   return S.encodeId(o, { count: a.count, id: a.id !== undefined ? BigInt(a.id) : undefined });
+}
+
+/** A decoded ferry.topic reply as client_payloads.json writes it. */
+function canonicalTopic(op, r) {
+  switch (op) {
+    case 'publish': return { status: 'OK', receivers: r };
+    case 'subscribe': return { status: 'OK', sub_id: String(r) };
+    case 'unsubscribe': return { status: r ? 'OK' : 'NOT_FOUND' };
+    case 'stats': return r === null ? { status: 'NOT_FOUND' } : { status: 'OK', stats: r };
+    default: // poll
+      if (r === null) return { status: 'NOT_FOUND' };
+      if (r.messages.length === 0) return { status: 'EMPTY', dropped: String(r.dropped) };
+      return {
+        status: 'OK', dropped: String(r.dropped),
+        messages: r.messages.map((m) => ({ seq: String(m.seq), subject: m.subject, payload_hex: m.payload.toString('hex') })),
+      };
+  }
 }
 
 const peekEntry = (e) => ({
@@ -99,11 +123,12 @@ function canonical(service, op, r) {
     return { status: 'OK', rev: String(r.rev), events: r.events.map((e) => ({ type: e.type, ...entry(e) })) };
   }
   if (service === 'queue') return canonicalQueue(op, r);
+  if (service === 'topic') return canonicalTopic(op, r);
   if (op === 'next') return { status: 'OK', ids: r.map(String) };
   return { status: 'OK', unix_ms: String(r.unixMs), node: r.node, seq: r.seq };
 }
 
-const DECODE = { cache: S.decodeCache, kv: S.decodeKv, id: S.decodeId, queue: S.decodeQueue };
+const DECODE = { cache: S.decodeCache, kv: S.decodeKv, id: S.decodeId, queue: S.decodeQueue, topic: S.decodeTopic };
 
 test('requests encode as the shared vectors', () => {
   assert.ok(VEC.requests.length > 20);
@@ -360,4 +385,103 @@ test('consume stops when its signal aborts, and when the client closes', async (
   const cons2 = c2.queue.consume('q', () => {});
   await cons2.done;
   assert.equal(cons2.stopped, true);
+});
+
+test('the shared vectors cover every ferry.topic op and status', () => {
+  const ops = ['publish', 'subscribe', 'poll', 'unsubscribe', 'stats'];
+  for (const kind of ['requests', 'replies']) {
+    const seen = new Set(VEC[kind].filter((v) => v.service === 'topic').map((v) => v.op));
+    assert.deepEqual(ops.filter((o) => !seen.has(o)), [], kind);
+  }
+  const st = new Set(VEC.replies.filter((v) => v.service === 'topic' && v.result).map((v) => v.result.status));
+  assert.deepEqual([...st].sort(), ['EMPTY', 'NOT_FOUND', 'OK']);
+});
+
+test('ferry.topic arguments out of range are refused before sending', () => {
+  const bad = (op, a) => assert.throws(() => S.encodeTopic(op, a), ferry.InvalidArgumentError,
+    `${op} ${JSON.stringify(a, (k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  bad('subscribe', { pattern: 'a', group: 'g'.repeat(256) });
+  bad('subscribe', { pattern: 'a', policy: 'block' });
+  bad('subscribe', { pattern: 'a', maxPending: 2 ** 32 });
+  bad('poll', { subId: -1 });
+  bad('poll', { subId: 1.5 });
+  bad('poll', { subId: 1, waitMs: 2 ** 32 });
+  bad('unsubscribe', { subId: 2n ** 64n });
+  assert.throws(() => S.encodeTopic('nope'), ferry.InvalidArgumentError);
+  assert.throws(() => S.decodeTopic('nope', hx('00')), ferry.InvalidArgumentError);
+  for (const op of ['publish', 'subscribe', 'poll', 'unsubscribe', 'stats']) {
+    assert.throws(() => S.decodeTopic(op, hx('02')), ferry.InvalidArgumentError, `${op} STALE`);
+  }
+  // sub ids come as numbers or bigints; stats without one has no sub id
+  assert.equal(S.encodeTopic('unsubscribe', { subId: 7 }).payload.toString('hex'), '040000000000000007');
+  assert.equal(S.encodeTopic('stats', { subId: 7n }).payload.toString('hex'), '050000000000000007');
+  assert.equal(S.encodeTopic('stats').payload.toString('hex'), '05');
+  // u64s are bigint, all of them
+  assert.equal(S.decodeTopic('subscribe', Buffer.concat([hx('00'), u64(2n ** 64n - 1n)])), 2n ** 64n - 1n);
+});
+
+test('client.topic calls ferry.topic with the subject or pattern as the key and decodes', async () => {
+  const msg = (seq, subject, payload) => {
+    const h = Buffer.alloc(10);
+    h.writeBigUInt64BE(BigInt(seq));
+    h.writeUInt16BE(subject.length, 8);
+    const l = Buffer.alloc(4);
+    l.writeUInt32BE(payload.length);
+    return Buffer.concat([h, Buffer.from(subject), l, Buffer.from(payload)]);
+  };
+  const c = stubClient([hx('0000000002'), Buffer.concat([hx('00'), u64(9)]),
+    Buffer.concat([hx('00'), u64(2), hx('00000002'), msg(3, 'a.b', 'x'), msg(4, 'a.c', '')]),
+    Buffer.concat([hx('01'), u64(5)]), hx('03'), hx('00'), hx('03'), Buffer.from('\x00{"subscriptions":1}'), hx('03')]);
+  const t = c.topic;
+  assert.equal(await t.publish('a.b', 'x'), 2);
+  assert.equal(c.calls[0][0], 'ferry.topic');
+  assert.equal(c.calls[0][2].key.toString(), 'a.b');
+  assert.equal(await t.subscribe('a.*', { group: 'g', maxPending: 2, policy: 'close' }), 9n);
+  assert.equal(c.calls[1][2].key.toString(), 'a.*');
+  assert.equal(c.calls[1][1].toString('hex'), '0201670000000201');
+  const got = await t.poll(9, { waitMs: 1000, maxMsgs: 10 });
+  assert.equal(got.dropped, 2n);
+  assert.deepEqual(got.messages.map((m) => [m.kind, m.seq, m.subject, m.payload.toString()]),
+    [['message', 3n, 'a.b', 'x'], ['message', 4n, 'a.c', '']]);
+  assert.equal(c.calls[2][2].key, undefined);
+  assert.equal(c.calls[2][2].deadlineMs, 6000);
+  assert.deepEqual(await t.poll(9n), { messages: [], dropped: 5n });
+  assert.equal(c.calls[3][2].deadlineMs, 5000);
+  assert.equal(await t.poll(9), null);
+  assert.equal(await t.unsubscribe(9), true);
+  assert.equal(await t.unsubscribe(9), false);
+  assert.deepEqual(await t.stats(), { subscriptions: 1 });
+  assert.equal(c.calls[7][1].toString('hex'), '05');
+  assert.equal(await t.stats(9, { deadlineMs: 100 }), null);
+  assert.equal(c.calls[8][2].deadlineMs, 100);
+  assert.equal(c.topic, t);
+});
+
+test('client.topic.messages yields messages and gaps, re-subscribes after NOT_FOUND, unsubscribes at the end', async () => {
+  const seen = [];
+  let subs = 0;
+  const c = stubClient(async (payload) => {
+    seen.push(payload[0]);
+    switch (payload[0]) {
+      case 2: subs++; return Buffer.concat([hx('00'), u64(subs)]);
+      case 3:
+        if (subs === 1 && seen.filter((o) => o === 3).length === 1) {
+          return Buffer.concat([hx('00'), u64(4), hx('00000001'), hx('0000000000000005000178'), hx('0000000179')]);
+        }
+        if (subs === 1) return hx('03'); // expired
+        return Buffer.concat([hx('00'), u64(0), hx('00000001'), hx('0000000000000001000178'), hx('00000000')]);
+      case 4: return hx('00');
+      default: throw new Error(`op ${payload[0]}`);
+    }
+  });
+  const out = [];
+  for await (const m of c.topic.messages('x', { waitMs: 100 })) {
+    out.push(m.kind === 'gap' ? ['gap', m.dropped, m.resubscribed] : [m.seq, m.subject, m.payload.toString()]);
+    if (out.length === 4) break;
+  }
+  assert.deepEqual(out, [['gap', 4n, false], [5n, 'x', 'y'], ['gap', 0n, true], [1n, 'x', '']]);
+  assert.deepEqual(seen, [2, 3, 3, 2, 3, 4]);
+  assert.equal(c.calls[5][1].readBigUInt64BE(1), 2n, 'the second subscription is unsubscribed');
+  assert.throws(() => c.topic.subscribe('x', () => {}, { waitMs: 0 }), ferry.InvalidArgumentError);
+  await assert.rejects(c.topic.messages('x', { waitMs: 0 }).next(), ferry.InvalidArgumentError);
 });

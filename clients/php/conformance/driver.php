@@ -347,7 +347,44 @@ function svQueue(Ferry\Servants\Queue $h, string $op, array $a, array $o): ?arra
     return null;
 }
 
-/** DRIVER.md's servant command through $client->cache() / kv() / id() / queue(). */
+/** DRIVER.md's topic.* servant calls through $client->topic(); null for an unknown one. */
+function svTopic(Ferry\Servants\Topic $h, string $op, array $a, array $o): ?array
+{
+    $sub = $a['sub_id'] ?? null;
+    $opts = $o;
+    foreach (['group', 'max_pending', 'policy', 'wait_ms', 'max_msgs'] as $k) {
+        if (isset($a[$k])) {
+            $opts[$k] = $a[$k];
+        }
+    }
+    $nf = ['status' => 'NOT_FOUND'];
+    switch ($op) {
+        case 'publish':
+            $n = $h->publish((string)($a['subject'] ?? ''), (string)hex2bin($a['message_hex'] ?? ''), $o);
+            return ['status' => 'OK', 'receivers' => $n];
+        case 'subscribe':
+            return ['status' => 'OK', 'sub_id' => (string)$h->subscribe((string)($a['pattern'] ?? ''), $opts)];
+        case 'poll':
+            $got = $h->poll($sub ?? '0', $opts);
+            if ($got === null) {
+                return $nf;
+            }
+            if ($got['messages'] === []) {
+                return ['status' => 'EMPTY', 'dropped' => (string)$got['dropped']];
+            }
+            return ['status' => 'OK', 'dropped' => (string)$got['dropped'], 'messages' => array_map(
+                fn($m) => ['seq' => (string)$m['seq'], 'subject' => $m['subject'],
+                    'payload_hex' => bin2hex($m['payload'])], $got['messages'])];
+        case 'unsubscribe':
+            return ['status' => $h->unsubscribe($sub ?? '0', $o) ? 'OK' : 'NOT_FOUND'];
+        case 'stats':
+            $st = $h->stats($sub, $o);
+            return $st === null ? $nf : ['status' => 'OK', 'stats' => $st];
+    }
+    return null;
+}
+
+/** DRIVER.md's servant command through $client->cache() / kv() / id() / queue() / topic(). */
 function servant(Client $c, array $cmd): array
 {
     [$service, $op] = explode('.', (string)($cmd['call'] ?? '')) + ['', ''];
@@ -421,6 +458,11 @@ function servant(Client $c, array $cmd): array
                     'wait_ms' => $a['wait_ms'] ?? 0, 'max_events' => $a['max_events'] ?? 0]);
                 return ['status' => 'OK', 'rev' => (string)$w['rev'],
                     'events' => array_map(fn($e) => ['type' => $e['type']] + svEntry($e), $w['events'])];
+        }
+    } elseif ($service === 'topic') {
+        $r = svTopic($c->topic(), $op, $a, $o);
+        if ($r !== null) {
+            return $r;
         }
     } elseif ($service === 'queue') {
         $r = svQueue($c->queue(), $op, $a, $o);

@@ -288,6 +288,7 @@ final class Client
     private ?Servants\Kv $servantKv = null;
     private ?Servants\Id $servantId = null;
     private ?Servants\Queue $servantQueue = null;
+    private ?Servants\Topic $servantTopic = null;
 
     /** ferry.cache helpers: $client->cache()->get($key), set(), cas(), ... (docs/services.md). */
     public function cache(): Servants\Cache
@@ -311,6 +312,12 @@ final class Client
     public function queue(): Servants\Queue
     {
         return $this->servantQueue ??= new Servants\Queue($this);
+    }
+
+    /** ferry.topic helpers: $client->topic()->publish($subject, $m), poll(), listen(), ... (docs/topics.md). */
+    public function topic(): Servants\Topic
+    {
+        return $this->servantTopic ??= new Servants\Topic($this);
     }
 
     /** How many times this client connected (HELLO_OK received); a reused persistent socket does not count. */

@@ -1,7 +1,7 @@
 <?php
 // SPDX-License-Identifier: MIT
 /*
- * ServantsTest.php - $client->cache() / kv() / id() / queue(): the codec against
+ * ServantsTest.php - $client->cache() / kv() / id() / queue() / topic(): the codec against
  * tests/vectors/client_payloads.json (shared with every client),
  * and the helpers through a stub client.
  */
@@ -28,7 +28,7 @@ final class ServantsTest extends TestCase
         foreach ($a as $k => $v) {
             if ($k === 'keys_hex') {
                 $o['keys'] = array_map('hex2bin', $v);
-            } elseif ($k === 'queue' || $k === 'settings') {
+            } elseif (in_array($k, ['queue', 'settings', 'subject', 'pattern', 'group'], true)) {
                 $o[$k] = $v;
             } elseif (str_ends_with($k, '_hex')) {
                 $o[substr($k, 0, -4)] = hex2bin($v);
@@ -46,6 +46,7 @@ final class ServantsTest extends TestCase
             'cache' => Codec::encodeCache($op, $o),
             'kv' => Codec::encodeKv($op, $o['key'], $o),
             'queue' => Codec::encodeQueue($op, $o['queue'] ?? null, $o),
+            'topic' => Codec::encodeTopic($op, $o),
             default => Codec::encodeId($op, $o),
         };
     }
@@ -75,6 +76,27 @@ final class ServantsTest extends TestCase
             'purge' => $r === null ? $nf : ['status' => 'OK', 'removed' => (string)$r],
             'pause', 'resume', 'delete' => ['status' => $r ? 'OK' : 'NOT_FOUND'],
             default => $r, // ack, release, bury: ['status']
+        };
+    }
+
+    /** A decoded ferry.topic reply as client_payloads.json writes it. */
+    public static function canonicalTopic(string $op, mixed $r): array
+    {
+        $nf = ['status' => 'NOT_FOUND'];
+        if ($op === 'poll' && $r !== null) {
+            if ($r['messages'] === []) {
+                return ['status' => 'EMPTY', 'dropped' => (string)$r['dropped']];
+            }
+            return ['status' => 'OK', 'dropped' => (string)$r['dropped'], 'messages' => array_map(
+                fn($m) => ['seq' => (string)$m['seq'], 'subject' => $m['subject'],
+                    'payload_hex' => bin2hex($m['payload'])], $r['messages'])];
+        }
+        return match ($op) {
+            'publish' => ['status' => 'OK', 'receivers' => $r],
+            'subscribe' => ['status' => 'OK', 'sub_id' => (string)$r],
+            'unsubscribe' => ['status' => $r ? 'OK' : 'NOT_FOUND'],
+            'stats' => $r === null ? $nf : ['status' => 'OK', 'stats' => $r],
+            default => $nf, // poll
         };
     }
 
@@ -123,6 +145,9 @@ final class ServantsTest extends TestCase
         if ($service === 'queue') {
             return self::canonicalQueue($op, $r);
         }
+        if ($service === 'topic') {
+            return self::canonicalTopic($op, $r);
+        }
         if ($op === 'next') {
             return ['status' => 'OK', 'ids' => array_map('strval', $r)];
         }
@@ -135,6 +160,7 @@ final class ServantsTest extends TestCase
             'cache' => Codec::decodeCache($op, $b),
             'kv' => Codec::decodeKv($op, $b),
             'queue' => Codec::decodeQueue($op, $b),
+            'topic' => Codec::decodeTopic($op, $b),
             default => Codec::decodeId($op, $b),
         };
     }
@@ -381,5 +407,141 @@ final class ServantsTest extends TestCase
             return ++$stops > 2;
         }, 'wait_ms' => 0]));
         $this->assertSame(3, $stops);
+    }
+
+    public function testTheVectorsCoverEveryTopicOpAndStatus(): void
+    {
+        $v = self::vec();
+        foreach (['requests', 'replies'] as $kind) {
+            $seen = array_unique(array_column(array_filter($v[$kind], fn($r) => $r['service'] === 'topic'), 'op'));
+            $this->assertSame([], array_values(array_diff(array_keys(Codec::TOPIC_OPS), $seen)), $kind);
+        }
+        $st = array_unique(array_map(fn($r) => $r['result']['status'],
+            array_filter($v['replies'], fn($r) => $r['service'] === 'topic' && isset($r['result']))));
+        sort($st);
+        $this->assertSame(['EMPTY', 'NOT_FOUND', 'OK'], array_values($st));
+    }
+
+    public static function badTopicArgs(): array
+    {
+        return [
+            'group' => ['subscribe', ['pattern' => 'a', 'group' => str_repeat('g', 256)]],
+            'policy' => ['subscribe', ['pattern' => 'a', 'policy' => 'block']],
+            'max_pending' => ['subscribe', ['pattern' => 'a', 'max_pending' => 1 << 32]],
+            'not an int' => ['poll', ['sub_id' => 1, 'wait_ms' => '5']],
+            'sub_id' => ['poll', ['sub_id' => -1]],
+            'sub_id text' => ['unsubscribe', ['sub_id' => 'one']],
+            'op' => ['nope', []],
+        ];
+    }
+
+    /** @dataProvider badTopicArgs */
+    public function testTopicArgumentsOutOfRange(string $op, array $a): void
+    {
+        $this->expectException(InvalidArgumentException::class);
+        Codec::encodeTopic($op, $a);
+    }
+
+    public function testTopicStatusesAnOpNeverGetsAreInvalid(): void
+    {
+        foreach (array_keys(Codec::TOPIC_OPS) as $op) {
+            try {
+                Codec::decodeTopic($op, "\x02" . str_repeat("\x00", 8));
+                $this->fail("$op decoded status 2");
+            } catch (InvalidArgumentException $e) {
+                $this->assertStringContainsString('ferry.topic', $e->getMessage());
+            }
+        }
+        $this->assertSame(['', "\x05"], Codec::encodeTopic('stats', ['sub_id' => null]));
+        $this->expectException(InvalidArgumentException::class);
+        Codec::decodeTopic('stats', "\x00{nope");
+    }
+
+    public function testTopicHelpersThroughAStub(): void
+    {
+        $stub = new class {
+            public array $calls = [];
+            public array $replies = [];
+
+            public function call(string $service, string $payload = '', array $options = []): string
+            {
+                $this->calls[] = [$service, $payload, $options];
+                return array_shift($this->replies);
+            }
+        };
+        $msg = fn(int $seq, string $subject, string $p): string => pack('Jn', $seq, strlen($subject)) . $subject
+            . pack('N', strlen($p)) . $p;
+        $stub->replies = [pack('CN', 0, 2), pack('CJ', 0, 9),
+            pack('CJN', 0, 2, 2) . $msg(3, 'a.b', 'x') . $msg(4, 'a.c', ''), pack('CJ', 1, 5), "\x03", "\x00", "\x03", "\x00{\"subscriptions\":1}", "\x03"];
+        $t = new Ferry\Servants\Topic($stub);
+        $this->assertSame(2, $t->publish('a.b', 'x'));
+        $this->assertSame(['ferry.topic', "\x01x", ['key' => 'a.b']], $stub->calls[0]);
+        $this->assertSame(9, $t->subscribe('a.*', ['group' => 'g', 'max_pending' => 2, 'policy' => 'close']));
+        $this->assertSame(['ferry.topic', "\x02\x01g\x00\x00\x00\x02\x01", ['key' => 'a.*']], $stub->calls[1]);
+        $this->assertSame(['messages' => [['seq' => 3, 'subject' => 'a.b', 'payload' => 'x'],
+            ['seq' => 4, 'subject' => 'a.c', 'payload' => '']], 'dropped' => 2],
+            $t->poll(9, ['wait_ms' => 1000, 'max_msgs' => 10]));
+        $this->assertSame(['deadline_ms' => 6000], $stub->calls[2][2]);
+        $this->assertSame(['messages' => [], 'dropped' => 5], $t->poll(9));
+        $this->assertSame(['deadline_ms' => 5000], $stub->calls[3][2]);
+        $this->assertNull($t->poll(9));
+        $this->assertTrue($t->unsubscribe(9));
+        $this->assertFalse($t->unsubscribe(9));
+        $this->assertSame(['subscriptions' => 1], $t->stats());
+        $this->assertSame("\x05", $stub->calls[7][1]);
+        $this->assertNull($t->stats(9));
+        $c = new Ferry\Client('127.0.0.1:1');
+        $this->assertSame($c->topic(), $c->topic());
+    }
+
+    public function testListenThroughAStub(): void
+    {
+        $stub = new class {
+            public array $calls = [];
+            public array $replies = [];
+
+            public function call(string $service, string $payload = '', array $options = []): string
+            {
+                $this->calls[] = [$service, $payload, $options];
+                $r = array_shift($this->replies);
+                if ($r instanceof Throwable) {
+                    throw $r;
+                }
+                return $r;
+            }
+        };
+        $msg = fn(int $seq, string $p): string => pack('Jn', $seq, 1) . 'x' . pack('N', strlen($p)) . $p;
+        $stub->replies = [pack('CJ', 0, 1), new Ferry\Exception\DeadlineException('cut short'),
+            pack('CJN', 0, 4, 2) . $msg(5, 'a') . $msg(6, 'fail'), "\x03", pack('CJ', 0, 2),
+            pack('CJN', 0, 0, 2) . $msg(1, 'b') . $msg(2, 'c'), "\x00"];
+        $t = new Ferry\Servants\Topic($stub);
+        $seen = [];
+        $gaps = [];
+        $errors = [];
+        $n = $t->listen('x', function (array $m) use (&$seen): void {
+            $seen[] = $m['payload'];
+            if ($m['payload'] === 'fail') {
+                throw new RuntimeException('no');
+            }
+        }, ['max' => 3, 'wait_ms' => 100, 'on_gap' => function ($d, $r) use (&$gaps): void {
+            $gaps[] = [$d, $r];
+        }, 'on_error' => function (Throwable $e, array $m) use (&$errors): void {
+            $errors[] = [$e->getMessage(), $m['seq']];
+        }]);
+        $this->assertSame(3, $n);
+        $this->assertSame(['a', 'fail', 'b'], $seen, 'c is the rest of an answer past max: lost');
+        $this->assertSame([[4, false], [0, true]], $gaps);
+        $this->assertSame([['no', 6]], $errors);
+        // subscribe, poll (DEADLINE), poll, poll (gone), subscribe, poll, unsubscribe of the second
+        $this->assertSame([2, 3, 3, 3, 2, 3, 4], array_map(fn($c) => ord($c[1][0]), $stub->calls));
+        $this->assertSame(2, unpack('J', $stub->calls[6][1], 1)[1]);
+        // until_empty and stop
+        $stub->calls = [];
+        $stub->replies = [pack('CJ', 0, 3), pack('CJ', 1, 0), "\x00"];
+        $this->assertSame(0, $t->listen('x', fn() => null, ['until_empty' => true, 'wait_ms' => 10]));
+        $stub->replies = [pack('CJ', 0, 3), "\x00"];
+        $this->assertSame(0, $t->listen('x', fn() => null, ['stop' => fn() => true]));
+        $this->expectException(InvalidArgumentException::class);
+        $t->listen('x', fn() => null, ['wait_ms' => 0]);
     }
 }

@@ -274,7 +274,7 @@ def _entry(e: Any, with_key: bool = True) -> dict[str, Any]:
 
 def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
     """DRIVER.md's servant command through client.cache / kv / id /
-    queue."""
+    queue / topic."""
     service, _, op = cmd.get("call", "").partition(".")
     a = cmd.get("args", {})
     dl = {"deadline_ms": cmd.get("deadline_ms")}
@@ -343,6 +343,8 @@ def servant(c: ferry.Client, cmd: dict[str, Any]) -> dict[str, Any]:
                                for e in w.events]}
     elif service == "queue":
         return queue_call(c, op, a, dl)
+    elif service == "topic":
+        return topic_call(c, op, a, dl)
     elif service == "id":
         if op == "next":
             return {"status": "OK", "ids": [str(i) for i in c.id.next(
@@ -419,6 +421,42 @@ def queue_call(c: ferry.Client, op: str, a: dict[str, Any],
         ok = getattr(h, op)(q, **dl)
         return {"status": "OK" if ok else "NOT_FOUND"}
     raise BadCommand(f"unknown queue call {op!r}")
+
+
+def topic_call(c: ferry.Client, op: str, a: dict[str, Any],
+               dl: dict[str, Any]) -> dict[str, Any]:
+    """DRIVER.md's topic.* servant calls through client.topic."""
+    h = c.topic
+    sub = int(a["sub_id"]) if "sub_id" in a else None
+    if op == "publish":
+        n = h.publish(a.get("subject", ""),
+                      bytes.fromhex(a.get("message_hex", "")), **dl)
+        return {"status": "OK", "receivers": n}
+    if op == "subscribe":
+        s = h.subscribe(a.get("pattern", ""), a.get("group"),
+                        a.get("max_pending", 0),
+                        a.get("policy", "drop_oldest"), **dl)
+        return {"status": "OK", "sub_id": str(s)}
+    if op == "poll":
+        got = h.poll(sub or 0, a.get("wait_ms", 0), a.get("max_msgs", 0),
+                     **dl)
+        if got is None:
+            return {"status": "NOT_FOUND"}
+        d: dict[str, Any] = {"status": "OK" if got.messages else "EMPTY",
+                             "dropped": str(got.dropped)}
+        if got.messages:
+            d["messages"] = [{"seq": str(m.seq), "subject": m.subject,
+                              "payload_hex": m.payload.hex()}
+                             for m in got.messages]
+        return d
+    if op == "unsubscribe":
+        return {"status": "OK" if h.unsubscribe(sub or 0, **dl)
+                else "NOT_FOUND"}
+    if op == "stats":
+        st = h.stats(sub, **dl)
+        return ({"status": "NOT_FOUND"} if st is None
+                else {"status": "OK", "stats": st})
+    raise BadCommand(f"unknown topic call {op!r}")
 
 
 def run_caller() -> int:

@@ -17,7 +17,8 @@ from .worker import Job, Worker
 from . import servants
 from .servants import (CacheItem, CacheWrite, IdParts, JobOutcome, KvEntry,
                        KvEvent, KvGet, KvRange, KvWatch, KvWrite, PeekEntry,
-                       PushResult, QueueJob)
+                       PushResult, QueueJob, TopicGap, TopicMessage,
+                       TopicPoll)
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 
@@ -26,5 +27,5 @@ __version__ = "0.1.0"
 __all__ = ["AsyncClient", "Client", "CallFuture", "Hello", "Job", "Worker", "PROTOCOL_VERSION",
            "servants", "CacheItem", "CacheWrite", "IdParts", "KvEntry", "KvEvent",
            "KvGet", "KvRange", "KvWatch", "KvWrite", "JobOutcome", "PeekEntry",
-           "PushResult", "QueueJob",
+           "PushResult", "QueueJob", "TopicGap", "TopicMessage", "TopicPoll",
            "__version__"] + list(_errors_all)

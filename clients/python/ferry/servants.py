@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Helpers for ferryd's built-in services ferry.cache, ferry.kv, ferry.id
-(docs/services.md) and ferry.queue (docs/queues.md): client.cache,
-client.kv, client.id and client.queue on Client and AsyncClient encode the
-request payloads and decode the replies.
+(docs/services.md), ferry.queue (docs/queues.md) and ferry.topic
+(docs/topics.md): client.cache, client.kv, client.id, client.queue and
+client.topic on Client and AsyncClient encode the request payloads and
+decode the replies.
 
     c = ferry.Client()
     cas = c.cache.set(b"user:1", b"alice", ttl_ms=60_000)
@@ -11,9 +12,13 @@ request payloads and decode the replies.
     ids = c.id.next(10)                     # list of int
     c.queue.push("mail", b"to:bob")         # PushResult(id, dup)
     job = c.queue.reserve("mail", wait_ms=10_000)   # QueueJob or None
+    c.topic.publish("orders.eu", b"o-17")    # receivers, an int
+    for m in c.topic.messages("orders.*"):   # TopicMessage or TopicGap
+        ...
 
 Statuses are returned, not raised: a cache miss or an EMPTY reserve is
-None, a refused write or a STALE ack a falsy result carrying its status.
+None, a refused write or a STALE ack a falsy result carrying its status,
+a poll of a subscription that is gone None.
 
 The encode_* / decode_* functions are the codec (tests/vectors/
 client_payloads.json); a malformed reply raises InvalidArgumentError.
@@ -29,10 +34,13 @@ import json
 import logging
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import (Any, AsyncIterator, Awaitable, Callable, Iterator,
+                    Mapping, NamedTuple, Sequence)
 
-from .errors import InvalidArgumentError
+from .errors import ConnectionError as _ConnectionError
+from .errors import DeadlineError, FerryError, InvalidArgumentError
 
 CACHE, KV, ID, QUEUE = "ferry.cache", "ferry.kv", "ferry.id", "ferry.queue"
 STATUS = {0: "OK", 1: "NOT_FOUND", 2: "NOT_STORED", 3: "EXISTS"}
@@ -58,6 +66,16 @@ _QUEUE_ALLOWED = {"push": ("OK",), "reserve": ("OK", "EMPTY"),
 PEEK_WHICH = {"ready": 0, "delayed": 1, "dead": 2, "reserved": 3}
 JOB_STATES = {0: "ready", 1: "delayed", 2: "reserved"}
 RELEASE_BACKOFF = 0xFFFFFFFF  # release's delay_ms: by the queue's backoff_ms
+TOPIC = "ferry.topic"
+TOPIC_OPS = {"publish": 1, "subscribe": 2, "poll": 3, "unsubscribe": 4,
+             "stats": 5}
+# ferry.queue's values; 2 (STALE) is no answer of ferry.topic.
+TOPIC_STATUS = {0: "OK", 1: "EMPTY", 3: "NOT_FOUND"}
+_TOPIC_ALLOWED = {"publish": ("OK",), "subscribe": ("OK",),
+                  "poll": ("OK", "EMPTY", "NOT_FOUND"),
+                  "unsubscribe": ("OK", "NOT_FOUND"),
+                  "stats": ("OK", "NOT_FOUND")}
+TOPIC_POLICY = {"drop_oldest": 0, "close": 1}
 
 
 def _b(v: bytes | str) -> bytes:
@@ -198,6 +216,36 @@ class PeekEntry:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class TopicMessage:
+    """A message of a subscription: seq is the subscription's own number
+    (from 1; a hole in them is where messages were dropped), subject the
+    subject it was published on."""
+    seq: int
+    subject: str
+    payload: bytes
+
+
+class TopicPoll(NamedTuple):
+    """A poll's answer: the messages (none when the wait passed) and
+    dropped, the messages ferryd dropped for the subscription since its
+    previous answer (told once). Unpacks as (messages, dropped)."""
+    messages: list[TopicMessage]
+    dropped: int
+
+
+@dataclass(frozen=True)
+class TopicGap:
+    """A gap notice of messages(): dropped messages were lost before the
+    next one (the subscriber was slow: its max_pending, or ferryd's
+    topic_max_bytes); or, with resubscribed True, the subscription had
+    expired (no poll for topic_idle_ms: a paused process, a connection
+    down that long) and was made again: an unknown number of messages may
+    have been missed (dropped 0)."""
+    dropped: int
+    resubscribed: bool = False
+
+
 # ------------------------------------------------------------ encode
 
 def _u(fmt: str, *v: int) -> bytes:
@@ -317,6 +365,40 @@ def encode_queue(op: str, queue: str | bytes | None, *,
                               separators=(",", ":")).encode()
     else:  # stats, pause, resume, purge, delete
         p = head
+    return key, p
+
+
+def encode_topic(op: str, *, subject: str | bytes | None = None,
+                 payload: bytes | str = b"",
+                 pattern: str | bytes | None = None,
+                 group: str | bytes | None = None, max_pending: int = 0,
+                 policy: str = "drop_oldest", sub_id: int | None = None,
+                 wait_ms: int = 0, max_msgs: int = 0) -> tuple[bytes, bytes]:
+    """The (routing key, payload) of a ferry.topic request: the key is
+    publish's subject or subscribe's pattern (ferryd checks them), empty
+    for the others. stats with sub_id None: the totals. A group over 255
+    bytes, an unknown policy or a number out of range raise ValueError."""
+    head = bytes([TOPIC_OPS[op]])
+    key = b""
+    if op == "publish":
+        key = _b(subject or b"")
+        p = head + _b(payload)
+    elif op == "subscribe":
+        key = _b(pattern or b"")
+        g = b"" if group is None else _b(group)
+        if len(g) > 255:
+            raise ValueError(f"group of {len(g)} bytes (at most 255)")
+        if policy not in TOPIC_POLICY:
+            raise ValueError(f"policy {policy!r}: one of "
+                             f"{', '.join(TOPIC_POLICY)}")
+        p = head + bytes([len(g)]) + g + _u("IB", max_pending,
+                                            TOPIC_POLICY[policy])
+    elif op == "poll":
+        p = head + _u("QII", sub_id or 0, wait_ms, max_msgs)
+    elif op == "unsubscribe":
+        p = head + _u("Q", sub_id or 0)
+    else:  # stats
+        p = head if sub_id is None else head + _u("Q", sub_id)
     return key, p
 
 
@@ -537,6 +619,52 @@ def decode_queue(op: str, data: bytes, queue: str = "") -> Any:
         return n
     r.end()
     return JobOutcome(s) if op in ("ack", "release", "bury") else True
+
+
+def decode_topic(op: str, data: bytes) -> Any:
+    """A ferry.topic reply: publish: receivers (int); subscribe: the
+    sub_id; poll: TopicPoll, or None (NOT_FOUND: no such subscription);
+    unsubscribe: True, or False (NOT_FOUND); stats: the JSON as a dict,
+    or None (NOT_FOUND). A malformed reply, or a status the op never
+    answers (or an OK poll without a message), raises
+    InvalidArgumentError."""
+    r = _R(TOPIC, op, data)
+    code = r.num("B", "status")
+    s = TOPIC_STATUS.get(code)
+    if s not in _TOPIC_ALLOWED[op]:
+        raise r.bad(f"status {s or code} is not an answer to {op}")
+    if s == "NOT_FOUND":
+        r.end()
+        return False if op == "unsubscribe" else None
+    if op == "publish":
+        n = r.num("I", "receivers")
+        r.end()
+        return n
+    if op == "subscribe":
+        n = r.num("Q", "sub_id")
+        r.end()
+        return n
+    if op == "poll":
+        dropped = r.num("Q", "dropped")
+        msgs: list[TopicMessage] = []
+        if s == "OK":
+            n = r.num("I", "n")
+            if n == 0:
+                raise r.bad("OK without a message (that is EMPTY)")
+            if n > len(r.d):
+                raise r.bad(f"n {n} larger than the payload")
+            for _ in range(n):
+                seq = r.num("Q", "seq")
+                subj = r.bytes(r.num("H", "subject_len"), "subject")
+                msgs.append(TopicMessage(
+                    seq, subj.decode("utf-8", "replace"),
+                    r.bytes(r.num("I", "len"), "payload")))
+        r.end()
+        return TopicPoll(msgs, dropped)
+    if op == "stats":
+        return _json_rest(r, op)
+    r.end()
+    return True
 
 
 # ----------------------------------------------------------- helpers
@@ -1039,9 +1167,200 @@ class AsyncQueue(Queue):
         return counts["handled"]
 
 
+POLL_SLACK_MS = 5000  # a poll's deadline: its wait and this
+MESSAGES_WAIT_MS = 25000  # messages()'s long poll, below topic_idle_ms
+_RETRY_MAX_S = 2.0  # messages(): the longest pause before polling again
+
+
+class Topic(_Base):
+    """ferry.topic: client.topic.publish(subject, payload), subscribe,
+    poll, unsubscribe, stats, and messages (a subscriber's loop). On an
+    AsyncClient every method returns an awaitable and messages is an
+    async iterator (AsyncTopic)."""
+
+    def _do(self, op: str, deadline_ms: int | None, **kw: Any) -> Any:
+        key, p = encode_topic(op, **kw)
+        return self._call(TOPIC, key, p, deadline_ms,
+                          lambda b: decode_topic(op, b))
+
+    def publish(self, subject: str, payload: bytes | str = b"", *,
+                deadline_ms: int | None = None) -> int:
+        """Publishes payload on subject (dot-separated tokens, not under
+        "ferry."); answers the number of subscriptions it reached (a
+        group counts once; 0: nobody listens, nothing is kept)."""
+        return self._do("publish", deadline_ms, subject=subject,
+                        payload=payload)
+
+    def subscribe(self, pattern: str, group: str | None = None,
+                  max_pending: int = 0, policy: str = "drop_oldest", *,
+                  deadline_ms: int | None = None) -> int:
+        """Subscribes to pattern ("*" one token, a last ">" the rest);
+        answers the sub_id. group: share the messages of (pattern, group)
+        with its other members, each message to one. max_pending: the
+        buffer (0: 1000, at most 65536); when it is full, policy
+        "drop_oldest" drops the oldest message (told as dropped), "close"
+        closes the subscription (its next poll: SlowConsumerError). Poll it
+        more often than topic_idle_ms (30 s) or it expires."""
+        return self._do("subscribe", deadline_ms, pattern=pattern,
+                        group=group, max_pending=max_pending, policy=policy)
+
+    def poll(self, sub_id: int, wait_ms: int = 0, max_msgs: int = 0, *,
+             deadline_ms: int | None = None) -> TopicPoll | None:
+        """Up to max_msgs (0: 1000) messages, oldest first, waiting up to
+        wait_ms (at most 600000) for the first: TopicPoll(messages,
+        dropped), messages empty when the wait passed; dropped is the gap
+        since the previous answer. None: the subscription is gone
+        (unsubscribed, expired, or closed and already told). A subscription
+        closed by policy "close" raises SlowConsumerError once. The call's
+        deadline defaults to wait_ms + 5 s. Keep one poll per subscription
+        in flight: a second one ends the first (empty)."""
+        return self._do("poll", deadline_ms or wait_ms + POLL_SLACK_MS,
+                        sub_id=sub_id, wait_ms=wait_ms, max_msgs=max_msgs)
+
+    def unsubscribe(self, sub_id: int, *,
+                    deadline_ms: int | None = None) -> bool:
+        """Drops the subscription and its buffer; False: it was gone."""
+        return self._do("unsubscribe", deadline_ms, sub_id=sub_id)
+
+    def stats(self, sub_id: int | None = None, *,
+              deadline_ms: int | None = None) -> dict[str, Any] | None:
+        """ferry.topic's totals (docs/topics.md; with "subs" for a caller
+        who may see internals), or with sub_id that subscription's object;
+        None: no such subscription."""
+        return self._do("stats", deadline_ms, sub_id=sub_id)
+
+    def messages(self, pattern: str, group: str | None = None,
+                 max_pending: int = 0, policy: str = "drop_oldest", *,
+                 wait_ms: int = MESSAGES_WAIT_MS, max_msgs: int = 0,
+                 stop: threading.Event | None = None
+                 ) -> Iterator[TopicMessage | TopicGap]:
+        """Subscribes to pattern and yields its messages as they come
+        (TopicMessage), with a TopicGap before the messages of an answer
+        that tells dropped ones, and TopicGap(0, resubscribed=True) when
+        the subscription had expired and was made again (messages may
+        have been missed). One poll of wait_ms is kept in flight while
+        the loop waits; take each message within topic_idle_ms (30 s) or
+        the subscription expires. A lost connection or a DEADLINE polls
+        again (the client reconnects by itself); other FerryErrors end the
+        loop, SlowConsumerError among them (policy "close": too slow). Ends
+        when stop is set (looked at twice a second, the poll in flight
+        cancelled) or the generator is closed (a break; with CPython at
+        once, else use contextlib.closing); it then unsubscribes.
+        Messages of an answer not yet yielded then are lost."""
+        if wait_ms < 1:
+            raise ValueError("wait_ms must be at least 1")  # would spin
+        encode_topic("poll", wait_ms=wait_ms, max_msgs=max_msgs)  # checked
+        sub_kw = {"pattern": pattern, "group": group,
+                  "max_pending": max_pending, "policy": policy}
+        sub = self.subscribe(**sub_kw)
+        pause = 0.0
+        try:
+            while stop is None or not stop.is_set():
+                _, p = encode_topic("poll", sub_id=sub, wait_ms=wait_ms,
+                                    max_msgs=max_msgs)
+                fut = self._c.submit(TOPIC, p,
+                                     deadline_ms=wait_ms + POLL_SLACK_MS)
+                try:
+                    while True:
+                        try:
+                            raw = fut.result(None if stop is None else 0.5)
+                            break
+                        except concurrent.futures.TimeoutError:
+                            if stop is not None and stop.is_set():
+                                fut.cancel()
+                                return
+                except (DeadlineError, _ConnectionError):
+                    if stop is not None and stop.wait(pause):
+                        return
+                    if stop is None:
+                        time.sleep(pause)
+                    pause = min(_RETRY_MAX_S, pause * 2 or 0.05)
+                    continue
+                pause = 0.0
+                got = decode_topic("poll", raw)
+                if got is None:
+                    sub = self.subscribe(**sub_kw)
+                    yield TopicGap(0, resubscribed=True)
+                    continue
+                if got.dropped:
+                    yield TopicGap(got.dropped)
+                for m in got.messages:
+                    yield m
+        finally:
+            try:
+                self.unsubscribe(sub)
+            except FerryError:
+                pass  # gone, or the client closed: it expires
+
+
+class AsyncTopic(Topic):
+    """client.topic on an AsyncClient: every method is awaited; messages
+    is an async iterator."""
+
+    async def messages(  # type: ignore[override]
+            self, pattern: str, group: str | None = None,
+            max_pending: int = 0, policy: str = "drop_oldest", *,
+            wait_ms: int = MESSAGES_WAIT_MS, max_msgs: int = 0,
+            stop: asyncio.Event | None = None
+    ) -> AsyncIterator[TopicMessage | TopicGap]:
+        """The async iterator of Topic.messages (async for m in ...):
+        the same messages and gap notices, one poll in flight while it
+        waits. Ends when stop is set (the poll in flight cancelled), the
+        task is cancelled, or the iterator is closed (aclose(), or
+        contextlib.aclosing around a loop that breaks); it then
+        unsubscribes."""
+        if wait_ms < 1:
+            raise ValueError("wait_ms must be at least 1")
+        encode_topic("poll", wait_ms=wait_ms, max_msgs=max_msgs)
+        sub_kw = {"pattern": pattern, "group": group,
+                  "max_pending": max_pending, "policy": policy}
+        sub = await self.subscribe(**sub_kw)
+        pause = 0.0
+        try:
+            while stop is None or not stop.is_set():
+                poll = asyncio.ensure_future(self.poll(
+                    sub, wait_ms, max_msgs))
+                try:
+                    if stop is not None:
+                        halt = asyncio.ensure_future(stop.wait())
+                        try:
+                            await asyncio.wait(
+                                {poll, halt},
+                                return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            halt.cancel()
+                        if not poll.done():
+                            poll.cancel()
+                            await asyncio.gather(poll,
+                                                 return_exceptions=True)
+                            return
+                    got = await poll
+                except (DeadlineError, _ConnectionError):
+                    await asyncio.sleep(pause)
+                    pause = min(_RETRY_MAX_S, pause * 2 or 0.05)
+                    continue
+                finally:
+                    if not poll.done():
+                        poll.cancel()
+                pause = 0.0
+                if got is None:
+                    sub = await self.subscribe(**sub_kw)
+                    yield TopicGap(0, resubscribed=True)
+                    continue
+                if got.dropped:
+                    yield TopicGap(got.dropped)
+                for m in got.messages:
+                    yield m
+        finally:
+            try:
+                await self.unsubscribe(sub)
+            except FerryError:
+                pass
+
+
 class ServantsMixin:
-    """client.cache, client.kv, client.id, client.queue (made on first
-    use)."""
+    """client.cache, client.kv, client.id, client.queue, client.topic
+    (made on first use)."""
 
     @property
     def cache(self) -> Cache:
@@ -1063,3 +1382,12 @@ class ServantsMixin:
                 getattr(self, "call", None)) else Queue
             q = self.__dict__.setdefault("_ferry_queue", cls(self))
         return q
+
+    @property
+    def topic(self) -> Topic:
+        t = self.__dict__.get("_ferry_topic")
+        if t is None:
+            cls = AsyncTopic if inspect.iscoroutinefunction(
+                getattr(self, "call", None)) else Topic
+            t = self.__dict__.setdefault("_ferry_topic", cls(self))
+        return t

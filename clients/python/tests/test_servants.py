@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""ferry.servants (client.cache / client.kv / client.id / client.queue): the
+"""ferry.servants (client.cache / kv / id / queue / topic): the
 codec against tests/vectors/client_payloads.json, shared with every
 client, and the helpers on Client and AsyncClient through a stub call."""
 import asyncio
@@ -52,6 +52,15 @@ def encode(service, op, a):
             if k + "_hex" in a:
                 kw[k] = hx(a[k + "_hex"])
         return S.encode_queue(op, a.get("queue"), **kw)
+    if service == "topic":
+        kw = {k: a[k] for k in ("subject", "pattern", "group",
+                                "max_pending", "policy", "wait_ms",
+                                "max_msgs") if k in a}
+        if "sub_id" in a:
+            kw["sub_id"] = int(a["sub_id"])
+        if "message_hex" in a:
+            kw["payload"] = hx(a["message_hex"])
+        return S.encode_topic(op, **kw)
     if op == "next":
         return S.encode_id("next", count=a["count"])
     return S.encode_id("decode", id=int(a["id"]))
@@ -85,6 +94,27 @@ def queue_canonical(op, r):
     if op in ("stats", "configure"):
         return {"status": "OK", "stats" if op == "stats" else "settings": r}
     return {"status": "OK", "moved" if op == "redrive" else "removed": str(r)}
+
+
+def topic_canonical(op, r):
+    """A decoded ferry.topic reply as client_payloads.json writes it."""
+    if op == "publish":
+        return {"status": "OK", "receivers": r}
+    if op == "subscribe":
+        return {"status": "OK", "sub_id": str(r)}
+    if op == "unsubscribe":
+        return {"status": "OK" if r else "NOT_FOUND"}
+    if r is None:
+        return {"status": "NOT_FOUND"}
+    if op == "stats":
+        return {"status": "OK", "stats": r}
+    d = {"status": "OK" if r.messages else "EMPTY",
+         "dropped": str(r.dropped)}
+    if r.messages:
+        d["messages"] = [{"seq": str(m.seq), "subject": m.subject,
+                          "payload_hex": m.payload.hex()}
+                         for m in r.messages]
+    return d
 
 
 def item(i):
@@ -133,6 +163,8 @@ def canonical(service, op, r):
                 "events": [{"type": e.type, **entry(e)} for e in r.events]}
     if service == "queue":
         return queue_canonical(op, r)
+    if service == "topic":
+        return topic_canonical(op, r)
     if op == "next":
         return {"status": "OK", "ids": [str(i) for i in r]}
     return {"status": "OK", "unix_ms": str(r.unix_ms), "node": r.node,
@@ -140,7 +172,7 @@ def canonical(service, op, r):
 
 
 DECODE = {"cache": S.decode_cache, "kv": S.decode_kv, "id": S.decode_id,
-          "queue": S.decode_queue}
+          "queue": S.decode_queue, "topic": S.decode_topic}
 
 
 class Vectors(unittest.TestCase):
@@ -200,6 +232,34 @@ class Vectors(unittest.TestCase):
         statuses = {v["result"]["status"] for v in VEC["replies"]
                     if v["service"] == "queue" and "result" in v}
         self.assertEqual(statuses, {"OK", "EMPTY", "STALE", "NOT_FOUND"})
+
+
+    def test_every_topic_op_has_vectors(self):
+        ops = set(S.TOPIC_OPS)
+        self.assertEqual({v["op"] for v in VEC["requests"]
+                          if v["service"] == "topic"}, ops)
+        self.assertEqual({v["op"] for v in VEC["replies"]
+                          if v["service"] == "topic"}, ops)
+        statuses = {v["result"]["status"] for v in VEC["replies"]
+                    if v["service"] == "topic" and "result" in v}
+        self.assertEqual(statuses, {"OK", "EMPTY", "NOT_FOUND"})
+
+    def test_topic_out_of_range_args(self):
+        with self.assertRaises(ValueError):
+            S.encode_topic("subscribe", pattern="a", group="g" * 256)
+        with self.assertRaises(ValueError):
+            S.encode_topic("subscribe", pattern="a", policy="block")
+        with self.assertRaises(ValueError):
+            S.encode_topic("subscribe", pattern="a", max_pending=1 << 32)
+        with self.assertRaises(ValueError):
+            S.encode_topic("poll", sub_id=-1)
+        with self.assertRaises(ValueError):
+            S.encode_topic("poll", sub_id=1, wait_ms=1 << 32)
+        self.assertEqual(S.encode_topic("stats", sub_id=0)[1].hex(),
+                         "050000000000000000")
+        for op in S.TOPIC_OPS:  # 2 (STALE) answers nothing of ferry.topic
+            with self.assertRaises(ferry.InvalidArgumentError):
+                S.decode_topic(op, hx("02"))
 
 
 class Stub:
@@ -305,9 +365,54 @@ class Helpers(unittest.TestCase):
         self.assertIsNone(j)
         self.assertIsInstance(c.queue, S.AsyncQueue)
 
+    def test_topic(self):
+        msgs = (struct.pack(">BQI", 0, 2, 2)
+                + struct.pack(">QH", 3, 3) + b"a.b" + struct.pack(">I", 1)
+                + b"x" + struct.pack(">QH", 4, 3) + b"a.c"
+                + struct.pack(">I", 0))
+        c = StubHelpers([struct.pack(">BI", 0, 2), struct.pack(">BQ", 0, 9),
+                         msgs, struct.pack(">BQ", 1, 5), hx("03"), hx("00"),
+                         hx("03"), hx("00") + b'{"subscriptions":1}',
+                         hx("03")])
+        self.assertEqual(c.topic.publish("a.b", b"x"), 2)
+        self.assertEqual(c.calls[0][0], "ferry.topic")
+        self.assertEqual(c.calls[0][2]["key"], b"a.b")
+        self.assertEqual(c.calls[0][1], b"\x01x")
+        self.assertEqual(c.topic.subscribe("a.*", group="g", max_pending=2,
+                                           policy="close"), 9)
+        self.assertEqual(c.calls[1][2]["key"], b"a.*")
+        self.assertEqual(c.calls[1][1], b"\x02\x01g\x00\x00\x00\x02\x01")
+        got = c.topic.poll(9, wait_ms=1000, max_msgs=10)
+        self.assertEqual(got, ferry.TopicPoll(
+            [ferry.TopicMessage(3, "a.b", b"x"),
+             ferry.TopicMessage(4, "a.c", b"")], 2))
+        messages, dropped = got
+        self.assertEqual((len(messages), dropped), (2, 2))
+        self.assertNotIn("key", c.calls[2][2])
+        self.assertEqual(c.calls[2][2]["deadline_ms"], 6000)
+        self.assertEqual(c.topic.poll(9), ferry.TopicPoll([], 5))
+        self.assertEqual(c.calls[3][2]["deadline_ms"], 5000)
+        self.assertIsNone(c.topic.poll(9))
+        self.assertTrue(c.topic.unsubscribe(9))
+        self.assertFalse(c.topic.unsubscribe(9))
+        self.assertEqual(c.topic.stats(), {"subscriptions": 1})
+        self.assertEqual(c.calls[7][1], b"\x05")
+        self.assertIsNone(c.topic.stats(9))
+        self.assertEqual(len(c.calls[8][1]), 9)
+
+    def test_topic_async(self):
+        c = AsyncStub([struct.pack(">BQ", 0, 4), struct.pack(">BQ", 1, 0)])
+
+        async def go():
+            return (await c.topic.subscribe("x"),
+                    await c.topic.poll(4, wait_ms=10))
+        sub, got = asyncio.run(go())
+        self.assertEqual((sub, got), (4, ferry.TopicPoll([], 0)))
+        self.assertIsInstance(c.topic, S.AsyncTopic)
+
     def test_real_clients_have_helpers(self):
         for cls in (ferry.Client, ferry.AsyncClient):
-            for name in ("cache", "kv", "id", "queue"):
+            for name in ("cache", "kv", "id", "queue", "topic"):
                 self.assertTrue(hasattr(cls, name))
 
 

@@ -998,6 +998,109 @@ drv_queue(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
     return o;
 }
 
+/* The topic.* servant calls (DRIVER.md) through the ferry_topic_* calls,
+ * or ferry_topic_call when a deadline is given. NULL with *err set when
+ * the call failed; BAD_COMMAND for an unknown op. */
+static json_t *
+drv_topic(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
+          struct ferry_reply *raw, ferry_err *err)
+{
+    static const char *const ops[] = {"",     "publish",     "subscribe",
+                                      "poll", "unsubscribe", "stats"};
+    const char *policy = drv_str(a, "policy", "drop_oldest");
+    struct ferry_topic_req q = {0};
+    struct ferry_topic_reply r;
+    uint8_t *payload;
+    json_t *o = NULL;
+
+    q.op = drv_op_code(ops, 6, op);
+    if (q.op == 0) {
+        return drv_bad("BAD_COMMAND", "unknown topic call");
+    }
+    q.subject = drv_str(a, "subject", "");
+    q.pattern = drv_str(a, "pattern", "");
+    q.group = drv_str(a, "group", NULL);
+    q.payload_len = drv_arg_bytes(a, "message_hex", &payload, NULL);
+    q.payload = payload;
+    q.max_pending = (uint32_t)drv_int(a, "max_pending", 0);
+    q.policy = strcmp(policy, "close") == 0         ? FERRY_TOPIC_CLOSE
+               : strcmp(policy, "drop_oldest") == 0 ? FERRY_TOPIC_DROP_OLDEST
+                                                    : 2; /* refused */
+    q.sub_id = drv_u64(a, "sub_id", 0);
+    q.wait_ms = (uint32_t)drv_int(a, "wait_ms", 0);
+    q.max_msgs = (uint32_t)drv_int(a, "max_msgs", 0);
+    switch (deadline != 0 ? 0 : q.op) {
+    case FERRY_TOPIC_PUBLISH:
+        *err = ferry_topic_publish(dc->c, q.subject, q.payload, q.payload_len,
+                                   raw, &r);
+        break;
+    case FERRY_TOPIC_SUBSCRIBE:
+        *err = ferry_topic_subscribe(dc->c, q.pattern, q.group, q.max_pending,
+                                     q.policy, raw, &r);
+        break;
+    case FERRY_TOPIC_POLL:
+        *err =
+            ferry_topic_poll(dc->c, q.sub_id, q.wait_ms, q.max_msgs, raw, &r);
+        break;
+    case FERRY_TOPIC_UNSUBSCRIBE:
+        *err = ferry_topic_unsubscribe(dc->c, q.sub_id, raw, &r);
+        break;
+    case FERRY_TOPIC_STATS:
+        *err = ferry_topic_stats(dc->c, q.sub_id, raw, &r);
+        break;
+    default:
+        *err = ferry_topic_call(dc->c, &q, deadline, raw, &r);
+    }
+    free(payload);
+    if (*err != FERRY_OK) {
+        return NULL;
+    }
+    o = drv_ok();
+    json_object_set_new(o, "status",
+                        json_string(ferry_topic_status_name(r.status)));
+    switch (q.op) {
+    case FERRY_TOPIC_PUBLISH:
+        json_object_set_new(o, "receivers", json_integer(r.receivers));
+        break;
+    case FERRY_TOPIC_SUBSCRIBE:
+        drv_set_u64(o, "sub_id", r.sub_id);
+        break;
+    case FERRY_TOPIC_POLL:
+        if (r.status != FERRY_TOPIC_NOT_FOUND) {
+            drv_set_u64(o, "dropped", r.dropped);
+        }
+        if (r.status == FERRY_TOPIC_OK) {
+            json_t *list = json_array();
+            struct ferry_topic_msg m;
+            size_t pos = 0;
+            while (ferry_topic_next(&r, &pos, &m)) {
+                json_t *i = json_object();
+                drv_set_u64(i, "seq", m.seq);
+                json_object_set_new(i, "subject",
+                                    json_stringn(m.subject, m.subject_len));
+                drv_set_hex(i, "payload_hex", m.payload, m.payload_len);
+                json_array_append_new(list, i);
+            }
+            json_object_set_new(o, "messages", list);
+        }
+        break;
+    case FERRY_TOPIC_STATS:
+        if (r.status == FERRY_TOPIC_OK) {
+            json_t *doc = json_loadb(r.json, r.json_len, 0, NULL);
+            if (doc == NULL) {
+                json_decref(o);
+                *err = FERRY_EINVALID_ARGUMENT;
+                return NULL;
+            }
+            json_object_set_new(o, "stats", doc);
+        }
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
 static json_t *
 drv_servant(struct drv_caller *dc, json_t *cmd)
 {
@@ -1229,6 +1332,8 @@ drv_servant(struct drv_caller *dc, json_t *cmd)
         }
     } else if (strncmp(call, "queue.", 6) == 0) {
         o = drv_queue(dc, call + 6, a, deadline, &raw, &err);
+    } else if (strncmp(call, "topic.", 6) == 0) {
+        o = drv_topic(dc, call + 6, a, deadline, &raw, &err);
     } else if (strcmp(call, "id.next") == 0) {
         struct ferry_id_reply r;
         err = ferry_id_next(dc->c, (uint32_t)drv_int(a, "count", 1), &raw, &r);

@@ -3,7 +3,8 @@
 // used as a program would use them. Never run.
 import { Client, Worker, FerryError, DeadlineError, CancelledError, Job, codec,
   CacheWrite, CacheItem, KvWrite, KvRange, KvWatch, IdParts, QueueJob, QueuePush, QueueResult,
-  QueueTouch, QueuePeekEntry, QueueStats, QueueSettings, Consumer, ConsumedJob } from '../../index';
+  QueueTouch, QueuePeekEntry, QueueStats, QueueSettings, Consumer, ConsumedJob, TopicPoll, TopicMessage, TopicGap,
+  TopicStats, TopicSubStats, Subscriber } from '../../index';
 
 async function caller(): Promise<string> {
   const c = new Client({ addr: '127.0.0.1:7700', heartbeatMs: 1000 });
@@ -89,7 +90,35 @@ async function queueUse(): Promise<bigint> {
     + all.queues.length + (set.max_deliveries || 0) + (paused ? 1 : 0) + cons.handled);
 }
 
+async function topicUse(): Promise<bigint> {
+  const c = new Client();
+  const n: number = await c.topic.publish('orders.eu', 'o-17');
+  const id: bigint = await c.topic.subscribe('orders.*', { group: 'billing', maxPending: 100, policy: 'close' });
+  const got: TopicPoll | null = await c.topic.poll(id, { waitMs: 25000, maxMsgs: 10 });
+  const first: TopicMessage | undefined = got ? got.messages[0] : undefined;
+  const gone: boolean = await c.topic.unsubscribe(id);
+  const all: TopicStats = await c.topic.stats();
+  const one: TopicSubStats | null = await c.topic.stats(id);
+  const ac = new AbortController();
+  for await (const m of c.topic.messages('orders.>', { waitMs: 1000, signal: ac.signal })) {
+    const item: TopicMessage | TopicGap = m;
+    if (item.kind === 'gap') {
+      void [item.dropped, item.resubscribed];
+      continue;
+    }
+    void [item.seq, item.subject, item.payload.length];
+    break;
+  }
+  const sub: Subscriber = c.topic.subscribe('orders.*', async (m: TopicMessage) => { void m.payload; }, { maxPending: 10 });
+  sub.on('gap', (dropped, resubscribed) => void [dropped, resubscribed]);
+  await sub.stop();
+  await sub.done;
+  return (got ? got.dropped : 0n) + (first ? first.seq : 0n) + BigInt(n + (gone ? 1 : 0) + (all.subscriptions || 0)
+    + (one ? one.pending : 0) + sub.received);
+}
+
 void caller;
 void queueUse;
+void topicUse;
 void servantsUse;
 void worker;

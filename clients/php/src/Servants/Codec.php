@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Servants/Codec.php - the payloads of ferryd's built-in services
- * ferry.cache, ferry.kv and ferry.id (docs/services.md) and ferry.queue
- * (docs/queues.md): encode a request to [routing key, payload], decode a
+ * ferry.cache, ferry.kv and ferry.id (docs/services.md), ferry.queue
+ * (docs/queues.md) and ferry.topic (docs/topics.md): encode a request to
+ * [routing key, payload], decode a
  * reply to plain arrays, every length checked first (a malformed reply:
  * InvalidArgumentException). A u64 is an int, or a decimal string when
  * above PHP_INT_MAX (a cas, an incr value or a queue's token may be; ids,
@@ -37,6 +38,11 @@ final class Codec
     public const JOB_STATES = ['ready', 'delayed', 'reserved'];
     /** RELEASE's delay that means "by the queue's backoff_ms". */
     public const RELEASE_BACKOFF = 0xffffffff;
+    public const TOPIC = 'ferry.topic';
+    /** ferry.queue's values; 2 (STALE) is no answer of ferry.topic. */
+    public const TOPIC_STATUS = ['OK', 'EMPTY', 'STALE', 'NOT_FOUND'];
+    public const TOPIC_OPS = ['publish' => 1, 'subscribe' => 2, 'poll' => 3, 'unsubscribe' => 4, 'stats' => 5];
+    public const TOPIC_POLICY = ['drop_oldest' => 0, 'close' => 1];
 
     private static function num(int $v, int $bits, string $what): int
     {
@@ -486,5 +492,114 @@ final class Codec
                 return $s === 'OK';
         }
         throw new InvalidArgumentException("unknown ferry.queue op $op");
+    }
+
+    /**
+     * A ferry.topic request: [routing key (publish's 'subject', subscribe's
+     * 'pattern'; ferryd checks them), payload]. $a: publish 'message';
+     * subscribe 'group' (at most 255 bytes), 'max_pending', 'policy'
+     * (drop_oldest, close); poll 'sub_id', 'wait_ms', 'max_msgs';
+     * unsubscribe 'sub_id'; stats 'sub_id' (absent or null: the totals).
+     *
+     * @return array{0: string, 1: string}
+     */
+    public static function encodeTopic(string $op, array $a = []): array
+    {
+        $code = self::TOPIC_OPS[$op] ?? throw new InvalidArgumentException("unknown ferry.topic op $op");
+        $p = chr($code);
+        $key = '';
+        $u32 = static fn(string $k): string => pack('N', self::num(self::int($a[$k] ?? 0, $k), 32, $k));
+        switch ($op) {
+            case 'publish':
+                $key = (string)($a['subject'] ?? '');
+                $p .= (string)($a['message'] ?? '');
+                break;
+            case 'subscribe':
+                $key = (string)($a['pattern'] ?? '');
+                $group = (string)($a['group'] ?? '');
+                $policy = $a['policy'] ?? 'drop_oldest';
+                $pol = self::TOPIC_POLICY[$policy] ?? throw new InvalidArgumentException(
+                    "policy must be drop_oldest or close, not $policy");
+                $p .= chr(self::num(strlen($group), 8, 'group length (at most 255 bytes)')) . $group
+                    . $u32('max_pending') . chr($pol);
+                break;
+            case 'poll':
+                $p .= self::u64($a['sub_id'] ?? 0, 'sub_id') . $u32('wait_ms') . $u32('max_msgs');
+                break;
+            case 'unsubscribe':
+                $p .= self::u64($a['sub_id'] ?? 0, 'sub_id');
+                break;
+            case 'stats':
+                if (isset($a['sub_id'])) {
+                    $p .= self::u64($a['sub_id'], 'sub_id');
+                }
+                break;
+        }
+        return [$key, $p];
+    }
+
+    /**
+     * A ferry.topic reply: publish the receivers (int); subscribe the
+     * sub_id; poll ['messages' => list of ['seq', 'subject', 'payload'],
+     * 'dropped'] (messages empty: EMPTY) or null (NOT_FOUND); unsubscribe
+     * bool (OK); stats the JSON as an array or null. A status the op never
+     * answers, or an OK poll without a message, is malformed.
+     */
+    public static function decodeTopic(string $op, string $b): mixed
+    {
+        $r = new Reader(self::TOPIC . " $op", $b, self::TOPIC_STATUS);
+        switch ($op) {
+            case 'publish':
+                $r->expect('OK');
+                $n = $r->u32('receivers');
+                $r->end();
+                return $n;
+            case 'subscribe':
+                $r->expect('OK');
+                $id = $r->u64('sub_id');
+                $r->end();
+                return $id;
+            case 'poll':
+                $s = $r->expect('OK', 'EMPTY', 'NOT_FOUND');
+                if ($s === 'NOT_FOUND') {
+                    $r->end();
+                    return null;
+                }
+                $dropped = $r->u64('dropped');
+                $messages = [];
+                if ($s === 'OK') {
+                    $n = $r->count('n');
+                    if ($n === 0) {
+                        throw $r->fail('OK without a message (that is EMPTY)');
+                    }
+                    for ($i = 0; $i < $n; $i++) {
+                        $seq = $r->u64('seq');
+                        $subject = $r->bytes($r->u16('subject_len'), 'subject');
+                        $messages[] = ['seq' => $seq, 'subject' => $subject,
+                            'payload' => $r->bytes($r->u32('len'), 'payload')];
+                    }
+                }
+                $r->end();
+                return ['messages' => $messages, 'dropped' => $dropped];
+            case 'unsubscribe':
+                $s = $r->expect('OK', 'NOT_FOUND');
+                $r->end();
+                return $s === 'OK';
+            case 'stats':
+                if ($r->expect('OK', 'NOT_FOUND') !== 'OK') {
+                    $r->end();
+                    return null;
+                }
+                try {
+                    $j = json_decode($r->rest(), true, 64, JSON_THROW_ON_ERROR | JSON_BIGINT_AS_STRING);
+                } catch (\JsonException $e) {
+                    throw $r->fail('the stats JSON: ' . $e->getMessage());
+                }
+                if (!is_array($j)) {
+                    throw $r->fail('the stats JSON is not an object');
+                }
+                return $j;
+        }
+        throw new InvalidArgumentException("unknown ferry.topic op $op");
     }
 }
