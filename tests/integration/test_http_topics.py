@@ -18,6 +18,7 @@ import time
 import promparse
 import topicwire as tw
 from ferrytest import (ERRORS, ConnClosed, FerryTestCase, http_req_bytes,
+                       recv_some,
                        http_request)
 
 T = "/v1/topics"
@@ -68,16 +69,8 @@ class SseClient:
             pass
 
     def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("nothing from the stream in time")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except socket.timeout:
-            raise TimeoutError("nothing from the stream in time") from None
-        except ConnectionResetError:
-            chunk = b""
+        chunk = recv_some(self.sock, deadline,
+                          "nothing from the stream in time")
         if not chunk:
             self.eof = True
             raise ConnClosed("stream closed by the server")

@@ -633,6 +633,22 @@ class ProtocolFailure(Exception):
     """The peer answered with something other than expected."""
 
 
+def recv_some(sock, deadline, late):
+    """What sock has, up to 1 MiB, waiting until deadline (monotonic);
+    b"" at end of stream or on a reset; TimeoutError(late) when nothing
+    came in time."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(late)
+    sock.settimeout(left)
+    try:
+        return sock.recv(1 << 20)
+    except socket.timeout:
+        raise TimeoutError(late) from None
+    except ConnectionResetError:
+        return b""
+
+
 class ConnClosed(Exception):
     """The peer closed the connection."""
 
@@ -731,16 +747,7 @@ class Conn:
 
     # -- frames in
     def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no frame in time")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except socket.timeout:
-            raise TimeoutError("no frame in time") from None
-        except ConnectionResetError:
-            chunk = b""
+        chunk = recv_some(self.sock, deadline, "no frame in time")
         if not chunk:
             self.eof = True
             raise ConnClosed("connection closed by peer")
