@@ -35,6 +35,10 @@ PKGS=(
     # The queue benchmark's peers (bench/queue_peers.sh; Redis above) and
     # the pub/sub benchmark's (NATS).
     beanstalkd nats-server
+    # The cluster (src/cluster/): etcd's v3 JSON gateway through libcurl's
+    # multi interface; its tests start a real etcd and put each ferryd in a
+    # network namespace of its own (ip netns, veth, a bridge).
+    etcd-server etcd-client libcurl4-openssl-dev iproute2
 )
 
 # The dashboard is bundled with npm at build time and its test drives
