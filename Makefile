@@ -49,6 +49,9 @@ H2O_LIBS     := $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || \
                   echo -lsystemd)
 LMDB_LIBS    := $(shell pkg-config --libs lmdb 2>/dev/null || echo -llmdb)
+CURL_LIBS    := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+XXHASH_LIBS  := $(shell pkg-config --libs libxxhash 2>/dev/null || \
+                  echo -lxxhash)
 
 # libferry: the codec, the pieces of core it needs (none of them libuv),
 # the client and worker. ferryd links these from libferry too.
@@ -76,6 +79,9 @@ SERVANTS_SRC := $(wildcard src/servants/*.c)
 TOPIC_SRC  := $(filter-out $(TOPIC_LIB),$(wildcard src/topic/*.c))
 # Durable queues on the store (ferry.queue); the codec is in libferry.
 QUEUE_SRC  := $(filter-out src/queue/queue_codec.c,$(wildcard src/queue/*.c))
+# The cluster (docs/cluster.md): etcd through libcurl on the loop,
+# membership, the vbucket map, peer links.
+CLUSTER_SRC := $(wildcard src/cluster/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -89,6 +95,7 @@ STORE_OBJ  := $(call obj,$(STORE_SRC))
 SERVANTS_OBJ := $(call obj,$(SERVANTS_SRC))
 TOPIC_OBJ  := $(call obj,$(TOPIC_SRC))
 QUEUE_OBJ  := $(call obj,$(QUEUE_SRC))
+CLUSTER_OBJ := $(call obj,$(CLUSTER_SRC))
 
 # The dashboard: web/ bundled by esbuild (npm) into $(BUILD)/web/, then
 # embedded in ferryd as byte arrays by scripts/embed_assets.py.
@@ -147,9 +154,10 @@ $(LIBFERRY_SO): $(PIC_OBJ) src/lib/libferry.map
 
 $(BUILD)/ferryd: $(call obj,src/ferryd.c) $(HTTP_OBJ) $(BROKER_OBJ) $(CORE_OBJ) \
                  $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) $(TOPIC_OBJ) $(QUEUE_OBJ) \
-                 $(LIBFERRY)
+                 $(CLUSTER_OBJ) $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(H2O_LIBS) $(UV_LIBS) $(INIH_LIBS) \
-	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
+	    $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) $(CURL_LIBS) \
+	    $(XXHASH_LIBS) -lm
 
 # The ferry command also uses core's histogram (ferry bench) and default
 # paths, and ferry cache / kv / id the payload codecs, none in libferry
@@ -198,10 +206,11 @@ $(BUILD)/bench_h2o_hello: $(call obj,bench/h2o_hello.c)
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(CORE_OBJ) \
                        $(filter-out %/src/ferryd.o,$(BROKER_OBJ)) \
                        $(HTTP_OBJ) $(SERVANTS_OBJ) $(CACHE_OBJ) $(STORE_OBJ) \
-                       $(TOPIC_OBJ) $(QUEUE_OBJ) $(LIBFERRY)
+                       $(TOPIC_OBJ) $(QUEUE_OBJ) $(CLUSTER_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(H2O_LIBS) $(UV_LIBS) \
-	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) -lm
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) $(LMDB_LIBS) \
+	    $(CURL_LIBS) $(XXHASH_LIBS) -lm
 
 # The trie alone, its allocations (the child maps' included) wrapped by
 # the test, which fails each in turn to check that a failed add leaves
