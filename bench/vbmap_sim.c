@@ -24,7 +24,7 @@
 
 #define SIM_MAX 1001
 
-static char bufs[SIM_MAX][32];
+static char bufs[SIM_MAX][48];
 static const char *names[SIM_MAX];
 
 static uint64_t
@@ -98,7 +98,7 @@ sim(size_t n, int builds, int changes)
             max_leave = moved > max_leave ? moved : max_leave;
             leaves++;
         } else {
-            char fresh[32];
+            char fresh[48];
 
             snprintf(fresh, sizeof(fresh), "joiner-%d.example", r);
             memcpy(rest, names, n * sizeof(*names));
