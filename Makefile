@@ -120,7 +120,8 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
         $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load \
-        $(BUILD)/bench_queue_load $(BUILD)/bench_pubsub_load
+        $(BUILD)/bench_queue_load $(BUILD)/bench_vbmap_sim \
+        $(BUILD)/bench_pubsub_load
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -190,6 +191,11 @@ $(BUILD)/bench_memcache_load: $(call obj,bench/memcache_load.c)
 # with core's histogram (that of ferry bench).
 $(BUILD)/bench_queue_load: $(call obj,bench/queue_load.c src/core/hist.c)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# The vbucket map's simulation (docs/benchmarks.md, "Cluster: the vbucket
+# map"): src/cluster/vbmap.c alone.
+$(BUILD)/bench_vbmap_sim: $(call obj,bench/vbmap_sim.c src/cluster/vbmap.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XXHASH_LIBS)
 
 # The fan-out benchmark's peer, nats-server (bench/pubsub_peers.sh).
 $(BUILD)/bench_pubsub_load: $(call obj,bench/pubsub_load.c src/core/hist.c)
