@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "broker/broker.h"
+#include "cluster/cluster.h"
 #include "servants/servants.h"
 #include "core/addr.h"
 #include "core/config.h"
@@ -54,6 +55,7 @@ struct ferryd {
     int signals;               /* stop signals seen */
     bool closed;               /* on_empty closed the handles */
     struct memcache_face *memcache; /* memcache_listen, or NULL */
+    struct cluster *cluster;   /* cluster_etcd set, else NULL */
 };
 
 /* Called when the binary side, then again when the HTTP side, has no
@@ -99,6 +101,14 @@ ferryd_on_stopped(struct broker *b)
 }
 
 static void
+ferryd_left(void *arg)
+{
+    struct ferryd *d = arg;
+
+    broker_shutdown(&d->broker);
+}
+
+static void
 ferryd_signal_cb(uv_signal_t *h, int signum)
 {
     struct ferryd *d = h->data;
@@ -111,7 +121,9 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
         if (d->loop.http != NULL) {
             http_server_stop_accepting(d->loop.http);
         }
-        broker_shutdown(&d->broker);
+        /* A node leaves its cluster first, so the others stop sending it
+         * work, then finishes what it holds. */
+        cluster_leave(d->cluster, ferryd_left, d);
         return;
     }
     log_warn("second signal, stopping at once");
@@ -434,6 +446,11 @@ main(int argc, char **argv)
             goto out_broker;
         }
     }
+    if (cluster_start(&d.broker, &d.cluster) != FERRY_OK) {
+        log_error("cluster: cannot start (see above)");
+        status = 1;
+        goto out_broker;
+    }
     ferryd_warn_open(&d.cfg);
     ferryd_start_watchdog(&d);
     log_info("ready");
@@ -454,6 +471,7 @@ out_broker:
         servants_close(&d.servants);
         uv_run(&d.loop.uv, UV_RUN_NOWAIT);
     }
+    cluster_stop(d.cluster);
     broker_release(&d.broker);
     memcache_close(d.memcache);
 out_loop:

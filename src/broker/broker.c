@@ -443,6 +443,17 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
         return;
     }
     be = svc->backend;
+    if (b->route != NULL) {
+        /* A cluster: this node, another, or answered already. */
+        int to = b->route(b, k, svc, flags, q, &be, &where);
+        if (to < 0) {
+            return;
+        }
+        flags &= (uint8_t)~BROKER_FORWARDED;
+        if (to > 0) {
+            goto record;
+        }
+    }
     if (be->ops->call != NULL) {
         broker_call(b, k, svc, flags, q, now, start_ns);
         return;
@@ -457,6 +468,7 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
     if (!be->ops->admit(be, k, svc, q, probe, &where)) {
         return;
     }
+record:
     r = pool_get(&b->req_pool);
     if (r == NULL) {
         goto out_nomem;
@@ -521,6 +533,9 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
         return;
     }
     k = sink_conn(caller, caller->id, id, s->internals, s->admin);
+    /* The hop mark is a peer's to give; every request of a peer has it. */
+    flags = s->role == FRAME_ROLE_PEER ? (uint8_t)(flags | BROKER_FORWARDED)
+                                       : (uint8_t)(flags & ~BROKER_FORWARDED);
     broker_submit_inline(b, &k, flags, q);
 }
 

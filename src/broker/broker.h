@@ -34,6 +34,11 @@
 
 struct config_changes;
 
+/* The REQUEST flag of a request a peer ferryd forwarded (the hop mark,
+ * docs/cluster.md): served on this node, never forwarded again. Only a
+ * peer link's requests carry it. */
+#define BROKER_FORWARDED 0x80u
+
 #define REQ_INLINE 200
 #define BROKER_BAD_NAME                                                        \
     "a service name must not hold control bytes" /* key+payload bytes a queued \
@@ -100,6 +105,25 @@ struct broker {
     bool stopped;               /* shutdown finished its work */
     struct timer grace;         /* ends the shutdown grace period */
     void (*on_stopped)(struct broker *b); /* set by main() */
+    /* Set by the cluster (NULL: a single node, and HELLOs with role
+     * peer are refused): a peer link's session is up, or closing. */
+    void (*on_peer_up)(struct broker *b, struct conn *c);
+    void (*on_peer_down)(struct broker *b, struct conn *c);
+    /*
+     * Set by the cluster: where a request of svc goes. 0: here, as
+     * without a cluster; 1: to *be (a peer link's backend) with *where
+     * for its start(); -1: answered already (FENCED, NOT_MY_VBUCKET,
+     * UNAVAILABLE). flags carry the hop mark of a request a peer
+     * forwarded (served here, never forwarded again).
+     */
+    int (*route)(struct broker *b, struct sink *k, struct service *svc,
+                 uint8_t flags, const struct frame_request *q,
+                 struct backend **be, void **where);
+    /* Set by the cluster: adds the other nodes' workers of svc to its
+     * object in ferry.services. */
+    int (*describe_remote)(struct broker *b, const struct service *svc,
+                           json_t *obj);
+    void *cluster; /* borrowed: the cluster's state, for these hooks */
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */
     ferry_err (*on_reload)(struct broker *b, struct config_changes *ch,

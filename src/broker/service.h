@@ -108,6 +108,8 @@ struct service {
                                           worker pool, an in-daemon
                                           service), never NULL */
     bool had_workers;                  /* a worker registered it once */
+    uint8_t cluster_kind;              /* the cluster's routing of it
+                                          (cluster_impl.h), 0 unknown */
     struct wreg **regs;                /* owned array of borrowed regs */
     size_t n_regs;                     /* registrations in regs */
     size_t cap_regs;                   /* slots in regs */

@@ -50,6 +50,29 @@ static const struct conn_ops session_worker_ops = {
     .closing = session_closing,
 };
 
+/* A peer ferryd's link, either side of it: it forwards requests (a caller
+ * whose window is cluster_peer_credit) and answers ours (a worker, never
+ * paused, so its answers keep flowing). */
+static ferry_err session_peer_frame(struct conn *c, const struct frame *f);
+static ferry_err session_peer_hello_ok(struct conn *c, const struct frame *f);
+static bool session_peer_can_read(const struct conn *c);
+static void session_peer_closing(struct conn *c);
+
+static const struct conn_ops session_peer_ops = {
+    .role = "peer",
+    .pause_on_high = false,
+    .frame = session_peer_frame,
+    .can_read = session_peer_can_read,
+    .closing = session_peer_closing,
+};
+
+const struct conn_ops session_peer_dial_ops = {
+    .role = "peer",
+    .pause_on_high = false,
+    .frame = session_peer_hello_ok,
+    .closing = session_hs_closing,
+};
+
 void
 session_send_too_big(struct conn *c, uint64_t id, size_t len)
 {
@@ -110,8 +133,9 @@ session_hs_closing(struct conn *c)
 static bool
 session_token_is_ok(const struct config *cfg, uint8_t role, struct slice token)
 {
-    const char *want =
-        role == FRAME_ROLE_WORKER ? cfg->worker_token : cfg->caller_token;
+    /* A peer ferryd gives work and takes it: it needs the worker token. */
+    const char *want = role != FRAME_ROLE_CALLER ? cfg->worker_token
+                                                 : cfg->caller_token;
     bool role_ok = access_token_matches(token.p, token.len, want);
     bool admin_ok = access_token_matches(token.p, token.len, cfg->admin_token);
 
@@ -155,8 +179,15 @@ session_hello(struct conn *c, const struct frame *f)
     }
     version = h.version < FERRY_PROTOCOL_VERSION ? h.version
                                                  : FERRY_PROTOCOL_VERSION;
+    if (h.role == FRAME_ROLE_PEER && b->on_peer_up == NULL) {
+        conn_fail(c, FERRY_EINVALID_ARGUMENT,
+                  "this ferryd is not in a cluster: no peer links");
+        return FERRY_OK;
+    }
     if (!session_token_is_ok(cfg, h.role, h.token)) {
-        const char *role = h.role == FRAME_ROLE_WORKER ? "worker" : "caller";
+        const char *role = h.role == FRAME_ROLE_WORKER ? "worker"
+                           : h.role == FRAME_ROLE_PEER ? "peer"
+                                                       : "caller";
         char msg[64];
         c->loop->auth_failures++;
         snprintf(msg, sizeof(msg), "invalid token for role '%s'", role);
@@ -198,9 +229,13 @@ session_hello(struct conn *c, const struct frame *f)
                                             cfg->default_deadline_ms, daemon));
     c->data = s;
     conn_set_ops(c, h.role == FRAME_ROLE_WORKER ? &session_worker_ops
+                    : h.role == FRAME_ROLE_PEER ? &session_peer_ops
                                                 : &session_caller_ops);
     conn_set_state(c, CONN_READY);
     conn_start_heartbeat(c, h.heartbeat_ms);
+    if (h.role == FRAME_ROLE_PEER) {
+        b->on_peer_up(b, c);
+    }
     log_debug("%s '%s' from '%s': hello, version %u, heartbeat %u ms, "
               "max_frame %u",
               c->ops->role, c->name, c->peer, (unsigned)version,
@@ -501,4 +536,123 @@ session_worker_frame(struct conn *c, const struct frame *f)
     default:
         return session_common_frame(c, f);
     }
+}
+
+/* ---- peer links ---- */
+
+static bool
+session_peer_can_read(const struct conn *c)
+{
+    const struct session *s = c->data;
+
+    return s == NULL || s->inflight.n < c->loop->cfg->cluster_peer_credit;
+}
+
+static void
+session_peer_closing(struct conn *c)
+{
+    struct broker *b = c->loop->broker;
+
+    if (c->data != NULL && b->on_peer_down != NULL) {
+        b->on_peer_down(b, c);
+    }
+    session_closing(c);
+}
+
+/* A peer's frames: its requests (REQUEST, CANCEL) as a caller's, and its
+ * answers to ours (REPLY, ERROR with an id) as a worker's. */
+static ferry_err
+session_peer_frame(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+
+    switch (f->type) {
+    case FRAME_REPLY:
+        broker_worker_reply(b, c, f->id, f->body);
+        return FERRY_OK;
+    case FRAME_ERROR: {
+        struct frame_error e;
+        if (f->id == 0) {
+            return session_common_frame(c, f);
+        }
+        if (frame_parse_error(f, &e) != FERRY_OK) {
+            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
+            return FERRY_OK;
+        }
+        broker_worker_error(b, c, f->id, &e);
+        return FERRY_OK;
+    }
+    case FRAME_REQUEST:
+    case FRAME_CANCEL:
+    case FRAME_PING:
+        return session_common_frame(c, f);
+    default: {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "unexpected %s from a peer",
+                 frame_type_name(f->type));
+        conn_fail(c, FERRY_EPROTO, msg);
+        return FERRY_OK;
+    }
+    }
+}
+
+ferry_err
+session_peer_hello(struct conn *c, const char *self)
+{
+    const struct config *cfg = c->loop->cfg;
+    struct slice name = slice_str(self);
+    struct slice token = slice_str(cfg->worker_token != NULL ? cfg->worker_token
+                                                             : "");
+    size_t n = frame_hello_size(FERRY_PROTOCOL_VERSION, name.len, token.len);
+    uint8_t *p = conn_out_prepare(c, n);
+
+    if (p == NULL) {
+        return FERRY_ENOMEM;
+    }
+    conn_out_commit(c, frame_write_hello(p, FERRY_PROTOCOL_VERSION,
+                                         FRAME_ROLE_PEER, cfg->heartbeat_ms,
+                                         cfg->max_frame, name, token));
+    return FERRY_OK;
+}
+
+/* The dialled peer's answer to our HELLO: the link is up. */
+static ferry_err
+session_peer_hello_ok(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+    struct frame_hello_ok h;
+    struct session *s;
+
+    if (f->type == FRAME_ERROR) {
+        struct frame_error e;
+        if (frame_parse_error(f, &e) == FERRY_OK) {
+            log_warn("peer at '%s' refused the link: %s %.*s", c->peer,
+                     ferry_errname((ferry_err)e.code), (int)e.msg.len,
+                     (const char *)e.msg.p);
+        }
+        conn_close(c, "peer refused HELLO");
+        return FERRY_OK;
+    }
+    if (f->type != FRAME_HELLO_OK || frame_parse_hello_ok(f, &h) != FERRY_OK) {
+        conn_fail(c, FERRY_EPROTO, "expected HELLO_OK");
+        return FERRY_OK;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        conn_fail(c, FERRY_ENOMEM, NULL);
+        return FERRY_OK;
+    }
+    s->conn = c;
+    s->b = b;
+    s->role = FRAME_ROLE_PEER;
+    s->max_frame = h.max_frame;
+    map_init(&s->inflight);
+    list_init(&s->held);
+    c->data = s;
+    conn_set_ops(c, &session_peer_ops);
+    conn_set_state(c, CONN_READY);
+    conn_start_heartbeat(c, h.heartbeat_ms);
+    log_debug("peer link to '%s' up", c->peer);
+    b->on_peer_up(b, c);
+    return FERRY_OK;
 }

@@ -50,6 +50,18 @@ struct session {
 extern const struct conn_ops session_handshake_ops;
 
 /*
+ * Peer links (docs/cluster.md): ferryd dials a peer with conn_connect()
+ * and these ops, sends session_peer_hello() once connected, and the
+ * peer's HELLO_OK makes the conn a peer session (b->on_peer_up). The
+ * accepting side gets there from HELLO with role PEER. A peer session
+ * forwards requests to this node like a caller (its window:
+ * cluster_peer_credit) and answers the ones forwarded to it like a
+ * worker; b->on_peer_down is called when it closes.
+ */
+extern const struct conn_ops session_peer_dial_ops;
+ferry_err session_peer_hello(struct conn *c, const char *self);
+
+/*
  * Stops giving worker conn c new requests; it finishes those it holds.
  * Its own DRAIN or an operator's drain-worker. why is for the log.
  */

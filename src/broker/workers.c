@@ -542,6 +542,10 @@ workers_describe(struct backend *be, const struct service *svc, json_t *obj)
     if (json_object_set_new(obj, "workers", workers) != 0) {
         return -1;
     }
+    if (be->b->describe_remote != NULL &&
+        be->b->describe_remote(be->b, svc, obj) != 0) {
+        return -1;
+    }
     return workers_set(obj, "credit", json_integer((json_int_t)credit));
 }
 

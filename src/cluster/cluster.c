@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.c - this node in the cluster: membership on etcd (members.h),
+ * the vbucket map computed from the member list, the directory of the
+ * other nodes' workers, and the broker's hooks (route.c, peers.c).
+ *
+ * The map is computed again on every join or leave, from the member list
+ * alone, so every node that saw the same list has the same map; its
+ * epoch is the etcd revision of that list. The directory is each
+ * member's published services ({"svc":{"workers":N,"credit":C}}); this
+ * node publishes its own every tick (250 ms) when it changed, and
+ * members.c coalesces the puts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/service.h"
+#include "broker/session.h"
+#include "cluster/cluster_impl.h"
+#include "cluster/members.h"
+#include "core/addr.h"
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#define CLUSTER_TICK_MS 250
+
+/* Vbuckets this node owns in m. */
+static unsigned
+cluster_owned_here(const struct cluster *c, const struct vbmap *m)
+{
+    uint16_t i = vbmap_index(m, c->self, strlen(c->self));
+
+    return i == VB_NONE ? 0 : vbmap_owned(m, i);
+}
+
+static void
+cluster_rebuild_map(struct cluster *c)
+{
+    size_t n = 0;
+    const struct member *m = members_list(c->members, &n);
+    const char **names = calloc(n > 0 ? n : 1, sizeof(*names));
+    struct vbmap next;
+
+    if (names == NULL) {
+        log_error("cluster: out of memory computing the vbucket map");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        names[i] = m[i].name;
+    }
+    if (vbmap_init(&next, names, n, members_epoch(c->members)) != FERRY_OK) {
+        log_error("cluster: cannot compute the vbucket map of %zu members", n);
+        free(names);
+        return;
+    }
+    free(names);
+    if (c->have_map) {
+        unsigned moved = vbmap_moved(&c->map, &next);
+        vbmap_release(&c->map);
+        log_info("cluster: %zu members at epoch %llu, %u vbuckets moved, "
+                 "%u here",
+                 n, (unsigned long long)next.epoch, moved,
+                 cluster_owned_here(c, &next));
+    } else {
+        log_info("cluster: %zu members at epoch %llu, %u vbuckets here", n,
+                 (unsigned long long)next.epoch, cluster_owned_here(c, &next));
+    }
+    c->map = next;
+    c->have_map = true;
+    c->map_builds++;
+}
+
+/* The directory: every member's published services, by node name. */
+static void
+cluster_rebuild_dir(struct cluster *c)
+{
+    size_t n = 0;
+    const struct member *m = members_list(c->members, &n);
+    json_t *dir = json_object();
+
+    if (dir == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].services != NULL) {
+            json_object_set(dir, m[i].name, m[i].services);
+        }
+    }
+    json_decref(c->dir);
+    c->dir = dir;
+}
+
+static void
+cluster_changed(void *ud, bool membership)
+{
+    struct cluster *c = ud;
+
+    if (membership || !c->have_map) {
+        cluster_rebuild_map(c);
+    }
+    cluster_rebuild_dir(c);
+    peers_sync(c);
+}
+
+static void
+cluster_fenced(void *ud, bool fenced)
+{
+    struct cluster *c = ud;
+
+    c->fenced = fenced;
+    if (fenced) {
+        log_warn("cluster: node '%s' fenced: its lease was not renewed in "
+                 "time; keyed requests get FENCED until it is a member again",
+                 c->self);
+    } else {
+        log_info("cluster: node '%s' is a member", c->self);
+    }
+}
+
+static void
+cluster_node_id(void *ud, uint32_t id)
+{
+    struct cluster *c = ud;
+
+    log_info("cluster: node '%s' holds node id %u", c->self, (unsigned)id);
+}
+
+/* This node's services of workers with their active workers and free
+ * credit, as the directory shows them. */
+static json_t *
+cluster_local_services(struct cluster *c)
+{
+    struct broker *b = c->b;
+    json_t *out = json_object();
+    size_t pos = 0;
+    void *val;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    while (smap_next(&b->services, &pos, &val)) {
+        struct service *svc = val;
+        uint64_t credit = 0;
+        size_t active = 0;
+        for (size_t i = 0; i < svc->n_regs; i++) {
+            const struct wreg *reg = svc->regs[i];
+            if (reg->worker->draining) {
+                continue;
+            }
+            active++;
+            if (reg->in_flight < reg->credit) {
+                credit += reg->credit - reg->in_flight;
+            }
+        }
+        if (active == 0 || svc->disabled) {
+            continue;
+        }
+        json_object_set_new(out, svc->name,
+                            json_pack("{s:I, s:I}", "workers",
+                                      (json_int_t)active, "credit",
+                                      (json_int_t)credit));
+    }
+    return out;
+}
+
+static void
+cluster_tick(struct timer *t)
+{
+    struct cluster *c = container_of(t, struct cluster, tick);
+    json_t *now = cluster_local_services(c);
+
+    if (now != NULL && (c->published == NULL || !json_equal(now, c->published))) {
+        members_publish(c->members, now);
+        json_decref(c->published);
+        c->published = now;
+    } else {
+        json_decref(now);
+    }
+    peers_dial(c);
+    loop_timer_start(c->loop, &c->tick, loop_now(c->loop) + CLUSTER_TICK_MS);
+}
+
+/* keyed_service's comma-separated names. */
+static ferry_err
+cluster_parse_keyed(struct cluster *c, const char *list)
+{
+    const char *p = list;
+
+    while (p != NULL && *p != '\0') {
+        size_t n = strcspn(p, ", ");
+        if (n > 0) {
+            char **v = realloc(c->keyed, (c->n_keyed + 1) * sizeof(*v));
+            if (v == NULL) {
+                return FERRY_ENOMEM;
+            }
+            c->keyed = v;
+            c->keyed[c->n_keyed] = strndup(p, n);
+            if (c->keyed[c->n_keyed] == NULL) {
+                return FERRY_ENOMEM;
+            }
+            c->n_keyed++;
+        }
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return FERRY_OK;
+}
+
+/* The address the others dial: cluster_advertise, else the first TCP
+ * listen address that is not a wildcard. */
+static ferry_err
+cluster_pick_addr(struct cluster *c, const struct config *cfg)
+{
+    if (cfg->cluster_advertise != NULL && cfg->cluster_advertise[0] != '\0') {
+        snprintf(c->addr, sizeof(c->addr), "%s", cfg->cluster_advertise);
+        return FERRY_OK;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        const char *a = cfg->listen[i];
+        if (strncmp(a, "unix:", 5) == 0 || strncmp(a, "0.0.0.0:", 8) == 0 ||
+            strncmp(a, "[::]:", 5) == 0) {
+            continue;
+        }
+        snprintf(c->addr, sizeof(c->addr), "%s", a);
+        return FERRY_OK;
+    }
+    log_error("cluster: no address for the peer links: set cluster_advertise "
+              "(listen has no TCP address other nodes can dial)");
+    return FERRY_EINVALID_ARGUMENT;
+}
+
+ferry_err
+cluster_start(struct broker *b, struct cluster **out)
+{
+    const struct config *cfg = b->cfg;
+    struct members_config mc;
+    struct members_hooks hooks = {cluster_changed, cluster_fenced,
+                                  cluster_node_id};
+    struct cluster *c;
+
+    *out = NULL;
+    if (cfg->cluster_etcd == NULL || cfg->cluster_etcd[0] == '\0' ||
+        strcmp(cfg->cluster_etcd, "none") == 0 ||
+        strcmp(cfg->cluster_etcd, "off") == 0) {
+        return FERRY_OK;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return FERRY_ENOMEM;
+    }
+    c->loop = b->loop;
+    c->b = b;
+    c->cfg = cfg;
+    c->fenced = true;
+    c->rng = (uint64_t)uv_hrtime() | 1;
+    c->fwd.ops = &cluster_fwd_ops;
+    c->fwd.b = b;
+    c->dir = json_object();
+    snprintf(c->self, sizeof(c->self), "%s", cfg->name);
+    timer_init(&c->tick, cluster_tick);
+    if (c->dir == NULL || cluster_pick_addr(c, cfg) != FERRY_OK ||
+        cluster_parse_keyed(c, cfg->keyed_service) != FERRY_OK) {
+        cluster_stop(c);
+        return FERRY_EINVALID_ARGUMENT;
+    }
+    mc.endpoints = cfg->cluster_etcd;
+    mc.cluster = cfg->cluster_name != NULL ? cfg->cluster_name : "ferry";
+    mc.name = c->self;
+    mc.addr = c->addr;
+    mc.http = cfg->http;
+    mc.lease_ms = cfg->cluster_lease_ms;
+    mc.preferred_node_id = (int)cfg->node_id;
+    b->cluster = c;
+    b->on_peer_up = peers_up;
+    b->on_peer_down = peers_down;
+    b->route = cluster_route;
+    b->describe_remote = cluster_describe_remote;
+    c->members = members_start(b->loop, &mc, &hooks, c);
+    if (c->members == NULL) {
+        cluster_stop(c);
+        return FERRY_ENOMEM;
+    }
+    loop_timer_start(c->loop, &c->tick, loop_now(c->loop) + CLUSTER_TICK_MS);
+    log_info("cluster: node '%s' (peer address %s) joining cluster '%s' on %s",
+             c->self, c->addr, mc.cluster, cfg->cluster_etcd);
+    *out = c;
+    return FERRY_OK;
+}
+
+static void
+cluster_left(void *ud)
+{
+    struct cluster *c = ud;
+
+    log_info("cluster: node '%s' left", c->self);
+    if (c->leave_done != NULL) {
+        void (*done)(void *) = c->leave_done;
+        c->leave_done = NULL;
+        done(c->leave_arg);
+    }
+}
+
+void
+cluster_leave(struct cluster *c, void (*done)(void *arg), void *arg)
+{
+    if (c == NULL || c->leaving) {
+        if (c == NULL) {
+            done(arg);
+        }
+        return;
+    }
+    c->leaving = true;
+    c->fenced = true;
+    c->leave_done = done;
+    c->leave_arg = arg;
+    members_leave(c->members, cluster_left);
+}
+
+void
+cluster_stop(struct cluster *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->b->cluster == c) {
+        c->b->cluster = NULL;
+        c->b->on_peer_up = NULL;
+        c->b->on_peer_down = NULL;
+        c->b->route = NULL;
+        c->b->describe_remote = NULL;
+    }
+    loop_timer_stop(c->loop, &c->tick);
+    members_stop(c->members);
+    if (c->have_map) {
+        vbmap_release(&c->map);
+    }
+    peers_release(c);
+    for (size_t i = 0; i < c->n_keyed; i++) {
+        free(c->keyed[i]);
+    }
+    free(c->keyed);
+    json_decref(c->published);
+    json_decref(c->dir);
+    free(c);
+}
+
+json_t *
+cluster_describe(const struct cluster *c)
+{
+    json_t *o, *peers, *counts;
+
+    if (c == NULL) {
+        return json_pack("{s:b}", "enabled", 0);
+    }
+    o = members_describe(c->members);
+    if (o == NULL) {
+        o = json_object();
+    }
+    peers = json_array();
+    counts = json_object();
+    if (o == NULL || peers == NULL || counts == NULL) {
+        json_decref(o);
+        json_decref(peers);
+        json_decref(counts);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->n_peers; i++) {
+        const struct peer *p = &c->peers[i];
+        json_array_append_new(
+            peers,
+            json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I}", "node",
+                      p->name, "addr", p->addr, "live", p->live, "link",
+                      peers_link(c, p) != NULL, "out", (json_int_t)p->out,
+                      "forwarded", (json_int_t)p->forwarded, "failed",
+                      (json_int_t)p->failed, "links", (json_int_t)p->links));
+    }
+    if (c->have_map) {
+        for (size_t i = 0; i < c->map.n; i++) {
+            json_object_set_new(
+                counts, c->map.members[i].name,
+                json_integer((json_int_t)vbmap_owned(&c->map, (uint16_t)i)));
+        }
+    }
+    json_object_set_new(o, "enabled", json_true());
+    json_object_set_new(o, "node", json_string(c->self));
+    json_object_set_new(o, "peer_addr", json_string(c->addr));
+    json_object_set_new(o, "fenced", json_boolean(c->fenced));
+    json_object_set_new(o, "epoch",
+                        json_integer(c->have_map ? (json_int_t)c->map.epoch
+                                                 : 0));
+    json_object_set_new(o, "vbuckets", counts);
+    json_object_set_new(o, "peers", peers);
+    json_object_set_new(
+        o, "counters",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "forwarded",
+                  (json_int_t)c->forwarded, "received", (json_int_t)c->received,
+                  "not_my_vbucket", (json_int_t)c->not_mine, "fenced",
+                  (json_int_t)c->fenced_refused, "unavailable",
+                  (json_int_t)c->unavailable, "map_builds",
+                  (json_int_t)c->map_builds));
+    return o;
+}

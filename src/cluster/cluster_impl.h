@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster_impl.h - what cluster.c (membership, the map, the directory),
+ * peers.c (the links) and route.c (where a request goes, and the backend
+ * that sends it over a link) share. Not for the rest of ferryd.
+ */
+#ifndef FERRY_CLUSTER_CLUSTER_IMPL_H
+#define FERRY_CLUSTER_CLUSTER_IMPL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/backend.h"
+#include "cluster/cluster.h"
+#include "cluster/vbmap.h"
+#include "core/timer.h"
+
+struct conn;
+struct loop;
+struct members;
+struct service;
+
+/* The REQUEST flag a node sets on what it forwards over a peer link: the
+ * receiver serves it here, never forwards it again (the hop mark). */
+#define CLUSTER_FORWARDED BROKER_FORWARDED
+
+/* One other node, known from the member list or from its link. */
+struct peer {
+    char *name;           /* owned: its node name */
+    char *addr;           /* owned: where its link is dialled, or NULL
+                             while it is not in the member list */
+    uint64_t conn;        /* its link's conn id, 0 while down */
+    bool live;            /* in the member list now */
+    uint32_t out;         /* our requests at it now */
+    uint64_t dial_at;     /* loop ms of the next dial, 0: now */
+    uint32_t backoff_ms;  /* the wait before the dial after that */
+    uint64_t forwarded;   /* requests sent to it */
+    uint64_t failed;      /* of them, ended by an error of its side */
+    uint64_t links;       /* times its link came up */
+};
+
+/* How a service is routed, found once per service. */
+enum cluster_kind {
+    CLUSTER_KIND_UNKNOWN = 0, /* not looked at yet */
+    CLUSTER_KIND_LOCAL = 1,   /* an in-daemon service with no key: here */
+    CLUSTER_KIND_PLAIN = 2,   /* workers: here, else a node with room */
+    CLUSTER_KIND_KEYED = 3    /* the owner of the key's vbucket */
+};
+
+struct cluster {
+    struct loop *loop;          /* borrowed */
+    struct broker *b;           /* borrowed */
+    const struct config *cfg;   /* borrowed */
+    struct members *members;    /* owned */
+    char self[256];             /* this node's name */
+    char addr[256];             /* its peer address */
+    struct backend fwd;         /* forwards over a peer link (route.c) */
+    struct peer *peers;         /* owned, n_peers of them */
+    size_t n_peers;             /* entries in peers */
+    size_t cap_peers;           /* room in peers */
+    struct vbmap map;           /* the vbucket map of the members */
+    bool have_map;              /* map built at least once */
+    bool fenced;                /* self-fenced: serves no vbucket */
+    struct timer tick;          /* redials and the directory's publish */
+    json_t *published;          /* owned: the services last published */
+    json_t *dir;                /* owned: node name -> its services, from
+                                   the member list */
+    char **keyed;               /* owned: keyed_service names */
+    size_t n_keyed;             /* entries in keyed */
+    uint64_t rng;               /* for the two random choices */
+    uint64_t forwarded;         /* requests sent over links */
+    uint64_t received;          /* requests peers forwarded here */
+    uint64_t not_mine;          /* NOT_MY_VBUCKET answered */
+    uint64_t fenced_refused;    /* FENCED answered */
+    uint64_t unavailable;       /* UNAVAILABLE answered */
+    uint64_t map_builds;        /* times the map was computed */
+    bool leaving;               /* cluster_leave() under way */
+    void (*leave_done)(void *arg); /* cluster_leave()'s */
+    void *leave_arg;            /* ... and its argument */
+};
+
+/* peers.c */
+struct peer *peers_find(struct cluster *c, const char *name);
+/* The member list changed: add the new, mark the gone, dial. */
+void peers_sync(struct cluster *c);
+/* Dials the links that are due (the tick). */
+void peers_dial(struct cluster *c);
+void peers_up(struct broker *b, struct conn *conn);
+void peers_down(struct broker *b, struct conn *conn);
+void peers_release(struct cluster *c);
+/* The link's conn of p when it is up, else NULL. */
+struct conn *peers_link(const struct cluster *c, const struct peer *p);
+
+/* route.c */
+extern const struct backend_ops cluster_fwd_ops;
+int cluster_route(struct broker *b, struct sink *k, struct service *svc,
+                  uint8_t flags, const struct frame_request *q,
+                  struct backend **be, void **where);
+int cluster_describe_remote(struct broker *b, const struct service *svc,
+                            json_t *obj);
+
+#endif

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * route.c - where a request goes in a cluster, and the backend that
+ * sends it over a peer link.
+ *
+ * Keyed services (ferry.cache, ferry.kv, ferry.queue and keyed_service)
+ * go to the owner of their routing key's vbucket: served here when this
+ * node owns it, forwarded once otherwise; a forwarded request whose
+ * vbucket this node does not own (its map is newer than the sender's) is
+ * answered NOT_MY_VBUCKET with the epoch. A fenced node serves no
+ * vbucket (FENCED). Services of workers are served here while a local
+ * worker has free credit; else by a node whose published directory shows
+ * free credit for them (two random choices, the one with more room);
+ * else here again (queued for a local worker, or NO_WORKER). In-daemon
+ * services without a key (echo, ferry.id, ferry.topic, ...) are always
+ * this node's. A request a peer forwarded is never forwarded again.
+ *
+ * The forwarding backend has the record hooks of backend.h: its record
+ * sits in the link's session's held list, so the link's REPLY or ERROR
+ * answers it like a worker's, and a link that closes fails it with
+ * WORKER_LOST (broker_worker_gone).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/broker_impl.h"
+#include "broker/session.h"
+#include "cluster/cluster_impl.h"
+#include "core/conn.h"
+#include "core/rand.h"
+
+static bool
+route_is_keyed_name(const struct cluster *c, const char *name)
+{
+    if (strcmp(name, "ferry.cache") == 0 || strcmp(name, "ferry.kv") == 0 ||
+        strcmp(name, "ferry.queue") == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < c->n_keyed; i++) {
+        if (strcmp(c->keyed[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static enum cluster_kind
+route_kind(const struct cluster *c, struct service *svc)
+{
+    if (svc->cluster_kind != CLUSTER_KIND_UNKNOWN) {
+        return (enum cluster_kind)svc->cluster_kind;
+    }
+    if (route_is_keyed_name(c, svc->name)) {
+        svc->cluster_kind = CLUSTER_KIND_KEYED;
+    } else if (svc->backend == &c->b->workers) {
+        svc->cluster_kind = CLUSTER_KIND_PLAIN;
+    } else {
+        svc->cluster_kind = CLUSTER_KIND_LOCAL;
+    }
+    return (enum cluster_kind)svc->cluster_kind;
+}
+
+/* Room node p has for svc: its published free credit less what we sent
+ * it, or 0. */
+static uint64_t
+route_room(const struct cluster *c, const struct peer *p, const char *svc)
+{
+    json_t *node = json_object_get(c->dir, p->name);
+    json_t *s = node != NULL ? json_object_get(node, svc) : NULL;
+    json_int_t credit, workers;
+
+    if (s == NULL || p->out >= c->cfg->cluster_peer_credit ||
+        peers_link(c, p) == NULL) {
+        return 0;
+    }
+    workers = json_integer_value(json_object_get(s, "workers"));
+    credit = json_integer_value(json_object_get(s, "credit"));
+    if (workers <= 0 || credit <= 0 || (uint64_t)credit <= p->out) {
+        return 0;
+    }
+    return (uint64_t)credit - p->out;
+}
+
+/* A node with room for svc, by two random choices; NULL when none. */
+static struct peer *
+route_pick_node(struct cluster *c, const struct service *svc)
+{
+    struct peer *best = NULL;
+    uint64_t best_room = 0;
+    size_t n = c->n_peers;
+
+    if (n == 0) {
+        return NULL;
+    }
+    if (n <= 4) {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t room = route_room(c, &c->peers[i], svc->name);
+            if (room > best_room) {
+                best = &c->peers[i];
+                best_room = room;
+            }
+        }
+        return best;
+    }
+    for (int i = 0; i < 2; i++) {
+        struct peer *p = &c->peers[rand_next(&c->rng) % n];
+        uint64_t room = route_room(c, p, svc->name);
+        if (room > best_room) {
+            best = p;
+            best_room = room;
+        }
+    }
+    if (best == NULL) {
+        /* Both choices had none: look at all before giving up. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t room = route_room(c, &c->peers[i], svc->name);
+            if (room > best_room) {
+                best = &c->peers[i];
+                best_room = room;
+            }
+        }
+    }
+    return best;
+}
+
+static int
+route_keyed(struct cluster *c, struct sink *k, struct service *svc,
+            uint8_t flags, const struct frame_request *q, struct backend **be,
+            void **where)
+{
+    struct broker *b = c->b;
+    char msg[256];
+    const char *owner;
+    struct peer *p;
+    uint16_t vb;
+
+    if (c->fenced || !c->have_map) {
+        c->fenced_refused++;
+        snprintf(msg, sizeof(msg),
+                 "node '%.64s' is not a cluster member now (its etcd lease "
+                 "is not renewed): it serves no vbucket; try another node",
+                 c->self);
+        service_count_error(svc, FERRY_EFENCED);
+        sink_error_code(b, k, FERRY_EFENCED, msg);
+        return -1;
+    }
+    vb = vb_of_key(q->key.p, q->key.len);
+    owner = vbmap_owner(&c->map, vb);
+    if (owner == NULL || strcmp(owner, c->self) == 0) {
+        return 0;
+    }
+    if ((flags & CLUSTER_FORWARDED) != 0) {
+        c->not_mine++;
+        snprintf(msg, sizeof(msg),
+                 "vbucket %u is node '%.64s''s at epoch=%llu, not this "
+                 "node's",
+                 (unsigned)vb, owner, (unsigned long long)c->map.epoch);
+        service_count_error(svc, FERRY_ENOT_MY_VBUCKET);
+        sink_error_code(b, k, FERRY_ENOT_MY_VBUCKET, msg);
+        return -1;
+    }
+    p = peers_find(c, owner);
+    if (p == NULL || peers_link(c, p) == NULL) {
+        c->unavailable++;
+        snprintf(msg, sizeof(msg),
+                 "vbucket %u's node '%.64s' is unreachable from here; "
+                 "try again",
+                 (unsigned)vb, owner);
+        service_count_error(svc, FERRY_EUNAVAILABLE);
+        sink_error_code(b, k, FERRY_EUNAVAILABLE, msg);
+        return -1;
+    }
+    if (p->out >= c->cfg->cluster_peer_credit) {
+        service_count_error(svc, FERRY_EOVERLOADED);
+        sink_error_code(b, k, FERRY_EOVERLOADED,
+                        "the owner's peer link is full (cluster_peer_credit)");
+        return -1;
+    }
+    *be = &c->fwd;
+    *where = p;
+    return 1;
+}
+
+int
+cluster_route(struct broker *b, struct sink *k, struct service *svc,
+              uint8_t flags, const struct frame_request *q,
+              struct backend **be, void **where)
+{
+    struct cluster *c = b->cluster;
+    struct peer *p;
+
+    if ((flags & CLUSTER_FORWARDED) != 0) {
+        c->received++;
+    }
+    switch (route_kind(c, svc)) {
+    case CLUSTER_KIND_KEYED:
+        if (q->key.len > 0) {
+            return route_keyed(c, k, svc, flags, q, be, where);
+        }
+        /* A keyed user service called without a key: as a plain one;
+         * ferry.cache's GET_MANY and the like: here. */
+        if (svc->backend != &b->workers) {
+            return 0;
+        }
+        break;
+    case CLUSTER_KIND_PLAIN:
+        break;
+    default:
+        return 0;
+    }
+    if ((flags & CLUSTER_FORWARDED) != 0 || c->n_peers == 0) {
+        return 0;
+    }
+    /* Local workers first while one has room. */
+    if (svc->queued == 0 &&
+        service_pick(svc, &b->rng,
+                     frame_request_size(svc->name_len, q->key.len,
+                                        q->payload.len)) != NULL) {
+        return 0;
+    }
+    p = route_pick_node(c, svc);
+    if (p == NULL) {
+        return 0;
+    }
+    *be = &c->fwd;
+    *where = p;
+    return 1;
+}
+
+/* ---- the forwarding backend ---- */
+
+static struct peer *
+fwd_peer_of(struct cluster *c, uint64_t conn_id)
+{
+    for (size_t i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].conn == conn_id) {
+            return &c->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+fwd_start(struct backend *be, struct req *r, void *where,
+          const struct frame_request *q)
+{
+    struct cluster *c = container_of(be, struct cluster, fwd);
+    struct broker *b = c->b;
+    struct peer *p = where;
+    struct conn *link = peers_link(c, p);
+    struct slice name = {(const uint8_t *)r->svc->name, r->svc->name_len};
+    uint64_t now = loop_now(b->loop);
+    uint64_t left = r->deadline > now ? r->deadline - now : 1;
+    struct session *s;
+    uint8_t *out;
+    size_t size;
+
+    r->state = REQ_AT_WORKER; /* on no list yet */
+    if (link == NULL) {
+        broker_req_fail(b, r, FERRY_EUNAVAILABLE,
+                        slice_str("the node's peer link went down"));
+        return;
+    }
+    size = frame_request_size(name.len, q->key.len, q->payload.len);
+    out = conn_out_prepare(link, size);
+    if (out == NULL) {
+        broker_req_fail(b, r, FERRY_EOVERLOADED,
+                        slice_str("the node's peer link takes no more now"));
+        return;
+    }
+    conn_out_commit(link, frame_write_request(out, r->id,
+                                              r->flags | CLUSTER_FORWARDED,
+                                              (uint32_t)left, name, q->key,
+                                              q->payload));
+    s = link->data;
+    r->reg = NULL;
+    r->worker_conn = link->id;
+    r->sent_at = now;
+    list_push_back(&s->held, &r->node);
+    s->held_count++;
+    p->out++;
+    p->forwarded++;
+    c->forwarded++;
+    if (loop_timer_start(b->loop, &r->tm, r->deadline) != FERRY_OK) {
+        broker_req_fail_code(b, r, FERRY_ENOMEM);
+    }
+}
+
+static void
+fwd_cancel(struct backend *be, struct req *r)
+{
+    struct conn *link;
+
+    if (r->state != REQ_AT_WORKER) {
+        return;
+    }
+    link = loop_conn(be->b->loop, r->worker_conn);
+    if (link != NULL) {
+        conn_send_empty(link, FRAME_CANCEL, r->id);
+    }
+}
+
+static void
+fwd_timer(struct backend *be, struct req *r, uint64_t now)
+{
+    (void)now;
+    fwd_cancel(be, r);
+    broker_req_fail_code(be->b, r, FERRY_EDEADLINE);
+}
+
+static void
+fwd_release(struct backend *be, struct req *r)
+{
+    struct cluster *c = container_of(be, struct cluster, fwd);
+    struct conn *link = loop_conn(c->loop, r->worker_conn);
+    struct peer *p;
+
+    if (r->worker_conn == 0) {
+        return;
+    }
+    if (link != NULL && link->data != NULL) {
+        ((struct session *)link->data)->held_count--;
+    }
+    p = fwd_peer_of(c, r->worker_conn);
+    if (p != NULL && p->out > 0) {
+        p->out--;
+    }
+}
+
+const struct backend_ops cluster_fwd_ops = {
+    .kind = "peer",
+    .start = fwd_start,
+    .timer = fwd_timer,
+    .cancel = fwd_cancel,
+    .release = fwd_release,
+};
+
+int
+cluster_describe_remote(struct broker *b, const struct service *svc,
+                        json_t *obj)
+{
+    struct cluster *c = b->cluster;
+    json_t *nodes = json_array();
+    const char *name;
+    json_t *node;
+
+    if (nodes == NULL) {
+        return -1;
+    }
+    json_object_foreach(c->dir, name, node) {
+        json_t *s = json_object_get(node, svc->name);
+        json_t *row;
+        if (s == NULL || strcmp(name, c->self) == 0) {
+            continue;
+        }
+        row = json_pack("{s:s, s:O, s:O}", "node", name, "workers",
+                        json_object_get(s, "workers"), "credit",
+                        json_object_get(s, "credit"));
+        if (row == NULL || json_array_append_new(nodes, row) != 0) {
+            json_decref(nodes);
+            return -1;
+        }
+    }
+    return json_object_set_new(obj, "nodes", nodes);
+}
