@@ -38,46 +38,46 @@ enum etcd_kind {
 
 /* One socket curl asked us to watch; owned by its etcd, freed on close. */
 struct etcd_sock {
-    uv_poll_t poll;    /* its readiness */
-    curl_socket_t fd;  /* curl's socket */
-    struct etcd *e;    /* borrowed: the client */
-    struct list link;  /* on e->socks */
+    uv_poll_t poll;   /* its readiness */
+    curl_socket_t fd; /* curl's socket */
+    struct etcd *e;   /* borrowed: the client */
+    struct list link; /* on e->socks */
 };
 
 /* Owned by whoever called etcd_new. */
 struct etcd {
-    struct loop *l;       /* borrowed */
-    CURLM *multi;         /* owned: every call's transfer */
-    char **endpoints;     /* owned: "http://h:p" each */
-    size_t n_endpoints;   /* entries of endpoints */
-    size_t cur;           /* the endpoint calls go to */
-    uint32_t timeout_ms;  /* of each call but a watch */
-    struct timer timer;   /* curl's timeout, on the loop's heap */
-    struct list calls;    /* every call not yet freed */
-    struct list socks;    /* every etcd_sock not yet closing */
-    unsigned busy;        /* etcd_dispatch frames running */
-    bool dead;            /* etcd_free called while busy */
+    struct loop *l;      /* borrowed */
+    CURLM *multi;        /* owned: every call's transfer */
+    char **endpoints;    /* owned: "http://h:p" each */
+    size_t n_endpoints;  /* entries of endpoints */
+    size_t cur;          /* the endpoint calls go to */
+    uint32_t timeout_ms; /* of each call but a watch */
+    struct timer timer;  /* curl's timeout, on the loop's heap */
+    struct list calls;   /* every call not yet freed */
+    struct list socks;   /* every etcd_sock not yet closing */
+    unsigned busy;       /* etcd_dispatch frames running */
+    bool dead;           /* etcd_free called while busy */
 };
 
 /* One POST; owned by its etcd. */
 struct etcd_call {
-    struct etcd *e;            /* borrowed */
-    struct list link;          /* on e->calls */
-    enum etcd_kind kind;       /* what it asks */
-    CURL *easy;                /* owned: its transfer */
-    struct curl_slist *hdrs;   /* owned: Content-Type */
-    const char *path;          /* "/v3/kv/put": static */
-    char *body;                /* owned: the JSON request */
-    char *url;                 /* owned: endpoint + path */
-    char *in;                  /* owned: the response so far */
-    size_t in_len;             /* bytes in in */
-    size_t in_cap;             /* room of in */
-    size_t tries;              /* endpoints tried */
-    bool in_multi;             /* easy added to e->multi */
-    bool over;                 /* the response passed its bound */
-    bool done;                 /* ended; freed when dispatch unwinds */
-    etcd_cb cb;                /* the end of a call but a watch */
-    void *ud;                  /* of cb or the hooks */
+    struct etcd *e;                /* borrowed */
+    struct list link;              /* on e->calls */
+    enum etcd_kind kind;           /* what it asks */
+    CURL *easy;                    /* owned: its transfer */
+    struct curl_slist *hdrs;       /* owned: Content-Type */
+    const char *path;              /* "/v3/kv/put": static */
+    char *body;                    /* owned: the JSON request */
+    char *url;                     /* owned: endpoint + path */
+    char *in;                      /* owned: the response so far */
+    size_t in_len;                 /* bytes in in */
+    size_t in_cap;                 /* room of in */
+    size_t tries;                  /* endpoints tried */
+    bool in_multi;                 /* easy added to e->multi */
+    bool over;                     /* the response passed its bound */
+    bool done;                     /* ended; freed when dispatch unwinds */
+    etcd_cb cb;                    /* the end of a call but a watch */
+    void *ud;                      /* of cb or the hooks */
     struct etcd_watch_hooks hooks; /* of a watch */
     struct etcd_splitter split;    /* of a watch's body */
     char errbuf[CURL_ERROR_SIZE];  /* curl's message */
@@ -462,8 +462,7 @@ etcd_result_release(struct etcd_result *r)
 
 static ferry_err
 etcd_result_decode(enum etcd_kind kind, const char *body, size_t len,
-                   long status, struct etcd_result *r,
-                   char msg[ETCD_MSG_SIZE])
+                   long status, struct etcd_result *r, char msg[ETCD_MSG_SIZE])
 {
     json_t *o, *top, *kvs;
     json_error_t jerr;
@@ -499,7 +498,8 @@ etcd_result_decode(enum etcd_kind kind, const char *body, size_t len,
     switch (kind) {
     case ETCD_GRANT:
     case ETCD_KEEPALIVE:
-        if (!etcd_get_i64(o, "ID", &r->id) || !etcd_get_i64(o, "TTL", &r->ttl)) {
+        if (!etcd_get_i64(o, "ID", &r->id) ||
+            !etcd_get_i64(o, "TTL", &r->ttl)) {
             etcd_msg(msg, "etcd: %s", "malformed lease");
             goto out;
         }
@@ -661,8 +661,8 @@ etcd_write_cb(char *data, size_t size, size_t nmemb, void *ud)
     struct etcd_call *c = ud;
     size_t n = size * nmemb;
     /* A watch keeps at most one object and the next chunk pending. */
-    size_t limit = c->kind == ETCD_WATCH ? 2 * ETCD_RESPONSE_MAX
-                                         : ETCD_RESPONSE_MAX;
+    size_t limit =
+        c->kind == ETCD_WATCH ? 2 * ETCD_RESPONSE_MAX : ETCD_RESPONSE_MAX;
 
     if (n > limit || c->in_len > limit - n) {
         c->over = true;
@@ -819,8 +819,8 @@ etcd_watch_pump(struct etcd_call *c)
             err = FERRY_EPROTO;
             compact = 0;
         } else {
-            err = etcd_watch_decode(c->in, used, &c->hooks, c->ud, &compact,
-                                    msg);
+            err =
+                etcd_watch_decode(c->in, used, &c->hooks, c->ud, &compact, msg);
             memmove(c->in, c->in + used, c->in_len - used);
             c->in_len -= used;
             etcd_splitter_init(&c->split, ETCD_RESPONSE_MAX);
@@ -891,8 +891,8 @@ etcd_call_end(struct etcd_call *c, CURLcode rc)
     }
     if (err == FERRY_OK) {
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-        err = etcd_result_decode(c->kind, c->in ? c->in : "", c->in_len,
-                                 status, &r, msg);
+        err = etcd_result_decode(c->kind, c->in ? c->in : "", c->in_len, status,
+                                 &r, msg);
         if (err == FERRY_OK) {
             c->cb(c->ud, FERRY_OK, NULL, &r);
             etcd_result_release(&r);
@@ -995,8 +995,8 @@ etcd_new(struct loop *l, const char *endpoints, uint32_t timeout_ms)
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '/')) {
             len--;
         }
-        if (len <= 7 || (strncmp(p, "http://", 7) != 0 &&
-                         strncmp(p, "https://", 8) != 0)) {
+        if (len <= 7 ||
+            (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0)) {
             goto out_free;
         }
         eps = realloc(e->endpoints, (e->n_endpoints + 1) * sizeof(*eps));

@@ -51,13 +51,13 @@ struct etcd_kv {
 
 /* What a call returns; valid only during its callback. */
 struct etcd_result {
-    uint64_t revision;    /* header.revision */
-    int64_t id;           /* lease grant: the lease */
-    int64_t ttl;          /* lease grant and keepalive: seconds (0: lost) */
-    bool succeeded;       /* txn: the compares held */
-    struct etcd_kv *kvs;  /* range: owned array */
-    size_t n_kvs;         /* entries of kvs */
-    uint64_t deleted;     /* delete range: keys deleted */
+    uint64_t revision;   /* header.revision */
+    int64_t id;          /* lease grant: the lease */
+    int64_t ttl;         /* lease grant and keepalive: seconds (0: lost) */
+    bool succeeded;      /* txn: the compares held */
+    struct etcd_kv *kvs; /* range: owned array */
+    size_t n_kvs;        /* entries of kvs */
+    uint64_t deleted;    /* delete range: keys deleted */
 };
 
 enum etcd_event_type { ETCD_EVENT_PUT = 0, ETCD_EVENT_DELETE = 1 };
@@ -135,8 +135,8 @@ struct etcd_call *etcd_delete(struct etcd *e, const char *key, size_t key_len,
  * create_revision is 0): r->succeeded says whether it was claimed.
  */
 struct etcd_call *etcd_claim(struct etcd *e, const char *key, size_t key_len,
-                             const char *value, size_t value_len,
-                             int64_t lease, etcd_cb cb, void *ud);
+                             const char *value, size_t value_len, int64_t lease,
+                             etcd_cb cb, void *ud);
 /*
  * Watches every key under prefix from start_revision (0: from now). No
  * timeout; it runs until etcd_cancel, or until hooks->ended.
@@ -147,20 +147,20 @@ struct etcd_call *etcd_watch(struct etcd *e, const char *prefix,
 
 /* The watch body's splitter: bytes in, complete JSON objects out. */
 enum etcd_split {
-    ETCD_SPLIT_MORE = 0,   /* no complete object yet: feed more bytes */
-    ETCD_SPLIT_OBJECT = 1, /* one object ends at *used */
+    ETCD_SPLIT_MORE = 0,    /* no complete object yet: feed more bytes */
+    ETCD_SPLIT_OBJECT = 1,  /* one object ends at *used */
     ETCD_SPLIT_TOO_BIG = 2, /* the object passes the cap */
-    ETCD_SPLIT_BAD = 3     /* not a stream of objects */
+    ETCD_SPLIT_BAD = 3      /* not a stream of objects */
 };
 
 /* Its state between calls; zero it (etcd_splitter_init) per object. */
 struct etcd_splitter {
-    size_t pos;    /* bytes of the pending input already scanned */
-    size_t depth;  /* braces and brackets open */
-    bool in_str;   /* inside a string */
-    bool esc;      /* after a backslash in a string */
-    bool started;  /* the object's '{' was seen */
-    size_t cap;    /* the largest object, in bytes */
+    size_t pos;   /* bytes of the pending input already scanned */
+    size_t depth; /* braces and brackets open */
+    bool in_str;  /* inside a string */
+    bool esc;     /* after a backslash in a string */
+    bool started; /* the object's '{' was seen */
+    size_t cap;   /* the largest object, in bytes */
 };
 
 void etcd_splitter_init(struct etcd_splitter *s, size_t cap);
