@@ -160,6 +160,8 @@ class ClusterNode:
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                self._close_log()
                 raise AssertionError(
                     f"{self.name}: ferryd exited with {self.proc.returncode}"
                     f" at start: {' '.join(self.cmd)}\n{self.log_tail()}")

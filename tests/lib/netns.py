@@ -81,7 +81,8 @@ def _pid_alive(pid):
 
 def _kill_pids(pids, term_timeout=5.0):
     """SIGTERM each PID (SIGCONT too, in case it was stopped), SIGKILL
-    what is left after term_timeout; waits for our own children."""
+    what is left after term_timeout; waits (bounded) until they are
+    gone."""
     pids = [p for p in pids if p != os.getpid()]
     for p in pids:
         for sig in (signal.SIGTERM, signal.SIGCONT):
@@ -108,13 +109,8 @@ def _kill_pids(pids, term_timeout=5.0):
 
 
 def _reap(pid):
-    """True while pid still runs (reaping it when it is our child)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
+    """True while pid still runs. A zombie counts as gone; our own
+    children are left for their Popen to reap, so it sees the status."""
     if not _pid_alive(pid):
         return False
     # A zombie that is not our child counts as gone.
