@@ -7,7 +7,9 @@ same port on each), its peer port on 127.0.0.1 only, with a --name and
 --initial-cluster unique to this run. start() waits until GET /health
 says healthy; stop() is SIGTERM then SIGKILL by PID; kill() is kill -9;
 pause()/resume() are SIGSTOP/SIGCONT (a hung etcd, not a dead one);
-restart() starts it again on the same data dir and ports.
+restart() starts it again on the same data dir and ports. Each running
+etcd is recorded in STATE_DIR so that sweep_leftovers() of a later run
+ends the etcd of a runner that died without cleaning up.
 
 put/get/range/delete talk to its v3 JSON gateway (/v3/kv/...) with
 urllib, base64 handled, so tests can read what ferryd wrote. Every wait
@@ -28,6 +30,10 @@ import urllib.request
 import netns
 
 ETCD = os.environ.get("ETCD_BIN", "etcd")
+# One file per running etcd, "<owner pid> <etcd pid> <name> <tmp dir>",
+# so that a later run can end the etcd of a runner that was SIGKILLed.
+STATE_DIR = "/run/lock/ferry-etcd" if os.geteuid() == 0 else \
+    os.path.join(tempfile.gettempdir(), f"ferry-etcd-{os.geteuid()}")
 ETCDCTL = os.environ.get("ETCDCTL_BIN", "etcdctl")
 _count = [0]
 
@@ -76,6 +82,50 @@ def free_ports(hosts, count):
             if len(ports) == count:
                 return ports
     raise RuntimeError(f"no {count} free ports on {hosts}")
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def sweep_leftovers():
+    """Ends (SIGKILL, by PID) every etcd an earlier run of this module
+    started whose runner is dead, and removes its temp dir. The PID is
+    taken only when that process's command line still has the recorded
+    --name, so a reused PID is left alone. Returns the names ended."""
+    ended = []
+    try:
+        files = os.listdir(STATE_DIR)
+    except FileNotFoundError:
+        return ended
+    for fn in files:
+        path = os.path.join(STATE_DIR, fn)
+        try:
+            with open(path, encoding="utf-8") as f:
+                owner, pid, name, tmp = f.read().split(" ", 3)
+            owner, pid = int(owner), int(pid)
+        except (OSError, ValueError):
+            continue
+        if netns.pid_alive(owner):
+            continue
+        if name.encode() in _cmdline(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            ended.append(name)
+        tmp = tmp.strip()
+        if os.path.basename(tmp).startswith("etcd-"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return ended
 
 
 class EtcdError(Exception):
@@ -175,10 +225,26 @@ class Etcd:
                                      stdout=self._logf, stderr=self._logf,
                                      cwd=self.tmp)
         self.paused = False
+        self._write_state()
         if self._hook is None:
             self._hook = netns.add_cleanup(self.cleanup)
         self.wait_ready(self.ready_timeout)
         return self
+
+    @property
+    def state_path(self):
+        return os.path.join(STATE_DIR, f"{os.getpid()}-{self.name}")
+
+    def _write_state(self):
+        os.makedirs(STATE_DIR, exist_ok=True)
+        with open(self.state_path, "w", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {self.proc.pid} {self.name} {self.tmp}")
+
+    def _drop_state(self):
+        try:
+            os.unlink(self.state_path)
+        except FileNotFoundError:
+            pass
 
     def wait_ready(self, timeout=20.0):
         deadline = time.monotonic() + timeout
@@ -264,6 +330,7 @@ class Etcd:
     def cleanup(self):
         """Stops etcd and removes its temp dir (unless keep_data)."""
         self.stop(5.0)
+        self._drop_state()
         if self._hook is not None:
             netns.remove_cleanup(self._hook)
             self._hook = None
@@ -377,4 +444,5 @@ def etcdctl(endpoint, *args, timeout=15.0, wrap=()):
                           env=env)
 
 
-__all__ = ["Etcd", "EtcdError", "etcdctl", "free_ports", "prefix_end"]
+__all__ = ["Etcd", "EtcdError", "etcdctl", "free_ports", "prefix_end",
+           "sweep_leftovers"]

@@ -31,6 +31,7 @@ processes reported a sanitizer error.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -371,6 +372,7 @@ class Cluster:
         self._http_port = http_port
         self._ready_timeout = ready_timeout
         self._hook = None
+        self._reports = None
         if start:
             try:
                 self.start()
@@ -388,8 +390,9 @@ class Cluster:
     def start(self):
         """Builds the network, starts etcd and every node (waiting for
         each)."""
-        self.net = netns.Network(self.n)
-        self._hook = netns.add_cleanup(self.close)
+        self.net = netns.Network(self.n)          # sweeps dead runs' too
+        self._hook = netns.add_cleanup(lambda: self.close(keep_files=True))
+        etcdproc.sweep_leftovers()
         if self._with_etcd:
             self.etcd = etcdproc.Etcd(hosts=["127.0.0.1",
                                              self.net.bridge_addr])
@@ -503,6 +506,10 @@ class Cluster:
         return "\n".join(parts)
 
     def sanitizer_reports(self):
+        """Sanitizer reports in the nodes' and workers' logs (read once at
+        close(), before it may remove them)."""
+        if self._reports is not None:
+            return list(self._reports)
         reps = []
         for p in self.nodes + self.workers:
             rep = sanitizer_report(p.log)
@@ -510,9 +517,10 @@ class Cluster:
                 reps.append(f"--- {getattr(p, 'cmd', p)}:\n{rep}")
         return reps
 
-    def close(self):
+    def close(self, keep_files=False):
         """Stops workers and nodes (SIGTERM, then SIGKILL), etcd, then
-        removes the network. Idempotent; also run at exit."""
+        removes the network, and the nodes' and etcd's temp dirs unless
+        keep_files. Idempotent; also run at exit (keeping the files)."""
         if self.closed:
             return
         self.closed = True
@@ -526,12 +534,23 @@ class Cluster:
                 node.stop(5.0)
             except Exception:                    # noqa: BLE001
                 pass
+        self._reports = self.sanitizer_reports()
         if self.etcd is not None:
+            self.etcd.keep_data = self.etcd.keep_data or keep_files
             self.etcd.cleanup()
         if self.net is not None:
             self.net.close()
         if self._hook is not None:
             netns.remove_cleanup(self._hook)
+        if not keep_files:
+            self.remove_files()
+
+    def remove_files(self):
+        """Removes the nodes' and etcd's temp dirs (after close)."""
+        for node in self.nodes:
+            shutil.rmtree(node.tmp, ignore_errors=True)
+        if self.etcd is not None:
+            shutil.rmtree(self.etcd.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -567,9 +586,15 @@ class ClusterTestCase(FerryTestCase):
                 print(f"\n=== logs of {c.cluster_name} ===\n{c.logs()}",
                       flush=True)
         reports = []
+        failed = self._failed()
         for c in self._clusters:
-            c.close()
-            reports += c.sanitizer_reports()
+            # Read the logs before close() removes them; a failed test
+            # keeps its files (their paths are in the logs printed above).
+            c.close(keep_files=True)
+            rep = c.sanitizer_reports()
+            reports += rep
+            if not failed and not rep:
+                c.remove_files()
         super().tearDown()
         if reports:
             self.fail("sanitizer report:\n" + "\n".join(reports))

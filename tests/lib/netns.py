@@ -69,7 +69,8 @@ def _ip(*args, check=True, ns=None, timeout=IP_TIMEOUT):
     return r
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """True while a process pid exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +112,7 @@ def _kill_pids(pids, term_timeout=5.0):
 def _reap(pid):
     """True while pid still runs. A zombie counts as gone; our own
     children are left for their Popen to reap, so it sees the status."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     # A zombie that is not our child counts as gone.
     try:
@@ -181,7 +182,7 @@ def sweep_leftovers():
     Returns the names removed."""
     removed = []
     for ns in ours(namespaces()):
-        if not _pid_alive(int(NAME_RE.match(ns).group(1))):
+        if not pid_alive(int(NAME_RE.match(ns).group(1))):
             _remove_ns(ns)
             removed.append(ns)
     # Bridge-side veths vanish with their namespace end; delete any left,
@@ -189,7 +190,7 @@ def sweep_leftovers():
     for kind in "hpb":
         for name in ours(links()):
             m = NAME_RE.match(name)
-            if m.group(3) == kind and not _pid_alive(int(m.group(1))):
+            if m.group(3) == kind and not pid_alive(int(m.group(1))):
                 _ip("link", "del", name, check=False)
                 removed.append(name)
     return removed
@@ -477,4 +478,5 @@ class Network:
 
 __all__ = ["Network", "Node", "NetnsUnavailable", "check_available",
            "sweep_leftovers", "namespaces", "links", "ours", "ns_pids",
+           "pid_alive",
            "add_cleanup", "remove_cleanup", "cleanup_all", "PREFIX"]
