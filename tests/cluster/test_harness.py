@@ -8,6 +8,7 @@ a bound and restoring it mends it; a kill -9 and a restart of a node and
 of etcd; and nothing of ours is left on the host afterwards."""
 import os
 import subprocess
+import sys
 import time
 
 import etcdproc
@@ -252,6 +253,57 @@ class TestHarness(ClusterTestCase):
             self.assertIn(live.node(1).ns, netns.namespaces())
             self.assertEqual(sleeper.wait(10), -15)
         self.assertEqual(live.leftovers(), [])
+
+
+    def test_a_killed_runner_is_swept(self):
+        # A runner SIGKILLed with a cluster up leaves namespaces, links,
+        # ferryd and etcd behind; the next run's sweep ends and removes
+        # them all.
+        script = ("import sys, time\n"
+                  f"sys.path.insert(0, {LIB!r})\n"
+                  "import ferrycluster\n"
+                  "c = ferrycluster.Cluster(2)\n"
+                  "print('UP', c.net.tag, c.etcd.pid, "
+                  "*[n.pid for n in c], flush=True)\n"
+                  "time.sleep(120)\n")
+        runner = subprocess.Popen([sys.executable, "-c", script],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(_reap_quietly, runner)
+        line = runner.stdout.readline()
+        self.assertTrue(line.startswith("UP "), line +
+                        runner.stdout.read() if runner.poll() is not None
+                        else line)
+        _, tag, *pids = line.split()
+        pids = [int(p) for p in pids]
+        runner.kill()
+        runner.wait(10)
+        self.assertTrue(any(x.startswith(tag) for x in netns.links()))
+        self.assertTrue(all(_running(p) for p in pids))
+
+        removed = netns.sweep_leftovers()
+        self.assertIn(tag + "n1", removed)
+        self.assertIn(tag + "b", removed)
+        self.assertTrue(etcdproc.sweep_leftovers())
+        deadline = time.monotonic() + 10
+        while any(_running(p) for p in pids) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([p for p in pids if _running(p)], [])
+        self.assertEqual(netns.ours(netns.namespaces() + netns.links(),
+                                    int(tag[len(netns.PREFIX):-1])), [])
+
+
+LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib")
+
+
+def _running(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _dead_pid():
