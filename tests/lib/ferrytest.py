@@ -508,11 +508,15 @@ class Daemon:
 
 
 class Worker:
-    """A worker process; start() waits for READY on its stdout."""
+    """A worker process; start() waits for READY on its stdout. prefix
+    goes before the binary, e.g. ["ip", "netns", "exec", NS] to start it
+    inside a network namespace (tests/lib/ferrycluster.py)."""
 
-    def __init__(self, name, args=(), env=None, ready_timeout=10.0):
+    def __init__(self, name, args=(), env=None, ready_timeout=10.0,
+                 prefix=()):
         self.name = name
         self.args = list(args)
+        self.prefix = list(prefix)
         self.env = env
         self.ready_timeout = ready_timeout
         self.proc = None
@@ -535,7 +539,7 @@ class Worker:
             return ""
 
     def start(self):
-        cmd = [binary(self.name)] + self.args
+        cmd = self.prefix + [binary(self.name)] + self.args
         self._logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
