@@ -41,7 +41,8 @@ import time
 
 import etcdproc
 import netns
-from ferrytest import (ROOT, Conn, FerryTestCase, ProtocolFailure, Worker,
+from ferrytest import (ROOT, Conn, FerryTestCase, LogFile, ProtocolFailure,
+                       Worker,
                        _env, _stop_pid, binary, ferryd_has_http,
                        http_request, sanitizer_report)
 
@@ -57,7 +58,7 @@ class FerryFailed(AssertionError):
         self.result = result
 
 
-class ClusterNode:
+class ClusterNode(LogFile):
     """Node i of a Cluster: one ferryd in namespace ns at addr."""
 
     def __init__(self, cluster, net_node, port, http_port, config, args,
@@ -241,18 +242,7 @@ class ClusterNode:
             self._logf.close()
             self._logf = None
 
-    # -- log
-    @property
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8",
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log.splitlines()[-n:])
+    # -- log (log and log_tail: ferrytest.LogFile)
 
     def log_mark(self):
         """The log's length now: pass it as since= to wait_log() to look

@@ -373,7 +373,24 @@ def _stop_pid(proc, term_timeout):
     return proc.returncode
 
 
-class Daemon:
+class LogFile:
+    """A process's log file at self.log_path: its text, and its last lines
+    for failure messages (ferryd here, a cluster node's in ferrycluster)."""
+
+    @property
+    def log(self):
+        try:
+            with open(self.log_path, encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log.splitlines()[-n:])
+
+
+class Daemon(LogFile):
     """A ferryd listening on a free loopback port and a Unix socket in a
     fresh data dir. Use as a context manager or call start()/stop()."""
 
@@ -408,17 +425,6 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
-    @property
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8",
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log.splitlines()[-n:])
 
     def start(self):
         cmd = [binary("ferryd"), "--listen", self.addr]
