@@ -5,6 +5,8 @@
 #   make demo       install deps, build, start ferryd + the fib worker
 #                   (WORKERS="c python node php": one per client)
 #   make test       sanitizer build into build/asan/, run every test
+#   make test-cluster  the cluster suite alone: ferryd nodes in network
+#                   namespaces with etcd (root, iproute2; docs/cluster-tests.md)
 #   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS), or
 #                   FUZZ_RUNS executions each (tests/fuzz/run.sh)
 #   make bench      the bench/ scenarios, rows for docs/benchmarks.md
@@ -120,7 +122,8 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/fib_worker \
         $(BUILD)/echo_worker $(BUILD)/hello_worker $(BUILD)/bench_echo_server \
         $(BUILD)/bench_cache_shift $(BUILD)/bench_memcache_load \
-        $(BUILD)/bench_queue_load $(BUILD)/bench_pubsub_load
+        $(BUILD)/bench_queue_load $(BUILD)/bench_vbmap_sim \
+        $(BUILD)/bench_pubsub_load
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -131,8 +134,8 @@ TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
 CONF_DRIVER := $(BUILD)/tests/ferry-conformance-driver
 
 .PHONY: all deps demo test test-unit test-integration test-fault \
-        test-vectors test-browser fuzz bench format lint clean install \
-        uninstall deb tests-build
+        test-cluster test-vectors test-browser fuzz bench format lint clean \
+        install uninstall deb tests-build
 
 all: $(BINS) $(LIBFERRY_SO)
 
@@ -190,6 +193,11 @@ $(BUILD)/bench_memcache_load: $(call obj,bench/memcache_load.c)
 # with core's histogram (that of ferry bench).
 $(BUILD)/bench_queue_load: $(call obj,bench/queue_load.c src/core/hist.c)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# The vbucket map's simulation (docs/benchmarks.md, "Cluster: the vbucket
+# map"): src/cluster/vbmap.c alone.
+$(BUILD)/bench_vbmap_sim: $(call obj,bench/vbmap_sim.c src/cluster/vbmap.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XXHASH_LIBS)
 
 # The fan-out benchmark's peer, nats-server (bench/pubsub_peers.sh).
 $(BUILD)/bench_pubsub_load: $(call obj,bench/pubsub_load.c src/core/hist.c)
@@ -302,7 +310,7 @@ test: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan all
 
-test-unit test-integration test-fault test-vectors test-browser test-clients test-conformance: deps
+test-unit test-integration test-fault test-cluster test-vectors test-browser test-clients test-conformance: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan $(patsubst test-%,%,$@)
 

@@ -55,7 +55,10 @@ extern "C" {
     X(SERVICE_DISABLED, 20, "service disabled by an operator")               \
     X(SLOW_CONSUMER, 21, "peer does not read what is sent to it")            \
     X(TIMED_OUT, 22, "the connection was silent too long")                   \
-    X(NO_SPACE, 23, "no space left in the store")
+    X(NO_SPACE, 23, "no space left in the store")                            \
+    X(NOT_MY_VBUCKET, 24, "this node does not own the key's vbucket")         \
+    X(FENCED, 25, "node is not a cluster member now")                        \
+    X(UNAVAILABLE, 26, "the data's node is down, try again")
 
 enum ferry_err {
     FERRY_OK = 0,

@@ -137,7 +137,7 @@ export type ErrorName =
   | 'DEADLINE' | 'WORKER_LOST' | 'WORKER_ERROR' | 'OVERLOADED' | 'INVALID_ARGUMENT'
   | 'CANCELLED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'UNAUTHORIZED' | 'CONNECTION'
   | 'NOMEM' | 'SYS' | 'CIRCUIT_OPEN' | 'SERVICE_DISABLED' | 'SLOW_CONSUMER' | 'TIMED_OUT'
-  | 'NO_SPACE';
+  | 'NO_SPACE' | 'NOT_MY_VBUCKET' | 'FENCED' | 'UNAVAILABLE';
 
 export class FerryError extends Error {
   constructor(errno: number, message?: string, options?: { cause?: unknown });
@@ -177,6 +177,9 @@ export const ServiceDisabledError: FerryErrorClass<'SERVICE_DISABLED', 20>;
 export const SlowConsumerError: FerryErrorClass<'SLOW_CONSUMER', 21>;
 export const TimedOutError: FerryErrorClass<'TIMED_OUT', 22>;
 export const NoSpaceError: FerryErrorClass<'NO_SPACE', 23>;
+export const NotMyVbucketError: FerryErrorClass<'NOT_MY_VBUCKET', 24>;
+export const FencedError: FerryErrorClass<'FENCED', 25>;
+export const UnavailableError: FerryErrorClass<'UNAVAILABLE', 26>;
 
 /** [errno, NAME, default message] of every code. */
 export const CODES: ReadonlyArray<readonly [number, ErrorName, string]>;

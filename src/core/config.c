@@ -197,6 +197,25 @@ static const struct config_key config_keys[] = {
     {"topic_idle_ms", CT_MS, FIELD(topic_idle_ms), 100, 86400000, "30000",
      "a ferry.topic subscription with no POLL outstanding this long "
      "expires"},
+    {"cluster_etcd", CT_STR, FIELD(cluster_etcd), 0, 1023, "none (off)",
+     "etcd endpoints of the cluster (http://host:port, comma-separated), "
+     "or none: a single node (docs/cluster.md)"},
+    {"cluster_name", CT_STR, FIELD(cluster_name), 0, 64, "ferry",
+     "the cluster's name: its nodes' keys live under /ferry/NAME/ in etcd"},
+    {"cluster_lease_ms", CT_MS, FIELD(cluster_lease_ms), 2000, 600000,
+     "3000",
+     "the node's etcd lease: renewed every third of it; a node that could "
+     "not renew it for this long minus a sixth fences itself"},
+    {"cluster_advertise", CT_STR, FIELD(cluster_advertise), 0, 255,
+     "the first TCP listen address",
+     "host:port the other nodes dial for this node's peer link"},
+    {"cluster_peer_credit", CT_COUNT, FIELD(cluster_peer_credit), 1, 65535,
+     "1024",
+     "requests one peer node may have outstanding at this node, and this "
+     "node at each peer"},
+    {"keyed_service", CT_STR, FIELD(keyed_service), 0, 4095, "none",
+     "user services routed by the REQUEST's routing key: to the owner of "
+     "its vbucket, then to a worker chosen by the key (comma-separated)"},
     {"topic_max_bytes", CT_BYTES, FIELD(topic_max_bytes), 65536,
      UINT64_C(1) << 40, "64m",
      "ferry.topic's stored messages, at most; past it the oldest are "
@@ -324,6 +343,14 @@ config_release(struct config *cfg)
     free(cfg->caller_token);
     free(cfg->memcache_listen);
     cfg->memcache_listen = NULL;
+    free(cfg->cluster_etcd);
+    free(cfg->cluster_name);
+    free(cfg->cluster_advertise);
+    free(cfg->keyed_service);
+    cfg->cluster_etcd = NULL;
+    cfg->cluster_name = NULL;
+    cfg->cluster_advertise = NULL;
+    cfg->keyed_service = NULL;
     free(cfg->worker_token);
     free(cfg->admin_token);
     cfg->caller_token = NULL;
@@ -911,7 +938,12 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(cache_max_bytes) ||
            k->offset == OFF(cache_item_max) ||
            k->offset == OFF(node_id) || k->offset == OFF(id_clock_wait_ms) ||
-           k->offset == OFF(memcache_listen);
+           k->offset == OFF(memcache_listen) ||
+           k->offset == OFF(cluster_etcd) || k->offset == OFF(cluster_name) ||
+           k->offset == OFF(cluster_lease_ms) ||
+           k->offset == OFF(cluster_advertise) ||
+           k->offset == OFF(cluster_peer_credit) ||
+           k->offset == OFF(keyed_service);
 }
 
 static bool

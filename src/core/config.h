@@ -25,7 +25,7 @@
 #define CONFIG_ERR_SIZE 512
 #define CONFIG_OUTPUT_SLACK (64 * 1024) /* output_limit >= max_frame + this */
 #define CONFIG_MIN_MEMORY (16 * 1024 * 1024) /* smallest max_memory but 0 */
-#define CONFIG_MAX_KEYS 64 /* keys in the table, with room */
+#define CONFIG_MAX_KEYS 96 /* keys in the table, with room */
 #define FERRYD_VERSION "0.1"
 #define FERRYD_NAME "ferryd/" FERRYD_VERSION
 
@@ -125,6 +125,15 @@ struct config {
                                            clock that went back */
     uint32_t topic_idle_ms;             /* a ferry.topic subscription with
                                            no POLL this long expires */
+    char *cluster_etcd;                 /* owned; etcd endpoints, NULL =
+                                           a single node */
+    char *cluster_name;                 /* owned; NULL = "ferry" */
+    uint32_t cluster_lease_ms;          /* the node's etcd lease */
+    char *cluster_advertise;            /* owned; peer address, NULL = the
+                                           first TCP listen address */
+    uint32_t cluster_peer_credit;       /* outstanding per peer node */
+    char *keyed_service;                /* owned; comma-separated names of
+                                           keyed user services, or NULL */
     uint64_t topic_max_bytes;           /* ferry.topic's messages, at most */
 };
 

@@ -150,16 +150,14 @@ conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
     conn_accept_as(l, server, is_unix, label, l->accept_ops);
 }
 
-void
-conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
-               const char *label, const struct conn_ops *ops)
+/* A new conn of l with ops, in HANDSHAKE, its handle not yet inited. */
+static struct conn *
+conn_new(struct loop *l, const struct conn_ops *ops)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    int rc;
 
     if (c == NULL) {
-        log_error("listener '%s': out of memory accepting a connection", label);
-        return;
+        return NULL;
     }
     c->loop = l;
     c->id = l->next_conn_id++;
@@ -175,6 +173,20 @@ conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
     list_init(&c->backlog_node);
     timer_init(&c->tm, conn_timer_cb);
     c->accepted_at = c->last_rx = c->last_tx = loop_now(l);
+    return c;
+}
+
+void
+conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
+               const char *label, const struct conn_ops *ops)
+{
+    struct conn *c = conn_new(l, ops);
+    int rc;
+
+    if (c == NULL) {
+        log_error("listener '%s': out of memory accepting a connection", label);
+        return;
+    }
     if (is_unix) {
         rc = uv_pipe_init(&l->uv, &c->h.pipe, 0);
     } else {
@@ -239,6 +251,96 @@ conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
         return;
     }
     c->reading = true;
+}
+
+/* What conn_connect() keeps while the connect is under way. */
+struct conn_dial {
+    uv_connect_t req;                /* the connect */
+    struct conn *c;                  /* the conn: alive until its close
+                                        callback, which runs after this
+                                        request's callback */
+    void (*connected)(struct conn *c); /* called once it is up */
+};
+
+static void
+conn_connect_cb(uv_connect_t *req, int status)
+{
+    struct conn_dial *d = container_of(req, struct conn_dial, req);
+    struct conn *c = d->c;
+    void (*connected)(struct conn *) = d->connected;
+    int rc;
+
+    free(d);
+    if (c->state == CONN_CLOSING) {
+        return; /* closed while connecting (timeout, shutdown) */
+    }
+    if (status != 0) {
+        c->sys_err = status;
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&c->h.tcp, 1);
+    c->last_rx = c->last_tx = loop_now(c->loop);
+    rc = uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb);
+    if (rc != 0) {
+        c->sys_err = rc;
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->reading = true;
+    connected(c);
+}
+
+struct conn *
+conn_connect(struct loop *l, const struct addr *to, const struct conn_ops *ops,
+             void (*connected)(struct conn *c))
+{
+    struct conn *c = conn_new(l, ops);
+    struct conn_dial *d = calloc(1, sizeof(*d));
+    int rc;
+
+    if (c == NULL || d == NULL || conn_copy_text(&c->peer, to->text) != FERRY_OK) {
+        if (c != NULL) {
+            conn_free_text(&c->peer);
+        }
+        free(c);
+        free(d);
+        return NULL;
+    }
+    rc = uv_tcp_init(&l->uv, &c->h.tcp);
+    if (rc != 0) {
+        conn_free_text(&c->peer);
+        free(c);
+        free(d);
+        return NULL;
+    }
+    c->h.handle.data = c;
+    list_push_back(&l->all, &c->all_node);
+    l->n_alive++;
+    l->n_conns++;
+    d->c = c;
+    d->connected = connected;
+    /* Neither failure here tells ops: the caller gets NULL instead. */
+    rc = uv_tcp_connect(&d->req, &c->h.tcp, (const struct sockaddr *)&to->ss,
+                        conn_connect_cb);
+    if (rc != 0) {
+        free(d);
+    }
+    if (rc != 0 || map_put(&l->conns, c->id, c) != FERRY_OK) {
+        l->n_conns--;
+        c->state = CONN_CLOSING;
+        c->destroyed = true;
+        uv_close(&c->h.handle, conn_close_cb);
+        return NULL;
+    }
+    /* The handshake timer bounds the connect and the HELLO_OK. */
+    if (loop_timer_start(l, &c->tm,
+                         c->accepted_at + l->cfg->handshake_timeout_ms) !=
+        FERRY_OK) {
+        conn_close(c, "out of memory");
+        return c;
+    }
+    return c;
 }
 
 bool

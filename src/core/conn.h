@@ -151,6 +151,17 @@ void conn_accept(struct loop *l, uv_stream_t *server, bool is_unix,
 void conn_accept_as(struct loop *l, uv_stream_t *server, bool is_unix,
                     const char *label, const struct conn_ops *ops);
 
+/*
+ * Dials the TCP address to (ferryd's peer links): a conn with ops in
+ * HANDSHAKE at once (closable, found by its id), reading once connected,
+ * when connected(c) is called to send the first frame. A failed connect,
+ * or no HELLO_OK within handshake_timeout_ms, closes it (ops->closing is
+ * called as for any conn). NULL when out of memory.
+ */
+struct conn *conn_connect(struct loop *l, const struct addr *to,
+                          const struct conn_ops *ops,
+                          void (*connected)(struct conn *c));
+
 /* Changes state; asserts the transition is allowed and traces it. */
 void conn_set_state(struct conn *c, enum conn_state state);
 

@@ -30,6 +30,9 @@ http_status_of(ferry_err code)
     case FERRY_ESHUTTING_DOWN:
     case FERRY_ECIRCUIT_OPEN:
     case FERRY_ESERVICE_DISABLED:
+    case FERRY_ENOT_MY_VBUCKET:
+    case FERRY_EFENCED:
+    case FERRY_EUNAVAILABLE:
         return 503;
     case FERRY_EWORKER_LOST:
     case FERRY_EWORKER_ERROR:

@@ -1107,12 +1107,12 @@ test_error_names(void **state)
     size_t n = sizeof(table) / sizeof(table[0]);
 
     (void)state;
-    assert_int_equal(n, 23);
-    assert_int_equal(FERRY__ERR_COUNT, 24);
+    assert_int_equal(n, 26);
+    assert_int_equal(FERRY__ERR_COUNT, 27);
     assert_string_equal(ferry_errname(FERRY_OK), "OK");
     assert_string_equal(ferry_strerror(FERRY_OK), "success");
     for (size_t i = 0; i < n; i++) {
-        /* Codes are dense 1..23 in declaration order. */
+        /* Codes are dense 1..26 in declaration order. */
         assert_int_equal(table[i].code, (int)i + 1);
         assert_string_equal(ferry_errname((ferry_err)table[i].code),
                             table[i].name);
@@ -1136,12 +1136,18 @@ test_error_names(void **state)
     assert_int_equal(FERRY_ETIMED_OUT, 22);
     assert_string_equal(ferry_errname(FERRY_ENO_SPACE), "NO_SPACE");
     assert_int_equal(FERRY_ENO_SPACE, 23);
+    assert_string_equal(ferry_errname(FERRY_ENOT_MY_VBUCKET), "NOT_MY_VBUCKET");
+    assert_int_equal(FERRY_ENOT_MY_VBUCKET, 24);
+    assert_string_equal(ferry_errname(FERRY_EFENCED), "FENCED");
+    assert_int_equal(FERRY_EFENCED, 25);
+    assert_string_equal(ferry_errname(FERRY_EUNAVAILABLE), "UNAVAILABLE");
+    assert_int_equal(FERRY_EUNAVAILABLE, 26);
     assert_string_equal(ferry_strerror(FERRY_EDEADLINE), "deadline exceeded");
     /* Out of range: never NULL. */
-    assert_string_equal(ferry_errname((ferry_err)24), "UNKNOWN_ERROR");
+    assert_string_equal(ferry_errname((ferry_err)27), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)9999), "UNKNOWN_ERROR");
     assert_string_equal(ferry_errname((ferry_err)-1), "UNKNOWN_ERROR");
-    assert_string_equal(ferry_strerror((ferry_err)24), "unknown error");
+    assert_string_equal(ferry_strerror((ferry_err)27), "unknown error");
     assert_string_equal(ferry_strerror((ferry_err)-5), "unknown error");
 }
 

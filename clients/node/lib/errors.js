@@ -35,6 +35,9 @@ const CODES = [
   [21, 'SLOW_CONSUMER', 'peer does not read what is sent to it'],
   [22, 'TIMED_OUT', 'the connection was silent too long'],
   [23, 'NO_SPACE', 'no space left in the store'],
+  [24, 'NOT_MY_VBUCKET', "this node does not own the key's vbucket"],
+  [25, 'FENCED', 'node is not a cluster member now'],
+  [26, 'UNAVAILABLE', "the data's node is down, try again"],
 ];
 
 const NAMES = new Map(CODES.map(([n, name]) => [n, name]));

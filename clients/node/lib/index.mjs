@@ -8,6 +8,6 @@ export const {
   DeadlineError, WorkerLostError, WorkerError, OverloadedError, InvalidArgumentError,
   CancelledError, ShuttingDownError, DuplicateIdError, UnauthorizedError, ConnectionError,
   NomemError, SysError, CircuitOpenError, ServiceDisabledError, SlowConsumerError, TimedOutError,
-  NoSpaceError,
+  NoSpaceError, NotMyVbucketError, FencedError, UnavailableError,
 } = ferry;
 export default ferry;

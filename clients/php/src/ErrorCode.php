@@ -35,6 +35,9 @@ final class ErrorCode
     public const SLOW_CONSUMER = 21;
     public const TIMED_OUT = 22;
     public const NO_SPACE = 23;
+    public const NOT_MY_VBUCKET = 24;
+    public const FENCED = 25;
+    public const UNAVAILABLE = 26;
 
     /** code => [NAME, default message, class suffix] */
     private const TABLE = [
@@ -65,6 +68,11 @@ final class ErrorCode
                'SlowConsumer'],
         22 => ['TIMED_OUT', 'the connection was silent too long', 'TimedOut'],
         23 => ['NO_SPACE', 'no space left in the store', 'NoSpace'],
+        24 => ['NOT_MY_VBUCKET', "this node does not own the key's vbucket",
+               'NotMyVbucket'],
+        25 => ['FENCED', 'node is not a cluster member now', 'Fenced'],
+        26 => ['UNAVAILABLE', "the data's node is down, try again",
+               'Unavailable'],
     ];
 
     /** "DEADLINE" for 7; "UNKNOWN_ERROR" for a code this client does not know. */

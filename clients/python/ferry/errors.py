@@ -36,6 +36,9 @@ CODES: tuple[tuple[int, str, str], ...] = (
     (21, "SLOW_CONSUMER", "peer does not read what is sent to it"),
     (22, "TIMED_OUT", "the connection was silent too long"),
     (23, "NO_SPACE", "no space left in the store"),
+    (24, "NOT_MY_VBUCKET", "this node does not own the key's vbucket"),
+    (25, "FENCED", "node is not a cluster member now"),
+    (26, "UNAVAILABLE", "the data's node is down, try again"),
 )
 
 _NAMES = {c: n for c, n, _ in CODES}
@@ -122,6 +125,9 @@ ServiceDisabledError = _CLASSES[20]
 SlowConsumerError = _CLASSES[21]
 TimedOutError = _CLASSES[22]
 NoSpaceError = _CLASSES[23]
+NotMyVbucketError = _CLASSES[24]
+FencedError = _CLASSES[25]
+UnavailableError = _CLASSES[26]
 
 __all__ = [
     "FerryError", "errname", "CODES", "ProtoError", "TooBigError",
@@ -131,5 +137,5 @@ __all__ = [
     "ShuttingDownError", "DuplicateIdError", "UnauthorizedError",
     "ConnectionError", "NomemError", "SysError", "CircuitOpenError",
     "ServiceDisabledError", "SlowConsumerError", "TimedOutError",
-    "NoSpaceError",
+    "NoSpaceError", "NotMyVbucketError", "FencedError", "UnavailableError",
 ]
