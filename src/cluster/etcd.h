@@ -184,6 +184,31 @@ ferry_err etcd_watch_decode(const char *obj, size_t len,
                             const struct etcd_watch_hooks *hooks, void *ud,
                             uint64_t *compact, char msg[ETCD_MSG_SIZE]);
 
+/* What a call asks; each kind has its own answer's shape. */
+enum etcd_kind {
+    ETCD_GRANT,
+    ETCD_KEEPALIVE,
+    ETCD_REVOKE,
+    ETCD_PUT,
+    ETCD_RANGE,
+    ETCD_DELETE,
+    ETCD_TXN,
+    ETCD_WATCH
+};
+
+/*
+ * Decodes a whole answer body of that kind (HTTP status given) into r:
+ * FERRY_OK (release r after), or FERRY_EPROTO with msg and nothing to
+ * release. Pure, like etcd_watch_decode.
+ */
+ferry_err etcd_result_decode(enum etcd_kind kind, const char *body, size_t len,
+                             long status, struct etcd_result *r,
+                             char msg[ETCD_MSG_SIZE]);
+void etcd_result_release(struct etcd_result *r);
+
+/* msg = fmt with its one %s, cut at ETCD_MSG_SIZE (etcd.c shares it). */
+void etcd_msg(char msg[ETCD_MSG_SIZE], const char *fmt, const char *arg);
+
 /* Base64 (RFC 4648, padded): out holds 4 * ((len + 2) / 3) + 1 bytes. */
 size_t etcd_b64_encode(const void *in, size_t len, char *out);
 /* Decodes into out (room for 3 * (len / 4) + 3); false when not base64. */

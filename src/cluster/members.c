@@ -168,7 +168,9 @@ members_fence_check(struct members *m)
         return;
     }
     m->fenced = f;
-    if (f) {
+    if (f && m->st == MEMBERS_LEFT) {
+        log_info("member '%s': leaving, no longer serving", m->name);
+    } else if (f) {
         log_warn("member '%s': fenced, no lease renewal for %llu ms", m->name,
                  (unsigned long long)(loop_now(m->l) - m->renewed));
     } else {

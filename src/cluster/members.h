@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * members.h - cluster membership on etcd (docs/cluster-membership.md).
+ * members.h - cluster membership on etcd (docs/cluster.md, "Membership on etcd").
  *
  * Each node holds one lease and, under it, two keys: its node key
  * /ferry/<cluster>/nodes/<name> (a JSON value: name, addr, http, node_id,
