@@ -5,6 +5,8 @@
 #   make demo       install deps, build, start ferryd + the fib worker
 #                   (WORKERS="c python node php": one per client)
 #   make test       sanitizer build into build/asan/, run every test
+#   make test-cluster  the cluster suite alone: ferryd nodes in network
+#                   namespaces with etcd (root, iproute2; docs/cluster-tests.md)
 #   make fuzz       each libFuzzer target, time-boxed (FUZZ_SECONDS), or
 #                   FUZZ_RUNS executions each (tests/fuzz/run.sh)
 #   make bench      the bench/ scenarios, rows for docs/benchmarks.md
@@ -132,8 +134,8 @@ TWORK_BINS := $(patsubst tests/workers/%.c,$(BUILD)/tests/%,$(TWORK_SRC))
 CONF_DRIVER := $(BUILD)/tests/ferry-conformance-driver
 
 .PHONY: all deps demo test test-unit test-integration test-fault \
-        test-vectors test-browser fuzz bench format lint clean install \
-        uninstall deb tests-build
+        test-cluster test-vectors test-browser fuzz bench format lint clean \
+        install uninstall deb tests-build
 
 all: $(BINS) $(LIBFERRY_SO)
 
@@ -308,7 +310,7 @@ test: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan all
 
-test-unit test-integration test-fault test-vectors test-browser test-clients test-conformance: deps
+test-unit test-integration test-fault test-cluster test-vectors test-browser test-clients test-conformance: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests-build
 	bash tests/run.sh build/asan $(patsubst test-%,%,$@)
 

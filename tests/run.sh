@@ -3,7 +3,10 @@
 # Runs ferry's test suites against the binaries in BUILDDIR and ends with
 # one summary line, "N passed, N failed", counting individual test cases.
 #
-#   tests/run.sh BUILDDIR [all|unit|integration|fault|vectors|browser|clients|conformance|fuzz]
+#   tests/run.sh BUILDDIR [all|unit|integration|fault|cluster|vectors|browser|clients|conformance|fuzz]
+#
+# The cluster suite (tests/cluster/) needs root and iproute2: it builds
+# network namespaces (docs/cluster-tests.md); without them it fails.
 set -u
 BUILDDIR=${1:-build/asan}
 SUITE=${2:-all}
@@ -110,6 +113,7 @@ all)
     run_py tests/vectors
     run_py tests/integration
     run_py tests/fault
+    run_py tests/cluster
     run_py tests/browser
     run_clients
     run_conformance
@@ -120,10 +124,15 @@ unit) run_unit ;;
 vectors) run_py tests/vectors ;;
 integration) run_py tests/integration ;;
 fault) run_py tests/fault ;;
+cluster) run_py tests/cluster ;;
 browser) run_py tests/browser ;;
 clients) run_clients ;;
 conformance) run_conformance ;;
-*) echo "unknown suite '$SUITE'" >&2; exit 2 ;;
+*)
+    echo "unknown suite '$SUITE'; one of: all unit integration fault" \
+        "cluster vectors browser clients conformance fuzz" >&2
+    exit 2
+    ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -373,7 +373,24 @@ def _stop_pid(proc, term_timeout):
     return proc.returncode
 
 
-class Daemon:
+class LogFile:
+    """A process's log file at self.log_path: its text, and its last lines
+    for failure messages (ferryd here, a cluster node's in ferrycluster)."""
+
+    @property
+    def log(self):
+        try:
+            with open(self.log_path, encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log.splitlines()[-n:])
+
+
+class Daemon(LogFile):
     """A ferryd listening on a free loopback port and a Unix socket in a
     fresh data dir. Use as a context manager or call start()/stop()."""
 
@@ -408,17 +425,6 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
-    @property
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8",
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log.splitlines()[-n:])
 
     def start(self):
         cmd = [binary("ferryd"), "--listen", self.addr]
@@ -508,11 +514,15 @@ class Daemon:
 
 
 class Worker:
-    """A worker process; start() waits for READY on its stdout."""
+    """A worker process; start() waits for READY on its stdout. prefix
+    goes before the binary, e.g. ["ip", "netns", "exec", NS] to start it
+    inside a network namespace (tests/lib/ferrycluster.py)."""
 
-    def __init__(self, name, args=(), env=None, ready_timeout=10.0):
+    def __init__(self, name, args=(), env=None, ready_timeout=10.0,
+                 prefix=()):
         self.name = name
         self.args = list(args)
+        self.prefix = list(prefix)
         self.env = env
         self.ready_timeout = ready_timeout
         self.proc = None
@@ -535,7 +545,7 @@ class Worker:
             return ""
 
     def start(self):
-        cmd = [binary(self.name)] + self.args
+        cmd = self.prefix + [binary(self.name)] + self.args
         self._logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
