@@ -347,52 +347,65 @@ cluster_stop(struct cluster *c)
     free(c);
 }
 
+/* Adds to one member of members_describe what this node knows of it:
+ * its vbuckets in the map, and its link and counters (or "self"). */
+static void
+cluster_describe_member(const struct cluster *c, json_t *m)
+{
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const struct peer *p;
+    uint16_t idx;
+
+    if (name == NULL) {
+        return;
+    }
+    idx = c->have_map ? vbmap_index(&c->map, name, strlen(name)) : VB_NONE;
+    json_object_set_new(m, "vbuckets",
+                        json_integer(idx == VB_NONE
+                                         ? 0
+                                         : (json_int_t)vbmap_owned(&c->map,
+                                                                   idx)));
+    if (strcmp(name, c->self) == 0) {
+        json_object_set_new(m, "link", json_string("self"));
+        return;
+    }
+    p = peers_find((struct cluster *)c, name);
+    json_object_set_new(
+        m, "link",
+        json_string(p != NULL && peers_link(c, p) != NULL ? "up" : "down"));
+    if (p != NULL) {
+        json_object_set_new(m, "out", json_integer(p->out));
+        json_object_set_new(m, "forwarded",
+                            json_integer((json_int_t)p->forwarded));
+        json_object_set_new(m, "failed", json_integer((json_int_t)p->failed));
+        json_object_set_new(m, "links", json_integer((json_int_t)p->links));
+    }
+}
+
 json_t *
 cluster_describe(const struct cluster *c)
 {
-    json_t *o, *peers, *counts;
+    json_t *o, *ms;
 
     if (c == NULL) {
         return json_pack("{s:b}", "enabled", 0);
     }
     o = members_describe(c->members);
     if (o == NULL) {
-        o = json_object();
-    }
-    peers = json_array();
-    counts = json_object();
-    if (o == NULL || peers == NULL || counts == NULL) {
-        json_decref(o);
-        json_decref(peers);
-        json_decref(counts);
         return NULL;
     }
-    for (size_t i = 0; i < c->n_peers; i++) {
-        const struct peer *p = &c->peers[i];
-        json_array_append_new(
-            peers,
-            json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I}", "node",
-                      p->name, "addr", p->addr, "live", p->live, "link",
-                      peers_link(c, p) != NULL, "out", (json_int_t)p->out,
-                      "forwarded", (json_int_t)p->forwarded, "failed",
-                      (json_int_t)p->failed, "links", (json_int_t)p->links));
-    }
-    if (c->have_map) {
-        for (size_t i = 0; i < c->map.n; i++) {
-            json_object_set_new(
-                counts, c->map.members[i].name,
-                json_integer((json_int_t)vbmap_owned(&c->map, (uint16_t)i)));
-        }
+    ms = json_object_get(o, "members");
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        cluster_describe_member(c, json_array_get(ms, i));
     }
     json_object_set_new(o, "enabled", json_true());
     json_object_set_new(o, "node", json_string(c->self));
     json_object_set_new(o, "peer_addr", json_string(c->addr));
     json_object_set_new(o, "fenced", json_boolean(c->fenced));
+    json_object_set_new(o, "vbucket_count", json_integer(VB_COUNT));
     json_object_set_new(o, "epoch",
                         json_integer(c->have_map ? (json_int_t)c->map.epoch
                                                  : 0));
-    json_object_set_new(o, "vbuckets", counts);
-    json_object_set_new(o, "peers", peers);
     json_object_set_new(
         o, "counters",
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "forwarded",

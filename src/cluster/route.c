@@ -354,9 +354,11 @@ cluster_describe_remote(struct broker *b, const struct service *svc,
         if (s == NULL || strcmp(name, c->self) == 0) {
             continue;
         }
-        row = json_pack("{s:s, s:O, s:O}", "node", name, "workers",
-                        json_object_get(s, "workers"), "credit",
-                        json_object_get(s, "credit"));
+        /* What another node published: a missing field reads as 0. */
+        row = json_pack(
+            "{s:s, s:I, s:I}", "node", name, "workers",
+            json_integer_value(json_object_get(s, "workers")), "credit",
+            json_integer_value(json_object_get(s, "credit")));
         if (row == NULL || json_array_append_new(nodes, row) != 0) {
             json_decref(nodes);
             return -1;

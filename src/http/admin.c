@@ -35,6 +35,7 @@
 #include "broker/broker.h"
 #include "broker/builtin.h"
 #include "broker/control.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/list.h"
 #include "core/log.h"
@@ -223,6 +224,25 @@ admin_services(h2o_handler_t *self, h2o_req_t *req)
         return admin_not_allowed(req);
     }
     return http_body_send(admin_of(self)->http, req, RENDER_SERVICES);
+}
+
+/* /v1/cluster: this node's view of the cluster (cluster_describe). */
+static int
+admin_cluster(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct broker *b = admin_of(self)->loop->broker;
+
+    if (!admin_path_is(req, "/v1/cluster")) {
+        return -1;
+    }
+    if (!admin_is_allowed(self, req)) {
+        return 0;
+    }
+    if (!admin_is_get(req)) {
+        return admin_not_allowed(req);
+    }
+    return admin_send_doc(req, 200,
+                          cluster_describe(b != NULL ? b->cluster : NULL));
 }
 
 static int
@@ -688,7 +708,7 @@ admin_register(struct http_server *s)
         {"/v1/stats/stream", admin_stream}, {"/v1/stats", admin_stats},
         {"/v1/services", admin_services},   {"/healthz", admin_healthz},
         {"/readyz", admin_readyz},          {"/metrics", admin_metrics},
-        {"/v1/admin/", admin_command},
+        {"/v1/admin/", admin_command},      {"/v1/cluster", admin_cluster},
     };
     struct admin *adm = calloc(1, sizeof(*adm));
 
