@@ -10,7 +10,8 @@ import time
 
 from ferrytest import (CANCEL, DRAIN, ERROR, HELLO, HELLO_OK, MIN_CLIENT_MAX,
                        PING, REGISTER, REGISTERED, REPLY, REQUEST,
-                       ROLE_CALLER, ROLE_PEER, ROLE_WORKER, TYPE_NAMES,
+                       ProtocolFailure, ROLE_CALLER, ROLE_PEER, ROLE_WORKER,
+                       TYPE_NAMES,
                        FerryTestCase, describe, encode_empty, encode_error,
                        encode_header, encode_hello, encode_hello_ok,
                        encode_register, encode_reply, encode_request,
@@ -346,15 +347,23 @@ class TestRoleTable(FerryTestCase):
 
     CLOSE = {
         ROLE_CALLER: (HELLO, HELLO_OK, REPLY, REGISTERED, DRAIN),
-        ROLE_PEER: (HELLO, HELLO_OK, REPLY, REGISTERED, DRAIN),
         ROLE_WORKER: (HELLO, HELLO_OK, REGISTERED),
     }
     # Ignored: answers and cancels for ids this side has nothing under.
     IGNORED = {
         ROLE_CALLER: (ERROR, CANCEL),
-        ROLE_PEER: (ERROR, CANCEL),
         ROLE_WORKER: (REPLY, ERROR, CANCEL),
     }
+    # The peer column is checked on a clustered node:
+    # tests/cluster/test_peer_protocol.py.
+
+    def test_peer_refused_when_not_clustered(self):
+        d = self.daemon()
+        c = self.raw(d.addr)
+        with self.assertRaises(ProtocolFailure) as cm:
+            c.hello(role=ROLE_PEER)
+        self.assertIn("INVALID_ARGUMENT", str(cm.exception))
+        self.assertIn("not in a cluster", str(cm.exception))
 
     def test_before_hello_only_hello(self):
         d = self.daemon()
@@ -395,7 +404,7 @@ class TestRoleTable(FerryTestCase):
 
     def test_error_id_0_closes_without_answer(self):
         d = self.daemon()
-        for role in (ROLE_CALLER, ROLE_WORKER, ROLE_PEER):
+        for role in (ROLE_CALLER, ROLE_WORKER):
             with self.subTest(role=role):
                 c = self.raw(d.addr)
                 c.hello(role=role)
@@ -404,7 +413,7 @@ class TestRoleTable(FerryTestCase):
 
     def test_register_from_caller_refused_kept(self):
         d = self.daemon()
-        for role in (ROLE_CALLER, ROLE_PEER):
+        for role in (ROLE_CALLER,):
             with self.subTest(role=role):
                 c = self.raw(d.addr)
                 c.hello(role=role)

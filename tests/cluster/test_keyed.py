@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: MIT
+"""Keyed requests go to the owner of their key's vbucket, whatever node
+they enter at: a cache item set through node 1 is read through node 2
+while node 3 owns it (and holds it: its own cache stats count it); kv
+keys and queue jobs the same. Owners are computed here from docs/cluster.md
+alone (tests/lib/vbmap.py), not asked of ferryd."""
+import json
+
+import vbmap
+from ferrycluster import ClusterTestCase
+from test_forwarding import CONFIG, wait_formed
+
+
+def ferry_ok(test, node, args, input=None):
+    r = node.ferry(args, input=input)
+    test.assertEqual(r.returncode, 0,
+                     f"ferry {' '.join(args)} on {node.name}: "
+                     f"{r.stderr.decode(errors='replace')}")
+    return r.stdout.decode()
+
+
+class TestKeyed(ClusterTestCase):
+    TIME_LIMIT = 150
+
+    def test_cache_kv_and_queues_live_on_their_owner(self):
+        c = self.cluster(3, config=CONFIG)
+        wait_formed(self, c)
+        names = [n.name for n in c]
+        n1, n2, n3 = c.node(1), c.node(2), c.node(3)
+
+        # The map every node computed is the one the docs define.
+        view = n1.http("GET", "/v1/cluster").json()
+        want = {n: 0 for n in names}
+        for vb in range(vbmap.VB_COUNT):
+            want[vbmap.owner(vb, names)] += 1
+        got = {m["name"]: m["vbuckets"] for m in view["members"]}
+        self.assertEqual(got, want)
+
+        # Cache: a key node 3 owns, set via 1, read via 2 and via 3.
+        key = vbmap.key_owned_by(n3.name, names, "item")
+        ferry_ok(self, n1, ["cache", "set", key, "v-on-3"])
+        for n in (n1, n2, n3):
+            self.assertEqual(ferry_ok(self, n, ["cache", "get", key]),
+                             "v-on-3")
+        # Only node 3's own cache holds it: 1 and 2 hold no item.
+        items = {}
+        for n in c:
+            st = json.loads(ferry_ok(self, n, ["cache", "stats"]))
+            items[n.name] = st.get("items", st.get("curr_items"))
+        self.assertEqual(items, {n1.name: 0, n2.name: 0, n3.name: 1})
+
+        # kv: a key of node 2, put via 3, read via 1.
+        kkey = vbmap.key_owned_by(n2.name, names, "conf/")
+        ferry_ok(self, n3, ["kv", "put", kkey, "durable"])
+        self.assertEqual(ferry_ok(self, n1, ["kv", "get", kkey]),
+                         "durable")
+
+        # A queue of node 1: pushed via 2, reserved via 3, acked via 2.
+        q = vbmap.key_owned_by(n1.name, names, "jobs")
+        jid = ferry_ok(self, n2, ["push", q, "job-1"]).strip()
+        out = ferry_ok(self, n3, ["reserve", q, "--wait", "2000"])
+        head, payload = out.split("\n", 1)
+        fields = dict(f.split("=", 1) for f in head.split())
+        self.assertEqual(fields["id"], jid)
+        self.assertEqual(payload, "job-1\n")
+        ferry_ok(self, n2, ["ack", q, jid, fields["token"]])
+        st = json.loads(ferry_ok(self, n3, ["queue", "stats", q]))
+        self.assertEqual((st["ready"], st["reserved"]), (0, 0))
+
+        # Each node forwarded what it did not own; none answered
+        # NOT_MY_VBUCKET in a stable cluster.
+        for n in c:
+            cnt = n.http("GET", "/v1/cluster").json()["counters"]
+            self.assertEqual(cnt["not_my_vbucket"], 0, n.name)
+        self.assertGreaterEqual(
+            n1.http("GET", "/v1/cluster").json()["counters"]["forwarded"], 1)

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: MIT
+"""The peer column of docs/protocol.md's "Who may send what", on a
+clustered node: a peer's REQUEST is served, answers for ids it was never
+sent are ignored, ERROR id 0 closes in silence, and what only workers or
+ferryd send (REGISTER, DRAIN, HELLO again...) is PROTO and closes."""
+from ferrycluster import ClusterTestCase
+from ferrytest import (CANCEL, DRAIN, ERROR, HELLO, HELLO_OK, REGISTER,
+                       REGISTERED, REPLY, ROLE_PEER, TYPE_NAMES,
+                       encode_empty, encode_error, encode_hello,
+                       encode_hello_ok, encode_register, encode_reply)
+from test_forwarding import CONFIG, wait_formed
+
+
+def frame_of(ftype, fid=5):
+    if ftype == HELLO:
+        return encode_hello()
+    if ftype == HELLO_OK:
+        return encode_hello_ok(name="x")
+    if ftype == REPLY:
+        return encode_reply(fid, b"r")
+    if ftype == ERROR:
+        return encode_error(fid, "WORKER_ERROR", "x")
+    if ftype == REGISTER:
+        return encode_register(fid, "tbl", 1)
+    return encode_empty(ftype, fid if ftype == CANCEL else 0)
+
+
+class TestPeerProtocol(ClusterTestCase):
+    TIME_LIMIT = 90
+
+    def test_peer_column(self):
+        c = self.cluster(1, config=CONFIG)
+        wait_formed(self, c)
+        node = c.node(1)
+
+        for t in (HELLO, HELLO_OK, REGISTER, REGISTERED, DRAIN):
+            with self.subTest(type=TYPE_NAMES[t]):
+                p = node.conn(role=ROLE_PEER, name="probe")
+                try:
+                    p.send(frame_of(t))
+                    frames = p.expect_closed(timeout=5)
+                    self.assertEqual(len(frames), 1)
+                    self.assertEqual(frames[0].id, 0)
+                    self.assertError(frames[0], "PROTO")
+                finally:
+                    p.close()
+
+        for t in (REPLY, ERROR, CANCEL):
+            with self.subTest(type=TYPE_NAMES[t]):
+                p = node.conn(role=ROLE_PEER, name="probe")
+                try:
+                    p.send(frame_of(t, fid=777))
+                    self.assertReply(p.call(1, "echo", b"alive"), b"alive")
+                finally:
+                    p.close()
+
+        p = node.conn(role=ROLE_PEER, name="probe")
+        try:
+            p.send(encode_error(0, "SHUTTING_DOWN", "bye"))
+            self.assertEqual(p.expect_closed(timeout=5), [])
+        finally:
+            p.close()
+        # The node is unharmed.
+        self.assertEqual(node.call("echo", b"still"), b"still")
