@@ -100,6 +100,7 @@ cluster_changed(void *ud, bool membership)
 
     if (membership || !c->have_map) {
         cluster_rebuild_map(c);
+        homes_claim_due(c->homes);
     }
     cluster_rebuild_dir(c);
     peers_sync(c);
@@ -117,6 +118,15 @@ cluster_fenced(void *ud, bool fenced)
                  c->self);
     } else {
         log_info("cluster: node '%s' is a member", c->self);
+        homes_claim_due(c->homes);
+    }
+}
+
+void
+cluster_homes_changed(struct cluster *c, uint16_t vb)
+{
+    if (vb == VB_NONE) {
+        homes_claim_due(c->homes);
     }
 }
 
@@ -279,7 +289,9 @@ cluster_start(struct broker *b, struct cluster **out)
     b->route = cluster_route;
     b->describe_remote = cluster_describe_remote;
     c->members = members_start(b->loop, &mc, &hooks, c);
-    if (c->members == NULL) {
+    c->homes = homes_start(c, cfg->cluster_etcd, mc.cluster,
+                           cfg->cluster_lease_ms / 3);
+    if (c->members == NULL || c->homes == NULL) {
         cluster_stop(c);
         return FERRY_ENOMEM;
     }
@@ -333,6 +345,7 @@ cluster_stop(struct cluster *c)
         c->b->describe_remote = NULL;
     }
     loop_timer_stop(c->loop, &c->tick);
+    homes_stop(c->homes);
     members_stop(c->members);
     if (c->have_map) {
         vbmap_release(&c->map);
@@ -403,6 +416,7 @@ cluster_describe(const struct cluster *c)
     json_object_set_new(o, "peer_addr", json_string(c->addr));
     json_object_set_new(o, "fenced", json_boolean(c->fenced));
     json_object_set_new(o, "vbucket_count", json_integer(VB_COUNT));
+    json_object_set_new(o, "homes", homes_describe(c->homes));
     json_object_set_new(o, "epoch",
                         json_integer(c->have_map ? (json_int_t)c->map.epoch
                                                  : 0));
@@ -415,4 +429,49 @@ cluster_describe(const struct cluster *c)
                   (json_int_t)c->unavailable, "map_builds",
                   (json_int_t)c->map_builds));
     return o;
+}
+
+/* The index of name in names (added when new), for the vbuckets doc. */
+static json_int_t
+cluster_name_index(json_t *names, const char *name)
+{
+    for (size_t i = 0; i < json_array_size(names); i++) {
+        if (strcmp(json_string_value(json_array_get(names, i)), name) == 0) {
+            return (json_int_t)i;
+        }
+    }
+    json_array_append_new(names, json_string(name));
+    return (json_int_t)json_array_size(names) - 1;
+}
+
+json_t *
+cluster_describe_vbuckets(const struct cluster *c)
+{
+    json_t *names, *owner, *home;
+
+    if (c == NULL) {
+        return json_pack("{s:b}", "enabled", 0);
+    }
+    names = json_array();
+    owner = json_array();
+    home = json_array();
+    if (names == NULL || owner == NULL || home == NULL) {
+        json_decref(names);
+        json_decref(owner);
+        json_decref(home);
+        return NULL;
+    }
+    for (uint16_t vb = 0; vb < VB_COUNT; vb++) {
+        const char *o = c->have_map ? vbmap_owner(&c->map, vb) : NULL;
+        const char *h = homes_of(c->homes, vb);
+        json_array_append_new(owner,
+                              o ? json_integer(cluster_name_index(names, o))
+                                : json_null());
+        json_array_append_new(home,
+                              h ? json_integer(cluster_name_index(names, h))
+                                : json_null());
+    }
+    return json_pack("{s:b, s:I, s:o, s:o, s:o}", "enabled", 1, "epoch",
+                     (json_int_t)(c->have_map ? c->map.epoch : 0), "nodes",
+                     names, "owner", owner, "home", home);
 }

@@ -38,4 +38,9 @@ void cluster_stop(struct cluster *c);
  * NULL when out of memory. With c NULL: {"enabled": false}. */
 json_t *cluster_describe(const struct cluster *c);
 
+/* Every vbucket's owner (the map: where cache-like keys go) and home
+ * (where its durable data lives), as indexes into "nodes"; for
+ * /v1/cluster/vbuckets. With c NULL: {"enabled": false}. */
+json_t *cluster_describe_vbuckets(const struct cluster *c);
+
 #endif

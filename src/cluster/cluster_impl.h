@@ -17,6 +17,7 @@
 #include "core/timer.h"
 
 struct conn;
+struct etcd_result;
 struct loop;
 struct members;
 struct service;
@@ -56,6 +57,9 @@ struct cluster {
     char self[256];             /* this node's name */
     char addr[256];             /* its peer address */
     struct backend fwd;         /* forwards over a peer link (route.c) */
+    struct homes *homes;        /* owned: where durable data lives */
+    bool moving[VB_COUNT];      /* this node is handing the vbucket's data
+                                   over: its durable requests wait */
     struct peer *peers;         /* owned, n_peers of them */
     size_t n_peers;             /* entries in peers */
     size_t cap_peers;           /* room in peers */
@@ -79,6 +83,30 @@ struct cluster {
     void (*leave_done)(void *arg); /* cluster_leave()'s */
     void *leave_arg;            /* ... and its argument */
 };
+
+/* homes.c */
+struct homes;
+struct homes *homes_start(struct cluster *c, const char *endpoints,
+                          const char *cluster, uint32_t timeout_ms);
+void homes_stop(struct homes *h);
+/* The prefix was read: homes_of is etcd's answer, not a guess. */
+bool homes_loaded(const struct homes *h);
+/* vb's home node, or NULL when it has none yet (borrowed: until the next
+ * change of homes). */
+const char *homes_of(const struct homes *h, uint16_t vb);
+/* Claims the homeless vbuckets the map gives this node. */
+void homes_claim_due(struct homes *h);
+/* Moves vb's home from one node to another if it is still from's. */
+struct etcd_call *homes_swap(struct homes *h, uint16_t vb, const char *from,
+                             const char *to,
+                             void (*cb)(void *ud, ferry_err err,
+                                        const char *msg,
+                                        const struct etcd_result *r),
+                             void *ud);
+void homes_note(struct homes *h, uint16_t vb, const char *name);
+json_t *homes_describe(const struct homes *h);
+/* cluster.c: a home changed (vb), or all of them were read (VB_NONE). */
+void cluster_homes_changed(struct cluster *c, uint16_t vb);
 
 /* peers.c */
 struct peer *peers_find(struct cluster *c, const char *name);

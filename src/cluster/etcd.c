@@ -751,6 +751,33 @@ etcd_claim(struct etcd *e, const char *key, size_t key_len, const char *value,
 }
 
 struct etcd_call *
+etcd_swap(struct etcd *e, const char *key, size_t key_len, const char *old,
+          size_t old_len, const char *value, size_t value_len, etcd_cb cb,
+          void *ud)
+{
+    json_t *cmp = etcd_key_body(key, key_len, false);
+    json_t *put = etcd_put_body(key, key_len, value, value_len, 0);
+    json_t *b = NULL;
+    bool ok = cmp != NULL && put != NULL;
+
+    if (ok && old == NULL) {
+        ok = etcd_set(cmp, "target", json_string("CREATE")) &&
+             etcd_set(cmp, "create_revision", json_string("0"));
+    } else if (ok) {
+        ok = etcd_set(cmp, "target", json_string("VALUE")) &&
+             etcd_set(cmp, "value", etcd_b64(old, old_len));
+    }
+    if (ok && etcd_set(cmp, "result", json_string("EQUAL"))) {
+        b = json_pack("{s:[o],s:[{s:o}]}", "compare", cmp, "success",
+                      "request_put", put);
+        cmp = put = NULL;
+    }
+    json_decref(cmp);
+    json_decref(put);
+    return etcd_call_new(e, ETCD_TXN, "/v3/kv/txn", b, cb, ud);
+}
+
+struct etcd_call *
 etcd_watch(struct etcd *e, const char *prefix, size_t prefix_len,
            uint64_t start_revision, const struct etcd_watch_hooks *hooks,
            void *ud)

@@ -138,6 +138,13 @@ struct etcd_call *etcd_claim(struct etcd *e, const char *key, size_t key_len,
                              const char *value, size_t value_len, int64_t lease,
                              etcd_cb cb, void *ud);
 /*
+ * Puts key = value (no lease) only if key holds exactly old (old NULL: only
+ * if key does not exist): a compare-and-swap; r->succeeded says whether.
+ */
+struct etcd_call *etcd_swap(struct etcd *e, const char *key, size_t key_len,
+                            const char *old, size_t old_len, const char *value,
+                            size_t value_len, etcd_cb cb, void *ud);
+/*
  * Watches every key under prefix from start_revision (0: from now). No
  * timeout; it runs until etcd_cancel, or until hooks->ended.
  */

@@ -124,56 +124,147 @@ route_pick_node(struct cluster *c, const struct service *svc)
     return best;
 }
 
+/* Whether svc's data is durable: it lives on its vbucket's home, not on
+ * whichever node the map names now. */
+static bool
+route_is_durable(const struct service *svc)
+{
+    return strcmp(svc->name, "ferry.kv") == 0 ||
+           strcmp(svc->name, "ferry.queue") == 0;
+}
+
+/* Whether member name can take a request now: this node, or a peer whose
+ * link is up. */
+static bool
+route_reachable(struct cluster *c, const char *name)
+{
+    struct peer *p;
+
+    if (strcmp(name, c->self) == 0) {
+        return true;
+    }
+    p = peers_find(c, name);
+    return p != NULL && peers_link(c, p) != NULL;
+}
+
+/*
+ * The owner a cache-like request goes to: the map's, or, while the map's
+ * owner cannot be reached (its link is down: it died and etcd has not
+ * expired its lease yet), the member of next highest weight that can.
+ * A cache may lose items when its owner moves; it must not wait 3 s.
+ */
+static const char *
+route_live_owner(struct cluster *c, uint16_t vb)
+{
+    const char *owner = vbmap_owner(&c->map, vb);
+    const struct vbmap_member *best = NULL;
+    uint64_t best_w = 0;
+
+    if (owner == NULL || route_reachable(c, owner)) {
+        return owner;
+    }
+    for (size_t i = 0; i < c->map.n; i++) {
+        const struct vbmap_member *m = &c->map.members[i];
+        uint64_t w = vbmap_weight(m->hash, vb);
+        if (!route_reachable(c, m->name)) {
+            continue;
+        }
+        /* Members are sorted by name: a tie keeps the smaller. */
+        if (best == NULL || w > best_w) {
+            best = m;
+            best_w = w;
+        }
+    }
+    return best != NULL ? best->name : NULL;
+}
+
+static int
+route_refuse(struct cluster *c, struct sink *k, struct service *svc,
+             ferry_err code, const char *msg)
+{
+    if (code == FERRY_EUNAVAILABLE) {
+        c->unavailable++;
+    } else if (code == FERRY_ENOT_MY_VBUCKET) {
+        c->not_mine++;
+    } else if (code == FERRY_EFENCED) {
+        c->fenced_refused++;
+    }
+    service_count_error(svc, code);
+    sink_error_code(c->b, k, code, msg);
+    return -1;
+}
+
 static int
 route_keyed(struct cluster *c, struct sink *k, struct service *svc,
             uint8_t flags, const struct frame_request *q, struct backend **be,
             void **where)
 {
-    struct broker *b = c->b;
     char msg[256];
     const char *owner;
+    bool durable = route_is_durable(svc);
     struct peer *p;
     uint16_t vb;
 
     if (c->fenced || !c->have_map) {
-        c->fenced_refused++;
         snprintf(msg, sizeof(msg),
                  "node '%.64s' is not a cluster member now (its etcd lease "
                  "is not renewed): it serves no vbucket; try another node",
                  c->self);
-        service_count_error(svc, FERRY_EFENCED);
-        sink_error_code(b, k, FERRY_EFENCED, msg);
-        return -1;
+        return route_refuse(c, k, svc, FERRY_EFENCED, msg);
     }
     vb = vb_of_key(q->key.p, q->key.len);
-    owner = vbmap_owner(&c->map, vb);
-    if (owner == NULL || strcmp(owner, c->self) == 0) {
-        return 0;
+    if (durable) {
+        if (!homes_loaded(c->homes)) {
+            snprintf(msg, sizeof(msg),
+                     "node '%.64s' has not read the vbuckets' homes from "
+                     "etcd yet; try again",
+                     c->self);
+            return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+        }
+        owner = homes_of(c->homes, vb);
+        if (owner == NULL) {
+            snprintf(msg, sizeof(msg),
+                     "vbucket %u has no home yet (its owner is claiming "
+                     "it); try again",
+                     (unsigned)vb);
+            return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+        }
+        if (strcmp(owner, c->self) == 0) {
+            if (c->moving[vb]) {
+                snprintf(msg, sizeof(msg),
+                         "vbucket %u is moving to another node; try again",
+                         (unsigned)vb);
+                return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+            }
+            return 0;
+        }
+    } else {
+        owner = route_live_owner(c, vb);
+        if (owner == NULL || strcmp(owner, c->self) == 0) {
+            return 0;
+        }
     }
     if ((flags & CLUSTER_FORWARDED) != 0) {
-        c->not_mine++;
         snprintf(msg, sizeof(msg),
                  "vbucket %u is node '%.64s''s at epoch=%llu, not this "
                  "node's",
                  (unsigned)vb, owner, (unsigned long long)c->map.epoch);
-        service_count_error(svc, FERRY_ENOT_MY_VBUCKET);
-        sink_error_code(b, k, FERRY_ENOT_MY_VBUCKET, msg);
-        return -1;
+        return route_refuse(c, k, svc, FERRY_ENOT_MY_VBUCKET, msg);
     }
     p = peers_find(c, owner);
     if (p == NULL || peers_link(c, p) == NULL) {
-        c->unavailable++;
         snprintf(msg, sizeof(msg),
-                 "vbucket %u's node '%.64s' is unreachable from here; "
-                 "try again",
+                 durable ? "vbucket %u's data is on node '%.64s', which is "
+                           "down or unreachable; try again (nothing is lost: "
+                           "it serves them again when it is back)"
+                         : "vbucket %u's node '%.64s' is unreachable from "
+                           "here; try again",
                  (unsigned)vb, owner);
-        service_count_error(svc, FERRY_EUNAVAILABLE);
-        sink_error_code(b, k, FERRY_EUNAVAILABLE, msg);
-        return -1;
+        return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
     }
     if (p->out >= c->cfg->cluster_peer_credit) {
         service_count_error(svc, FERRY_EOVERLOADED);
-        sink_error_code(b, k, FERRY_EOVERLOADED,
+        sink_error_code(c->b, k, FERRY_EOVERLOADED,
                         "the owner's peer link is full (cluster_peer_credit)");
         return -1;
     }

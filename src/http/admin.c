@@ -226,13 +226,15 @@ admin_services(h2o_handler_t *self, h2o_req_t *req)
     return http_body_send(admin_of(self)->http, req, RENDER_SERVICES);
 }
 
-/* /v1/cluster: this node's view of the cluster (cluster_describe). */
+/* /v1/cluster: this node's view of the cluster (cluster_describe);
+ * /v1/cluster/vbuckets: every vbucket's owner and home. */
 static int
 admin_cluster(h2o_handler_t *self, h2o_req_t *req)
 {
     struct broker *b = admin_of(self)->loop->broker;
+    bool vbs = admin_path_is(req, "/v1/cluster/vbuckets");
 
-    if (!admin_path_is(req, "/v1/cluster")) {
+    if (!vbs && !admin_path_is(req, "/v1/cluster")) {
         return -1;
     }
     if (!admin_is_allowed(self, req)) {
@@ -240,6 +242,10 @@ admin_cluster(h2o_handler_t *self, h2o_req_t *req)
     }
     if (!admin_is_get(req)) {
         return admin_not_allowed(req);
+    }
+    if (vbs) {
+        return admin_send_doc(
+            req, 200, cluster_describe_vbuckets(b != NULL ? b->cluster : NULL));
     }
     return admin_send_doc(req, 200,
                           cluster_describe(b != NULL ? b->cluster : NULL));
