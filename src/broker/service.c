@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/session.h"
+#include "cluster/vbmap.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/rand.h"
@@ -475,6 +476,28 @@ service_pick(struct service *svc, uint64_t *rng, size_t body)
             (best == NULL ||
              r->worker->held_count < best->worker->held_count)) {
             best = r;
+        }
+    }
+    return best;
+}
+
+struct wreg *
+service_pick_keyed(struct service *svc, uint64_t key_hash, size_t body)
+{
+    struct wreg *best = NULL;
+    uint64_t best_w = 0;
+
+    for (size_t i = 0; i < svc->n_regs; i++) {
+        struct wreg *r = svc->regs[i];
+        uint64_t id = r->worker->conn->id;
+        uint64_t w = hrw_weight(key_hash, id);
+        if (!service_reg_free(svc, r, body)) {
+            continue;
+        }
+        if (best == NULL || w > best_w ||
+            (w == best_w && id < best->worker->conn->id)) {
+            best = r;
+            best_w = w;
         }
     }
     return best;

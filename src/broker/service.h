@@ -110,6 +110,9 @@ struct service {
     bool had_workers;                  /* a worker registered it once */
     uint8_t cluster_kind;              /* the cluster's routing of it
                                           (cluster_impl.h), 0 unknown */
+    bool pick_by_key;                  /* a keyed_service of workers: the
+                                          worker is picked by the routing
+                                          key (service_pick_keyed) */
     struct wreg **regs;                /* owned array of borrowed regs */
     size_t n_regs;                     /* registrations in regs */
     size_t cap_regs;                   /* slots in regs */
@@ -208,6 +211,12 @@ bool service_takes(const struct service *svc, size_t body);
  * other worker may take requests (draining or ejected). NULL when nothing
  * fits.
  */
+/* Of svc's workers free for body, the one of highest rendezvous weight
+ * for key_hash (hrw_weight over the workers' conn ids), so one key keeps
+ * going to one worker while it has room; NULL when none is free. */
+struct wreg *service_pick_keyed(struct service *svc, uint64_t key_hash,
+                                size_t body);
+
 struct wreg *service_pick_avoid(struct service *svc, uint64_t *rng,
                                 uint64_t avoid, size_t body);
 

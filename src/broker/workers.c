@@ -23,6 +23,8 @@
 #include "core/log.h"
 #include "core/rand.h"
 
+#include <xxhash.h>
+
 /* Sends CANCEL for r to the worker holding it, when it is still there. */
 static void
 workers_cancel(struct backend *be, struct req *r)
@@ -74,12 +76,16 @@ broker_forward(struct broker *b, struct req *r, struct wreg *reg,
  * worker conn a retry failed at, taken only when no other fits; 0: none.
  */
 static struct wreg *
-broker_pick(struct broker *b, struct service *svc, uint64_t avoid, size_t body)
+broker_pick(struct broker *b, struct service *svc, uint64_t avoid, size_t body,
+            struct slice key)
 {
     uint32_t max = b->cfg->service_max_in_flight;
 
     if (max != 0 && svc->in_flight >= max) {
         return NULL;
+    }
+    if (svc->pick_by_key && key.len > 0) {
+        return service_pick_keyed(svc, XXH64(key.p, key.len, 0), body);
     }
     if (avoid != 0) {
         return service_pick_avoid(svc, &b->rng, avoid, body);
@@ -201,7 +207,7 @@ broker_req_resend(struct broker *b, struct req *r)
         return;
     }
     if (svc->queued == 0) {
-        reg = broker_pick(b, svc, r->failed_conn, broker_req_body(r));
+        reg = broker_pick(b, svc, r->failed_conn, broker_req_body(r), key);
     }
     if (reg == NULL) {
         broker_enqueue(b, r);
@@ -227,12 +233,13 @@ broker_dispatch(struct broker *b, struct service *svc)
             broker_req_too_big(b, r, body);
             continue;
         }
+        struct slice rkey = {r->data, r->key_len};
         /* A retry prefers a worker other than the one it failed at. */
         if (r->failed_conn != 0) {
-            reg = broker_pick(b, svc, r->failed_conn, body);
+            reg = broker_pick(b, svc, r->failed_conn, body, rkey);
         }
         if (reg == NULL) {
-            reg = broker_pick(b, svc, 0, body);
+            reg = broker_pick(b, svc, 0, body, rkey);
         }
         if (reg == NULL) {
             return;
@@ -375,7 +382,7 @@ workers_admit(struct backend *be, struct sink *k, struct service *svc,
     body = frame_request_size(svc->name_len, q->key.len, q->payload.len) -
            FRAME_HEADER_SIZE;
     if (svc->queued == 0) {
-        reg = broker_pick(b, svc, 0, body);
+        reg = broker_pick(b, svc, 0, body, q->key);
     }
     if (reg == NULL && !service_takes(svc, body)) {
         char msg[112];

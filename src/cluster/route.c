@@ -53,6 +53,7 @@ route_kind(const struct cluster *c, struct service *svc)
     }
     if (route_is_keyed_name(c, svc->name)) {
         svc->cluster_kind = CLUSTER_KIND_KEYED;
+        svc->pick_by_key = svc->backend == &c->b->workers;
     } else if (svc->backend == &c->b->workers) {
         svc->cluster_kind = CLUSTER_KIND_PLAIN;
     } else {

@@ -74,3 +74,37 @@ class TestKeyed(ClusterTestCase):
             self.assertEqual(cnt["not_my_vbucket"], 0, n.name)
         self.assertGreaterEqual(
             n1.http("GET", "/v1/cluster").json()["counters"]["forwarded"], 1)
+
+
+class TestKeyedService(ClusterTestCase):
+    TIME_LIMIT = 120
+
+    def test_keyed_service_by_owner_and_worker(self):
+        """keyed_service: calls with one routing key reach one node (the
+        key's owner) and there one worker (rendezvous over its workers),
+        wherever they enter; different keys spread over the workers."""
+        c = self.cluster(3, config=CONFIG + ["keyed_service = sticky"])
+        wait_formed(self, c)
+        names = [n.name for n in c]
+        for i in (1, 2, 3):
+            for w in ("a", "b", "c"):
+                c.worker(i, "tests/test_worker", "--service", "sticky",
+                         "--credit", "16", "--mode", f"tag:n{i}{w}")
+        tags_of = {}
+        for k in range(24):
+            key = f"user:{k}"
+            owner = vbmap.owner_of_key(key, names)
+            seen = set()
+            for entry in (1, 2, 3):
+                for _ in range(3):
+                    got = c.node(entry).call("sticky", b"p", key=key)
+                    seen.add(got.split(b":")[0].decode())
+            self.assertEqual(len(seen), 1, (key, seen))
+            tag = seen.pop()
+            self.assertEqual(f"node{tag[1]}", owner)
+            tags_of[key] = tag
+        # Rendezvous spreads keys: more than one worker of a node is used.
+        per_node = {}
+        for tag in tags_of.values():
+            per_node.setdefault(tag[1], set()).add(tag)
+        self.assertGreater(max(len(v) for v in per_node.values()), 1)
