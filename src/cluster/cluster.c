@@ -136,6 +136,14 @@ cluster_node_id(void *ud, uint32_t id)
     struct cluster *c = ud;
 
     log_info("cluster: node '%s' holds node id %u", c->self, (unsigned)id);
+    if (id != c->cfg->node_id) {
+        /* ferry.id issues ids with node_id from the config (cluster.md,
+         * Limits): another live node holds that one. */
+        log_warn("cluster: node_id %u is another live node's: ferry.id ids "
+                 "may collide; give each node its own node_id (this one "
+                 "could have %u)",
+                 (unsigned)c->cfg->node_id, (unsigned)id);
+    }
 }
 
 /* This node's services of workers with their active workers and free
