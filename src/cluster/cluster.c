@@ -163,15 +163,16 @@ cluster_local_services(struct cluster *c)
         struct service *svc = val;
         uint64_t credit = 0;
         size_t active = 0;
+        /* The capacity, not the free credit of this instant: a snapshot
+         * taken under load says 0 and would turn every node away. Each
+         * sender subtracts what it has at this node itself. */
         for (size_t i = 0; i < svc->n_regs; i++) {
             const struct wreg *reg = svc->regs[i];
             if (reg->worker->draining) {
                 continue;
             }
             active++;
-            if (reg->in_flight < reg->credit) {
-                credit += reg->credit - reg->in_flight;
-            }
+            credit += reg->credit;
         }
         if (active == 0 || svc->disabled) {
             continue;

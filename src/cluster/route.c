@@ -10,7 +10,9 @@
  * answered NOT_MY_VBUCKET with the epoch. A fenced node serves no
  * vbucket (FENCED). Services of workers are served here while a local
  * worker has free credit; else by a node whose published directory shows
- * free credit for them (two random choices, the one with more room);
+ * room for them (its workers' credit less what this node has outstanding
+ * there; two random choices, the one with more room), or, when no local
+ * worker exists at all, by the node with workers that has the most;
  * else here again (queued for a local worker, or NO_WORKER). In-daemon
  * services without a key (echo, ferry.id, ferry.topic, ...) are always
  * this node's. A request a peer forwarded is never forwarded again.
@@ -62,8 +64,8 @@ route_kind(const struct cluster *c, struct service *svc)
     return (enum cluster_kind)svc->cluster_kind;
 }
 
-/* Room node p has for svc: its published free credit less what we sent
- * it, or 0. */
+/* Room node p has for svc: its workers' published credit less what we
+ * have outstanding there, or 0. */
 static uint64_t
 route_room(const struct cluster *c, const struct peer *p, const char *svc)
 {
@@ -195,6 +197,33 @@ route_refuse(struct cluster *c, struct sink *k, struct service *svc,
     return -1;
 }
 
+/* With no local worker: a node that has workers for svc and a link up,
+ * even a full one (the request queues there, not here), the one with the
+ * most credit. */
+static struct peer *
+route_any_node(struct cluster *c, const struct service *svc)
+{
+    struct peer *best = NULL;
+    json_int_t best_credit = 0;
+
+    for (size_t i = 0; i < c->n_peers; i++) {
+        struct peer *p = &c->peers[i];
+        json_t *node = json_object_get(c->dir, p->name);
+        json_t *s = node != NULL ? json_object_get(node, svc->name) : NULL;
+        json_int_t credit = json_integer_value(json_object_get(s, "credit"));
+        if (s == NULL || peers_link(c, p) == NULL ||
+            json_integer_value(json_object_get(s, "workers")) <= 0 ||
+            p->out >= c->cfg->cluster_peer_credit) {
+            continue;
+        }
+        if (best == NULL || credit > best_credit) {
+            best = p;
+            best_credit = credit;
+        }
+    }
+    return best;
+}
+
 static int
 route_keyed(struct cluster *c, struct sink *k, struct service *svc,
             uint8_t flags, const struct frame_request *q, struct backend **be,
@@ -312,6 +341,9 @@ cluster_route(struct broker *b, struct sink *k, struct service *svc,
         return 0;
     }
     p = route_pick_node(c, svc);
+    if (p == NULL && svc->n_regs == 0) {
+        p = route_any_node(c, svc);
+    }
     if (p == NULL) {
         return 0;
     }
