@@ -267,6 +267,21 @@ ferry_err ferry_id_next(struct ferry_client *c, uint32_t count,
 ferry_err ferry_id_decode(struct ferry_client *c, uint64_t id,
                           struct ferry_reply *raw, struct ferry_id_reply *out);
 
+/* ---------------------------------------------------------- ferry.cluster */
+
+/*
+ * This node's view of its cluster (the built-in ferry.cluster,
+ * docs/cluster.md): on FERRY_OK out->data holds its JSON document (not
+ * NUL-terminated, see out->len), {"enabled":false} on a single node,
+ * for the caller's JSON parser (libferry has none). Needs what `ferry
+ * services` needs: FERRY_EUNAUTHORIZED without the admin token when
+ * ferryd has one. deadline_ms 0: ferryd's default. out is always written
+ * (release it with ferry_reply_release()), as by ferry_call(). Thread
+ * safety: that of ferry_call().
+ */
+ferry_err ferry_cluster(struct ferry_client *c, uint32_t deadline_ms,
+                        struct ferry_reply *out);
+
 /* ------------------------------------------------------------ ferry.queue */
 
 /*

@@ -76,6 +76,12 @@ export class Client extends EventEmitter {
   readonly queue: Queue;
   /** ferry.topic helpers (docs/topics.md). */
   readonly topic: Topic;
+  /**
+   * This node's view of its cluster (the built-in ferry.cluster,
+   * docs/cluster.md): `{ enabled: false }` on a single node. Needs what
+   * `ferry services` needs (the admin token when ferryd has one).
+   */
+  cluster(opts?: CallOptions): Promise<ClusterView>;
   on(event: 'connect', listener: (server: ServerInfo) => void): this;
   on(event: 'disconnect', listener: (err: FerryError) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -480,3 +486,32 @@ export const servants: {
   encodeTopic(op: 'publish' | 'subscribe' | 'poll' | 'unsubscribe' | 'stats', args?: object): { key: Buffer; payload: Buffer };
   decodeTopic(op: 'publish' | 'subscribe' | 'poll' | 'unsubscribe' | 'stats', reply: Buffer): unknown;
 };
+
+/** One member of a cluster as a node sees it (ferry.cluster). */
+export interface ClusterMember {
+  name: string;
+  addr: string;
+  http?: string;
+  node_id: number;
+  services: Record<string, { workers: number; credit: number }>;
+  vbuckets: number;
+  link: 'self' | 'up' | 'down';
+  out?: number;
+  forwarded?: number;
+  failed?: number;
+  links?: number;
+  [field: string]: unknown;
+}
+
+/** The document of ferry.cluster and GET /v1/cluster. */
+export interface ClusterView {
+  enabled: boolean;
+  node?: string;
+  peer_addr?: string;
+  fenced?: boolean;
+  epoch?: number;
+  vbucket_count?: number;
+  members?: ClusterMember[];
+  counters?: Record<string, number>;
+  [field: string]: unknown;
+}

@@ -100,7 +100,8 @@ struct broker {
     uint64_t next_icall_id;     /* icall ids start at 1 */
     struct backend workers;     /* the worker pool: every service that is
                                    not in-daemon (workers.c) */
-    struct backend builtins[3]; /* echo, ferry.services, ferry.admin */
+    struct backend builtins[4]; /* echo, ferry.services, ferry.cluster,
+                                   ferry.admin */
     bool shutting_down;         /* SIGTERM seen: refuse new requests */
     bool stopped;               /* shutdown finished its work */
     struct timer grace;         /* ends the shutdown grace period */

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * builtin.c - the services ferryd answers itself: echo, ferry.services and
+ * builtin.c - the services ferryd answers itself: echo, ferry.services,
+ * ferry.cluster (this node's view of its cluster, cluster.h) and
  * ferry.admin (the operator's commands of control.c).
  *
  * Each is an in-daemon backend (backend.h) that answers at once inside
  * call(): its REPLY goes straight into the caller's sink (a binary
  * caller's output buffer, the HTTP gateway's callback) and the broker
- * counts it like any other service's. ferry.services answers only a
- * caller that may see internals, ferry.admin only one that may give
+ * counts it like any other service's. ferry.services and ferry.cluster
+ * answer only a caller that may see internals, ferry.admin only one that may give
  * commands: each door decided that by the rules of core/access.h (the
  * session's flags for a binary caller, the icall's for the gateway).
  */
@@ -21,6 +22,7 @@
 #include "broker/control.h"
 #include "broker/icall.h"
 #include "broker/session.h"
+#include "cluster/cluster.h"
 #include "core/access.h"
 #include "core/conn.h"
 #include "core/config.h"
@@ -168,24 +170,22 @@ out_free:
     return NULL;
 }
 
-/* ferry.services: the JSON document of every service, for a caller that
- * may see internals (decided at its door by the rule of core/access.h). */
+/* Answers c with doc (taking it; NULL: out of memory) when the caller may
+ * see internals (decided at its door by the rule of core/access.h), else
+ * with UNAUTHORIZED naming what service needs. */
 static void
-builtin_services_call(struct backend *be, struct bcall *c)
+builtin_reply_internals(struct bcall *c, const char *service, json_t *doc)
 {
-    struct broker *b = c->b;
     char msg[160];
-    json_t *doc;
     char *text;
 
     if (!c->internals) {
-        snprintf(msg, sizeof(msg),
-                 "ferry.services shows ferryd's internals: it needs %s",
-                 access_internals_need(b->cfg));
+        json_decref(doc);
+        snprintf(msg, sizeof(msg), "%s shows ferryd's internals: it needs %s",
+                 service, access_internals_need(c->b->cfg));
         bcall_error(c, FERRY_EUNAUTHORIZED, msg);
         return;
     }
-    doc = builtin_services_json(b);
     text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL) {
@@ -194,6 +194,25 @@ builtin_services_call(struct backend *be, struct bcall *c)
     }
     bcall_reply(c, text, strlen(text));
     free(text);
+}
+
+/* ferry.services: the JSON document of every service. */
+static void
+builtin_services_call(struct backend *be, struct bcall *c)
+{
+    builtin_reply_internals(
+        c, "ferry.services",
+        c->internals ? builtin_services_json(c->b) : NULL);
+}
+
+/* ferry.cluster: this node's view of its cluster, {"enabled":false} on a
+ * single node (the document of /v1/cluster). */
+static void
+builtin_cluster_call(struct backend *be, struct bcall *c)
+{
+    builtin_reply_internals(
+        c, "ferry.cluster",
+        c->internals ? cluster_describe(c->b->cluster) : NULL);
 }
 
 /* ferry.admin: the operator's commands, for a caller allowed to give them
@@ -233,6 +252,11 @@ static const struct backend_ops builtin_services_ops = {
     .call = builtin_services_call,
 };
 
+static const struct backend_ops builtin_cluster_ops = {
+    .kind = "builtin",
+    .call = builtin_cluster_call,
+};
+
 static const struct backend_ops builtin_admin_ops = {
     .kind = "builtin",
     .call = builtin_admin_call,
@@ -247,6 +271,7 @@ builtin_register_all(struct broker *b)
     } builtins[] = {
         {"echo", &builtin_echo_ops},
         {"ferry.services", &builtin_services_ops},
+        {"ferry.cluster", &builtin_cluster_ops},
         {"ferry.admin", &builtin_admin_ops},
     };
     ferry_err err;

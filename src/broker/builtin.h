@@ -2,8 +2,9 @@
 /*
  * builtin.h - services answered by ferryd itself: `echo` (the payload
  * back), `ferry.services` (JSON describing every service, for the
- * `ferry services` command) and `ferry.admin` (the operator's commands,
- * for `ferry admin`). They go through the same router and counters
+ * `ferry services` command), `ferry.cluster` (this node's view of its
+ * cluster, for `ferry cluster`) and `ferry.admin` (the operator's
+ * commands, for `ferry admin`). They go through the same router and counters
  * as worker-served services, each through its in-daemon backend
  * (backend.h); no worker may register their names.
  */

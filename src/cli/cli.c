@@ -172,6 +172,59 @@ cli_call_once(const struct cli_ctx *ctx, const char *cmd,
 }
 
 int
+cli_call_json(const struct cli_ctx *ctx, const char *cmd, const char *service,
+              bool raw, json_t **doc)
+{
+    struct ferry_request req = {.service = service};
+    struct ferry_reply reply = {0};
+    json_error_t jerr;
+    int rc = cli_call_once(ctx, cmd, &req, &reply);
+
+    *doc = NULL;
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (raw) {
+        fwrite(reply.data, 1, reply.len, stdout);
+        if (reply.len == 0 || reply.data[reply.len - 1] != '\n') {
+            fputc('\n', stdout);
+        }
+    } else {
+        *doc = json_loadb((const char *)reply.data, reply.len, 0, &jerr);
+        if (*doc == NULL) {
+            fprintf(stderr, "PROTO: %s sent bad JSON: %s\n", service,
+                    jerr.text);
+            rc = CLI_EXIT_FERRY;
+        }
+    }
+    ferry_reply_release(&reply);
+    return rc;
+}
+
+const char *
+cli_json_int(json_t *obj, const char *field, char *buf, size_t size)
+{
+    json_t *v = json_object_get(obj, field);
+
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, size, "%.0f", json_real_value(v));
+    } else {
+        snprintf(buf, size, "-");
+    }
+    return buf;
+}
+
+const char *
+cli_json_str(json_t *obj, const char *field)
+{
+    const char *s = json_string_value(json_object_get(obj, field));
+
+    return s != NULL ? s : "-";
+}
+
+int
 cli_flush(int rc)
 {
     if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {

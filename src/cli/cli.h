@@ -9,6 +9,7 @@
 #ifndef FERRY_CLI_CLI_H
 #define FERRY_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,23 @@ int cli_call_servant(const struct cli_ctx *ctx, const char *cmd,
                      const char *service, struct slice key,
                      const uint8_t *payload, size_t len, uint32_t deadline_ms,
                      struct ferry_reply *reply);
+
+/*
+ * One call with no payload of a built-in that answers JSON (ferry.services,
+ * ferry.cluster). With raw, prints the reply as it came and leaves *doc
+ * NULL; else *doc is the parsed document (the caller json_decref()s it).
+ * CLI_EXIT_OK, or prints why and returns an exit code.
+ */
+int cli_call_json(const struct cli_ctx *ctx, const char *cmd,
+                  const char *service, bool raw, json_t **doc);
+
+/* An integer field of obj formatted into buf, or "-" when it is absent or
+ * not a number: a field an older or newer daemon lacks prints as "-". */
+const char *cli_json_int(json_t *obj, const char *field, char *buf,
+                         size_t size);
+
+/* A string field of obj, or "-". */
+const char *cli_json_str(json_t *obj, const char *field);
 
 /* The exit code for an error: CLI_EXIT_CONN or CLI_EXIT_FERRY. */
 int cli_exit_code(ferry_err err);

@@ -2,7 +2,8 @@
 /*
  * cmd_services.c - "ferry services": calls the built-in service
  * ferry.services and prints its JSON as a table, one row per service and
- * an indented row per worker. ferryd shows it to the admin token when one
+ * an indented row per worker (and, in a cluster, per other node with
+ * workers of it). ferryd shows it to the admin token when one
  * is set (core/access.h), so an operator passes --token. Every field may be missing: a missing one
  * prints as "-", so an older or newer daemon still gives a readable table.
  */
@@ -20,7 +21,10 @@ cmd_services_usage(FILE *out)
             "usage: ferry services [--json] [--addr ADDR] [--token TOKEN]\n\n"
             "Lists the services ferryd knows, with their workers, credit, "
             "requests in\n"
-            "flight, queued requests, counters and latency percentiles.\n\n"
+            "flight, queued requests, counters and latency percentiles; "
+            "in a cluster,\n"
+            "the other nodes with workers of each service (\"node\" "
+            "rows).\n\n"
             "These are ferryd's internals (the built-in ferry.services): "
             "with admin_token\n"
             "set, ferryd shows them only to its admin token (on any "
@@ -32,31 +36,6 @@ cmd_services_usage(FILE *out)
             "Exit status: 0 success, 1 error from ferryd, 2 usage error, "
             "3 connection\n"
             "error.\n");
-}
-
-/* Formats an integer field into buf, or "-" when absent or not a number. */
-static const char *
-services_int(json_t *obj, const char *field, char *buf, size_t size)
-{
-    json_t *v = json_object_get(obj, field);
-
-    if (json_is_integer(v)) {
-        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
-    } else if (json_is_real(v)) {
-        snprintf(buf, size, "%.0f", json_real_value(v));
-    } else {
-        snprintf(buf, size, "-");
-    }
-    return buf;
-}
-
-/* A string field, or "-". */
-static const char *
-services_str(json_t *obj, const char *field)
-{
-    const char *s = json_string_value(json_object_get(obj, field));
-
-    return s != NULL ? s : "-";
 }
 
 /* A latency in microseconds, in a unit that keeps it short. */
@@ -114,15 +93,26 @@ services_print_worker(json_t *w)
     char id[32], credit[32], in_flight[32], seen[32];
     json_t *draining = json_object_get(w, "draining");
 
-    services_int(w, "id", id, sizeof(id));
-    services_int(w, "credit", credit, sizeof(credit));
-    services_int(w, "in_flight", in_flight, sizeof(in_flight));
-    services_int(w, "last_seen_ms", seen, sizeof(seen));
+    cli_json_int(w, "id", id, sizeof(id));
+    cli_json_int(w, "credit", credit, sizeof(credit));
+    cli_json_int(w, "in_flight", in_flight, sizeof(in_flight));
+    cli_json_int(w, "last_seen_ms", seen, sizeof(seen));
     printf("  worker %-6s %-16s %-22s credit %-6s in flight %-6s "
            "last seen %sms ago%s%s\n",
-           id, services_str(w, "name"), services_str(w, "addr"), credit,
+           id, cli_json_str(w, "name"), cli_json_str(w, "addr"), credit,
            in_flight, seen, json_is_true(draining) ? " (draining)" : "",
            json_is_true(json_object_get(w, "ejected")) ? " (ejected)" : "");
+}
+
+/* Another node's workers of the service (a cluster: its "nodes"). */
+static void
+services_print_node(json_t *n)
+{
+    char workers[32], credit[32];
+
+    printf("  node   %-16s workers %-6s credit %s\n", cli_json_str(n, "node"),
+           cli_json_int(n, "workers", workers, sizeof(workers)),
+           cli_json_int(n, "credit", credit, sizeof(credit)));
 }
 
 /* What is unusual about a service, after its row: "", or "  [disabled]",
@@ -155,7 +145,7 @@ services_print(json_t *services)
 
     json_array_foreach(services, i, svc)
     {
-        name = services_str(svc, "name");
+        name = cli_json_str(svc, "name");
         if ((int)strlen(name) > width) {
             width = (int)strlen(name);
         }
@@ -177,11 +167,11 @@ services_print(json_t *services)
             snprintf(workers, sizeof(workers), "builtin");
         }
         printf("%-*s %7s %7s %9s %7s %10s %7s %9s %9s%s\n", width,
-               services_str(svc, "name"), workers,
-               services_int(svc, "credit", credit, sizeof(credit)),
-               services_int(svc, "in_flight", in_flight, sizeof(in_flight)),
-               services_int(svc, "queued", queued, sizeof(queued)),
-               services_int(svc, "requests", requests, sizeof(requests)),
+               cli_json_str(svc, "name"), workers,
+               cli_json_int(svc, "credit", credit, sizeof(credit)),
+               cli_json_int(svc, "in_flight", in_flight, sizeof(in_flight)),
+               cli_json_int(svc, "queued", queued, sizeof(queued)),
+               cli_json_int(svc, "requests", requests, sizeof(requests)),
                services_errors(svc, errors, sizeof(errors)),
                services_latency(lat, "p50", p50, sizeof(p50)),
                services_latency(lat, "p99", p99, sizeof(p99)),
@@ -190,18 +180,19 @@ services_print(json_t *services)
         {
             services_print_worker(w);
         }
+        json_array_foreach(json_object_get(svc, "nodes"), j, w)
+        {
+            services_print_node(w);
+        }
     }
 }
 
 int
 cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
 {
-    struct ferry_request req = {.service = SERVICES_SERVICE};
-    struct ferry_reply reply = {0};
-    json_error_t jerr;
     json_t *root, *services;
     bool raw = false;
-    int i, rc = CLI_EXIT_OK;
+    int i, rc;
 
     for (i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -215,22 +206,9 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
                                    argv[i]);
         }
     }
-    rc = cli_call_once(ctx, "services", &req, &reply);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (raw) {
-        fwrite(reply.data, 1, reply.len, stdout);
-        if (reply.len == 0 || reply.data[reply.len - 1] != '\n') {
-            fputc('\n', stdout);
-        }
-        goto out_free;
-    }
-    root = json_loadb((const char *)reply.data, reply.len, 0, &jerr);
+    rc = cli_call_json(ctx, "services", SERVICES_SERVICE, raw, &root);
     if (root == NULL) {
-        fprintf(stderr, "PROTO: ferry.services sent bad JSON: %s\n", jerr.text);
-        rc = CLI_EXIT_FERRY;
-        goto out_free;
+        return cli_flush(rc);
     }
     services = json_object_get(root, "services");
     if (!json_is_array(services)) {
@@ -240,8 +218,5 @@ cmd_services(const struct cli_ctx *ctx, int argc, char **argv)
         services_print(services);
     }
     json_decref(root);
-
-out_free:
-    ferry_reply_release(&reply);
     return cli_flush(rc);
 }

@@ -16,6 +16,7 @@
 #include "cli/cmd_admin.h"
 #include "cli/cmd_bench.h"
 #include "cli/cmd_cache.h"
+#include "cli/cmd_cluster.h"
 #include "cli/cmd_id.h"
 #include "cli/cmd_call.h"
 #include "cli/cmd_kv.h"
@@ -36,6 +37,8 @@ static const struct command commands[] = {
     {"call", cmd_call, cmd_call_usage, "call a service, print its reply"},
     {"services", cmd_services, cmd_services_usage,
      "list services, workers and their statistics"},
+    {"cluster", cmd_cluster, cmd_cluster_usage,
+     "the cluster's members, vbuckets and links"},
     {"bench", cmd_bench, cmd_bench_usage,
      "load generator: throughput and latency of a service"},
     {"admin", cmd_admin, cmd_admin_usage,

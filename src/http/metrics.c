@@ -21,6 +21,7 @@
 #include "broker/builtin.h"
 #include "broker/service.h"
 #include "broker/session.h"
+#include "cluster/cluster.h"
 #include "core/conn.h"
 #include "core/loop.h"
 #include "core/procstat.h"
@@ -339,6 +340,109 @@ metrics_write_part(FILE *f, unsigned family, const struct service *svc)
     }
 }
 
+/* The vbuckets of the member that is this node ("link": "self") in a
+ * cluster_describe document. */
+static json_int_t
+metrics_cluster_owned(json_t *doc)
+{
+    json_t *ms = json_object_get(doc, "members"), *m;
+    size_t i;
+
+    json_array_foreach(ms, i, m)
+    {
+        const char *link = json_string_value(json_object_get(m, "link"));
+        if (link != NULL && strcmp(link, "self") == 0) {
+            return json_integer_value(json_object_get(m, "vbuckets"));
+        }
+    }
+    return 0;
+}
+
+/* The ferry_cluster_* counters: the name, the counters' field, the help. */
+static const struct {
+    const char *name;
+    const char *field;
+    const char *help;
+} metrics_cluster_counters[] = {
+    {"ferry_cluster_forwarded_total", "forwarded",
+     "Requests this node forwarded to another over a peer link."},
+    {"ferry_cluster_received_total", "received",
+     "Requests other nodes forwarded to this one."},
+    {"ferry_cluster_not_my_vbucket_total", "not_my_vbucket",
+     "Keyed requests answered NOT_MY_VBUCKET."},
+    {"ferry_cluster_fenced_total", "fenced",
+     "Keyed requests answered FENCED while this node was fenced."},
+    {"ferry_cluster_unavailable_total", "unavailable",
+     "Requests answered UNAVAILABLE: no node could take them."},
+};
+
+/* ferry_cluster_peer_up (up) or ferry_cluster_peer_forwarded_total: a
+ * sample per member but this node, of the members ms. */
+static void
+metrics_cluster_peers(FILE *f, json_t *ms, bool up)
+{
+    const char *family = up ? "ferry_cluster_peer_up"
+                            : "ferry_cluster_peer_forwarded_total";
+    json_t *m;
+    size_t i;
+
+    metrics_family(f, family, up ? "gauge" : "counter",
+                   up ? "1 while the peer link to that member is up, else 0."
+                      : "Requests this node forwarded to that member.");
+    json_array_foreach(ms, i, m)
+    {
+        const char *link = json_string_value(json_object_get(m, "link"));
+        if (link == NULL || strcmp(link, "self") == 0) {
+            continue;
+        }
+        fprintf(f, "%s{peer=\"", family);
+        metrics_label(f, json_string_value(json_object_get(m, "name")));
+        fprintf(f, "\"} %lld\n",
+                up ? (long long)(strcmp(link, "up") == 0)
+                   : (long long)json_integer_value(
+                         json_object_get(m, "forwarded")));
+    }
+}
+
+/* The ferry_cluster_* families, from cluster_describe (doc); nothing
+ * without a cluster. A scrape is rare: building the document is cheap
+ * beside it, and keeps one description of the cluster. */
+static void
+metrics_cluster(FILE *f, json_t *doc)
+{
+    json_t *ms = json_object_get(doc, "members");
+    json_t *counters = json_object_get(doc, "counters");
+    size_t i;
+
+    metrics_family(f, "ferry_cluster_members", "gauge",
+                   "Members of the cluster this node sees, itself included.");
+    fprintf(f, "ferry_cluster_members %zu\n", json_array_size(ms));
+    metrics_family(f, "ferry_cluster_fenced", "gauge",
+                   "1 while this node is fenced (its lease not renewed in "
+                   "time), else 0.");
+    fprintf(f, "ferry_cluster_fenced %d\n",
+            json_is_true(json_object_get(doc, "fenced")) ? 1 : 0);
+    metrics_family(f, "ferry_cluster_epoch", "gauge",
+                   "Epoch of this node's vbucket map (an etcd revision).");
+    fprintf(f, "ferry_cluster_epoch %lld\n",
+            (long long)json_integer_value(json_object_get(doc, "epoch")));
+    metrics_family(f, "ferry_cluster_vbuckets_owned", "gauge",
+                   "Vbuckets this node owns in its map.");
+    fprintf(f, "ferry_cluster_vbuckets_owned %lld\n",
+            (long long)metrics_cluster_owned(doc));
+    for (i = 0; i < sizeof(metrics_cluster_counters) /
+                        sizeof(metrics_cluster_counters[0]);
+         i++) {
+        metrics_family(f, metrics_cluster_counters[i].name, "counter",
+                       metrics_cluster_counters[i].help);
+        fprintf(f, "%s %lld\n", metrics_cluster_counters[i].name,
+                (long long)json_integer_value(json_object_get(
+                    counters, metrics_cluster_counters[i].field)));
+    }
+    metrics_cluster_peers(f, ms, true);
+    metrics_cluster_peers(f, ms, false);
+}
+
 void
 metrics_write_tail(FILE *f, struct broker *b)
 {
@@ -407,6 +511,13 @@ metrics_write_tail(FILE *f, struct broker *b)
     }
     if (b->loop->servants != NULL && b->loop->servants->store != NULL) {
         store_stats_metrics(b->loop->servants->store, f);
+    }
+    if (b->cluster != NULL) {
+        json_t *doc = cluster_describe(b->cluster);
+        if (doc != NULL) {
+            metrics_cluster(f, doc);
+            json_decref(doc);
+        }
     }
     metrics_mem(f, b->loop);
     procstat_read(&ps);
@@ -604,6 +715,27 @@ metrics_servants(json_t *root, const struct servants *sv)
     return rc;
 }
 
+/* The "cluster" object of /v1/stats: the figures of /metrics' cluster
+ * families (the whole document is /v1/cluster). */
+static json_t *
+metrics_cluster_json(struct broker *b)
+{
+    json_t *doc = cluster_describe(b->cluster), *o;
+
+    if (doc == NULL) {
+        return NULL;
+    }
+    o = json_pack("{s:O?, s:O?, s:O?, s:I, s:I, s:O?}", "node",
+                  json_object_get(doc, "node"), "epoch",
+                  json_object_get(doc, "epoch"), "fenced",
+                  json_object_get(doc, "fenced"), "members",
+                  (json_int_t)json_array_size(json_object_get(doc, "members")),
+                  "vbuckets_owned", metrics_cluster_owned(doc), "counters",
+                  json_object_get(doc, "counters"));
+    json_decref(doc);
+    return o;
+}
+
 json_t *
 metrics_stats_root(struct broker *b, uint64_t requests)
 {
@@ -639,6 +771,9 @@ metrics_stats_root(struct broker *b, uint64_t requests)
     rc |= metrics_set(root, "requests", json_integer((json_int_t)requests));
     if (b->loop->servants != NULL) {
         rc |= metrics_servants(root, b->loop->servants);
+    }
+    if (b->cluster != NULL) {
+        rc |= metrics_set(root, "cluster", metrics_cluster_json(b));
     }
     if (memcache_current() != NULL) {
         json_t *sv = json_object_get(root, "servants");

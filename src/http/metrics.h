@@ -10,8 +10,9 @@
  * role), ferry_uptime_seconds, process_resident_memory_bytes,
  * process_cpu_seconds_total, and the histogram
  * ferry_request_duration_seconds by service, and the HTTP side's
- * ferry_http_stalled_closed_total and ferry_http_sse_dropped_events_total.
- * The /v1/stats JSON is built here too, from the same figures.
+ * ferry_http_stalled_closed_total and ferry_http_sse_dropped_events_total;
+ * in a cluster, the ferry_cluster_* families (docs/cluster.md). The
+ * /v1/stats JSON is built here too, from the same figures.
  */
 #ifndef FERRY_HTTP_METRICS_H
 #define FERRY_HTTP_METRICS_H

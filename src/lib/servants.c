@@ -757,3 +757,13 @@ ferry_id_decode(struct ferry_client *c, uint64_t id, struct ferry_reply *raw,
     }
     return ferry_id_decode_reply(FERRY_ID_DECODE, raw->data, raw->len, out);
 }
+
+ferry_err
+ferry_cluster(struct ferry_client *c, uint32_t deadline_ms,
+              struct ferry_reply *out)
+{
+    struct ferry_request req = {.service = "ferry.cluster",
+                                .deadline_ms = deadline_ms};
+
+    return ferry_call(c, &req, out);
+}

@@ -198,6 +198,16 @@ async function main() {
                             },
                         ]),
                     ),
+                    // The cluster panel, from /v1/cluster: on a single
+                    // node "single node" and no member table.
+                    cluster_shown: !document.getElementById("cluster-panel")
+                        ?.hidden,
+                    cluster_enabled: document.getElementById("cluster-panel")
+                        ?.dataset.enabled,
+                    cluster_state: text("cluster-state"),
+                    cluster_table_shown: !document.getElementById(
+                        "cluster-table",
+                    )?.hidden,
                     charts: [
                         "throughput-chart",
                         "errors-chart",

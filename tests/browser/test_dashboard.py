@@ -297,6 +297,11 @@ class DashboardBrowserTest(FerryTestCase):
         self.assertGreater(t.get("delivered") or 0, 0, seen)
         self.assertRegex(seen.get("topics_published", ""), r"/s$", seen)
         self.assertTrue(seen.get("topics_chart"), seen)
+        # The cluster panel: this ferryd is a single node.
+        self.assertTrue(seen.get("cluster_shown"), seen)
+        self.assertEqual(seen.get("cluster_enabled"), "false", seen)
+        self.assertEqual(seen.get("cluster_state"), "single node", seen)
+        self.assertFalse(seen.get("cluster_table_shown"), seen)
         self.assertTrue(seen.get("ok"), seen)
         self.assertTrue(os.path.getsize(shot) > 10000, shot)
         return seen

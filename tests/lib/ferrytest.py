@@ -622,8 +622,9 @@ class Worker:
 # The services every ferryd serves itself (src/broker/builtin.c and
 # src/servants/), checked against a fresh daemon by test_backends: tests that
 # count the service table take them from here.
-BUILTIN_SERVICES = ("echo", "ferry.services", "ferry.admin", "ferry.cache",
-                    "ferry.kv", "ferry.id", "ferry.queue", "ferry.topic")
+BUILTIN_SERVICES = ("echo", "ferry.services", "ferry.cluster", "ferry.admin",
+                    "ferry.cache", "ferry.kv", "ferry.id", "ferry.queue",
+                    "ferry.topic")
 
 
 def run_ferry(args, addr=None, input=None, timeout=30.0, env=None):

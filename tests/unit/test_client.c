@@ -29,6 +29,7 @@
 
 #include "core/buf.h"
 #include "ferry.h"
+#include "ferry_servants.h"
 #include "lib/calltab.h"
 #include "lib/client.h"
 #include "lib/conn.h"
@@ -428,6 +429,55 @@ test_client_pipelined_replies_in_any_order(void **state)
     assert_int_equal(s[3].calls, 1);
     assert_int_equal(s[3].err, FERRY_EINVALID_ARGUMENT);
     assert_string_equal(s[3].data, "nope");
+    ferry_client_free(c);
+    fake_finish(&fk);
+}
+
+/* ferry_cluster(): a REQUEST of ferry.cluster with no key or payload and
+ * the deadline asked for; answered with a document, then an error. */
+static void
+script_cluster(int lfd)
+{
+    struct fake_conn c = fake_accept(lfd);
+    struct frame_request q;
+    struct frame f;
+
+    fake_hello(&c, FRAME_ROLE_CALLER, 0);
+    for (int i = 0; i < 2; i++) {
+        FAKE_CHECK(fake_read(&c, &f));
+        FAKE_CHECK(f.type == FRAME_REQUEST);
+        FAKE_CHECK(frame_parse_request(&f, &q) == FERRY_OK);
+        FAKE_CHECK(slice_eq(q.service, slice_str("ferry.cluster")));
+        FAKE_CHECK(q.key.len == 0 && q.payload.len == 0);
+        /* 0: ferryd's default, which the client may send as it is. */
+        FAKE_CHECK(i == 0 ? q.deadline_ms == 1500u
+                          : q.deadline_ms == 0 || q.deadline_ms == 5000u);
+        if (i == 0) {
+            fake_send_reply(&c, f.id, "{\"enabled\":false}");
+        } else {
+            fake_send_error(&c, f.id, FERRY_EUNAUTHORIZED, "needs a token");
+        }
+    }
+    fake_expect_eof(&c);
+    fake_close(&c);
+}
+
+static void
+test_client_cluster(void **state)
+{
+    struct ferry_reply r;
+    struct ferry_client *c;
+    struct fake fk;
+
+    fake_start(&fk, script_cluster);
+    assert_int_equal(ferry_client_new(fk.addr, NULL, &c), FERRY_OK);
+    assert_int_equal(ferry_cluster(c, 1500, &r), FERRY_OK);
+    assert_int_equal(r.len, strlen("{\"enabled\":false}"));
+    assert_memory_equal(r.data, "{\"enabled\":false}", r.len);
+    ferry_reply_release(&r);
+    assert_int_equal(ferry_cluster(c, 0, &r), FERRY_EUNAUTHORIZED);
+    assert_int_equal(r.err, FERRY_EUNAUTHORIZED);
+    ferry_reply_release(&r);
     ferry_client_free(c);
     fake_finish(&fk);
 }
@@ -1072,6 +1122,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calltab_order_and_lookup),
         cmocka_unit_test(test_client_pipelined_replies_in_any_order),
+        cmocka_unit_test(test_client_cluster),
         cmocka_unit_test(test_client_connection_loss_and_backoff),
         cmocka_unit_test(test_client_call_gives_up_at_deadline),
         cmocka_unit_test(test_client_local_deadline_cancels),

@@ -10,6 +10,7 @@
 import "uplot/dist/uPlot.min.css";
 import "../style.css";
 import { CachePanel } from "./cache.js";
+import { CLUSTER_EVERY_MS, ClusterPanel } from "./cluster.js";
 import { HeatmapChart, LineChart, fmtRate } from "./charts.js";
 import { QueuesPanel } from "./queues.js";
 import { StorePanel } from "./store.js";
@@ -376,6 +377,20 @@ function renderTable() {
                 el("td", {}, ""),
             ),
         );
+        // Another node's workers of it (a cluster: /v1/services' "nodes").
+        for (const nd of Array.isArray(svc.nodes) ? svc.nodes : []) {
+            rows.push(
+                el(
+                    "tr",
+                    { class: "node", "data-node": String(nd.node) },
+                    el("td", {}, `node ${nd.node}`),
+                    el("td", {}, tag("remote", "info")),
+                    numCell(num(nd.workers)),
+                    numCell(num(nd.credit)),
+                    ...Array.from({ length: 8 }, () => el("td", {}, "")),
+                ),
+            );
+        }
         for (const w of workers) {
             rows.push(
                 el(
@@ -502,6 +517,21 @@ async function getJSON(path) {
 }
 
 let polling = false;
+const cluster = new ClusterPanel($, { el, tag, numCell });
+let clusterAt = 0; // Date.now() of the last /v1/cluster read
+
+// Every CLUSTER_EVERY_MS: the cluster panel from /v1/cluster.
+async function pollCluster() {
+    if (Date.now() - clusterAt < CLUSTER_EVERY_MS) {
+        return;
+    }
+    clusterAt = Date.now();
+    try {
+        cluster.render(await getJSON("/v1/cluster"));
+    } catch (e) {
+        cluster.render(null, e.message);
+    }
+}
 
 // Once a second: refresh the services table, and read /v1/stats when the
 // stream has been silent for a while.
@@ -526,6 +556,7 @@ async function tick() {
         } else {
             renderTable();
         }
+        await pollCluster();
     } finally {
         polling = false;
     }

@@ -411,6 +411,8 @@ async function caller(cmd) {
       return { ok: true, connects: needClient().connects };
     case 'servant':
       return { ok: true, ...(await servant(needClient(), cmd)) };
+    case 'cluster':
+      return { ok: true, ...(await needClient().cluster()) };
     case 'close':
       if (client !== null) {
         await client.close();

@@ -26,6 +26,7 @@ const { Backoff } = require('./conn');
 const CACHE = 'ferry.cache';
 const KV = 'ferry.kv';
 const ID = 'ferry.id';
+const CLUSTER = 'ferry.cluster';
 const STATUS = ['OK', 'NOT_FOUND', 'NOT_STORED', 'EXISTS'];
 const CACHE_OPS = {
   get: 1, getMany: 2, set: 3, add: 4, replace: 5, append: 6, prepend: 7, cas: 8,
@@ -1102,7 +1103,27 @@ class Subscriber extends EventEmitter {
 }
 
 /** Adds client.cache, client.kv, client.id, client.queue and client.topic (made on first use) to a class. */
+/** ferry.cluster's JSON document; anything but a JSON object: INVALID_ARGUMENT. */
+function decodeCluster(reply) {
+  let doc;
+  try {
+    doc = JSON.parse(Buffer.from(reply).toString('utf8'));
+  } catch (e) {
+    throw bad(`${CLUSTER} reply: not JSON: ${e.message}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw bad(`${CLUSTER} reply: not an object`);
+  }
+  return doc;
+}
+
+/** client.cluster(opts): this node's view of its cluster (docs/cluster.md). */
+async function cluster(opts) {
+  return decodeCluster(await this.call(CLUSTER, codec.EMPTY, callOpts(codec.EMPTY, opts)));
+}
+
 function install(cls) {
+  Object.defineProperty(cls.prototype, 'cluster', { configurable: true, writable: true, value: cluster });
   for (const [name, Helper] of [['cache', Cache], ['kv', Kv], ['id', Id], ['queue', Queue], ['topic', Topic]]) {
     const slot = Symbol(name);
     Object.defineProperty(cls.prototype, name, {
@@ -1117,5 +1138,5 @@ function install(cls) {
 
 module.exports = {
   Cache, Kv, Id, Queue, Consumer, ConsumedJob, Topic, Subscriber, install, encodeCache, encodeKv, encodeId,
-  encodeQueue, encodeTopic, decodeCache, decodeKv, decodeId, decodeQueue, decodeTopic,
+  encodeQueue, encodeTopic, decodeCache, decodeKv, decodeId, decodeQueue, decodeTopic, decodeCluster,
 };

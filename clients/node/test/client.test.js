@@ -33,6 +33,16 @@ test('a call returns the reply as a Buffer', async () => {
   }
 });
 
+test('cluster() on a single node is { enabled: false }', async () => {
+  const c = new ferry.Client({ addr: d.addr });
+  try {
+    assert.deepEqual(await c.cluster(), { enabled: false });
+    assert.deepEqual(await c.cluster({ deadlineMs: 5000 }), { enabled: false });
+  } finally {
+    await c.close();
+  }
+});
+
 test('a unix socket address works', async () => {
   const c = new ferry.Client({ addr: d.unixAddr });
   try {

@@ -191,6 +191,19 @@ test('helpers on a Client call the service with the key and decode', async () =>
   assert.equal(calls[5][2].key, undefined);
 });
 
+test('cluster() calls ferry.cluster and parses its object', async () => {
+  const c = new ferry.Client();
+  const calls = [];
+  const replies = [Buffer.from('{"enabled":true,"epoch":3}'), Buffer.from('[1]'), Buffer.from('{no')];
+  c.call = async (service, payload, opts) => { calls.push([service, payload, opts]); return replies.shift(); };
+  assert.deepEqual(await c.cluster(), { enabled: true, epoch: 3 });
+  assert.equal(calls[0][0], 'ferry.cluster');
+  assert.equal(calls[0][1].length, 0);
+  assert.equal(calls[0][2].key, undefined);
+  await assert.rejects(c.cluster(), ferry.InvalidArgumentError);
+  await assert.rejects(c.cluster(), ferry.InvalidArgumentError);
+});
+
 test('the shared vectors cover every ferry.queue op', () => {
   const ops = ['push', 'reserve', 'ack', 'release', 'touch', 'bury', 'peek', 'stats', 'redrive', 'pause',
     'resume', 'purge', 'delete', 'configure'];

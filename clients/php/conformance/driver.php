@@ -244,6 +244,9 @@ function caller(): int
                 case 'servant':
                     out(['ok' => true] + servant(need($client), $cmd));
                     break;
+                case 'cluster':
+                    out(['ok' => true] + need($client)->cluster());
+                    break;
                 case 'close':
                     $client?->close();
                     $client = null;

@@ -290,6 +290,33 @@ final class Client
     private ?Servants\Queue $servantQueue = null;
     private ?Servants\Topic $servantTopic = null;
 
+    /**
+     * This node's view of its cluster (the built-in ferry.cluster,
+     * docs/cluster.md), the JSON document decoded to arrays:
+     * ['enabled' => false] on a single node, else 'node', 'epoch',
+     * 'fenced', 'members' (each with 'vbuckets', 'link', ...). Needs what
+     * `ferry services` needs (the admin token when ferryd has one).
+     *
+     * @param array{deadline_ms?: int} $options
+     * @return array<string, mixed>
+     * @throws FerryException the call's error; InvalidArgumentException
+     *         when the reply is not a JSON object
+     */
+    public function cluster(array $options = []): array
+    {
+        $reply = $this->call('ferry.cluster', '', $options);
+        try {
+            $doc = json_decode($reply, true, 512, JSON_THROW_ON_ERROR);
+        } catch (\JsonException $e) {
+            throw new InvalidArgumentException('ferry.cluster reply: not JSON: ' . $e->getMessage());
+        }
+        // A JSON list decodes to an array too: only an object will do.
+        if (!is_array($doc) || ltrim($reply)[0] !== '{') {
+            throw new InvalidArgumentException('ferry.cluster reply: not an object');
+        }
+        return $doc;
+    }
+
     /** ferry.cache helpers: $client->cache()->get($key), set(), cas(), ... (docs/services.md). */
     public function cache(): Servants\Cache
     {

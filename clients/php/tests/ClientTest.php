@@ -53,6 +53,14 @@ final class ClientTest extends TestCase
         }
     }
 
+    public function testClusterOnASingleNode(): void
+    {
+        $c = new Client(self::$d->tcp, ['persistent' => false]);
+        $this->assertSame(['enabled' => false], $c->cluster());
+        $this->assertSame(['enabled' => false], $c->cluster(['deadline_ms' => 5000]));
+        $c->close();
+    }
+
     public function testIpv6Address(): void
     {
         $s = @stream_socket_server('tcp://[::1]:0');

@@ -224,6 +224,8 @@ class Caller:
             return {"ok": True, "connects": self.need().connects}
         if op == "servant":
             return {"ok": True, **servant(self.need(), cmd)}
+        if op == "cluster":
+            return {"ok": True, **self.need().cluster()}
         if op == "close":
             if self.client is not None:
                 self.client.close()

@@ -43,6 +43,7 @@ from .errors import ConnectionError as _ConnectionError
 from .errors import DeadlineError, FerryError, InvalidArgumentError
 
 CACHE, KV, ID, QUEUE = "ferry.cache", "ferry.kv", "ferry.id", "ferry.queue"
+CLUSTER = "ferry.cluster"
 STATUS = {0: "OK", 1: "NOT_FOUND", 2: "NOT_STORED", 3: "EXISTS"}
 CACHE_OPS = {"get": 1, "get_many": 2, "set": 3, "add": 4, "replace": 5,
              "append": 6, "prepend": 7, "cas": 8, "delete": 9, "incr": 10,
@@ -1358,9 +1359,30 @@ class AsyncTopic(Topic):
                 pass
 
 
+def decode_cluster(reply: bytes) -> dict[str, Any]:
+    """ferry.cluster's JSON document; not a JSON object: INVALID."""
+    try:
+        doc = json.loads(bytes(reply))
+    except ValueError as e:
+        raise InvalidArgumentError(
+            message=f"{CLUSTER} reply: not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError(message=f"{CLUSTER} reply: not an object")
+    return doc
+
+
 class ServantsMixin:
     """client.cache, client.kv, client.id, client.queue, client.topic
-    (made on first use)."""
+    (made on first use), and client.cluster()."""
+
+    def cluster(self, *, deadline_ms: int | None = None) -> Any:
+        """This node's view of its cluster (ferry.cluster, docs/cluster.md)
+        as a dict: {"enabled": False} on a single node, else "node",
+        "epoch", "fenced", "members" (each with "vbuckets", "link"...).
+        Needs what ferry services needs (the admin token when ferryd has
+        one). On an AsyncClient, an awaitable."""
+        return _Base(self)._call(CLUSTER, b"", b"", deadline_ms,
+                                 decode_cluster)
 
     @property
     def cache(self) -> Cache:

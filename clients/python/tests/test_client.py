@@ -2,6 +2,7 @@
 """ferry.Client against a real ferryd: calls, threads sharing one
 connection, futures and CANCEL, deadlines (ferryd's and the local timer),
 heartbeats, reconnection, local TOO_BIG, tokens."""
+import asyncio
 import concurrent.futures
 import os
 import signal
@@ -32,6 +33,19 @@ class TestClient(fhelp.TestCase):
             self.assertEqual(c.server.max_frame, 16777216)
         with ferry.Client(d.unix_addr) as c:
             self.assertEqual(c.call("echo", b"unix"), b"unix")
+
+    def test_cluster_on_a_single_node(self):
+        d = self.daemon()
+        with ferry.Client(d.addr) as c:
+            self.assertEqual(c.cluster(), {"enabled": False})
+        d2 = self.daemon("--admin-token", "at-s3cret")
+        with ferry.Client(d2.addr, token="at-s3cret") as c:
+            self.assertEqual(c.cluster(deadline_ms=5000), {"enabled": False})
+
+        async def aio():
+            async with ferry.AsyncClient(d.addr) as c:
+                return await c.cluster()
+        self.assertEqual(asyncio.run(aio()), {"enabled": False})
 
     def test_threads_share_one_connection(self):
         d = self.daemon()

@@ -315,6 +315,17 @@ class Helpers(unittest.TestCase):
         self.assertEqual(c.id.next(2), [1, 2])
         self.assertIsNone(c.kv.get(b"zz"))
 
+    def test_cluster(self):
+        c = StubHelpers([b'{"enabled":true,"epoch":3,"members":[]}',
+                         b"[1]", b"{no"])
+        self.assertEqual(c.cluster(), {"enabled": True, "epoch": 3,
+                                       "members": []})
+        self.assertEqual(c.calls[0][0], "ferry.cluster")
+        self.assertEqual(c.calls[0][1], b"")
+        for _ in range(2):
+            with self.assertRaises(ferry.InvalidArgumentError):
+                c.cluster()
+
     def test_async(self):
         c = AsyncStub([struct.pack(">BIQ", 0, 0, 1) + b"x",
                        struct.pack(">BQQ", 0, 5, 6)])

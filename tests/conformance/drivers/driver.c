@@ -1101,6 +1101,32 @@ drv_topic(struct drv_caller *dc, const char *op, json_t *a, uint32_t deadline,
     return o;
 }
 
+/* op cluster: ferry_cluster(), its JSON document's fields beside ok; a
+ * reply that is not a JSON object is INVALID_ARGUMENT. */
+static json_t *
+drv_cluster(struct drv_caller *dc)
+{
+    struct ferry_reply raw = {0};
+    ferry_err err = ferry_cluster(dc->c, 0, &raw);
+    json_t *doc, *o;
+
+    if (err != FERRY_OK) {
+        o = drv_fail(err, raw.data, raw.len);
+        ferry_reply_release(&raw);
+        return o;
+    }
+    doc = json_loadb((const char *)raw.data, raw.len, 0, NULL);
+    ferry_reply_release(&raw);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return drv_fail(FERRY_EINVALID_ARGUMENT, "not a JSON object", 17);
+    }
+    o = drv_ok();
+    json_object_update(o, doc);
+    json_decref(doc);
+    return o;
+}
+
 static json_t *
 drv_servant(struct drv_caller *dc, json_t *cmd)
 {
@@ -1424,6 +1450,9 @@ drv_command(struct drv_caller *dc, json_t *cmd, bool *quit)
     }
     if (strcmp(op, "servant") == 0) {
         return drv_servant(dc, cmd);
+    }
+    if (strcmp(op, "cluster") == 0) {
+        return drv_cluster(dc);
     }
     if (strcmp(op, "stats") == 0) {
         o = drv_ok();

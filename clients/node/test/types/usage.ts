@@ -4,7 +4,7 @@
 import { Client, Worker, FerryError, DeadlineError, CancelledError, Job, codec,
   CacheWrite, CacheItem, KvWrite, KvRange, KvWatch, IdParts, QueueJob, QueuePush, QueueResult,
   QueueTouch, QueuePeekEntry, QueueStats, QueueSettings, Consumer, ConsumedJob, TopicPoll, TopicMessage, TopicGap,
-  TopicStats, TopicSubStats, Subscriber } from '../../index';
+  TopicStats, TopicSubStats, Subscriber, ClusterView, ClusterMember } from '../../index';
 
 async function caller(): Promise<string> {
   const c = new Client({ addr: '127.0.0.1:7700', heartbeatMs: 1000 });
@@ -53,8 +53,11 @@ async function servantsUse(): Promise<bigint> {
   const r: KvRange = await c.kv.range('a/', { limit: 10 });
   const ev: KvWatch = await c.kv.watch('a', { prefix: true, fromRev: put.rev, waitMs: 100 });
   const ids: bigint[] = await c.id.next(3);
+  const cv: ClusterView = await c.cluster({ deadlineMs: 1000 });
+  const ms: ClusterMember[] = cv.enabled ? (cv.members ?? []) : [];
+  const vb: number = ms.length ? ms[0].vbuckets : 0;
   const p: IdParts = await c.id.decode(ids[0]);
-  return (it ? it.cas : 0n) + r.rev + ev.rev + BigInt(p.node + (ok ? 1 : 0));
+  return (it ? it.cas : 0n) + r.rev + ev.rev + BigInt(p.node + (ok ? 1 : 0) + vb);
 }
 
 async function queueUse(): Promise<bigint> {
