@@ -21,9 +21,6 @@
 #include "store/store.h"
 #include "topic/topic.h"
 
-#define QUEUE_NEXT_ID_KEY "queue/next_id"
-#define QUEUE_NEXT_QID_KEY "queue/next_qid"
-
 static struct queue_engine *
 queue_of(struct backend *be)
 {
@@ -342,7 +339,7 @@ queue_job_ready(struct queue_engine *qe, struct qjob *j)
 }
 
 /* j waits in the timed heap until due (loop ms), as state. */
-static void
+void
 queue_job_timed(struct queue_engine *qe, struct qjob *j, uint8_t state,
                 uint64_t due)
 {

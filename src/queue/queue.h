@@ -22,15 +22,18 @@
 
 #include <jansson.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "ferry.h"
+#include "proto/frame.h"
 
 struct broker;
 struct loop;
 struct queue_engine;
 struct store;
+struct store_batch;
 
 #define QUEUE_SERVICE_NAME "ferry.queue"
 /* The store tables ferry.queue uses (servants.c opens them). */
@@ -86,5 +89,77 @@ json_t *queue_engine_queue_json(struct queue_engine *qe, struct slice name);
 
 /* The ferry_queue_* families of /metrics, each with HELP and TYPE. */
 void queue_engine_metrics(struct queue_engine *qe, FILE *f);
+
+/*
+ * The queue side of a vbucket handover (queue_handover.c), driven by
+ * servants/vbdata.h, which reads and deletes the store's records itself
+ * and asks the engine what only its memory knows. A queue's vbucket is
+ * its name's; a job's is its queue's, but a dead job's (origin set) is
+ * the queue's it died in: it goes with that queue, whose PEEK dead,
+ * STATS dead and REDRIVE reach it.
+ */
+#define QUEUE_N_COUNTS 12 /* pushes ... purged, as in queue_counts */
+
+/* The name of the queue whose store id is qid; false when none. */
+bool queue_engine_qname(struct queue_engine *qe, uint32_t qid,
+                        struct slice *name);
+/* The in-memory counters of queue name (zeros when unknown), in the
+ * order of struct queue_counts. */
+void queue_engine_counts(struct queue_engine *qe, struct slice name,
+                         uint64_t out[QUEUE_N_COUNTS]);
+/* The next job id this engine gives. */
+uint64_t queue_engine_next_id(const struct queue_engine *qe);
+
+/* One chunk's queue records being imported; see queue_import_new. */
+struct queue_import;
+
+/*
+ * Starts the queue part of an import: first raises the engine's next job
+ * id to next_id (so that no push from now on takes an id the chunk may
+ * hold). The records' slices are borrowed until queue_import_finish.
+ * NULL when out of memory.
+ */
+struct queue_import *queue_import_new(struct queue_engine *qe,
+                                      uint64_t next_id);
+/* Adds a record (FERRY_ENOMEM only). */
+ferry_err queue_import_queue(struct queue_import *qi, struct slice name,
+                             struct slice settings,
+                             const uint64_t counts[QUEUE_N_COUNTS]);
+ferry_err queue_import_job(struct queue_import *qi, struct slice name,
+                           struct slice origin, uint64_t id,
+                           struct slice stored);
+ferry_err queue_import_dedup(struct queue_import *qi, struct slice name,
+                             struct slice dedup, uint64_t id,
+                             uint64_t expires);
+/*
+ * Checks the records against this engine (settings that parse, job ids
+ * not held here already nor twice in the chunk: FERRY_EPROTO or
+ * FERRY_EINVALID_ARGUMENT with err) and adds their writes to b: name
+ * records (a queue that exists here is merged: its id and jobs kept, the
+ * imported settings taken), jobs and dedup ids under this store's queue
+ * ids, the id counters. Call once the batches submitted before
+ * queue_import_new are decided, so that every job of this engine is in
+ * memory. Queues it names are made in memory now; queue_import_finish
+ * undoes that when the batch did not commit.
+ */
+ferry_err queue_import_prepare(struct queue_import *qi, struct store_batch *b,
+                               char *err, size_t err_size);
+/* After the batch: committed, the jobs are loaded (reservations with
+ * their tokens and deadlines, delays armed), the dedup ids and counters
+ * taken; else what prepare made is undone. Frees qi (NULL: no-op). */
+void queue_import_finish(struct queue_import *qi, bool committed);
+
+/* FERRY_EOVERLOADED with err when a job of vb has a write in flight
+ * (drop again later); FERRY_OK otherwise. */
+ferry_err queue_engine_drop_check(struct queue_engine *qe, uint16_t vb,
+                                  char *err, size_t err_size);
+/* Whether queue name holds jobs of a vbucket other than vb (dead jobs of
+ * other queues): its name record must stay when vb is dropped. */
+bool queue_engine_holds_other(struct queue_engine *qe, struct slice name,
+                              uint16_t vb);
+/* Forgets every job of vb, the dedup ids of vb's queues, and those of
+ * vb's queues left with nothing (their held RESERVEs answered
+ * NOT_MY_VBUCKET), once their records are deleted from the store. */
+void queue_engine_unload_vb(struct queue_engine *qe, uint16_t vb);
 
 #endif

@@ -743,7 +743,7 @@ queue_settings_change(struct queue_engine *qe, struct bcall *c,
 /* ---- DELETE ---- */
 
 /* Frees q, which holds no job, no pending batch, no waiter. */
-static void
+void
 queue_forget(struct queue_engine *qe, struct queue *q)
 {
     while (!list_is_empty(&q->dedup_fifo)) {

@@ -181,6 +181,10 @@ struct queue_engine {
     struct queue_stats stats; /* the totals */
 };
 
+/* The counters of the meta table (as u64, big-endian). */
+#define QUEUE_NEXT_ID_KEY "queue/next_id"
+#define QUEUE_NEXT_QID_KEY "queue/next_qid"
+
 /* queue.c */
 uint64_t queue_unix_ms(void);
 struct queue *queue_get(struct queue_engine *qe, struct slice name,
@@ -198,6 +202,10 @@ void queue_job_ready(struct queue_engine *qe, struct qjob *j);
 void queue_job_busy(struct queue_engine *qe, struct qjob *j);
 void queue_job_unbusy(struct queue_engine *qe, struct qjob *j);
 void queue_job_free(struct queue_engine *qe, struct qjob *j);
+/* j waits in the timed heap until due (loop ms) as state (QJ_DELAYED or
+ * QJ_RESERVED), counted in its queue. */
+void queue_job_timed(struct queue_engine *qe, struct qjob *j, uint8_t state,
+                     uint64_t due);
 void queue_feed(struct queue_engine *qe, struct queue *q);
 void queue_timed_arm(struct queue_engine *qe);
 struct queue *queue_dead_letter_of(struct queue_engine *qe, struct queue *q,
@@ -230,5 +238,7 @@ void queue_engine_free(struct queue_engine *qe);
 void queue_admin_call(struct queue_engine *qe, struct bcall *c,
                       const struct queue_req *r, struct queue *q);
 void queue_tick_cb(struct timer *t);
+/* Frees q, which holds no job, no pending batch, no waiter. */
+void queue_forget(struct queue_engine *qe, struct queue *q);
 
 #endif

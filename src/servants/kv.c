@@ -975,3 +975,49 @@ kv_service_metrics(struct kv_service *kv, FILE *f)
     kv_metric(f, "history_bytes", "gauge",
               "Key and value bytes in the watch history.", s->history_bytes);
 }
+
+/* ---- handover ---- */
+
+/* The writer's part of kv_service_raise_rev: the counter becomes the
+ * higher of itself and r->want (rewritten as it is when higher: a hook
+ * has no "leave it" act). */
+static enum store_hook_act
+kv_raise_hook(void *arg, const struct store_val *old, uint64_t rev,
+              struct store_hook_ctx *ctx)
+{
+    struct kv_rev_raise *r = arg;
+    uint64_t cur = old != NULL && old->len == 8 ? be_get_u64(old->data) : 0;
+    uint8_t *p;
+
+    (void)rev;
+    r->got = cur > r->want ? cur : r->want;
+    p = store_hook_value(ctx, 8);
+    if (p != NULL) {
+        be_put_u64(p, r->got);
+    }
+    return STORE_HOOK_PUT;
+}
+
+ferry_err
+kv_service_raise_rev(struct kv_service *kv, struct store_batch *b,
+                     struct kv_rev_raise *r)
+{
+    return store_batch_hook(b, kv->t_meta, KV_REV_KEY, sizeof(KV_REV_KEY) - 1,
+                            kv_raise_hook, r);
+}
+
+void
+kv_service_imported(struct kv_service *kv, uint64_t rev)
+{
+    if (rev > kv->rev) {
+        kv->rev = rev;
+    }
+    while (kv->ring_n > 0) {
+        kv_ring_drop_oldest(kv);
+    }
+    kv->oldest = kv->rev + 1;
+    if (!kv->check_on && !list_is_empty(&kv->watchers)) {
+        uv_check_start(&kv->check, kv_check_cb);
+        kv->check_on = true;
+    }
+}

@@ -34,6 +34,7 @@ struct broker;
 struct kv_service;
 struct loop;
 struct store;
+struct store_batch;
 
 #define KV_SERVICE_NAME "ferry.kv"
 /* The store tables ferry.kv uses (servants.c opens them). */
@@ -83,5 +84,31 @@ json_t *kv_service_stats_json(struct kv_service *kv);
 
 /* The ferry_kv_* families of /metrics, each with HELP and TYPE. */
 void kv_service_metrics(struct kv_service *kv, FILE *f);
+
+/*
+ * A vbucket handover's import (servants/vbdata.h) writes the source's
+ * records as they are, their create_rev, mod_rev and version kept, so a
+ * mod_rev read on the source still compares on this node. Revisions must
+ * stay monotonic: kv_service_raise_rev adds to b a hook that sets the
+ * revision counter to at least r->want (the highest revision of the
+ * chunk, or the source's revision); once b is committed r->got holds
+ * the counter it left, for kv_service_imported. r is borrowed until b's
+ * callback. FERRY_ENOMEM.
+ */
+struct kv_rev_raise {
+    uint64_t want; /* the counter is at least this after */
+    uint64_t got;  /* written by the writer: what it is after */
+};
+ferry_err kv_service_raise_rev(struct kv_service *kv, struct store_batch *b,
+                               struct kv_rev_raise *r);
+
+/*
+ * After an import with kv records committed: takes rev as the revision
+ * when it is higher, and forgets the watch history up to now, since the
+ * imported keys' events are not in it: held watchers are answered
+ * "compacted" and read the state again with RANGE (no event is made up
+ * for an imported key).
+ */
+void kv_service_imported(struct kv_service *kv, uint64_t rev);
 
 #endif
