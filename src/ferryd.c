@@ -70,6 +70,8 @@ ferryd_on_empty(struct loop *l)
         return;
     }
     d->closed = true;
+    /* etcd's watches and the cluster's timers would keep the loop up. */
+    cluster_quiesce(d->cluster);
     /* The broker has stopped: the store's last commits land now, their
      * answers find no caller, and its handles close with the others. */
     servants_close(&d->servants);
@@ -446,7 +448,7 @@ main(int argc, char **argv)
             goto out_broker;
         }
     }
-    if (cluster_start(&d.broker, &d.cluster) != FERRY_OK) {
+    if (cluster_start(&d.broker, &d.servants, &d.cluster) != FERRY_OK) {
         log_error("cluster: cannot start (see above)");
         status = 1;
         goto out_broker;

@@ -32,6 +32,7 @@ icall_submit(struct broker *b, struct icall *ic, struct slice service,
         return;
     }
     k = sink_icall(ic->id, ic->internals);
+    k.cluster = ic->cluster;
     broker_submit(b, &k, flags, &q);
 }
 

@@ -42,6 +42,8 @@ struct icall {
     bool internals;   /* may see internals (ferry.services), by the
                          rule of core/access.h; set by the caller before
                          icall_submit() */
+    bool cluster;     /* the cluster's own traffic (a vbucket handover),
+                         which no outside caller may send */
 };
 
 /*

@@ -60,6 +60,7 @@ struct sink {
                                    by core/access.h */
     bool admin;                 /* the caller may give operator commands
                                    (ferry.admin) */
+    bool cluster;               /* the cluster's own icall (icall.h) */
 };
 
 extern const struct sink_ops sink_conn_ops;
@@ -71,7 +72,8 @@ static inline struct sink
 sink_conn(struct conn *c, uint64_t conn_id, uint64_t id, bool internals,
           bool admin)
 {
-    struct sink k = {&sink_conn_ops, id, conn_id, c, 0, internals, admin};
+    struct sink k = {&sink_conn_ops, id, conn_id, c, 0, internals, admin,
+                     false};
 
     return k;
 }
@@ -80,7 +82,8 @@ sink_conn(struct conn *c, uint64_t conn_id, uint64_t id, bool internals,
 static inline struct sink
 sink_icall(uint64_t id, bool internals)
 {
-    struct sink k = {&sink_icall_ops, id, 0, NULL, 0, internals, false};
+    struct sink k = {&sink_icall_ops, id, 0, NULL, 0, internals, false,
+                     false};
 
     return k;
 }

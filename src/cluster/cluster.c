@@ -24,8 +24,14 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "queue/queue.h"
+#include "servants/servants.h"
 
 #define CLUSTER_TICK_MS 250
+/* A leave stops handing vbuckets over after this. */
+#define CLUSTER_LEAVE_MAX_MS 30000
+
+static void cluster_leave_now(struct cluster *c);
 
 /* Vbuckets this node owns in m. */
 static unsigned
@@ -101,6 +107,7 @@ cluster_changed(void *ud, bool membership)
     if (membership || !c->have_map) {
         cluster_rebuild_map(c);
         homes_claim_due(c->homes);
+        handover_kick(c);
     }
     cluster_rebuild_dir(c);
     peers_sync(c);
@@ -112,7 +119,9 @@ cluster_fenced(void *ud, bool fenced)
     struct cluster *c = ud;
 
     c->fenced = fenced;
-    if (fenced) {
+    if (fenced && c->left_members) {
+        log_info("cluster: node '%s' left: it serves no vbucket", c->self);
+    } else if (fenced) {
         log_warn("cluster: node '%s' fenced: its lease was not renewed in "
                  "time; keyed requests get FENCED until it is a member again",
                  c->self);
@@ -136,6 +145,9 @@ cluster_node_id(void *ud, uint32_t id)
     struct cluster *c = ud;
 
     log_info("cluster: node '%s' holds node id %u", c->self, (unsigned)id);
+    if (c->sv != NULL && c->sv->queue != NULL) {
+        queue_engine_set_id_space(c->sv->queue, id + 1);
+    }
     if (id != c->cfg->node_id) {
         /* ferry.id issues ids with node_id from the config (cluster.md,
          * Limits): another live node holds that one. */
@@ -199,6 +211,19 @@ cluster_tick(struct timer *t)
         json_decref(now);
     }
     peers_dial(c);
+    handover_kick(c);
+    if (c->leaving && !c->left_members && handover_idle(c)) {
+        unsigned left = handover_left(c);
+        if (left == 0 || loop_now(c->loop) >= c->leave_deadline) {
+            if (left > 0) {
+                log_warn("cluster: leaving with %u vbuckets not handed over "
+                         "(no node took them within %u ms): their durable "
+                         "data waits here until this node is back",
+                         left, (unsigned)CLUSTER_LEAVE_MAX_MS);
+            }
+            cluster_leave_now(c);
+        }
+    }
     loop_timer_start(c->loop, &c->tick, loop_now(c->loop) + CLUSTER_TICK_MS);
 }
 
@@ -252,7 +277,7 @@ cluster_pick_addr(struct cluster *c, const struct config *cfg)
 }
 
 ferry_err
-cluster_start(struct broker *b, struct cluster **out)
+cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
 {
     const struct config *cfg = b->cfg;
     struct members_config mc;
@@ -277,6 +302,8 @@ cluster_start(struct broker *b, struct cluster **out)
     c->rng = (uint64_t)uv_hrtime() | 1;
     c->fwd.ops = &cluster_fwd_ops;
     c->fwd.b = b;
+    c->sv = sv;
+    handover_init(c);
     c->dir = json_object();
     snprintf(c->self, sizeof(c->self), "%s", cfg->name);
     timer_init(&c->tick, cluster_tick);
@@ -297,6 +324,12 @@ cluster_start(struct broker *b, struct cluster **out)
     b->on_peer_down = peers_down;
     b->route = cluster_route;
     b->describe_remote = cluster_describe_remote;
+    if (sv != NULL && sv->store != NULL &&
+        broker_add_backend(b, CLUSTER_HANDOVER_SERVICE, &c->ho_be) !=
+            FERRY_OK) {
+        cluster_stop(c);
+        return FERRY_ENOMEM;
+    }
     c->members = members_start(b->loop, &mc, &hooks, c);
     c->homes = homes_start(c, cfg->cluster_etcd, mc.cluster,
                            cfg->cluster_lease_ms / 3);
@@ -324,6 +357,15 @@ cluster_left(void *ud)
     }
 }
 
+/* Hands-over done (or given up): leave the membership. */
+static void
+cluster_leave_now(struct cluster *c)
+{
+    c->left_members = true;
+    c->fenced = true;
+    members_leave(c->members, cluster_left);
+}
+
 void
 cluster_leave(struct cluster *c, void (*done)(void *arg), void *arg)
 {
@@ -334,10 +376,32 @@ cluster_leave(struct cluster *c, void (*done)(void *arg), void *arg)
         return;
     }
     c->leaving = true;
-    c->fenced = true;
     c->leave_done = done;
     c->leave_arg = arg;
-    members_leave(c->members, cluster_left);
+    c->leave_deadline = loop_now(c->loop) + CLUSTER_LEAVE_MAX_MS;
+    if (c->fenced || c->sv == NULL) {
+        /* Fenced: etcd is away, so no home can be swapped. */
+        cluster_leave_now(c);
+        return;
+    }
+    members_set_leaving(c->members);
+    log_info("cluster: node '%s' leaving: handing its %u vbuckets' data over",
+             c->self, handover_left(c));
+    handover_kick(c);
+}
+
+void
+cluster_quiesce(struct cluster *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    loop_timer_stop(c->loop, &c->tick);
+    handover_release(c); /* before homes_stop: its swap is a homes call */
+    homes_stop(c->homes);
+    c->homes = NULL;
+    members_stop(c->members);
+    c->members = NULL;
 }
 
 void
@@ -346,6 +410,7 @@ cluster_stop(struct cluster *c)
     if (c == NULL) {
         return;
     }
+    cluster_quiesce(c);
     if (c->b->cluster == c) {
         c->b->cluster = NULL;
         c->b->on_peer_up = NULL;
@@ -353,9 +418,6 @@ cluster_stop(struct cluster *c)
         c->b->route = NULL;
         c->b->describe_remote = NULL;
     }
-    loop_timer_stop(c->loop, &c->tick);
-    homes_stop(c->homes);
-    members_stop(c->members);
     if (c->have_map) {
         vbmap_release(&c->map);
     }
@@ -412,6 +474,9 @@ cluster_describe(const struct cluster *c)
     if (c == NULL) {
         return json_pack("{s:b}", "enabled", 0);
     }
+    if (c->members == NULL) {
+        return json_pack("{s:b, s:b}", "enabled", 1, "stopping", 1);
+    }
     o = members_describe(c->members);
     if (o == NULL) {
         return NULL;
@@ -426,6 +491,8 @@ cluster_describe(const struct cluster *c)
     json_object_set_new(o, "fenced", json_boolean(c->fenced));
     json_object_set_new(o, "vbucket_count", json_integer(VB_COUNT));
     json_object_set_new(o, "homes", homes_describe(c->homes));
+    json_object_set_new(o, "handover", handover_describe(c));
+    json_object_set_new(o, "leaving", json_boolean(c->leaving));
     json_object_set_new(o, "epoch",
                         json_integer(c->have_map ? (json_int_t)c->map.epoch
                                                  : 0));

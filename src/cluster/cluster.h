@@ -21,14 +21,23 @@
 
 struct broker;
 struct cluster;
+struct servants;
 
 /* Starts this node's membership and routing on b (cfg->cluster_etcd
- * set); *out stays NULL and FERRY_OK when no cluster is configured. */
-ferry_err cluster_start(struct broker *b, struct cluster **out);
+ * set), handing sv's durable data over when vbuckets move (sv may be
+ * NULL: nothing to hand over); *out stays NULL and FERRY_OK when no
+ * cluster is configured. */
+ferry_err cluster_start(struct broker *b, struct servants *sv,
+                        struct cluster **out);
 
-/* Leaves the cluster on purpose (SIGTERM): deletes this node's key and
- * lease, then done(arg). At once when c is NULL. */
+/* Leaves the cluster on purpose (SIGTERM): hands every vbucket this node
+ * is the home of over to its next owner (for 30 s at most), then deletes
+ * this node's key and lease, then done(arg). At once when c is NULL. */
 void cluster_leave(struct cluster *c, void (*done)(void *arg), void *arg);
+
+/* Ends every etcd call and timer (the daemon is closing: nothing of the
+ * cluster may keep the loop alive); cluster_stop still frees. */
+void cluster_quiesce(struct cluster *c);
 
 /* Stops and frees; no hook is called after it. NULL is a no-op. */
 void cluster_stop(struct cluster *c);

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include "broker/backend.h"
+#include "broker/icall.h"
+#include "core/buf.h"
+#include "servants/vbdata.h"
 #include "cluster/cluster.h"
 #include "cluster/vbmap.h"
 #include "core/timer.h"
@@ -41,12 +44,47 @@ struct peer {
     uint64_t links;       /* times its link came up */
 };
 
+/* The service a home sends a vbucket's data with (handover.c); its
+ * routing key is the target node's name. */
+#define CLUSTER_HANDOVER_SERVICE "ferry.handover"
+
+/* Where the handover of one vbucket is (handover.c). */
+enum handover_state {
+    HO_IDLE = 0,  /* none under way */
+    HO_BARRIER,   /* waiting for the writes before it to commit */
+    HO_BEGIN,     /* the target drops any stale copy */
+    HO_CHUNK,     /* a chunk at the target */
+    HO_SWAP,      /* the home key's swap at etcd */
+    HO_DROP,      /* dropping the data here */
+    HO_DROP_WAIT  /* the drop waits for a write in flight */
+};
+
+struct handover {
+    enum handover_state st;    /* where it is */
+    int vb;                    /* the vbucket moving, -1 none */
+    char target[256];          /* its next home */
+    uint16_t next;             /* where the next search starts */
+    struct vbdata_cursor cur;  /* the export */
+    bool last;                 /* the chunk at the target is the last */
+    struct buf chunk;          /* owned: the chunk being sent */
+    struct icall ic;           /* the transfer request in flight */
+    struct etcd_call *swap;    /* the swap in flight, or NULL */
+    uint64_t started_ms;       /* loop ms the move began */
+    uint64_t retry_at;         /* no new move before this */
+    uint64_t retry_vb[VB_COUNT]; /* a vbucket whose move failed waits */
+    unsigned pending;          /* homes still here while leaving */
+    uint64_t moved, failed;    /* moves done; moves stopped */
+    uint64_t chunks_out;       /* chunks sent and committed there */
+    uint64_t chunks_in;        /* chunks imported here */
+};
+
 /* How a service is routed, found once per service. */
 enum cluster_kind {
     CLUSTER_KIND_UNKNOWN = 0, /* not looked at yet */
     CLUSTER_KIND_LOCAL = 1,   /* an in-daemon service with no key: here */
     CLUSTER_KIND_PLAIN = 2,   /* workers: here, else a node with room */
-    CLUSTER_KIND_KEYED = 3    /* the owner of the key's vbucket */
+    CLUSTER_KIND_KEYED = 3,   /* the owner of the key's vbucket */
+    CLUSTER_KIND_NODE = 4     /* the node the key names (ferry.handover) */
 };
 
 struct cluster {
@@ -58,6 +96,10 @@ struct cluster {
     char addr[256];             /* its peer address */
     struct backend fwd;         /* forwards over a peer link (route.c) */
     struct homes *homes;        /* owned: where durable data lives */
+    struct servants *sv;        /* borrowed: the store handed over */
+    struct handover ho;         /* the vbucket being handed over */
+    struct backend ho_be;       /* serves ferry.handover */
+    uint64_t leave_deadline;    /* loop ms a leave gives up moving */
     bool moving[VB_COUNT];      /* this node is handing the vbucket's data
                                    over: its durable requests wait */
     struct peer *peers;         /* owned, n_peers of them */
@@ -80,6 +122,7 @@ struct cluster {
     uint64_t unavailable;       /* UNAVAILABLE answered */
     uint64_t map_builds;        /* times the map was computed */
     bool leaving;               /* cluster_leave() under way */
+    bool left_members;          /* ... and members_leave() called */
     void (*leave_done)(void *arg); /* cluster_leave()'s */
     void *leave_arg;            /* ... and its argument */
 };
@@ -107,6 +150,17 @@ void homes_note(struct homes *h, uint16_t vb, const char *name);
 json_t *homes_describe(const struct homes *h);
 /* cluster.c: a home changed (vb), or all of them were read (VB_NONE). */
 void cluster_homes_changed(struct cluster *c, uint16_t vb);
+
+/* handover.c */
+extern const struct backend_ops cluster_handover_ops;
+void handover_init(struct cluster *c);
+void handover_release(struct cluster *c);
+/* Starts the next move when none is under way and one is due. */
+void handover_kick(struct cluster *c);
+bool handover_idle(const struct cluster *c);
+/* Vbuckets this node is still the home of. */
+unsigned handover_left(const struct cluster *c);
+json_t *handover_describe(const struct cluster *c);
 
 /* peers.c */
 struct peer *peers_find(struct cluster *c, const char *name);

@@ -71,6 +71,7 @@ struct members {
     struct timer reg_timer;   /* next grant/claim retry */
     struct timer fence_timer; /* when fencing is due */
     bool fenced;              /* the state last reported */
+    bool leaving;             /* published: handing its data over */
     /* The view side. */
     struct member *list;     /* owned: sorted by name */
     size_t n;                /* entries of list */
@@ -193,10 +194,10 @@ static char *
 members_value(const struct members *m)
 {
     json_t *v =
-        json_pack("{ss ss so si sO sI}", "name", m->name, "addr", m->addr,
+        json_pack("{ss ss so si sO sI sb}", "name", m->name, "addr", m->addr,
                   "http", m->http ? json_string(m->http) : json_null(),
                   "node_id", (int)m->node_id, "services", m->services,
-                  "started", (json_int_t)m->started);
+                  "started", (json_int_t)m->started, "leaving", m->leaving);
     char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
 
     json_decref(v);
@@ -522,6 +523,19 @@ members_publish(struct members *m, json_t *services)
     members_arm(m, &m->pub_timer, at > now ? at - now : 0);
 }
 
+void
+members_set_leaving(struct members *m)
+{
+    if (m->leaving) {
+        return;
+    }
+    m->leaving = true;
+    m->dirty = true;
+    if (m->pub == NULL && !timer_is_armed(&m->pub_timer)) {
+        members_arm(m, &m->pub_timer, 0);
+    }
+}
+
 /* The view side */
 
 static void
@@ -566,6 +580,7 @@ members_member_decode(const struct members *m, const struct etcd_kv *kv,
     out->node_id = (uint32_t)id;
     out->services = json_is_object(svc) ? json_incref(svc) : json_object();
     out->mod_revision = kv->mod_revision;
+    out->leaving = json_is_true(json_object_get(v, "leaving"));
     json_decref(v);
     if (out->name == NULL || out->addr == NULL || out->services == NULL ||
         (http != NULL && out->http == NULL)) {
@@ -968,10 +983,12 @@ members_describe(const struct members *m)
         const struct member *mb = &m->list[i];
         json_array_append_new(
             list,
-            json_pack("{ss ss so si sO sI}", "name", mb->name, "addr", mb->addr,
-                      "http", mb->http ? json_string(mb->http) : json_null(),
+            json_pack("{ss ss so si sO sI sb}", "name", mb->name, "addr",
+                      mb->addr, "http",
+                      mb->http ? json_string(mb->http) : json_null(),
                       "node_id", (int)mb->node_id, "services", mb->services,
-                      "mod_revision", (json_int_t)mb->mod_revision));
+                      "mod_revision", (json_int_t)mb->mod_revision, "leaving",
+                      mb->leaving));
     }
     d = json_pack("{ss ss so ss sI sI so sb sI sI so}", "self", m->name, "addr",
                   m->addr, "http", m->http ? json_string(m->http) : json_null(),

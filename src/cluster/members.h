@@ -37,6 +37,7 @@ struct member {
     uint32_t node_id;      /* leased ferry.id node id, 0..1023 */
     json_t *services;      /* owned; {"svc":{"workers":N,"credit":C},...} */
     uint64_t mod_revision; /* etcd revision of its key */
+    bool leaving;          /* it is handing its vbuckets over to leave */
 };
 
 /* Borrowed by members_start, which copies what it keeps. */
@@ -76,6 +77,10 @@ bool members_fenced(const struct members *m);
 /* This node's services (borrowed: copied); coalesced to at most ~4 puts/s,
  * and only when changed. */
 void members_publish(struct members *m, json_t *services);
+
+/* Publishes that this node is leaving (its key's "leaving"), so that no
+ * node hands a vbucket to it meanwhile. */
+void members_set_leaving(struct members *m);
 
 /* Deletes the own key, revokes the lease, then done(ud); fenced from then
  * on. members_stop is still needed after. */

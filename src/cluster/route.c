@@ -53,7 +53,9 @@ route_kind(const struct cluster *c, struct service *svc)
     if (svc->cluster_kind != CLUSTER_KIND_UNKNOWN) {
         return (enum cluster_kind)svc->cluster_kind;
     }
-    if (route_is_keyed_name(c, svc->name)) {
+    if (strcmp(svc->name, CLUSTER_HANDOVER_SERVICE) == 0) {
+        svc->cluster_kind = CLUSTER_KIND_NODE;
+    } else if (route_is_keyed_name(c, svc->name)) {
         svc->cluster_kind = CLUSTER_KIND_KEYED;
         svc->pick_by_key = svc->backend == &c->b->workers;
     } else if (svc->backend == &c->b->workers) {
@@ -303,6 +305,46 @@ route_keyed(struct cluster *c, struct sink *k, struct service *svc,
     return 1;
 }
 
+/* ferry.handover: to the node its key names, from this node's own
+ * handover only; served here when a peer sent it for this node. */
+static int
+route_node(struct cluster *c, struct sink *k, struct service *svc,
+           uint8_t flags, const struct frame_request *q, struct backend **be,
+           void **where)
+{
+    bool here = q->key.len == strlen(c->self) &&
+                memcmp(q->key.p, c->self, q->key.len) == 0;
+    struct peer *p;
+    char name[256];
+
+    if ((flags & CLUSTER_FORWARDED) != 0) {
+        if (!here) {
+            return route_refuse(c, k, svc, FERRY_EINVALID_ARGUMENT,
+                                "ferry.handover for another node");
+        }
+        return 0;
+    }
+    if (!k->cluster) {
+        return route_refuse(c, k, svc, FERRY_EUNAUTHORIZED,
+                            "ferry.handover is the cluster's own: it takes "
+                            "requests from peer ferryds only");
+    }
+    if (here || q->key.len == 0 || q->key.len >= sizeof(name)) {
+        return route_refuse(c, k, svc, FERRY_EINVALID_ARGUMENT,
+                            "ferry.handover: the key names another node");
+    }
+    memcpy(name, q->key.p, q->key.len);
+    name[q->key.len] = '\0';
+    p = peers_find(c, name);
+    if (p == NULL || peers_link(c, p) == NULL) {
+        return route_refuse(c, k, svc, FERRY_EUNAVAILABLE,
+                            "ferry.handover: no link to that node");
+    }
+    *be = &c->fwd;
+    *where = p;
+    return 1;
+}
+
 int
 cluster_route(struct broker *b, struct sink *k, struct service *svc,
               uint8_t flags, const struct frame_request *q,
@@ -315,6 +357,8 @@ cluster_route(struct broker *b, struct sink *k, struct service *svc,
         c->received++;
     }
     switch (route_kind(c, svc)) {
+    case CLUSTER_KIND_NODE:
+        return route_node(c, k, svc, flags, q, be, where);
     case CLUSTER_KIND_KEYED:
         if (q->key.len > 0) {
             return route_keyed(c, k, svc, flags, q, be, where);

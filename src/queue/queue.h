@@ -110,6 +110,17 @@ void queue_engine_counts(struct queue_engine *qe, struct slice name,
 /* The next job id this engine gives. */
 uint64_t queue_engine_next_id(const struct queue_engine *qe);
 
+/*
+ * Job ids of a cluster node: tag (1 + its node id leased in etcd, which
+ * no two live nodes share) times 2^40, plus a count. So a job handed over
+ * from another node never has the id of a job here, and a JavaScript
+ * number still holds every id (below 2^51). Ids of other spaces (jobs
+ * imported, or this node's own of an earlier node id) stay as they are.
+ * tag 0: one space from 1, as on a single node.
+ */
+#define QUEUE_ID_SPACE_BITS 40
+void queue_engine_set_id_space(struct queue_engine *qe, uint32_t tag);
+
 /* One chunk's queue records being imported; see queue_import_new. */
 struct queue_import;
 

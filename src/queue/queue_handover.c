@@ -124,10 +124,39 @@ queue_import_new(struct queue_engine *qe, uint64_t next_id)
         return NULL;
     }
     qi->qe = qe;
-    if (next_id > qe->next_id) {
+    /* The source's counter matters only in our own id space. */
+    if (next_id > qe->next_id &&
+        (next_id >> QUEUE_ID_SPACE_BITS) ==
+            (qe->next_id >> QUEUE_ID_SPACE_BITS)) {
         qe->next_id = next_id;
     }
     return qi;
+}
+
+void
+queue_engine_set_id_space(struct queue_engine *qe, uint32_t tag)
+{
+    uint64_t base = (uint64_t)tag << QUEUE_ID_SPACE_BITS;
+    uint64_t next = base + 1;
+    size_t pos = 0;
+    uint64_t id;
+    void *val;
+
+    if (tag == 0 || qe->id_space == base) {
+        return;
+    }
+    /* The persisted counter and the jobs loaded may be of other spaces:
+     * only ours count. */
+    if ((qe->next_id >> QUEUE_ID_SPACE_BITS) == tag && qe->next_id > next) {
+        next = qe->next_id;
+    }
+    while (map_next(&qe->jobs, &pos, &id, &val)) {
+        if ((id >> QUEUE_ID_SPACE_BITS) == tag && id >= next) {
+            next = id + 1;
+        }
+    }
+    qe->id_space = base;
+    qe->next_id = next;
 }
 
 ferry_err

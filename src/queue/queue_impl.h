@@ -172,6 +172,8 @@ struct queue_engine {
     struct timer timed_tm; /* fires at timed's first due */
     struct timer tick;     /* rates and the dedup sweep, each second */
     uint64_t next_id;      /* job ids start at 1 */
+    uint64_t id_space;     /* 0 (a single node), or the first id of this
+                              node's space in a cluster (queue.h) */
     uint32_t next_qid;     /* queue ids start at 1 */
     uint64_t rng;          /* reservation tokens */
     uint64_t pending;      /* batches in flight */
