@@ -8,6 +8,7 @@ import json
 
 import vbmap
 from ferrycluster import ClusterTestCase
+from test_failover import wait_homes
 from test_forwarding import CONFIG, wait_formed
 
 
@@ -25,6 +26,7 @@ class TestKeyed(ClusterTestCase):
     def test_cache_kv_and_queues_live_on_their_owner(self):
         c = self.cluster(3, config=CONFIG)
         wait_formed(self, c)
+        wait_homes(self, c)  # durable keys answer UNAVAILABLE before
         names = [n.name for n in c]
         n1, n2, n3 = c.node(1), c.node(2), c.node(3)
 
