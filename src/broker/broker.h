@@ -124,6 +124,9 @@ struct broker {
      * object in ferry.services. */
     int (*describe_remote)(struct broker *b, const struct service *svc,
                            json_t *obj);
+    /* The cluster's view (cluster_describe), for ferry.cluster; NULL on a
+     * single node. A new reference, or NULL when out of memory. */
+    json_t *(*describe_cluster)(struct broker *b);
     void *cluster; /* borrowed: the cluster's state, for these hooks */
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * builtin.c - the services ferryd answers itself: echo, ferry.services,
- * ferry.cluster (this node's view of its cluster, cluster.h) and
+ * ferry.cluster (this node's view of its cluster, the broker's
+ * describe_cluster hook, cluster.h) and
  * ferry.admin (the operator's commands of control.c).
  *
  * Each is an in-daemon backend (backend.h) that answers at once inside
@@ -22,7 +23,6 @@
 #include "broker/control.h"
 #include "broker/icall.h"
 #include "broker/session.h"
-#include "cluster/cluster.h"
 #include "core/access.h"
 #include "core/conn.h"
 #include "core/config.h"
@@ -212,7 +212,9 @@ builtin_cluster_call(struct backend *be, struct bcall *c)
 {
     builtin_reply_internals(
         c, "ferry.cluster",
-        c->internals ? cluster_describe(c->b->cluster) : NULL);
+        !c->internals                    ? NULL
+        : c->b->describe_cluster != NULL ? c->b->describe_cluster(c->b)
+                                         : json_pack("{s:b}", "enabled", 0));
 }
 
 /* ferry.admin: the operator's commands, for a caller allowed to give them

@@ -151,7 +151,9 @@ broker_req_retry(struct broker *b, struct req *r, ferry_err code)
     uint64_t now = loop_now(b->loop), ceiling, delay = 0;
     unsigned shift = r->attempts < 20 ? r->attempts : 20;
 
-    if (r->state != REQ_AT_WORKER || r->data == NULL ||
+    /* Only the pool's own records: one a peer node holds (the cluster's
+     * forwarding backend) is answered with its error as it is. */
+    if (r->be != &b->workers || r->state != REQ_AT_WORKER || r->data == NULL ||
         !broker_req_may_retry(b, r) || r->attempts >= cfg->retry_max ||
         b->shutting_down || !broker_is_retryable(code)) {
         return false;

@@ -276,6 +276,12 @@ cluster_pick_addr(struct cluster *c, const struct config *cfg)
     return FERRY_EINVALID_ARGUMENT;
 }
 
+static json_t *
+cluster_describe_hook(struct broker *b)
+{
+    return cluster_describe(b->cluster);
+}
+
 ferry_err
 cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
 {
@@ -324,6 +330,7 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     b->on_peer_down = peers_down;
     b->route = cluster_route;
     b->describe_remote = cluster_describe_remote;
+    b->describe_cluster = cluster_describe_hook;
     if (sv != NULL && sv->store != NULL &&
         broker_add_backend(b, CLUSTER_HANDOVER_SERVICE, &c->ho_be) !=
             FERRY_OK) {
@@ -417,6 +424,7 @@ cluster_stop(struct cluster *c)
         c->b->on_peer_down = NULL;
         c->b->route = NULL;
         c->b->describe_remote = NULL;
+        c->b->describe_cluster = NULL;
     }
     if (c->have_map) {
         vbmap_release(&c->map);

@@ -5,8 +5,8 @@
  * field it reads is checked before it is trusted. A command either answers
  * a JSON object with "ok": true, or fails with a message; it never crashes.
  *
- * FUZZ_SRC: src/broker/ src/core/ src/proto/ src/topic/
- * FUZZ_LIBS: -luv -ljansson -linih -lsystemd -lm
+ * FUZZ_SRC: src/broker/ src/core/ src/proto/ src/topic/ src/cluster/vbmap.c
+ * FUZZ_LIBS: -luv -ljansson -linih -lsystemd -lxxhash -lm
  *
  * src/topic/ for the events the broker emits (worker joins, circuit
  * changes; topic/topic.h): with no ferry.topic running they are no-ops.
