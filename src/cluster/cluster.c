@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "queue/queue.h"
+#include "servants/id.h"
 #include "servants/servants.h"
 
 #define CLUSTER_TICK_MS 250
@@ -32,6 +33,7 @@
 #define CLUSTER_LEAVE_MAX_MS 30000
 
 static void cluster_leave_now(struct cluster *c);
+static void cluster_id_node(struct cluster *c);
 
 /* Vbuckets this node owns in m. */
 static unsigned
@@ -119,6 +121,7 @@ cluster_fenced(void *ud, bool fenced)
     struct cluster *c = ud;
 
     c->fenced = fenced;
+    cluster_id_node(c);
     if (fenced && c->left_members) {
         log_info("cluster: node '%s' left: it serves no vbucket", c->self);
     } else if (fenced) {
@@ -139,23 +142,30 @@ cluster_homes_changed(struct cluster *c, uint16_t vb)
     }
 }
 
+/* ferry.id issues ids with the leased node id while this node is a
+ * member, and none while it is fenced (another may hold the id then). */
+static void
+cluster_id_node(struct cluster *c)
+{
+    if (c->sv == NULL || c->sv->id == NULL) {
+        return;
+    }
+    id_service_set_node(c->sv->id, c->fenced || c->node_id < 0 ? -1
+                                                               : c->node_id);
+}
+
 static void
 cluster_node_id(void *ud, uint32_t id)
 {
     struct cluster *c = ud;
 
     log_info("cluster: node '%s' holds node id %u", c->self, (unsigned)id);
+    c->node_id = (int)id;
     if (c->sv != NULL && c->sv->queue != NULL) {
         queue_engine_set_id_space(c->sv->queue, id + 1);
     }
-    if (id != c->cfg->node_id) {
-        /* ferry.id issues ids with node_id from the config (cluster.md,
-         * Limits): another live node holds that one. */
-        log_warn("cluster: node_id %u is another live node's: ferry.id ids "
-                 "may collide; give each node its own node_id (this one "
-                 "could have %u)",
-                 (unsigned)c->cfg->node_id, (unsigned)id);
-    }
+    cluster_id_node(c);
+
 }
 
 /* This node's services of workers with their active workers and free
@@ -309,7 +319,9 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     c->fwd.ops = &cluster_fwd_ops;
     c->fwd.b = b;
     c->sv = sv;
+    c->node_id = -1;
     handover_init(c);
+    cluster_id_node(c);
     c->dir = json_object();
     snprintf(c->self, sizeof(c->self), "%s", cfg->name);
     timer_init(&c->tick, cluster_tick);

@@ -97,6 +97,7 @@ struct cluster {
     struct backend fwd;         /* forwards over a peer link (route.c) */
     struct homes *homes;        /* owned: where durable data lives */
     struct servants *sv;        /* borrowed: the store handed over */
+    int node_id;                /* leased in etcd, -1 none yet */
     struct handover ho;         /* the vbucket being handed over */
     struct backend ho_be;       /* serves ferry.handover */
     uint64_t leave_deadline;    /* loop ms a leave gives up moving */

@@ -161,6 +161,8 @@ struct id_service {
     uint64_t held;              /* requests that waited */
     uint64_t clock_back;        /* times a request found the clock back */
     uint64_t clock_back_errors; /* OVERLOADED "clock moved back" */
+    bool no_node;               /* clustered with no node id leased now:
+                                   NEXT answers UNAVAILABLE */
     uint64_t marks;             /* marks committed */
     uint64_t mark_failures;     /* mark commits that failed */
 };
@@ -282,6 +284,27 @@ id_service_clock_error(struct id_service *is, uint64_t handle, struct bcall *c,
 }
 
 /* Answers waiters front to back until one must wait on. */
+#define ID_NO_NODE_MSG                                                      \
+    "this node holds no node id in etcd now (it is fenced or joining): "   \
+    "ids could repeat another node's; try again or another node"
+
+void
+id_service_set_node(struct id_service *is, int node)
+{
+    if (node < 0) {
+        is->no_node = true;
+        return;
+    }
+    if ((unsigned)node != is->gen.node) {
+        log_info("ferry.id: node id %d (leased in etcd), was %u", node,
+                 is->gen.node);
+    }
+    /* The ms and sequence go on: ids with another node id cannot repeat
+     * this node's earlier ones. */
+    is->gen.node = (unsigned)node;
+    is->no_node = false;
+}
+
 static void
 id_service_pump(struct id_service *is)
 {
@@ -292,6 +315,12 @@ id_service_pump(struct id_service *is)
     while (is->wait_head < is->wait_n) {
         w = &is->wait[is->wait_head];
         if (!broker_is_waiting(is->b, w->handle)) {
+            is->wait_head++;
+            continue;
+        }
+        if (is->no_node) {
+            broker_answer_error(is->b, w->handle, FERRY_EUNAVAILABLE,
+                                ID_NO_NODE_MSG);
             is->wait_head++;
             continue;
         }
@@ -419,6 +448,10 @@ id_service_call(struct backend *be, struct bcall *c)
         id_split(r.id, &parts);
         id_encode_decode_reply(rep, &parts);
         bcall_reply(c, rep, sizeof(rep));
+        return;
+    }
+    if (is->no_node) {
+        bcall_error(c, FERRY_EUNAVAILABLE, ID_NO_NODE_MSG);
         return;
     }
     now = id_service_now(is);

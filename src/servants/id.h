@@ -93,6 +93,11 @@ ferry_err id_service_open(struct id_service **out, struct broker *b,
  * answered every held caller itself). NULL is a no-op. */
 void id_service_close(struct id_service *is);
 
+/* A clustered node's node id, leased in etcd (cluster/members.h): ids
+ * carry it from now on; -1 while it holds none (joining or fenced), when
+ * NEXT answers UNAVAILABLE, since another node may hold the id. */
+void id_service_set_node(struct id_service *is, int node);
+
 /* The wall clock ferry.id runs on, in Unix ms (the test builds add
  * FERRY_TEST_CLOCK_OFFSET_MS). */
 int64_t id_service_wall_ms(const struct id_service *is);

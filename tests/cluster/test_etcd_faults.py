@@ -74,9 +74,14 @@ class TestEtcdFaults(ClusterTestCase):
             cl.cache.get(ckey)
         self.assertIn("FENCED", repr(cm.exception))
         self.assertEqual(cl.call("far", b"fenced"), b"fenced")
+        # ferry.id: its leased node id may be another's by now.
+        with self.assertRaises(Exception) as cm:
+            cl.id.next(1)
+        self.assertIn("UNAVAILABLE", repr(cm.exception))
 
         c.etcd.restart()
         wait_formed(self, c, bound=20)
+        self.assertEqual(len(cl.id.next(2)), 2)
         self.assertEqual(cl.kv.get(kkey).value, b"before")
         cl.cache.set(ckey, b"c2")
         self.assertEqual(cl.cache.get(ckey).value, b"c2")

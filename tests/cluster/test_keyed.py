@@ -110,3 +110,24 @@ class TestKeyedService(ClusterTestCase):
         for tag in tags_of.values():
             per_node.setdefault(tag[1], set()).add(tag)
         self.assertGreater(max(len(v) for v in per_node.values()), 1)
+
+
+class TestIds(ClusterTestCase):
+    TIME_LIMIT = 90
+
+    def test_ids_carry_the_leased_node_id(self):
+        """Every node is configured with node_id 0; each issues ferry.id
+        ids with the node id it leased in etcd, so no two nodes share
+        one, and a node that holds none refuses (the etcd-faults test)."""
+        c = self.cluster(3, config=CONFIG)
+        wait_formed(self, c)
+        seen = {}
+        for n in c:
+            view = n.http("GET", "/v1/cluster").json()
+            cl = n.client()
+            ids = cl.id.next(5)
+            nodes = {cl.id.decode(i).node for i in ids}
+            cl.close()
+            self.assertEqual(nodes, {view["node_id"]}, n.name)
+            seen[n.name] = view["node_id"]
+        self.assertEqual(len(set(seen.values())), 3, seen)
