@@ -10,10 +10,10 @@
 
 #include "broker/broker.h"
 
-void
-icall_submit(struct broker *b, struct icall *ic, struct slice service,
-             struct slice key, struct slice payload, uint32_t deadline_ms,
-             uint8_t flags, icall_done_cb cb)
+static void
+icall_submit_as(struct broker *b, struct icall *ic, struct slice service,
+                struct slice key, struct slice payload, uint32_t deadline_ms,
+                uint8_t flags, icall_done_cb cb, bool cluster)
 {
     struct frame_request q = {
         .deadline_ms = deadline_ms,
@@ -32,8 +32,25 @@ icall_submit(struct broker *b, struct icall *ic, struct slice service,
         return;
     }
     k = sink_icall(ic->id, ic->internals);
-    k.cluster = ic->cluster;
+    k.cluster = cluster;
     broker_submit(b, &k, flags, &q);
+}
+
+void
+icall_submit(struct broker *b, struct icall *ic, struct slice service,
+             struct slice key, struct slice payload, uint32_t deadline_ms,
+             uint8_t flags, icall_done_cb cb)
+{
+    icall_submit_as(b, ic, service, key, payload, deadline_ms, flags, cb,
+                    false);
+}
+
+void
+icall_submit_cluster(struct broker *b, struct icall *ic, struct slice service,
+                     struct slice key, struct slice payload,
+                     uint32_t deadline_ms, icall_done_cb cb)
+{
+    icall_submit_as(b, ic, service, key, payload, deadline_ms, 0, cb, true);
 }
 
 void

@@ -42,8 +42,6 @@ struct icall {
     bool internals;   /* may see internals (ferry.services), by the
                          rule of core/access.h; set by the caller before
                          icall_submit() */
-    bool cluster;     /* the cluster's own traffic (a vbucket handover),
-                         which no outside caller may send */
 };
 
 /*
@@ -55,6 +53,13 @@ struct icall {
 void icall_submit(struct broker *b, struct icall *ic, struct slice service,
                   struct slice key, struct slice payload, uint32_t deadline_ms,
                   uint8_t flags, icall_done_cb cb);
+
+/* icall_submit for the cluster's own traffic (a vbucket handover), which
+ * no outside caller may send: its sink is marked so (sink.h). */
+void icall_submit_cluster(struct broker *b, struct icall *ic,
+                          struct slice service, struct slice key,
+                          struct slice payload, uint32_t deadline_ms,
+                          icall_done_cb cb);
 
 /* Withdraws a call in flight (its caller went away): cb will not run, a
  * worker holding the request gets CANCEL. A no-op once answered. */

@@ -9,7 +9,9 @@
  */
 #include "cli/cmd_cluster.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CLUSTER_SERVICE "ferry.cluster"
 
@@ -17,7 +19,8 @@ void
 cmd_cluster_usage(FILE *out)
 {
     fprintf(out,
-            "usage: ferry cluster [--json] [--addr ADDR] [--token TOKEN]\n\n"
+            "usage: ferry cluster [--json] [--addr ADDR] [--token TOKEN]\n"
+            "       ferry cluster rebalance [--wait MS]\n\n"
             "Shows the cluster as the node at ADDR sees it: its name, the "
             "epoch of its\n"
             "vbucket map, whether it is fenced, its etcd lease, then every "
@@ -27,6 +30,13 @@ cmd_cluster_usage(FILE *out)
             "forwarded to it and failed there, and its services with their "
             "worker counts.\n"
             "On a single node it prints \"not clustered\".\n\n"
+            "rebalance prints how the node's handovers go: the vbuckets "
+            "whose durable\n"
+            "data it holds but another node now owns (pending), the one "
+            "moving, and\n"
+            "those moved and failed; they run by themselves. With --wait "
+            "it polls until\n"
+            "none is pending (exit 0) or MS pass (exit 1).\n\n"
             "These are ferryd's internals (the built-in ferry.cluster), "
             "shown to whom\n"
             "ferry services is shown (see ferry services --help).\n\n"
@@ -62,10 +72,30 @@ cluster_services(json_t *m, char *buf, size_t size)
     }
 }
 
+/* One line of the handover's progress. */
+static void
+cluster_print_handover(json_t *doc)
+{
+    json_t *ho = json_object_get(doc, "handover");
+    char pending[32], moved[32], failed[32], vb[32];
+
+    printf("handover pending %s moved %s failed %s",
+           cli_json_int(ho, "pending", pending, sizeof(pending)),
+           cli_json_int(ho, "moved", moved, sizeof(moved)),
+           cli_json_int(ho, "failed", failed, sizeof(failed)));
+    if (json_is_true(json_object_get(ho, "moving"))) {
+        printf(" (vbucket %s to %s)",
+               cli_json_int(ho, "vbucket", vb, sizeof(vb)),
+               cli_json_str(ho, "target"));
+    }
+    printf("\n");
+}
+
 static void
 cluster_print(json_t *doc)
 {
     char epoch[32], ttl[32], node_id[32], vbuckets[32], fwd[32], failed[32];
+    char homes[32];
     char services[512];
     json_t *ms = json_object_get(doc, "members"), *m;
     int wname = (int)strlen("NAME"), waddr = (int)strlen("ADDR");
@@ -78,7 +108,9 @@ cluster_print(json_t *doc)
            json_is_true(json_object_get(doc, "fenced")) ? "yes" : "no");
     printf("lease    %s (ttl %s s)\n", cli_json_str(doc, "lease"),
            cli_json_int(doc, "ttl_s", ttl, sizeof(ttl)));
-    printf("members  %zu\n\n", json_array_size(ms));
+    printf("members  %zu\n", json_array_size(ms));
+    cluster_print_handover(doc);
+    printf("\n");
     json_array_foreach(ms, i, m)
     {
         int n = (int)strlen(cli_json_str(m, "name"));
@@ -86,18 +118,74 @@ cluster_print(json_t *doc)
         wname = n > wname ? n : wname;
         waddr = a > waddr ? a : waddr;
     }
-    printf("%-*s %-*s %7s %8s %-4s %9s %6s %s\n", wname, "NAME", waddr, "ADDR",
-           "NODE_ID", "VBUCKETS", "LINK", "FORWARDED", "FAILED", "SERVICES");
+    printf("%-*s %-*s %7s %8s %5s %-4s %9s %6s %s\n", wname, "NAME", waddr,
+           "ADDR", "NODE_ID", "VBUCKETS", "HOMES", "LINK", "FORWARDED",
+           "FAILED", "SERVICES");
     json_array_foreach(ms, i, m)
     {
         cluster_services(m, services, sizeof(services));
-        printf("%-*s %-*s %7s %8s %-4s %9s %6s %s\n", wname,
+        printf("%-*s %-*s %7s %8s %5s %-4s %9s %6s %s\n", wname,
                cli_json_str(m, "name"), waddr, cli_json_str(m, "addr"),
                cli_json_int(m, "node_id", node_id, sizeof(node_id)),
                cli_json_int(m, "vbuckets", vbuckets, sizeof(vbuckets)),
+               cli_json_int(m, "homes", homes, sizeof(homes)),
                cli_json_str(m, "link"),
                cli_json_int(m, "forwarded", fwd, sizeof(fwd)),
                cli_json_int(m, "failed", failed, sizeof(failed)), services);
+    }
+}
+
+/* ferry cluster rebalance [--wait MS] */
+static int
+cluster_rebalance(const struct cli_ctx *ctx, int argc, char **argv)
+{
+    uint64_t wait_ms = 0, waited = 0;
+    json_t *doc;
+    int rc;
+
+    for (int i = 2; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
+            wait_ms = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || wait_ms > 3600000) {
+                return cli_usage_error("cluster", "--wait: 0 to 3600000 ms");
+            }
+        } else {
+            return cli_usage_error("cluster", "unexpected argument '%s'",
+                                   argv[i]);
+        }
+    }
+    for (;;) {
+        json_int_t pending;
+        bool moving;
+        rc = cli_call_json(ctx, "cluster", CLUSTER_SERVICE, false, &doc);
+        if (doc == NULL) {
+            return cli_flush(rc);
+        }
+        if (!json_is_true(json_object_get(doc, "enabled"))) {
+            printf("not clustered\n");
+            json_decref(doc);
+            return cli_flush(rc);
+        }
+        cluster_print_handover(doc);
+        pending = json_integer_value(
+            json_object_get(json_object_get(doc, "handover"), "pending"));
+        moving = json_is_true(
+            json_object_get(json_object_get(doc, "handover"), "moving"));
+        json_decref(doc);
+        if (pending == 0 && !moving) {
+            return cli_flush(CLI_EXIT_OK);
+        }
+        if (waited >= wait_ms) {
+            if (wait_ms > 0) {
+                fprintf(stderr, "still %lld vbuckets to hand over after "
+                                "%llu ms\n",
+                        (long long)pending, (unsigned long long)wait_ms);
+            }
+            return cli_flush(wait_ms > 0 ? CLI_EXIT_FERRY : CLI_EXIT_OK);
+        }
+        usleep(200 * 1000);
+        waited += 200;
     }
 }
 
@@ -108,6 +196,9 @@ cmd_cluster(const struct cli_ctx *ctx, int argc, char **argv)
     json_t *doc;
     int i, rc;
 
+    if (argc > 1 && strcmp(argv[1], "rebalance") == 0) {
+        return cluster_rebalance(ctx, argc, argv);
+    }
     for (i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             cmd_cluster_usage(stdout);

@@ -469,6 +469,14 @@ cluster_describe_member(const struct cluster *c, json_t *m)
                                          ? 0
                                          : (json_int_t)vbmap_owned(&c->map,
                                                                    idx)));
+    {
+        int homes = 0;
+        for (uint16_t vb = 0; vb < VB_COUNT; vb++) {
+            const char *h = homes_of(c->homes, vb);
+            homes += h != NULL && strcmp(h, name) == 0;
+        }
+        json_object_set_new(m, "homes", json_integer(homes));
+    }
     if (strcmp(name, c->self) == 0) {
         json_object_set_new(m, "link", json_string("self"));
         return;

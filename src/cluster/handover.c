@@ -27,7 +27,7 @@
  * target node's name) over the peer link like any forwarded request:
  * payload u8 op (1 BEGIN, 2 CHUNK), u16 vbucket (big-endian), then the
  * chunk. It is accepted only from a peer link, and sent only by this
- * file (icall with .cluster set): route.c refuses anyone else.
+ * file (icall_submit_cluster): route.c refuses anyone else.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,8 +229,7 @@ ho_send(struct cluster *c, uint8_t op, icall_done_cb cb)
         payload = (struct slice){buf_head(&ho->chunk), buf_len(&ho->chunk)};
     }
     memset(&ho->ic, 0, sizeof(ho->ic));
-    ho->ic.cluster = true;
-    icall_submit(c->b, &ho->ic, svc, key, payload, HO_CALL_MS, 0, cb);
+    icall_submit_cluster(c->b, &ho->ic, svc, key, payload, HO_CALL_MS, cb);
 }
 
 static void
@@ -450,14 +449,31 @@ handover_left(const struct cluster *c)
     return ho_homes_here(c);
 }
 
+/* Vbuckets this node is the home of that belong elsewhere now. */
+static unsigned
+ho_pending(struct cluster *c)
+{
+    unsigned n = 0;
+
+    if (!c->have_map) {
+        return 0;
+    }
+    for (uint16_t vb = 0; vb < VB_COUNT; vb++) {
+        const char *h = homes_of(c->homes, vb);
+        n += h != NULL && strcmp(h, c->self) == 0 && ho_target(c, vb) != NULL;
+    }
+    return n;
+}
+
 json_t *
 handover_describe(const struct cluster *c)
 {
     const struct handover *ho = &c->ho;
 
-    return json_pack("{s:b, s:i, s:s?, s:I, s:I, s:I, s:I}", "moving",
-                     ho->st != HO_IDLE, "vbucket", ho->vb,
-                     "target", ho->st != HO_IDLE ? ho->target : NULL, "moved",
+    return json_pack("{s:b, s:i, s:s?, s:i, s:I, s:I, s:I, s:I}", "moving",
+                     ho->st != HO_IDLE, "vbucket", ho->vb, "target",
+                     ho->st != HO_IDLE ? ho->target : NULL, "pending",
+                     (int)ho_pending((struct cluster *)c), "moved",
                      (json_int_t)ho->moved, "failed", (json_int_t)ho->failed,
                      "chunks_sent", (json_int_t)ho->chunks_out,
                      "chunks_received", (json_int_t)ho->chunks_in);

@@ -70,7 +70,7 @@ class TestFaces(ClusterTestCase):
         for n in c:
             link = "self" if n.index == 1 else "up"
             self.assertRegex(
-                out, r"(?m)^%s +%s +\d+ +%d +%s " % (
+                out, r"(?m)^%s +%s +\d+ +%d +\d+ +%s " % (
                     re.escape(n.name), re.escape(n.addr), vb[n.name], link))
         # /metrics of node 1.
         m = promparse.parse(c.node(1).http("GET", "/metrics").body)

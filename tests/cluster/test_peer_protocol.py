@@ -62,3 +62,19 @@ class TestPeerProtocol(ClusterTestCase):
             p.close()
         # The node is unharmed.
         self.assertEqual(node.call("echo", b"still"), b"still")
+
+    def test_handover_only_from_the_cluster(self):
+        """ferry.handover writes raw data into the store: a caller (binary
+        or HTTP) gets UNAUTHORIZED whatever node its key names."""
+        c = self.cluster(1, config=CONFIG)
+        wait_formed(self, c)
+        node = c.node(1)
+        begin = b"\x01\x00\x07"
+        for key in ("elsewhere", node.name):
+            r = node.ferry(["call", "ferry.handover", "-", "--key", key],
+                           input=begin)
+            self.assertEqual(r.returncode, 1, r)
+            self.assertIn(b"UNAUTHORIZED", r.stderr)
+        r = node.http("POST", "/v1/call/ferry.handover", begin,
+                      headers={"Ferry-Key": node.name})
+        self.assertIn(r.status, (401, 403), r.body[:200])

@@ -34,6 +34,11 @@ class TestClusterFacesSingle(FerryTestCase):
         self.assertEqual(json.loads(r.stdout), {"enabled": False})
         r = ferry(["cluster", "--bogus"], addr=d.addr)
         self.assertEqual(r.returncode, 2, r)
+        r = ferry(["cluster", "rebalance", "--wait", "100"], addr=d.addr)
+        self.assertEqual((r.returncode, r.stdout), (0, "not clustered\n"),
+                         r.stderr)
+        r = ferry(["cluster", "rebalance", "--wait", "x"], addr=d.addr)
+        self.assertEqual(r.returncode, 2, r)
 
     def test_help_lists_cluster(self):
         r = ferry(["--help"])
