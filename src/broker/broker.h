@@ -127,6 +127,11 @@ struct broker {
     /* The cluster's view (cluster_describe), for ferry.cluster; NULL on a
      * single node. A new reference, or NULL when out of memory. */
     json_t *(*describe_cluster)(struct broker *b);
+    /* Set by the cluster: a peer link answered one of the requests this
+     * node forwarded to it (code FERRY_OK for a REPLY); for its failure
+     * counts and ejection. */
+    void (*on_peer_answer)(struct broker *b, struct conn *link,
+                           ferry_err code);
     void *cluster; /* borrowed: the cluster's state, for these hooks */
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */

@@ -307,6 +307,9 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
     if (r == NULL) {
         return;
     }
+    if (r->be != &b->workers && b->on_peer_answer != NULL) {
+        b->on_peer_answer(b, worker, FERRY_OK); /* a peer node's answer */
+    }
     svc = r->svc;
     broker_outcome(b, r, true, false);
     service_count_reply(svc, (loop_hrtime(b->loop) - r->start_ns) / 1000);
@@ -332,6 +335,9 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
     }
     if (e->code == 0 || e->code >= FERRY__ERR_COUNT) {
         code = FERRY_EWORKER_ERROR;
+    }
+    if (r->be != &b->workers && b->on_peer_answer != NULL) {
+        b->on_peer_answer(b, worker, code);
     }
     svc = r->svc;
     /* INVALID_ARGUMENT and the like are the caller's fault: the worker

@@ -343,6 +343,7 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     b->route = cluster_route;
     b->describe_remote = cluster_describe_remote;
     b->describe_cluster = cluster_describe_hook;
+    b->on_peer_answer = cluster_peer_answer;
     if (sv != NULL && sv->store != NULL &&
         broker_add_backend(b, CLUSTER_HANDOVER_SERVICE, &c->ho_be) !=
             FERRY_OK) {
@@ -437,6 +438,7 @@ cluster_stop(struct cluster *c)
         c->b->route = NULL;
         c->b->describe_remote = NULL;
         c->b->describe_cluster = NULL;
+        c->b->on_peer_answer = NULL;
     }
     if (c->have_map) {
         vbmap_release(&c->map);
@@ -490,6 +492,9 @@ cluster_describe_member(const struct cluster *c, json_t *m)
         json_object_set_new(m, "forwarded",
                             json_integer((json_int_t)p->forwarded));
         json_object_set_new(m, "failed", json_integer((json_int_t)p->failed));
+        json_object_set_new(m, "ejected",
+                            json_boolean(loop_now(c->loop) < p->ejected_until));
+        json_object_set_new(m, "ejections", json_integer(p->ejections));
         json_object_set_new(m, "links", json_integer((json_int_t)p->links));
     }
 }

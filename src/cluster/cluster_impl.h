@@ -41,6 +41,10 @@ struct peer {
     uint32_t backoff_ms;  /* the wait before the dial after that */
     uint64_t forwarded;   /* requests sent to it */
     uint64_t failed;      /* of them, ended by an error of its side */
+    uint32_t fails_in_row; /* failures since its last good answer */
+    uint32_t ejections;   /* times it was ejected */
+    uint64_t ejected_until; /* loop ms: no plain request goes to it
+                               before (outlier ejection, as for workers) */
     uint64_t links;       /* times its link came up */
 };
 
@@ -176,6 +180,7 @@ void peers_release(struct cluster *c);
 struct conn *peers_link(const struct cluster *c, const struct peer *p);
 
 /* route.c */
+void cluster_peer_answer(struct broker *b, struct conn *link, ferry_err code);
 extern const struct backend_ops cluster_fwd_ops;
 int cluster_route(struct broker *b, struct sink *k, struct service *svc,
                   uint8_t flags, const struct frame_request *q,

@@ -32,6 +32,8 @@
 #include "core/conn.h"
 #include "core/rand.h"
 
+static struct peer *fwd_peer_of(struct cluster *c, uint64_t conn_id);
+
 static bool
 route_is_keyed_name(const struct cluster *c, const char *name)
 {
@@ -66,8 +68,62 @@ route_kind(const struct cluster *c, struct service *svc)
     return (enum cluster_kind)svc->cluster_kind;
 }
 
+/* Whether the failure of a forwarded request is the peer's doing (as for
+ * a worker: not the caller's bad argument, not its own deadline). */
+static bool
+route_is_peer_fault(ferry_err code)
+{
+    switch (code) {
+    case FERRY_EWORKER_LOST:
+    case FERRY_EOVERLOADED:
+    case FERRY_ESHUTTING_DOWN:
+    case FERRY_ENO_WORKER:
+    case FERRY_EUNAVAILABLE:
+    case FERRY_EFENCED:
+    case FERRY_ECIRCUIT_OPEN:
+    case FERRY_EWORKER_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void
+cluster_peer_answer(struct broker *b, struct conn *link, ferry_err code)
+{
+    struct cluster *c = b->cluster;
+    const struct config *cfg = c->cfg;
+    struct peer *p = fwd_peer_of(c, link->id);
+    uint64_t len;
+
+    if (p == NULL) {
+        return;
+    }
+    if (!route_is_peer_fault(code)) {
+        p->fails_in_row = 0;
+        return;
+    }
+    p->failed++;
+    p->fails_in_row++;
+    if (cfg->eject_failures == 0 || p->fails_in_row < cfg->eject_failures) {
+        return;
+    }
+    /* Like a worker's: base times the ejections so far, at most max. */
+    p->ejections++;
+    len = (uint64_t)cfg->eject_base_ms * p->ejections;
+    if (len > cfg->eject_max_ms) {
+        len = cfg->eject_max_ms;
+    }
+    p->ejected_until = loop_now(c->loop) + len;
+    p->fails_in_row = 0;
+    log_warn("cluster: node '%s' ejected for %llu ms: %u of the requests "
+             "forwarded to it failed in a row (last %s)",
+             p->name, (unsigned long long)len, (unsigned)cfg->eject_failures,
+             ferry_errname(code));
+}
+
 /* Room node p has for svc: its workers' published credit less what we
- * have outstanding there, or 0. */
+ * have outstanding there, or 0 (also while it is ejected). */
 static uint64_t
 route_room(const struct cluster *c, const struct peer *p, const char *svc)
 {
@@ -76,7 +132,7 @@ route_room(const struct cluster *c, const struct peer *p, const char *svc)
     json_int_t credit, workers;
 
     if (s == NULL || p->out >= c->cfg->cluster_peer_credit ||
-        peers_link(c, p) == NULL) {
+        peers_link(c, p) == NULL || loop_now(c->loop) < p->ejected_until) {
         return 0;
     }
     workers = json_integer_value(json_object_get(s, "workers"));
@@ -214,6 +270,7 @@ route_any_node(struct cluster *c, const struct service *svc)
         json_t *s = node != NULL ? json_object_get(node, svc->name) : NULL;
         json_int_t credit = json_integer_value(json_object_get(s, "credit"));
         if (s == NULL || peers_link(c, p) == NULL ||
+            loop_now(c->loop) < p->ejected_until ||
             json_integer_value(json_object_get(s, "workers")) <= 0 ||
             p->out >= c->cfg->cluster_peer_credit) {
             continue;

@@ -5,6 +5,7 @@ the owner of their key's vbucket, whichever node they entered at."""
 import time
 
 from ferrycluster import ClusterTestCase, FerryFailed
+from ferrytest import ERRORS
 
 CONFIG = [
     "cluster_etcd = {etcd}",
@@ -69,3 +70,46 @@ class TestForwarding(ClusterTestCase):
         view = c.node(1).http("GET", "/v1/cluster").json()
         n3 = [m for m in view["members"] if m["name"] == c.node(3).name][0]
         self.assertGreaterEqual(n3["forwarded"], 2)
+
+
+class TestPeerEjection(ClusterTestCase):
+    TIME_LIMIT = 120
+
+    def test_failing_node_ejected(self):
+        """Node 2's only worker fails every request, node 3's answers:
+        calls through node 1 (no worker of its own) that fail at node 2
+        eject it after eject_failures in a row (5), like a worker, and
+        then all go to node 3."""
+        c = self.cluster(3, config=CONFIG)
+        wait_formed(self, c)
+        # More credit at node 2: it is node 1's first choice until ejected.
+        c.worker(2, "tests/test_worker", "--service", "mixed", "--credit",
+                 "256", "--mode", f"fail:{ERRORS['WORKER_ERROR']}")
+        c.worker(3, "tests/test_worker", "--service", "mixed", "--credit",
+                 "16")
+        cl = c.node(1).client()
+        # Both nodes' workers are in node 1's directory.
+        end = time.monotonic() + 10
+        while True:
+            view = c.node(1).http("GET", "/v1/cluster").json()
+            svcs = [m["services"] for m in view["members"]]
+            if sum("mixed" in s for s in svcs) == 2:
+                break
+            self.assertLess(time.monotonic(), end, svcs)
+            time.sleep(0.1)
+        failures = 0
+        for i in range(60):
+            try:
+                self.assertEqual(cl.call("mixed", b"p%d" % i), b"p%d" % i)
+            except Exception as e:                  # noqa: BLE001
+                self.assertIn("WORKER_ERROR", repr(e))
+                failures += 1
+        cl.close()
+        view = c.node(1).http("GET", "/v1/cluster").json()
+        n2 = [m for m in view["members"] if m["name"] == c.node(2).name][0]
+        self.assertTrue(n2["ejected"], (failures, view["members"]))
+        self.assertGreaterEqual(n2["ejections"], 1)
+        self.assertEqual(n2["failed"], failures)
+        # Ejected after 5 in a row; a few more may have been on the way.
+        self.assertGreaterEqual(failures, 5)
+        self.assertLessEqual(failures, 8)
