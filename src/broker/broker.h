@@ -132,6 +132,10 @@ struct broker {
      * counts and ejection. */
     void (*on_peer_answer)(struct broker *b, struct conn *link,
                            ferry_err code);
+    /* Set by the cluster: r, held by a peer node, failed there with code
+     * (or its link went): true when the cluster sent it elsewhere (an
+     * idempotent request, once), false to fail it. */
+    bool (*peer_retry)(struct broker *b, struct req *r, ferry_err code);
     void *cluster; /* borrowed: the cluster's state, for these hooks */
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */

@@ -340,6 +340,10 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
         b->on_peer_answer(b, worker, code);
     }
     svc = r->svc;
+    if (r->be != &b->workers && b->peer_retry != NULL &&
+        b->peer_retry(b, r, code)) {
+        return;
+    }
     /* INVALID_ARGUMENT and the like are the caller's fault: the worker
      * answered well. */
     broker_outcome(b, r, !broker_is_retryable(code), false);
@@ -354,6 +358,10 @@ broker_worker_gone(struct broker *b, struct list *held)
 {
     while (!list_is_empty(held)) {
         struct req *r = container_of(held->next, struct req, node);
+        if (r->be != &b->workers && b->peer_retry != NULL &&
+            b->peer_retry(b, r, FERRY_EWORKER_LOST)) {
+            continue; /* off this list: sent to another node */
+        }
         broker_outcome(b, r, false, true);
         if (broker_req_retry(b, r, FERRY_EWORKER_LOST)) {
             continue;

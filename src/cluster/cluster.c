@@ -344,6 +344,7 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     b->describe_remote = cluster_describe_remote;
     b->describe_cluster = cluster_describe_hook;
     b->on_peer_answer = cluster_peer_answer;
+    b->peer_retry = cluster_peer_retry;
     if (sv != NULL && sv->store != NULL &&
         broker_add_backend(b, CLUSTER_HANDOVER_SERVICE, &c->ho_be) !=
             FERRY_OK) {
@@ -439,6 +440,7 @@ cluster_stop(struct cluster *c)
         c->b->describe_remote = NULL;
         c->b->describe_cluster = NULL;
         c->b->on_peer_answer = NULL;
+        c->b->peer_retry = NULL;
     }
     if (c->have_map) {
         vbmap_release(&c->map);

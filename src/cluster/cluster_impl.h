@@ -181,6 +181,7 @@ struct conn *peers_link(const struct cluster *c, const struct peer *p);
 
 /* route.c */
 void cluster_peer_answer(struct broker *b, struct conn *link, ferry_err code);
+bool cluster_peer_retry(struct broker *b, struct req *r, ferry_err code);
 extern const struct backend_ops cluster_fwd_ops;
 int cluster_route(struct broker *b, struct sink *k, struct service *svc,
                   uint8_t flags, const struct frame_request *q,

@@ -155,9 +155,15 @@ route_pick_node(struct cluster *c, const struct service *svc)
         return NULL;
     }
     if (n <= 4) {
+        size_t ties = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t room = route_room(c, &c->peers[i], svc->name);
-            if (room > best_room) {
+            if (room == 0 || room < best_room) {
+                continue;
+            }
+            /* Equal room: each of the tied nodes by an equal chance. */
+            ties = room > best_room ? 1 : ties + 1;
+            if (ties == 1 || rand_next(&c->rng) % ties == 0) {
                 best = &c->peers[i];
                 best_room = room;
             }
@@ -498,6 +504,14 @@ fwd_start(struct backend *be, struct req *r, void *where,
                                               r->flags | CLUSTER_FORWARDED,
                                               (uint32_t)left, name, q->key,
                                               q->payload));
+    /* An idempotent plain request may be retried at another node once:
+     * keep its bytes (the worker pool does the same for its retries). */
+    if (r->data == NULL && r->attempts == 0 &&
+        (r->flags & FERRY_IDEMPOTENT) != 0 &&
+        r->svc->cluster_kind == CLUSTER_KIND_PLAIN &&
+        broker_req_copy(b, r, q->key, q->payload) != FERRY_OK) {
+        r->data = NULL;
+    }
     s = link->data;
     r->reg = NULL;
     r->worker_conn = link->id;
@@ -590,4 +604,45 @@ cluster_describe_remote(struct broker *b, const struct service *svc,
         }
     }
     return json_object_set_new(obj, "nodes", nodes);
+}
+
+/* A retry of r, held by peer link r->worker_conn, at another node with
+ * room; see broker.h's peer_retry. */
+bool
+cluster_peer_retry(struct broker *b, struct req *r, ferry_err code)
+{
+    struct cluster *c = b->cluster;
+    struct peer *from = fwd_peer_of(c, r->worker_conn), *to = NULL;
+    uint64_t best = 0;
+    struct frame_request q;
+
+    if (r->data == NULL || r->attempts > 0 || b->shutting_down ||
+        !route_is_peer_fault(code) || loop_now(c->loop) >= r->deadline) {
+        return false;
+    }
+    for (size_t i = 0; i < c->n_peers; i++) {
+        struct peer *p = &c->peers[i];
+        uint64_t room = p == from ? 0 : route_room(c, p, r->svc->name);
+        if (room > best) {
+            best = room;
+            to = p;
+        }
+    }
+    if (to == NULL) {
+        return false;
+    }
+    /* Off the first link, its credit given back, then sent again. */
+    list_remove(&r->node);
+    fwd_release(&c->fwd, r);
+    r->worker_conn = 0;
+    r->attempts++;
+    service_count_retry(r->svc);
+    memset(&q, 0, sizeof(q));
+    q.key = (struct slice){r->data, r->key_len};
+    q.payload = (struct slice){r->data + r->key_len, r->payload_len};
+    log_debug("cluster: request %llu failed at '%s' with %s, retried at '%s'",
+              (unsigned long long)r->id, from != NULL ? from->name : "?",
+              ferry_errname(code), to->name);
+    fwd_start(&c->fwd, r, to, &q);
+    return true;
 }
