@@ -140,3 +140,38 @@ class TestHandover(ClusterTestCase):
               f"{1024 / 3:.1f}", file=sys.stderr)
         self.check_all(n1, w)
         self.drain(n2, w)
+
+    def test_join_of_a_fifth_node(self):
+        """Five nodes; the fifth leaves and joins again: it takes back
+        exactly the vbuckets the map gives it among five (206 here,
+        within 10% of 1024/5), with their data."""
+        c = self.cluster(5, config=CONFIG)
+        wait_formed(self, c)
+        wait_homes(self, c)
+        names = [n.name for n in c]
+        n1, n5 = c.node(1), c.node(5)
+        cl = n1.client()
+        keys = {}
+        for i in range(200):
+            k = f"five/{i}"
+            retrying(lambda k=k: cl.kv.put(k, b"x" + k.encode()))
+            keys[k] = b"x" + k.encode()
+        self.assertEqual(n5.stop(timeout=40), 0)
+        others = [n for n in c if n is not n5]
+        self.assertNotIn(n5.name, wait_homes(self, others))
+        n5.restart()
+        wait_formed(self, c)
+        for n in others:
+            r = n.ferry(["cluster", "rebalance", "--wait", "60000"],
+                        timeout=70)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        want = sum(1 for vb in range(vbmap.VB_COUNT)
+                   if vbmap.owner(vb, names) == n5.name)
+        moved = wait_homes(self, c).count(n5.name)
+        print(f"\nFIGURE join-of-5: vbuckets_moved={moved} "
+              f"expected_1024_over_n={1024 / 5:.1f}", file=sys.stderr)
+        self.assertEqual(moved, want)
+        self.assertLess(abs(moved - 1024 / 5), 0.1 * 1024 / 5)
+        for k, v in keys.items():
+            self.assertEqual(retrying(lambda k=k: cl.kv.get(k)).value, v, k)
+        cl.close()
