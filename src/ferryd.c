@@ -107,7 +107,31 @@ ferryd_left(void *arg)
 {
     struct ferryd *d = arg;
 
+    if (d->loop.http != NULL) {
+        http_server_stop_accepting(d->loop.http);
+    }
     broker_shutdown(&d->broker);
+}
+
+/* The first SIGTERM, SIGINT or ferry admin leave. */
+static void
+ferryd_stop(struct ferryd *d)
+{
+    notify_stopping();
+    /* A node leaves its cluster first (handing its vbuckets over), so the
+     * others stop sending it work, then finishes what it holds. HTTP
+     * stays open meanwhile: /v1/cluster shows the handovers. */
+    cluster_leave(d->cluster, ferryd_left, d);
+}
+
+static void
+ferryd_on_leave(struct broker *b, const char *who)
+{
+    struct ferryd *d = container_of(b, struct ferryd, broker);
+
+    d->signals++;
+    log_info("leave asked by an operator (%s), stopping", who);
+    ferryd_stop(d);
 }
 
 static void
@@ -119,13 +143,7 @@ ferryd_signal_cb(uv_signal_t *h, int signum)
     if (d->signals == 1) {
         log_info("received %s, stopping",
                  signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        notify_stopping();
-        if (d->loop.http != NULL) {
-            http_server_stop_accepting(d->loop.http);
-        }
-        /* A node leaves its cluster first, so the others stop sending it
-         * work, then finishes what it holds. */
-        cluster_leave(d->cluster, ferryd_left, d);
+        ferryd_stop(d);
         return;
     }
     log_warn("second signal, stopping at once");
@@ -395,6 +413,7 @@ main(int argc, char **argv)
     }
     d.broker.on_stopped = ferryd_on_stopped;
     d.broker.on_reload = ferryd_reload;
+    d.broker.on_leave = ferryd_on_leave;
     if (servants_open(&d.servants, &d.broker) != FERRY_OK) {
         fprintf(stderr,
                 "ferryd: the store in %s/store cannot open (see the log "

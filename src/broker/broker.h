@@ -137,6 +137,9 @@ struct broker {
      * idempotent request, once), false to fail it. */
     bool (*peer_retry)(struct broker *b, struct req *r, ferry_err code);
     void *cluster; /* borrowed: the cluster's state, for these hooks */
+    /* Set by main() when clustered: leaves the cluster (handing the
+     * node's vbuckets over), then stops, as SIGTERM does. */
+    void (*on_leave)(struct broker *b, const char *who);
     /* Set by main(): re-reads the configuration and applies what changed
      * (ch), or keeps the running one and says why in err. */
     ferry_err (*on_reload)(struct broker *b, struct config_changes *ch,

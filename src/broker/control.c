@@ -220,10 +220,23 @@ control_run(struct broker *b, json_t *cmd, const char *who, json_t **reply,
         err = control_drain_worker(b, cmd, who, out, msg, msg_size);
     } else if (strcmp(op, "reload") == 0) {
         err = control_reload(b, who, out, msg, msg_size);
+    } else if (strcmp(op, "leave") == 0) {
+        err = FERRY_OK;
+        if (b->on_leave == NULL || b->cluster == NULL) {
+            snprintf(msg, msg_size,
+                     "this ferryd is not in a cluster (stop it with "
+                     "SIGTERM)");
+            err = FERRY_EINVALID_ARGUMENT;
+        } else if (b->shutting_down) {
+            snprintf(msg, msg_size, "this ferryd is stopping already");
+            err = FERRY_ESHUTTING_DOWN;
+        } else {
+            b->on_leave(b, who);
+        }
     } else {
         snprintf(msg, msg_size,
                  "unknown op '%.64s' (expected drain-worker, disable, "
-                 "enable or reload)",
+                 "enable, reload or leave)",
                  op);
         err = FERRY_EINVALID_ARGUMENT;
     }

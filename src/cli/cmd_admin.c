@@ -26,6 +26,7 @@ cmd_admin_usage(FILE *out)
             "       ferry admin disable SERVICE [--fallback TEXT]\n"
             "       ferry admin enable SERVICE\n"
             "       ferry admin reload\n"
+            "       ferry admin leave\n"
             "       (each also takes --json, --addr ADDR, --token TOKEN)\n\n"
             "The operator's commands:\n"
             "  drain-worker ID   give worker ID (see ferry services) no new "
@@ -36,7 +37,10 @@ cmd_admin_usage(FILE *out)
             "                    --fallback, TEXT as their reply\n"
             "  enable SERVICE    undo disable\n"
             "  reload            re-read ferryd's configuration, like "
-            "SIGHUP\n\n"
+            "SIGHUP\n"
+            "  leave             a cluster node hands its vbuckets over, "
+            "leaves the\n"
+            "                    cluster and stops, like SIGTERM\n\n"
             "  --json            print ferryd's JSON answer as is\n\n"
             "ferryd accepts them with its admin token, or, when it has none, "
             "only on its\n"
@@ -82,16 +86,19 @@ admin_command(int argc, char **argv, bool *raw)
         cli_usage_error("admin", "missing command (see ferry admin --help)");
         return NULL;
     }
-    if (strcmp(op, "reload") != 0 && strcmp(op, "drain-worker") != 0 &&
+    bool bare = strcmp(op, "reload") == 0 || strcmp(op, "leave") == 0;
+
+    if (!bare && strcmp(op, "drain-worker") != 0 &&
         strcmp(op, "disable") != 0 && strcmp(op, "enable") != 0) {
         cli_usage_error("admin",
                         "unknown command '%s' (expected drain-worker, "
-                        "disable, enable or reload)",
+                        "disable, enable, reload or leave)",
                         op);
         return NULL;
     }
-    /* reload takes no argument, the others one; only disable a fallback. */
-    if ((arg == NULL) != (strcmp(op, "reload") == 0) ||
+    /* reload and leave take no argument, the others one; only disable a
+     * fallback. */
+    if ((arg == NULL) != bare ||
         (fallback != NULL && strcmp(op, "disable") != 0)) {
         cli_usage_error("admin",
                         "wrong arguments for '%s' (see ferry admin "
@@ -165,6 +172,9 @@ admin_print(json_t *r)
                (long long)json_integer_value(json_object_get(r, "worker")),
                json_string_value(json_object_get(r, "name")),
                (long long)json_integer_value(json_object_get(r, "held")));
+    } else if (strcmp(op, "leave") == 0) {
+        printf("leaving: handing its vbuckets over, then stopping "
+               "(ferry cluster rebalance shows it)\n");
     } else if (strcmp(op, "reload") == 0) {
         printf("reloaded; changed: ");
         admin_print_names(json_object_get(r, "applied"));

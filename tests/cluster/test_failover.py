@@ -22,12 +22,14 @@ CACHE_RECOVERY_BOUND_S = 3.0
 ROUNDS = 10
 
 
-def wait_homes(test, cluster, bound=15.0):
+def wait_homes(test, cluster, bound=15.0, token=None):
     """Until every vbucket has a home and every node says the same."""
     end = time.monotonic() + bound
     docs = None
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     while time.monotonic() < end:
-        docs = [n.http("GET", "/v1/cluster/vbuckets").json() for n in cluster]
+        docs = [n.http("GET", "/v1/cluster/vbuckets", headers=headers).json()
+                for n in cluster]
         homes = [[d["nodes"][h] if h is not None else None
                   for h in d["home"]] for d in docs]
         if None not in homes[0] and all(h == homes[0] for h in homes):

@@ -18,16 +18,18 @@ CONFIG = [
 FORM_BOUND_S = 15.0
 
 
-def wait_formed(test, cluster, bound=FORM_BOUND_S):
+def wait_formed(test, cluster, bound=FORM_BOUND_S, token=None):
     """Waits until every node lists every member and has a link up to
-    each other; fails with the last view otherwise."""
+    each other; fails with the last view otherwise. token: the admin
+    token to show, when a node has one."""
     n = len(cluster)
     end = time.monotonic() + bound
     view = None
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     while time.monotonic() < end:
         ok = True
         for node in cluster:
-            r = node.http("GET", "/v1/cluster")
+            r = node.http("GET", "/v1/cluster", headers=headers)
             if r.status != 200:
                 ok = False
                 view = (node.name, r.status, r.body[:300])

@@ -15,6 +15,7 @@ from ferrycluster import ClusterTestCase
 from test_failover import wait_homes
 from test_forwarding import CONFIG, wait_formed
 
+ADMIN = "leave-test-admin-token"
 RETRYABLE = ("UNAVAILABLE", "NOT_MY_VBUCKET", "FENCED", "WORKER_LOST",
              "DEADLINE")
 
@@ -142,12 +143,12 @@ class TestHandover(ClusterTestCase):
         self.drain(n2, w)
 
     def test_join_of_a_fifth_node(self):
-        """Five nodes; the fifth leaves and joins again: it takes back
-        exactly the vbuckets the map gives it among five (206 here,
-        within 10% of 1024/5), with their data."""
-        c = self.cluster(5, config=CONFIG)
-        wait_formed(self, c)
-        wait_homes(self, c)
+        """Five nodes; the fifth leaves (ferry admin leave) and joins
+        again: it takes back exactly the vbuckets the map gives it among
+        five (206 here, within 10% of 1024/5), with their data."""
+        c = self.cluster(5, config=CONFIG + [f"admin_token = {ADMIN}"])
+        wait_formed(self, c, token=ADMIN)
+        wait_homes(self, c, token=ADMIN)
         names = [n.name for n in c]
         n1, n5 = c.node(1), c.node(5)
         cl = n1.client()
@@ -156,18 +157,22 @@ class TestHandover(ClusterTestCase):
             k = f"five/{i}"
             retrying(lambda k=k: cl.kv.put(k, b"x" + k.encode()))
             keys[k] = b"x" + k.encode()
-        self.assertEqual(n5.stop(timeout=40), 0)
+        r = n5.ferry(["--token", ADMIN, "admin", "leave"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"leaving", r.stdout)
+        self.assertEqual(n5.wait(40), 0, n5.log_tail(20))
         others = [n for n in c if n is not n5]
-        self.assertNotIn(n5.name, wait_homes(self, others))
+        self.assertNotIn(n5.name, wait_homes(self, others, token=ADMIN))
         n5.restart()
-        wait_formed(self, c)
+        wait_formed(self, c, token=ADMIN)
         for n in others:
-            r = n.ferry(["cluster", "rebalance", "--wait", "60000"],
+            r = n.ferry(["--token", ADMIN, "cluster", "rebalance", "--wait",
+                         "60000"],
                         timeout=70)
             self.assertEqual(r.returncode, 0, r.stderr)
         want = sum(1 for vb in range(vbmap.VB_COUNT)
                    if vbmap.owner(vb, names) == n5.name)
-        moved = wait_homes(self, c).count(n5.name)
+        moved = wait_homes(self, c, token=ADMIN).count(n5.name)
         print(f"\nFIGURE join-of-5: vbuckets_moved={moved} "
               f"expected_1024_over_n={1024 / 5:.1f}", file=sys.stderr)
         self.assertEqual(moved, want)

@@ -39,6 +39,12 @@ class TestClusterFacesSingle(FerryTestCase):
                          r.stderr)
         r = ferry(["cluster", "rebalance", "--wait", "x"], addr=d.addr)
         self.assertEqual(r.returncode, 2, r)
+        # ferry admin leave is a cluster node's; this one goes on serving.
+        r = ferry(["admin", "leave"], addr=d.unix_addr)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("not in a cluster", r.stderr)
+        r = ferry(["call", "echo", "still"], addr=d.addr)
+        self.assertEqual((r.returncode, r.stdout), (0, "still\n"), r.stderr)
 
     def test_help_lists_cluster(self):
         r = ferry(["--help"])
