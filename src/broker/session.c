@@ -502,30 +502,39 @@ session_drain(struct conn *c, const char *why)
     }
 }
 
+/* An answer (REPLY, or ERROR with an id) to a request this conn holds:
+ * a worker's, or a peer node's to what this node forwarded it. */
+static ferry_err
+session_answer_frame(struct conn *c, const struct frame *f)
+{
+    struct broker *b = c->loop->broker;
+    struct frame_error e;
+
+    if (f->type == FRAME_REPLY) {
+        broker_worker_reply(b, c, f->id, f->body);
+        return FERRY_OK;
+    }
+    if (f->id == 0) {
+        return session_common_frame(c, f);
+    }
+    if (frame_parse_error(f, &e) != FERRY_OK) {
+        conn_fail(c, FERRY_EPROTO, "malformed ERROR");
+        return FERRY_OK;
+    }
+    broker_worker_error(b, c, f->id, &e);
+    return FERRY_OK;
+}
+
 static ferry_err
 session_worker_frame(struct conn *c, const struct frame *f)
 {
-    struct broker *b = c->loop->broker;
-
     switch (f->type) {
     case FRAME_REGISTER:
         session_register(c, f);
         return FERRY_OK;
     case FRAME_REPLY:
-        broker_worker_reply(b, c, f->id, f->body);
-        return FERRY_OK;
-    case FRAME_ERROR: {
-        struct frame_error e;
-        if (f->id == 0) {
-            return session_common_frame(c, f);
-        }
-        if (frame_parse_error(f, &e) != FERRY_OK) {
-            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
-            return FERRY_OK;
-        }
-        broker_worker_error(b, c, f->id, &e);
-        return FERRY_OK;
-    }
+    case FRAME_ERROR:
+        return session_answer_frame(c, f);
     case FRAME_DRAIN:
         if (frame_check_empty(f) != FERRY_OK) {
             conn_fail(c, FERRY_EPROTO, "malformed DRAIN");
@@ -564,24 +573,10 @@ session_peer_closing(struct conn *c)
 static ferry_err
 session_peer_frame(struct conn *c, const struct frame *f)
 {
-    struct broker *b = c->loop->broker;
-
     switch (f->type) {
     case FRAME_REPLY:
-        broker_worker_reply(b, c, f->id, f->body);
-        return FERRY_OK;
-    case FRAME_ERROR: {
-        struct frame_error e;
-        if (f->id == 0) {
-            return session_common_frame(c, f);
-        }
-        if (frame_parse_error(f, &e) != FERRY_OK) {
-            conn_fail(c, FERRY_EPROTO, "malformed ERROR");
-            return FERRY_OK;
-        }
-        broker_worker_error(b, c, f->id, &e);
-        return FERRY_OK;
-    }
+    case FRAME_ERROR:
+        return session_answer_frame(c, f);
     case FRAME_REQUEST:
     case FRAME_CANCEL:
     case FRAME_PING:

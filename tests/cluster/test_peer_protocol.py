@@ -5,24 +5,9 @@ sent are ignored, ERROR id 0 closes in silence, and what only workers or
 ferryd send (REGISTER, DRAIN, HELLO again...) is PROTO and closes."""
 from ferrycluster import ClusterTestCase
 from ferrytest import (CANCEL, DRAIN, ERROR, HELLO, HELLO_OK, REGISTER,
-                       REGISTERED, REPLY, ROLE_PEER, TYPE_NAMES,
-                       encode_empty, encode_error, encode_hello,
-                       encode_hello_ok, encode_register, encode_reply)
+                       REGISTERED, REPLY, ROLE_PEER, TYPE_NAMES, encode_error,
+                       frame_of)
 from test_forwarding import CONFIG, wait_formed
-
-
-def frame_of(ftype, fid=5):
-    if ftype == HELLO:
-        return encode_hello()
-    if ftype == HELLO_OK:
-        return encode_hello_ok(name="x")
-    if ftype == REPLY:
-        return encode_reply(fid, b"r")
-    if ftype == ERROR:
-        return encode_error(fid, "WORKER_ERROR", "x")
-    if ftype == REGISTER:
-        return encode_register(fid, "tbl", 1)
-    return encode_empty(ftype, fid if ftype == CANCEL else 0)
 
 
 class TestPeerProtocol(ClusterTestCase):

@@ -11,11 +11,10 @@ import time
 from ferrytest import (CANCEL, DRAIN, ERROR, HELLO, HELLO_OK, MIN_CLIENT_MAX,
                        PING, REGISTER, REGISTERED, REPLY, REQUEST,
                        ProtocolFailure, ROLE_CALLER, ROLE_PEER, ROLE_WORKER,
-                       TYPE_NAMES,
-                       FerryTestCase, describe, encode_empty, encode_error,
-                       encode_header, encode_hello, encode_hello_ok,
-                       encode_register, encode_reply, encode_request,
-                       parse_error, parse_hello_ok, parse_request)
+                       TYPE_NAMES, FerryTestCase, describe, encode_error,
+                       encode_header, encode_hello, encode_register,
+                       encode_request, frame_of, parse_error, parse_hello_ok,
+                       parse_request)
 
 
 class TestSilentCloses(FerryTestCase):
@@ -322,23 +321,6 @@ class TestMaxFrame(FerryTestCase):
         self.assertReply(c.wait_for(9, timeout=5), b"t")
 
 
-def _frame_of(ftype, fid=5):
-    """A well-formed frame of ftype, for the role table."""
-    if ftype == HELLO:
-        return encode_hello()
-    if ftype == HELLO_OK:
-        return encode_hello_ok(name="x")
-    if ftype == REQUEST:
-        return encode_request(fid, "echo", b"r")
-    if ftype == REPLY:
-        return encode_reply(fid, b"r")
-    if ftype == ERROR:
-        return encode_error(fid, "WORKER_ERROR", "x")
-    if ftype == REGISTER:
-        return encode_register(fid, "tbl", 1)
-    return encode_empty(ftype, fid if ftype == CANCEL else 0)
-
-
 class TestRoleTable(FerryTestCase):
     """Who may send what: every cell of the table in protocol.md that
     says PROTO-and-close or ignored."""
@@ -371,7 +353,7 @@ class TestRoleTable(FerryTestCase):
                   REGISTERED, PING, DRAIN):
             with self.subTest(TYPE_NAMES[t]):
                 c = self.raw(d.addr)
-                c.send(_frame_of(t))
+                c.send(frame_of(t))
                 frames = c.expect_closed(timeout=5)
                 self.assertEqual(len(frames), 1)
                 self.assertEqual(frames[0].id, 0)
@@ -384,7 +366,7 @@ class TestRoleTable(FerryTestCase):
                 with self.subTest(role=role, type=TYPE_NAMES[t]):
                     c = self.raw(d.addr)
                     c.hello(role=role)
-                    c.send(_frame_of(t))
+                    c.send(frame_of(t))
                     frames = c.expect_closed(timeout=5)
                     self.assertEqual(len(frames), 1,
                                      [describe(f) for f in frames])
@@ -398,7 +380,7 @@ class TestRoleTable(FerryTestCase):
                 with self.subTest(role=role, type=TYPE_NAMES[t]):
                     c = self.raw(d.addr)
                     c.hello(role=role)
-                    c.send(_frame_of(t, fid=777))
+                    c.send(frame_of(t, fid=777))
                     # Nothing comes back, and the connection still works.
                     self.assertReply(c.call(1, "echo", b"alive"), b"alive")
 

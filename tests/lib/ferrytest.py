@@ -156,6 +156,23 @@ def encode_empty(ftype, fid=0):
     return encode_frame(ftype, b"", fid)
 
 
+def frame_of(ftype, fid=5):
+    """A well-formed frame of ftype (for role tables: who may send what)."""
+    if ftype == HELLO:
+        return encode_hello()
+    if ftype == HELLO_OK:
+        return encode_hello_ok(name="x")
+    if ftype == REQUEST:
+        return encode_request(fid, "echo", b"r")
+    if ftype == REPLY:
+        return encode_reply(fid, b"r")
+    if ftype == ERROR:
+        return encode_error(fid, "WORKER_ERROR", "x")
+    if ftype == REGISTER:
+        return encode_register(fid, "tbl", 1)
+    return encode_empty(ftype, fid if ftype == CANCEL else 0)
+
+
 def decode_frame(buf, max_body=DEFAULT_MAX_BODY):
     """Decodes the frame at the start of buf. Returns (Frame, consumed),
     or (None, 0) when buf holds no whole frame yet. Raises WireError
