@@ -142,6 +142,27 @@ session_token_is_ok(const struct config *cfg, uint8_t role, struct slice token)
     return !config_token_is_set(want) || role_ok || admin_ok;
 }
 
+/* A new session of c in role, after a handshake; NULL when out of memory
+ * (c failed). Both sides of HELLO make one: the accepted client's and
+ * the dialled peer's. */
+static struct session *
+session_new(struct conn *c, uint8_t role, uint32_t max_frame)
+{
+    struct session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        conn_fail(c, FERRY_ENOMEM, NULL);
+        return NULL;
+    }
+    s->conn = c;
+    s->b = c->loop->broker;
+    s->role = role;
+    s->max_frame = max_frame;
+    map_init(&s->inflight);
+    list_init(&s->held);
+    return s;
+}
+
 static ferry_err
 session_hello(struct conn *c, const struct frame *f)
 {
@@ -197,20 +218,13 @@ session_hello(struct conn *c, const struct frame *f)
         conn_close(c, msg);
         return FERRY_OK;
     }
-    s = calloc(1, sizeof(*s));
+    s = session_new(c, h.role, h.max_frame);
     if (s == NULL) {
-        conn_fail(c, FERRY_ENOMEM, NULL);
         return FERRY_OK;
     }
-    s->conn = c;
-    s->b = b;
-    s->role = h.role;
-    s->max_frame = h.max_frame;
     /* What this client may do beyond calling: the rules of access.h. */
     s->admin = access_may_command(cfg, h.token.p, h.token.len, conn_is_unix(c));
     s->internals = access_may_see_internals(cfg, h.token.p, h.token.len);
-    map_init(&s->inflight);
-    list_init(&s->held);
     if (session_set_name(c, h.name) != FERRY_OK) {
         free(s);
         conn_fail(c, FERRY_ENOMEM, NULL);
@@ -632,17 +646,10 @@ session_peer_hello_ok(struct conn *c, const struct frame *f)
         conn_fail(c, FERRY_EPROTO, "expected HELLO_OK");
         return FERRY_OK;
     }
-    s = calloc(1, sizeof(*s));
+    s = session_new(c, FRAME_ROLE_PEER, h.max_frame);
     if (s == NULL) {
-        conn_fail(c, FERRY_ENOMEM, NULL);
         return FERRY_OK;
     }
-    s->conn = c;
-    s->b = b;
-    s->role = FRAME_ROLE_PEER;
-    s->max_frame = h.max_frame;
-    map_init(&s->inflight);
-    list_init(&s->held);
     c->data = s;
     conn_set_ops(c, &session_peer_ops);
     conn_set_state(c, CONN_READY);

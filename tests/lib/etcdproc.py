@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 
 import netns
+from ferrytest import LogFile
 
 ETCD = os.environ.get("ETCD_BIN", "etcd")
 # One file per running etcd, "<owner pid> <etcd pid> <name> <tmp dir>",
@@ -132,7 +133,7 @@ class EtcdError(Exception):
     """etcd or its gateway answered with an error."""
 
 
-class Etcd:
+class Etcd(LogFile):
     """One etcd process; see the module doc.
 
     hosts: addresses the client port listens on (the first is used by
@@ -185,18 +186,6 @@ class Etcd:
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
-
-    @property
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8",
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log.splitlines()[-n:])
 
     # -- lifecycle
     def command(self):
