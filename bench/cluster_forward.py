@@ -7,13 +7,21 @@ on node 2, and `ferry bench` run from inside node 2's namespace twice:
 at node 2 (the worker is local) and at node 1 (every call crosses the
 peer link to node 2 and back). Prints both and their ratio.
 
-    bench/cluster_forward.py [BUILD_DIR] [ROUNDS]   (default build, 3)
+    bench/cluster_forward.py [BUILD_DIR] [ROUNDS] [call|cache]
+        (default build, 3, call)
+
+call: the service `fwd` of an echo_worker on node 2, 64-byte payloads.
+cache: a ferry.cache GET hit of a 64-byte value whose key's vbucket node
+2 owns, every reply checked against the hit (as "Cache: GET through
+ferryd" does on one node): at node 2 it is served there, at node 1 it is
+forwarded to node 2.
 """
 import os
 import re
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
@@ -21,18 +29,36 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+mode = sys.argv[3] if len(sys.argv) > 3 else "call"
+if mode not in ("call", "cache"):
+    raise SystemExit("usage: cluster_forward.py [BUILD_DIR] [ROUNDS] "
+                     "[call|cache]")
 os.environ["FERRY_BIN"] = os.path.join(ROOT, build)
 
 from ferrycluster import Cluster, binary  # noqa: E402
+import vbmap  # noqa: E402
 from test_forwarding import CONFIG  # noqa: E402
 
-ARGS = ["--connections", "16", "--depth", "16", "--payload", "64",
-        "--seconds", "5", "--warmup", "1", "--service", "fwd"]
+LOAD = ["--connections", "16", "--depth", "16", "--seconds", "5",
+        "--warmup", "1"]
 
 
-def bench(c, at):
+def cache_args(c):
+    """Sets a key node 2 owns; the bench's arguments for its GET hit."""
+    key = vbmap.key_owned_by(c.node(2).name, [n.name for n in c], "bench:")
+    value = "v" * 64
+    r = c.ferry(2, ["cache", "set", key, value])
+    m = re.search(r"cas=(\d+)", r.stdout.decode())
+    if m is None:
+        raise SystemExit(f"cache set printed {r.stdout!r}")
+    expect = "00" * 5 + f"{int(m.group(1)):016x}" + value.encode().hex()
+    return ["--service", "ferry.cache", "--key", key, "--payload-hex", "01",
+            "--expect-hex", expect]
+
+
+def bench(c, at, args):
     cmd = c.net.wrap(2, [binary("ferry"), "bench", "--addr",
-                         c.node(at).addr] + ARGS)
+                         c.node(at).addr] + LOAD + args)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise SystemExit(f"bench at node {at}: {r.stderr}")
@@ -46,13 +72,17 @@ def bench(c, at):
 def main():
     c = Cluster(2, config=CONFIG + ["log_level = warn"])
     try:
-        c.worker(2, "echo_worker", "--service", "fwd")
-        import time
-        time.sleep(2)  # the directory reaches node 1
+        if mode == "call":
+            c.worker(2, "echo_worker", "--service", "fwd")
+            args = ["--service", "fwd", "--payload", "64"]
+        else:
+            args = cache_args(c)
+        time.sleep(2)  # the directory (and the map) reach node 1
         local, fwd = [], []
+        print(f"mode {mode}")
         for i in range(rounds):
-            lr, lp, _ = bench(c, 2)
-            fr, fp, out = bench(c, 1)
+            lr, lp, _ = bench(c, 2, args)
+            fr, fp, out = bench(c, 1, args)
             local.append(lr)
             fwd.append(fr)
             print(f"round {i + 1}: local {lr:,.0f} req/s (p99 {lp}), "

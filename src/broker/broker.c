@@ -405,7 +405,7 @@ broker_call(struct broker *b, struct sink *k, struct service *svc,
  * broker_submit) so that a binary caller's request makes one call less. */
 static inline __attribute__((always_inline)) void
 broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
-                     const struct frame_request *q)
+                     const struct frame_request *q, bool again)
 {
     const struct config *cfg = b->cfg;
     struct service *svc;
@@ -437,7 +437,11 @@ broker_submit_inline(struct broker *b, struct sink *k, uint8_t flags,
                                                          : NULL);
         return;
     }
-    service_count_request(svc);
+    if (again) {
+        service_count_retry(svc); /* counted as a request already */
+    } else {
+        service_count_request(svc);
+    }
     if (svc->disabled) {
         broker_disabled(b, k, svc, start_ns);
         return;
@@ -516,7 +520,7 @@ void
 broker_submit(struct broker *b, struct sink *k, uint8_t flags,
               const struct frame_request *q)
 {
-    broker_submit_inline(b, k, flags, q);
+    broker_submit_inline(b, k, flags, q, false);
 }
 
 void
@@ -536,7 +540,34 @@ broker_request(struct broker *b, struct conn *caller, uint64_t id,
     /* The hop mark is a peer's to give; every request of a peer has it. */
     flags = s->role == FRAME_ROLE_PEER ? (uint8_t)(flags | BROKER_FORWARDED)
                                        : (uint8_t)(flags & ~BROKER_FORWARDED);
-    broker_submit_inline(b, &k, flags, q);
+    broker_submit_inline(b, &k, flags, q, false);
+}
+
+void
+broker_resubmit(struct broker *b, struct req *r)
+{
+    uint8_t data[REQ_INLINE];
+    char name[FRAME_MAX_NAME];
+    struct frame_request q;
+    struct sink k = r->sink;
+    uint8_t flags = r->flags;
+    uint64_t now = loop_now(b->loop);
+    size_t n = (size_t)r->key_len + r->payload_len;
+
+    if (r->data == NULL || n > sizeof(data) ||
+        r->svc->name_len > sizeof(name)) {
+        broker_req_fail_code(b, r, FERRY_ESYS); /* not a copy it can take */
+        return;
+    }
+    /* Out of the record first: freeing it may free its service. */
+    memcpy(data, r->data, n);
+    memcpy(name, r->svc->name, r->svc->name_len);
+    q.service = (struct slice){(const uint8_t *)name, r->svc->name_len};
+    q.key = (struct slice){data, r->key_len};
+    q.payload = (struct slice){data + r->key_len, r->payload_len};
+    q.deadline_ms = r->deadline > now ? (uint32_t)(r->deadline - now) : 1;
+    broker_req_free(b, r);
+    broker_submit_inline(b, &k, flags, &q, true);
 }
 
 /* Whether a worker's error code is its own fault or transient, so that

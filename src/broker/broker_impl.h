@@ -22,6 +22,10 @@ void broker_req_fail(struct broker *b, struct req *r, ferry_err code,
                      struct slice msg);
 void broker_req_fail_code(struct broker *b, struct req *r, ferry_err code);
 void broker_req_timer_cb(struct timer *t);
+/* r once more from the top, as its caller's request with what is left of
+ * its deadline: routed anew (the cluster's retry of a keyed request a
+ * peer answered NOT_MY_VBUCKET). r holds its key and payload inline. */
+void broker_resubmit(struct broker *b, struct req *r);
 /* r ended at its worker or held backend: ok false for a failure that is
  * the service's fault; feeds ejection and the circuit breaker. */
 void broker_outcome(struct broker *b, struct req *r, bool ok,

@@ -126,8 +126,13 @@ sink_conn_error(struct broker *b, struct sink *k, ferry_err code,
 static ferry_err
 sink_conn_track(struct broker *b, const struct sink *k, struct req *r)
 {
-    struct session *s = k->c->data;
+    /* k->c is NULL for a record's own sink (broker_resubmit). */
+    struct conn *c = k->c != NULL ? k->c : loop_conn(b->loop, k->conn_id);
+    struct session *s = c != NULL ? c->data : NULL;
 
+    if (s == NULL) {
+        return FERRY_ECONNECTION;
+    }
     return map_put(&s->inflight, k->id, r);
 }
 

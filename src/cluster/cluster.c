@@ -113,6 +113,9 @@ cluster_changed(void *ud, bool membership)
     }
     cluster_rebuild_dir(c);
     peers_sync(c);
+    if (membership) {
+        route_remap_wake(c);
+    }
 }
 
 static void
@@ -140,6 +143,7 @@ cluster_homes_changed(struct cluster *c, uint16_t vb)
     if (vb == VB_NONE) {
         homes_claim_due(c->homes);
     }
+    route_remap_wake(c);
 }
 
 /* ferry.id issues ids with the leased node id while this node is a
@@ -318,6 +322,7 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     c->rng = (uint64_t)uv_hrtime() | 1;
     c->fwd.ops = &cluster_fwd_ops;
     c->fwd.b = b;
+    list_init(&c->remap_wait);
     c->sv = sv;
     c->node_id = -1;
     handover_init(c);
@@ -533,9 +538,10 @@ cluster_describe(const struct cluster *c)
                                                  : 0));
     json_object_set_new(
         o, "counters",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "forwarded",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "forwarded",
                   (json_int_t)c->forwarded, "received", (json_int_t)c->received,
-                  "not_my_vbucket", (json_int_t)c->not_mine, "fenced",
+                  "not_my_vbucket", (json_int_t)c->not_mine, "remapped",
+                  (json_int_t)c->remapped, "fenced",
                   (json_int_t)c->fenced_refused, "unavailable",
                   (json_int_t)c->unavailable, "map_builds",
                   (json_int_t)c->map_builds));

@@ -14,6 +14,7 @@
 #include "broker/backend.h"
 #include "broker/icall.h"
 #include "core/buf.h"
+#include "core/list.h"
 #include "servants/vbdata.h"
 #include "cluster/cluster.h"
 #include "cluster/vbmap.h"
@@ -123,6 +124,11 @@ struct cluster {
     uint64_t forwarded;         /* requests sent over links */
     uint64_t received;          /* requests peers forwarded here */
     uint64_t not_mine;          /* NOT_MY_VBUCKET answered */
+    uint64_t remapped;          /* keyed requests a peer answered
+                                   NOT_MY_VBUCKET, routed once more */
+    struct list remap_wait;     /* of them, those waiting for the map or
+                                   a home to change (struct req, borrowed:
+                                   the broker's records) */
     uint64_t fenced_refused;    /* FENCED answered */
     uint64_t unavailable;       /* UNAVAILABLE answered */
     uint64_t map_builds;        /* times the map was computed */
@@ -180,6 +186,8 @@ void peers_release(struct cluster *c);
 struct conn *peers_link(const struct cluster *c, const struct peer *p);
 
 /* route.c */
+/* The map or a home changed: requests waiting to be routed again go. */
+void route_remap_wake(struct cluster *c);
 void cluster_peer_answer(struct broker *b, struct conn *link, ferry_err code);
 bool cluster_peer_retry(struct broker *b, struct req *r, ferry_err code);
 extern const struct backend_ops cluster_fwd_ops;

@@ -210,6 +210,7 @@ ho_abort(struct cluster *c, const char *why)
     ho->next = (uint16_t)((ho->vb + 1) % VB_COUNT);
     ho->st = HO_IDLE;
     ho->vb = -1;
+    route_remap_wake(c);
     buf_clear(&ho->chunk);
 }
 

@@ -245,9 +245,9 @@ route_live_owner(struct cluster *c, uint16_t vb)
     return best != NULL ? best->name : NULL;
 }
 
-static int
-route_refuse(struct cluster *c, struct sink *k, struct service *svc,
-             ferry_err code, const char *msg)
+/* Counts an answer of code by this node's routing. */
+static void
+route_count(struct cluster *c, ferry_err code)
 {
     if (code == FERRY_EUNAVAILABLE) {
         c->unavailable++;
@@ -256,6 +256,13 @@ route_refuse(struct cluster *c, struct sink *k, struct service *svc,
     } else if (code == FERRY_EFENCED) {
         c->fenced_refused++;
     }
+}
+
+static int
+route_refuse(struct cluster *c, struct sink *k, struct service *svc,
+             ferry_err code, const char *msg)
+{
+    route_count(c, code);
     service_count_error(svc, code);
     sink_error_code(c->b, k, code, msg);
     return -1;
@@ -289,83 +296,118 @@ route_any_node(struct cluster *c, const struct service *svc)
     return best;
 }
 
-static int
-route_keyed(struct cluster *c, struct sink *k, struct service *svc,
-            uint8_t flags, const struct frame_request *q, struct backend **be,
-            void **where)
-{
+/* Where a keyed request goes now (route_keyed_decide). */
+enum route_to {
+    ROUTE_REFUSED = -1, /* code and msg say why */
+    ROUTE_HERE = 0,
+    ROUTE_PEER = 1      /* to peer */
+};
+
+struct route_decision {
+    struct peer *peer;
+    ferry_err code;
     char msg[256];
+};
+
+static enum route_to
+route_no(struct route_decision *d, ferry_err code)
+{
+    d->code = code;
+    return ROUTE_REFUSED;
+}
+
+/* Where a request of keyed service svc with key goes now; forwarded: a
+ * peer sent it (served here or refused, never sent on). */
+static enum route_to
+route_keyed_decide(struct cluster *c, const struct service *svc,
+                   bool forwarded, struct slice key, struct route_decision *d)
+{
     const char *owner;
     bool durable = route_is_durable(svc);
-    struct peer *p;
     uint16_t vb;
 
     if (c->fenced || !c->have_map) {
-        snprintf(msg, sizeof(msg),
+        snprintf(d->msg, sizeof(d->msg),
                  "node '%.64s' is not a cluster member now (its etcd lease "
                  "is not renewed): it serves no vbucket; try another node",
                  c->self);
-        return route_refuse(c, k, svc, FERRY_EFENCED, msg);
+        return route_no(d, FERRY_EFENCED);
     }
-    vb = vb_of_key(q->key.p, q->key.len);
+    vb = vb_of_key(key.p, key.len);
     if (durable) {
         if (!homes_loaded(c->homes)) {
-            snprintf(msg, sizeof(msg),
+            snprintf(d->msg, sizeof(d->msg),
                      "node '%.64s' has not read the vbuckets' homes from "
                      "etcd yet; try again",
                      c->self);
-            return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+            return route_no(d, FERRY_EUNAVAILABLE);
         }
         owner = homes_of(c->homes, vb);
         if (owner == NULL) {
-            snprintf(msg, sizeof(msg),
+            snprintf(d->msg, sizeof(d->msg),
                      "vbucket %u has no home yet (its owner is claiming "
                      "it); try again",
                      (unsigned)vb);
-            return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+            return route_no(d, FERRY_EUNAVAILABLE);
         }
         if (strcmp(owner, c->self) == 0) {
             if (c->moving[vb]) {
-                snprintf(msg, sizeof(msg),
+                snprintf(d->msg, sizeof(d->msg),
                          "vbucket %u is moving to another node; try again",
                          (unsigned)vb);
-                return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+                return route_no(d, FERRY_EUNAVAILABLE);
             }
-            return 0;
+            return ROUTE_HERE;
         }
     } else {
         owner = route_live_owner(c, vb);
         if (owner == NULL || strcmp(owner, c->self) == 0) {
-            return 0;
+            return ROUTE_HERE;
         }
     }
-    if ((flags & CLUSTER_FORWARDED) != 0) {
-        snprintf(msg, sizeof(msg),
+    if (forwarded) {
+        snprintf(d->msg, sizeof(d->msg),
                  "vbucket %u is node '%.64s''s at epoch=%llu, not this "
                  "node's",
                  (unsigned)vb, owner, (unsigned long long)c->map.epoch);
-        return route_refuse(c, k, svc, FERRY_ENOT_MY_VBUCKET, msg);
+        return route_no(d, FERRY_ENOT_MY_VBUCKET);
     }
-    p = peers_find(c, owner);
-    if (p == NULL || peers_link(c, p) == NULL) {
-        snprintf(msg, sizeof(msg),
+    d->peer = peers_find(c, owner);
+    if (d->peer == NULL || peers_link(c, d->peer) == NULL) {
+        snprintf(d->msg, sizeof(d->msg),
                  durable ? "vbucket %u's data is on node '%.64s', which is "
                            "down or unreachable; try again (nothing is lost: "
                            "it serves them again when it is back)"
                          : "vbucket %u's node '%.64s' is unreachable from "
                            "here; try again",
                  (unsigned)vb, owner);
-        return route_refuse(c, k, svc, FERRY_EUNAVAILABLE, msg);
+        return route_no(d, FERRY_EUNAVAILABLE);
     }
-    if (p->out >= c->cfg->cluster_peer_credit) {
-        service_count_error(svc, FERRY_EOVERLOADED);
-        sink_error_code(c->b, k, FERRY_EOVERLOADED,
-                        "the owner's peer link is full (cluster_peer_credit)");
-        return -1;
+    if (d->peer->out >= c->cfg->cluster_peer_credit) {
+        snprintf(d->msg, sizeof(d->msg),
+                 "the owner's peer link is full (cluster_peer_credit)");
+        return route_no(d, FERRY_EOVERLOADED);
     }
-    *be = &c->fwd;
-    *where = p;
-    return 1;
+    return ROUTE_PEER;
+}
+
+static int
+route_keyed(struct cluster *c, struct sink *k, struct service *svc,
+            uint8_t flags, const struct frame_request *q, struct backend **be,
+            void **where)
+{
+    struct route_decision d;
+    enum route_to to = route_keyed_decide(
+        c, svc, (flags & CLUSTER_FORWARDED) != 0, q->key, &d);
+
+    if (to == ROUTE_REFUSED) {
+        return route_refuse(c, k, svc, d.code, d.msg);
+    }
+    if (to == ROUTE_PEER) {
+        *be = &c->fwd;
+        *where = d.peer;
+    }
+    return (int)to;
 }
 
 /* ferry.handover: to the node its key names, from this node's own
@@ -504,11 +546,15 @@ fwd_start(struct backend *be, struct req *r, void *where,
                                               r->flags | CLUSTER_FORWARDED,
                                               (uint32_t)left, name, q->key,
                                               q->payload));
-    /* An idempotent plain request may be retried at another node once:
-     * keep its bytes (the worker pool does the same for its retries). */
+    /* An idempotent plain request may be retried at another node once,
+     * and a keyed one routed once more after NOT_MY_VBUCKET (when its
+     * bytes fit the record: no allocation for it): keep its bytes, as
+     * the worker pool does for its retries. */
     if (r->data == NULL && r->attempts == 0 &&
-        (r->flags & FERRY_IDEMPOTENT) != 0 &&
-        r->svc->cluster_kind == CLUSTER_KIND_PLAIN &&
+        (r->svc->cluster_kind == CLUSTER_KIND_PLAIN
+             ? (r->flags & FERRY_IDEMPOTENT) != 0
+             : r->svc->cluster_kind == CLUSTER_KIND_KEYED &&
+                   q->key.len + q->payload.len <= REQ_INLINE) &&
         broker_req_copy(b, r, q->key, q->payload) != FERRY_OK) {
         r->data = NULL;
     }
@@ -540,10 +586,19 @@ fwd_cancel(struct backend *be, struct req *r)
     }
 }
 
+static bool route_remap_send(struct cluster *c, struct req *r, bool last);
+
 static void
 fwd_timer(struct backend *be, struct req *r, uint64_t now)
 {
-    (void)now;
+    struct cluster *c = container_of(be, struct cluster, fwd);
+
+    if (r->state == REQ_RETRY_WAIT && now < r->deadline) {
+        /* The map did not change in time: the peer's may be the stale
+         * one; route it by ours again. */
+        (void)route_remap_send(c, r, true);
+        return;
+    }
     fwd_cancel(be, r);
     broker_req_fail_code(be->b, r, FERRY_EDEADLINE);
 }
@@ -606,8 +661,118 @@ cluster_describe_remote(struct broker *b, const struct service *svc,
     return json_object_set_new(obj, "nodes", nodes);
 }
 
-/* A retry of r, held by peer link r->worker_conn, at another node with
- * room; see broker.h's peer_retry. */
+/* ---- keyed requests a peer answered NOT_MY_VBUCKET ---- */
+
+/* r's key and payload, from its copy. */
+static struct frame_request
+route_req_of(const struct req *r)
+{
+    struct frame_request q;
+
+    memset(&q, 0, sizeof(q));
+    q.key = (struct slice){r->data, r->key_len};
+    q.payload = (struct slice){r->data + r->key_len, r->payload_len};
+    return q;
+}
+
+/*
+ * Routes waiting record r by this node's map and homes now: to a peer
+ * (not the one that refused it, unless last), here (submitted anew), or
+ * its error. False: not yet (the map still names the node that refused
+ * it, or refuses it for now); r waits on.
+ */
+static bool
+route_remap_send(struct cluster *c, struct req *r, bool last)
+{
+    struct route_decision d;
+    struct frame_request q = route_req_of(r);
+    enum route_to to = route_keyed_decide(c, r->svc, false, q.key, &d);
+
+    if (!last && (to == ROUTE_REFUSED ||
+                  (to == ROUTE_PEER && d.peer->conn == r->failed_conn))) {
+        return false;
+    }
+    list_remove(&r->node);
+    r->state = REQ_AT_WORKER;
+    switch (to) {
+    case ROUTE_PEER:
+        fwd_start(&c->fwd, r, d.peer, &q);
+        break;
+    case ROUTE_HERE:
+        broker_resubmit(c->b, r);
+        break;
+    default:
+        route_count(c, d.code);
+        broker_req_fail(c->b, r, d.code, slice_str(d.msg));
+        break;
+    }
+    return true;
+}
+
+/* How long a request waits for this node's map or homes to change after
+ * a peer answered NOT_MY_VBUCKET, at most: a watch round trip is a few
+ * ms; past this the peer's map may be the stale one. */
+#define ROUTE_REMAP_WAIT_MS 250
+
+/*
+ * A keyed request the peer did not serve (NOT_MY_VBUCKET: the peer never
+ * ran it), routed once more: at once when this node's map already names
+ * another place, else when it or a home changes (route_remap_wake), or
+ * after ROUTE_REMAP_WAIT_MS by the map it has then.
+ */
+static bool
+route_remap(struct cluster *c, struct req *r)
+{
+    uint64_t now = loop_now(c->loop), at;
+
+    if (r->data == NULL || r->attempts > 0 || c->b->shutting_down ||
+        r->svc->cluster_kind != CLUSTER_KIND_KEYED ||
+        (size_t)r->key_len + r->payload_len > REQ_INLINE ||
+        now >= r->deadline) {
+        return false;
+    }
+    list_remove(&r->node);
+    fwd_release(&c->fwd, r);
+    r->failed_conn = r->worker_conn;
+    r->worker_conn = 0;
+    r->attempts++;
+    r->state = REQ_RETRY_WAIT;
+    list_push_back(&c->remap_wait, &r->node);
+    c->remapped++;
+    if (route_remap_send(c, r, false)) {
+        return true;
+    }
+    at = now + ROUTE_REMAP_WAIT_MS;
+    if (loop_timer_start(c->loop, &r->tm,
+                         at < r->deadline ? at : r->deadline) != FERRY_OK) {
+        broker_req_fail_code(c->b, r, FERRY_ENOMEM);
+    }
+    return true;
+}
+
+void
+route_remap_wake(struct cluster *c)
+{
+    struct list ready;
+
+    if (list_is_empty(&c->remap_wait)) {
+        return;
+    }
+    /* Off the list first: sending one may end another (a caller's
+     * callback), which then leaves whichever list it is on. */
+    list_init(&ready);
+    list_splice(&ready, &c->remap_wait);
+    while (!list_is_empty(&ready)) {
+        struct req *r = container_of(ready.next, struct req, node);
+        list_remove(&r->node);
+        list_push_back(&c->remap_wait, &r->node);
+        (void)route_remap_send(c, r, false);
+    }
+}
+
+/* A retry of r, held by peer link r->worker_conn: a keyed one the peer
+ * answered NOT_MY_VBUCKET routed once more, a plain one at another node
+ * with room; see broker.h's peer_retry. */
 bool
 cluster_peer_retry(struct broker *b, struct req *r, ferry_err code)
 {
@@ -616,7 +781,11 @@ cluster_peer_retry(struct broker *b, struct req *r, ferry_err code)
     uint64_t best = 0;
     struct frame_request q;
 
+    if (code == FERRY_ENOT_MY_VBUCKET) {
+        return route_remap(c, r);
+    }
     if (r->data == NULL || r->attempts > 0 || b->shutting_down ||
+        r->svc->cluster_kind != CLUSTER_KIND_PLAIN ||
         !route_is_peer_fault(code) || loop_now(c->loop) >= r->deadline) {
         return false;
     }
@@ -637,9 +806,7 @@ cluster_peer_retry(struct broker *b, struct req *r, ferry_err code)
     r->worker_conn = 0;
     r->attempts++;
     service_count_retry(r->svc);
-    memset(&q, 0, sizeof(q));
-    q.key = (struct slice){r->data, r->key_len};
-    q.payload = (struct slice){r->data + r->key_len, r->payload_len};
+    q = route_req_of(r);
     log_debug("cluster: request %llu failed at '%s' with %s, retried at '%s'",
               (unsigned long long)r->id, from != NULL ? from->name : "?",
               ferry_errname(code), to->name);

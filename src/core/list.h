@@ -54,4 +54,18 @@ list_remove(struct list *n)
     list_init(n);
 }
 
+/* Moves every node of list from to the tail of list to; from ends empty. */
+static inline void
+list_splice(struct list *to, struct list *from)
+{
+    if (list_is_empty(from)) {
+        return;
+    }
+    from->next->prev = to->prev;
+    to->prev->next = from->next;
+    from->prev->next = to;
+    to->prev = from->prev;
+    list_init(from);
+}
+
 #endif

@@ -370,6 +370,8 @@ static const struct {
      "Requests other nodes forwarded to this one."},
     {"ferry_cluster_not_my_vbucket_total", "not_my_vbucket",
      "Keyed requests answered NOT_MY_VBUCKET."},
+    {"ferry_cluster_remapped_total", "remapped",
+     "Keyed requests a peer answered NOT_MY_VBUCKET, routed once more."},
     {"ferry_cluster_fenced_total", "fenced",
      "Keyed requests answered FENCED while this node was fenced."},
     {"ferry_cluster_unavailable_total", "unavailable",

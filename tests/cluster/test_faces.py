@@ -102,7 +102,8 @@ class TestFaces(ClusterTestCase):
         self.assertEqual(fams["ferry_cluster_forwarded_total"].type,
                          "counter")
         self.assertEqual(fams["ferry_cluster_peer_up"].type, "gauge")
-        for name in ("received", "not_my_vbucket", "fenced", "unavailable"):
+        for name in ("received", "not_my_vbucket", "fenced", "unavailable",
+                     "remapped"):
             value(f"ferry_cluster_{name}_total")
         stats = c.node(1).http("GET", "/v1/stats").json()
         self.assertEqual(stats["cluster"]["members"], 3, stats.get("cluster"))

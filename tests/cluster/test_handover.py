@@ -45,6 +45,7 @@ class Writer(threading.Thread):
         self.kv = {}
         self.jobs = {q: set() for q in queues}
         self.retried = 0
+        self.not_mine = 0               # NOT_MY_VBUCKET seen by the caller
         self.errors = []
 
     def run(self):
@@ -61,6 +62,7 @@ class Writer(threading.Thread):
             except Exception as e:                  # noqa: BLE001
                 if any(x in repr(e) for x in RETRYABLE):
                     self.retried += 1
+                    self.not_mine += "NOT_MY_VBUCKET" in repr(e)
                 else:
                     self.errors.append(repr(e))
             i += 1
@@ -118,7 +120,8 @@ class TestHandover(ClusterTestCase):
         self.check_all(n2, w)
         print(f"\nFIGURE leave: vbuckets_moved={had} "
               f"leave_s={leave_s:.2f} writes_acked={len(w.kv)} "
-              f"retried={w.retried} lost=0", file=sys.stderr)
+              f"retried={w.retried} not_my_vbucket={w.not_mine} lost=0",
+              file=sys.stderr)
 
         # The join: the map's vbuckets of node 3 come back to it.
         n3.restart()

@@ -74,6 +74,7 @@ class TestKeyed(ClusterTestCase):
         for n in c:
             cnt = n.http("GET", "/v1/cluster").json()["counters"]
             self.assertEqual(cnt["not_my_vbucket"], 0, n.name)
+            self.assertEqual(cnt["remapped"], 0, n.name)
         self.assertGreaterEqual(
             n1.http("GET", "/v1/cluster").json()["counters"]["forwarded"], 1)
 
