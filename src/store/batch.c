@@ -4,16 +4,55 @@
  * operations and one byte area for their keys and values, copied in so
  * the caller's buffers can go at once. The writer thread reads them; the
  * loop frees them after their callback.
+ *
+ * A freed batch is kept for the next one with its buffers (up to
+ * BATCH_SPARE_MAX of them, their buffers no larger than the KEEP sizes),
+ * so a queue push or a kv put allocates nothing once warm. Only the loop
+ * thread makes and frees batches, so the spares need no lock.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_impl.h"
 
+#define BATCH_SPARE_MAX 256
+#define BATCH_KEEP_DATA 4096 /* bytes of keys and values */
+#define BATCH_KEEP_OPS 16
+
+static struct store_batch *batch_spare; /* linked by next */
+static size_t batch_n_spare;
+
 struct store_batch *
 store_batch_new(void)
 {
-    return calloc(1, sizeof(struct store_batch));
+    struct store_batch *b = batch_spare;
+    struct store_op *ops;
+    unsigned char *data;
+    size_t cap_ops, cap;
+
+    if (b == NULL) {
+        return calloc(1, sizeof(struct store_batch));
+    }
+    batch_spare = b->next;
+    batch_n_spare--;
+    ops = b->ops;
+    cap_ops = b->cap_ops;
+    data = b->data;
+    cap = b->cap;
+    memset(b, 0, sizeof(*b));
+    b->ops = ops;
+    b->cap_ops = cap_ops;
+    b->data = data;
+    b->cap = cap;
+    return b;
+}
+
+static void
+batch_release(struct store_batch *b)
+{
+    free(b->ops);
+    free(b->data);
+    free(b);
 }
 
 void
@@ -22,9 +61,25 @@ store_batch_free(struct store_batch *b)
     if (b == NULL) {
         return;
     }
-    free(b->ops);
-    free(b->data);
-    free(b);
+    if (batch_n_spare >= BATCH_SPARE_MAX || b->cap > BATCH_KEEP_DATA ||
+        b->cap_ops > BATCH_KEEP_OPS) {
+        batch_release(b);
+        return;
+    }
+    b->next = batch_spare;
+    batch_spare = b;
+    batch_n_spare++;
+}
+
+void
+store_batch_spares_release(void)
+{
+    while (batch_spare != NULL) {
+        struct store_batch *b = batch_spare;
+        batch_spare = b->next;
+        batch_release(b);
+    }
+    batch_n_spare = 0;
 }
 
 size_t

@@ -131,6 +131,7 @@ store_free(struct store *s)
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s);
+    store_batch_spares_release();
 }
 
 static void

@@ -74,6 +74,9 @@ struct store_list {
  * for a full disk (NO_SPACE). */
 #define STORE_FULL_SLACK (UINT64_C(1) << 20)
 
+/* Frees the batches kept for reuse (batch.c); at a store's end. */
+void store_batch_spares_release(void);
+
 /* The room store_space_low() keeps (store.c). */
 struct store;
 uint64_t store_headroom(const struct store *s);
