@@ -231,8 +231,13 @@ session_hello(struct conn *c, const struct frame *f)
         return FERRY_OK;
     }
     /* ferryd promises PINGs only to a client that promised its own: a
-     * client that announced 0 is never pinged, so it is told 0. */
-    hb = h.heartbeat_ms != 0 ? cfg->heartbeat_ms : 0;
+     * client that announced 0 is never pinged, so it is told 0. A peer
+     * link keeps the cluster's own, shorter heartbeat. */
+    if (h.role == FRAME_ROLE_PEER) {
+        c->hb_ms = session_peer_heartbeat_ms(cfg);
+    }
+    hb = h.heartbeat_ms != 0 ? (c->hb_ms != 0 ? c->hb_ms : cfg->heartbeat_ms)
+                             : 0;
     p = conn_out_prepare(c, frame_hello_ok_size(version, daemon.len));
     if (p == NULL) {
         free(s);
@@ -605,6 +610,14 @@ session_peer_frame(struct conn *c, const struct frame *f)
     }
 }
 
+uint32_t
+session_peer_heartbeat_ms(const struct config *cfg)
+{
+    uint32_t hb = cfg->cluster_lease_ms / 6;
+
+    return hb < 100 ? 100 : hb;
+}
+
 ferry_err
 session_peer_hello(struct conn *c, const char *self)
 {
@@ -618,8 +631,9 @@ session_peer_hello(struct conn *c, const char *self)
     if (p == NULL) {
         return FERRY_ENOMEM;
     }
+    c->hb_ms = session_peer_heartbeat_ms(cfg);
     conn_out_commit(c, frame_write_hello(p, FERRY_PROTOCOL_VERSION,
-                                         FRAME_ROLE_PEER, cfg->heartbeat_ms,
+                                         FRAME_ROLE_PEER, c->hb_ms,
                                          cfg->max_frame, name, token));
     return FERRY_OK;
 }

@@ -60,6 +60,11 @@ extern const struct conn_ops session_handshake_ops;
  */
 extern const struct conn_ops session_peer_dial_ops;
 ferry_err session_peer_hello(struct conn *c, const char *self);
+/* The heartbeat both ends of a peer link keep: cluster_lease_ms / 6 (at
+ * least 100 ms), so a silent node is taken for dead after 3 of them, half
+ * its lease, before etcd drops it. */
+struct config;
+uint32_t session_peer_heartbeat_ms(const struct config *cfg);
 
 /*
  * Stops giving worker conn c new requests; it finishes those it holds.

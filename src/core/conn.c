@@ -1006,11 +1006,17 @@ conn_wake(struct conn *c)
     }
 }
 
+static uint32_t
+conn_own_hb(const struct conn *c)
+{
+    return c->hb_ms != 0 ? c->hb_ms : c->loop->cfg->heartbeat_ms;
+}
+
 static uint64_t
 conn_heartbeat_due(const struct conn *c)
 {
     uint64_t due = c->last_rx + 3 * (uint64_t)c->peer_hb_ms;
-    uint32_t hb = c->loop->cfg->heartbeat_ms;
+    uint32_t hb = conn_own_hb(c);
 
     if (hb > 0 && c->last_tx + hb < due) {
         due = c->last_tx + hb;
@@ -1064,7 +1070,7 @@ conn_timer_cb(struct timer *t)
 {
     struct conn *c = container_of(t, struct conn, tm);
     uint64_t now = loop_now(c->loop);
-    uint32_t hb = c->loop->cfg->heartbeat_ms;
+    uint32_t hb = conn_own_hb(c);
 
     if (c->state == CONN_HANDSHAKE) {
         char msg[64];

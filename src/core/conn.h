@@ -116,6 +116,9 @@ struct conn {
                                    conn_set_name()): name from HELLO */
     enum conn_state state;      /* changed only by conn_set_state() */
     uint32_t peer_hb_ms;        /* heartbeat the peer announced */
+    uint32_t hb_ms;             /* this end's heartbeat (a PING after so
+                                   long without sending); 0: the config's
+                                   heartbeat_ms */
     uint32_t in_need;           /* ops->bytes: bytes the cut command at
                                    the head of in needs, 0 unknown */
     uint32_t soft_since_s;      /* loop second after the one in which

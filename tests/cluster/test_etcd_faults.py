@@ -8,6 +8,7 @@
 - a node cut off from the others and from etcd fences itself within
   the lease time, and the others drop it once its lease expires."""
 import sys
+import threading
 import time
 
 import vbmap
@@ -90,8 +91,32 @@ class TestEtcdFaults(ClusterTestCase):
         c = self.cluster(3, config=CONFIG)
         wait_formed(self, c)
         n1, n3 = c.node(1), c.node(3)
+        ckey = vbmap.key_owned_by(n3.name, [n.name for n in c], "cut")
+        recovered = [None]
+
+        def probe():
+            """Sets and gets the cut node's cache key through node 1 until
+            both work (each with a short deadline)."""
+            cl = n1.client()
+            end = time.monotonic() + LEASE_S + 8
+            try:
+                while time.monotonic() < end:
+                    try:
+                        cl.cache.set(ckey, b"after", deadline_ms=300)
+                        it = cl.cache.get(ckey, deadline_ms=300)
+                        if it is not None and it.value == b"after":
+                            recovered[0] = time.monotonic()
+                            return
+                    except Exception:               # noqa: BLE001
+                        pass
+                    time.sleep(0.02)
+            finally:
+                cl.close()
+
+        prober = threading.Thread(target=probe, daemon=True)
         c.cut(3)
         t0 = time.monotonic()
+        prober.start()
         # n3 is reached from inside its own namespace (the cut is the
         # bridge side of its veth; its HTTP port is in its namespace).
         r = None
@@ -110,6 +135,17 @@ class TestEtcdFaults(ClusterTestCase):
         # The others drop it once its lease expires in etcd.
         wait_until(lambda: len(n1.http("GET", "/v1/cluster").json()
                                ["members"]) == 2, LEASE_S + 5, "n3 dropped")
+        # Its cache keys are served again by the next owner, once the
+        # others drop it: no FIN came, the link is silent.
+        prober.join(LEASE_S + 10)
+        self.assertIsNotNone(recovered[0], "cache keys of the cut node")
+        cache_s = recovered[0] - t0
+        print(f"\nFIGURE cut-off-cache: cache_recovered_after_ms="
+              f"{cache_s * 1000:.0f} lease_ms={LEASE_S * 1000:.0f}",
+              file=sys.stderr)
+        # Its link is taken for dead after 3 peer heartbeats (lease/6
+        # each): half the lease, before etcd drops it.
+        self.assertLess(cache_s, LEASE_S)
         c.restore(3)
         wait_formed(self, c, bound=20)
 
