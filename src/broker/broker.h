@@ -124,6 +124,11 @@ struct broker {
      * object in ferry.services. */
     int (*describe_remote)(struct broker *b, const struct service *svc,
                            json_t *obj);
+    /* Set by the cluster: the services other nodes have workers of that
+     * this node has no record of (never named here), as an object of
+     * name -> the "nodes" array describe_remote gives; a new reference,
+     * or NULL when out of memory. */
+    json_t *(*describe_remote_only)(struct broker *b);
     /* The cluster's view (cluster_describe), for ferry.cluster; NULL on a
      * single node. A new reference, or NULL when out of memory. */
     json_t *(*describe_cluster)(struct broker *b);

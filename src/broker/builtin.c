@@ -127,6 +127,69 @@ out_free:
     return NULL;
 }
 
+/* The object of a service only other nodes serve (no record here): the
+ * fields of builtin_service_json, this node's all zero, and its nodes. */
+static json_t *
+builtin_remote_service_json(const char *name, json_t *nodes)
+{
+    json_t *o = json_pack(
+        "{s:s, s:b, s:s, s:[], s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:i, "
+        "s:i, s:s, s:i, s:{}, s:{s:f, s:f, s:f, s:f}, s:b, s:O}",
+        "name", name, "builtin", 0, "backend", "workers", "workers", "credit",
+        0, "in_flight", 0, "queued", 0, "disabled", 0, "fallbacks", 0,
+        "requests", 0, "replies", 0, "retries", 0, "retries_denied", 0,
+        "ejections", 0, "circuit", "closed", "circuit_opens", 0, "errors",
+        "latency_us", "p50", 0.0, "p90", 0.0, "p99", 0.0, "p999", 0.0,
+        "elsewhere_only", 1, "nodes", nodes);
+
+    return o;
+}
+
+static int
+builtin_cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *
+builtin_remote_services_json(struct broker *b)
+{
+    json_t *arr = json_array(), *by_name;
+    const char **names;
+    const char *name;
+    json_t *nodes;
+    size_t n = 0;
+
+    if (arr == NULL || b->describe_remote_only == NULL) {
+        return arr;
+    }
+    by_name = b->describe_remote_only(b);
+    names = by_name != NULL
+                ? malloc((json_object_size(by_name) + 1) * sizeof(*names))
+                : NULL;
+    if (names == NULL) {
+        json_decref(by_name);
+        json_decref(arr);
+        return NULL;
+    }
+    json_object_foreach(by_name, name, nodes) {
+        names[n++] = name;
+    }
+    qsort(names, n, sizeof(*names), builtin_cmp_key);
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = builtin_remote_service_json(
+            names[i], json_object_get(by_name, names[i]));
+        if (json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+    }
+    free(names);
+    json_decref(by_name);
+    return arr;
+}
+
 static int
 builtin_cmp_name(const void *a, const void *b)
 {
@@ -141,7 +204,7 @@ builtin_services_json(struct broker *b)
 {
     size_t n = b->services.n, k = 0, pos = 0;
     struct service **v = malloc((n ? n : 1) * sizeof(*v));
-    json_t *root = json_object(), *arr = json_array();
+    json_t *root = json_object(), *arr = json_array(), *more;
     void *val;
 
     if (v == NULL || root == NULL || arr == NULL) {
@@ -157,6 +220,15 @@ builtin_services_json(struct broker *b)
         }
     }
     free(v);
+    /* Then the services only other nodes serve. */
+    more = builtin_remote_services_json(b);
+    if (more == NULL || json_array_extend(arr, more) != 0) {
+        json_decref(more);
+        json_decref(arr);
+        json_decref(root);
+        return NULL;
+    }
+    json_decref(more);
     if (json_object_set_new(root, "services", arr) != 0) {
         json_decref(root);
         return NULL;

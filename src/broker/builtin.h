@@ -29,6 +29,11 @@ ferry_err builtin_register_all(struct broker *b);
  * the result (json_decref). */
 json_t *builtin_services_json(struct broker *b);
 
+/* The objects of the services only other nodes of the cluster serve (no
+ * record here yet), by name, as they end ferry.services: an empty array
+ * on a single node; NULL when out of memory. */
+json_t *builtin_remote_services_json(struct broker *b);
+
 struct service;
 
 /* One service's object of the ferry.services document (the HTTP side

@@ -347,6 +347,7 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     b->on_peer_down = peers_down;
     b->route = cluster_route;
     b->describe_remote = cluster_describe_remote;
+    b->describe_remote_only = cluster_describe_remote_only;
     b->describe_cluster = cluster_describe_hook;
     b->on_peer_answer = cluster_peer_answer;
     b->peer_retry = cluster_peer_retry;
@@ -443,6 +444,7 @@ cluster_stop(struct cluster *c)
         c->b->on_peer_down = NULL;
         c->b->route = NULL;
         c->b->describe_remote = NULL;
+        c->b->describe_remote_only = NULL;
         c->b->describe_cluster = NULL;
         c->b->on_peer_answer = NULL;
         c->b->peer_retry = NULL;

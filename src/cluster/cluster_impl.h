@@ -196,5 +196,6 @@ int cluster_route(struct broker *b, struct sink *k, struct service *svc,
                   struct backend **be, void **where);
 int cluster_describe_remote(struct broker *b, const struct service *svc,
                             json_t *obj);
+json_t *cluster_describe_remote_only(struct broker *b);
 
 #endif

@@ -630,20 +630,20 @@ const struct backend_ops cluster_fwd_ops = {
     .release = fwd_release,
 };
 
-int
-cluster_describe_remote(struct broker *b, const struct service *svc,
-                        json_t *obj)
+/* The other nodes with workers of service svc, as ferry.services shows
+ * them; NULL when out of memory. */
+static json_t *
+route_remote_nodes(const struct cluster *c, const char *svc)
 {
-    struct cluster *c = b->cluster;
     json_t *nodes = json_array();
     const char *name;
     json_t *node;
 
     if (nodes == NULL) {
-        return -1;
+        return NULL;
     }
     json_object_foreach(c->dir, name, node) {
-        json_t *s = json_object_get(node, svc->name);
+        json_t *s = json_object_get(node, svc);
         json_t *row;
         if (s == NULL || strcmp(name, c->self) == 0) {
             continue;
@@ -655,10 +655,50 @@ cluster_describe_remote(struct broker *b, const struct service *svc,
             json_integer_value(json_object_get(s, "credit")));
         if (row == NULL || json_array_append_new(nodes, row) != 0) {
             json_decref(nodes);
-            return -1;
+            return NULL;
         }
     }
-    return json_object_set_new(obj, "nodes", nodes);
+    return nodes;
+}
+
+int
+cluster_describe_remote(struct broker *b, const struct service *svc,
+                        json_t *obj)
+{
+    json_t *nodes = route_remote_nodes(b->cluster, svc->name);
+
+    return nodes != NULL ? json_object_set_new(obj, "nodes", nodes) : -1;
+}
+
+json_t *
+cluster_describe_remote_only(struct broker *b)
+{
+    struct cluster *c = b->cluster;
+    json_t *out = json_object();
+    const char *name, *svc;
+    json_t *node, *s;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    json_object_foreach(c->dir, name, node) {
+        if (strcmp(name, c->self) == 0) {
+            continue;
+        }
+        json_object_foreach(node, svc, s) {
+            json_t *nodes;
+            if (json_object_get(out, svc) != NULL ||
+                smap_get(&b->services, svc, strlen(svc)) != NULL) {
+                continue;
+            }
+            nodes = route_remote_nodes(c, svc);
+            if (nodes == NULL || json_object_set_new(out, svc, nodes) != 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+    }
+    return out;
 }
 
 /* ---- keyed requests a peer answered NOT_MY_VBUCKET ---- */

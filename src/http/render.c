@@ -250,6 +250,7 @@ render_services(struct render *r, struct buf *out, size_t k, size_t *visits,
                strlen(r->pick[used - 1]->name) + 1);
     }
     r->n_done += used;
+    r->written += used;
     if (used == n && n < k) {
         render_next_phase(r);
     }
@@ -310,7 +311,17 @@ render_json_unit(struct render *r, struct buf *out, size_t *visits,
     }
     r->done = true;
     if (r->doc == RENDER_SERVICES) {
-        return buf_append(out, "]}", 2);
+        json_t *more = builtin_remote_services_json(r->b);
+        json_t *o;
+        size_t i;
+        err = more != NULL ? FERRY_OK : FERRY_ENOMEM;
+        json_array_foreach(more, i, o) {
+            if (err == FERRY_OK) {
+                err = render_json(out, json_incref(o), r->written + i > 0);
+            }
+        }
+        json_decref(more);
+        return err != FERRY_OK ? err : buf_append(out, "]}", 2);
     }
     root = metrics_stats_root(r->b, r->requests);
     if (root == NULL) {

@@ -48,6 +48,7 @@ struct render {
     bool in_pass;                    /* a pass over the services began */
     char cursor[FRAME_MAX_NAME + 1]; /* the last name of this pass */
     size_t n_done;                   /* services rendered in this pass */
+    size_t written;                  /* of them, in all passes */
     uint64_t requests;               /* /v1/stats: their requests, summed */
     struct service **pick;           /* owned: one slice's services */
     size_t cap;                      /* slots in pick */

@@ -111,6 +111,49 @@ class TestFaces(ClusterTestCase):
         self.assertEqual(stats["cluster"]["vbuckets_owned"],
                          vb[c.node(1).name])
 
+    def test_services_only_elsewhere_are_listed(self):
+        """A service whose workers are all on node 3, never named at node
+        1, is in node 1's /v1/services, ferry.services and `ferry
+        services` (marked elsewhere_only, with node 3's row); once node 1
+        has called it, it is a service of its own there."""
+        c = self.formed()
+        c.worker(3, "echo_worker", "--service", "only3")
+        n3 = c.node(3).name
+
+        def listed():
+            svcs = c.node(1).http("GET", "/v1/services").json()["services"]
+            return [s for s in svcs if s["name"] == "only3"]
+
+        end = time.monotonic() + 5
+        while not listed():
+            self.assertLess(time.monotonic(), end, "only3 never listed")
+            time.sleep(0.1)
+        only = listed()
+        self.assertEqual(len(only), 1)
+        self.assertIs(only[0]["elsewhere_only"], True)
+        self.assertEqual(only[0]["workers"], [])
+        self.assertEqual(only[0]["requests"], 0)
+        self.assertEqual([(n["node"], n["workers"]) for n in only[0]["nodes"]],
+                         [(n3, 1)])
+        doc = json.loads(c.node(1).call("ferry.services"))
+        names = [s["name"] for s in doc["services"]]
+        self.assertEqual(names.count("only3"), 1, names)
+        r = c.node(1).ferry(["services"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(),
+                         r"(?m)^only3 .*\n  node +%s +workers 1 " %
+                         re.escape(n3))
+        # Node 3 itself lists it as its own (workers here), once.
+        mine = [s for s in c.node(3).http("GET", "/v1/services").json()
+                ["services"] if s["name"] == "only3"]
+        self.assertEqual(len(mine), 1)
+        self.assertNotIn("elsewhere_only", mine[0])
+        self.assertEqual(c.node(1).call("only3", b"x", timeout_ms=2000), b"x")
+        only = listed()
+        self.assertEqual(len(only), 1)
+        self.assertNotIn("elsewhere_only", only[0])
+        self.assertEqual(only[0]["requests"], 1)
+
     def test_remote_workers_in_services(self):
         c = self.formed()
         c.worker(3, "echo_worker", "--service", "echo3")
