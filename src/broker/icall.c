@@ -13,7 +13,8 @@
 static void
 icall_submit_as(struct broker *b, struct icall *ic, struct slice service,
                 struct slice key, struct slice payload, uint32_t deadline_ms,
-                uint8_t flags, icall_done_cb cb, bool cluster)
+                uint8_t flags, icall_done_cb cb, bool cluster,
+                const void *to_node)
 {
     struct frame_request q = {
         .deadline_ms = deadline_ms,
@@ -33,6 +34,7 @@ icall_submit_as(struct broker *b, struct icall *ic, struct slice service,
     }
     k = sink_icall(ic->id, ic->internals);
     k.cluster = cluster;
+    k.to_node = to_node;
     broker_submit(b, &k, flags, &q);
 }
 
@@ -42,7 +44,7 @@ icall_submit(struct broker *b, struct icall *ic, struct slice service,
              uint8_t flags, icall_done_cb cb)
 {
     icall_submit_as(b, ic, service, key, payload, deadline_ms, flags, cb,
-                    false);
+                    false, NULL);
 }
 
 void
@@ -50,7 +52,17 @@ icall_submit_cluster(struct broker *b, struct icall *ic, struct slice service,
                      struct slice key, struct slice payload,
                      uint32_t deadline_ms, icall_done_cb cb)
 {
-    icall_submit_as(b, ic, service, key, payload, deadline_ms, 0, cb, true);
+    icall_submit_as(b, ic, service, key, payload, deadline_ms, 0, cb, true,
+                    NULL);
+}
+
+void
+icall_submit_node(struct broker *b, struct icall *ic, const void *node,
+                  struct slice service, struct slice key, struct slice payload,
+                  uint32_t deadline_ms, icall_done_cb cb)
+{
+    icall_submit_as(b, ic, service, key, payload, deadline_ms,
+                    BROKER_FORWARDED, cb, true, node);
 }
 
 void

@@ -61,6 +61,14 @@ void icall_submit_cluster(struct broker *b, struct icall *ic,
                           struct slice payload, uint32_t deadline_ms,
                           icall_done_cb cb);
 
+/* icall_submit_cluster to one node, node (a struct peer of the cluster,
+ * NULL: this node), hop-marked: it answers from its own state, as for a
+ * request another node forwarded to it (cluster/gather.c). */
+void icall_submit_node(struct broker *b, struct icall *ic, const void *node,
+                       struct slice service, struct slice key,
+                       struct slice payload, uint32_t deadline_ms,
+                       icall_done_cb cb);
+
 /* Withdraws a call in flight (its caller went away): cb will not run, a
  * worker holding the request gets CANCEL. A no-op once answered. */
 void icall_cancel(struct broker *b, struct icall *ic);

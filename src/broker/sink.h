@@ -61,6 +61,9 @@ struct sink {
     bool admin;                 /* the caller may give operator commands
                                    (ferry.admin) */
     bool cluster;               /* the cluster's own icall (icall.h) */
+    const void *to_node;        /* the cluster's own icall for one node
+                                   (its struct peer, borrowed while the
+                                   call is routed), NULL: routed */
 };
 
 extern const struct sink_ops sink_conn_ops;
@@ -73,7 +76,7 @@ sink_conn(struct conn *c, uint64_t conn_id, uint64_t id, bool internals,
           bool admin)
 {
     struct sink k = {&sink_conn_ops, id, conn_id, c, 0, internals, admin,
-                     false};
+                     false, NULL};
 
     return k;
 }
@@ -83,7 +86,7 @@ static inline struct sink
 sink_icall(uint64_t id, bool internals)
 {
     struct sink k = {&sink_icall_ops, id, 0, NULL, 0, internals, false,
-                     false};
+                     false, NULL};
 
     return k;
 }

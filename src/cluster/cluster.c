@@ -323,6 +323,8 @@ cluster_start(struct broker *b, struct servants *sv, struct cluster **out)
     c->fwd.ops = &cluster_fwd_ops;
     c->fwd.b = b;
     list_init(&c->remap_wait);
+    c->gather_be.ops = &cluster_gather_ops;
+    c->gather_be.b = b;
     c->sv = sv;
     c->node_id = -1;
     handover_init(c);
@@ -424,6 +426,7 @@ cluster_quiesce(struct cluster *c)
         return;
     }
     loop_timer_stop(c->loop, &c->tick);
+    gather_release(c);
     handover_release(c); /* before homes_stop: its swap is a homes call */
     homes_stop(c->homes);
     c->homes = NULL;

@@ -126,6 +126,8 @@ struct cluster {
     uint64_t not_mine;          /* NOT_MY_VBUCKET answered */
     uint64_t remapped;          /* keyed requests a peer answered
                                    NOT_MY_VBUCKET, routed once more */
+    struct backend gather_be;   /* holds requests every node answers */
+    struct gather *gathers;     /* owned: those under way (gather.c) */
     struct list remap_wait;     /* of them, those waiting for the map or
                                    a home to change (struct req, borrowed:
                                    the broker's records) */
@@ -184,6 +186,15 @@ void peers_down(struct broker *b, struct conn *conn);
 void peers_release(struct cluster *c);
 /* The link's conn of p when it is up, else NULL. */
 struct conn *peers_link(const struct cluster *c, const struct peer *p);
+
+/* gather.c */
+struct gather;
+extern const struct backend_ops cluster_gather_ops;
+/* Whether q is a request every node answers a part of (ferry.queue's
+ * STATS of every queue), asked of this node by a caller. */
+bool gather_wanted(const struct cluster *c, const struct service *svc,
+                   uint8_t flags, const struct frame_request *q);
+void gather_release(struct cluster *c);
 
 /* route.c */
 /* The map or a home changed: requests waiting to be routed again go. */

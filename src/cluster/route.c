@@ -458,6 +458,21 @@ cluster_route(struct broker *b, struct sink *k, struct service *svc,
     struct cluster *c = b->cluster;
     struct peer *p;
 
+    if (k->cluster && (flags & CLUSTER_FORWARDED) != 0) {
+        /* The cluster's own call for one node (gather.c): here, or over
+         * that node's link. */
+        p = (struct peer *)(uintptr_t)k->to_node;
+        if (p == NULL) {
+            return 0;
+        }
+        if (peers_link(c, p) == NULL) {
+            return route_refuse(c, k, svc, FERRY_EUNAVAILABLE,
+                                "the node's peer link is down");
+        }
+        *be = &c->fwd;
+        *where = p;
+        return 1;
+    }
     if ((flags & CLUSTER_FORWARDED) != 0) {
         c->received++;
     }
@@ -467,6 +482,11 @@ cluster_route(struct broker *b, struct sink *k, struct service *svc,
     case CLUSTER_KIND_KEYED:
         if (q->key.len > 0) {
             return route_keyed(c, k, svc, flags, q, be, where);
+        }
+        if (gather_wanted(c, svc, flags, q)) {
+            *be = &c->gather_be;
+            *where = NULL;
+            return 1;
         }
         /* A keyed user service called without a key: as a plain one;
          * ferry.cache's GET_MANY and the like: here. */

@@ -8,6 +8,7 @@
 - kv reads of keys whose home is the dead node get UNAVAILABLE, never a
   wrong answer (counted), until it is back, and then every acknowledged
   write is there."""
+import json
 import statistics
 import sys
 import threading
@@ -48,6 +49,11 @@ def key_with_home(homes, name, prefix):
 
 class TestFailover(ClusterTestCase):
     TIME_LIMIT = 400
+
+    def queues_missing(self, node):
+        r = node.ferry(["queues"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["missing"]
 
     def test_sigkill_and_return(self):
         c = self.cluster(3, config=CONFIG)
@@ -108,6 +114,10 @@ class TestFailover(ClusterTestCase):
                     self.fail("cache never recovered")
                 time.sleep(0.01)
             recoveries.append(time.monotonic() - t0)
+            if rnd == 0:
+                # Its queues cannot be listed: `ferry queues` says so
+                # (its link is down; it is still a member).
+                self.assertIn(n3.name, self.queues_missing(n1))
             # Durable: until the lease expires and after, only UNAVAILABLE.
             while time.monotonic() - t0 < 4.0:
                 try:
@@ -119,6 +129,9 @@ class TestFailover(ClusterTestCase):
                     else:
                         wrong.append(("error while down", repr(e)))
                 time.sleep(0.05)
+            if rnd == 0:
+                # Its lease is gone too: the homes still name it.
+                self.assertIn(n3.name, self.queues_missing(n1))
             stop.set()
             t.join(10)
             # Idempotent calls in flight at node 3 when it died are

@@ -8,7 +8,7 @@ import json
 
 import vbmap
 from ferrycluster import ClusterTestCase
-from test_failover import wait_homes
+from test_failover import key_with_home, wait_homes
 from test_forwarding import CONFIG, wait_formed
 
 
@@ -68,6 +68,28 @@ class TestKeyed(ClusterTestCase):
         ferry_ok(self, n2, ["ack", q, jid, fields["token"]])
         st = json.loads(ferry_ok(self, n3, ["queue", "stats", q]))
         self.assertEqual((st["ready"], st["reserved"]), (0, 0))
+
+        # `ferry queues` on any node lists every node's queues, each with
+        # the node it lives on (a queue is on its vbucket's home).
+        homes = wait_homes(self, c)
+        qs = {n.name: key_with_home(homes, n.name, f"list-{n.name}-")
+              for n in c}
+        for node_name, qname in qs.items():
+            ferry_ok(self, n1, ["push", qname, "x"])
+        for n in c:
+            doc = json.loads(ferry_ok(self, n, ["queues"]))
+            where = {e["name"]: e.get("node") for e in doc["queues"]}
+            for node_name, qname in qs.items():
+                self.assertEqual(where.get(qname), node_name, (n.name, doc))
+            self.assertEqual(doc["missing"], [], doc)
+            self.assertEqual(doc["nodes"], 3, doc)
+            names = [e["name"] for e in doc["queues"]]
+            self.assertEqual(names, sorted(names))
+            self.assertEqual(len(names), len(set(names)), names)
+        # The same over HTTP.
+        doc = n2.http("GET", "/v1/queues").json()
+        self.assertLessEqual(set(qs.values()),
+                             {e["name"] for e in doc["queues"]}, doc)
 
         # Each node forwarded what it did not own; none answered
         # NOT_MY_VBUCKET in a stable cluster.
