@@ -7,14 +7,19 @@ on node 2, and `ferry bench` run from inside node 2's namespace twice:
 at node 2 (the worker is local) and at node 1 (every call crosses the
 peer link to node 2 and back). Prints both and their ratio.
 
-    bench/cluster_forward.py [BUILD_DIR] [ROUNDS] [call|cache]
-        (default build, 3, call)
+    bench/cluster_forward.py [BUILD_DIR] [ROUNDS] [call|cache] [far|near]
+        (default build, 3, call, far)
 
 call: the service `fwd` of an echo_worker on node 2, 64-byte payloads.
 cache: a ferry.cache GET hit of a 64-byte value whose key's vbucket node
 2 owns, every reply checked against the hit (as "Cache: GET through
 ferryd" does on one node): at node 2 it is served there, at node 1 it is
 forwarded to node 2.
+
+far: `ferry bench` runs in node 2's namespace for both runs, so the load
+reaches node 1 across the bridge. near: it runs in the namespace of the
+node it calls (a caller beside its own ferryd), so only the peer link
+crosses the bridge.
 """
 import os
 import re
@@ -30,9 +35,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 mode = sys.argv[3] if len(sys.argv) > 3 else "call"
-if mode not in ("call", "cache"):
+where = sys.argv[4] if len(sys.argv) > 4 else "far"
+if mode not in ("call", "cache") or where not in ("far", "near"):
     raise SystemExit("usage: cluster_forward.py [BUILD_DIR] [ROUNDS] "
-                     "[call|cache]")
+                     "[call|cache] [far|near]")
 os.environ["FERRY_BIN"] = os.path.join(ROOT, build)
 
 from ferrycluster import Cluster, binary  # noqa: E402
@@ -57,7 +63,8 @@ def cache_args(c):
 
 
 def bench(c, at, args):
-    cmd = c.net.wrap(2, [binary("ferry"), "bench", "--addr",
+    cmd = c.net.wrap(at if where == "near" else 2,
+                     [binary("ferry"), "bench", "--addr",
                          c.node(at).addr] + LOAD + args)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
@@ -79,7 +86,7 @@ def main():
             args = cache_args(c)
         time.sleep(2)  # the directory (and the map) reach node 1
         local, fwd = [], []
-        print(f"mode {mode}")
+        print(f"mode {mode}, load generator {where}")
         for i in range(rounds):
             lr, lp, _ = bench(c, 2, args)
             fr, fp, out = bench(c, 1, args)
