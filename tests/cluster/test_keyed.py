@@ -86,10 +86,19 @@ class TestKeyed(ClusterTestCase):
             names = [e["name"] for e in doc["queues"]]
             self.assertEqual(names, sorted(names))
             self.assertEqual(len(names), len(set(names)), names)
-        # The same over HTTP.
+        # The same over HTTP, and through a client (the clients hand the
+        # document on as it is).
         doc = n2.http("GET", "/v1/queues").json()
         self.assertLessEqual(set(qs.values()),
                              {e["name"] for e in doc["queues"]}, doc)
+        cl = n3.client()
+        try:
+            doc = cl.queue.stats()
+        finally:
+            cl.close()
+        self.assertEqual({e["name"]: e["node"] for e in doc["queues"]
+                          if e["name"] in qs.values()},
+                         {q: name for name, q in qs.items()})
 
         # Each node forwarded what it did not own; none answered
         # NOT_MY_VBUCKET in a stable cluster.
