@@ -483,7 +483,8 @@ ferry_err ferry_queue_peek(struct ferry_client *c, const char *queue,
                            struct ferry_reply *raw,
                            struct ferry_queue_reply *out);
 /* The queue's stats as JSON in out->json (queue NULL: {"queues": [...]},
- * every queue). */
+ * every queue; in a cluster every node's, each with its "node", and
+ * "nodes", "missing": docs/cluster.md). */
 ferry_err ferry_queue_stats(struct ferry_client *c, const char *queue,
                             struct ferry_reply *raw,
                             struct ferry_queue_reply *out);

@@ -319,7 +319,7 @@ export interface QueueSettings {
   paused?: boolean;
   [key: string]: unknown;
 }
-/** One queue's STATS object (docs/queues.md), or {queues: [...]} for every queue. */
+/** One queue's STATS object (docs/queues.md), or {queues: [...]} for every queue (in a cluster every node's, each with its node, and nodes, missing: docs/cluster.md). */
 export interface QueueStats {
   name: string; ready: number; delayed: number; reserved: number; dead: number; waiters: number;
   paused: boolean; oldest_ready_age_ms: number; pushes: number; dedup_hits: number; reserves: number;

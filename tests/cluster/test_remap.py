@@ -206,6 +206,7 @@ class TestRemap(ClusterTestCase):
                                               b"fake"))
         key = vbmap.key_owned_by(FAKE, ["node1", FAKE], "remap-c-")
         home = self.base + f"homes/{vbmap.vbucket(key)}"
+
         def answer(q):
             if q["service"] != b"ferry.kv":
                 return encode_error(q["id"], "UNAVAILABLE", b"fake")
@@ -217,11 +218,13 @@ class TestRemap(ClusterTestCase):
         self.fake.answer = answer
         self.etcd.put(home, FAKE)
         end = time.monotonic() + 10
-        while time.monotonic() < end:
+        while True:
             d = self.node.http("GET", "/v1/cluster/vbuckets").json()
             h = d["home"][vbmap.vbucket(key)]
             if h is not None and d["nodes"][h] == FAKE:
                 break
+            self.assertLess(time.monotonic(), end,
+                            "node 1 never saw the fake as the home")
             time.sleep(0.05)
         cl = self.node.client()
         try:

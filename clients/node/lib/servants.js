@@ -609,7 +609,7 @@ class Queue {
   bury(queue, id, token, reason, opts) { return this._do('bury', queue, { id, token, reason }, opts); }
   /** Up to limit (0: 10) jobs of one kind, or null when there is no such queue. */
   peek(queue, opts = {}) { return this._do('peek', queue, { which: opts.which, limit: opts.limit }, opts); }
-  /** One queue's stats, or every queue's ({queues: [...]}) without a name; null when there is no such queue. */
+  /** One queue's stats, or every queue's ({queues: [...]}; in a cluster every node's, each with its node, and nodes, missing) without a name; null when there is no such queue. */
   stats(queue, opts) {
     if (opts === undefined && isCallOpts(queue)) {
       return this._do('stats', undefined, {}, queue);

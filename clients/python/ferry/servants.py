@@ -946,7 +946,9 @@ class Queue(_Base):
     def stats(self, queue: str | None = None, *,
               deadline_ms: int | None = None) -> dict[str, Any] | None:
         """One queue's stats (docs/queues.md), or with queue None
-        {"queues": [...]} for every queue. None: no such queue."""
+        {"queues": [...]} for every queue (in a cluster every node's,
+        each with its "node", and "nodes", "missing": docs/cluster.md).
+        None: no such queue."""
         return self._do("stats", queue, deadline_ms)
 
     def redrive(self, queue: str, limit: int = 0, *,

@@ -85,7 +85,7 @@ final class Queue extends Servant
         return $this->op('peek', $queue, $options, $options);
     }
 
-    /** One queue's stats, or every queue's (['queues' => [...]]) with null; null when there is no such queue. */
+    /** One queue's stats, or every queue's (['queues' => [...]]; in a cluster every node's, each with its 'node', and 'nodes', 'missing') with null; null when there is no such queue. */
     public function stats(?string $queue = null, array $options = []): ?array
     {
         return $this->op('stats', $queue, [], $options);
