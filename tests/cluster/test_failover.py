@@ -55,6 +55,14 @@ class TestFailover(ClusterTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)["missing"]
 
+    def wait_spread_on_both(self, n1):
+        """Node 1 knows the spread workers of nodes 2 and 3."""
+        end = time.monotonic() + 10
+        while sum("spread" in m["services"] for m in
+                  n1.http("GET", "/v1/cluster").json()["members"]) < 2:
+            self.assertLess(time.monotonic(), end, "directory")
+            time.sleep(0.1)
+
     def test_sigkill_and_return(self):
         c = self.cluster(3, config=CONFIG)
         wait_formed(self, c)
@@ -63,12 +71,7 @@ class TestFailover(ClusterTestCase):
         n1, n3 = c.node(1), c.node(3)
         c.worker(2, "echo_worker", "--service", "spread")
         c.worker(3, "echo_worker", "--service", "spread")
-        # Node 1 knows both nodes' workers before the load starts.
-        end = time.monotonic() + 10
-        while sum("spread" in m["services"] for m in
-                  n1.http("GET", "/v1/cluster").json()["members"]) < 2:
-            self.assertLess(time.monotonic(), end, "directory")
-            time.sleep(0.1)
+        self.wait_spread_on_both(n1)
         ckey = vbmap.key_owned_by(n3.name, names, "hot")
         # Node 1 owns no home of n3's keys, so a wrong answer would show.
         kkey = key_with_home(homes, n3.name, "acct/")
@@ -96,8 +99,11 @@ class TestFailover(ClusterTestCase):
                         failures.append(repr(e))
                 lc.close()
 
-            t = threading.Thread(target=load)
-            t.start()
+            # Two callers, so that a call is most likely at node 3 when
+            # it dies.
+            loaders = [threading.Thread(target=load) for _ in range(2)]
+            for t in loaders:
+                t.start()
             time.sleep(0.3)
             n3.kill()
             t0 = time.monotonic()
@@ -133,7 +139,8 @@ class TestFailover(ClusterTestCase):
                 # Its lease is gone too: the homes still name it.
                 self.assertIn(n3.name, self.queues_missing(n1))
             stop.set()
-            t.join(10)
+            for t in loaders:
+                t.join(10)
             # Idempotent calls in flight at node 3 when it died are
             # retried at node 2's workers: none fails.
             self.assertGreater(served[0], 0)
@@ -141,6 +148,11 @@ class TestFailover(ClusterTestCase):
 
             n3.restart()
             wait_formed(self, c)
+            # Its worker died with it (a worker exits when its ferryd
+            # goes): a new one, so the next round's kill finds calls in
+            # flight at node 3 again.
+            c.worker(3, "echo_worker", "--service", "spread")
+            self.wait_spread_on_both(n1)
             # Back: the value it had, then a new acknowledged write.
             end = time.monotonic() + 10
             while True:
