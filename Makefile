@@ -260,7 +260,7 @@ $(BUILD)/tests/store_writer: $(call obj,tests/fault/store_writer.c) \
                              $(STORE_OBJ) $(CORE_OBJ) $(LIBFERRY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(INIH_LIBS) $(SYSTEMD_LIBS) \
-	    $(LMDB_LIBS) -lm
+	    $(LMDB_LIBS) $(XXHASH_LIBS) -lm
 
 # Test workers (misbehaving on purpose) use libferry only.
 $(BUILD)/tests/%: $(call obj,tests/workers/%.c) $(LIBFERRY)

@@ -125,6 +125,7 @@ store_free(struct store *s)
         free(s->names[i]);
     }
     free(s->w_scratch);
+    journal_free(s);
     hist_release(&s->stats.commit_us);
     hist_release(&s->stats.group_size);
     pthread_rwlock_destroy(&s->map_lock);
@@ -165,13 +166,17 @@ store_mkdir(const char *dir)
 static ferry_err
 store_open_env(struct store *s, const struct store_opts *o)
 {
-    unsigned flags = MDB_NOTLS | (o->sync_ms > 0 ? MDB_NOSYNC : 0);
+    /* always: the journal's flush makes a commit durable (journal.c). */
+    unsigned flags = MDB_NOTLS | MDB_NOSYNC;
     uint64_t first =
         STORE_MIN_MAP < s->max_bytes ? STORE_MIN_MAP : s->max_bytes;
     MDB_txn *txn;
     int dead = 0;
     int rc;
 
+    if (journal_open(s, o->dir, o->sync_ms == 0) != FERRY_OK) {
+        return FERRY_ESYS;
+    }
     if ((rc = mdb_env_create(&s->env)) != 0 ||
         (rc = mdb_env_set_maxdbs(s->env, (MDB_dbi)o->n_tables)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)first)) != 0 ||
@@ -202,6 +207,14 @@ store_open_env(struct store *s, const struct store_opts *o)
         goto out_fail;
     }
     mdb_txn_reset(s->rtxn);
+    if (journal_replay(s) != FERRY_OK) {
+        journal_free(s);
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return FERRY_ESYS;
+    }
     return FERRY_OK;
 
 out_fail:
@@ -240,7 +253,10 @@ store_open(struct store **out, uv_loop_t *loop, const struct store_opts *o)
         return FERRY_ENOMEM;
     }
     s->loop = loop;
+    s->j.fd = -1;
     s->sync_ms = o->sync_ms;
+    s->checkpoint_ms =
+        o->checkpoint_ms > 0 ? o->checkpoint_ms : STORE_JOURNAL_CKPT_MS;
     s->max_bytes = o->max_bytes / (uint64_t)page * (uint64_t)page;
     s->stats.max_bytes = s->max_bytes;
     pthread_mutex_init(&s->mu, NULL);
@@ -301,6 +317,7 @@ store_open(struct store **out, uv_loop_t *loop, const struct store_opts *o)
     return FERRY_OK;
 
 out_close_env:
+    journal_free(s);
     mdb_txn_abort(s->rtxn);
     mdb_env_close(s->env);
 out_free:
@@ -323,6 +340,7 @@ store_close(struct store *s)
     store_run_done(s);
     assert(s->in_flight == 0);
     store_rtxn_end(s);
+    journal_free(s);
     mdb_txn_abort(s->rtxn);
     mdb_env_close(s->env);
     s->env = NULL;
@@ -535,6 +553,7 @@ store_stats(struct store *s)
     st->map_bytes = atomic_load(&s->w_map_bytes);
     st->grows = atomic_load(&s->w_grows);
     st->syncs = atomic_load(&s->w_syncs);
+    st->journal_bytes = atomic_load(&s->w_journal_bytes);
     st->queued = s->in_flight;
     return st;
 }

@@ -53,6 +53,9 @@ struct store_opts {
     uint64_t max_bytes;        /* the map never grows past this */
     uint32_t sync_ms;          /* 0: fsync in every commit (always);
                                   N: MDB_NOSYNC, fsync every N ms */
+    uint32_t checkpoint_ms;    /* always: the journal's checkpoints at
+                                  most this long after a commit (0: the
+                                  default, STORE_JOURNAL_CKPT_MS) */
 };
 
 /* A slice of LMDB's map: valid until the current loop callback returns. */
@@ -108,8 +111,11 @@ struct store_stats {
     uint64_t ops;             /* operations committed */
     uint64_t max_group;       /* most batches in one commit */
     uint64_t grows;           /* times the map was grown */
-    uint64_t syncs;           /* mdb_env_sync calls (store_sync = N) */
+    uint64_t syncs;           /* mdb_env_sync calls (store_sync = N; the
+                                 journal's checkpoints with always) */
     uint64_t stale_readers;   /* dead readers cleared at open */
+    uint64_t journal_bytes;   /* appended to the journal */
+    uint64_t journal_replayed; /* journal records applied at open */
     uint64_t used_bytes;      /* pages in use in the map, in bytes */
     uint64_t map_bytes;       /* the map's size now */
     uint64_t max_bytes;       /* store_max_bytes */

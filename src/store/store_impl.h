@@ -81,6 +81,80 @@ void store_batch_spares_release(void);
 struct store;
 uint64_t store_headroom(const struct store *s);
 
+/* The journal's ring (journal.c), after its two header slots. */
+#define STORE_JOURNAL_RING (UINT64_C(64) << 20)
+/* A checkpoint at most this long after a commit (and at half the ring). */
+#define STORE_JOURNAL_CKPT_MS 200
+
+enum { JOURNAL_CK_IDLE = 0, JOURNAL_CK_ASKED, JOURNAL_CK_DONE };
+
+/* The journal of store_sync = always (journal.c); the writer's own
+ * after store_open. */
+struct store_journal {
+    bool on;             /* store_sync = always: commits append here */
+    bool replay;         /* open: records to apply after the checkpoint */
+    bool broken;         /* a checkpoint failed: no appends until one holds */
+    bool nomem;          /* the group's record could not be built */
+    int fd;              /* the file, or -1 */
+    char *path;          /* owned */
+    uint32_t psize;      /* LMDB's page size (its meta pages' size) */
+    uint64_t slot;       /* bytes of a header slot */
+    uint64_t data_off;   /* where the ring begins */
+    uint64_t cap;        /* where it ends */
+    uint64_t off;        /* the next record's offset */
+    uint64_t seq;        /* the next record's number */
+    uint64_t live;       /* ring bytes since the checkpoint */
+    uint64_t gen;        /* checkpoints written */
+    uint64_t start_off;  /* the checkpoint's first record */
+    uint64_t start_seq;  /* and its number */
+    MDB_txn *pin;        /* read txn on the checkpoint's snapshot */
+    MDB_txn *pin_next;   /* on the snapshot of the one being written */
+    /* The checkpoint being written (journal_ckpt_*): captured by the
+     * writer, written by the checkpoint thread. */
+    pthread_t ck_thread;
+    bool ck_started;     /* ck_thread runs */
+    pthread_mutex_t ck_mu; /* guards ck_state, ck_stop */
+    pthread_cond_t ck_cond;
+    int ck_state;        /* JOURNAL_CK_* */
+    bool ck_stop;        /* the thread must end */
+    int ck_rc;           /* its result, at DONE */
+    bool ck_synced;      /* LMDB's file was flushed */
+    uint64_t ck_gen, ck_off, ck_seq, ck_live; /* its header, and the ring
+                                                 bytes before it */
+    unsigned char *ck_metas; /* owned: its meta pages */
+    unsigned char *metas; /* owned: 2 * psize, the saved meta pages */
+    unsigned char *buf;  /* owned: the group's entries */
+    size_t len;          /* bytes used in buf */
+    size_t buf_cap;      /* bytes allocated */
+};
+
+/* Before LMDB opens dir: reads the journal, puts the checkpoint's meta
+ * pages back into data.mdb. keep: store_sync = always. */
+ferry_err journal_open(struct store *s, const char *dir, bool keep);
+/* After the tables open: applies the records after the checkpoint, syncs,
+ * then (keep) writes a checkpoint and takes the pin, or removes the
+ * journal. */
+ferry_err journal_replay(struct store *s);
+/* The writer, applying a group: start again; one put or delete made. */
+void journal_group_reset(struct store *s);
+void journal_note(struct store *s, bool put, uint8_t table, const MDB_val *k,
+                  const MDB_val *v);
+/* After the group's LMDB commit: its record appended and flushed (or
+ * LMDB synced, when that failed). 0 or an LMDB/errno code. */
+int journal_commit(struct store *s);
+/* LMDB synced, its meta pages saved in a header, the pin moved; waits
+ * for the one in flight first. */
+int journal_checkpoint(struct store *s);
+/* The same on the checkpoint thread (none when one is in flight), and
+ * finishing it once written. */
+void journal_ckpt_start(struct store *s);
+void journal_ckpt_poll(struct store *s);
+bool journal_half_full(const struct store *s);
+/* Around a map resize, which needs no txn open. */
+void journal_unpin(struct store *s);
+void journal_repin(struct store *s);
+void journal_free(struct store *s);
+
 /* Owned by whoever called store_open. */
 struct store {
     uv_loop_t *loop;               /* borrowed */
@@ -89,6 +163,7 @@ struct store {
     char *names[STORE_MAX_TABLES]; /* owned table names */
     size_t n_tables;               /* entries in dbi and names */
     uint32_t sync_ms;              /* 0 = always */
+    uint32_t checkpoint_ms;        /* always: the journal's period */
     uint64_t max_bytes;            /* map size limit */
 
     /* Loop side. */
@@ -125,7 +200,10 @@ struct store {
                                       queued and not yet called back */
     _Atomic uint64_t w_map_bytes;  /* map size */
     _Atomic uint64_t w_grows;      /* map growths */
-    _Atomic uint64_t w_syncs;      /* mdb_env_sync calls */
+    _Atomic uint64_t w_syncs;      /* mdb_env_sync calls (checkpoints) */
+    _Atomic uint64_t w_journal_bytes; /* appended to the journal */
+
+    struct store_journal j; /* store_sync = always */
 
     /* The writer's own. */
     unsigned char *w_scratch; /* owned: hooks' values of a batch */

@@ -3,8 +3,10 @@
  * writer.c - the store's one writer thread. It takes every batch queued
  * since its last commit (the group), applies them in one write
  * transaction, each batch's conditions checked before any of its writes so
- * a batch whose condition fails is refused alone, commits (with the fsync,
- * store_sync = always) and hands the group back to the loop through uv_async.
+ * a batch whose condition fails is refused alone, commits (store_sync =
+ * always: LMDB unsynced, then the group's record appended to the journal
+ * and flushed, journal.c; a checkpoint every STORE_JOURNAL_CKPT_MS) and
+ * hands the group back to the loop through uv_async.
  * MDB_MAP_FULL grows the map (doubling, up to store_max_bytes) and retries the
  * group; at the limit the batch that does not fit fails with NO_SPACE and the
  * rest commit. With store_sync = N the commits do not fsync; this thread calls
@@ -217,11 +219,13 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
                 v.mv_data = s->w_scratch + op->hoff;
             }
             rc = mdb_put(txn, dbi, &k, &v, 0);
+            journal_note(s, true, op->table, &k, &v);
         } else {
             rc = mdb_del(txn, dbi, &k, NULL);
             if (rc == MDB_NOTFOUND) {
                 rc = 0;
             }
+            journal_note(s, false, op->table, &k, NULL);
         }
         if (rc != 0) {
             return rc;
@@ -238,6 +242,7 @@ writer_apply(struct store *s, MDB_txn *txn, struct store_batch *b)
         if ((rc = mdb_put(txn, s->dbi[b->rev_table], &k, &v, 0)) != 0) {
             return rc;
         }
+        journal_note(s, true, b->rev_table, &k, &v);
     }
     b->result.rev = rev;
     return 0;
@@ -321,9 +326,17 @@ writer_grow(struct store *s)
     int rc;
 
     next = cur > s->max_bytes / 2 ? s->max_bytes : cur * 2;
+    /* The pin is a txn too: a checkpoint first, so nothing needs it. */
+    if (s->j.on) {
+        journal_checkpoint(s);
+        journal_unpin(s);
+    }
     pthread_rwlock_wrlock(&s->map_lock);
     rc = mdb_env_set_mapsize(s->env, (size_t)next);
     pthread_rwlock_unlock(&s->map_lock);
+    if (s->j.on) {
+        journal_repin(s);
+    }
     if (rc != 0) {
         log_error("store: growing the map to %llu bytes: %s",
                   (unsigned long long)next, mdb_strerror(rc));
@@ -380,6 +393,7 @@ writer_commit_group(struct store *s, struct store_batch *group)
     }
 retry:
     t0 = writer_now_us();
+    journal_group_reset(s);
     {
         MDB_txn *txn;
         struct store_batch *last = NULL;
@@ -425,6 +439,13 @@ retry:
             }
         }
         rc = mdb_txn_commit(txn);
+        if (rc == 0 && s->j.on) {
+            /* The group is durable once its journal record is. */
+            rc = journal_commit(s);
+            if (rc == MDB_MAP_FULL) {
+                rc = ENOSPC; /* committed already: do not apply it again */
+            }
+        }
         if (rc == MDB_MAP_FULL) {
             /* The commit itself needs pages (the free list). */
             if (writer_can_grow(s)) {
@@ -458,8 +479,13 @@ out:
 static void
 writer_sync(struct store *s)
 {
-    int rc = mdb_env_sync(s->env, 1);
+    int rc;
 
+    if (s->j.on) {
+        journal_ckpt_start(s); /* logs its own failures */
+        return;
+    }
+    rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
         log_error("store: sync: %s", mdb_strerror(rc));
     }
@@ -470,8 +496,12 @@ void *
 writer_main(void *arg)
 {
     struct store *s = arg;
-    bool dirty = false;   /* commits since the last sync (store_sync N) */
-    uint64_t sync_at = 0; /* when the next sync is due, µs */
+    bool dirty = false;   /* commits since the last sync or checkpoint */
+    uint64_t sync_at = 0; /* when the next one is due, µs */
+    /* store_sync = N: syncs every N ms; always: the journal's checkpoints. */
+    uint32_t period_ms = s->sync_ms > 0 ? s->sync_ms
+                         : s->j.on      ? s->checkpoint_ms
+                                        : 0;
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -504,12 +534,13 @@ writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         writer_commit_group(s, group);
-        if (s->sync_ms > 0) {
+        journal_ckpt_poll(s);
+        if (period_ms > 0) {
             if (!dirty) {
-                sync_at = writer_now_us() + (uint64_t)s->sync_ms * 1000u;
+                sync_at = writer_now_us() + (uint64_t)period_ms * 1000u;
             }
             dirty = true;
-            if (writer_now_us() >= sync_at) {
+            if (writer_now_us() >= sync_at || journal_half_full(s)) {
                 writer_sync(s);
                 dirty = false;
             }
@@ -525,7 +556,9 @@ writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    if (dirty) {
+    if (s->j.on) {
+        journal_checkpoint(s); /* a clean close leaves nothing to replay */
+    } else if (dirty) {
         writer_sync(s);
     }
     return NULL;

@@ -6,7 +6,9 @@
  * NO_SPACE at a tiny store_max_bytes with reads still served and nothing
  * half-written, map growth, store_sync = N, a stale reader cleared at open,
  * revision counters and hooks (commit order, no gaps, kept across a
- * reopen, recomputed when a group is retried after the map grew).
+ * reopen, recomputed when a group is retried after the map grew), and
+ * the journal of store_sync = always (replayed after a crash, with
+ * LMDB's meta pages lost; a torn last record; store_sync = N after it).
  */
 #include <lmdb.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +54,7 @@ done_cb(void *arg, const struct store_result *r)
 static void
 fx_open(struct fx *f, uint64_t max_bytes, uint32_t sync_ms)
 {
-    struct store_opts o = {f->dir, tables, 3, max_bytes, sync_ms};
+    struct store_opts o = {f->dir, tables, 3, max_bytes, sync_ms, 0};
 
     assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
 }
@@ -550,7 +553,7 @@ static void
 test_bad_opts(void **state)
 {
     struct fx *f = *state;
-    struct store_opts o = {f->dir, tables, 0, UINT64_C(1) << 30, 0};
+    struct store_opts o = {f->dir, tables, 0, UINT64_C(1) << 30, 0, 0};
     struct store *s;
 
     assert_int_equal(store_open(&s, &f->loop, &o), FERRY_EINVALID_ARGUMENT);
@@ -813,6 +816,156 @@ test_revisions_across_growth(void **state)
     }
 }
 
+/*
+ * The journal (store_sync = always). A child process opens the store with
+ * checkpoints far apart, commits COUNT puts of "jk%04d" (then deletes the
+ * odd ones below DELS), and _exits without closing: a crash after the
+ * answers. What LMDB wrote is in the kernel's cache then, so to stand for
+ * a power cut too the parent may zero LMDB's two meta pages (LMDB alone
+ * would refuse the file); reopening must bring back every committed
+ * write from the checkpoint's meta pages and the journal's records.
+ */
+static void
+child_commits(const char *dir, int count, int dels)
+{
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uv_loop_t loop;
+        struct store *s;
+        struct store_opts o = {dir, tables, 3, UINT64_C(1) << 30, 0, 600000};
+        struct res *res = calloc((size_t)(count + dels), sizeof(*res));
+        int n = 0;
+
+        if (res == NULL || uv_loop_init(&loop) != 0 ||
+            store_open(&s, &loop, &o) != FERRY_OK) {
+            _exit(2);
+        }
+        for (int i = 0; i < count + dels; i++) {
+            struct store_batch *b = store_batch_new();
+            char k[32], v[32];
+
+            snprintf(k, sizeof(k), "jk%04d", i < count ? i : 2 * (i - count) + 1);
+            snprintf(v, sizeof(v), "value-%d", i);
+            if (b == NULL ||
+                (i < count ? store_batch_put(b, 0, k, strlen(k), v, strlen(v))
+                           : store_batch_del(b, 0, k, strlen(k))) != FERRY_OK) {
+                _exit(3);
+            }
+            store_submit(s, b, done_cb, &res[i]);
+            /* Several commits: every 50th waits for the ones before. */
+            if (i % 50 == 49) {
+                while (res[i].calls == 0) {
+                    uv_run(&loop, UV_RUN_ONCE);
+                }
+            }
+        }
+        for (int spins = 0; n < count + dels && spins < 1000000; spins++) {
+            n = 0;
+            for (int i = 0; i < count + dels; i++) {
+                n += res[i].calls > 0 && res[i].r.status == STORE_COMMITTED;
+            }
+            if (n < count + dels) {
+                uv_run(&loop, UV_RUN_ONCE);
+            }
+        }
+        _exit(n == count + dels && store_stats(s)->journal_bytes > 0 ? 0 : 4);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+zero_metas(const char *dir)
+{
+    char path[128], zero[8192] = {0};
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(zero, 1, 2 * (size_t)sysconf(_SC_PAGESIZE), fp),
+                     2 * (size_t)sysconf(_SC_PAGESIZE));
+    assert_int_equal(fclose(fp), 0);
+}
+
+static void
+check_commits(struct fx *f, int count, int dels)
+{
+    char k[32], v[32];
+
+    for (int i = 0; i < count; i++) {
+        bool deleted = i % 2 == 1 && i < 2 * dels;
+
+        snprintf(k, sizeof(k), "jk%04d", i);
+        snprintf(v, sizeof(v), "value-%d", i);
+        assert_string_equal(get1(f, k), deleted ? "" : v);
+    }
+}
+
+static void
+test_journal_replays_after_a_crash(void **state)
+{
+    struct fx *f = *state;
+    struct res r = {0};
+
+    child_commits(f->dir, 400, 100);
+    zero_metas(f->dir);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    /* Every commit after the checkpoint came back from the journal. */
+    assert_true(store_stats(f->s)->journal_replayed >= 2);
+    check_commits(f, 400, 100);
+    /* It goes on from there, and a clean close leaves nothing to replay. */
+    put1(f, "after", "yes", &r);
+    wait_all(f, &r, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    fx_close(f);
+    zero_metas(f->dir);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(store_stats(f->s)->journal_replayed, 0);
+    assert_string_equal(get1(f, "after"), "yes");
+    check_commits(f, 400, 100);
+}
+
+static void
+test_journal_torn_tail(void **state)
+{
+    struct fx *f = *state;
+    char path[128];
+    struct stat st;
+
+    /* A torn last append (its answers never went): the records before
+     * it replay, the torn one does not, and the store opens. */
+    child_commits(f->dir, 200, 0);
+    snprintf(path, sizeof(path), "%s/journal", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size - 5), 0);
+    zero_metas(f->dir);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_true(store_stats(f->s)->journal_replayed >= 1);
+    assert_string_equal(get1(f, "jk0000"), "value-0");
+    assert_string_equal(get1(f, "jk0199"), "");
+}
+
+static void
+test_journal_then_sync_interval(void **state)
+{
+    struct fx *f = *state;
+    char path[128];
+    struct stat st;
+
+    /* Reopened with store_sync = N: the journal is replayed, then gone
+     * (nothing may replay over what N writes later). */
+    child_commits(f->dir, 150, 20);
+    fx_open(f, UINT64_C(1) << 30, 20);
+    check_commits(f, 150, 20);
+    snprintf(path, sizeof(path), "%s/journal", f->dir);
+    assert_int_equal(stat(path, &st), -1);
+}
+
 int
 main(void)
 {
@@ -834,6 +987,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_revisions_in_commit_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_revisions_across_growth, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_replays_after_a_crash,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_torn_tail, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_then_sync_interval, setup,
                                         teardown),
     };
 
