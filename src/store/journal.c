@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -157,7 +158,51 @@ journal_layout(struct store_journal *j, uint32_t psize)
     j->psize = psize;
     j->slot = (JOURNAL_HDR_BYTES + 2 * (uint64_t)psize + 4095) / 4096 * 4096;
     j->data_off = 2 * j->slot;
-    j->cap = j->data_off + STORE_JOURNAL_RING;
+    j->cap = j->data_off + STORE_JOURNAL_RING_MAX;
+}
+
+/*
+ * The ring for this run, its space taken at once (fallocate), so that an
+ * append never finds the disk full: the file's size when it has one
+ * already, else a sixteenth of the free space, between
+ * STORE_JOURNAL_RING_MIN and STORE_JOURNAL_RING_MAX. false when no room
+ * can be had (the store then syncs LMDB itself).
+ */
+static bool
+journal_size(struct store *s)
+{
+    struct store_journal *j = &s->j;
+    struct statvfs v;
+    struct stat st;
+    uint64_t ring;
+
+    if (fstat(j->fd, &st) == 0 &&
+        (uint64_t)st.st_size >= j->data_off + STORE_JOURNAL_RING_MIN) {
+        ring = (uint64_t)st.st_size - j->data_off;
+        ring = ring < STORE_JOURNAL_RING_MAX ? ring : STORE_JOURNAL_RING_MAX;
+        j->cap = j->data_off + ring / 4096 * 4096;
+        return true;
+    }
+    ring = fstatvfs(j->fd, &v) == 0 ? (uint64_t)v.f_bavail * v.f_frsize / 16
+                                    : STORE_JOURNAL_RING_MAX;
+    ring = ring < STORE_JOURNAL_RING_MAX ? ring : STORE_JOURNAL_RING_MAX;
+    ring = ring > STORE_JOURNAL_RING_MIN ? ring / 4096 * 4096
+                                         : STORE_JOURNAL_RING_MIN;
+    for (; ring >= STORE_JOURNAL_RING_MIN; ring /= 2) {
+        int rc = fallocate(j->fd, 0, 0, (off_t)(j->data_off + ring));
+
+        if (rc == 0 || errno == EOPNOTSUPP) {
+            j->cap = j->data_off + ring;
+            return true;
+        }
+        if (errno != ENOSPC && errno != EDQUOT) {
+            break;
+        }
+    }
+    log_warn("store journal '%s': no room for it (%s); LMDB syncs every "
+             "commit itself",
+             j->path, strerror(errno));
+    return false;
 }
 
 /* A header's checksum: its fields and the meta pages. */
@@ -242,7 +287,9 @@ journal_open(struct store *s, const char *dir, bool keep)
     j->gen = gen[best];
     j->start_off = get64(hdr[best] + 24);
     j->start_seq = get64(hdr[best] + 32);
-    if (j->start_off < j->data_off || j->start_off > j->cap) {
+    j->cap = get64(hdr[best] + 40); /* the ring its records were in */
+    if (j->cap <= j->data_off || j->cap > j->data_off + STORE_JOURNAL_RING_MAX ||
+        j->start_off < j->data_off || j->start_off > j->cap) {
         log_warn("store journal '%s': checkpoint offset out of range", path);
         return FERRY_OK;
     }
@@ -436,9 +483,15 @@ journal_replay(struct store *s)
     if (mdb_env_sync(s->env, 1) != 0) {
         return FERRY_ESYS;
     }
+    if (j->on && !journal_size(s)) {
+        j->on = false;
+        if (mdb_env_set_flags(s->env, MDB_NOSYNC, 0) != 0) {
+            return FERRY_ESYS;
+        }
+    }
     if (!j->on) {
-        /* store_sync = N keeps no journal: none may be left to replay
-         * over what it writes later. */
+        /* store_sync = N keeps no journal (nor does a full disk): none
+         * may be left to replay over what is written later. */
         if (unlink(j->path) != 0 && errno != ENOENT) {
             log_error("store journal '%s': %s", j->path, strerror(errno));
             err = FERRY_ESYS;
@@ -539,7 +592,7 @@ journal_rec_header(unsigned char *rh, uint32_t len, uint64_t seq,
 bool
 journal_half_full(const struct store *s)
 {
-    return s->j.on && s->j.live > STORE_JOURNAL_RING / 2;
+    return s->j.on && s->j.live > (s->j.cap - s->j.data_off) / 2;
 }
 
 /*
@@ -561,19 +614,20 @@ journal_commit(struct store *s)
 {
     struct store_journal *j = &s->j;
     uint64_t need = JOURNAL_REC_BYTES + j->len, waste = 0;
+    uint64_t ring = j->cap - j->data_off;
     int rc;
 
     if (j->len == 0) {
         return 0; /* nothing written: nothing to wait for */
     }
-    if (j->nomem || j->broken || need > STORE_JOURNAL_RING / 4) {
+    if (j->nomem || j->broken || need > ring / 4) {
         return journal_checkpoint(s); /* LMDB's own sync, then */
     }
     /* A record always leaves room after it for the wrap mark. */
     if (j->off + need + JOURNAL_REC_BYTES > j->cap) {
         waste = j->cap - j->off;
     }
-    if (j->live + waste + need > STORE_JOURNAL_RING - JOURNAL_REC_BYTES) {
+    if (j->live + waste + need > ring - JOURNAL_REC_BYTES) {
         if ((rc = journal_checkpoint(s)) != 0) {
             return rc;
         }
@@ -670,6 +724,7 @@ journal_ckpt_write(struct store *s)
     put64(hdr + 16, j->ck_gen);
     put64(hdr + 24, j->ck_off);
     put64(hdr + 32, j->ck_seq);
+    put64(hdr + 40, j->cap);
     put64(hdr + JOURNAL_HDR_BYTES - 8,
           XXH64(j->ck_metas, 2 * (size_t)j->psize,
                 XXH64(hdr, JOURNAL_HDR_BYTES - 8, 0)));

@@ -81,8 +81,10 @@ void store_batch_spares_release(void);
 struct store;
 uint64_t store_headroom(const struct store *s);
 
-/* The journal's ring (journal.c), after its two header slots. */
-#define STORE_JOURNAL_RING (UINT64_C(64) << 20)
+/* The journal's ring (journal.c), after its two header slots: a
+ * sixteenth of the disk's free space at open, within these. */
+#define STORE_JOURNAL_RING_MAX (UINT64_C(64) << 20)
+#define STORE_JOURNAL_RING_MIN (UINT64_C(256) << 10)
 /* A checkpoint at most this long after a commit (and at half the ring). */
 #define STORE_JOURNAL_CKPT_MS 200
 

@@ -379,12 +379,29 @@ writer_disk_full(struct store *s)
     return (uint64_t)v.f_bavail * v.f_frsize < STORE_FULL_SLACK;
 }
 
+/*
+ * With the journal, the pin keeps every page freed since the last
+ * checkpoint: on a full map or disk, a checkpoint now (once a group)
+ * lets LMDB reuse them, and the group is tried again. True when it ran.
+ */
+static bool
+writer_unpin_for_room(struct store *s, int rc, bool *unpinned)
+{
+    if (!s->j.on || *unpinned ||
+        (rc != MDB_MAP_FULL && rc != ENOSPC && rc != EDQUOT)) {
+        return false;
+    }
+    *unpinned = true;
+    return journal_checkpoint(s) == 0;
+}
+
 /* Decides every batch of the group and commits those that apply. */
 static void
 writer_commit_group(struct store *s, struct store_batch *group)
 {
     uint64_t t0;
     uint32_t n = 0;
+    bool unpinned = false; /* writer_unpin_for_room ran */
 
     for (struct store_batch *b = group; b != NULL; b = b->next) {
         b->result.status = STORE_COMMITTED;
@@ -428,6 +445,8 @@ retry:
                 mdb_txn_abort(txn);
                 if (rc == MDB_MAP_FULL && writer_can_grow(s)) {
                     writer_grow(s);
+                } else if (writer_unpin_for_room(s, rc, &unpinned)) {
+                    /* pages freed since the checkpoint may be reused */
                 } else {
                     if (rc != MDB_MAP_FULL) {
                         log_error("store: applying a batch: %s",
@@ -439,17 +458,23 @@ retry:
             }
         }
         rc = mdb_txn_commit(txn);
-        if (rc == 0 && s->j.on) {
-            /* The group is durable once its journal record is. */
-            rc = journal_commit(s);
-            if (rc == MDB_MAP_FULL) {
-                rc = ENOSPC; /* committed already: do not apply it again */
+        if (rc == 0 && s->j.on && (rc = journal_commit(s)) != 0) {
+            /* Committed, not durable: it must not be applied again. */
+            log_error("store: journal: %s", mdb_strerror(rc));
+            for (struct store_batch *b = group; b != NULL; b = b->next) {
+                if (b->result.status == STORE_COMMITTED) {
+                    writer_fail(b, FERRY_ESYS);
+                }
             }
+            goto out;
         }
         if (rc == MDB_MAP_FULL) {
             /* The commit itself needs pages (the free list). */
             if (writer_can_grow(s)) {
                 writer_grow(s);
+                goto retry;
+            }
+            if (writer_unpin_for_room(s, rc, &unpinned)) {
                 goto retry;
             }
             if (last != NULL) {
@@ -459,6 +484,9 @@ retry:
         } else if (rc != 0) {
             if (rc == EIO && writer_disk_full(s)) {
                 rc = ENOSPC;
+            }
+            if (writer_unpin_for_room(s, rc, &unpinned)) {
+                goto retry; /* the failed commit wrote nothing */
             }
             if (rc != ENOSPC && rc != EDQUOT) {
                 log_error("store: commit: %s", mdb_strerror(rc));
