@@ -31,6 +31,8 @@ store_stats_json(struct store *s)
     SS_J(grows);
     SS_J(syncs);
     SS_J(stale_readers);
+    SS_J(journal_bytes);
+    SS_J(journal_replayed);
     SS_J(used_bytes);
     SS_J(map_bytes);
     SS_J(max_bytes);
@@ -92,6 +94,13 @@ store_stats_metrics(struct store *s, FILE *f)
                     st->max_bytes);
     store_stats_one(f, "ferry_store_queued", "gauge",
                     "Batches waiting for or in a commit.", st->queued);
+    store_stats_one(f, "ferry_store_syncs_total", "counter",
+                    "Syncs of the LMDB file (store_sync = N) or journal "
+                    "checkpoints (always).",
+                    st->syncs);
+    store_stats_one(f, "ferry_store_journal_bytes_total", "counter",
+                    "Bytes appended to the journal (store_sync = always).",
+                    st->journal_bytes);
     fprintf(f, "# HELP ferry_store_commit_seconds Commit latency (txn begin "
                "to commit return, fsync included).\n"
                "# TYPE ferry_store_commit_seconds histogram\n");

@@ -43,16 +43,15 @@
 #include <xxhash.h>
 
 #include "core/log.h"
+#include "store/journal_codec.h"
 #include "store/store_impl.h"
 
 #define JOURNAL_HDR_MAGIC UINT32_C(0x464a4831) /* "FJH1" */
 #define JOURNAL_REC_MAGIC UINT32_C(0x464a5231) /* "FJR1" */
 #define JOURNAL_HDR_BYTES 64                   /* header fields */
 #define JOURNAL_REC_BYTES 24                   /* record header */
-#define JOURNAL_ENTRY_BYTES 12                 /* entry header */
 
 enum { JOURNAL_REC_GROUP = 1, JOURNAL_REC_WRAP = 2 };
-enum { JOURNAL_PUT = 1, JOURNAL_DEL = 2 };
 
 static void *journal_ckpt_main(void *arg);
 
@@ -313,44 +312,29 @@ journal_open(struct store *s, const char *dir, bool keep)
     return FERRY_OK;
 }
 
-/* Applies one record's entries in txn; false when they do not parse. */
+/* Applies one record's entries in txn; *bad when they do not parse. */
 static int
 journal_apply(struct store *s, MDB_txn *txn, const unsigned char *p,
               size_t len, bool *bad)
 {
-    while (len > 0) {
-        uint32_t klen, vlen;
-        MDB_val k, v;
+    struct journal_entry e;
+    int got;
+
+    while ((got = journal_entry_next(&p, &len, s->n_tables, &e)) == 1) {
+        MDB_val k = {e.klen, (void *)e.key}, v = {e.vlen, (void *)e.val};
         int rc;
 
-        if (len < JOURNAL_ENTRY_BYTES) {
-            *bad = true;
-            return 0;
-        }
-        klen = get32(p + 4);
-        vlen = get32(p + 8);
-        if (p[1] >= s->n_tables || klen == 0 || klen > STORE_MAX_KEY ||
-            (p[0] != JOURNAL_PUT && p[0] != JOURNAL_DEL) ||
-            (size_t)klen + vlen > len - JOURNAL_ENTRY_BYTES) {
-            *bad = true;
-            return 0;
-        }
-        k.mv_size = klen;
-        k.mv_data = (void *)(p + JOURNAL_ENTRY_BYTES);
-        if (p[0] == JOURNAL_PUT) {
-            v.mv_size = vlen;
-            v.mv_data = (void *)(p + JOURNAL_ENTRY_BYTES + klen);
-            rc = mdb_put(txn, s->dbi[p[1]], &k, &v, 0);
+        if (e.kind == JOURNAL_PUT) {
+            rc = mdb_put(txn, s->dbi[e.table], &k, &v, 0);
         } else {
-            rc = mdb_del(txn, s->dbi[p[1]], &k, NULL);
+            rc = mdb_del(txn, s->dbi[e.table], &k, NULL);
             rc = rc == MDB_NOTFOUND ? 0 : rc;
         }
         if (rc != 0) {
             return rc;
         }
-        p += JOURNAL_ENTRY_BYTES + klen + vlen;
-        len -= JOURNAL_ENTRY_BYTES + klen + vlen;
     }
+    *bad = got < 0;
     return 0;
 }
 
@@ -541,7 +525,7 @@ journal_note(struct store *s, bool put, uint8_t table, const MDB_val *k,
 {
     struct store_journal *j = &s->j;
     size_t vlen = put ? v->mv_size : 0;
-    size_t need = JOURNAL_ENTRY_BYTES + k->mv_size + vlen;
+    size_t need = journal_entry_size(k->mv_size, vlen);
     unsigned char *p;
 
     if (!j->on || j->nomem) {
@@ -565,16 +549,9 @@ journal_note(struct store *s, bool put, uint8_t table, const MDB_val *k,
         j->buf = p;
         j->buf_cap = cap;
     }
-    p = j->buf + j->len;
-    p[0] = put ? JOURNAL_PUT : JOURNAL_DEL;
-    p[1] = table;
-    p[2] = p[3] = 0;
-    put32(p + 4, (uint32_t)k->mv_size);
-    put32(p + 8, (uint32_t)vlen);
-    memcpy(p + JOURNAL_ENTRY_BYTES, k->mv_data, k->mv_size);
-    if (vlen > 0) {
-        memcpy(p + JOURNAL_ENTRY_BYTES + k->mv_size, v->mv_data, vlen);
-    }
+    journal_entry_write(j->buf + j->len, put ? JOURNAL_PUT : JOURNAL_DEL,
+                        table, k->mv_data, (uint32_t)k->mv_size,
+                        put ? v->mv_data : NULL, (uint32_t)vlen);
     j->len += need;
 }
 
