@@ -236,6 +236,27 @@ journal_read_slot(struct store *s, int i, unsigned char *hdr,
     return true;
 }
 
+/* Writes the saved meta pages into data.mdb (dfd), unless it has them. */
+static int
+journal_restore_metas(int dfd, struct store_journal *j)
+{
+    size_t n = 2 * (size_t)j->psize;
+    unsigned char *now = malloc(n);
+    int rc = 0;
+
+    if (now == NULL) {
+        return ENOMEM;
+    }
+    if (journal_pread(dfd, now, n, 0) != 0 || memcmp(now, j->metas, n) != 0) {
+        rc = journal_pwrite(dfd, j->metas, n, 0);
+        if (rc == 0 && fdatasync(dfd) != 0) {
+            rc = errno;
+        }
+    }
+    free(now);
+    return rc;
+}
+
 ferry_err
 journal_open(struct store *s, const char *dir, bool keep)
 {
@@ -293,16 +314,25 @@ journal_open(struct store *s, const char *dir, bool keep)
         return FERRY_OK;
     }
     /* LMDB back at the checkpoint's snapshot, before it opens the file. */
-    dfd = open(data, O_WRONLY | O_CLOEXEC);
-    if (dfd < 0) {
+    dfd = open(data, O_RDWR | O_CLOEXEC);
+    if (dfd < 0 || fstat(dfd, &st) != 0) {
         log_warn("store journal '%s': %s: %s; the journal is not replayed",
                  path, data, strerror(errno));
+        if (dfd >= 0) {
+            close(dfd);
+        }
         return FERRY_OK;
     }
-    rc = journal_pwrite(dfd, j->metas, 2 * (size_t)j->psize, 0);
-    if (rc == 0 && fdatasync(dfd) != 0) {
-        rc = errno;
+    if ((uint64_t)st.st_ino != get64(hdr[best] + 48)) {
+        /* A data.mdb put back from a copy, say: the saved pages are not
+         * its own. */
+        log_warn("store journal '%s': written for another %s; the journal "
+                 "is not replayed",
+                 path, data);
+        close(dfd);
+        return FERRY_OK;
     }
+    rc = journal_restore_metas(dfd, j);
     close(dfd);
     if (rc != 0) {
         log_error("store journal: restoring %s: %s", data, strerror(rc));
@@ -482,8 +512,26 @@ journal_replay(struct store *s)
         }
         return err;
     }
+    {
+        mdb_filehandle_t dfd;
+        struct stat st;
+
+        if (mdb_env_get_fd(s->env, &dfd) != 0 || fstat(dfd, &st) != 0) {
+            return FERRY_ESYS;
+        }
+        j->data_ino = (uint64_t)st.st_ino;
+    }
     j->off = j->data_off;
     j->seq = end_seq + 1; /* never the number of a record left behind */
+    {
+        /* Nor a record there at all: the first checkpoint's flush takes
+         * this with it, so no replay can reach a record of before. */
+        unsigned char zero[JOURNAL_REC_BYTES] = {0};
+
+        if (journal_pwrite(j->fd, zero, sizeof(zero), j->data_off) != 0) {
+            return FERRY_ESYS;
+        }
+    }
     j->ck_metas = malloc(2 * (size_t)j->psize);
     if (j->ck_metas == NULL) {
         return FERRY_ENOMEM;
@@ -702,6 +750,7 @@ journal_ckpt_write(struct store *s)
     put64(hdr + 24, j->ck_off);
     put64(hdr + 32, j->ck_seq);
     put64(hdr + 40, j->cap);
+    put64(hdr + 48, j->data_ino);
     put64(hdr + JOURNAL_HDR_BYTES - 8,
           XXH64(j->ck_metas, 2 * (size_t)j->psize,
                 XXH64(hdr, JOURNAL_HDR_BYTES - 8, 0)));

@@ -109,6 +109,7 @@ struct store_journal {
     uint64_t gen;        /* checkpoints written */
     uint64_t start_off;  /* the checkpoint's first record */
     uint64_t start_seq;  /* and its number */
+    uint64_t data_ino;   /* data.mdb's inode: the file a header is for */
     MDB_txn *pin;        /* read txn on the checkpoint's snapshot */
     MDB_txn *pin_next;   /* on the snapshot of the one being written */
     /* The checkpoint being written (journal_ckpt_*): captured by the

@@ -990,6 +990,25 @@ test_journal_then_sync_interval(void **state)
     assert_int_equal(stat(path, &st), -1);
 }
 
+static void
+test_journal_not_for_another_file(void **state)
+{
+    struct fx *f = *state;
+    char cmd[512];
+
+    /* data.mdb replaced by a copy (another inode): the journal's saved
+     * pages are not written into it, nothing is replayed, and the copy
+     * opens as it is. */
+    child_commits(f->dir, 100, 0);
+    snprintf(cmd, sizeof(cmd),
+             "cp '%s/data.mdb' '%s/copy' && mv '%s/copy' '%s/data.mdb'",
+             f->dir, f->dir, f->dir, f->dir);
+    assert_int_equal(system(cmd), 0);
+    fx_open(f, UINT64_C(1) << 30, 0);
+    assert_int_equal(store_stats(f->s)->journal_replayed, 0);
+    assert_string_equal(get1(f, "jk0099"), "value-99");
+}
+
 int
 main(void)
 {
@@ -1018,6 +1037,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_then_sync_interval, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_journal_not_for_another_file,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
