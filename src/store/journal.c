@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -54,6 +55,10 @@
 enum { JOURNAL_REC_GROUP = 1, JOURNAL_REC_WRAP = 2 };
 
 static void *journal_ckpt_main(void *arg);
+
+/* Between checkpoints, LMDB's dirty pages are sent to the disk this
+ * often (sync_file_range, not waited for). */
+#define JOURNAL_WRITEBACK_MS 20
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -549,7 +554,14 @@ journal_replay(struct store *s)
         return FERRY_ESYS;
     }
     pthread_mutex_init(&j->ck_mu, NULL);
-    pthread_cond_init(&j->ck_cond, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&j->ck_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     j->ck_state = JOURNAL_CK_IDLE;
     if (pthread_create(&j->ck_thread, NULL, journal_ckpt_main, s) != 0) {
         pthread_cond_destroy(&j->ck_cond);
@@ -795,10 +807,31 @@ journal_ckpt_main(void *arg)
     struct store *s = arg;
     struct store_journal *j = &s->j;
 
+    mdb_filehandle_t dfd;
+
+    if (mdb_env_get_fd(s->env, &dfd) != 0) {
+        dfd = -1;
+    }
     pthread_mutex_lock(&j->ck_mu);
     for (;;) {
         while (j->ck_state != JOURNAL_CK_ASKED && !j->ck_stop) {
-            pthread_cond_wait(&j->ck_cond, &j->ck_mu);
+            struct timespec ts;
+
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += JOURNAL_WRITEBACK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&j->ck_cond, &j->ck_mu, &ts) ==
+                    ETIMEDOUT &&
+                dfd >= 0) {
+                /* Start writing LMDB's dirty pages back now, so that the
+                 * checkpoint's flush finds little left to do. */
+                pthread_mutex_unlock(&j->ck_mu);
+                (void)sync_file_range(dfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                pthread_mutex_lock(&j->ck_mu);
+            }
         }
         if (j->ck_state != JOURNAL_CK_ASKED) {
             break;
