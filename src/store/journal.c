@@ -58,7 +58,7 @@ static void *journal_ckpt_main(void *arg);
 
 /* Between checkpoints, LMDB's dirty pages are sent to the disk this
  * often (sync_file_range, not waited for). */
-#define JOURNAL_WRITEBACK_MS 20
+#define JOURNAL_WRITEBACK_MS 5
 
 static void
 put32(unsigned char *p, uint32_t v)
