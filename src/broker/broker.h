@@ -133,10 +133,10 @@ struct broker {
      * single node. A new reference, or NULL when out of memory. */
     json_t *(*describe_cluster)(struct broker *b);
     /* Set by the cluster: a peer link answered one of the requests this
-     * node forwarded to it (code FERRY_OK for a REPLY); for its failure
-     * counts and ejection. */
+     * node forwarded to it for svc (code FERRY_OK for a REPLY); for its
+     * failure counts and ejection. */
     void (*on_peer_answer)(struct broker *b, struct conn *link,
-                           ferry_err code);
+                           const struct service *svc, ferry_err code);
     /* Set by the cluster: r, held by a peer node, failed there with code
      * (or its link went): true when the cluster sent it elsewhere (an
      * idempotent request, once), false to fail it. */

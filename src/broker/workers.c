@@ -308,7 +308,7 @@ broker_worker_reply(struct broker *b, struct conn *worker, uint64_t id,
         return;
     }
     if (r->be != &b->workers && b->on_peer_answer != NULL) {
-        b->on_peer_answer(b, worker, FERRY_OK); /* a peer node's answer */
+        b->on_peer_answer(b, worker, r->svc, FERRY_OK); /* a peer's answer */
     }
     svc = r->svc;
     broker_outcome(b, r, true, false);
@@ -337,7 +337,7 @@ broker_worker_error(struct broker *b, struct conn *worker, uint64_t id,
         code = FERRY_EWORKER_ERROR;
     }
     if (r->be != &b->workers && b->on_peer_answer != NULL) {
-        b->on_peer_answer(b, worker, code);
+        b->on_peer_answer(b, worker, r->svc, code);
     }
     svc = r->svc;
     if (r->be != &b->workers && b->peer_retry != NULL &&

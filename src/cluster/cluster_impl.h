@@ -199,7 +199,8 @@ void gather_release(struct cluster *c);
 /* route.c */
 /* The map or a home changed: requests waiting to be routed again go. */
 void route_remap_wake(struct cluster *c);
-void cluster_peer_answer(struct broker *b, struct conn *link, ferry_err code);
+void cluster_peer_answer(struct broker *b, struct conn *link,
+                         const struct service *svc, ferry_err code);
 bool cluster_peer_retry(struct broker *b, struct req *r, ferry_err code);
 extern const struct backend_ops cluster_fwd_ops;
 int cluster_route(struct broker *b, struct sink *k, struct service *svc,
