@@ -182,6 +182,10 @@ static const struct config_key config_keys[] = {
     {"store_max_bytes", CT_BYTES, FIELD(store_max_bytes), 1048576,
      UINT64_C(1) << 44, "1073741824",
      "the store's map grows up to this; past it writes get NO_SPACE"},
+    {"store_journal_max_bytes", CT_BYTES, FIELD(store_journal_max_bytes),
+     262144, UINT64_C(1) << 32, "67108864",
+     "store_sync = always: the journal takes a sixteenth of the free disk, "
+     "at most this, allocated at start"},
     {"cache_max_bytes", CT_BYTES, FIELD(cache_max_bytes), 1048576,
      UINT64_C(1) << 44, "64m",
      "ferry.cache's memory cap: keys, values and overhead, counted as "
@@ -935,6 +939,7 @@ config_needs_restart(const struct config_key *k)
            k->offset == OFF(http_idle_timeout_ms) ||
            k->offset == OFF(store_sync_ms) ||
            k->offset == OFF(store_max_bytes) ||
+           k->offset == OFF(store_journal_max_bytes) ||
            k->offset == OFF(cache_max_bytes) ||
            k->offset == OFF(cache_item_max) ||
            k->offset == OFF(node_id) || k->offset == OFF(id_clock_wait_ms) ||

@@ -118,6 +118,7 @@ struct config {
     uint32_t store_sync_ms;             /* 0 = fsync in every commit
                                            (always); N = every N ms */
     uint64_t store_max_bytes;           /* the store's map limit */
+    uint64_t store_journal_max_bytes;   /* the journal's ring, at most */
     uint64_t cache_max_bytes;           /* ferry.cache's memory cap */
     uint32_t cache_item_max;            /* largest ferry.cache item */
     uint32_t node_id;                   /* ferry.id's node, 0..1023 */

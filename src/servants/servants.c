@@ -57,6 +57,7 @@ servants_open(struct servants *sv, struct broker *b)
     o.n_tables = sizeof(servants_tables) / sizeof(servants_tables[0]);
     o.max_bytes = cfg->store_max_bytes;
     o.sync_ms = cfg->store_sync_ms;
+    o.journal_max_bytes = cfg->store_journal_max_bytes;
     err = store_open(&sv->store, &b->loop->uv, &o);
     if (err != FERRY_OK) {
         log_error("store '%s' cannot open: %s", dir, ferry_strerror(err));

@@ -168,9 +168,11 @@ journal_layout(struct store_journal *j, uint32_t psize)
 /*
  * The ring for this run, its space taken at once (fallocate), so that an
  * append never finds the disk full: the file's size when it has one
- * already, else a sixteenth of the free space, between
- * STORE_JOURNAL_RING_MIN and STORE_JOURNAL_RING_MAX. false when no room
- * can be had (the store then syncs LMDB itself).
+ * already (cut to s->journal_max when it is larger), else a sixteenth of
+ * the free space, between STORE_JOURNAL_RING_MIN and s->journal_max
+ * (store_journal_max_bytes). Called after the replay: nothing in the
+ * file is needed any more. false when no room can be had (the store then
+ * syncs LMDB itself).
  */
 static bool
 journal_size(struct store *s)
@@ -178,18 +180,26 @@ journal_size(struct store *s)
     struct store_journal *j = &s->j;
     struct statvfs v;
     struct stat st;
-    uint64_t ring;
+    uint64_t ring, max = s->journal_max;
 
     if (fstat(j->fd, &st) == 0 &&
         (uint64_t)st.st_size >= j->data_off + STORE_JOURNAL_RING_MIN) {
         ring = (uint64_t)st.st_size - j->data_off;
-        ring = ring < STORE_JOURNAL_RING_MAX ? ring : STORE_JOURNAL_RING_MAX;
+        if (ring > max) {
+            ring = max;
+            if (ftruncate(j->fd, (off_t)(j->data_off + max)) != 0) {
+                log_warn("store journal '%s': cannot cut it to %llu bytes: "
+                         "%s", j->path,
+                         (unsigned long long)(j->data_off + max),
+                         strerror(errno));
+            }
+        }
         j->cap = j->data_off + ring / 4096 * 4096;
         return true;
     }
     ring = fstatvfs(j->fd, &v) == 0 ? (uint64_t)v.f_bavail * v.f_frsize / 16
-                                    : STORE_JOURNAL_RING_MAX;
-    ring = ring < STORE_JOURNAL_RING_MAX ? ring : STORE_JOURNAL_RING_MAX;
+                                    : max;
+    ring = ring < max ? ring : max;
     ring = ring > STORE_JOURNAL_RING_MIN ? ring / 4096 * 4096
                                          : STORE_JOURNAL_RING_MIN;
     for (; ring >= STORE_JOURNAL_RING_MIN; ring /= 2) {
@@ -313,7 +323,8 @@ journal_open(struct store *s, const char *dir, bool keep)
     j->start_off = get64(hdr[best] + 24);
     j->start_seq = get64(hdr[best] + 32);
     j->cap = get64(hdr[best] + 40); /* the ring its records were in */
-    if (j->cap <= j->data_off || j->cap > j->data_off + STORE_JOURNAL_RING_MAX ||
+    if (j->cap <= j->data_off ||
+        j->cap > j->data_off + STORE_JOURNAL_RING_LIMIT ||
         j->start_off < j->data_off || j->start_off > j->cap) {
         log_warn("store journal '%s': checkpoint offset out of range", path);
         return FERRY_OK;

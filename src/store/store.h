@@ -56,6 +56,9 @@ struct store_opts {
     uint32_t checkpoint_ms;    /* always: the journal's checkpoints at
                                   most this long after a commit (0: the
                                   default, STORE_JOURNAL_CKPT_MS) */
+    uint64_t journal_max_bytes; /* always: the journal's ring is a
+                                   sixteenth of the free disk, at most
+                                   this (0: STORE_JOURNAL_RING_MAX) */
 };
 
 /* A slice of LMDB's map: valid until the current loop callback returns. */

@@ -82,9 +82,12 @@ struct store;
 uint64_t store_headroom(const struct store *s);
 
 /* The journal's ring (journal.c), after its two header slots: a
- * sixteenth of the disk's free space at open, within these. */
+ * sixteenth of the disk's free space at open, at least RING_MIN and at
+ * most store_journal_max_bytes (RING_MAX when not set, never above
+ * RING_LIMIT: a header naming a larger ring is not believed). */
 #define STORE_JOURNAL_RING_MAX (UINT64_C(64) << 20)
 #define STORE_JOURNAL_RING_MIN (UINT64_C(256) << 10)
+#define STORE_JOURNAL_RING_LIMIT (UINT64_C(1) << 32)
 /* A checkpoint at most this long after a commit (and at half the ring). */
 #define STORE_JOURNAL_CKPT_MS 200
 
@@ -167,6 +170,7 @@ struct store {
     size_t n_tables;               /* entries in dbi and names */
     uint32_t sync_ms;              /* 0 = always */
     uint32_t checkpoint_ms;        /* always: the journal's period */
+    uint64_t journal_max;          /* always: the ring's largest size */
     uint64_t max_bytes;            /* map size limit */
 
     /* Loop side. */

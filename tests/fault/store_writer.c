@@ -97,7 +97,7 @@ static int
 run_write(const char *dir, unsigned inflight, uint32_t sync_ms, uint64_t count,
           uint64_t first)
 {
-    struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, sync_ms, 0};
+    struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, sync_ms, 0, 0};
     struct writer w = {0};
     uv_loop_t loop;
     uint64_t t0;
@@ -137,7 +137,7 @@ run_write(const char *dir, unsigned inflight, uint32_t sync_ms, uint64_t count,
 static int
 run_check(const char *dir)
 {
-    struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, 0, 0};
+    struct store_opts opts = {dir, tables, 1, UINT64_C(1) << 32, 0, 0, 0};
     struct store *s;
     uv_loop_t loop;
     unsigned long long id;

@@ -18,6 +18,7 @@ import collections
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -523,11 +524,24 @@ class Daemon(LogFile):
         c.hello(role, **kw)
         return c
 
+    def remove_files(self):
+        """Removes the data dir (after stop): a store's journal takes up
+        to 64 MiB of disk, so a suite that kept them would fill it."""
+        remove_tmp(self.tmp)
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.stop()
+        self.remove_files()
+
+
+def remove_tmp(path):
+    """Removes a test's temp dir unless FERRY_KEEP_TMP=1 (to read them
+    after a run)."""
+    if path and os.environ.get("FERRY_KEEP_TMP") != "1":
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Worker:
@@ -1076,6 +1090,10 @@ class FerryTestCase(unittest.TestCase):
             rep = sanitizer_report(p.log)
             if rep:
                 reports.append(f"--- {getattr(p, 'cmd', p)}:\n{rep}")
+        # The logs are read: their folders go (a store's journal is up to
+        # 64 MiB; a suite's worth of them filled the disk).
+        for p in self._procs:
+            remove_tmp(getattr(p, "tmp", None))
         if reports:
             self.fail("sanitizer report:\n" + "\n".join(reports))
 

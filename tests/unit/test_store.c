@@ -54,7 +54,7 @@ done_cb(void *arg, const struct store_result *r)
 static void
 fx_open(struct fx *f, uint64_t max_bytes, uint32_t sync_ms)
 {
-    struct store_opts o = {f->dir, tables, 3, max_bytes, sync_ms, 0};
+    struct store_opts o = {f->dir, tables, 3, max_bytes, sync_ms, 0, 0};
 
     assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
 }
@@ -553,7 +553,7 @@ static void
 test_bad_opts(void **state)
 {
     struct fx *f = *state;
-    struct store_opts o = {f->dir, tables, 0, UINT64_C(1) << 30, 0, 0};
+    struct store_opts o = {f->dir, tables, 0, UINT64_C(1) << 30, 0, 0, 0};
     struct store *s;
 
     assert_int_equal(store_open(&s, &f->loop, &o), FERRY_EINVALID_ARGUMENT);
@@ -825,6 +825,10 @@ test_revisions_across_growth(void **state)
  * would refuse the file); reopening must bring back every committed
  * write from the checkpoint's meta pages and the journal's records.
  */
+/* store_journal_max_bytes of the stores child_commits opens (0: the
+ * default). */
+static uint64_t child_journal_max;
+
 static void
 child_commits(const char *dir, int count, int dels)
 {
@@ -835,7 +839,9 @@ child_commits(const char *dir, int count, int dels)
     if (pid == 0) {
         uv_loop_t loop;
         struct store *s;
-        struct store_opts o = {dir, tables, 3, UINT64_C(1) << 30, 0, 600000};
+        struct store_opts o = {dir,    tables, 3, UINT64_C(1) << 30,
+                               0,      600000,
+                               child_journal_max};
         struct res *res = calloc((size_t)(count + dels), sizeof(*res));
         int n = 0;
 
@@ -1009,6 +1015,57 @@ test_journal_not_for_another_file(void **state)
     assert_string_equal(get1(f, "jk0099"), "value-99");
 }
 
+static off_t
+journal_file_size(const char *dir)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/journal", dir);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void
+test_journal_size_setting(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = {f->dir, tables, 3, UINT64_C(1) << 30, 0, 0,
+                           UINT64_C(1) << 20};
+    struct res r = {0};
+    off_t slots = 64 << 10; /* the two header slots take less */
+
+    /* store_journal_max_bytes = 1 MiB: the ring is 1 MiB (the disk has
+     * far more than 16 MiB free), and a crash with it replays. */
+    child_journal_max = UINT64_C(1) << 20;
+    child_commits(f->dir, 300, 50);
+    child_journal_max = 0;
+    assert_true(journal_file_size(f->dir) > (1 << 20));
+    assert_true(journal_file_size(f->dir) <= (1 << 20) + slots);
+    zero_metas(f->dir);
+    assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
+    assert_true(store_stats(f->s)->journal_replayed >= 1);
+    check_commits(f, 300, 50);
+    fx_close(f);
+
+    /* A smaller setting cuts the file once its records are replayed. */
+    o.journal_max_bytes = UINT64_C(256) << 10;
+    assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
+    assert_true(journal_file_size(f->dir) > (256 << 10));
+    assert_true(journal_file_size(f->dir) <= (256 << 10) + slots);
+    check_commits(f, 300, 50);
+    put1(f, "small", "ring", &r);
+    wait_all(f, &r, 1);
+    assert_int_equal(r.r.status, STORE_COMMITTED);
+    fx_close(f);
+
+    /* Below the least ring (256 KiB) is read as the least. */
+    o.journal_max_bytes = 4096;
+    assert_int_equal(store_open(&f->s, &f->loop, &o), FERRY_OK);
+    assert_true(journal_file_size(f->dir) > (256 << 10));
+    assert_string_equal(get1(f, "small"), "ring");
+}
+
 int
 main(void)
 {
@@ -1036,6 +1093,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_journal_torn_tail, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_then_sync_interval, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_size_setting, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_not_for_another_file,
                                         setup, teardown),

@@ -143,11 +143,14 @@ class TestCase(unittest.TestCase):
         signal.signal(signal.SIGALRM, self._old)
 
     def daemon(self, *args: str, **kw) -> "ferrytest.Daemon":
-        d = Daemon(args=list(args), **kw).start()
+        d = Daemon(args=list(args), **kw)
+        self.addCleanup(d.remove_files)  # cleanups run last first
+        d.start()
         self.addCleanup(d.stop)
         return d
 
     def pyproc(self, args: list[str], **kw) -> PyProc:
         p = PyProc(args, **kw)
+        self.addCleanup(ferrytest.remove_tmp, p.tmp)
         self.addCleanup(p.stop)
         return p.start()
