@@ -236,7 +236,9 @@ class TestIdClockBack(FerryTestCase):
     def test_wait_then_error(self):
         import os
         import tempfile
-        path = os.path.join(tempfile.mkdtemp(prefix="ferry-clock-"), "off")
+        tmp = tempfile.mkdtemp(prefix="ferry-clock-")
+        self.addCleanup(__import__("shutil").rmtree, tmp, True)
+        path = os.path.join(tmp, "off")
 
         def set_offset(ms):
             with open(path + ".tmp", "w") as f:

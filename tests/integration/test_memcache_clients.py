@@ -158,7 +158,9 @@ class TestMemcacheUnix(FerryTestCase):
     @unittest.skipUnless(os.path.exists(SYS_PY), "no /usr/bin/python3")
     def test_unix_socket(self):
         import tempfile
-        path = os.path.join(tempfile.mkdtemp(prefix="mc-"), "mc.sock")
+        tmp = tempfile.mkdtemp(prefix="mc-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "mc.sock")
         d = self.daemon("--memcache-listen", "unix:" + path)
         p = subprocess.run([SYS_PY, "-c", PYMEMCACHE, path],
                            capture_output=True, timeout=60)

@@ -539,6 +539,8 @@ class Cluster:
         """Removes the nodes' and etcd's temp dirs (after close)."""
         for node in self.nodes:
             shutil.rmtree(node.tmp, ignore_errors=True)
+        for w in self.workers:
+            shutil.rmtree(w.tmp, ignore_errors=True)
         if self.etcd is not None:
             shutil.rmtree(self.etcd.tmp, ignore_errors=True)
 
