@@ -7,6 +7,7 @@ another from inside its namespace; cutting a node off breaks that within
 a bound and restoring it mends it; a kill -9 and a restart of a node and
 of etcd; and nothing of ours is left on the host afterwards."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -263,6 +264,8 @@ class TestHarness(ClusterTestCase):
                   f"sys.path.insert(0, {LIB!r})\n"
                   "import ferrycluster\n"
                   "c = ferrycluster.Cluster(2)\n"
+                  "print('DIRS', c.etcd.tmp, *[n.tmp for n in c], "
+                  "flush=True)\n"
                   "print('UP', c.net.tag, c.etcd.pid, "
                   "*[n.pid for n in c], flush=True)\n"
                   "time.sleep(120)\n")
@@ -271,6 +274,12 @@ class TestHarness(ClusterTestCase):
                                   stderr=subprocess.STDOUT, text=True)
         self.addCleanup(_reap_quietly, runner)
         line = runner.stdout.readline()
+        if line.startswith("DIRS "):
+            # The sweep ends processes; the killed runner's files are
+            # this test's to remove.
+            for d in line.split()[1:]:
+                self.addCleanup(shutil.rmtree, d, True)
+            line = runner.stdout.readline()
         self.assertTrue(line.startswith("UP "), line +
                         runner.stdout.read() if runner.poll() is not None
                         else line)

@@ -58,10 +58,23 @@ function canConnect(port, host = '127.0.0.1') {
   });
 }
 
+// Every Daemon's folder, removed when the test file's process ends (a
+// store's journal takes up to 64 MiB; FERRY_KEEP_TMP=1 keeps them).
+const daemonDirs = new Set();
+process.on('exit', () => {
+  if (process.env.FERRY_KEEP_TMP === '1') {
+    return;
+  }
+  for (const d of daemonDirs) {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
 class Daemon {
   constructor(args = []) {
     this.args = args;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferryd-node-'));
+    daemonDirs.add(this.dir);
     this.proc = null;
     this.port = 0;
     this.addr = '';

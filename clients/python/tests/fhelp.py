@@ -4,6 +4,7 @@ $FERRY_BIN (default build/) through tests/lib/ferrytest.py, Python worker
 processes, and a per-test time limit."""
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -44,6 +45,8 @@ class PyProc:
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
         self.tmp = tempfile.mkdtemp(prefix="pyworker-")
+        # Removed when the test run ends, whoever made the PyProc.
+        atexit.register(ferrytest.remove_tmp, self.tmp)
         self.log_path = os.path.join(self.tmp, "stderr.log")
         self._cond = threading.Condition()
 
