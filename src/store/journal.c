@@ -162,7 +162,7 @@ journal_layout(struct store_journal *j, uint32_t psize)
     j->psize = psize;
     j->slot = (JOURNAL_HDR_BYTES + 2 * (uint64_t)psize + 4095) / 4096 * 4096;
     j->data_off = 2 * j->slot;
-    j->cap = j->data_off + STORE_JOURNAL_RING_MAX;
+    j->cap = j->data_off + STORE_JOURNAL_RING_DEFAULT;
 }
 
 /*

@@ -257,7 +257,7 @@ store_open(struct store **out, uv_loop_t *loop, const struct store_opts *o)
     s->sync_ms = o->sync_ms;
     s->checkpoint_ms =
         o->checkpoint_ms > 0 ? o->checkpoint_ms : STORE_JOURNAL_CKPT_MS;
-    s->journal_max = o->journal_max_bytes == 0 ? STORE_JOURNAL_RING_MAX
+    s->journal_max = o->journal_max_bytes == 0 ? STORE_JOURNAL_RING_DEFAULT
                      : o->journal_max_bytes < STORE_JOURNAL_RING_MIN
                          ? STORE_JOURNAL_RING_MIN
                      : o->journal_max_bytes > STORE_JOURNAL_RING_LIMIT

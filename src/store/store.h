@@ -58,7 +58,7 @@ struct store_opts {
                                   default, STORE_JOURNAL_CKPT_MS) */
     uint64_t journal_max_bytes; /* always: the journal's ring is a
                                    sixteenth of the free disk, at most
-                                   this (0: STORE_JOURNAL_RING_MAX) */
+                                   this (0: STORE_JOURNAL_RING_DEFAULT) */
 };
 
 /* A slice of LMDB's map: valid until the current loop callback returns. */

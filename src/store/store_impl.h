@@ -83,9 +83,9 @@ uint64_t store_headroom(const struct store *s);
 
 /* The journal's ring (journal.c), after its two header slots: a
  * sixteenth of the disk's free space at open, at least RING_MIN and at
- * most store_journal_max_bytes (RING_MAX when not set, never above
+ * most store_journal_max_bytes (RING_DEFAULT when not set, never above
  * RING_LIMIT: a header naming a larger ring is not believed). */
-#define STORE_JOURNAL_RING_MAX (UINT64_C(64) << 20)
+#define STORE_JOURNAL_RING_DEFAULT (UINT64_C(64) << 20) /* 0 in store_opts */
 #define STORE_JOURNAL_RING_MIN (UINT64_C(256) << 10)
 #define STORE_JOURNAL_RING_LIMIT (UINT64_C(1) << 32)
 /* A checkpoint at most this long after a commit (and at half the ring). */
