@@ -154,6 +154,5 @@ class TestCase(unittest.TestCase):
 
     def pyproc(self, args: list[str], **kw) -> PyProc:
         p = PyProc(args, **kw)
-        self.addCleanup(ferrytest.remove_tmp, p.tmp)
         self.addCleanup(p.stop)
         return p.start()
