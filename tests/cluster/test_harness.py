@@ -7,7 +7,6 @@ another from inside its namespace; cutting a node off breaks that within
 a bound and restoring it mends it; a kill -9 and a restart of a node and
 of etcd; and nothing of ours is left on the host afterwards."""
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import time
 import etcdproc
 import netns
 from ferrycluster import ClusterTestCase, FerryFailed
-from ferrytest import ROLE_WORKER
+from ferrytest import ROLE_WORKER, remove_tmp
 
 # A call to a cut-off node must fail within this (the CLI's connect
 # timeout is 2 s); a restored one must answer within this.
@@ -278,7 +277,7 @@ class TestHarness(ClusterTestCase):
             # The sweep ends processes; the killed runner's files are
             # this test's to remove.
             for d in line.split()[1:]:
-                self.addCleanup(shutil.rmtree, d, True)
+                self.addCleanup(remove_tmp, d)
             line = runner.stdout.readline()
         self.assertTrue(line.startswith("UP "), line +
                         runner.stdout.read() if runner.poll() is not None

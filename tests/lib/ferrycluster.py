@@ -31,7 +31,6 @@ processes reported a sanitizer error.
 """
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,7 +43,7 @@ import netns
 from ferrytest import (ROOT, Conn, FerryTestCase, LogFile, ProtocolFailure,
                        Worker,
                        _env, _stop_pid, binary, ferryd_has_http,
-                       http_request, sanitizer_report)
+                       http_request, remove_tmp, sanitizer_report)
 
 DEFAULT_PORT = 7700
 DEFAULT_HTTP_PORT = 8080
@@ -537,12 +536,10 @@ class Cluster:
 
     def remove_files(self):
         """Removes the nodes' and etcd's temp dirs (after close)."""
-        for node in self.nodes:
-            shutil.rmtree(node.tmp, ignore_errors=True)
-        for w in self.workers:
-            shutil.rmtree(w.tmp, ignore_errors=True)
+        for p in self.nodes + self.workers:
+            remove_tmp(p.tmp)
         if self.etcd is not None:
-            shutil.rmtree(self.etcd.tmp, ignore_errors=True)
+            remove_tmp(self.etcd.tmp)
 
     def __enter__(self):
         return self

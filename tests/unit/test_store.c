@@ -816,6 +816,10 @@ test_revisions_across_growth(void **state)
     }
 }
 
+/* store_journal_max_bytes of the stores child_commits opens (0: the
+ * default). */
+static uint64_t child_journal_max;
+
 /*
  * The journal (store_sync = always). A child process opens the store with
  * checkpoints far apart, commits COUNT puts of "jk%04d" (then deletes the
@@ -825,10 +829,6 @@ test_revisions_across_growth(void **state)
  * would refuse the file); reopening must bring back every committed
  * write from the checkpoint's meta pages and the journal's records.
  */
-/* store_journal_max_bytes of the stores child_commits opens (0: the
- * default). */
-static uint64_t child_journal_max;
-
 static void
 child_commits(const char *dir, int count, int dels)
 {
